@@ -1,0 +1,54 @@
+import { DEVICE_ID_PATTERN } from './device-id.ts';
+import { protocolErrors } from './errors.ts';
+
+/**
+ * The MQTT topic scheme, built and parsed here only. Every topic starts with `cityops/v1/`, then a
+ * channel, then the device the message is about:
+ *
+ *   cityops/v1/telemetry/{device}   gateway -> ingest, telemetry batches (QoS 1)
+ *   cityops/v1/status/{device}      online/offline, retained; the offline message is the last will
+ *   cityops/v1/errors/{device}      ingest -> device, readable errors about what it sent
+ *
+ * MQTT 3.1.1 §4.7.1: `+` and `#` are wildcards, so device ids never contain them (see DEVICE_ID_PATTERN).
+ */
+export const TOPIC_ROOT = 'cityops/v1';
+
+export const CHANNELS = ['telemetry', 'status', 'errors'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+export interface ParsedTopic {
+  readonly channel: Channel;
+  readonly device: string;
+}
+
+export const topics = {
+  telemetry: (device: string) => `${TOPIC_ROOT}/telemetry/${device}`,
+  status: (device: string) => `${TOPIC_ROOT}/status/${device}`,
+  errors: (device: string) => `${TOPIC_ROOT}/errors/${device}`,
+  /** Subscription filter for one channel of every device. */
+  allOf: (channel: Channel) => `${TOPIC_ROOT}/${channel}/+`,
+} as const;
+
+export function parseTopic(topic: string): ParsedTopic {
+  const parts = topic.split('/');
+  const [root, version, channel, device] = parts;
+  if (
+    parts.length !== 4 ||
+    `${root}/${version}` !== TOPIC_ROOT ||
+    !(CHANNELS as readonly string[]).includes(channel ?? '') ||
+    !DEVICE_ID_PATTERN.test(device ?? '')
+  ) {
+    throw protocolErrors.PROTOCOL_ERR_TOPIC_INVALID(JSON.stringify(topic.slice(0, 200)));
+  }
+  return { channel: channel as Channel, device: device as string };
+}
+
+/**
+ * Whether a subscription filter can only ever match topics about `device` (or topics outside the
+ * per-device channels altogether, which devices may not subscribe to either).
+ */
+export function filterIsConfinedTo(filter: string, device: string): boolean {
+  const parts = filter.split('/');
+  if (parts.length !== 4 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT) return false;
+  return (CHANNELS as readonly string[]).includes(parts[2] ?? '') && parts[3] === device;
+}

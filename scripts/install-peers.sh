@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the real peers that `npm test` and `npm run bench` run against, from Debian's packages:
+# clickhouse-server (the server backend's transport tests), mosquitto and mosquitto-clients (a second,
+# real broker and `mosquitto_pub`). Idempotent: does nothing when they are already there.
+set -euo pipefail
+
+need=()
+command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/bin/clickhouse ] || need+=(clickhouse-server)
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+
+echo "install-peers: installing ${need[*]} from Debian's packages"
+if [ "$(id -u)" -ne 0 ]; then
+  SUDO=sudo
+else
+  SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+# An interrupted earlier install leaves dpkg half-configured.
+$SUDO dpkg --configure -a || true
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+echo "install-peers: done"
