@@ -32,7 +32,7 @@ export const telemetryBatchSchema = {
   required: ['boot', 'seq', 'readings'],
   properties: {
     boot: { type: 'integer', minimum: 0, maximum: 4294967295 },
-    seq: { type: 'integer', minimum: 0, maximum: 9007199254740991 },
+    seq: { type: 'integer', minimum: 0, maximum: 4294967295 },
     readings: { type: 'array', minItems: 1, maxItems: MAX_READINGS_PER_BATCH, items: readingSchema },
   },
 } as const;
