@@ -4,3 +4,4 @@ export * from './hierarchy.ts';
 export * from './topics.ts';
 export * from './telemetry-schema.ts';
 export * from './telemetry-codec.ts';
+export * from './config-schema.ts';

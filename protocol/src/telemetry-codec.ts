@@ -41,9 +41,9 @@ function packrOptions() {
   };
 }
 
-export function describeSchemaErrors(errors: readonly ErrorObject[] | null | undefined): string {
+export function describeSchemaErrors(errors: readonly ErrorObject[] | null | undefined, max = 3): string {
   return (errors ?? [])
-    .slice(0, 3)
+    .slice(0, max)
     .map((e) => `${e.instancePath === '' ? '/' : e.instancePath} ${e.message ?? 'is invalid'}`)
     .join('; ');
 }

@@ -1,0 +1,166 @@
+import { createHash } from 'node:crypto';
+import { assertDeviceId, type DeviceKind, type Place } from '@cityops/protocol';
+import type { Warehouse } from '@cityops/warehouse';
+import { generateSecret, hashSecret, verifySecret } from './credentials.ts';
+import { ingestErrors } from './errors.ts';
+
+export interface DeviceInfo {
+  readonly id: string;
+  readonly kind: DeviceKind;
+  readonly place: Place;
+  readonly revoked: boolean;
+}
+
+interface DeviceEntry extends DeviceInfo {
+  readonly secretHash: string;
+}
+
+interface DeviceRow {
+  id: string;
+  kind: DeviceKind;
+  district: string;
+  subdistrict: string;
+  grid: string;
+  building: string;
+  secret_hash: string;
+  revoked: number | boolean;
+}
+
+export interface DeviceRegistryConfig {
+  /** How often every instance re-reads the shared registry table. */
+  readonly refreshMs: number;
+}
+
+export interface DeviceRegistryDeps {
+  readonly warehouse: Warehouse;
+  readonly now?: () => number;
+}
+
+export interface DeviceRegistry {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** Provisions a device; the returned secret is shown once and stored only as a hash. */
+  add(device: { id: string; kind: DeviceKind; place: Place }): Promise<{ id: string; secret: string }>;
+  revoke(id: string): Promise<void>;
+  get(id: string): DeviceInfo | undefined;
+  /** Resolves the device, or throws INGEST_ERR_UNKNOWN_DEVICE / INGEST_ERR_BAD_CREDENTIALS. */
+  authenticate(id: string, secret: string): Promise<DeviceInfo>;
+  refresh(): Promise<void>;
+  size(): number;
+}
+
+/** At most one on-demand refresh per this many ms when an unknown device tries to connect. */
+const MISS_REFRESH_MS = 1000;
+
+/**
+ * The device registry, shared by every ingest instance through the warehouse's `devices` table
+ * (ReplacingMergeTree: the newest row per id wins). Each instance keeps the table in memory,
+ * refreshes it periodically, and once more on demand when an unknown device knocks.
+ */
+export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceRegistryDeps): DeviceRegistry {
+  const now = deps.now ?? Date.now;
+  let devices = new Map<string, DeviceEntry>();
+  // id -> sha256(secret) of the last secret that verified against the current hash; saves an
+  // scrypt per reconnect. Bounded by the number of devices; cleared when a hash changes.
+  const verified = new Map<string, { hash: string; digest: string }>();
+  let timer: NodeJS.Timeout | undefined;
+  let lastMissRefresh = 0;
+  let refreshing: Promise<void> | undefined;
+
+  async function load(): Promise<void> {
+    const rows = await deps.warehouse.query<DeviceRow>(
+      'SELECT id, kind, district, subdistrict, grid, building, secret_hash, revoked FROM devices FINAL',
+    );
+    const next = new Map<string, DeviceEntry>();
+    for (const row of rows) {
+      next.set(row.id, {
+        id: row.id,
+        kind: row.kind,
+        place: { district: row.district, subdistrict: row.subdistrict, grid: row.grid, building: row.building },
+        revoked: row.revoked === true || row.revoked === 1,
+        secretHash: row.secret_hash,
+      });
+    }
+    devices = next;
+  }
+
+  function refresh(): Promise<void> {
+    refreshing ??= load().finally(() => {
+      refreshing = undefined;
+    });
+    return refreshing;
+  }
+
+  async function write(entry: DeviceEntry): Promise<void> {
+    await deps.warehouse.insertRows('devices', [
+      {
+        id: entry.id,
+        kind: entry.kind,
+        district: entry.place.district,
+        subdistrict: entry.place.subdistrict,
+        grid: entry.place.grid,
+        building: entry.place.building,
+        secret_hash: entry.secretHash,
+        revoked: entry.revoked ? 1 : 0,
+        updated_at: now(),
+      },
+    ]);
+    devices.set(entry.id, entry);
+    verified.delete(entry.id);
+  }
+
+  function digest(secret: string): string {
+    return createHash('sha256').update(secret).digest('base64');
+  }
+
+  return {
+    async start() {
+      await load();
+      timer = setInterval(() => {
+        refresh().catch(() => {
+          // The next tick tries again; authentication keeps using the last good copy.
+        });
+      }, config.refreshMs);
+      timer.unref();
+    },
+    stop() {
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+      return refreshing?.catch(() => undefined) ?? Promise.resolve();
+    },
+    async add({ id, kind, place }) {
+      assertDeviceId(id);
+      await refresh();
+      if (devices.has(id)) throw ingestErrors.INGEST_ERR_DEVICE_EXISTS(id);
+      const secret = generateSecret();
+      await write({ id, kind, place, revoked: false, secretHash: await hashSecret(secret) });
+      return { id, secret };
+    },
+    async revoke(id) {
+      await refresh();
+      const entry = devices.get(id);
+      if (entry === undefined) throw ingestErrors.INGEST_ERR_UNKNOWN_DEVICE(id);
+      await write({ ...entry, revoked: true });
+    },
+    get(id) {
+      return devices.get(id);
+    },
+    async authenticate(id, secret) {
+      let entry = devices.get(id);
+      if (entry === undefined && now() - lastMissRefresh >= MISS_REFRESH_MS) {
+        lastMissRefresh = now();
+        await refresh();
+        entry = devices.get(id);
+      }
+      if (entry === undefined || entry.revoked) throw ingestErrors.INGEST_ERR_UNKNOWN_DEVICE(id.slice(0, 64));
+      const d = digest(secret);
+      const known = verified.get(id);
+      if (known !== undefined && known.hash === entry.secretHash && known.digest === d) return entry;
+      if (!(await verifySecret(secret, entry.secretHash))) throw ingestErrors.INGEST_ERR_BAD_CREDENTIALS(id);
+      verified.set(id, { hash: entry.secretHash, digest: d });
+      return entry;
+    },
+    refresh,
+    size: () => devices.size,
+  };
+}

@@ -1,0 +1,16 @@
+import { defineErrors } from '@cityops/protocol';
+
+export const ingestErrors = defineErrors({
+  INGEST_ERR_CONFIG: { message: 'Invalid ingest configuration', statusCode: 500 },
+  INGEST_ERR_UNKNOWN_DEVICE: { message: 'Unknown or revoked device', statusCode: 401 },
+  INGEST_ERR_BAD_CREDENTIALS: { message: 'Wrong device id or secret', statusCode: 401 },
+  INGEST_ERR_NOT_A_GATEWAY: { message: 'Only gateways may publish telemetry', statusCode: 403 },
+  INGEST_ERR_TOPIC_FORBIDDEN: { message: 'A device may publish only under its own topics', statusCode: 403 },
+  INGEST_ERR_SUBSCRIBE_FORBIDDEN: { message: "A device may not subscribe to other devices' topics", statusCode: 403 },
+  INGEST_ERR_TIMESTAMP_OUT_OF_RANGE: { message: 'Reading timestamp outside the accepted window', statusCode: 400 },
+  INGEST_ERR_DEVICE_EXISTS: { message: 'A device with this id already exists', statusCode: 409 },
+  INGEST_ERR_WAL_CORRUPT: { message: 'Write-ahead log record is corrupt', statusCode: 500 },
+  INGEST_ERR_STOPPED: { message: 'Ingest is stopping and accepts nothing more', statusCode: 503 },
+  INGEST_ERR_QUERY_INVALID: { message: 'Invalid query parameters', statusCode: 400 },
+  INGEST_ERR_UNAUTHORIZED: { message: 'Missing or wrong credentials', statusCode: 401 },
+});

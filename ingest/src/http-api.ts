@@ -1,0 +1,163 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { DEVICE_ID_PATTERN, DEVICE_KINDS, isCityopsError, parsePlace, type DeviceKind } from '@cityops/protocol';
+import type { Warehouse } from '@cityops/warehouse';
+import type { Logger } from 'pino';
+import type { DeviceInfo, DeviceRegistry } from './device-registry.ts';
+import { ingestErrors } from './errors.ts';
+import type { IngestMetrics } from './ingest-metrics.ts';
+import type { TelemetryPipeline } from './telemetry-pipeline.ts';
+
+export interface HttpApiConfig {
+  readonly maxPayloadBytes: number;
+  readonly adminToken?: string;
+}
+
+export interface HttpApiDeps {
+  readonly registry: DeviceRegistry;
+  readonly pipeline: TelemetryPipeline;
+  readonly warehouse: Warehouse;
+  readonly metrics: IngestMetrics;
+  readonly logger: Logger;
+  /** Readiness of the parts the API does not own (broker listening, warehouse reachable). */
+  readonly ready: () => Promise<boolean>;
+}
+
+
+const readingsQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    device: { type: 'string', pattern: DEVICE_ID_PATTERN.source },
+    metric: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,63}$' },
+    from: { type: 'string', pattern: '^(\\d{1,15}|\\d{4}-\\d{2}-\\d{2}T[0-9:.]+(Z|[+-]\\d{2}:\\d{2}))$' },
+    to: { type: 'string', pattern: '^(\\d{1,15}|\\d{4}-\\d{2}-\\d{2}T[0-9:.]+(Z|[+-]\\d{2}:\\d{2}))$' },
+    limit: { type: 'integer', minimum: 1, maximum: 10000, default: 1000 },
+  },
+} as const;
+
+const deviceBodySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'kind'],
+  properties: {
+    id: { type: 'string', pattern: DEVICE_ID_PATTERN.source },
+    kind: { type: 'string', enum: DEVICE_KINDS },
+    place: { type: 'string', maxLength: 200 },
+  },
+} as const;
+
+function parseTime(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(ms)) throw ingestErrors.INGEST_ERR_QUERY_INVALID(`${name} is not a time`);
+  return ms;
+}
+
+function basicCredentials(request: FastifyRequest): { id: string; secret: string } | undefined {
+  const header = request.headers.authorization;
+  if (header?.startsWith('Basic ') !== true) return undefined;
+  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return colon < 0 ? undefined : { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
+}
+
+/** The ingest HTTP API: telemetry for devices without MQTT, stored readings, provisioning, probes. */
+export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps): FastifyInstance {
+  const { registry, pipeline, warehouse, metrics } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    disableRequestLogging: true,
+    // Oversized telemetry must reach the codec, which keeps it as a dead letter with its reason.
+    bodyLimit: config.maxPayloadBytes * 2,
+  });
+
+  app.addContentTypeParser(
+    ['application/json', 'application/msgpack', 'application/x-msgpack', 'application/octet-stream'],
+    { parseAs: 'buffer' },
+    (_request, body, done) => done(null, body),
+  );
+
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown }, request, reply) => {
+    if (isCityopsError(err)) return reply.status(err.statusCode).send({ code: err.code, message: err.message });
+    if (err.validation !== undefined) {
+      return reply.status(400).send({ code: 'INGEST_ERR_QUERY_INVALID', message: err.message });
+    }
+    if (err.statusCode !== undefined && err.statusCode < 500) {
+      return reply.status(err.statusCode).send({ code: err.code ?? 'INGEST_ERR_REQUEST', message: err.message });
+    }
+    request.log.error({ err }, 'request failed');
+    return reply.status(500).send({ code: 'INGEST_ERR_INTERNAL', message: 'Internal error' });
+  });
+
+  async function authenticateDevice(request: FastifyRequest): Promise<DeviceInfo> {
+    const creds = basicCredentials(request);
+    if (creds === undefined) throw ingestErrors.INGEST_ERR_UNAUTHORIZED('use HTTP Basic with the device id and secret');
+    try {
+      return await registry.authenticate(creds.id, creds.secret);
+    } catch (err) {
+      metrics.authFailures.inc({ reason: isCityopsError(err) ? err.code : 'INGEST_ERR_INTERNAL' });
+      throw err;
+    }
+  }
+
+  function requireAdmin(request: FastifyRequest): void {
+    const expected = config.adminToken;
+    if (expected === undefined || request.headers.authorization !== `Bearer ${expected}`) {
+      throw ingestErrors.INGEST_ERR_UNAUTHORIZED('admin token required');
+    }
+  }
+
+  app.post('/v1/telemetry', async (request: FastifyRequest, reply: FastifyReply) => {
+    const device = await authenticateDevice(request);
+    if (device.kind !== 'gateway') throw ingestErrors.INGEST_ERR_NOT_A_GATEWAY(device.id);
+    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+    const result = await pipeline.accept(device, `http:/v1/telemetry/${device.id}`, body, 'http');
+    if (result.outcome === 'dead_letter') {
+      return reply.status(400).send({ code: result.code, message: result.message, storedAs: 'dead_letter' });
+    }
+    return reply.status(result.outcome === 'accepted' ? 202 : 200).send(result);
+  });
+
+  app.get('/v1/readings', { schema: { querystring: readingsQuerySchema } }, async (request) => {
+    const q = request.query as { device?: string; metric?: string; from?: string; to?: string; limit: number };
+    const from = parseTime(q.from, 'from');
+    const to = parseTime(q.to, 'to');
+    const readings = await warehouse.queryReadings({
+      limit: q.limit,
+      ...(q.device === undefined ? {} : { device: q.device }),
+      ...(q.metric === undefined ? {} : { metric: q.metric }),
+      ...(from === undefined ? {} : { from }),
+      ...(to === undefined ? {} : { to }),
+    });
+    return { readings };
+  });
+
+  app.post('/v1/devices', { schema: { body: deviceBodySchema } }, async (request, reply) => {
+    requireAdmin(request);
+    const body = request.body as { id: string; kind: DeviceKind; place?: string };
+    if (body.kind !== 'service' && body.place === undefined) {
+      throw ingestErrors.INGEST_ERR_QUERY_INVALID('place is required for gateways and scanners');
+    }
+    const place =
+      body.place === undefined ? { district: '', subdistrict: '', grid: '', building: '' } : parsePlace(body.place);
+    const created = await registry.add({ id: body.id, kind: body.kind, place });
+    return reply.status(201).send(created);
+  });
+
+  app.delete('/v1/devices/:id', async (request, reply) => {
+    requireAdmin(request);
+    await registry.revoke((request.params as { id: string }).id);
+    return reply.status(204).send();
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.get('/healthz', () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const ready = (await deps.ready()) && pipeline.writer().healthy();
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+  });
+
+  return app;
+}

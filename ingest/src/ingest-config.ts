@@ -1,0 +1,97 @@
+import type { FromSchema } from 'json-schema-to-ts';
+import { parseConfig } from '@cityops/protocol';
+import { ingestErrors } from './errors.ts';
+
+/** The ingest service's configuration: validated once at start, all problems reported together. */
+export const ingestConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['dataDir'],
+  properties: {
+    /** Where the write-ahead log lives (`<dataDir>/wal`). */
+    dataDir: { type: 'string', minLength: 1 },
+    mqtt: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 1883 },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['key', 'cert'],
+          properties: {
+            host: { type: 'string', default: '127.0.0.1' },
+            port: { type: 'integer', minimum: 0, maximum: 65535, default: 8883 },
+            /** PEM text of the server key, certificate and (optional) client CA. */
+            key: { type: 'string', minLength: 1 },
+            cert: { type: 'string', minLength: 1 },
+            ca: { type: 'string', minLength: 1 },
+          },
+        },
+      },
+    },
+    http: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
+        /** Bearer token for the admin routes (device provisioning). Absent: admin routes are off. */
+        adminToken: { type: 'string', minLength: 16 },
+      },
+    },
+    telemetry: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxPayloadBytes: { type: 'integer', minimum: 1024, maximum: 268435455, default: 1048576 },
+        maxReadingAgeMs: { type: 'integer', minimum: 1000, default: 2592000000 },
+        maxReadingAheadMs: { type: 'integer', minimum: 0, default: 300000 },
+        dedupCapacity: { type: 'integer', minimum: 1000, default: 200000 },
+      },
+    },
+    wal: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        segmentBytes: { type: 'integer', minimum: 65536, default: 67108864 },
+        fsync: { type: 'boolean', default: true },
+        retainSegments: { type: 'integer', minimum: 1, default: 4 },
+      },
+    },
+    writer: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        flushRows: { type: 'integer', minimum: 1, default: 50000 },
+        flushIntervalMs: { type: 'integer', minimum: 1, default: 500 },
+        maxBufferedRows: { type: 'integer', minimum: 1, default: 500000 },
+        retryMinMs: { type: 'integer', minimum: 1, default: 200 },
+        retryMaxMs: { type: 'integer', minimum: 1, default: 10000 },
+      },
+    },
+    registry: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        refreshMs: { type: 'integer', minimum: 100, default: 5000 },
+      },
+    },
+  },
+} as const;
+
+/** The configuration with every default filled in. */
+export type IngestConfig = FromSchema<typeof ingestConfigSchema>;
+/** What a caller may pass: defaulted properties optional. */
+export type IngestConfigInput = FromSchema<typeof ingestConfigSchema, { keepDefaultedPropertiesOptional: true }>;
+
+export function parseIngestConfig(input: unknown): IngestConfig {
+  return parseConfig<IngestConfig>(ingestConfigSchema, input, ingestErrors.INGEST_ERR_CONFIG);
+}

@@ -1,0 +1,87 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The ingest service's metrics, on a registry of its own (never the global one). */
+export function createIngestMetrics(registry = new Registry()) {
+  collectDefaultMetrics({ register: registry, prefix: 'cityops_ingest_process_' });
+  return {
+    registry,
+    batches: new Counter({
+      name: 'cityops_ingest_batches_total',
+      help: 'Telemetry batches received, by outcome (accepted, duplicate, dead_letter).',
+      labelNames: ['outcome', 'transport'] as const,
+      registers: [registry],
+    }),
+    readings: new Counter({
+      name: 'cityops_ingest_readings_total',
+      help: 'Readings accepted (durable in the write-ahead log).',
+      registers: [registry],
+    }),
+    deadLetters: new Counter({
+      name: 'cityops_ingest_dead_letters_total',
+      help: 'Payloads refused and kept in dead_letters, by reason code.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    rowsWritten: new Counter({
+      name: 'cityops_ingest_warehouse_rows_written_total',
+      help: 'Reading rows inserted into the warehouse.',
+      registers: [registry],
+    }),
+    flushSeconds: new Histogram({
+      name: 'cityops_ingest_flush_duration_seconds',
+      help: 'Time to insert one flush of rows into the warehouse.',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    walSyncSeconds: new Histogram({
+      name: 'cityops_ingest_wal_append_duration_seconds',
+      help: 'Time from receiving a batch to its write-ahead-log record being on disk.',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
+    warehouseErrors: new Counter({
+      name: 'cityops_ingest_warehouse_errors_total',
+      help: 'Failed warehouse inserts (each is retried; nothing is dropped).',
+      registers: [registry],
+    }),
+    backpressureWaits: new Counter({
+      name: 'cityops_ingest_backpressure_waits_total',
+      help: 'Batches held before acknowledgement because the write buffer was full.',
+      registers: [registry],
+    }),
+    bufferedRows: new Gauge({
+      name: 'cityops_ingest_buffered_rows',
+      help: 'Rows durable in the write-ahead log and waiting for (or in) a warehouse insert.',
+      registers: [registry],
+    }),
+    lagSeconds: new Gauge({
+      name: 'cityops_ingest_lag_seconds',
+      help: 'Age of the oldest accepted row not yet in the warehouse.',
+      registers: [registry],
+    }),
+    walBytes: new Gauge({
+      name: 'cityops_ingest_wal_bytes',
+      help: 'Bytes of write-ahead log on disk.',
+      registers: [registry],
+    }),
+    clients: new Gauge({
+      name: 'cityops_broker_clients',
+      help: 'MQTT clients connected to this broker.',
+      registers: [registry],
+    }),
+    authFailures: new Counter({
+      name: 'cityops_broker_auth_failures_total',
+      help: 'Refused MQTT connections and HTTP device authentications, by reason code.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    denied: new Counter({
+      name: 'cityops_broker_denied_total',
+      help: 'Refused publishes and subscriptions, by operation.',
+      labelNames: ['operation'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type IngestMetrics = ReturnType<typeof createIngestMetrics>;

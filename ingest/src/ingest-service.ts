@@ -1,0 +1,129 @@
+import { join } from 'node:path';
+import type { Warehouse } from '@cityops/warehouse';
+import { pino, type Logger } from 'pino';
+import { createDeviceRegistry, type DeviceRegistry } from './device-registry.ts';
+import { buildHttpApi } from './http-api.ts';
+import { parseIngestConfig, type IngestConfigInput } from './ingest-config.ts';
+import { createIngestMetrics, type IngestMetrics } from './ingest-metrics.ts';
+import { createMqttBroker, type MqttBroker } from './mqtt-broker.ts';
+import { createTelemetryPipeline, type TelemetryPipeline } from './telemetry-pipeline.ts';
+import { createWriteAheadLog } from './wal/write-ahead-log.ts';
+
+export interface IngestServiceDeps {
+  readonly warehouse: Warehouse;
+  readonly logger?: Logger;
+  readonly now?: () => number;
+  readonly metrics?: IngestMetrics;
+}
+
+export interface IngestAddresses {
+  readonly mqttUrl: string;
+  readonly mqttPort: number;
+  readonly mqttsUrl?: string;
+  readonly httpUrl: string;
+  readonly httpPort: number;
+}
+
+export interface IngestService {
+  start(): Promise<IngestAddresses>;
+  stop(): Promise<void>;
+  readonly registry: DeviceRegistry;
+  readonly pipeline: TelemetryPipeline;
+  readonly metrics: IngestMetrics;
+  readonly broker: MqttBroker;
+}
+
+/** Broker, device registry, telemetry pipeline and HTTP API, composed; stopped in reverse order. */
+export function createIngestService(input: IngestConfigInput, deps: IngestServiceDeps): IngestService {
+  const config = parseIngestConfig(input);
+  const logger = deps.logger ?? pino({ name: 'ingest' });
+  const now = deps.now ?? Date.now;
+  const metrics = deps.metrics ?? createIngestMetrics();
+  const { warehouse } = deps;
+  const wal = createWriteAheadLog({
+    dir: join(config.dataDir, 'wal'),
+    segmentBytes: config.wal.segmentBytes,
+    fsync: config.wal.fsync,
+    retainSegments: config.wal.retainSegments,
+    maxRecordBytes: config.telemetry.maxPayloadBytes + 4096,
+  });
+  const registry = createDeviceRegistry(config.registry, { warehouse, now });
+  const pipeline = createTelemetryPipeline(
+    {
+      maxPayloadBytes: config.telemetry.maxPayloadBytes,
+      maxReadingAgeMs: config.telemetry.maxReadingAgeMs,
+      maxReadingAheadMs: config.telemetry.maxReadingAheadMs,
+      dedupCapacity: config.telemetry.dedupCapacity,
+      writer: config.writer,
+    },
+    {
+      warehouse,
+      wal,
+      metrics,
+      now,
+      onError: (err) => logger.error({ err }, 'warehouse write failed; retrying, nothing is dropped'),
+    },
+  );
+  const broker = createMqttBroker(config.mqtt, { registry, pipeline, metrics, logger });
+  let brokerUp = false;
+  const http = buildHttpApi(
+    { maxPayloadBytes: config.telemetry.maxPayloadBytes, ...(config.http.adminToken === undefined ? {} : { adminToken: config.http.adminToken }) },
+    {
+      registry,
+      pipeline,
+      warehouse,
+      metrics,
+      logger,
+      ready: async () => {
+        if (!brokerUp) return false;
+        try {
+          await warehouse.ping();
+          return true;
+        } catch {
+          return false;
+        }
+      },
+    },
+  );
+  const walBytesTimer = setInterval(() => metrics.walBytes.set(wal.bytesOnDisk()), 5000);
+  walBytesTimer.unref();
+  let started: IngestAddresses | undefined;
+  let stopping: Promise<void> | undefined;
+
+  return {
+    registry,
+    pipeline,
+    metrics,
+    broker,
+    async start() {
+      await registry.start();
+      const recovered = await pipeline.start();
+      if (recovered.replayedBatches + recovered.alreadyStored + recovered.truncatedBytes > 0) {
+        logger.info(recovered, 'write-ahead log replayed');
+      }
+      const { port, tlsPort } = await broker.start();
+      brokerUp = true;
+      const address = await http.listen({ host: config.http.host, port: config.http.port });
+      const httpPort = new URL(address).port;
+      started = {
+        mqttUrl: `mqtt://${config.mqtt.host}:${port}`,
+        mqttPort: port,
+        ...(tlsPort === undefined ? {} : { mqttsUrl: `mqtts://${config.mqtt.tls?.host ?? config.mqtt.host}:${tlsPort}` }),
+        httpUrl: `http://${config.http.host}:${httpPort}`,
+        httpPort: Number(httpPort),
+      };
+      return started;
+    },
+    stop() {
+      stopping ??= (async () => {
+        clearInterval(walBytesTimer);
+        brokerUp = false;
+        await http.close();
+        await broker.stop();
+        await pipeline.stop();
+        await registry.stop();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,188 @@
+import { createServer as createTcpServer, type AddressInfo, type Server } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes';
+import type { Logger } from 'pino';
+import { filterIsConfinedTo, parseTopic, topics, type ParsedTopic } from '@cityops/protocol';
+import type { DeviceInfo, DeviceRegistry } from './device-registry.ts';
+import { ingestErrors } from './errors.ts';
+import type { IngestMetrics } from './ingest-metrics.ts';
+import type { TelemetryPipeline } from './telemetry-pipeline.ts';
+
+export interface MqttBrokerConfig {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  readonly tls?: { readonly host: string; readonly port: number; readonly key: string; readonly cert: string; readonly ca?: string };
+}
+
+export interface MqttBrokerDeps {
+  readonly registry: DeviceRegistry;
+  readonly pipeline: TelemetryPipeline;
+  readonly metrics: IngestMetrics;
+  readonly logger: Logger;
+}
+
+export interface MqttBroker {
+  start(): Promise<{ port: number; tlsPort?: number }>;
+  stop(): Promise<void>;
+  readonly aedes: () => Aedes;
+}
+
+// MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
+const IDENTIFIER_REJECTED = 2;
+const SERVER_UNAVAILABLE = 3;
+const BAD_USERNAME_OR_PASSWORD = 4;
+
+function authError(returnCode: number, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function close(server: Server | undefined): Promise<void> {
+  return new Promise((resolve) => (server?.listening === true ? server.close(() => resolve()) : resolve()));
+}
+
+/**
+ * The Aedes broker with device authentication and topic ACLs. Telemetry is made durable inside
+ * `authorizePublish`, the only hook aedes runs before it writes the QoS 1 PUBACK.
+ */
+export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps): MqttBroker {
+  const { registry, pipeline, metrics, logger } = deps;
+  const devices = new WeakMap<Client, DeviceInfo>();
+  // Payloads that must not reach subscribers (duplicates, dead letters). Aedes copies the packet
+  // before forwarding but keeps the payload buffer, so the buffer is the mark.
+  const withheld = new WeakSet<Buffer>();
+  let aedes: Aedes | undefined;
+  let tcp: Server | undefined;
+  let tls: Server | undefined;
+
+  function deny(operation: 'publish' | 'subscribe', err: Error, client: Client | null): Error {
+    metrics.denied.inc({ operation });
+    logger.warn({ device: client?.id, code: (err as { code?: string }).code }, err.message);
+    return err;
+  }
+
+  function notify(device: string, body: Record<string, unknown>): void {
+    aedes?.publish(
+      { cmd: 'publish', topic: topics.errors(device), payload: Buffer.from(JSON.stringify(body)), qos: 0, retain: false, dup: false },
+      () => undefined,
+    );
+  }
+
+  async function acceptTelemetry(device: DeviceInfo, packet: { topic: string; payload: Buffer }): Promise<void> {
+    const result = await pipeline.accept(device, packet.topic, packet.payload, 'mqtt');
+    if (result.outcome === 'accepted') return;
+    withheld.add(packet.payload);
+    if (result.outcome === 'dead_letter') {
+      // MQTT 3.1.1 has no negative PUBACK: the batch is acknowledged (it is kept, as a dead
+      // letter) and the device hears why on its errors topic.
+      notify(device.id, { code: result.code, message: result.message, topic: packet.topic });
+    }
+  }
+
+  function authorizePublish(client: Client | null, packet: { topic: string; payload: Buffer | string }, cb: (err?: Error | null) => void) {
+    const device = client === null ? undefined : devices.get(client);
+    let parsed: ParsedTopic;
+    try {
+      parsed = parseTopic(packet.topic);
+    } catch (err) {
+      return cb(deny('publish', err as Error, client));
+    }
+    if (device === undefined) {
+      // A will published by the broker on behalf of a client gone from this instance.
+      return parsed.channel === 'status' ? cb(null) : cb(deny('publish', ingestErrors.INGEST_ERR_TOPIC_FORBIDDEN(), client));
+    }
+    if (parsed.device !== device.id || parsed.channel === 'errors') {
+      return cb(deny('publish', ingestErrors.INGEST_ERR_TOPIC_FORBIDDEN(packet.topic), client));
+    }
+    if (parsed.channel === 'status') return cb(null);
+    if (device.kind !== 'gateway') return cb(deny('publish', ingestErrors.INGEST_ERR_NOT_A_GATEWAY(device.id), client));
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    acceptTelemetry(device, { topic: packet.topic, payload }).then(
+      () => cb(null),
+      (err: unknown) => {
+        // Not durable: no PUBACK. Closing the connection makes the device resend later.
+        logger.error({ err, device: device.id }, 'telemetry could not be made durable');
+        cb(err as Error);
+      },
+    );
+  }
+
+  return {
+    aedes: () => {
+      if (aedes === undefined) throw new Error('broker not started');
+      return aedes;
+    },
+    async start() {
+      aedes = await Aedes.createBroker({
+        authenticate(client, username, password, done) {
+          if (username === undefined || password === undefined) {
+            metrics.authFailures.inc({ reason: 'INGEST_ERR_BAD_CREDENTIALS' });
+            return done(authError(BAD_USERNAME_OR_PASSWORD, 'username and password required'), false);
+          }
+          // A device's client id is its device id (or starts with "<id>:"), so one device can never
+          // take over another's session by reusing its client id.
+          if (client.id !== username && !client.id.startsWith(`${username}:`)) {
+            metrics.authFailures.inc({ reason: 'INGEST_ERR_CLIENT_ID' });
+            return done(authError(IDENTIFIER_REJECTED, 'client id must be the device id'), false);
+          }
+          registry.authenticate(username, password.toString('utf8')).then(
+            (device) => {
+              devices.set(client, device);
+              done(null, true);
+            },
+            (err: unknown) => {
+              const code = (err as { code?: string }).code ?? 'INGEST_ERR_INTERNAL';
+              metrics.authFailures.inc({ reason: code });
+              const known = code === 'INGEST_ERR_UNKNOWN_DEVICE' || code === 'INGEST_ERR_BAD_CREDENTIALS';
+              if (!known) logger.error({ err }, 'device authentication failed');
+              done(authError(known ? BAD_USERNAME_OR_PASSWORD : SERVER_UNAVAILABLE, 'not authorized'), false);
+            },
+          );
+        },
+        authorizePublish,
+        authorizeSubscribe(client, subscription, done) {
+          const device = devices.get(client);
+          if (device?.kind === 'service' || (device !== undefined && filterIsConfinedTo(subscription.topic, device.id))) {
+            return done(null, subscription);
+          }
+          deny('subscribe', ingestErrors.INGEST_ERR_SUBSCRIBE_FORBIDDEN(subscription.topic), client);
+          // A null subscription is refused with SUBACK return code 0x80 (MQTT 3.1.1 §3.9.3).
+          done(null, null);
+        },
+        authorizeForward(_client, packet: AedesPublishPacket) {
+          return withheld.has(packet.payload as Buffer) ? null : packet;
+        },
+      });
+      aedes.on('client', () => metrics.clients.inc());
+      aedes.on('clientDisconnect', () => metrics.clients.dec());
+      aedes.on('clientError', (client, err) => logger.debug({ device: client.id, err: err.message }, 'client error'));
+      const handle = aedes.handle.bind(aedes);
+      tcp = createTcpServer(handle);
+      const port = await listen(tcp, config.port, config.host);
+      if (config.tls === undefined) return { port };
+      tls = createTlsServer({ key: config.tls.key, cert: config.tls.cert, ...(config.tls.ca === undefined ? {} : { ca: config.tls.ca }) }, handle);
+      const tlsPort = await listen(tls, config.tls.port, config.tls.host);
+      return { port, tlsPort };
+    },
+    async stop() {
+      const closing = [close(tls), close(tcp)];
+      if (aedes !== undefined) {
+        const broker = aedes;
+        // Closes every client connection too, so the servers can finish closing.
+        await new Promise<void>((resolve) => broker.close(() => resolve()));
+      }
+      await Promise.all(closing);
+      aedes = undefined;
+    },
+  };
+}

@@ -1,0 +1,196 @@
+import { createTelemetryCodec, formatPlace, isCityopsError, parsePlace, type TelemetryBatch } from '@cityops/protocol';
+import type { StoredBatch, Warehouse } from '@cityops/warehouse';
+import { createDedupWindow } from './dedup-window.ts';
+import type { DeviceInfo } from './device-registry.ts';
+import { ingestErrors } from './errors.ts';
+import type { IngestMetrics } from './ingest-metrics.ts';
+import { createWarehouseWriter, type WarehouseWriter, type WriterConfig } from './warehouse-writer.ts';
+import type { WalBatchRecord, WalRecord } from './wal/wal-record.ts';
+import type { WriteAheadLog } from './wal/write-ahead-log.ts';
+
+export interface PipelineConfig {
+  readonly maxPayloadBytes: number;
+  /** Readings older than this (relative to arrival) are refused: never silently misdated. */
+  readonly maxReadingAgeMs: number;
+  /** Readings further in the future than this are refused (a device clock far ahead). */
+  readonly maxReadingAheadMs: number;
+  readonly dedupCapacity: number;
+  readonly writer: WriterConfig;
+}
+
+export interface PipelineDeps {
+  readonly warehouse: Warehouse;
+  readonly wal: WriteAheadLog;
+  readonly metrics: IngestMetrics;
+  readonly now: () => number;
+  readonly onError: (err: unknown) => void;
+}
+
+export type Transport = 'mqtt' | 'http';
+
+export type AcceptOutcome =
+  | { readonly outcome: 'accepted'; readonly boot: number; readonly seq: number; readonly readings: number }
+  | { readonly outcome: 'duplicate'; readonly boot: number; readonly seq: number }
+  | { readonly outcome: 'dead_letter'; readonly code: string; readonly message: string };
+
+export interface TelemetryPipeline {
+  /** Replays what the log holds from a previous run; call before accepting. */
+  start(): Promise<{ replayedBatches: number; alreadyStored: number; truncatedBytes: number }>;
+  /**
+   * Decodes, validates and deduplicates a payload, and resolves once the outcome is durable: an
+   * accepted batch or a dead letter is in the write-ahead log. Rejects only when it cannot be made
+   * durable (disk failure, stopping): then nothing was accepted and the sender must retry.
+   */
+  accept(device: DeviceInfo, topic: string, payload: Buffer, transport: Transport): Promise<AcceptOutcome>;
+  writer(): WarehouseWriter;
+  stop(): Promise<void>;
+}
+
+/**
+ * decode -> validate -> dedup -> durable hand-off -> batched warehouse writes. The PUBACK (or HTTP
+ * 202) is sent only after `accept` resolves, i.e. after the record is fdatasync'ed: that is why an
+ * acknowledged batch survives a kill -9.
+ */
+export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDeps): TelemetryPipeline {
+  const { wal, metrics, now } = deps;
+  const codec = createTelemetryCodec({ maxPayloadBytes: config.maxPayloadBytes });
+  const dedup = createDedupWindow(config.dedupCapacity);
+  const writer = createWarehouseWriter(config.writer, deps);
+  let stopped = false;
+
+  function checkTimestamps(batch: TelemetryBatch, receivedAt: number): void {
+    const earliest = receivedAt - config.maxReadingAgeMs;
+    const latest = receivedAt + config.maxReadingAheadMs;
+    for (const [i, r] of batch.readings.entries()) {
+      if (r.ts < earliest || r.ts > latest) {
+        throw ingestErrors.INGEST_ERR_TIMESTAMP_OUT_OF_RANGE(
+          `/readings/${i}/ts ${new Date(r.ts).toISOString()} is outside ` +
+            `[${new Date(earliest).toISOString()}, ${new Date(latest).toISOString()}]`,
+        );
+      }
+    }
+  }
+
+  function storedBatch(record: WalBatchRecord, batch: TelemetryBatch): StoredBatch {
+    return {
+      device: record.device,
+      place: parsePlace(record.place),
+      boot: batch.boot,
+      seq: batch.seq,
+      receivedAt: record.receivedAt,
+      readings: batch.readings,
+    };
+  }
+
+  async function recover() {
+    const { pending, retained, truncatedBytes } = await wal.open();
+    for (const r of retained) if (r.kind === 'batch') dedup.remember(r.device, r.boot, r.seq);
+    const batches = pending.filter((r): r is WalBatchRecord => r.kind === 'batch');
+    // A crash between a warehouse insert and its checkpoint leaves rows that are already stored:
+    // ask the warehouse which of the pending keys it has, and replay only the others.
+    const stored = new Set<string>();
+    if (batches.length > 0) {
+      const from = batches.reduce((min, b) => Math.min(min, b.receivedAt), Infinity);
+      const devices = [...new Set(batches.map((b) => b.device))];
+      const rows = await deps.warehouse.query<{ device: string; boot: number; seq: number }>(
+        'SELECT DISTINCT device, boot, seq FROM readings ' +
+          'WHERE received_at >= fromUnixTimestamp64Milli({from:Int64}) AND device IN {devices:Array(String)}',
+        { from, devices },
+      );
+      for (const row of rows) stored.add(`${row.device}\u0000${row.boot}\u0000${row.seq}`);
+    }
+    let alreadyStored = 0;
+    for (const record of pending) {
+      if (record.kind === 'dead') {
+        writer.push({ kind: 'dead', letter: record });
+        continue;
+      }
+      dedup.remember(record.device, record.boot, record.seq);
+      if (stored.has(`${record.device}\u0000${record.boot}\u0000${record.seq}`)) {
+        alreadyStored++;
+        continue;
+      }
+      writer.push({ kind: 'batch', batch: storedBatch(record, codec.decode(record.payload)) });
+    }
+    writer.start();
+    return { replayedBatches: batches.length - alreadyStored, alreadyStored, truncatedBytes };
+  }
+
+  async function deadLetter(device: DeviceInfo, topic: string, payload: Buffer, err: unknown, transport: Transport) {
+    const code = isCityopsError(err) ? err.code : 'INGEST_ERR_INTERNAL';
+    const message = err instanceof Error ? err.message : String(err);
+    const record: WalRecord = {
+      kind: 'dead',
+      receivedAt: now(),
+      device: device.id,
+      topic,
+      reason: code,
+      detail: message.slice(0, 1000),
+      // Oversized payloads are cut to the limit: their reason and size are what matter.
+      payload: payload.subarray(0, config.maxPayloadBytes),
+    };
+    await writer.waitForRoom();
+    await wal.append(record, () => writer.push({ kind: 'dead', letter: record }));
+    metrics.deadLetters.inc({ reason: code });
+    metrics.batches.inc({ outcome: 'dead_letter', transport });
+    return { outcome: 'dead_letter' as const, code, message };
+  }
+
+  return {
+    start: recover,
+    async accept(device, topic, payload, transport) {
+      if (stopped) throw ingestErrors.INGEST_ERR_STOPPED();
+      const receivedAt = now();
+      let batch: TelemetryBatch;
+      try {
+        batch = codec.decode(payload);
+        checkTimestamps(batch, receivedAt);
+      } catch (err) {
+        return deadLetter(device, topic, payload, err, transport);
+      }
+      const { boot, seq } = batch;
+      if (dedup.has(device.id, boot, seq)) {
+        metrics.batches.inc({ outcome: 'duplicate', transport });
+        return { outcome: 'duplicate', boot, seq };
+      }
+      await writer.waitForRoom();
+      if (stopped) throw ingestErrors.INGEST_ERR_STOPPED();
+      // Claim the key before the await, so a concurrent copy of the same batch is a duplicate.
+      if (!dedup.remember(device.id, boot, seq)) {
+        metrics.batches.inc({ outcome: 'duplicate', transport });
+        return { outcome: 'duplicate', boot, seq };
+      }
+      const record: WalBatchRecord = {
+        kind: 'batch',
+        receivedAt,
+        device: device.id,
+        place: formatPlace(device.place),
+        boot,
+        seq,
+        payload,
+      };
+      const started = performance.now();
+      try {
+        await wal.append(record, () =>
+          writer.push({
+            kind: 'batch',
+            batch: { device: device.id, place: device.place, boot, seq, receivedAt, readings: batch.readings },
+          }),
+        );
+      } catch (err) {
+        dedup.forget(device.id, boot, seq);
+        throw err;
+      }
+      metrics.walSyncSeconds.observe((performance.now() - started) / 1000);
+      metrics.readings.inc(batch.readings.length);
+      metrics.batches.inc({ outcome: 'accepted', transport });
+      return { outcome: 'accepted', boot, seq, readings: batch.readings.length };
+    },
+    writer: () => writer,
+    async stop() {
+      stopped = true;
+      await writer.stop();
+      await wal.close();
+    },
+  };
+}

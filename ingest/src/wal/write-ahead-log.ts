@@ -1,0 +1,237 @@
+import { mkdir, open, readdir, readFile, rename, rm, truncate, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decodeFrames, encodeFrame } from './wal-frame.ts';
+import { createWalRecordCodec, type WalRecord, type WalRecordHeader } from './wal-record.ts';
+
+export interface WriteAheadLogConfig {
+  readonly dir: string;
+  /** A segment is sealed and a new one started past this size. */
+  readonly segmentBytes: number;
+  /** fdatasync every group of appends before reporting them durable. Off only for benchmarks. */
+  readonly fsync: boolean;
+  /** Checkpointed segments kept for deduplication after a restart. */
+  readonly retainSegments: number;
+  readonly maxRecordBytes: number;
+}
+
+export interface WalRecovery {
+  /** Records not yet known to be in the warehouse (after the checkpoint), in log order. */
+  readonly pending: WalRecord[];
+  /** Records of retained, checkpointed segments, payload stripped: for deduplication only. */
+  readonly retained: WalRecordHeader[];
+  /** Bytes cut from a torn or corrupt tail. */
+  readonly truncatedBytes: number;
+}
+
+export interface WriteAheadLog {
+  /** Reads what a previous run left, repairs a torn tail, and opens a new segment for appends. */
+  open(): Promise<WalRecovery>;
+  /**
+   * Appends a record; resolves once it is on disk (group commit: appends that arrive while a write
+   * is in flight share the next fdatasync). `onDurable` runs synchronously at that moment, before any
+   * later `roll`, so whoever buffers records sees them in log order.
+   */
+  append(record: WalRecord, onDurable: () => void): Promise<void>;
+  /**
+   * Seals the current segment and starts the next. `onSealed` runs synchronously at the seal: every
+   * record made durable before it belongs to a sealed segment, every one after to a later segment.
+   */
+  roll<T>(onSealed: (sealed: number) => T): Promise<{ sealed: number; value: T }>;
+  /** Records that everything up to and including segment `sealed` is in the warehouse. */
+  checkpoint(sealed: number): Promise<void>;
+  bytesOnDisk(): number;
+  close(): Promise<void>;
+}
+
+const SEGMENT = /^segment-(\d{10})\.wal$/;
+const segmentName = (id: number) => `segment-${String(id).padStart(10, '0')}.wal`;
+
+interface Pending {
+  readonly frame: Buffer;
+  readonly onDurable: () => void;
+  readonly resolve: () => void;
+  readonly reject: (err: unknown) => void;
+}
+
+interface RollRequest {
+  readonly run: (sealed: number) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/**
+ * The ingest write-ahead log: what makes a QoS 1 PUBACK mean "survives kill -9". A batch is
+ * appended and fdatasync'ed before aedes is allowed to send the PUBACK; the warehouse writer
+ * checkpoints segments once their rows are inserted; on start the records after the checkpoint
+ * are replayed into the warehouse.
+ */
+export function createWriteAheadLog(config: WriteAheadLogConfig): WriteAheadLog {
+  const codec = createWalRecordCodec();
+  let handle: FileHandle | undefined;
+  let current = 0;
+  let currentBytes = 0;
+  let segments: { id: number; bytes: number }[] = [];
+  let queue: Pending[] = [];
+  let rolls: RollRequest[] = [];
+  let pumping: Promise<void> | undefined;
+  let closed = false;
+
+  const checkpointPath = join(config.dir, 'checkpoint');
+
+  async function readCheckpoint(): Promise<number> {
+    try {
+      const value = JSON.parse(await readFile(checkpointPath, 'utf8')) as { sealed?: unknown };
+      return typeof value.sealed === 'number' ? value.sealed : 0;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw err;
+    }
+  }
+
+  async function openSegment(id: number): Promise<void> {
+    handle = await open(join(config.dir, segmentName(id)), 'a');
+    current = id;
+    currentBytes = 0;
+    segments.push({ id, bytes: 0 });
+  }
+
+  async function seal(): Promise<number> {
+    const sealed = current;
+    await handle?.close();
+    handle = undefined;
+    await openSegment(sealed + 1);
+    return sealed;
+  }
+
+  function kick(): void {
+    pumping ??= drain().finally(() => {
+      pumping = undefined;
+      if (queue.length > 0 || rolls.length > 0) kick();
+    });
+  }
+
+  async function drain(): Promise<void> {
+    while (queue.length > 0 || rolls.length > 0) {
+      if (queue.length > 0) {
+        const group = queue;
+        queue = [];
+        try {
+          if (handle === undefined) throw new Error('write-ahead log is not open');
+          await handle.writev(group.map((p) => p.frame));
+          if (config.fsync) await handle.datasync();
+        } catch (err) {
+          // A failed write (disk full) may leave part of a frame: cut back to the last whole one,
+          // so records appended later are not hidden behind garbage at recovery.
+          await handle?.truncate(currentBytes).catch(() => undefined);
+          for (const p of group) p.reject(err);
+          continue;
+        }
+        const written = group.reduce((n, p) => n + p.frame.length, 0);
+        currentBytes += written;
+        const last = segments[segments.length - 1];
+        if (last !== undefined) last.bytes += written;
+        for (const p of group) p.onDurable();
+        for (const p of group) p.resolve();
+      }
+      if (rolls.length > 0 || currentBytes >= config.segmentBytes) {
+        const waiting = rolls;
+        rolls = [];
+        try {
+          const sealed = await seal();
+          for (const r of waiting) r.run(sealed);
+        } catch (err) {
+          for (const r of waiting) r.reject(err);
+        }
+      }
+    }
+  }
+
+  async function readSegment(id: number) {
+    const path = join(config.dir, segmentName(id));
+    const data = await readFile(path);
+    const { bodies, validBytes } = decodeFrames(data, config.maxRecordBytes + 64);
+    let truncatedBytes = 0;
+    if (validBytes < data.length) {
+      truncatedBytes = data.length - validBytes;
+      // A crash mid-append leaves a torn tail; cut it so nothing is ever read past garbage.
+      await truncate(path, validBytes);
+    }
+    return { records: bodies.map((b) => codec.decode(b)), bytes: validBytes, truncatedBytes };
+  }
+
+  return {
+    async open() {
+      await mkdir(config.dir, { recursive: true });
+      const ids = (await readdir(config.dir))
+        .map((name) => SEGMENT.exec(name)?.[1])
+        .filter((id): id is string => id !== undefined)
+        .map(Number)
+        .sort((a, b) => a - b);
+      const checkpointed = await readCheckpoint();
+      const pending: WalRecord[] = [];
+      const retained: WalRecordHeader[] = [];
+      let truncatedBytes = 0;
+      segments = [];
+      for (const id of ids) {
+        const seg = await readSegment(id);
+        truncatedBytes += seg.truncatedBytes;
+        segments.push({ id, bytes: seg.bytes });
+        for (const record of seg.records) {
+          if (id > checkpointed) pending.push(record);
+          else {
+            const { payload: _payload, ...rest } = record;
+            retained.push(rest);
+          }
+        }
+      }
+      await openSegment(Math.max(checkpointed, ids[ids.length - 1] ?? 0) + 1);
+      return { pending, retained, truncatedBytes };
+    },
+    append(record, onDurable) {
+      if (closed) return Promise.reject(new Error('write-ahead log is closed'));
+      const frame = encodeFrame(codec.encode(record));
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ frame, onDurable, resolve, reject });
+        kick();
+      });
+    },
+    roll(onSealed) {
+      return new Promise((resolve, reject) => {
+        rolls.push({
+          run: (sealed) => {
+            try {
+              resolve({ sealed, value: onSealed(sealed) });
+            } catch (err) {
+              reject(err);
+            }
+          },
+          reject,
+        });
+        kick();
+      });
+    },
+    async checkpoint(sealed) {
+      const tmp = `${checkpointPath}.tmp`;
+      const fh = await open(tmp, 'w');
+      try {
+        await fh.writeFile(JSON.stringify({ sealed }));
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, checkpointPath);
+      const keepFrom = sealed - config.retainSegments + 1;
+      const doomed = segments.filter((s) => s.id < keepFrom);
+      segments = segments.filter((s) => s.id >= keepFrom);
+      await Promise.all(doomed.map((s) => rm(join(config.dir, segmentName(s.id)), { force: true })));
+    },
+    bytesOnDisk: () => segments.reduce((n, s) => n + s.bytes, 0),
+    async close() {
+      if (closed) return;
+      closed = true;
+      // Let appends already queued finish, so nothing acknowledged is half-written.
+      while (pumping !== undefined) await pumping;
+      await handle?.close();
+      handle = undefined;
+    },
+  };
+}

@@ -1,0 +1,200 @@
+import type { DeadLetter, StoredBatch, Warehouse } from '@cityops/warehouse';
+import type { IngestMetrics } from './ingest-metrics.ts';
+import type { WriteAheadLog } from './wal/write-ahead-log.ts';
+
+export interface WriterConfig {
+  /** Flush as soon as this many rows are buffered. */
+  readonly flushRows: number;
+  /** Flush rows older than this even when fewer than flushRows are buffered. */
+  readonly flushIntervalMs: number;
+  /** Above this many rows buffered or in flight, acceptance waits (pressure goes back to devices). */
+  readonly maxBufferedRows: number;
+  readonly retryMinMs: number;
+  readonly retryMaxMs: number;
+}
+
+export interface WriterDeps {
+  readonly warehouse: Warehouse;
+  readonly wal: WriteAheadLog;
+  readonly metrics: IngestMetrics;
+  readonly now: () => number;
+  readonly onError: (err: unknown) => void;
+}
+
+export type WriterItem =
+  | { readonly kind: 'batch'; readonly batch: StoredBatch }
+  | { readonly kind: 'dead'; readonly letter: DeadLetter };
+
+export interface WarehouseWriter {
+  /** Buffers an item that is already durable in the write-ahead log. Never refuses: see waitForRoom. */
+  push(item: WriterItem): void;
+  /** Resolves when the buffer has room; acceptance awaits this before making a batch durable. */
+  waitForRoom(): Promise<void>;
+  /** Rows buffered plus rows in the insert in flight. */
+  load(): number;
+  /** Inserts everything buffered now and waits for it. */
+  flush(): Promise<void>;
+  healthy(): boolean;
+  start(): void;
+  /** Flushes what is buffered (one attempt round); what cannot be written stays in the log. */
+  stop(): Promise<void>;
+}
+
+function rowsOf(item: WriterItem): number {
+  return item.kind === 'batch' ? item.batch.readings.length : 1;
+}
+
+/**
+ * Batches durable records into large warehouse inserts: one insert per flush (thousands of rows),
+ * one flush at a time, retried with backoff until it succeeds, then the log is checkpointed.
+ */
+export function createWarehouseWriter(config: WriterConfig, deps: WriterDeps): WarehouseWriter {
+  const { warehouse, wal, metrics, now } = deps;
+  let buffer: WriterItem[] = [];
+  let bufferedRows = 0;
+  let inFlightRows = 0;
+  let oldest = 0;
+  let inFlightOldest = 0;
+  let flushing: Promise<void> | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let retryTimer: NodeJS.Timeout | undefined;
+  let retryWake: (() => void) | undefined;
+  let failing = false;
+  let stopping = false;
+  let running = false;
+  let roomWaiters: (() => void)[] = [];
+
+  const load = () => bufferedRows + inFlightRows;
+
+  function updateGauges(): void {
+    metrics.bufferedRows.set(load());
+    const since = inFlightRows > 0 ? inFlightOldest : bufferedRows > 0 ? oldest : now();
+    metrics.lagSeconds.set((now() - since) / 1000);
+  }
+
+  function wakeRoomWaiters(): void {
+    if (load() >= config.maxBufferedRows) return;
+    const waiters = roomWaiters;
+    roomWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  function scheduleTimer(): void {
+    if (timer !== undefined || !running || buffer.length === 0) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      kick();
+    }, Math.max(0, oldest + config.flushIntervalMs - now()));
+  }
+
+  function kick(): void {
+    if (flushing !== undefined || buffer.length === 0) return;
+    flushing = flushOnce().finally(() => {
+      flushing = undefined;
+      updateGauges();
+      wakeRoomWaiters();
+      if (!running) return;
+      if (bufferedRows >= config.flushRows || (buffer.length > 0 && now() - oldest >= config.flushIntervalMs)) kick();
+      else scheduleTimer();
+    });
+  }
+
+  function backoff(attempt: number): Promise<void> {
+    const ms = Math.min(config.retryMaxMs, config.retryMinMs * 2 ** attempt);
+    return new Promise((resolve) => {
+      retryWake = resolve;
+      retryTimer = setTimeout(resolve, ms);
+    });
+  }
+
+  async function flushOnce(): Promise<void> {
+    const { sealed, value: items } = await wal.roll(() => {
+      const taken = buffer;
+      buffer = [];
+      inFlightRows = bufferedRows;
+      inFlightOldest = oldest;
+      bufferedRows = 0;
+      return taken;
+    });
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    const batches: StoredBatch[] = [];
+    const letters: DeadLetter[] = [];
+    for (const item of items) {
+      if (item.kind === 'batch') batches.push(item.batch);
+      else letters.push(item.letter);
+    }
+    let lettersDone = letters.length === 0;
+    let batchesDone = batches.length === 0;
+    for (let attempt = 0; ; attempt++) {
+      const started = performance.now();
+      try {
+        // Dead letters first: on a retry after a partial failure, each part is sent once.
+        if (!lettersDone) await warehouse.insertDeadLetters(letters);
+        lettersDone = true;
+        if (!batchesDone) await warehouse.insertBatches(batches);
+        batchesDone = true;
+        metrics.flushSeconds.observe((performance.now() - started) / 1000);
+        metrics.rowsWritten.inc(inFlightRows - letters.length);
+        failing = false;
+        break;
+      } catch (err) {
+        failing = true;
+        metrics.warehouseErrors.inc();
+        deps.onError(err);
+        // Stopping with the warehouse down: the rows stay in the log and are replayed at start.
+        if (stopping) {
+          inFlightRows = 0;
+          return;
+        }
+        await backoff(attempt);
+      }
+    }
+    inFlightRows = 0;
+    await wal.checkpoint(sealed);
+  }
+
+  return {
+    push(item) {
+      if (buffer.length === 0) oldest = now();
+      buffer.push(item);
+      bufferedRows += rowsOf(item);
+      if (bufferedRows >= config.flushRows) kick();
+      else scheduleTimer();
+    },
+    waitForRoom() {
+      if (load() < config.maxBufferedRows) return Promise.resolve();
+      metrics.backpressureWaits.inc();
+      return new Promise((resolve) => roomWaiters.push(resolve));
+    },
+    load,
+    async flush() {
+      while (flushing !== undefined) await flushing;
+      kick();
+      while (flushing !== undefined) await flushing;
+    },
+    healthy: () => !failing,
+    start() {
+      running = true;
+      kick();
+      scheduleTimer();
+    },
+    async stop() {
+      running = false;
+      stopping = true;
+      if (timer !== undefined) clearTimeout(timer);
+      timer = undefined;
+      if (retryTimer !== undefined) clearTimeout(retryTimer);
+      retryWake?.();
+      while (flushing !== undefined) await flushing;
+      if (!failing) {
+        kick();
+        while (flushing !== undefined) await flushing;
+      }
+      // Release anyone still waiting; acceptance checks `stopped` and refuses.
+      const waiters = roomWaiters;
+      roomWaiters = [];
+      for (const w of waiters) w();
+    },
+  };
+}
