@@ -1,0 +1,18 @@
+import { defineErrors } from '@cityops/protocol';
+
+/**
+ * Every error the gateway agent raises or logs, by code. A code is what an operator searches the
+ * logs for; the message says what to do about it.
+ */
+export const agentErrors = defineErrors({
+  AGENT_ERR_CONFIG: { message: 'Invalid gateway agent configuration' },
+  AGENT_ERR_READING_INVALID: { message: 'Reading does not match the telemetry reading schema; it was skipped', statusCode: 400 },
+  AGENT_ERR_SOURCE_LINE: { message: 'Input line is not a valid JSON reading; it was skipped', statusCode: 400 },
+  AGENT_ERR_JOURNAL_FULL: { message: 'Journal reached journal.maxBytes; the whenFull policy dropped data', statusCode: 507 },
+  AGENT_ERR_JOURNAL_CORRUPT: { message: 'Journal data failed its length/CRC check and was truncated' },
+  AGENT_ERR_JOURNAL_IO: { message: 'Journal file operation failed' },
+  AGENT_ERR_MQTT: { message: 'MQTT connection problem; the agent keeps journaling and will reconnect' },
+  AGENT_ERR_ACK_TIMEOUT: { message: 'Broker did not acknowledge a batch in time; reconnecting to replay it' },
+  AGENT_ERR_INGEST_REPORTED: { message: 'Ingest reported an error about a batch this device sent' },
+  AGENT_ERR_STOPPED: { message: 'Gateway agent is stopped and accepts no readings', statusCode: 503 },
+});
