@@ -37,6 +37,8 @@ export interface ReadingRow {
   readonly building: string;
   readonly boot: number;
   readonly seq: number;
+  /** Position of the reading in its batch: (device, boot, seq, idx) names one reading. */
+  readonly idx: number;
 }
 
 export interface ReadingQuery {
@@ -54,7 +56,10 @@ export type QueryParams = Readonly<Record<string, string | number | boolean | re
 
 export interface Warehouse {
   readonly backend: 'chdb' | 'server';
-  /** Inserts telemetry batches as one insert (one part), in the backend's fastest format. */
+  /**
+   * Inserts telemetry batches as one insert (one block: one part per day touched), in the backend's
+   * fastest format. Retrying the same batches after a failure writes nothing twice.
+   */
   insertBatches(batches: readonly StoredBatch[]): Promise<void>;
   insertDeadLetters(letters: readonly DeadLetter[]): Promise<void>;
   /** Low-volume inserts of plain rows (registry, events) through JSONEachRow. */

@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { drainPending, Session } from 'chdb';
+import type { Backend } from './backend.ts';
+import { fromChdbError } from './chdb-errors.ts';
+import { warehouseErrors } from './errors.ts';
+import {
+  encodeReadingsRowBinary,
+  READINGS_ROWBINARY_COLUMN_LIST,
+  READINGS_ROWBINARY_STRUCTURE,
+} from './readings-rowbinary.ts';
+import { createRowBinaryWriter } from './rowbinary-encoder.ts';
+import type { ChdbWarehouseConfig } from './warehouse-config.ts';
+
+/** Under the data directory: RowBinary files waiting for their INSERT … SELECT FROM file(). */
+export const INSERT_TMP_DIR = 'cityops-insert-tmp';
+
+/** Readings are short (ids ≤ 64 chars, places ≤ 48): 1 KiB a row bounds the buffer generously. */
+const MAX_BYTES_PER_ROW = 1024;
+
+/**
+ * One block, one part per partition: the block limits are raised to the insert's row count so the
+ * engine neither cuts the file into several blocks nor squashes it with others. The dedup token makes
+ * a retry of the same batches a no-op.
+ */
+const INSERT_READINGS_SQL =
+  `INSERT INTO readings (${READINGS_ROWBINARY_COLUMN_LIST}) ` +
+  `SELECT * FROM file({path:String}, 'RowBinary', {structure:String}) ` +
+  'SETTINGS insert_deduplication_token = {token:String}, max_insert_block_size = {rows:UInt64}, ' +
+  'min_insert_block_size_rows = {rows:UInt64}, min_insert_block_size_bytes = 0';
+
+/**
+ * The embedded store. chDB runs on the main thread (it crashes in worker threads) and only through
+ * its async calls, which run on libuv's pool so the event loop keeps turning. Readings go in as
+ * RowBinary through a temp file: measured 2-3x faster than objects or JSONEachRow (README).
+ */
+export async function openChdbBackend(config: ChdbWarehouseConfig): Promise<Backend> {
+  const path = resolve(config.path);
+  const tmpDir = join(path, INSERT_TMP_DIR);
+  const filePrefix = `${process.pid}-`;
+  await mkdir(tmpDir, { recursive: true });
+  // libchdb binds a data directory to one process, so files from other pids are leftovers of a crash.
+  for (const name of await readdir(tmpDir)) {
+    if (!name.startsWith(filePrefix)) await rm(join(tmpDir, name), { force: true });
+  }
+
+  let session: Session;
+  try {
+    session = new Session(path, {
+      connectionArgs: [`--max_result_rows=${config.maxQueryRows}`, '--result_overflow_mode=throw'],
+    });
+  } catch (err) {
+    throw fromChdbError(err, `cannot open chDB at ${path}`);
+  }
+
+  const writer = createRowBinaryWriter({ maxBytes: config.maxInsertRows * MAX_BYTES_PER_ROW });
+  // The writer's buffer is shared: one encode-and-write at a time; engine inserts may overlap.
+  let encoderFree: Promise<void> = Promise.resolve();
+
+  async function run(sql: string, params: object | undefined, context: string) {
+    try {
+      return await session.queryBindAsync(sql, params ?? {}, { format: 'JSONEachRow' });
+    } catch (err) {
+      throw fromChdbError(err, context);
+    }
+  }
+
+  return {
+    kind: 'chdb',
+    async query<T>(sql: string, params?: object): Promise<T[]> {
+      const text = (await run(sql, params, 'chDB query failed')).text();
+      const rows: T[] = [];
+      for (const line of text.split('\n')) if (line !== '') rows.push(JSON.parse(line) as T);
+      return rows;
+    },
+    async command(sql, params) {
+      await run(sql, params, 'chDB statement failed');
+    },
+    async insertJsonRows(table, rows, columns) {
+      let body = '';
+      for (const row of rows) body += `${JSON.stringify(row)}\n`;
+      try {
+        await session.insert({
+          table,
+          values: Buffer.from(body),
+          format: 'JSONEachRow',
+          ...(columns === undefined ? {} : { columns }),
+          // Synchronous insert: the call resolves when the rows are in a part, never batched with others.
+          settings: { async_insert: 0 },
+        });
+      } catch (err) {
+        throw fromChdbError(err, `chDB insert into ${table} failed`);
+      }
+    },
+    async insertReadings(batches, rows, dedupToken) {
+      const file = join(tmpDir, `${filePrefix}${randomUUID()}.rowbinary`);
+      const previous = encoderFree;
+      let release!: () => void;
+      encoderFree = new Promise((r) => (release = r));
+      try {
+        await previous;
+        let bytes: Buffer;
+        try {
+          bytes = encodeReadingsRowBinary(writer, batches);
+        } catch (err) {
+          // RangeError: a value outside its column type (boot above 2^32, a fractional ts, ...).
+          throw warehouseErrors.WAREHOUSE_ERR_ARGUMENT(`cannot encode readings: ${(err as Error).message}`, err);
+        }
+        await writeFile(file, bytes);
+        release();
+        await run(
+          INSERT_READINGS_SQL,
+          { path: file, structure: READINGS_ROWBINARY_STRUCTURE, token: dedupToken, rows },
+          'chDB insert into readings failed',
+        );
+      } finally {
+        release();
+        await rm(file, { force: true });
+      }
+    },
+    async ping() {
+      await run('SELECT 1', undefined, 'chDB ping failed');
+    },
+    async close() {
+      session.close();
+      // close() defers destroying the connection behind running work; wait until it is really gone.
+      await drainPending();
+    },
+  };
+}

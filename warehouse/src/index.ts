@@ -1,0 +1,24 @@
+export * from './types.ts';
+export { openWarehouse, type WarehouseDeps } from './open-warehouse.ts';
+export { parseWarehouseUrl } from './warehouse-url.ts';
+export {
+  parseWarehouseConfig,
+  chdbConfigSchema,
+  serverConfigSchema,
+  type WarehouseConfig,
+  type WarehouseConfigInput,
+  type ChdbWarehouseConfig,
+  type ServerWarehouseConfig,
+} from './warehouse-config.ts';
+export { warehouseErrors, type WarehouseError, type WarehouseErrorCode } from './errors.ts';
+export { MIGRATIONS } from './migrations/migrations.ts';
+export type { Migration } from './migrations/migration.ts';
+// Building blocks of the insert paths, for the benchmark that measures them against the engine.
+export { createRowBinaryWriter, type RowBinaryWriter, type RowBinaryWriterOptions } from './rowbinary-encoder.ts';
+export {
+  encodeReadingsRowBinary,
+  READINGS_ROWBINARY_COLUMN_LIST,
+  READINGS_ROWBINARY_STRUCTURE,
+} from './readings-rowbinary.ts';
+export { readingsToJsonRows, type ReadingJsonRow } from './readings-json.ts';
+export { formatDateTime64Utc } from './datetime64-text.ts';

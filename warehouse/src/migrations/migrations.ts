@@ -1,0 +1,13 @@
+import { readingsMigration } from './0001-readings.ts';
+import { deadLettersMigration } from './0002-dead-letters.ts';
+import { devicesMigration } from './0003-devices.ts';
+import { schemaChangesMigration } from './0004-schema-changes.ts';
+import type { Migration } from './migration.ts';
+
+/** Every migration, in version order. Append only. */
+export const MIGRATIONS: readonly Migration[] = Object.freeze([
+  readingsMigration,
+  deadLettersMigration,
+  devicesMigration,
+  schemaChangesMigration,
+]);

@@ -1,0 +1,104 @@
+import type { Backend } from './backend.ts';
+import { openChdbBackend } from './chdb-backend.ts';
+import { DEAD_LETTER_COLUMNS, deadLettersToJsonRows } from './dead-letter-rows.ts';
+import { warehouseErrors } from './errors.ts';
+import { insertDedupToken } from './insert-dedup-token.ts';
+import { MIGRATIONS } from './migrations/migrations.ts';
+import { runMigrations } from './migrations/run-migrations.ts';
+import { buildReadingQuery, toReadingRow, type RawReadingRow } from './reading-query.ts';
+import { countReadings } from './readings-rowbinary.ts';
+import { applyRetention } from './retention.ts';
+import { openServerBackend } from './server-backend.ts';
+import type { Warehouse } from './types.ts';
+import { parseWarehouseConfig, type WarehouseConfig, type WarehouseConfigInput } from './warehouse-config.ts';
+
+export interface WarehouseDeps {
+  /** Clock for bookkeeping timestamps (migrations applied, schema changes). @default Date.now */
+  readonly now?: () => number;
+}
+
+/** Table names come from our code, never from a request: still, refuse anything but an identifier. */
+const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
+
+/**
+ * Opens the warehouse: validates the config (all problems in one WAREHOUSE_ERR_CONFIG), connects,
+ * checks the store answers with these credentials, then, unless `migrate: false`, applies pending
+ * migrations and the configured retention. Rejects with WAREHOUSE_ERR_UNAVAILABLE / _AUTH when the
+ * store cannot be used; nothing stays open then.
+ */
+export async function openWarehouse(config: WarehouseConfigInput, deps: WarehouseDeps = {}): Promise<Warehouse> {
+  const cfg = parseWarehouseConfig(config);
+  const now = deps.now ?? Date.now;
+  const backend = cfg.backend === 'chdb' ? await openChdbBackend(cfg) : openServerBackend(cfg);
+  try {
+    await backend.ping();
+    if (cfg.migrate) {
+      await runMigrations(backend, MIGRATIONS, now);
+      await applyRetention(backend, cfg.retentionDays, now);
+    }
+  } catch (err) {
+    await backend.close().catch(() => undefined);
+    throw err;
+  }
+  return createWarehouse(backend, cfg);
+}
+
+function createWarehouse(backend: Backend, cfg: WarehouseConfig): Warehouse {
+  const inFlight = new Set<Promise<unknown>>();
+  let closing: Promise<void> | undefined;
+
+  /** Every call goes through here: refused once close() began, tracked so close() can wait for it. */
+  function track<T>(op: () => Promise<T>): Promise<T> {
+    if (closing !== undefined) return Promise.reject(warehouseErrors.WAREHOUSE_ERR_CLOSED());
+    // Through a microtask so a synchronous throw in op becomes a rejection like any other.
+    const promise = Promise.resolve().then(op);
+    inFlight.add(promise);
+    const forget = () => inFlight.delete(promise);
+    promise.then(forget, forget);
+    return promise;
+  }
+
+  function checkTable(table: string): void {
+    if (!TABLE_NAME.test(table)) throw warehouseErrors.WAREHOUSE_ERR_ARGUMENT(`invalid table name ${JSON.stringify(table)}`);
+  }
+
+  return {
+    backend: cfg.backend,
+    insertBatches: (batches) =>
+      track(async () => {
+        const rows = countReadings(batches);
+        if (rows === 0) return;
+        if (rows > cfg.maxInsertRows) {
+          throw warehouseErrors.WAREHOUSE_ERR_ARGUMENT(`${rows} readings in one insert exceed maxInsertRows ${cfg.maxInsertRows}`);
+        }
+        await backend.insertReadings(batches, rows, insertDedupToken(batches));
+      }),
+    insertDeadLetters: (letters) =>
+      track(async () => {
+        if (letters.length === 0) return;
+        await backend.insertJsonRows('dead_letters', deadLettersToJsonRows(letters), DEAD_LETTER_COLUMNS);
+      }),
+    insertRows: (table, rows) =>
+      track(async () => {
+        checkTable(table);
+        if (rows.length === 0) return;
+        await backend.insertJsonRows(table, rows);
+      }),
+    queryReadings: (query) =>
+      track(async () => {
+        const { sql, params } = buildReadingQuery(query, cfg.maxQueryRows);
+        return (await backend.query<RawReadingRow>(sql, params)).map(toReadingRow);
+      }),
+    query: <T = Record<string, unknown>>(sql: string, params?: Parameters<Warehouse['query']>[1]) =>
+      track(() => backend.query<T>(sql, params)),
+    command: (sql, params) => track(() => backend.command(sql, params)),
+    ping: () => track(() => backend.ping()),
+    close() {
+      closing ??= (async () => {
+        await Promise.allSettled([...inFlight]);
+        await backend.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,96 @@
+import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import type { Backend } from './backend.ts';
+import { toWarehouseError } from './map-clickhouse-error.ts';
+import { readingsToJsonRows } from './readings-json.ts';
+import type { QueryParams } from './types.ts';
+import type { ServerWarehouseConfig } from './warehouse-config.ts';
+
+/**
+ * A ClickHouse server through @clickhouse/client (HTTP). The client cannot send RowBinary, so inserts
+ * are JSONEachRow. Query parameters are sent only when there are some: servers before 19.x reject
+ * the `param_*` settings outright.
+ */
+export function openServerBackend(config: ServerWarehouseConfig): Backend {
+  const client = createClient({
+    url: config.url,
+    username: config.username,
+    password: config.password,
+    database: config.database,
+    request_timeout: config.requestTimeoutMs,
+    application: 'cityops-warehouse',
+    // Every failure is rethrown as a coded error with its cause; the caller logs it once.
+    log: { level: ClickHouseLogLevel.OFF },
+  });
+  const resultLimit = {
+    max_result_rows: String(config.maxQueryRows),
+    result_overflow_mode: 'throw',
+  } as const;
+
+  const withParams = (params: QueryParams | undefined) =>
+    params === undefined || Object.keys(params).length === 0 ? {} : { query_params: params };
+
+  async function insert(
+    table: string,
+    values: readonly Record<string, unknown>[],
+    columns: readonly string[] | undefined,
+    settings: Record<string, string> | undefined,
+  ): Promise<void> {
+    const [first, ...rest] = columns ?? [];
+    try {
+      await client.insert({
+        table,
+        values,
+        format: 'JSONEachRow',
+        ...(first === undefined ? {} : { columns: [first, ...rest] }),
+        ...(settings === undefined ? {} : { clickhouse_settings: settings }),
+      });
+    } catch (err) {
+      throw toWarehouseError(err, `insert into ${table} failed`);
+    }
+  }
+
+  return {
+    kind: 'server',
+    async query<T>(sql: string, params?: QueryParams): Promise<T[]> {
+      try {
+        const result = await client.query({
+          query: sql,
+          format: 'JSONEachRow',
+          ...withParams(params),
+          clickhouse_settings: resultLimit,
+        });
+        return await result.json<T>();
+      } catch (err) {
+        throw toWarehouseError(err, 'query failed');
+      }
+    },
+    async command(sql, params) {
+      try {
+        await client.command({ query: sql, ...withParams(params) });
+      } catch (err) {
+        throw toWarehouseError(err, 'statement failed');
+      }
+    },
+    insertJsonRows: (table, rows, columns) => insert(table, rows, columns, undefined),
+    insertReadings(batches, rows, dedupToken) {
+      // One block: the server neither cuts the body by rows nor leaves parsed chunks unsquashed.
+      return insert('readings', readingsToJsonRows(batches), undefined, {
+        insert_deduplication_token: dedupToken,
+        max_insert_block_size: String(rows),
+        min_insert_block_size_rows: String(rows),
+        min_insert_block_size_bytes: '0',
+      });
+    },
+    async ping() {
+      // /ping answers without credentials; a query proves the user, password and database too.
+      try {
+        await client.command({ query: 'SELECT 1' });
+      } catch (err) {
+        throw toWarehouseError(err, `cannot reach ClickHouse at ${config.url}`);
+      }
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}
