@@ -1,4 +1,4 @@
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { DEVICE_ID_PATTERN, DEVICE_KINDS, isCityopsError, parsePlace, type DeviceKind } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import type { Logger } from 'pino';
@@ -62,20 +62,14 @@ function basicCredentials(request: FastifyRequest): { id: string; secret: string
 }
 
 /** The ingest HTTP API: telemetry for devices without MQTT, stored readings, provisioning, probes. */
-export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps): FastifyInstance {
+export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
   const { registry, pipeline, warehouse, metrics } = deps;
   const app = Fastify({
-    loggerInstance: deps.logger as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Per-request lines only at warn and above: at thousands of requests a second they are noise.
+    loggerInstance: deps.logger.child({ component: 'http' }, { level: 'warn' }),
     // Oversized telemetry must reach the codec, which keeps it as a dead letter with its reason.
     bodyLimit: config.maxPayloadBytes * 2,
   });
-
-  app.addContentTypeParser(
-    ['application/json', 'application/msgpack', 'application/x-msgpack', 'application/octet-stream'],
-    { parseAs: 'buffer' },
-    (_request, body, done) => done(null, body),
-  );
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown }, request, reply) => {
     if (isCityopsError(err)) return reply.status(err.statusCode).send({ code: err.code, message: err.message });
@@ -100,22 +94,34 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps): FastifyI
     }
   }
 
-  function requireAdmin(request: FastifyRequest): void {
+  // An onRequest hook: runs before body validation, so nothing about the route leaks to a stranger.
+  function requireAdmin(request: FastifyRequest): Promise<void> {
     const expected = config.adminToken;
     if (expected === undefined || request.headers.authorization !== `Bearer ${expected}`) {
-      throw ingestErrors.INGEST_ERR_UNAUTHORIZED('admin token required');
+      return Promise.reject(ingestErrors.INGEST_ERR_UNAUTHORIZED('admin token required'));
     }
+    return Promise.resolve();
   }
 
-  app.post('/v1/telemetry', async (request: FastifyRequest, reply: FastifyReply) => {
-    const device = await authenticateDevice(request);
-    if (device.kind !== 'gateway') throw ingestErrors.INGEST_ERR_NOT_A_GATEWAY(device.id);
-    const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-    const result = await pipeline.accept(device, `http:/v1/telemetry/${device.id}`, body, 'http');
-    if (result.outcome === 'dead_letter') {
-      return reply.status(400).send({ code: result.code, message: result.message, storedAs: 'dead_letter' });
-    }
-    return reply.status(result.outcome === 'accepted' ? 202 : 200).send(result);
+  // Telemetry bodies reach the codec as raw bytes (JSON or msgpack, the same schema as over MQTT);
+  // the parser is scoped to this route, the other routes keep fastify's JSON parsing.
+  void app.register((scope, _options, done) => {
+    scope.addContentTypeParser(
+      ['application/json', 'application/msgpack', 'application/x-msgpack', 'application/octet-stream'],
+      { parseAs: 'buffer' },
+      (_request, body, done) => done(null, body),
+    );
+    scope.post('/v1/telemetry', async (request: FastifyRequest, reply: FastifyReply) => {
+      const device = await authenticateDevice(request);
+      if (device.kind !== 'gateway') throw ingestErrors.INGEST_ERR_NOT_A_GATEWAY(device.id);
+      const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      const result = await pipeline.accept(device, `http:/v1/telemetry/${device.id}`, body, 'http');
+      if (result.outcome === 'dead_letter') {
+        return reply.status(400).send({ code: result.code, message: result.message, storedAs: 'dead_letter' });
+      }
+      return reply.status(result.outcome === 'accepted' ? 202 : 200).send(result);
+    });
+    done();
   });
 
   app.get('/v1/readings', { schema: { querystring: readingsQuerySchema } }, async (request) => {
@@ -132,8 +138,7 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps): FastifyI
     return { readings };
   });
 
-  app.post('/v1/devices', { schema: { body: deviceBodySchema } }, async (request, reply) => {
-    requireAdmin(request);
+  app.post('/v1/devices', { schema: { body: deviceBodySchema }, onRequest: requireAdmin }, async (request, reply) => {
     const body = request.body as { id: string; kind: DeviceKind; place?: string };
     if (body.kind !== 'service' && body.place === undefined) {
       throw ingestErrors.INGEST_ERR_QUERY_INVALID('place is required for gateways and scanners');
@@ -144,8 +149,7 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps): FastifyI
     return reply.status(201).send(created);
   });
 
-  app.delete('/v1/devices/:id', async (request, reply) => {
-    requireAdmin(request);
+  app.delete('/v1/devices/:id', { onRequest: requireAdmin }, async (request, reply) => {
     await registry.revoke((request.params as { id: string }).id);
     return reply.status(204).send();
   });

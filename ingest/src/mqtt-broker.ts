@@ -34,7 +34,8 @@ const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 
 function authError(returnCode: number, message: string): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+  const err: AuthenticateError = Object.assign(new Error(message), { returnCode });
+  return err;
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {

@@ -99,6 +99,11 @@ export function createWarehouseWriter(config: WriterConfig, deps: WriterDeps): W
     });
   }
 
+  /** Waits until no flush is running (one may start another when it ends). */
+  async function settled(): Promise<void> {
+    for (let f = flushing; f !== undefined; f = flushing) await f;
+  }
+
   function backoff(attempt: number): Promise<void> {
     const ms = Math.min(config.retryMaxMs, config.retryMinMs * 2 ** attempt);
     return new Promise((resolve) => {
@@ -169,9 +174,9 @@ export function createWarehouseWriter(config: WriterConfig, deps: WriterDeps): W
     },
     load,
     async flush() {
-      while (flushing !== undefined) await flushing;
+      await settled();
       kick();
-      while (flushing !== undefined) await flushing;
+      await settled();
     },
     healthy: () => !failing,
     start() {
@@ -186,10 +191,10 @@ export function createWarehouseWriter(config: WriterConfig, deps: WriterDeps): W
       timer = undefined;
       if (retryTimer !== undefined) clearTimeout(retryTimer);
       retryWake?.();
-      while (flushing !== undefined) await flushing;
+      await settled();
       if (!failing) {
         kick();
-        while (flushing !== undefined) await flushing;
+        await settled();
       }
       // Release anyone still waiting; acceptance checks `stopped` and refuses.
       const waiters = roomWaiters;

@@ -201,7 +201,7 @@ export function createWriteAheadLog(config: WriteAheadLogConfig): WriteAheadLog 
             try {
               resolve({ sealed, value: onSealed(sealed) });
             } catch (err) {
-              reject(err);
+              reject(err instanceof Error ? err : new Error(String(err)));
             }
           },
           reject,
