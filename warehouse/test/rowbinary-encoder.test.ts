@@ -1,0 +1,94 @@
+import { describe, expect, it } from 'vitest';
+import { createRowBinaryWriter } from '../src/rowbinary-encoder.ts';
+import { encodeReadingsRowBinary, READINGS_ROWBINARY_STRUCTURE } from '../src/readings-rowbinary.ts';
+
+const hex = (b: Buffer) => b.toString('hex');
+
+describe('RowBinary writer', () => {
+  it('writes strings as a LEB128 length and their UTF-8 bytes', () => {
+    const w = createRowBinaryWriter({ maxBytes: 4096 });
+    w.string('');
+    w.string('ab');
+    w.string('上海'); // 6 UTF-8 bytes from 2 UTF-16 units: the length is in bytes
+    expect(hex(w.view())).toBe(`00` + `02${hex(Buffer.from('ab'))}` + `06${hex(Buffer.from('上海'))}`);
+    w.reset();
+    const long = 'x'.repeat(300); // 300 = 0b10_0101100 -> 0xac 0x02
+    w.string(long);
+    expect(hex(w.view().subarray(0, 2))).toBe('ac02');
+    expect(w.length).toBe(302);
+    w.reset();
+    const mixed = `${'a'.repeat(100)}é`; // short but not ASCII: takes the UTF-8 path
+    w.string(mixed);
+    expect(w.view()[0]).toBe(102);
+    expect(w.view().subarray(1).toString('utf8')).toBe(mixed);
+  });
+
+  it('writes integers little-endian, Int64 in two’s complement, Float64 as IEEE 754', () => {
+    const w = createRowBinaryWriter({ maxBytes: 4096 });
+    w.bool(true);
+    w.bool(false);
+    w.uint8(0xfe);
+    w.uint16(0x1234);
+    w.uint32(0xdeadbeef);
+    expect(hex(w.view())).toBe('0100' + 'fe' + '3412' + 'efbeadde');
+    w.reset();
+    w.dateTime64Ms(1_700_000_000_123); // 0x018bcfe5687b
+    w.int64(-2);
+    w.int64(2 ** 53 - 1);
+    w.float64(-1.5);
+    const b = w.view();
+    expect(b.readBigInt64LE(0)).toBe(1_700_000_000_123n);
+    expect(b.readBigInt64LE(8)).toBe(-2n);
+    expect(b.readBigInt64LE(16)).toBe(2n ** 53n - 1n);
+    expect(b.readDoubleLE(24)).toBe(-1.5);
+    expect(() => w.int64(1.5)).toThrow(RangeError);
+    expect(() => w.uint32(2 ** 32)).toThrow(RangeError);
+  });
+
+  it('grows one buffer by doubling, reuses it after reset, and refuses to pass its bound', () => {
+    const w = createRowBinaryWriter({ initialBytes: 16, maxBytes: 100 });
+    for (let i = 0; i < 5; i++) w.float64(i);
+    expect(w.capacity).toBe(64);
+    w.reset();
+    w.float64(1);
+    expect(w.capacity).toBe(64);
+    expect(w.length).toBe(8);
+    for (let i = 0; i < 11; i++) w.float64(i);
+    expect(w.capacity).toBe(100);
+    expect(() => w.float64(0)).toThrow(/bound of 100 bytes/);
+  });
+
+  it('repeats bytes already written', () => {
+    const w = createRowBinaryWriter({ initialBytes: 4, maxBytes: 64 });
+    w.string('abc');
+    w.repeat(0, 4);
+    w.repeat(1, 4);
+    expect(w.view().toString('latin1')).toBe('\u0003abc\u0003abcabc');
+    expect(() => w.repeat(0, 99)).toThrow(RangeError);
+  });
+});
+
+describe('readings RowBinary layout', () => {
+  it('encodes the batch columns once per reading and idx as the position in the batch', () => {
+    const w = createRowBinaryWriter({ maxBytes: 4096 });
+    const place = { district: 'd', subdistrict: 's', grid: 'g', building: '' };
+    const bytes = encodeReadingsRowBinary(w, [
+      { device: 'gw', place, boot: 1, seq: 2, receivedAt: 5000, readings: [
+        { sensor: 'a', metric: 'm', ts: 1000, value: 0.5, alarm: true },
+        { sensor: 'b', metric: 'm', ts: 2000, value: 1 },
+      ] },
+      { device: 'gw', place, boot: 1, seq: 3, receivedAt: 6000, readings: [] },
+    ]);
+    const prefix = '0164' + '0173' + '0167' + '00' + '026777' + '01000000' + '02000000' + '8813000000000000';
+    const row0 = prefix + '0161' + '016d' + 'e803000000000000' + hex(float(0.5)) + '01' + '0000';
+    const row1 = prefix + '0162' + '016d' + 'd007000000000000' + hex(float(1)) + '00' + '0100';
+    expect(hex(bytes)).toBe(row0 + row1);
+    expect(READINGS_ROWBINARY_STRUCTURE.split(', ')).toHaveLength(14);
+  });
+});
+
+function float(v: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeDoubleLE(v);
+  return b;
+}
