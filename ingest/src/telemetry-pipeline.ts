@@ -102,7 +102,7 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
     let alreadyStored = 0;
     for (const record of pending) {
       if (record.kind === 'dead') {
-        writer.push({ kind: 'dead', letter: record });
+        writer.push({ kind: 'dead', letter: record }, false);
         continue;
       }
       dedup.remember(record.device, record.boot, record.seq);
@@ -110,7 +110,7 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
         alreadyStored++;
         continue;
       }
-      writer.push({ kind: 'batch', batch: storedBatch(record, codec.decode(record.payload)) });
+      writer.push({ kind: 'batch', batch: storedBatch(record, codec.decode(record.payload)) }, false);
     }
     writer.start();
     return { replayedBatches: batches.length - alreadyStored, alreadyStored, truncatedBytes };
@@ -129,8 +129,13 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
       // Oversized payloads are cut to the limit: their reason and size are what matter.
       payload: payload.subarray(0, config.maxPayloadBytes),
     };
-    await writer.waitForRoom();
-    await wal.append(record, () => writer.push({ kind: 'dead', letter: record }));
+    await writer.admit(1);
+    try {
+      await wal.append(record, () => writer.push({ kind: 'dead', letter: record }));
+    } catch (err) {
+      writer.release(1);
+      throw err;
+    }
     metrics.deadLetters.inc({ reason: code });
     metrics.batches.inc({ outcome: 'dead_letter', transport });
     return { outcome: 'dead_letter' as const, code, message };
@@ -153,10 +158,15 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
         metrics.batches.inc({ outcome: 'duplicate', transport });
         return { outcome: 'duplicate', boot, seq };
       }
-      await writer.waitForRoom();
-      if (stopped) throw ingestErrors.INGEST_ERR_STOPPED();
+      const rows = batch.readings.length;
+      await writer.admit(rows);
+      if (stopped) {
+        writer.release(rows);
+        throw ingestErrors.INGEST_ERR_STOPPED();
+      }
       // Claim the key before the await, so a concurrent copy of the same batch is a duplicate.
       if (!dedup.remember(device.id, boot, seq)) {
+        writer.release(rows);
         metrics.batches.inc({ outcome: 'duplicate', transport });
         return { outcome: 'duplicate', boot, seq };
       }
@@ -179,6 +189,7 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
         );
       } catch (err) {
         dedup.forget(device.id, boot, seq);
+        writer.release(rows);
         throw err;
       }
       metrics.walSyncSeconds.observe((performance.now() - started) / 1000);

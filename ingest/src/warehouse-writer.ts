@@ -26,11 +26,19 @@ export type WriterItem =
   | { readonly kind: 'dead'; readonly letter: DeadLetter };
 
 export interface WarehouseWriter {
-  /** Buffers an item that is already durable in the write-ahead log. Never refuses: see waitForRoom. */
-  push(item: WriterItem): void;
-  /** Resolves when the buffer has room; acceptance awaits this before making a batch durable. */
-  waitForRoom(): Promise<void>;
-  /** Rows buffered plus rows in the insert in flight. */
+  /**
+   * Reserves room for `rows` (waiting while the buffer is full), so that acceptance never holds more
+   * than maxBufferedRows (plus one batch) however many batches arrive at once. Every admission is
+   * followed by exactly one `push` of those rows or one `release`.
+   */
+  admit(rows: number): Promise<void>;
+  release(rows: number): void;
+  /**
+   * Buffers an item that is already durable in the write-ahead log. Its rows were admitted, except
+   * for records replayed from the log at start (`admitted: false`), which may exceed the bound.
+   */
+  push(item: WriterItem, admitted?: boolean): void;
+  /** Rows admitted, buffered, or in the insert in flight. */
   load(): number;
   /** Inserts everything buffered now and waits for it. */
   flush(): Promise<void>;
@@ -62,9 +70,10 @@ export function createWarehouseWriter(config: WriterConfig, deps: WriterDeps): W
   let failing = false;
   let stopping = false;
   let running = false;
-  let roomWaiters: (() => void)[] = [];
+  let reservedRows = 0;
+  const roomWaiters: { rows: number; admit: () => void }[] = [];
 
-  const load = () => bufferedRows + inFlightRows;
+  const load = () => reservedRows + bufferedRows + inFlightRows;
 
   function updateGauges(): void {
     metrics.bufferedRows.set(load());
@@ -72,11 +81,13 @@ export function createWarehouseWriter(config: WriterConfig, deps: WriterDeps): W
     metrics.lagSeconds.set((now() - since) / 1000);
   }
 
+  /** Admits waiters in arrival order while there is room (or all of them when stopping). */
   function wakeRoomWaiters(): void {
-    if (load() >= config.maxBufferedRows) return;
-    const waiters = roomWaiters;
-    roomWaiters = [];
-    for (const w of waiters) w();
+    while (roomWaiters.length > 0 && (stopping || load() < config.maxBufferedRows)) {
+      const waiter = roomWaiters.shift()!;
+      reservedRows += waiter.rows;
+      waiter.admit();
+    }
   }
 
   function scheduleTimer(): void {
@@ -160,17 +171,26 @@ export function createWarehouseWriter(config: WriterConfig, deps: WriterDeps): W
   }
 
   return {
-    push(item) {
+    admit(rows) {
+      if (roomWaiters.length === 0 && load() < config.maxBufferedRows) {
+        reservedRows += rows;
+        return Promise.resolve();
+      }
+      metrics.backpressureWaits.inc();
+      return new Promise((resolve) => roomWaiters.push({ rows, admit: resolve }));
+    },
+    release(rows) {
+      reservedRows -= rows;
+      wakeRoomWaiters();
+    },
+    push(item, admitted = true) {
       if (buffer.length === 0) oldest = now();
       buffer.push(item);
-      bufferedRows += rowsOf(item);
+      const rows = rowsOf(item);
+      if (admitted) reservedRows -= rows;
+      bufferedRows += rows;
       if (bufferedRows >= config.flushRows) kick();
       else scheduleTimer();
-    },
-    waitForRoom() {
-      if (load() < config.maxBufferedRows) return Promise.resolve();
-      metrics.backpressureWaits.inc();
-      return new Promise((resolve) => roomWaiters.push(resolve));
     },
     load,
     async flush() {
@@ -196,10 +216,8 @@ export function createWarehouseWriter(config: WriterConfig, deps: WriterDeps): W
         kick();
         await settled();
       }
-      // Release anyone still waiting; acceptance checks `stopped` and refuses.
-      const waiters = roomWaiters;
-      roomWaiters = [];
-      for (const w of waiters) w();
+      // Admit anyone still waiting; acceptance checks that it is stopping and refuses.
+      wakeRoomWaiters();
     },
   };
 }
