@@ -130,14 +130,14 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
     },
     async add({ id, kind, place }) {
       assertDeviceId(id);
-      await refresh();
+      // The in-memory copy is at most refreshMs old; provisioning is an operator's act, not a race.
       if (devices.has(id)) throw ingestErrors.INGEST_ERR_DEVICE_EXISTS(id);
       const secret = generateSecret();
       await write({ id, kind, place, revoked: false, secretHash: await hashSecret(secret) });
       return { id, secret };
     },
     async revoke(id) {
-      await refresh();
+      if (!devices.has(id)) await refresh();
       const entry = devices.get(id);
       if (entry === undefined) throw ingestErrors.INGEST_ERR_UNKNOWN_DEVICE(id);
       await write({ ...entry, revoked: true });

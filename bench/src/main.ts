@@ -1,0 +1,56 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { machineInfo } from './machine-info.ts';
+import { writeReport } from './report.ts';
+import type { Scenario, ScenarioResult } from './scenario.ts';
+import { ingestScenario } from './scenarios/ingest-scenario.ts';
+
+const SCENARIOS: readonly Scenario[] = [ingestScenario];
+
+/** `npm run bench [-- <scenario>...] [--duration S] [--smoke] [--out DIR]` */
+export async function runBench(argv: string[]): Promise<{ results: ScenarioResult[]; paths: { json: string; markdown: string } }> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      duration: { type: 'string', default: '20' },
+      smoke: { type: 'boolean', default: false },
+      out: { type: 'string', default: join(import.meta.dirname, '..', 'results') },
+    },
+  });
+  const unknown = positionals.filter((p) => !SCENARIOS.some((s) => s.name === p));
+  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  const chosen = positionals.length === 0 ? SCENARIOS : SCENARIOS.filter((s) => positionals.includes(s.name));
+  const results: ScenarioResult[] = [];
+  for (const scenario of chosen) {
+    const workDir = await mkdtemp(join(tmpdir(), `cityops-bench-${scenario.name}-`));
+    try {
+      results.push(
+        await scenario.run({
+          durationS: values.smoke ? 2 : Number(values.duration),
+          smoke: values.smoke,
+          workDir,
+          log: (line) => process.stderr.write(`${line}\n`),
+        }),
+      );
+    } finally {
+      await rm(workDir, { recursive: true, force: true });
+    }
+  }
+  const paths = await writeReport(values.out, { machine: machineInfo(), results });
+  return { results, paths };
+}
+
+if (process.argv[1] === import.meta.filename) {
+  runBench(process.argv.slice(2)).then(
+    ({ results, paths }) => {
+      process.stdout.write(`${JSON.stringify(results, null, 2)}\nreport: ${paths.markdown}\n`);
+    },
+    (err: unknown) => {
+      process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

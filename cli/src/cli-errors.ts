@@ -1,0 +1,6 @@
+import { defineErrors } from '@cityops/protocol';
+
+export const cliErrors = defineErrors({
+  CLI_ERR_USAGE: { message: 'Invalid command line', statusCode: 2 },
+  CLI_ERR_API: { message: 'The cityops API refused the request', statusCode: 1 },
+});

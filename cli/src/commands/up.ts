@@ -1,0 +1,76 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { createIngestService } from '@cityops/ingest';
+import { createAgentFleet, describeCity, generateCity } from '@cityops/simulators';
+import { openWarehouse } from '@cityops/warehouse';
+import { pino } from 'pino';
+import { provisionCity } from '../provision-city.ts';
+import type { Shutdown } from '../shutdown.ts';
+import { warehouseConfigFrom } from '../store-option.ts';
+
+export const upUsage = `cityops up [--data DIR] [--store URL] [--host H] [--mqtt-port 1883] [--http-port 8080] [--gateways 64] [--rate 500] [--json]
+  the whole city in one process: broker, ingest, warehouse (embedded chDB unless --store), HTTP API,
+  and a simulated city of gateway agents publishing through MQTT. Ctrl-C stops it.`;
+
+export async function upCommand(argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      data: { type: 'string', default: '.cityops' },
+      store: { type: 'string' },
+      host: { type: 'string', default: '127.0.0.1' },
+      'mqtt-port': { type: 'string', default: '1883' },
+      'http-port': { type: 'string', default: '8080' },
+      gateways: { type: 'string', default: '64' },
+      rate: { type: 'string', default: '500' },
+      'admin-token': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const dataDir = resolve(values.data);
+  await mkdir(dataDir, { recursive: true });
+  const logger = pino({ name: 'cityops', level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
+  const adminToken = values['admin-token'] ?? randomBytes(18).toString('base64url');
+
+  const warehouse = await openWarehouse(warehouseConfigFrom({ store: values.store, data: dataDir }));
+  shutdown.add(() => warehouse.close());
+  const ingest = createIngestService(
+    {
+      dataDir,
+      mqtt: { host: values.host, port: Number(values['mqtt-port']) },
+      http: { host: values.host, port: Number(values['http-port']), adminToken },
+    },
+    { warehouse, logger },
+  );
+  shutdown.add(() => ingest.stop());
+  const addresses = await ingest.start();
+
+  const city = generateCity({ gateways: Number(values.gateways), seed: 1 });
+  const devices = await provisionCity(city, ingest.registry, join(dataDir, 'city-credentials.json'));
+  const fleet = createAgentFleet(
+    { brokerUrl: addresses.mqttUrl, devices, journalRoot: join(dataDir, 'journals'), readingsPerSecond: Number(values.rate) },
+    { logger },
+  );
+  shutdown.add(() => fleet.stop());
+  await fleet.start();
+
+  if (values.json) {
+    out.write(`${JSON.stringify({ ready: true, pid: process.pid, ...addresses, adminToken, gateways: devices.length })}\n`);
+    return;
+  }
+  out.write(
+    [
+      `cityops is up: ${describeCity(city)}, ${values.rate} readings/s`,
+      `  MQTT broker   ${addresses.mqttUrl}`,
+      `  HTTP API      ${addresses.httpUrl}`,
+      `  readings      ${addresses.httpUrl}/v1/readings?metric=pm25&limit=10`,
+      `  metrics       ${addresses.httpUrl}/metrics   health ${addresses.httpUrl}/healthz   ready ${addresses.httpUrl}/readyz`,
+      `  admin token   ${adminToken}   (cityops device add <id> --kind gateway --at <place> --api ${addresses.httpUrl} --token <token>)`,
+      `  data          ${dataDir}`,
+      `Stop with Ctrl-C (SIGINT) or SIGTERM: agents flush, ingest writes what it holds, the store closes.`,
+      '',
+    ].join('\n'),
+  );
+}

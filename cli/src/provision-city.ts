@@ -1,0 +1,29 @@
+import { access } from 'node:fs/promises';
+import type { DeviceRegistry } from '@cityops/ingest';
+import { readCredentialsFile, writeCredentialsFile, type City, type DeviceCredentials } from '@cityops/simulators';
+
+/**
+ * Provisions the simulated city's gateways once and keeps their credentials in the data directory;
+ * later starts reuse them (devices already registered are not provisioned again).
+ */
+export async function provisionCity(city: City, registry: DeviceRegistry, credentialsPath: string): Promise<DeviceCredentials[]> {
+  const known = await access(credentialsPath).then(
+    () => readCredentialsFile(credentialsPath),
+    () => [] as DeviceCredentials[],
+  );
+  const byId = new Map(known.map((d) => [d.id, d]));
+  const devices: DeviceCredentials[] = [];
+  let added = 0;
+  for (const gateway of city.gateways) {
+    const existing = byId.get(gateway.id);
+    if (existing !== undefined && registry.get(gateway.id)?.revoked === false) {
+      devices.push(existing);
+      continue;
+    }
+    const { secret } = await registry.add({ id: gateway.id, kind: 'gateway', place: gateway.place });
+    devices.push({ id: gateway.id, secret, place: gateway.place, sensors: gateway.sensors });
+    added++;
+  }
+  if (added > 0) await writeCredentialsFile(credentialsPath, [...devices, ...known.filter((d) => !devices.some((x) => x.id === d.id))]);
+  return devices;
+}

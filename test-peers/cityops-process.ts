@@ -1,0 +1,97 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+const MAIN = fileURLToPath(new URL('../cli/src/main.ts', import.meta.url));
+
+export interface CityopsProcess {
+  readonly child: ChildProcess;
+  /** The JSON line the command printed when it was ready. */
+  readonly ready: Record<string, unknown>;
+  readonly stderr: () => string;
+  /** Resolves with the first JSON line printed (now or later) that `match` accepts. */
+  waitForJson(match: (value: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** SIGTERM and wait for exit (SIGKILL after `graceMs`). */
+  stop(graceMs?: number): Promise<number | null>;
+  /** SIGKILL, as a crash would, and wait for the process to be gone. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Runs `cityops <args>` as a separate process (through tsx, from source) and resolves once it prints
+ * its `{"ready": true, ...}` line. For tests and benchmarks that need a real process to kill.
+ */
+export async function startCityops(args: readonly string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CityopsProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LOG_LEVEL: 'warn', ...options.env },
+  });
+  let errText = '';
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    errText = (errText + chunk).slice(-20_000);
+  });
+  const exited = once(child, 'exit');
+  exited.catch(() => undefined); // a spawn failure surfaces through waitForJson's exit check
+  const printed: Record<string, unknown>[] = [];
+  const watchers = new Set<() => void>();
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (!line.startsWith('{')) return;
+    printed.push(JSON.parse(line) as Record<string, unknown>);
+    for (const w of watchers) w();
+  });
+
+  function waitForJson(match: (value: Record<string, unknown>) => boolean, timeoutMs = 60_000): Promise<Record<string, unknown>> {
+    return new Promise((resolve, reject) => {
+      const check = () => {
+        const found = printed.find(match);
+        if (found === undefined) return;
+        finish();
+        resolve(found);
+      };
+      const onExit = () => {
+        finish();
+        reject(new Error(`cityops ${args.join(' ')} exited (${String(child.exitCode ?? child.signalCode)}) before printing what was awaited:\n${errText}`));
+      };
+      const timer = setTimeout(() => {
+        finish();
+        reject(new Error(`cityops ${args.join(' ')}: nothing awaited was printed in ${timeoutMs} ms:\n${errText}`));
+      }, timeoutMs);
+      function finish() {
+        clearTimeout(timer);
+        watchers.delete(check);
+        child.off('exit', onExit);
+      }
+      watchers.add(check);
+      child.once('exit', onExit);
+      check();
+    });
+  }
+
+  let ready: Record<string, unknown>;
+  try {
+    ready = await waitForJson((v) => v.ready === true, options.timeoutMs ?? 60_000);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    child,
+    ready,
+    stderr: () => errText,
+    waitForJson,
+    async stop(graceMs = 30_000) {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const [code] = (await exited) as [number | null];
+      clearTimeout(timer);
+      return code;
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
