@@ -11,6 +11,7 @@ import {
   READINGS_ROWBINARY_STRUCTURE,
 } from './readings-rowbinary.ts';
 import { createRowBinaryWriter } from './rowbinary-encoder.ts';
+import type { StoredBatch } from './types.ts';
 import type { ChdbWarehouseConfig } from './warehouse-config.ts';
 
 /** Under the data directory: RowBinary files waiting for their INSERT … SELECT FROM file(). */
@@ -39,10 +40,14 @@ export async function openChdbBackend(config: ChdbWarehouseConfig): Promise<Back
   const path = resolve(config.path);
   const tmpDir = join(path, INSERT_TMP_DIR);
   const filePrefix = `${process.pid}-`;
-  await mkdir(tmpDir, { recursive: true });
-  // libchdb binds a data directory to one process, so files from other pids are leftovers of a crash.
-  for (const name of await readdir(tmpDir)) {
-    if (!name.startsWith(filePrefix)) await rm(join(tmpDir, name), { force: true });
+  try {
+    await mkdir(tmpDir, { recursive: true });
+    // libchdb binds a data directory to one process, so files from other pids are leftovers of a crash.
+    for (const name of await readdir(tmpDir)) {
+      if (!name.startsWith(filePrefix)) await rm(join(tmpDir, name), { force: true });
+    }
+  } catch (err) {
+    throw warehouseErrors.WAREHOUSE_ERR_UNAVAILABLE(`cannot prepare the data directory ${path}`, err);
   }
 
   let session: Session;
@@ -57,6 +62,30 @@ export async function openChdbBackend(config: ChdbWarehouseConfig): Promise<Back
   const writer = createRowBinaryWriter({ maxBytes: config.maxInsertRows * MAX_BYTES_PER_ROW });
   // The writer's buffer is shared: one encode-and-write at a time; engine inserts may overlap.
   let encoderFree: Promise<void> = Promise.resolve();
+
+  /** Encodes into the shared buffer and writes it out; the buffer is free again once the file is written. */
+  async function writeReadingsFile(file: string, batches: readonly StoredBatch[]): Promise<void> {
+    const previous = encoderFree;
+    let release!: () => void;
+    encoderFree = new Promise((r) => (release = r));
+    try {
+      await previous;
+      let bytes: Buffer;
+      try {
+        bytes = encodeReadingsRowBinary(writer, batches);
+      } catch (err) {
+        // RangeError: a value outside its column type (boot above 2^32, a fractional ts, ...).
+        throw warehouseErrors.WAREHOUSE_ERR_ARGUMENT(`cannot encode readings: ${(err as Error).message}`, err);
+      }
+      try {
+        await writeFile(file, bytes);
+      } catch (err) {
+        throw warehouseErrors.WAREHOUSE_ERR_UNAVAILABLE(`cannot write the insert file ${file}`, err);
+      }
+    } finally {
+      release();
+    }
+  }
 
   async function run(sql: string, params: object | undefined, context: string) {
     try {
@@ -95,27 +124,14 @@ export async function openChdbBackend(config: ChdbWarehouseConfig): Promise<Back
     },
     async insertReadings(batches, rows, dedupToken) {
       const file = join(tmpDir, `${filePrefix}${randomUUID()}.rowbinary`);
-      const previous = encoderFree;
-      let release!: () => void;
-      encoderFree = new Promise((r) => (release = r));
       try {
-        await previous;
-        let bytes: Buffer;
-        try {
-          bytes = encodeReadingsRowBinary(writer, batches);
-        } catch (err) {
-          // RangeError: a value outside its column type (boot above 2^32, a fractional ts, ...).
-          throw warehouseErrors.WAREHOUSE_ERR_ARGUMENT(`cannot encode readings: ${(err as Error).message}`, err);
-        }
-        await writeFile(file, bytes);
-        release();
+        await writeReadingsFile(file, batches);
         await run(
           INSERT_READINGS_SQL,
           { path: file, structure: READINGS_ROWBINARY_STRUCTURE, token: dedupToken, rows },
           'chDB insert into readings failed',
         );
       } finally {
-        release();
         await rm(file, { force: true });
       }
     },
