@@ -80,6 +80,15 @@ export function createJsonLinesSource(
   const isBlank = (line: Buffer) => line.every((b) => b === 0x20 || b === 0x09 || b === 0x0d);
 
   async function* run(): AsyncGenerator<Reading> {
+    try {
+      yield* readLines();
+    } catch (err) {
+      // stop() destroys the stream under a pending read: that ends the source, it is no failure.
+      if (!stopped) throw err;
+    }
+  }
+
+  async function* readLines(): AsyncGenerator<Reading> {
     // Pieces of the line being assembled; their total stays <= maxLineBytes.
     let parts: Buffer[] = [];
     let partBytes = 0;

@@ -14,7 +14,10 @@ export interface ReceivedBatch {
 export interface TestBroker {
   readonly port: number;
   readonly url: string;
+  /** Acknowledged telemetry, in order. */
   readonly received: ReceivedBatch[];
+  /** All telemetry that arrived, acknowledged or not. */
+  readonly arrived: ReceivedBatch[];
   readonly statuses: unknown[];
   /** While held, telemetry is not acknowledged (PUBACK waits); release acknowledges the backlog. */
   holdAcks(): void;
@@ -30,6 +33,7 @@ export interface TestBroker {
 export async function startAedesBroker(deviceId: string, port = 0): Promise<TestBroker> {
   const codec = createTelemetryCodec();
   const received: ReceivedBatch[] = [];
+  const arrived: ReceivedBatch[] = [];
   const statuses: unknown[] = [];
   let held: (() => void)[] | undefined;
   const authorizePublish: AuthorizePublishHandler = (_client, packet, callback) => {
@@ -37,8 +41,10 @@ export async function startAedesBroker(deviceId: string, port = 0): Promise<Test
     if (packet.topic !== topics.telemetry(deviceId)) return callback(null);
     const bytes = Buffer.from(packet.payload as Buffer);
     const batch = codec.decode(bytes);
+    const entry = { boot: batch.boot, seq: batch.seq, readings: batch.readings.length, alarm: batch.readings.some((r) => r.alarm === true), bytes };
+    arrived.push(entry);
     const record = () => {
-      received.push({ boot: batch.boot, seq: batch.seq, readings: batch.readings.length, alarm: batch.readings.some((r) => r.alarm === true), bytes });
+      received.push(entry);
       callback(null);
     };
     if (held === undefined) record();
@@ -62,6 +68,7 @@ export async function startAedesBroker(deviceId: string, port = 0): Promise<Test
     port: address.port,
     url: `mqtt://127.0.0.1:${address.port}`,
     received,
+    arrived,
     statuses,
     holdAcks() {
       held ??= [];
