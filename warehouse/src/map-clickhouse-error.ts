@@ -36,9 +36,20 @@ function firstLine(message: string): string {
   return line.length > 500 ? `${line.slice(0, 500)}…` : line;
 }
 
+/**
+ * The number @clickhouse/client parsed from a current server's answer: its ClickHouseError has
+ * `code: '60'` and `type: 'UNKNOWN_TABLE'`, and the message no longer starts with `Code: 60.`.
+ */
+function clientErrorCode(err: unknown): { code: number; type?: string } | undefined {
+  if (typeof err !== 'object' || err === null) return undefined;
+  const { code, type } = err as { code?: unknown; type?: unknown };
+  if (typeof code !== 'string' || !/^\d+$/.test(code)) return undefined;
+  return { code: Number(code), ...(typeof type === 'string' ? { type } : {}) };
+}
+
 /** An error with a ClickHouse number: AUTH for credential refusals, QUERY for everything else. */
-export function errorFromClickhouse(code: number, message: string, cause: unknown): WarehouseError {
-  const detail = `ClickHouse code ${code}: ${firstLine(message)}`;
+export function errorFromClickhouse(code: number, message: string, cause: unknown, type?: string): WarehouseError {
+  const detail = `ClickHouse code ${code}${type === undefined ? '' : ` (${type})`}: ${firstLine(message)}`;
   const err = AUTH_CODES.has(code)
     ? warehouseErrors.WAREHOUSE_ERR_AUTH(detail, cause)
     : warehouseErrors.WAREHOUSE_ERR_QUERY(detail, cause);
@@ -57,8 +68,9 @@ export function isNetworkError(err: unknown): boolean {
 export function toWarehouseError(err: unknown, context: string, clickhouseCode?: number): WarehouseError {
   if (isCityopsError(err)) return err;
   const message = err instanceof Error ? err.message : String(err);
-  const code = clickhouseCode ?? parseClickhouseCode(message);
-  if (code !== undefined) return errorFromClickhouse(code, message, err);
+  const fromClient = clientErrorCode(err);
+  const code = clickhouseCode ?? fromClient?.code ?? parseClickhouseCode(message);
+  if (code !== undefined) return errorFromClickhouse(code, message, err, fromClient?.type);
   if (isNetworkError(err)) return warehouseErrors.WAREHOUSE_ERR_UNAVAILABLE(`${context}: ${firstLine(message)}`, err);
   return warehouseErrors.WAREHOUSE_ERR_QUERY(`${context}: ${firstLine(message)}`, err);
 }

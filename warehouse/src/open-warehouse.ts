@@ -8,13 +8,18 @@ import { runMigrations } from './migrations/run-migrations.ts';
 import { buildReadingQuery, toReadingRow, type RawReadingRow } from './reading-query.ts';
 import { countReadings } from './readings-rowbinary.ts';
 import { applyRetention } from './retention.ts';
-import { openServerBackend } from './server-backend.ts';
+import { openServerBackend, type ClickhouseConnection } from './server-backend.ts';
 import type { Warehouse } from './types.ts';
 import { parseWarehouseConfig, type WarehouseConfig, type WarehouseConfigInput } from './warehouse-config.ts';
 
 export interface WarehouseDeps {
   /** Clock for bookkeeping timestamps (migrations applied, schema changes). @default Date.now */
   readonly now?: () => number;
+  /**
+   * Server backend only: a @clickhouse/client Connection to use instead of HTTP to `url`, e.g.
+   * chDB's `createChdbConnection()`, which runs the server code path against a current engine.
+   */
+  readonly serverConnection?: ClickhouseConnection;
 }
 
 /** Table names come from our code, never from a request: still, refuse anything but an identifier. */
@@ -29,7 +34,7 @@ const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
 export async function openWarehouse(config: WarehouseConfigInput, deps: WarehouseDeps = {}): Promise<Warehouse> {
   const cfg = parseWarehouseConfig(config);
   const now = deps.now ?? Date.now;
-  const backend = cfg.backend === 'chdb' ? await openChdbBackend(cfg) : openServerBackend(cfg);
+  const backend = cfg.backend === 'chdb' ? await openChdbBackend(cfg) : openServerBackend(cfg, deps.serverConnection);
   try {
     await backend.ping();
     if (cfg.migrate) {

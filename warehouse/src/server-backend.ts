@@ -1,17 +1,21 @@
-import { ClickHouseLogLevel, createClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClientConfigOptions } from '@clickhouse/client';
 import type { Backend } from './backend.ts';
 import { toWarehouseError } from './map-clickhouse-error.ts';
 import { readingsToJsonRows } from './readings-json.ts';
 import type { QueryParams } from './types.ts';
 import type { ServerWarehouseConfig } from './warehouse-config.ts';
 
+/** A transport other than HTTP for the client (tests run the server path on chDB's Connection). */
+export type ClickhouseConnection = NonNullable<ClickHouseClientConfigOptions['connection']>;
+
 /**
  * A ClickHouse server through @clickhouse/client (HTTP). The client cannot send RowBinary, so inserts
  * are JSONEachRow. Query parameters are sent only when there are some: servers before 19.x reject
  * the `param_*` settings outright.
  */
-export function openServerBackend(config: ServerWarehouseConfig): Backend {
+export function openServerBackend(config: ServerWarehouseConfig, connection?: ClickhouseConnection): Backend {
   const client = createClient({
+    ...(connection === undefined ? {} : { connection }),
     url: config.url,
     username: config.username,
     password: config.password,

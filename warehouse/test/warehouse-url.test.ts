@@ -1,8 +1,6 @@
 import { isCityopsError } from '@cityops/protocol';
 import { describe, expect, it } from 'vitest';
 import { parseWarehouseUrl } from '../src/index.ts';
-import { parseClickhouseCode, toWarehouseError } from '../src/map-clickhouse-error.ts';
-
 describe('parseWarehouseUrl', () => {
   it('reads chDB paths, absolute and relative', () => {
     expect(parseWarehouseUrl('chdb:///var/lib/cityops')).toEqual({ backend: 'chdb', path: '/var/lib/cityops' });
@@ -39,23 +37,5 @@ describe('parseWarehouseUrl', () => {
       err = e;
     }
     expect((err as Error).message).not.toContain('secret');
-  });
-});
-
-describe('ClickHouse error mapping', () => {
-  it('reads the error number from current and 18.x messages', () => {
-    expect(parseClickhouseCode('Code: 60. DB::Exception: Unknown table')).toBe(60);
-    expect(parseClickhouseCode('Code: 193, e.displayText() = DB::Exception: Wrong password')).toBe(193);
-    expect(parseClickhouseCode('socket hang up')).toBeUndefined();
-  });
-
-  it('maps auth codes, network failures and everything else to their codes, keeping the cause', () => {
-    const auth = new Error('Code: 516. DB::Exception: default: Authentication failed');
-    expect(toWarehouseError(auth, 'x')).toMatchObject({ code: 'WAREHOUSE_ERR_AUTH', clickhouseCode: 516, cause: auth });
-    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
-    expect(toWarehouseError(refused, 'x')).toMatchObject({ code: 'WAREHOUSE_ERR_UNAVAILABLE', cause: refused });
-    expect(toWarehouseError(new Error('Timeout error.'), 'x').code).toBe('WAREHOUSE_ERR_UNAVAILABLE');
-    const other = new TypeError('Do not know how to serialize a BigInt');
-    expect(toWarehouseError(other, 'x')).toMatchObject({ code: 'WAREHOUSE_ERR_QUERY', cause: other });
   });
 });
