@@ -136,14 +136,15 @@ export function createMqttLink(config: MqttLinkConfig, deps: MqttLinkDeps): Mqtt
     client = undefined;
     const wasConnected = stats.connected;
     stats.connected = false;
-    // Runs pending publish callbacks with an error and drops the client's stores (reconnectPeriod 0 + clean).
-    c.end(true);
-    c.removeAllListeners('connect');
-    c.removeAllListeners('message');
+    // Tell the sender first, so that the callbacks failed below are known to be from a dead connection.
     if (wasConnected) {
       logger.warn({ generation: gen }, 'connection to broker lost');
       deps.onDisconnected(gen);
     }
+    // Runs pending publish callbacks with an error and drops the client's stores (reconnectPeriod 0 + clean).
+    c.end(true);
+    c.removeAllListeners('connect');
+    c.removeAllListeners('message');
     if (state === 'running') scheduleReconnect();
   }
 

@@ -47,6 +47,7 @@ export function createSender(config: SenderConfig, deps: SenderDeps): Sender {
   let again = false;
   let stopped = false;
   let ackTimer: unknown;
+  const lowWater = Math.floor(config.maxInflight / 2);
 
   function armAckTimer(): void {
     timers.clearTimeout(ackTimer);
@@ -75,7 +76,8 @@ export function createSender(config: SenderConfig, deps: SenderDeps): Sender {
       journal.ack(record);
       armAckTimer(); // progress: the timeout counts from the latest PUBACK
       deps.onAcked(record);
-      pump();
+      // Refill at half a window: one journal read then brings many batches, not one per PUBACK.
+      if (inflight <= lowWater) pump();
     });
     deps.onPublished(record);
   }

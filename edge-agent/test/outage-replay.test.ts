@@ -103,6 +103,38 @@ describe('outage and replay', () => {
     expect(first.received).toEqual([]);
   });
 
+  it('keeps at most maxInflight batches unacknowledged, and reconnects to replay them when PUBACKs stop', async () => {
+    const b = await broker();
+    b.holdAcks();
+    const agent = fixture.agent({ journalDir: await fixture.journalDir(), url: b.url, mqtt: { maxInflight: 4, ackTimeoutMs: 300 } });
+    const published: string[][] = []; // per connection, the batches sent
+    const maxInflight: number[] = [];
+    let secondConnection!: () => void;
+    const reconnected = new Promise<void>((resolve) => (secondConnection = resolve));
+    agent.on('connected', () => {
+      published.push([]);
+      if (published.length === 2) secondConnection();
+    });
+    agent.on('published', (ref) => {
+      published.at(-1)!.push(`${ref.boot}/${ref.seq}`);
+      maxInflight.push(agent.stats().batchesInflight);
+    });
+    await agent.start();
+    for (let i = 0; i < 100; i++) await agent.push(routine(i));
+    agent.flush();
+    await vi.waitFor(() => expect(agent.stats().batchesJournaled).toBe(10));
+
+    await reconnected; // no PUBACK for 300 ms: the agent dropped the connection and came back
+    const first = Array.from({ length: 4 }, (_, seq) => `${agent.boot}/${seq}`);
+    expect(published[0]).toEqual(first); // the window was full: nothing more went out
+    await vi.waitFor(() => expect(published[1]).toEqual(first)); // the same batches, again, in order
+    b.releaseAcks();
+    await agent.waitForIdle();
+    expect(Math.max(...maxInflight)).toBe(4);
+    expect(new Set(keys(b.received))).toEqual(new Set(Array.from({ length: 10 }, (_, seq) => `${agent.boot}/${seq}`)));
+    expect(agent.stats().journal.lanes.routine.pendingBatches).toBe(0);
+  });
+
   it('cuts a torn tail record left by a crash, counts it, and delivers the intact batches', async () => {
     const port = await freePort(); // no broker yet: everything stays in the journal
     const journalDir = await fixture.journalDir();
