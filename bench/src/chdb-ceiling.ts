@@ -9,14 +9,15 @@
  *   json-each-row    JSONEachRow text built in JS (times as ms numbers), chDB's raw insert
  *   rowbinary-file   Warehouse.insertBatches: RowBinary encoded in JS, temp file, INSERT … FROM file()
  *   engine-rowbinary the engine alone: RowBinary encoded before the clock starts, INSERT … FROM file()
- * Each format starts from an empty table after a warm-up insert; every insert carries its own
- * deduplication token so nothing is skipped as a duplicate.
+ * After one untimed warm-up insert each, the formats take turns insert by insert (who goes first
+ * rotates), so load from elsewhere and background merges fall on all alike; a format's rate is its
+ * rows over the time spent in its own inserts. Rows differ between formats (boot), and every
+ * RowBinary insert carries its own deduplication token, so nothing is skipped as a duplicate.
  *
  * Run: node --import tsx bench/src/chdb-ceiling.ts [--rows N] [--batch-rows N]   (prints JSON)
  */
-import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -30,6 +31,7 @@ import {
   type StoredBatch,
   type Warehouse,
 } from '@cityops/warehouse';
+import { machineInfo } from './machine-info.ts';
 
 export interface ChdbCeilingOptions {
   /** Where the measurement's chDB store lives; created if missing. The readings it wrote are dropped. */
@@ -57,34 +59,30 @@ export interface ChdbCeiling {
 const READINGS_PER_BATCH = 100;
 const SENSORS = ['pm25', 'pm10', 'noise_db', 'water_pressure', 'temp_c'];
 
-/** `inserts` groups of gateway batches of `batchRows` rows each; `boot` keeps each format's rows distinct. */
-function makeInserts(inserts: number, batchRows: number, boot: number, startMs: number): StoredBatch[][] {
-  const out: StoredBatch[][] = [];
-  let seq = 0;
-  for (let i = 0; i < inserts; i++) {
-    const group: StoredBatch[] = [];
-    for (let left = batchRows; left > 0; left -= READINGS_PER_BATCH) {
-      const n = Math.min(READINGS_PER_BATCH, left);
-      const gw = seq % 500;
-      const ts = startMs + seq * 10;
-      group.push({
-        device: `gw-${gw}`,
-        place: { district: `d-${gw % 16}`, subdistrict: `s-${gw % 64}`, grid: `g-${gw % 256}`, building: gw % 3 === 0 ? '' : `b-${gw}` },
-        boot,
-        seq: seq++,
-        receivedAt: ts + 50,
-        readings: Array.from({ length: n }, (_, k) => ({
-          sensor: `s${k % 10}`,
-          metric: SENSORS[k % SENSORS.length]!,
-          ts: ts + (k % 10),
-          value: (seq * 31 + k) % 1000 / 10,
-          ...(k % 97 === 0 ? { alarm: true } : {}),
-        })),
-      });
-    }
-    out.push(group);
+/** Insert number `i`: gateway batches of 100 readings, `batchRows` rows; `boot` keeps each format's rows apart. */
+function makeInsert(i: number, batchRows: number, boot: number, startMs: number): StoredBatch[] {
+  const group: StoredBatch[] = [];
+  let seq = i * Math.ceil(batchRows / READINGS_PER_BATCH);
+  for (let left = batchRows; left > 0; left -= READINGS_PER_BATCH) {
+    const n = Math.min(READINGS_PER_BATCH, left);
+    const gw = seq % 500;
+    const ts = startMs + seq * 10;
+    group.push({
+      device: `gw-${gw}`,
+      place: { district: `d-${gw % 16}`, subdistrict: `s-${gw % 64}`, grid: `g-${gw % 256}`, building: gw % 3 === 0 ? '' : `b-${gw}` },
+      boot,
+      seq: seq++,
+      receivedAt: ts + 50,
+      readings: Array.from({ length: n }, (_, k) => ({
+        sensor: `s${k % 10}`,
+        metric: SENSORS[k % SENSORS.length]!,
+        ts: ts + (k % 10),
+        value: ((seq * 31 + k) % 1000) / 10,
+        ...(k % 97 === 0 ? { alarm: true } : {}),
+      })),
+    });
   }
-  return out;
+  return group;
 }
 
 /** Row objects with DateTime64 as millisecond numbers, which chDB 26.x reads as such (the cheapest form). */
@@ -101,12 +99,6 @@ function objectsOf(batches: readonly StoredBatch[]): Record<string, unknown>[] {
     }
   }
   return rows;
-}
-
-async function timed(run: () => Promise<void>): Promise<number> {
-  const t0 = performance.now();
-  await run();
-  return (performance.now() - t0) / 1000;
 }
 
 export async function measureChdbCeiling(options: ChdbCeilingOptions): Promise<ChdbCeiling> {
@@ -134,60 +126,52 @@ export async function measureChdbCeiling(options: ChdbCeilingOptions): Promise<C
       { path, structure: READINGS_ROWBINARY_STRUCTURE, token: `ceiling-${process.pid}-${token++}`, rows: batchRows },
     );
 
-  const formats: { name: string; prepare(data: StoredBatch[][]): Promise<(i: number) => Promise<unknown>> }[] = [
-    {
-      name: 'objects',
-      prepare: (data) => Promise.resolve((i) => session.insert({ table: 'readings', values: objectsOf(data[i]!) })),
-    },
+  interface Format {
+    readonly name: string;
+    /** Insert number i (0 is the untimed warm-up) of the rows in `group`. */
+    insert(group: StoredBatch[], i: number): Promise<unknown>;
+  }
+  const engineFiles: string[] = [];
+  const formats: Format[] = [
+    { name: 'objects', insert: (group) => session.insert({ table: 'readings', values: objectsOf(group) }) },
     {
       name: 'json-each-row',
-      prepare: (data) =>
-        Promise.resolve((i) => {
-          let body = '';
-          for (const row of objectsOf(data[i]!)) body += `${JSON.stringify(row)}\n`;
-          return session.insert({ table: 'readings', values: Buffer.from(body), format: 'JSONEachRow', settings: { async_insert: 0 } });
-        }),
-    },
-    {
-      name: 'rowbinary-file',
-      prepare: (data) => Promise.resolve((i) => warehouse.insertBatches(data[i]!)),
-    },
-    {
-      name: 'engine-rowbinary',
-      async prepare(data) {
-        const writer = createRowBinaryWriter({ maxBytes: batchRows * 1024 });
-        const files: string[] = [];
-        for (let i = 0; i < data.length; i++) {
-          const file = join(fileDir, `${i}.rowbinary`);
-          await writeFile(file, encodeReadingsRowBinary(writer, data[i]!));
-          files.push(file);
-        }
-        return (i) => insertFile(files[i]!);
+      insert(group) {
+        let body = '';
+        for (const row of objectsOf(group)) body += `${JSON.stringify(row)}\n`;
+        return session.insert({ table: 'readings', values: Buffer.from(body), format: 'JSONEachRow', settings: { async_insert: 0 } });
       },
     },
+    { name: 'rowbinary-file', insert: (group) => warehouse.insertBatches(group) },
+    { name: 'engine-rowbinary', insert: (_group, i) => insertFile(engineFiles[i]!) },
   ];
 
-  const results: FormatRate[] = [];
-  let encoderRowsPerSec = 0;
+  const seconds = formats.map(() => 0);
+  let encoderSeconds = 0;
   try {
-    for (const [n, format] of formats.entries()) {
-      // Each format gets rows of its own (boot) so none is taken for a duplicate of another's.
-      const data = makeInserts(inserts + 1, batchRows, 1000 + n, today);
-      await warehouse.command('TRUNCATE TABLE readings');
-      const insert = await format.prepare(data);
-      await insert(inserts); // warm-up, untimed
-      const seconds = await timed(async () => {
-        for (let i = 0; i < inserts; i++) await insert(i);
-      });
-      results.push({ name: format.name, rowsPerSec: total / seconds });
-    }
+    // The engine-alone rows are encoded and written before any clock runs.
     const writer = createRowBinaryWriter({ maxBytes: batchRows * 1024 });
-    const data = makeInserts(inserts, batchRows, 9999, today);
-    const seconds = await timed(() => {
-      for (const group of data) encodeReadingsRowBinary(writer, group);
-      return Promise.resolve();
-    });
-    encoderRowsPerSec = total / seconds;
+    const engineIndex = formats.findIndex((f) => f.name === 'engine-rowbinary');
+    for (let i = 0; i <= inserts; i++) {
+      const file = join(fileDir, `${i}.rowbinary`);
+      await writeFile(file, encodeReadingsRowBinary(writer, makeInsert(i, batchRows, 1000 + engineIndex, today)));
+      engineFiles.push(file);
+    }
+    // Formats take turns insert by insert, the first one rotating, so load from elsewhere on the
+    // machine and background merges fall on all of them alike.
+    for (let i = 0; i <= inserts; i++) {
+      for (let k = 0; k < formats.length; k++) {
+        const f = (i + k) % formats.length;
+        const group = makeInsert(i, batchRows, 1000 + f, today);
+        const t0 = performance.now();
+        await formats[f]!.insert(group, i);
+        if (i > 0) seconds[f]! += (performance.now() - t0) / 1000;
+      }
+      const group = makeInsert(i, batchRows, 9999, today);
+      const t0 = performance.now();
+      encodeReadingsRowBinary(writer, group);
+      if (i > 0) encoderSeconds += (performance.now() - t0) / 1000;
+    }
     await warehouse.command('TRUNCATE TABLE readings');
   } finally {
     session.close();
@@ -195,16 +179,10 @@ export async function measureChdbCeiling(options: ChdbCeilingOptions): Promise<C
     await drainPending();
     await rm(fileDir, { recursive: true, force: true });
   }
+  const results: FormatRate[] = formats.map((f, k) => ({ name: f.name, rowsPerSec: total / seconds[k]! }));
+  const encoderRowsPerSec = total / encoderSeconds;
   const best = results.reduce((a, b) => (b.rowsPerSec > a.rowsPerSec ? b : a));
   return { formats: results, best, encoderRowsPerSec, rows: total, batchRows };
-}
-
-function gitSha(): string {
-  try {
-    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
-  } catch {
-    return 'unknown';
-  }
 }
 
 async function main(): Promise<void> {
@@ -219,10 +197,7 @@ async function main(): Promise<void> {
       `${JSON.stringify(
         {
           benchmark: 'chdb-ceiling',
-          gitSha: gitSha(),
-          node: process.version,
-          cpu: cpus()[0]?.model ?? 'unknown',
-          cores: cpus().length,
+          machine: machineInfo(),
           rows: result.rows,
           batchRows: result.batchRows,
           formats: result.formats.map(round),
