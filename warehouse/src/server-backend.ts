@@ -25,9 +25,11 @@ export function openServerBackend(config: ServerWarehouseConfig, connection?: Cl
     // Every failure is rethrown as a coded error with its cause; the caller logs it once.
     log: { level: ClickHouseLogLevel.OFF },
   });
-  const resultLimit = {
+  const querySettings = {
     max_result_rows: String(config.maxQueryRows),
     result_overflow_mode: 'throw',
+    // 64-bit integers as JSON numbers, as chDB returns them (servers quote them by default).
+    output_format_json_quote_64bit_integers: 0,
   } as const;
 
   const withParams = (params: QueryParams | undefined) =>
@@ -61,7 +63,7 @@ export function openServerBackend(config: ServerWarehouseConfig, connection?: Cl
           query: sql,
           format: 'JSONEachRow',
           ...withParams(params),
-          clickhouse_settings: resultLimit,
+          clickhouse_settings: querySettings,
         });
         return await result.json<T>();
       } catch (err) {
