@@ -1,3 +1,4 @@
+import { constants } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -34,7 +35,7 @@ const INSERT_READINGS_SQL =
 /**
  * The embedded store. chDB runs on the main thread (it crashes in worker threads) and only through
  * its async calls, which run on libuv's pool so the event loop keeps turning. Readings go in as
- * RowBinary through a temp file: measured 2-3x faster than objects or JSONEachRow (README).
+ * RowBinary through a temp file: measured several times faster than objects or JSONEachRow (README).
  */
 export async function openChdbBackend(config: ChdbWarehouseConfig): Promise<Backend> {
   const path = resolve(config.path);
@@ -59,7 +60,7 @@ export async function openChdbBackend(config: ChdbWarehouseConfig): Promise<Back
     throw fromChdbError(err, `cannot open chDB at ${path}`);
   }
 
-  const writer = createRowBinaryWriter({ maxBytes: config.maxInsertRows * MAX_BYTES_PER_ROW });
+  const writer = createRowBinaryWriter({ maxBytes: Math.min(config.maxInsertRows * MAX_BYTES_PER_ROW, constants.MAX_LENGTH) });
   // The writer's buffer is shared: one encode-and-write at a time; engine inserts may overlap.
   let encoderFree: Promise<void> = Promise.resolve();
 
