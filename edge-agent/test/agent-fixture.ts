@@ -28,7 +28,8 @@ export function createAgentFixture() {
           deviceId: DEVICE,
           ...rest,
           mqtt: { url, reconnectMinMs: 10, reconnectMaxMs: 100, stopTimeoutMs: 300, ...mqtt },
-          batch: { maxReadings: 10, maxDelayMs: 20, ...batch },
+          // Batches close when full or on flush(), never on a timer: tests count batches exactly.
+          batch: { maxReadings: 10, maxDelayMs: 3_600_000, ...batch },
           journal: { segmentBytes: 4096, maxBytes: 1024 * 1024, fsync: 'off', ...journal },
         },
         { logger: pino({ level: 'silent' }), random: createSeededRandom(seed) },
