@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { assertDeviceId, type DeviceKind, type Place } from '@cityops/protocol';
-import type { Warehouse } from '@cityops/warehouse';
+import { formatDateTime64Utc, type Warehouse } from '@cityops/warehouse';
 import { generateSecret, hashSecret, verifySecret } from './credentials.ts';
 import { ingestErrors } from './errors.ts';
 
@@ -102,7 +102,8 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
         building: entry.place.building,
         secret_hash: entry.secretHash,
         revoked: entry.revoked ? 1 : 0,
-        updated_at: now(),
+        // Text, not a number: every ClickHouse version parses it the same way.
+        updated_at: formatDateTime64Utc(now()),
       },
     ]);
     devices.set(entry.id, entry);
