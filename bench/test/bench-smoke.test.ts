@@ -1,0 +1,27 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runBench } from '../src/main.ts';
+
+// A short run of every scenario, so that the benchmarks do not rot. Speed targets are judged by
+// `npm run bench`, never here: this asserts only that each scenario runs end to end and reports.
+describe('bench smoke run', () => {
+  const dirs: string[] = [];
+  afterAll(async () => {
+    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+
+  it('runs the ingest scenario end to end and writes the JSON and Markdown report', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'cityops-bench-smoke-'));
+    dirs.push(out);
+    const { results, paths } = await runBench(['ingest', '--smoke', '--out', out]);
+    const ingest = results.find((r) => r.scenario === 'ingest');
+    expect(ingest?.figures.readings_per_second).toBeGreaterThan(0);
+    expect(ingest?.figures.visible_samples).toBeGreaterThan(0);
+    expect(ingest?.figures.chdb_ceiling_readings_per_second).toBeGreaterThan(0);
+    const report = JSON.parse(await readFile(paths.json, 'utf8')) as { machine: { node: string; cores: number } };
+    expect(report.machine.node).toBe(process.version);
+    expect(await readFile(paths.markdown, 'utf8')).toMatch(/## ingest/);
+  });
+});
