@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { createTelemetryCodec, readingSchema, topics, type Reading } from '@cityops/protocol';
+import { createTelemetryCodec, isCityopsError, readingSchema, topics, type Reading } from '@cityops/protocol';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { systemTimers, type AgentDeps } from './agent-deps.ts';
@@ -227,7 +227,9 @@ export function createGatewayAgent(input: GatewayAgentConfigInput, deps: Gateway
   }
 
   async function start(): Promise<void> {
-    const opened = await journal.open();
+    const opened = await journal.open().catch((err: unknown) => {
+      throw isCityopsError(err) ? err : agentErrors.AGENT_ERR_JOURNAL_IO(`cannot open the journal in ${config.journalDir}: ${(err as Error).message}`, err);
+    });
     boot = opened.boot;
     logger.info({ boot, fromClock: opened.bootFromClock, journal: journal.stats() }, 'journal open');
     const mqttLink = createMqttLink(

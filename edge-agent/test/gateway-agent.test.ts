@@ -1,3 +1,5 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { topics } from '@cityops/protocol';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { IngestErrorReport } from '../src/index.ts';
@@ -81,6 +83,15 @@ describe('gateway agent against an in-process Aedes broker', () => {
     await vi.waitFor(() => expect(agent.stats().ingestErrors).toBe(before + 1));
     expect(reports[0]).toEqual({ code: 'INGEST_ERR_TIMESTAMP_OUT_OF_RANGE', message: 'ts in 2099', boot: agent.boot, seq: 4 });
     expect(reports.at(-1)?.code).toBe('UNREADABLE');
+  });
+
+  it('fails to start with a coded error when the journal directory is unusable, and stops cleanly', async () => {
+    const file = join(await fixture.journalDir(), 'not-a-dir');
+    await writeFile(file, 'x');
+    const agent = fixture.agent({ journalDir: file, url: 'mqtt://127.0.0.1:1' });
+    await expect(agent.start()).rejects.toMatchObject({ code: 'AGENT_ERR_JOURNAL_IO' });
+    await agent.stop();
+    await expect(agent.push(routine(0))).rejects.toMatchObject({ code: 'AGENT_ERR_STOPPED' });
   });
 
   it('rejects an invalid reading without stopping', async () => {

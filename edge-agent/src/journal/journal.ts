@@ -167,14 +167,21 @@ export function createJournal(config: JournalConfig, deps: JournalDeps, hooks: J
   return {
     async open() {
       if (state !== 'new') throw agentErrors.AGENT_ERR_STOPPED('journal opened twice');
-      await mkdir(config.dir, { recursive: true });
       let maxBoot = 0;
-      for (const lane of LANES) {
-        const report = await lanes[lane].open();
-        maxBoot = Math.max(maxBoot, report.maxBoot);
+      let boot: Awaited<ReturnType<typeof advanceBootCounter>>;
+      try {
+        await mkdir(config.dir, { recursive: true });
+        for (const lane of LANES) {
+          const report = await lanes[lane].open();
+          maxBoot = Math.max(maxBoot, report.maxBoot);
+        }
+        await reclaimAll();
+        boot = await advanceBootCounter(config.dir, maxBoot, deps.now());
+      } catch (err) {
+        state = 'closed';
+        for (const lane of [...LANES].reverse()) await lanes[lane].close().catch(() => undefined);
+        throw err;
       }
-      await reclaimAll();
-      const boot = await advanceBootCounter(config.dir, maxBoot, deps.now());
       if (boot.problem !== undefined) {
         logger.error(
           { err: agentErrors.AGENT_ERR_JOURNAL_CORRUPT(`${boot.problem}; boot ${boot.boot} taken from the clock`) },
