@@ -68,6 +68,7 @@ export function createJsonLinesSource(
     const problems = check(value);
     if (problems.length > 0) return bad(problems.join('; '));
     const line = value as Omit<Reading, 'ts'> & { ts?: number };
+    if (!Number.isFinite(line.value)) return bad('/value must be a finite number'); // JSON allows 1e999
     stats.readings++;
     return { ...line, ts: line.ts ?? Math.floor(now()) };
   }

@@ -34,6 +34,7 @@ describe('JSON lines source', () => {
     input.write('not json\n');
     input.write('{"sensor":"pm-1","metric":"PM 2.5","value":1}\n'); // schema: bad metric
     input.write('{"sensor":"pm-1","metric":"pm25","value":"high"}\n'); // schema: value not a number
+    input.write('{"sensor":"pm-1","metric":"pm25","value":1e999}\n'); // Infinity
     input.write(`{"sensor":"${'x'.repeat(200)}`); // over maxLineBytes, without a newline yet
     input.write(`${'y'.repeat(50)}"}\n`);
     input.write('{"sensor":"cover-1","metric":"manhole_tilt","value":30,"alarm":true}\r\n');
@@ -44,7 +45,7 @@ describe('JSON lines source', () => {
       { sensor: 'cover-1', metric: 'manhole_tilt', value: 30, alarm: true, ts: 1_764_000_000_123 },
       { sensor: 't-1', metric: 'temperature', value: -3.5, ts: 1_764_000_000_123 },
     ]);
-    expect(source.stats()).toEqual({ lines: 8, readings: 4, badLines: 4 });
+    expect(source.stats()).toEqual({ lines: 9, readings: 4, badLines: 5 });
   });
 
   it('logs a bad line with the AGENT_ERR_SOURCE_LINE code', async () => {

@@ -96,8 +96,8 @@ export function createJournal(config: JournalConfig, deps: JournalDeps, hooks: J
   const { logger, timers } = deps;
   const queue = createSerialQueue();
   const lanes: Record<Lane, JournalLane> = {
-    alarm: createJournalLane({ ...laneConfig('alarm') }, { logger }),
-    routine: createJournalLane({ ...laneConfig('routine') }, { logger }),
+    alarm: createJournalLane(laneConfig('alarm'), { logger }),
+    routine: createJournalLane(laneConfig('routine'), { logger }),
   };
   const dropped: Record<WhenFullPolicy, DropCount> = { 'drop-oldest-routine': emptyDrops(), 'drop-newest': emptyDrops() };
   let appendErrors = 0;
