@@ -5,9 +5,10 @@ import { parseArgs } from 'node:util';
 import { machineInfo } from './machine-info.ts';
 import { writeReport } from './report.ts';
 import type { Scenario, ScenarioResult } from './scenario.ts';
+import { codecScenario } from './scenarios/codec-scenario.ts';
 import { ingestScenario } from './scenarios/ingest-scenario.ts';
 
-const SCENARIOS: readonly Scenario[] = [ingestScenario];
+const SCENARIOS: readonly Scenario[] = [codecScenario, ingestScenario];
 
 /** `npm run bench [-- <scenario>...] [--duration S] [--smoke] [--out DIR]` */
 export async function runBench(argv: string[]): Promise<{ results: ScenarioResult[]; paths: { json: string; markdown: string } }> {

@@ -12,10 +12,12 @@ describe('bench smoke run', () => {
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   });
 
-  it('runs the ingest scenario end to end and writes the JSON and Markdown report', async () => {
+  it('runs every scenario end to end and writes the JSON and Markdown report', async () => {
     const out = await mkdtemp(join(tmpdir(), 'cityops-bench-smoke-'));
     dirs.push(out);
-    const { results, paths } = await runBench(['ingest', '--smoke', '--out', out]);
+    const { results, paths } = await runBench(['--smoke', '--out', out]);
+    const codec = results.find((r) => r.scenario === 'codec');
+    expect(codec?.figures.msgpack_shared_structures_bytes).toBeLessThan(codec?.figures.json_bytes ?? 0);
     const ingest = results.find((r) => r.scenario === 'ingest');
     expect(ingest?.figures.readings_per_second).toBeGreaterThan(0);
     expect(ingest?.figures.visible_samples).toBeGreaterThan(0);

@@ -52,12 +52,16 @@ export function createTelemetryCodec(options: TelemetryCodecOptions = {}): Telem
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const encoder = new Packr(packrOptions());
   const decoder = new Packr(packrOptions());
+  // msgpackr clients with records on (no shared table) define each structure inline, starting with
+  // the record extension (0xd4 0x72); their ids would clash with the shared table's.
+  const selfDescribing = new Packr({ useRecords: true, mapsAsObjects: true });
   const validate = new Ajv({ allErrors: false, strict: true }).compile<TelemetryBatch>(telemetryBatchSchema);
 
   function parse(payload: Uint8Array): unknown {
     const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     try {
-      return JSON_START.has(buf[0] ?? 0) ? (JSON.parse(buf.toString('utf8')) as unknown) : decoder.unpack(buf);
+      if (JSON_START.has(buf[0] ?? 0)) return JSON.parse(buf.toString('utf8')) as unknown;
+      return buf[0] === 0xd4 && buf[1] === 0x72 ? selfDescribing.unpack(buf) : decoder.unpack(buf);
     } catch (err) {
       throw protocolErrors.PROTOCOL_ERR_PAYLOAD_DECODE((err as Error).message.slice(0, 200), err);
     }

@@ -1,4 +1,4 @@
-import { pack } from 'msgpackr';
+import { Packr, pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { createTelemetryCodec, type TelemetryBatch } from '../src/index.ts';
 
@@ -53,6 +53,10 @@ describe('telemetry codec', () => {
     expect(codec.decode(Buffer.from(JSON.stringify(batch)))).toEqual(batch);
     expect(codec.decode(Buffer.from(` \n${JSON.stringify(batch)}`))).toEqual(batch);
     expect(codec.decode(pack(batch))).toEqual(batch);
+    // msgpackr's records without a shared table: each message defines its structures inline.
+    const records = new Packr({ useRecords: true });
+    expect(codec.decode(records.pack(batch))).toEqual(batch);
+    expect(codec.decode(records.pack({ ...batch, seq: 43 }))).toEqual({ ...batch, seq: 43 });
   });
 
   it.each([
