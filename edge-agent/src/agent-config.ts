@@ -1,8 +1,7 @@
-import { DEVICE_ID_PATTERN, MAX_READINGS_PER_BATCH } from '@cityops/protocol';
+import { compileSchemaCheck, deepFreeze, DEVICE_ID_PATTERN, MAX_READINGS_PER_BATCH } from '@cityops/protocol';
 import type { FromSchema } from 'json-schema-to-ts';
 import { agentErrors } from './errors.ts';
 import { FSYNC_POLICIES, WHEN_FULL_POLICIES } from './journal/journal.ts';
-import { compileSchemaCheck } from './schema-check.ts';
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
@@ -86,14 +85,6 @@ export type GatewayAgentConfigInput = FromSchema<typeof gatewayAgentConfigSchema
 export type GatewayAgentConfig = FromSchema<typeof gatewayAgentConfigSchema>;
 
 const checkSchema = compileSchemaCheck(gatewayAgentConfigSchema, { useDefaults: true });
-
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null) {
-    for (const inner of Object.values(value)) deepFreeze(inner);
-    Object.freeze(value);
-  }
-  return value;
-}
 
 /** Validates once, reporting every problem together; returns a frozen copy with defaults. */
 export function parseGatewayAgentConfig(input: GatewayAgentConfigInput): GatewayAgentConfig {

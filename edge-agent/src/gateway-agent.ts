@@ -1,17 +1,15 @@
 import { EventEmitter } from 'node:events';
-import { createTelemetryCodec, isCityopsError, readingSchema, topics, type Reading } from '@cityops/protocol';
+import { compileSchemaCheck, createTelemetryCodec, isCityopsError, readingSchema, topics, type DeviceErrorReport, type Reading } from '@cityops/protocol';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { systemTimers, type AgentDeps } from './agent-deps.ts';
 import { parseGatewayAgentConfig, type GatewayAgentConfig, type GatewayAgentConfigInput } from './agent-config.ts';
 import { createBatcher, type Batcher } from './batcher.ts';
 import { agentErrors } from './errors.ts';
-import type { IngestErrorReport } from './ingest-error-report.ts';
 import { createJournal, type DropEvent, type Journal, type JournalStats } from './journal/journal.ts';
 import type { RecordRef } from './journal/lane.ts';
 import type { Lane } from './journal/record-format.ts';
 import { createMqttLink, type MqttLink } from './mqtt-link.ts';
-import { compileSchemaCheck } from './schema-check.ts';
 import { createSender, type Sender } from './sender.ts';
 
 export interface GatewayAgentDeps extends AgentDeps {
@@ -29,7 +27,7 @@ export interface GatewayAgentEvents {
   /** The broker acknowledged a batch (PUBACK): it leaves the journal. */
   acked: [batch: RecordRef];
   dropped: [event: DropEvent];
-  'ingest-error': [report: IngestErrorReport];
+  'ingest-error': [report: DeviceErrorReport];
   'reconnect-scheduled': [delayMs: number];
   /** Everything accepted so far is acknowledged and its segments are deleted. */
   idle: [];

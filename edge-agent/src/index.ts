@@ -3,7 +3,7 @@ export * from './agent-deps.ts';
 export * from './backoff.ts';
 export * from './errors.ts';
 export * from './gateway-agent.ts';
-export * from './ingest-error-report.ts';
+
 export * from './json-lines-source.ts';
 export * from './reading-source.ts';
 export * from './seeded-random.ts';

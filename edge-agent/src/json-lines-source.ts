@@ -1,8 +1,7 @@
-import { readingSchema, type Reading } from '@cityops/protocol';
+import { compileSchemaCheck, readingSchema, type Reading } from '@cityops/protocol';
 import { pino, type Logger } from 'pino';
 import { agentErrors } from './errors.ts';
 import type { ReadingSource } from './reading-source.ts';
-import { compileSchemaCheck } from './schema-check.ts';
 
 /** A line as a producer writes it: a reading whose `ts` may be left out (it then means "now"). */
 const lineSchema = { ...readingSchema, required: ['sensor', 'metric', 'value'] } as const;

@@ -1,10 +1,9 @@
-import { topics } from '@cityops/protocol';
+import { createDeviceErrorReportParser, topics, type DeviceErrorReport } from '@cityops/protocol';
 import { connect, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Timers } from './agent-deps.ts';
 import { createBackoff } from './backoff.ts';
 import { agentErrors } from './errors.ts';
-import { parseIngestErrorReport, type IngestErrorReport } from './ingest-error-report.ts';
 import type { Random } from './seeded-random.ts';
 
 export interface MqttLinkConfig {
@@ -29,7 +28,7 @@ export interface MqttLinkDeps {
   readonly connect?: (url: string, options: IClientOptions) => MqttClient;
   readonly onConnected: (generation: number) => void;
   readonly onDisconnected: (generation: number) => void;
-  readonly onIngestError: (report: IngestErrorReport) => void;
+  readonly onIngestError: (report: DeviceErrorReport) => void;
   /** Every backoff delay chosen, for tests and metrics. */
   readonly onReconnectScheduled?: (delayMs: number) => void;
 }
@@ -68,6 +67,7 @@ export function createMqttLink(config: MqttLinkConfig, deps: MqttLinkDeps): Mqtt
   const backoff = createBackoff({ minMs: config.reconnectMinMs, maxMs: config.reconnectMaxMs }, deps.random);
   const statusTopic = topics.status(config.deviceId);
   const errorsTopic = topics.errors(config.deviceId);
+  const parseDeviceErrorReport = createDeviceErrorReportParser();
   const stats: MqttLinkStats = { connected: false, reconnects: 0, connections: 0, ingestErrors: 0 };
   let client: MqttClient | undefined;
   let generation = 0;
@@ -120,7 +120,7 @@ export function createMqttLink(config: MqttLinkConfig, deps: MqttLinkDeps): Mqtt
     });
     c.on('message', (topic, payload) => {
       if (topic !== errorsTopic) return;
-      const report = parseIngestErrorReport(payload);
+      const report = parseDeviceErrorReport(payload);
       stats.ingestErrors++;
       logger.warn({ err: agentErrors.AGENT_ERR_INGEST_REPORTED(`${report.code}: ${report.message}`), report }, 'ingest reported an error');
       deps.onIngestError(report);

@@ -1,9 +1,8 @@
-import { readingSchema, type Reading } from '@cityops/protocol';
+import { compileSchemaCheck, readingSchema, type Reading } from '@cityops/protocol';
 import type { FromSchema } from 'json-schema-to-ts';
 import { systemTimers, type Timers } from './agent-deps.ts';
 import { agentErrors } from './errors.ts';
 import type { ReadingSource } from './reading-source.ts';
-import { compileSchemaCheck } from './schema-check.ts';
 import type { Random } from './seeded-random.ts';
 import { METRICS, SENSOR_MODELS, isAlarmValue, type Metric } from './sensor-models.ts';
 

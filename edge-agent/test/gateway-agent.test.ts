@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { topics } from '@cityops/protocol';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { IngestErrorReport } from '../src/index.ts';
+import type { DeviceErrorReport } from '@cityops/protocol';
 import { DEVICE, alarm, createAgentFixture, once, routine, segmentsOnDisk } from './agent-fixture.ts';
 import { startAedesBroker, type TestBroker } from './aedes-broker.ts';
 
@@ -71,7 +71,7 @@ describe('gateway agent against an in-process Aedes broker', () => {
     const connected = once(agent, 'connected');
     await agent.start();
     await connected;
-    const reports: IngestErrorReport[] = [];
+    const reports: DeviceErrorReport[] = [];
     agent.on('ingest-error', (report) => reports.push(report));
     // The subscription is made right after CONNACK; wait until a report gets through.
     await vi.waitFor(async () => {

@@ -145,8 +145,8 @@ describe('sensor models and the simulated source', () => {
     }
     expect(error).toMatchObject({ code: 'AGENT_ERR_CONFIG' });
     const message = (error as Error).message;
-    expect(message).toContain('/sensors/0/id should match pattern');
-    expect(message).toContain('/sensors/0/metric should be equal to one of the allowed values');
-    expect(message).toContain('/intervalMs should be >= 1');
+    expect(message).toContain('/sensors/0/id must match pattern');
+    expect(message).toContain('/sensors/0/metric must be equal to one of the allowed values');
+    expect(message).toContain('/intervalMs must be >= 1');
   });
 });

@@ -2,7 +2,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server } from '
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
-import { filterIsConfinedTo, parseTopic, topics, type ParsedTopic } from '@cityops/protocol';
+import { filterIsConfinedTo, parseTopic, topics, type DeviceErrorReport, type ParsedTopic } from '@cityops/protocol';
 import type { DeviceInfo, DeviceRegistry } from './device-registry.ts';
 import { ingestErrors } from './errors.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
@@ -72,7 +72,7 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
     return err;
   }
 
-  function notify(device: string, body: Record<string, unknown>): void {
+  function notify(device: string, body: DeviceErrorReport): void {
     aedes?.publish(
       { cmd: 'publish', topic: topics.errors(device), payload: Buffer.from(JSON.stringify(body)), qos: 0, retain: false, dup: false },
       () => undefined,

@@ -5,3 +5,5 @@ export * from './topics.ts';
 export * from './telemetry-schema.ts';
 export * from './telemetry-codec.ts';
 export * from './config-schema.ts';
+export * from './schema-check.ts';
+export * from './device-error-report.ts';
