@@ -42,6 +42,8 @@ export interface CityOptions {
   readonly gateways: number;
   /** Sensors of each metric on a gateway. */
   readonly sensorsPerMetric?: number;
+  /** Gateway ids are `<prefix>00001`, … (default `gw-`). */
+  readonly idPrefix?: string;
 }
 
 export interface City {
@@ -67,15 +69,20 @@ export function generateCity(options: CityOptions): City {
       grids: Array.from({ length: gridCount }, (_, g) => `g${String(g + 1).padStart(3, '0')}`),
     })),
   }));
-  const grids = districts.flatMap((d) =>
-    d.subdistricts.flatMap((s) => s.grids.map((grid) => ({ district: d.id, subdistrict: s.id, grid }))),
-  );
+  // Gateway i goes to district i mod D, then the next sub-district, then the next grid: even a
+  // small city covers every district.
+  const cellOf = (i: number) => {
+    const d = districts[i % districtCount]!;
+    const s = d.subdistricts[Math.floor(i / districtCount) % subCount]!;
+    const grid = s.grids[Math.floor(i / (districtCount * subCount)) % gridCount]!;
+    return { district: d.id, subdistrict: s.id, grid };
+  };
 
   const gateways: GatewaySpec[] = Array.from({ length: options.gateways }, (_, i) => {
-    const cell = grids[i % grids.length]!;
+    const cell = cellOf(i);
     const profile = PROFILES[Math.floor(random() * PROFILES.length)]!;
     const building = profile === 'venue' ? `b${String(1 + Math.floor(random() * 20)).padStart(2, '0')}` : '';
-    const id = `gw-${String(i + 1).padStart(5, '0')}`;
+    const id = `${options.idPrefix ?? 'gw-'}${String(i + 1).padStart(5, '0')}`;
     const sensors = PROFILE_METRICS[profile].flatMap((metric) =>
       Array.from({ length: perMetric }, (_, k) => ({ id: `${metric}-${k + 1}`, metric })),
     );

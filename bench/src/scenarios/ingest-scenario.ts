@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { generateCity, summarizeLatencies, writeCredentialsFile } from '@cityops/simulators';
+import { generateCity, provisionGateways, summarizeLatencies, writeCredentialsFile } from '@cityops/simulators';
 import { startCityops } from '../../../test-peers/cityops-process.ts';
 import { measureChdbCeiling } from '../chdb-ceiling.ts';
 import { metricValue, scrape } from '../prometheus-text.ts';
-import { provisionGateways } from '../provision.ts';
+
 import type { Scenario } from '../scenario.ts';
 import { createVisibilityProbe } from '../visibility-probe.ts';
 
@@ -36,7 +36,7 @@ export const ingestScenario: Scenario = {
       log(`ingest: ${fleet.length} gateways provisioned; offering ${offeredRate} readings/s for ${warmupS + durationS} s`);
 
       const sim = await startCityops([
-        'simulate', '--mode', 'direct', '--credentials', credentials, '--broker', mqttUrl,
+        'simulate', '--mode', 'direct', '--credentials', credentials, '--gateways', String(fleet.length), '--broker', mqttUrl,
         '--rate', String(offeredRate), '--batch', '100', '--inflight', '8', '--duration', String(warmupS + durationS),
       ]);
       const probe = await createVisibilityProbe(mqttUrl, httpUrl, probeDevice!);

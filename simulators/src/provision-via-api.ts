@@ -1,4 +1,5 @@
-import type { DeviceCredentials, GatewaySpec } from '@cityops/simulators';
+import type { GatewaySpec } from './city.ts';
+import type { DeviceCredentials } from './credentials-file.ts';
 
 /** Provisions gateways through a running cityops's admin API, a few at a time. */
 export async function provisionGateways(

@@ -1,0 +1,55 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { startCityops, type CityopsProcess } from '../../test-peers/cityops-process.ts';
+
+interface ReadingsBody {
+  readings: { device: string; district: string; metric: string }[];
+}
+
+describe('cityops up and cityops simulate', () => {
+  const started: CityopsProcess[] = [];
+  let dir: string;
+  afterAll(async () => {
+    for (const p of started.reverse()) await p.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs a whole city whose readings land in the embedded store, and a separate simulator process joins it', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cityops-up-'));
+    const up = await startCityops(['up', '--data', join(dir, 'city'), '--mqtt-port', '0', '--http-port', '0', '--gateways', '16', '--rate', '400', '--json'], {
+      timeoutMs: 90_000,
+    });
+    started.push(up);
+    const api = String(up.ready.httpUrl);
+    expect(up.ready.gateways).toBe(16);
+    expect((await fetch(`${api}/readyz`)).status).toBe(200);
+    await vi.waitFor(
+      async () => {
+        const body = (await (await fetch(`${api}/v1/readings?limit=1000`)).json()) as ReadingsBody;
+        // The simulated city spans districts: readings from several have landed.
+        expect(new Set(body.readings.map((r) => r.district)).size).toBeGreaterThan(3);
+      },
+      { timeout: 30_000, interval: 200 },
+    );
+
+    const sim = await startCityops(
+      ['simulate', '--gateways', '3', '--rate', '150', '--broker', String(up.ready.mqttUrl), '--api', api, '--token', String(up.ready.adminToken), '--dir', join(dir, 'sim')],
+      { timeoutMs: 60_000 },
+    );
+    started.push(sim);
+    expect(sim.ready).toMatchObject({ mode: 'agents', gateways: 3 });
+    await vi.waitFor(
+      async () => {
+        const body = (await (await fetch(`${api}/v1/readings?device=sim-gw-00003&limit=10`)).json()) as ReadingsBody;
+        expect(body.readings.length).toBeGreaterThan(0);
+      },
+      { timeout: 30_000, interval: 200 },
+    );
+    const metrics = await (await fetch(`${api}/metrics`)).text();
+    expect(metrics).toMatch(/cityops_broker_clients \d+/);
+    expect(await sim.stop()).toBe(0);
+    expect(await up.stop()).toBe(0);
+  });
+});
