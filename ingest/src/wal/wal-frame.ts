@@ -1,17 +1,24 @@
 import { crc32 } from 'node:zlib';
 
 /**
- * One write-ahead-log frame: `[u32 length][u32 crc32(body)][body]`, little-endian. A frame cut short
+ * One write-ahead-log frame: `[u32 length][u32 crc32(body)][body]`, little-endian, the body given in
+ * parts so a payload is written as it arrived, never copied into a bigger buffer. A frame cut short
  * by a crash, or whose checksum does not match, marks the end of the valid log.
  */
 export const FRAME_HEADER_BYTES = 8;
 
-export function encodeFrame(body: Uint8Array): Buffer {
-  const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + body.byteLength);
-  frame.writeUInt32LE(body.byteLength, 0);
-  frame.writeUInt32LE(crc32(body), 4);
-  frame.set(body, FRAME_HEADER_BYTES);
-  return frame;
+/** The frame as buffers for `writev`: an 8-byte header, then the body's parts. */
+export function encodeFrame(parts: readonly Uint8Array[]): Uint8Array[] {
+  let length = 0;
+  let crc = 0;
+  for (const part of parts) {
+    length += part.byteLength;
+    crc = crc32(part, crc);
+  }
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  header.writeUInt32LE(length, 0);
+  header.writeUInt32LE(crc, 4);
+  return [header, ...parts];
 }
 
 export interface DecodedFrames {

@@ -26,15 +26,30 @@ export interface WalDeadLetterRecord {
 export type WalRecord = WalBatchRecord | WalDeadLetterRecord;
 
 export interface WalRecordCodec {
-  encode(record: WalRecord): Buffer;
+  /** The record's body as parts: a small msgpack header, then the payload bytes as they are. */
+  encode(record: WalRecord): Uint8Array[];
   decode(body: Buffer): WalRecord;
 }
 
+/**
+ * Body layout: `[u32 header length][msgpack header: every field but the payload][payload]`. The
+ * payload (up to a megabyte) is never re-encoded or copied on the way to disk.
+ */
 export function createWalRecordCodec(): WalRecordCodec {
   const packr = new Packr({ useRecords: false, mapsAsObjects: true });
   return {
-    encode: (record) => packr.pack(record),
-    decode: (body) => packr.unpack(body) as WalRecord,
+    encode(record) {
+      const { payload, ...header } = record;
+      const head = packr.pack(header);
+      const prefix = Buffer.allocUnsafe(4);
+      prefix.writeUInt32LE(head.byteLength, 0);
+      return [prefix, head, payload];
+    },
+    decode(body) {
+      const headLength = body.readUInt32LE(0);
+      const header = packr.unpack(body.subarray(4, 4 + headLength)) as WalRecordHeader;
+      return { ...header, payload: body.subarray(4 + headLength) };
+    },
   };
 }
 

@@ -47,7 +47,8 @@ const SEGMENT = /^segment-(\d{10})\.wal$/;
 const segmentName = (id: number) => `segment-${String(id).padStart(10, '0')}.wal`;
 
 interface Pending {
-  readonly frame: Buffer;
+  readonly frame: Uint8Array[];
+  readonly bytes: number;
   readonly onDurable: () => void;
   readonly resolve: () => void;
   readonly reject: (err: unknown) => void;
@@ -116,7 +117,7 @@ export function createWriteAheadLog(config: WriteAheadLogConfig): WriteAheadLog 
         queue = [];
         try {
           if (handle === undefined) throw new Error('write-ahead log is not open');
-          await handle.writev(group.map((p) => p.frame));
+          await handle.writev(group.flatMap((p) => p.frame));
           if (config.fsync) await handle.datasync();
         } catch (err) {
           // A failed write (disk full) may leave part of a frame: cut back to the last whole one,
@@ -125,7 +126,7 @@ export function createWriteAheadLog(config: WriteAheadLogConfig): WriteAheadLog 
           for (const p of group) p.reject(err);
           continue;
         }
-        const written = group.reduce((n, p) => n + p.frame.length, 0);
+        const written = group.reduce((n, p) => n + p.bytes, 0);
         currentBytes += written;
         const last = segments[segments.length - 1];
         if (last !== undefined) last.bytes += written;
@@ -189,8 +190,9 @@ export function createWriteAheadLog(config: WriteAheadLogConfig): WriteAheadLog 
     append(record, onDurable) {
       if (closed) return Promise.reject(new Error('write-ahead log is closed'));
       const frame = encodeFrame(codec.encode(record));
+      const bytes = frame.reduce((n, part) => n + part.byteLength, 0);
       return new Promise<void>((resolve, reject) => {
-        queue.push({ frame, onDurable, resolve, reject });
+        queue.push({ frame, bytes, onDurable, resolve, reject });
         kick();
       });
     },
