@@ -102,8 +102,10 @@ describe('write-ahead log', () => {
     const path = join(dir, segment!);
     const size = (await stat(path)).size;
     await truncate(path, size - 1); // the last record loses its final byte
-    const recovery = await createWriteAheadLog(config(dir)).open();
+    const reopened = createWriteAheadLog(config(dir));
+    const recovery = await reopened.open();
     expect(recovery.pending.map((r) => (r as WalBatchRecord).seq)).toEqual([1]);
+    await reopened.close();
   });
 
   it('rolls to a new segment past segmentBytes and deletes checkpointed segments beyond the retained ones', async () => {
