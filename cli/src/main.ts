@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { isCityopsError } from '@cityops/protocol';
 import { deviceCommand, deviceUsage } from './commands/device.ts';
+import { gatewayCommand, gatewayUsage } from './commands/gateway.ts';
 import { ingestCommand, ingestUsage } from './commands/ingest.ts';
 import { simulateCommand, simulateUsage } from './commands/simulate.ts';
 import { upCommand, upUsage } from './commands/up.ts';
@@ -13,6 +14,7 @@ const COMMANDS: Record<string, { run: Command; usage: string; longRunning: boole
   up: { run: upCommand, usage: upUsage, longRunning: true },
   ingest: { run: ingestCommand, usage: ingestUsage, longRunning: true },
   simulate: { run: simulateCommand, usage: simulateUsage, longRunning: true },
+  gateway: { run: (argv, out, shutdown) => gatewayCommand(argv, out, shutdown), usage: gatewayUsage, longRunning: false },
   device: { run: deviceCommand, usage: deviceUsage, longRunning: false },
 };
 
