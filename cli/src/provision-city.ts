@@ -12,18 +12,25 @@ export async function provisionCity(city: City, registry: DeviceRegistry, creden
     () => [] as DeviceCredentials[],
   );
   const byId = new Map(known.map((d) => [d.id, d]));
-  const devices: DeviceCredentials[] = [];
+  const devices: DeviceCredentials[] = new Array<DeviceCredentials>(city.gateways.length);
   let added = 0;
-  for (const gateway of city.gateways) {
-    const existing = byId.get(gateway.id);
-    if (existing !== undefined && registry.get(gateway.id)?.revoked === false) {
-      devices.push(existing);
-      continue;
+  let next = 0;
+  // A few at a time: each one is an scrypt hash (libuv's pool) and a registry insert.
+  async function worker(): Promise<void> {
+    while (next < city.gateways.length) {
+      const index = next++;
+      const gateway = city.gateways[index]!;
+      const existing = byId.get(gateway.id);
+      if (existing !== undefined && registry.get(gateway.id)?.revoked === false) {
+        devices[index] = existing;
+        continue;
+      }
+      const { secret } = await registry.add({ id: gateway.id, kind: 'gateway', place: gateway.place });
+      devices[index] = { id: gateway.id, secret, place: gateway.place, sensors: gateway.sensors };
+      added++;
     }
-    const { secret } = await registry.add({ id: gateway.id, kind: 'gateway', place: gateway.place });
-    devices.push({ id: gateway.id, secret, place: gateway.place, sensors: gateway.sensors });
-    added++;
   }
+  await Promise.all(Array.from({ length: 4 }, worker));
   if (added > 0) await writeCredentialsFile(credentialsPath, [...devices, ...known.filter((d) => !devices.some((x) => x.id === d.id))]);
   return devices;
 }
