@@ -7,3 +7,4 @@ export * from './telemetry-codec.ts';
 export * from './config-schema.ts';
 export * from './schema-check.ts';
 export * from './device-error-report.ts';
+export * from './codes/index.ts';
