@@ -1,4 +1,5 @@
 import { Packr } from 'msgpackr';
+import type { DeadLetter } from '@cityops/warehouse';
 
 /** An accepted telemetry batch: the raw payload plus what the server decided at acceptance. */
 export interface WalBatchRecord {
@@ -12,15 +13,9 @@ export interface WalBatchRecord {
   readonly payload: Uint8Array;
 }
 
-/** A payload refused with a reason, kept for the dead-letter table. */
-export interface WalDeadLetterRecord {
+/** A payload refused with a reason: the dead-letter row, as it will be inserted. */
+export interface WalDeadLetterRecord extends DeadLetter {
   readonly kind: 'dead';
-  readonly receivedAt: number;
-  readonly device: string;
-  readonly topic: string;
-  readonly reason: string;
-  readonly detail: string;
-  readonly payload: Uint8Array;
 }
 
 export type WalRecord = WalBatchRecord | WalDeadLetterRecord;
