@@ -1,0 +1,114 @@
+import type { KeyObject } from 'node:crypto';
+import { checkDccKeyUsage, isCityopsError, verifyCodeSignature, type DecodedCode } from '@cityops/protocol';
+import { identifierHash, pseudonym } from './identifier-hashes.ts';
+import { malformedReason, type Reason } from './reasons.ts';
+import type { TrustKey, TrustView } from './trust-list.ts';
+import type { CodeKind, Colour, DccType } from './verdict.ts';
+
+/**
+ * The first, CPU-bound half of a verification: decode, find the keys of the kid, check the key may
+ * sign this kind, check the signature and the DCC key usage. Synchronous and free of clocks and
+ * lists that change often, so it runs the same on the main thread, in a pool worker or in the CLI.
+ * What it returns is plain data (structured-clone friendly) and never holds the raw subject or
+ * code id: only their SHA-256 digests and the keyed pseudonym.
+ */
+export interface AuthenticCode {
+  readonly ok: true;
+  readonly kind: CodeKind;
+  readonly issuer: string;
+  /** ms since the epoch. */
+  readonly issuedAt: number;
+  readonly expiresAt: number;
+  readonly codeIdHash: string;
+  readonly subjectHash: string;
+  /** HMAC of the subject with the audit key; '' without a key. */
+  readonly pseudonym: string;
+  readonly colour?: Colour;
+  readonly dccType?: DccType;
+}
+
+export interface Unauthentic {
+  readonly ok: false;
+  readonly reason: Reason;
+  readonly kind: CodeKind | null;
+  readonly detail?: string;
+  readonly issuer?: string;
+  readonly pseudonym?: string;
+}
+
+export type Authentication = AuthenticCode | Unauthentic;
+
+/** What decodes a QR text: the protocol's createCodeDecoder(). */
+export interface CodeDecoder {
+  decode(qr: string): DecodedCode;
+}
+
+function signatureHolds(decoded: DecodedCode, key: KeyObject): boolean {
+  try {
+    return verifyCodeSignature(decoded, key);
+  } catch {
+    // A key of another type than the code's alg, a malformed signature: it does not hold.
+    return false;
+  }
+}
+
+function refused(decoded: DecodedCode, reason: Reason, pseudonymOf: string, detail?: string): Unauthentic {
+  return {
+    ok: false,
+    reason,
+    kind: decoded.kind,
+    issuer: decoded.issuer,
+    pseudonym: pseudonymOf,
+    ...(detail === undefined ? {} : { detail }),
+  };
+}
+
+export function authenticateCode(qr: string, trust: TrustView, decoder: CodeDecoder, pseudonymKey?: string): Authentication {
+  let decoded: DecodedCode;
+  try {
+    decoded = decoder.decode(qr);
+  } catch (err) {
+    const code = isCityopsError(err) ? err.code : undefined;
+    return { ok: false, reason: malformedReason(code), kind: null, detail: code ?? (err as Error).name };
+  }
+  try {
+    return authenticateDecoded(decoded, trust, pseudonymKey);
+  } catch (err) {
+    return { ok: false, reason: 'INTERNAL_ERROR', kind: decoded.kind, detail: (err as Error).message.slice(0, 200) };
+  }
+}
+
+function authenticateDecoded(decoded: DecodedCode, trust: TrustView, pseudonymKey: string | undefined): Authentication {
+  const subjectPseudonym = pseudonymKey === undefined ? '' : pseudonym(pseudonymKey, decoded.subject);
+  const keys = trust.keysFor(decoded.kid.toString('base64'));
+  if (keys === undefined || keys.length === 0) return refused(decoded, 'UNKNOWN_KEY', subjectPseudonym);
+  const allowed = keys.filter((k) => k.kinds.includes(decoded.kind));
+  if (allowed.length === 0) return refused(decoded, 'KEY_NOT_ALLOWED_FOR_KIND', subjectPseudonym);
+  let signer: TrustKey | undefined;
+  for (const key of allowed) {
+    if (signatureHolds(decoded, key.publicKey)) {
+      signer = key;
+      break;
+    }
+  }
+  if (signer === undefined) return refused(decoded, 'BAD_SIGNATURE', subjectPseudonym);
+  // A trusted key vouches for its own issuer only (a DCC may omit `iss`: then the key decides).
+  if (signer.issuer !== undefined && decoded.issuer !== '' && decoded.issuer !== signer.issuer) {
+    return refused(decoded, 'ISSUER_MISMATCH', subjectPseudonym, `key of ${signer.issuer}`);
+  }
+  if (decoded.kind === 'eu-dcc' && signer.certificate !== undefined && !checkDccKeyUsage(decoded, signer.certificate)) {
+    return refused(decoded, 'KEY_USAGE_MISMATCH', subjectPseudonym, `type ${decoded.keyUsage}`);
+  }
+  return {
+    ok: true,
+    kind: decoded.kind,
+    issuer: decoded.issuer,
+    issuedAt: decoded.issuedAt,
+    expiresAt: decoded.expiresAt,
+    codeIdHash: identifierHash(decoded.codeId),
+    subjectHash: identifierHash(decoded.subject),
+    pseudonym: subjectPseudonym,
+    ...(decoded.kind === 'health-code' ? { colour: decoded.claims.colour } : {}),
+    ...(decoded.kind === 'eu-dcc' ? { dccType: decoded.keyUsage } : {}),
+  };
+}

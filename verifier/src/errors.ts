@@ -1,0 +1,17 @@
+import { defineErrors } from '@cityops/protocol';
+
+/** The verifier's error codes. A verdict's `reason` is not an error: see reasons.ts. */
+export const verifierErrors = defineErrors({
+  VERIFIER_ERR_CONFIG: { message: 'Invalid verifier configuration', statusCode: 500 },
+  VERIFIER_ERR_TRUST_LIST: { message: 'Trust list refused', statusCode: 500 },
+  VERIFIER_ERR_REVOCATION_LIST: { message: 'Revocation list refused', statusCode: 500 },
+  VERIFIER_ERR_STATUS_FEED: { message: 'Status feed refused', statusCode: 500 },
+  VERIFIER_ERR_POLICIES: { message: 'Venue policies refused', statusCode: 500 },
+  VERIFIER_ERR_SOURCE: { message: 'Reference data source could not be read', statusCode: 502 },
+  VERIFIER_ERR_FILTER: { message: 'Revocation filter cannot be read', statusCode: 400 },
+  VERIFIER_ERR_REQUEST_INVALID: { message: 'Invalid verification request', statusCode: 400 },
+  VERIFIER_ERR_BATCH_TOO_LARGE: { message: 'Too many items in one batch request', statusCode: 413 },
+  VERIFIER_ERR_OVERLOADED: { message: 'The verification queue is full; retry shortly', statusCode: 503 },
+  VERIFIER_ERR_STOPPED: { message: 'The verifier is stopping and takes no more requests', statusCode: 503 },
+  VERIFIER_ERR_WORKER: { message: 'A verification worker failed', statusCode: 500 },
+});

@@ -1,0 +1,119 @@
+import Fastify from 'fastify';
+import { DEVICE_ID_PATTERN, isCityopsError } from '@cityops/protocol';
+import type { Logger } from 'pino';
+import { verifierErrors } from './errors.ts';
+import type { ReferenceStore } from './reference-store.ts';
+import type { VerificationEngine } from './verification-engine.ts';
+import type { VerifierMetrics } from './verifier-metrics.ts';
+import { VENUE_ID_PATTERN } from './venue-policies.ts';
+import type { Verdict } from './verdict.ts';
+
+export interface HttpApiConfig {
+  readonly maxBatchItems: number;
+  /** Longest QR text the body schema lets through (the decoder gives the precise reason below it). */
+  readonly maxQrChars: number;
+}
+
+export interface HttpApiDeps {
+  readonly engine: VerificationEngine;
+  readonly reference: ReferenceStore;
+  readonly metrics: VerifierMetrics;
+  readonly logger: Logger;
+  readonly ready: () => boolean;
+}
+
+const OVERLOADED_STATUS = 503;
+
+function itemSchema(maxQrChars: number) {
+  return {
+    type: 'object',
+    additionalProperties: false,
+    required: ['qr'],
+    properties: {
+      // Twice the decoder's bound: longer texts are refused by the body limit, shorter ones reach the
+      // decoder, which answers MALFORMED_TOO_LARGE.
+      qr: { type: 'string', minLength: 1, maxLength: maxQrChars * 2 },
+      venue: { type: 'string', pattern: VENUE_ID_PATTERN.source },
+    },
+  } as const;
+}
+
+/**
+ * The verifier's HTTP API. Verdicts are answers, not errors: a deny is 200. Only OVERLOADED on the
+ * single route is a 503 (with the deny verdict as body and Retry-After), so that load balancers and
+ * scanners retry elsewhere or fall back to offline verification.
+ */
+export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
+  const { engine, reference, metrics } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'http' }, { level: 'warn' }),
+    bodyLimit: Math.max(1_048_576, config.maxBatchItems * (config.maxQrChars * 2 + 512)),
+  });
+
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown }, request, reply) => {
+    if (isCityopsError(err)) return reply.status(err.statusCode).send({ code: err.code, message: err.message });
+    if (err.validation !== undefined) return reply.status(400).send({ code: 'VERIFIER_ERR_REQUEST_INVALID', message: err.message });
+    if (err.statusCode !== undefined && err.statusCode < 500) {
+      return reply.status(err.statusCode).send({ code: err.code ?? 'VERIFIER_ERR_REQUEST_INVALID', message: err.message });
+    }
+    request.log.error({ err }, 'request failed');
+    return reply.status(500).send({ code: 'VERIFIER_ERR_INTERNAL', message: 'Internal error' });
+  });
+
+  const item = itemSchema(config.maxQrChars);
+  const scanner = { type: 'string', pattern: DEVICE_ID_PATTERN.source } as const;
+
+  app.post(
+    '/v1/verify',
+    { schema: { body: { ...item, properties: { ...item.properties, scanner } } } },
+    async (request, reply) => {
+      const body = request.body as { qr: string; venue?: string; scanner?: string };
+      const verdict = await engine.verify({ qr: body.qr, venue: body.venue, scanner: body.scanner, transport: 'http' });
+      if (verdict.reason === 'OVERLOADED') void reply.status(OVERLOADED_STATUS).header('retry-after', '1');
+      return verdict;
+    },
+  );
+
+  app.post(
+    '/v1/verify/batch',
+    {
+      schema: {
+        body: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['items'],
+          properties: { items: { type: 'array', items: item }, scanner },
+        },
+      },
+    },
+    async (request) => {
+      const body = request.body as { items: { qr: string; venue?: string }[]; scanner?: string };
+      if (body.items.length > config.maxBatchItems) {
+        throw verifierErrors.VERIFIER_ERR_BATCH_TOO_LARGE(`${body.items.length} items; at most ${config.maxBatchItems}`);
+      }
+      const results: Verdict[] = await Promise.all(
+        body.items.map((i) => engine.verify({ qr: i.qr, venue: i.venue, scanner: body.scanner, transport: 'batch' })),
+      );
+      return { results };
+    },
+  );
+
+  // The scanners' offline copy of the revocation lists (bloom-filter.ts format), cached by version.
+  app.get('/v1/revocation/filter', async (request, reply) => {
+    const revocation = reference.current().revocation;
+    const etag = `"revocation-${revocation.version}"`;
+    if (request.headers['if-none-match'] === etag) return reply.status(304).send();
+    return reply.header('etag', etag).type('application/octet-stream').send(revocation.filter().toBytes());
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.get('/healthz', () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const ready = deps.ready();
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+  });
+
+  return app;
+}

@@ -1,0 +1,71 @@
+import type { Authentication } from './authenticate-code.ts';
+import { effectiveColour } from './status-feed.ts';
+import { staleSources, type VerificationContext } from './verification-context.ts';
+import type { Verdict } from './verdict.ts';
+
+export interface JudgeOptions {
+  readonly clockSkewMs: number;
+  readonly staleAction: 'warn' | 'deny';
+}
+
+/**
+ * The second, cheap half of a verification, on the main thread: validity window, revocation, the
+ * status feed, the venue's policy, and the age of the data. Checks run in the order of REASONS;
+ * the first that fails gives the reason. Stale data marks every verdict; with staleAction `deny`
+ * it also turns an allow into deny STALE_DATA.
+ */
+export function judgeCode(
+  auth: Authentication,
+  context: VerificationContext,
+  venue: string | undefined,
+  now: number,
+  options: JudgeOptions,
+): Verdict {
+  const stale = staleSources(context, now);
+  const marks = stale.length === 0 ? {} : { stale: true as const, staleSources: stale };
+  if (!auth.ok) {
+    return {
+      verdict: 'deny',
+      reason: auth.reason,
+      kind: auth.kind,
+      ...(auth.detail === undefined ? {} : { detail: auth.detail }),
+      ...(auth.issuer === undefined ? {} : { issuer: auth.issuer }),
+      ...marks,
+    };
+  }
+  const facts = {
+    kind: auth.kind,
+    issuer: auth.issuer,
+    expiresAt: auth.expiresAt,
+    ...(auth.dccType === undefined ? {} : { dccType: auth.dccType }),
+  };
+  const deny = (reason: Verdict['reason'], detail?: string, extra: Partial<Verdict> = {}): Verdict => ({
+    verdict: 'deny',
+    reason,
+    ...facts,
+    ...(detail === undefined ? {} : { detail }),
+    ...extra,
+    ...marks,
+  });
+
+  if (auth.issuedAt - options.clockSkewMs > now) return deny('NOT_YET_VALID');
+  if (now > auth.expiresAt + options.clockSkewMs) return deny('EXPIRED');
+  if (context.revocation.isCodeRevoked(auth.codeIdHash)) return deny('REVOKED', 'code');
+  if (context.revocation.isSubjectRevoked(auth.subjectHash)) return deny('REVOKED', 'subject');
+
+  const policy = context.policies.policyFor(venue);
+  let colours: Partial<Verdict> = {};
+  if (auth.colour !== undefined) {
+    const colour = effectiveColour(auth.colour, auth.issuedAt, context.status.statusOf(auth.subjectHash));
+    colours = colour === auth.colour ? { colour } : { colour, issuedColour: auth.colour };
+  }
+  if (!policy.kinds.has(auth.kind)) return deny('POLICY_DENIED', 'kind', colours);
+  if (colours.colour !== undefined && !policy.colours.has(colours.colour)) {
+    // COLOUR_DOWNGRADED only when the feed made the difference: the issued colour would have passed.
+    const downgraded = colours.issuedColour !== undefined && policy.colours.has(colours.issuedColour);
+    return downgraded ? deny('COLOUR_DOWNGRADED', colours.colour, colours) : deny('POLICY_DENIED', 'colour', colours);
+  }
+  if (auth.dccType !== undefined && !policy.dccTypes.has(auth.dccType)) return deny('POLICY_DENIED', 'dccType', colours);
+  if (stale.length > 0 && options.staleAction === 'deny') return deny('STALE_DATA', stale.join(','), colours);
+  return { verdict: 'allow', reason: 'OK', ...facts, ...colours, ...marks };
+}

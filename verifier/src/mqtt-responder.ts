@@ -1,0 +1,151 @@
+import { connectAsync, type MqttClient } from 'mqtt';
+import { compileSchemaCheck } from '@cityops/protocol';
+import type { Logger } from 'pino';
+import type { VerificationEngine } from './verification-engine.ts';
+import type { VerifierMetrics } from './verifier-metrics.ts';
+import { VENUE_ID_PATTERN } from './venue-policies.ts';
+import type { Verdict } from './verdict.ts';
+import { parseVerifyTopic, verifyTopics } from './verify-topics.ts';
+
+export interface MqttResponderConfig {
+  readonly url: string;
+  readonly username?: string | undefined;
+  readonly password?: string | undefined;
+  readonly clientId: string;
+  readonly qos: 0 | 1;
+  /** Requests being verified at once; beyond, a request is answered deny OVERLOADED at once. */
+  readonly maxInFlight: number;
+  readonly maxQrChars: number;
+}
+
+export interface MqttResponder {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  connected(): boolean;
+}
+
+/** The request payload on cityops/v1/verify/req/{scanner}. */
+export function verifyRequestSchema(maxQrChars: number) {
+  return {
+    type: 'object',
+    required: ['id', 'qr'],
+    properties: {
+      id: { anyOf: [{ type: 'string', minLength: 1, maxLength: 128 }, { type: 'integer' }] },
+      qr: { type: 'string', minLength: 1, maxLength: maxQrChars * 2 },
+      venue: { type: 'string', pattern: VENUE_ID_PATTERN.source },
+    },
+  } as const;
+}
+
+/**
+ * Scanners' request/response over MQTT 3.1.1: the verifier is an MQTT client of the broker (the
+ * ingest broker with service credentials, or any broker), subscribed to every scanner's request
+ * topic; it answers on the scanner's response topic with the request's id and the verdict.
+ * A request without a readable id cannot be answered: it is counted and dropped.
+ */
+export function createMqttResponder(
+  config: MqttResponderConfig,
+  deps: { readonly engine: VerificationEngine; readonly metrics: VerifierMetrics; readonly logger: Logger },
+): MqttResponder {
+  const { engine, metrics, logger } = deps;
+  const check = compileSchemaCheck(verifyRequestSchema(config.maxQrChars));
+  let client: MqttClient | undefined;
+  let inFlight = 0;
+  let stopped: Promise<void> | undefined;
+  let drained: (() => void) | undefined;
+
+  function reply(scanner: string, id: unknown, verdict: Verdict): void {
+    client?.publish(verifyTopics.response(scanner), JSON.stringify({ id, ...verdict }), { qos: config.qos }, (err) => {
+      if (err !== undefined && stopped === undefined) logger.warn({ err, scanner }, 'verdict could not be published');
+    });
+  }
+
+  function onMessage(topic: string, payload: Buffer): void {
+    let scanner: string;
+    try {
+      scanner = parseVerifyTopic(topic).scanner;
+    } catch {
+      metrics.mqttRequests.inc({ outcome: 'dropped' });
+      return;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(payload.toString('utf8'));
+    } catch {
+      metrics.mqttRequests.inc({ outcome: 'dropped' });
+      return;
+    }
+    const id = (body as { id?: unknown } | null)?.id;
+    const problems = check(body);
+    if (problems.length > 0) {
+      if (typeof id !== 'string' && typeof id !== 'number') {
+        metrics.mqttRequests.inc({ outcome: 'dropped' });
+        return;
+      }
+      metrics.mqttRequests.inc({ outcome: 'malformed' });
+      reply(scanner, id, { verdict: 'deny', reason: 'MALFORMED_REQUEST', kind: null, detail: problems.join('; ').slice(0, 300) });
+      return;
+    }
+    const request = body as { id: string | number; qr: string; venue?: string };
+    if (inFlight >= config.maxInFlight) {
+      metrics.mqttRequests.inc({ outcome: 'overloaded' });
+      metrics.overloaded.inc();
+      reply(scanner, request.id, { verdict: 'deny', reason: 'OVERLOADED', kind: null });
+      return;
+    }
+    inFlight++;
+    engine
+      .verify({ qr: request.qr, venue: request.venue, scanner, transport: 'mqtt' })
+      .then(
+        (verdict) => {
+          metrics.mqttRequests.inc({ outcome: 'answered' });
+          reply(scanner, request.id, verdict);
+        },
+        (err: unknown) => {
+          logger.error({ err, scanner }, 'verification failed');
+          reply(scanner, request.id, { verdict: 'deny', reason: 'INTERNAL_ERROR', kind: null });
+        },
+      )
+      .finally(() => {
+        inFlight--;
+        if (inFlight === 0) drained?.();
+      });
+  }
+
+  return {
+    connected: () => client?.connected === true,
+    async start() {
+      client = await connectAsync(config.url, {
+        clientId: config.clientId,
+        protocolVersion: 4,
+        clean: true,
+        reconnectPeriod: 1000,
+        ...(config.username === undefined ? {} : { username: config.username }),
+        ...(config.password === undefined ? {} : { password: config.password }),
+      });
+      client.on('message', onMessage);
+      client.on('error', (err) => logger.warn({ err }, 'MQTT client error'));
+      // A clean session forgets subscriptions: subscribe again after each reconnect.
+      client.on('connect', () => {
+        client?.subscribe(verifyTopics.allRequests(), { qos: config.qos }, (err) => {
+          if (err != null) logger.error({ err }, 'cannot subscribe to verification requests');
+        });
+      });
+      const granted = await client.subscribeAsync(verifyTopics.allRequests(), { qos: config.qos });
+      if (granted.some((g) => g.qos === 128)) throw new Error(`the broker refused the subscription to ${verifyTopics.allRequests()}`);
+    },
+    /** Stops taking requests, answers those in flight, then disconnects. */
+    stop() {
+      stopped ??= (async () => {
+        const c = client;
+        if (c === undefined) return;
+        c.off('message', onMessage);
+        if (c.connected) await c.unsubscribeAsync(verifyTopics.allRequests()).catch(() => undefined);
+        if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
+        client = undefined;
+        await c.endAsync();
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,35 @@
+import type { CodeKind, DccCertificateType, HealthColour } from '@cityops/protocol';
+import type { Reason } from './reasons.ts';
+
+export type { CodeKind } from '@cityops/protocol';
+export type Colour = HealthColour;
+/** EU DCC certificate types (hcert: vaccination, test, recovery). */
+export type DccType = DccCertificateType;
+
+/** Reference data whose age is watched. */
+export type StaleSource = 'trust' | 'revocation' | 'status';
+
+/** The answer for one code at one venue. Never carries the subject, the code id or the QR text. */
+export interface Verdict {
+  readonly verdict: 'allow' | 'deny';
+  readonly reason: Reason;
+  /** null when the code could not be decoded far enough to know. */
+  readonly kind: CodeKind | null;
+  /** The underlying code: the decoder's CODE_ERR_* for MALFORMED_*, a short explanation otherwise. */
+  readonly detail?: string;
+  readonly issuer?: string;
+  /** Health codes: the colour that counts (after the status feed). */
+  readonly colour?: Colour;
+  /** Health codes: the colour the code was issued with, when the status feed changed it. */
+  readonly issuedColour?: Colour;
+  readonly dccType?: DccType;
+  /** ms since the epoch. */
+  readonly expiresAt?: number;
+  /** Present when trust or revocation data was past its maximum age. */
+  readonly stale?: true;
+  readonly staleSources?: readonly StaleSource[];
+}
+
+export function denied(reason: Reason, kind: CodeKind | null, detail?: string): Verdict {
+  return detail === undefined ? { verdict: 'deny', reason, kind } : { verdict: 'deny', reason, kind, detail };
+}

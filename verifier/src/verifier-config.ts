@@ -1,0 +1,157 @@
+import { availableParallelism } from 'node:os';
+import type { FromSchema } from 'json-schema-to-ts';
+import { parseConfig } from '@cityops/protocol';
+import { verifierErrors } from './errors.ts';
+
+const source = {
+  /** A file path, or an http(s) URL polled with If-None-Match. */
+  source: { type: 'string', minLength: 1 },
+  /** How often the source is checked for a new version. */
+  refreshMs: { type: 'integer', minimum: 100, default: 60_000 },
+} as const;
+
+const maxAgeMs = { type: 'integer', minimum: 1000, default: 86_400_000 } as const;
+
+/** The verifier's configuration: validated once at start, all problems reported together, frozen. */
+export const verifierConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['trust'],
+  properties: {
+    http: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8081 },
+        /** Items per POST /v1/verify/batch. */
+        maxBatchItems: { type: 'integer', minimum: 1, maximum: 10_000, default: 256 },
+      },
+    },
+    /** Scanners' request/response over MQTT. Absent: MQTT off. */
+    mqtt: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['url'],
+      properties: {
+        url: { type: 'string', pattern: '^(mqtts?|wss?|tcp)://' },
+        username: { type: 'string', minLength: 1 },
+        password: { type: 'string' },
+        clientId: { type: 'string', minLength: 1, maxLength: 64, default: 'cityops-verifier' },
+        /** QoS of the subscription to requests and of the responses. */
+        qos: { enum: [0, 1], default: 1 },
+        /** Requests being verified at once; more wait in the client (pressure goes back to the broker). */
+        maxInFlight: { type: 'integer', minimum: 1, default: 4096 },
+      },
+    },
+    /** The trust list: kid -> key or certificate, issuer, region, kinds (trust-file format). */
+    trust: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['source'],
+      properties: { ...source, maxAgeMs },
+    },
+    /** Revoked code ids and subjects (SHA-256 hex). Absent: nothing is revoked, never stale. */
+    revocation: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['source'],
+      properties: {
+        ...source,
+        maxAgeMs,
+        /** False-positive rate of the scanners' offline filter. */
+        filterFalsePositiveRate: { type: 'number', exclusiveMinimum: 0, maximum: 0.1, default: 0.000001 },
+      },
+    },
+    /** Subject colour downgrades since a time. Absent: no downgrades, never stale. */
+    status: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['source'],
+      properties: { ...source, maxAgeMs },
+    },
+    /** Venue policies. Absent: the city default for every venue. */
+    policies: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['source'],
+      properties: { ...source },
+    },
+    /** Feeds and files larger than this are refused. */
+    maxSourceBytes: { type: 'integer', minimum: 1024, default: 268_435_456 },
+    sourceTimeoutMs: { type: 'integer', minimum: 100, default: 10_000 },
+    /**
+     * What a verdict says when trust, revocation or status data is past its maxAgeMs:
+     * `warn` keeps the verdict and marks it `stale: true`; `deny` turns an allow into deny STALE_DATA.
+     */
+    staleAction: { enum: ['warn', 'deny'], default: 'warn' },
+    /** Tolerance on iat/exp for scanners' and issuers' clocks. */
+    clockSkewMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 30_000 },
+    decoder: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxQrChars: { type: 'integer', minimum: 16, maximum: 65_536, default: 4296 },
+        maxInflatedBytes: { type: 'integer', minimum: 1024, maximum: 16_777_216, default: 65_536 },
+      },
+    },
+    pool: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** False: verify on the main thread (small nodes, tests). */
+        enabled: { type: 'boolean', default: true },
+        /** 0: one per available core. */
+        threads: { type: 'integer', minimum: 0, maximum: 256, default: 0 },
+        /** Batches waiting for a thread; beyond, items are answered deny OVERLOADED. */
+        maxQueue: { type: 'integer', minimum: 1, default: 256 },
+        /** A batch goes to a worker at this many items ... */
+        batchMaxItems: { type: 'integer', minimum: 1, maximum: 4096, default: 64 },
+        /** ... or this long after its first item (0: at the end of the current event-loop turn). */
+        batchMaxDelayMs: { type: 'number', minimum: 0, maximum: 100, default: 1 },
+        concurrentTasksPerWorker: { type: 'integer', minimum: 1, maximum: 16, default: 1 },
+      },
+    },
+    cache: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** Recent verdicts kept (LRU); 0 turns the cache off. */
+        maxEntries: { type: 'integer', minimum: 0, default: 100_000 },
+        ttlMs: { type: 'integer', minimum: 0, default: 30_000 },
+      },
+    },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** HMAC-SHA256 key of the subject pseudonyms. Required when a warehouse is given. */
+        pseudonymKey: { type: 'string', minLength: 32 },
+        flushEvents: { type: 'integer', minimum: 1, default: 5000 },
+        flushIntervalMs: { type: 'integer', minimum: 1, default: 1000 },
+        /** Events waiting for the warehouse; beyond, new events are dropped and counted. */
+        maxBufferedEvents: { type: 'integer', minimum: 1, default: 200_000 },
+        retryMinMs: { type: 'integer', minimum: 1, default: 200 },
+        retryMaxMs: { type: 'integer', minimum: 1, default: 10_000 },
+        /** verification_events TTL, applied at start with MODIFY TTL when it differs. */
+        retentionDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
+      },
+    },
+  },
+} as const;
+
+export type VerifierConfig = FromSchema<typeof verifierConfigSchema>;
+export type VerifierConfigInput = FromSchema<typeof verifierConfigSchema, { keepDefaultedPropertiesOptional: true }>;
+
+export function parseVerifierConfig(input: unknown): VerifierConfig {
+  return parseConfig<VerifierConfig>(verifierConfigSchema, input, verifierErrors.VERIFIER_ERR_CONFIG);
+}
+
+export function poolThreads(config: VerifierConfig): number {
+  return config.pool.threads === 0 ? availableParallelism() : config.pool.threads;
+}

@@ -1,0 +1,162 @@
+import { createCodeDecoder } from '@cityops/protocol';
+import type { Warehouse } from '@cityops/warehouse';
+import { pino, type Logger } from 'pino';
+import { applyAuditRetention } from './audit-retention.ts';
+import { createAuditWriter, type AuditWriter } from './audit-writer.ts';
+import { verifierErrors } from './errors.ts';
+import { buildHttpApi } from './http-api.ts';
+import { createMqttResponder, type MqttResponder } from './mqtt-responder.ts';
+import { createReferenceStore, type ReferenceStore } from './reference-store.ts';
+import { createVerdictCache } from './verdict-cache.ts';
+import type { Verdict } from './verdict.ts';
+import { createVerificationEngine, type VerifyRequest } from './verification-engine.ts';
+import { parseVerifierConfig, poolThreads, type VerifierConfigInput } from './verifier-config.ts';
+import { createVerifierMetrics, type VerifierMetrics } from './verifier-metrics.ts';
+import { createVerifyPool, type VerifyPool } from './verify-pool.ts';
+
+export interface VerifierServiceDeps {
+  /** Where audit events go; the caller opens and closes it. Absent: no audit trail. */
+  readonly warehouse?: Warehouse;
+  readonly logger?: Logger;
+  readonly now?: () => number;
+  readonly metrics?: VerifierMetrics;
+  /** For HTTP(S) reference feeds. */
+  readonly fetch?: typeof fetch;
+}
+
+export interface VerifierAddresses {
+  readonly httpUrl: string;
+  readonly httpPort: number;
+}
+
+export interface VerifierService {
+  start(): Promise<VerifierAddresses>;
+  /** Idempotent; stops in reverse order: MQTT, HTTP (waiting for requests in flight), pool, audit, sources. */
+  stop(): Promise<void>;
+  /** A verification in-process, as the APIs do it. */
+  verify(request: Omit<VerifyRequest, 'transport'> & { transport?: VerifyRequest['transport'] }): Promise<Verdict>;
+  readonly reference: ReferenceStore;
+  readonly metrics: VerifierMetrics;
+  readonly audit: AuditWriter | undefined;
+}
+
+/** Reference data, pool, cache, audit, HTTP and MQTT, composed. */
+export function createVerifierService(input: VerifierConfigInput, deps: VerifierServiceDeps = {}): VerifierService {
+  const config = parseVerifierConfig(input);
+  const { warehouse } = deps;
+  const pseudonymKey = config.audit.pseudonymKey;
+  if (warehouse !== undefined && pseudonymKey === undefined) {
+    throw verifierErrors.VERIFIER_ERR_CONFIG('/audit/pseudonymKey is required when a warehouse is given (the audit never stores a subject)');
+  }
+  const logger = deps.logger ?? pino({ name: 'verifier' });
+  const now = deps.now ?? Date.now;
+  const metrics = deps.metrics ?? createVerifierMetrics();
+
+  const reference = createReferenceStore(
+    {
+      trust: config.trust,
+      ...(config.revocation === undefined ? {} : { revocation: config.revocation }),
+      ...(config.status === undefined ? {} : { status: config.status }),
+      ...(config.policies === undefined ? {} : { policies: config.policies }),
+      maxSourceBytes: config.maxSourceBytes,
+      sourceTimeoutMs: config.sourceTimeoutMs,
+    },
+    {
+      now,
+      logger,
+      ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }),
+      onReload: (source, outcome) => metrics.reloads.inc({ source, outcome }),
+    },
+  );
+  const cache = createVerdictCache({ maxEntries: config.cache.maxEntries }, { onEvict: () => metrics.cacheEvictions.inc() });
+  reference.onChange(() => cache.clear());
+  const decoder = createCodeDecoder(config.decoder);
+  const pool: VerifyPool | undefined = config.pool.enabled
+    ? createVerifyPool(
+        {
+          threads: poolThreads(config),
+          maxQueue: config.pool.maxQueue,
+          batchMaxItems: config.pool.batchMaxItems,
+          batchMaxDelayMs: config.pool.batchMaxDelayMs,
+          concurrentTasksPerWorker: config.pool.concurrentTasksPerWorker,
+          decoder: config.decoder,
+          ...(pseudonymKey === undefined ? {} : { pseudonymKey }),
+        },
+        { metrics },
+      )
+    : undefined;
+  const audit = warehouse === undefined ? undefined : createAuditWriter(config.audit, { warehouse, metrics, logger });
+  const engine = createVerificationEngine(
+    {
+      clockSkewMs: config.clockSkewMs,
+      staleAction: config.staleAction,
+      cacheTtlMs: config.cache.maxEntries === 0 ? 0 : config.cache.ttlMs,
+      pseudonymKey,
+    },
+    { reference, pool, decoder, cache, audit, metrics, now },
+  );
+  let started: VerifierAddresses | undefined;
+  const mqtt: MqttResponder | undefined =
+    config.mqtt === undefined
+      ? undefined
+      : createMqttResponder({ ...config.mqtt, maxQrChars: config.decoder.maxQrChars }, { engine, metrics, logger });
+  const http = buildHttpApi(
+    { maxBatchItems: config.http.maxBatchItems, maxQrChars: config.decoder.maxQrChars },
+    { engine, reference, metrics, logger, ready: () => started !== undefined && (mqtt?.connected() ?? true) },
+  );
+
+  metrics.attach({
+    ages() {
+      const f = reference.current().freshness;
+      const t = now();
+      const age = (x: { freshAt: number } | undefined) => (x === undefined ? undefined : Math.max(0, t - x.freshAt) / 1000);
+      return { trust: age(f.trust), revocation: age(f.revocation), status: age(f.status) };
+    },
+    trustKeys: () => reference.current().trust.size,
+    revokedEntries: () => reference.current().revocation,
+    pool: () => pool?.stats(),
+    cacheEntries: () => cache.size,
+    auditBuffered: () => audit?.buffered ?? 0,
+  });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      started = undefined;
+      await mqtt?.stop();
+      await http.close();
+      await pool?.stop();
+      await audit?.stop();
+      await reference.stop();
+    })();
+    return stopping;
+  };
+
+  return {
+    reference,
+    metrics,
+    audit,
+    verify: (request) => engine.verify({ ...request, transport: request.transport ?? 'http' }),
+    async start() {
+      if (started !== undefined) return started;
+      try {
+        await reference.start();
+        await pool?.start();
+        if (warehouse !== undefined && audit !== undefined) {
+          const from = await applyAuditRetention(warehouse, config.audit.retentionDays, now());
+          if (from !== undefined) logger.info({ from, to: config.audit.retentionDays }, 'audit retention changed');
+          audit.start();
+        }
+        const address = await http.listen({ host: config.http.host, port: config.http.port });
+        const httpPort = Number(new URL(address).port);
+        await mqtt?.start();
+        started = { httpUrl: `http://${config.http.host}:${httpPort}`, httpPort };
+        return started;
+      } catch (err) {
+        await stop().catch(() => undefined);
+        throw err;
+      }
+    },
+    stop,
+  };
+}

@@ -1,0 +1,116 @@
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { Authentication } from './authenticate-code.ts';
+import type { BatchVerifierOptions, VerifyTask, VerifyTaskResult } from './batch-verifier.ts';
+import { createMicroBatcher } from './micro-batcher.ts';
+import type { TrustSnapshot } from './trust-list.ts';
+import type { VerifierMetrics } from './verifier-metrics.ts';
+
+export interface VerifyPoolConfig extends BatchVerifierOptions {
+  readonly threads: number;
+  /** Batches waiting for a thread; an item that would exceed it is answered OVERLOADED. */
+  readonly maxQueue: number;
+  readonly batchMaxItems: number;
+  readonly batchMaxDelayMs: number;
+  readonly concurrentTasksPerWorker: number;
+}
+
+export interface VerifyPoolStats {
+  readonly queueSize: number;
+  readonly utilization: number;
+  readonly threads: number;
+  readonly openBatchItems: number;
+}
+
+export interface VerifyPool {
+  /** The CPU half of a verification, in a pool thread. Never rejects: overload and failures are answers. */
+  authenticate(qr: string, trust: TrustSnapshot): Promise<Authentication>;
+  stats(): VerifyPoolStats;
+  /** Starts the threads and waits until they have loaded the worker. */
+  start(): Promise<void>;
+  /** Idempotent: sends the open batch, lets running batches finish, ends the threads. */
+  stop(): Promise<void>;
+}
+
+// The .mjs bootstrap registers tsx in the thread, then imports verify-worker.ts.
+const WORKER_FILE = fileURLToPath(new URL('./verify-worker.mjs', import.meta.url));
+
+/**
+ * The piscina pool behind a micro-batcher: items gather into batches of ≤ batchMaxItems or
+ * ≤ batchMaxDelayMs, one piscina task each, so message passing costs once per batch (per-item
+ * tasks measured slower than the main thread). The trust list travels by reference (a
+ * SharedArrayBuffer) with its version; threads parse each key once per version.
+ */
+export function createVerifyPool(config: VerifyPoolConfig, deps: { readonly metrics: VerifierMetrics }): VerifyPool {
+  const { metrics } = deps;
+  let pool: Piscina<VerifyTask, VerifyTaskResult> | undefined;
+  let stopping: Promise<void> | undefined;
+
+  function answerAll(items: readonly string[], answer: Authentication): Authentication[] {
+    return items.map(() => answer);
+  }
+
+  async function runBatch(trust: TrustSnapshot, items: string[]): Promise<Authentication[]> {
+    metrics.batchItems.observe(items.length);
+    if (pool === undefined) {
+      return answerAll(items, { ok: false, reason: 'INTERNAL_ERROR', kind: null, detail: 'VERIFIER_ERR_STOPPED' });
+    }
+    if (pool.queueSize >= config.maxQueue) {
+      metrics.overloaded.inc(items.length);
+      return answerAll(items, { ok: false, reason: 'OVERLOADED', kind: null });
+    }
+    try {
+      const { results, keysParsed } = await pool.run({ trustVersion: trust.version, trustTable: trust.workerTable(), items });
+      metrics.keysParsed.set(keysParsed);
+      return results;
+    } catch (err) {
+      if ((err as Error).message === 'Task queue is at limit') {
+        metrics.overloaded.inc(items.length);
+        return answerAll(items, { ok: false, reason: 'OVERLOADED', kind: null });
+      }
+      return answerAll(items, { ok: false, reason: 'INTERNAL_ERROR', kind: null, detail: 'VERIFIER_ERR_WORKER' });
+    }
+  }
+
+  const batcher = createMicroBatcher<TrustSnapshot, string, Authentication>(
+    { maxItems: config.batchMaxItems, maxDelayMs: config.batchMaxDelayMs },
+    runBatch,
+  );
+
+  return {
+    authenticate: (qr, trust) => batcher.push(trust, qr),
+    stats: () => ({
+      queueSize: pool?.queueSize ?? 0,
+      utilization: pool?.utilization ?? 0,
+      threads: pool?.threads.length ?? 0,
+      openBatchItems: batcher.open,
+    }),
+    async start() {
+      if (pool !== undefined) return;
+      pool = new Piscina<VerifyTask, VerifyTaskResult>({
+        filename: WORKER_FILE,
+        minThreads: config.threads,
+        maxThreads: config.threads,
+        idleTimeout: 2 ** 31 - 1,
+        maxQueue: config.maxQueue,
+        concurrentTasksPerWorker: config.concurrentTasksPerWorker,
+        workerData: {
+          decoder: config.decoder,
+          ...(config.pseudonymKey === undefined ? {} : { pseudonymKey: config.pseudonymKey }),
+        } satisfies BatchVerifierOptions,
+      });
+      // An empty batch per thread: the threads load tsx, the protocol and the worker before the first request.
+      const empty = new SharedArrayBuffer(0);
+      await Promise.all(Array.from({ length: config.threads }, () => pool!.run({ trustVersion: 0, trustTable: empty, items: [] })));
+    },
+    stop() {
+      stopping ??= (async () => {
+        batcher.flush();
+        const p = pool;
+        if (p !== undefined) await p.close();
+        pool = undefined;
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,9 @@
+import { workerData } from 'node:worker_threads';
+import { createBatchVerifier, type BatchVerifierOptions, type VerifyTask, type VerifyTaskResult } from './batch-verifier.ts';
+
+// The pool thread's entry (loaded through verify-worker.mjs): one batch verifier per thread.
+const verify = createBatchVerifier(workerData as BatchVerifierOptions);
+
+export function verifyBatch(task: VerifyTask): VerifyTaskResult {
+  return verify(task);
+}
