@@ -1,3 +1,4 @@
+import { threadId } from 'node:worker_threads';
 import { createCodeDecoder } from '@cityops/protocol';
 import { authenticateCode, type Authentication } from './authenticate-code.ts';
 import { createWorkerTrustViews } from './worker-trust-view.ts';
@@ -13,6 +14,7 @@ export interface VerifyTaskResult {
   readonly results: Authentication[];
   /** Keys this thread has parsed since it started: grows with kids and trust versions, never with requests. */
   readonly keysParsed: number;
+  readonly thread: number;
 }
 
 export interface BatchVerifierOptions {
@@ -29,9 +31,9 @@ export function createBatchVerifier(options: BatchVerifierOptions): (task: Verif
   const decoder = createCodeDecoder(options.decoder);
   const views = createWorkerTrustViews();
   return (task) => {
-    if (task.items.length === 0) return { results: [], keysParsed: views.parsedKeys };
+    if (task.items.length === 0) return { results: [], keysParsed: views.parsedKeys, thread: threadId };
     const trust = views.viewOf(task.trustVersion, task.trustTable);
     const results = task.items.map((qr) => authenticateCode(qr, trust, decoder, options.pseudonymKey));
-    return { results, keysParsed: views.parsedKeys };
+    return { results, keysParsed: views.parsedKeys, thread: threadId };
   };
 }

@@ -44,7 +44,7 @@ function filterOf(bits: number, hashes: number, array: Uint8Array, added: number
     const digest = createHash('sha256').update(item, 'utf8').digest();
     const h1 = digest.readUInt32BE(0);
     // Odd, so that the stride never divides an even m into short cycles.
-    const h2 = digest.readUInt32BE(4) | 1;
+    const h2 = (digest.readUInt32BE(4) | 1) >>> 0;
     for (let i = 0; i < hashes; i++) {
       if (!visit((h1 + i * h2) % bits)) return false;
     }

@@ -45,6 +45,7 @@ export function createVerifyPool(config: VerifyPoolConfig, deps: { readonly metr
   const { metrics } = deps;
   let pool: Piscina<VerifyTask, VerifyTaskResult> | undefined;
   let stopping: Promise<void> | undefined;
+  const keysParsedByThread = new Map<number, number>();
 
   function answerAll(items: readonly string[], answer: Authentication): Authentication[] {
     return items.map(() => answer);
@@ -60,8 +61,11 @@ export function createVerifyPool(config: VerifyPoolConfig, deps: { readonly metr
       return answerAll(items, { ok: false, reason: 'OVERLOADED', kind: null });
     }
     try {
-      const { results, keysParsed } = await pool.run({ trustVersion: trust.version, trustTable: trust.workerTable(), items });
-      metrics.keysParsed.set(keysParsed);
+      const { results, keysParsed, thread } = await pool.run({ trustVersion: trust.version, trustTable: trust.workerTable(), items });
+      keysParsedByThread.set(thread, keysParsed);
+      let total = 0;
+      for (const n of keysParsedByThread.values()) total += n;
+      metrics.keysParsed.set(total);
       return results;
     } catch (err) {
       if ((err as Error).message === 'Task queue is at limit') {
