@@ -44,7 +44,7 @@ function cborToJson(value: unknown, path: string, depth: number): unknown {
   if (value instanceof Map) {
     const entries: [string, unknown][] = [];
     for (const [k, v] of value) {
-      if (typeof k !== 'string') throw codeErrors.CODE_ERR_CLAIMS(`${path} has a key that is ${describe(k)}, not text`);
+      if (typeof k !== 'string') throw codeErrors.CODE_ERR_CLAIMS(`${path || '/'} has a key that is ${describe(k)}, not text`);
       entries.push([k, cborToJson(v, `${path}/${k}`, depth + 1)]);
     }
     // fromEntries defines own properties: a "__proto__" key stays data, never a prototype.

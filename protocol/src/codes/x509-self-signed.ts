@@ -48,6 +48,8 @@ export interface SelfSignedCertificateOptions {
   readonly notAfter: number;
   /** DCC types the certificate may sign; undefined or empty: no restriction (no DCC OIDs). */
   readonly dccTypes?: readonly DccCertificateType[] | undefined;
+  /** Further extended key usage OIDs (e.g. 1.3.6.1.5.5.7.3.1), written after the DCC ones. */
+  readonly extraKeyUsageOids?: readonly string[] | undefined;
 }
 
 function signatureAlgorithm(privateKey: KeyObject): { id: Buffer; sign: (tbs: Buffer) => Buffer } {
@@ -96,11 +98,10 @@ export function createSelfSignedCertificate(options: SelfSignedCertificateOption
     // RFC 5280 §4.2.1.3: keyUsage, bit 0 digitalSignature (one bit used: 7 unused).
     derSequence(derOid(OID.keyUsage), derBoolean(true), derOctetString(derBitString(Buffer.from([0x80]), 7))),
   ];
-  const types = options.dccTypes ?? [];
-  if (types.length > 0) {
-    // RFC 5280 §4.2.1.12; HCERT A.2 defines these as non-critical.
-    const oids = types.map((t) => derOid(DCC_KEY_USAGE_OIDS[t]));
-    extensions.push(derSequence(derOid(OID.extKeyUsage), derOctetString(derSequence(...oids))));
+  const oids = [...(options.dccTypes ?? []).map((t) => DCC_KEY_USAGE_OIDS[t]), ...(options.extraKeyUsageOids ?? [])];
+  if (oids.length > 0) {
+    // RFC 5280 §4.2.1.12; HCERT A.2 defines the DCC ones as non-critical.
+    extensions.push(derSequence(derOid(OID.extKeyUsage), derOctetString(derSequence(...oids.map(derOid)))));
   }
   const tbs = derSequence(
     derExplicit(0, derSmallInteger(2)), // v3
