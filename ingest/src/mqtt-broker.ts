@@ -2,7 +2,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server } from '
 import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
-import { filterIsConfinedTo, parseTopic, topics, type DeviceErrorReport, type ParsedTopic } from '@cityops/protocol';
+import { filterIsConfinedTo, parseTopic, topics, type Channel, type DeviceErrorReport, type DeviceKind, type ParsedTopic } from '@cityops/protocol';
 import type { DeviceInfo, DeviceRegistry } from './device-registry.ts';
 import { ingestErrors } from './errors.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
@@ -27,6 +27,15 @@ export interface MqttBroker {
   stop(): Promise<void>;
   readonly aedes: () => Aedes;
 }
+
+/** What each kind of device may publish under its own id. */
+const OWN_CHANNELS: Readonly<Record<DeviceKind, readonly Channel[]>> = {
+  gateway: ['telemetry', 'status'],
+  scanner: ['verify-req', 'verify-events', 'status'],
+  service: ['status'],
+};
+/** What a service (the verifier) may publish to any device. */
+const SERVICE_CHANNELS: readonly Channel[] = ['verify-res'];
 
 // MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
 const IDENTIFIER_REJECTED = 2;
@@ -102,11 +111,12 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
       // A will published by the broker on behalf of a client gone from this instance.
       return parsed.channel === 'status' ? cb(null) : cb(deny('publish', ingestErrors.INGEST_ERR_TOPIC_FORBIDDEN(), client));
     }
-    if (parsed.device !== device.id || parsed.channel === 'errors') {
-      return cb(deny('publish', ingestErrors.INGEST_ERR_TOPIC_FORBIDDEN(packet.topic), client));
+    const own = parsed.device === device.id && OWN_CHANNELS[device.kind].includes(parsed.channel);
+    const asService = device.kind === 'service' && SERVICE_CHANNELS.includes(parsed.channel);
+    if (!own && !asService) {
+      return cb(deny('publish', ingestErrors.INGEST_ERR_TOPIC_FORBIDDEN(`${device.kind} ${device.id} may not publish on ${packet.topic}`), client));
     }
-    if (parsed.channel === 'status') return cb(null);
-    if (device.kind !== 'gateway') return cb(deny('publish', ingestErrors.INGEST_ERR_NOT_A_GATEWAY(device.id), client));
+    if (parsed.channel !== 'telemetry') return cb(null);
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
     acceptTelemetry(device, { topic: packet.topic, payload }).then(
       () => cb(null),

@@ -163,6 +163,24 @@ describe('ingest service', () => {
     expect(result.code).not.toBe(0);
   });
 
+  it('lets a scanner ask and a service answer on the verification channels, and no one else', async () => {
+    const serviceSecret = await h.provision('svc-verifier', 'service');
+    const service = await h.connect('svc-verifier', serviceSecret);
+    await service.subscribeAsync('cityops/v1/verify-req/+', { qos: 1 });
+    const scanner = await h.connect('scanner-1', secrets['scanner-1']!);
+    await scanner.subscribeAsync(topics.verifyResponse('scanner-1'), { qos: 1 });
+    await expect(scanner.subscribeAsync(topics.verifyResponse('scanner-2'), { qos: 1 })).rejects.toThrow(/Subscribe error/);
+    const request = new Promise<string>((resolve) => service.once('message', (topic, payload) => resolve(`${topic} ${payload.toString()}`)));
+    await scanner.publishAsync(topics.verifyRequest('scanner-1'), JSON.stringify({ id: 'r1', qr: 'HC1:...' }), { qos: 1 });
+    expect(await request).toBe(`${topics.verifyRequest('scanner-1')} {"id":"r1","qr":"HC1:..."}`);
+    const response = new Promise<string>((resolve) => scanner.once('message', (_topic, payload) => resolve(payload.toString())));
+    await service.publishAsync(topics.verifyResponse('scanner-1'), JSON.stringify({ id: 'r1', verdict: 'deny' }), { qos: 1 });
+    expect(JSON.parse(await response)).toEqual({ id: 'r1', verdict: 'deny' });
+    // A gateway may not answer for the verifier.
+    const gw = await mosquittoPub(h.addresses.mqttPort, ['-i', 'gw-a', '-u', 'gw-a', '-P', secrets['gw-a']!, '-t', topics.verifyResponse('scanner-1'), '-m', '{}']);
+    expect(gw.code).not.toBe(0);
+  });
+
   it('accepts telemetry over HTTP with the device credentials', async () => {
     const auth = `Basic ${Buffer.from(`gw-c:${secrets['gw-c']!}`).toString('base64')}`;
     const post = (body: string | Buffer, type = 'application/json', authorization = auth) =>

@@ -8,12 +8,18 @@ import { protocolErrors } from './errors.ts';
  *   cityops/v1/telemetry/{device}   gateway -> ingest, telemetry batches (QoS 1)
  *   cityops/v1/status/{device}      online/offline, retained; the offline message is the last will
  *   cityops/v1/errors/{device}      ingest -> device, readable errors about what it sent
+ *   cityops/v1/verify-req/{device}  scanner -> verifier, `{"id", "qr", "venue"?}`
+ *   cityops/v1/verify-res/{device}  verifier -> scanner, `{"id", ...verdict}`
+ *   cityops/v1/verify-events/{device}  scanner -> verifier, verdicts it gave offline, uploaded later
+ *
+ * MQTT 3.1.1 has no correlation data or response-topic properties (and aedes 1.2 refuses MQTT 5), so
+ * a reply's topic follows from the request's and the correlation id travels in the payload.
  *
  * MQTT 3.1.1 §4.7.1: `+` and `#` are wildcards, so device ids never contain them (see DEVICE_ID_PATTERN).
  */
 export const TOPIC_ROOT = 'cityops/v1';
 
-export const CHANNELS = ['telemetry', 'status', 'errors'] as const;
+export const CHANNELS = ['telemetry', 'status', 'errors', 'verify-req', 'verify-res', 'verify-events'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 export interface ParsedTopic {
@@ -25,6 +31,9 @@ export const topics = {
   telemetry: (device: string) => `${TOPIC_ROOT}/telemetry/${device}`,
   status: (device: string) => `${TOPIC_ROOT}/status/${device}`,
   errors: (device: string) => `${TOPIC_ROOT}/errors/${device}`,
+  verifyRequest: (device: string) => `${TOPIC_ROOT}/verify-req/${device}`,
+  verifyResponse: (device: string) => `${TOPIC_ROOT}/verify-res/${device}`,
+  verifyEvents: (device: string) => `${TOPIC_ROOT}/verify-events/${device}`,
   /** Subscription filter for one channel of every device. */
   allOf: (channel: Channel) => `${TOPIC_ROOT}/${channel}/+`,
 } as const;
