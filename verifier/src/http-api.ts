@@ -48,6 +48,8 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'http' }, { level: 'warn' }),
     bodyLimit: Math.max(1_048_576, config.maxBatchItems * (config.maxQrChars * 2 + 512)),
+    // A number is not a QR text: no type coercion of bodies.
+    ajv: { customOptions: { coerceTypes: false } },
   });
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown }, request, reply) => {
