@@ -2,6 +2,7 @@ import { readingsMigration } from './0001-readings.ts';
 import { deadLettersMigration } from './0002-dead-letters.ts';
 import { devicesMigration } from './0003-devices.ts';
 import { schemaChangesMigration } from './0004-schema-changes.ts';
+import { verificationEventsMigration } from './0005-verification-events.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration, in version order. Append only. */
@@ -10,4 +11,5 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   deadLettersMigration,
   devicesMigration,
   schemaChangesMigration,
+  verificationEventsMigration,
 ]);
