@@ -79,7 +79,8 @@ export function authenticateCode(qr: string, trust: TrustView, decoder: CodeDeco
 }
 
 function authenticateDecoded(decoded: DecodedCode, trust: TrustView, pseudonymKey: string | undefined): Authentication {
-  const subjectPseudonym = pseudonymKey === undefined ? '' : pseudonym(pseudonymKey, decoded.subject);
+  const subjectHash = identifierHash(decoded.subject);
+  const subjectPseudonym = pseudonymKey === undefined ? '' : pseudonym(pseudonymKey, subjectHash);
   const keys = trust.keysFor(decoded.kid.toString('base64'));
   if (keys === undefined || keys.length === 0) return refused(decoded, 'UNKNOWN_KEY', subjectPseudonym);
   const allowed = keys.filter((k) => k.kinds.includes(decoded.kind));
@@ -106,7 +107,7 @@ function authenticateDecoded(decoded: DecodedCode, trust: TrustView, pseudonymKe
     issuedAt: decoded.issuedAt,
     expiresAt: decoded.expiresAt,
     codeIdHash: identifierHash(decoded.codeId),
-    subjectHash: identifierHash(decoded.subject),
+    subjectHash,
     pseudonym: subjectPseudonym,
     ...(decoded.kind === 'health-code' ? { colour: decoded.claims.colour } : {}),
     ...(decoded.kind === 'eu-dcc' ? { dccType: decoded.keyUsage } : {}),

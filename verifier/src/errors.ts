@@ -14,4 +14,5 @@ export const verifierErrors = defineErrors({
   VERIFIER_ERR_OVERLOADED: { message: 'The verification queue is full; retry shortly', statusCode: 503 },
   VERIFIER_ERR_STOPPED: { message: 'The verifier is stopping and takes no more requests', statusCode: 503 },
   VERIFIER_ERR_WORKER: { message: 'A verification worker failed', statusCode: 500 },
+  VERIFIER_ERR_MQTT: { message: 'The MQTT broker refused the verifier', statusCode: 502 },
 });

@@ -2,15 +2,20 @@ import { createHash, createHmac } from 'node:crypto';
 
 /**
  * How identifiers are kept: revocation and status lists hold SHA-256 digests (hex) of the code id or
- * the subject, never the raw values; the audit trail holds a keyed pseudonym (HMAC-SHA256 with a
- * secret from config), so that nobody without the key can test a guess against it.
+ * the subject, never the raw values; the audit trail holds a keyed pseudonym, HMAC-SHA256 under a
+ * secret from config, so that nobody without the key can test a guess against it.
+ *
+ * The pseudonym is keyed over the subject's SHA-256 (hex), not over the subject itself: a scanner
+ * uploading its offline verdicts then sends only that digest, never a code or a subject, and the
+ * verifier derives the same pseudonym as for its own verdicts.
  */
 export function identifierHash(value: string): string {
   return createHash('sha256').update(value, 'utf8').digest('hex');
 }
 
-export function pseudonym(key: string, subject: string): string {
-  return createHmac('sha256', key).update(subject, 'utf8').digest('hex');
+/** HMAC-SHA256(key, identifierHash(subject)), hex. */
+export function pseudonym(key: string, subjectHash: string): string {
+  return createHmac('sha256', key).update(subjectHash, 'utf8').digest('hex');
 }
 
 /** SHA-256 of the QR text, base64: the verdict cache's key, so the cache never holds a code. */

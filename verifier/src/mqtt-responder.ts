@@ -1,11 +1,13 @@
 import { connectAsync, type MqttClient } from 'mqtt';
-import { compileSchemaCheck } from '@cityops/protocol';
+import { compileSchemaCheck, parseTopic, topics, type ParsedTopic } from '@cityops/protocol';
 import type { Logger } from 'pino';
+import type { AuditWriter } from './audit-writer.ts';
+import { verifierErrors } from './errors.ts';
+import { createOfflineUploadReader } from './offline-events.ts';
 import type { VerificationEngine } from './verification-engine.ts';
 import type { VerifierMetrics } from './verifier-metrics.ts';
 import { VENUE_ID_PATTERN } from './venue-policies.ts';
 import type { Verdict } from './verdict.ts';
-import { parseVerifyTopic, verifyTopics } from './verify-topics.ts';
 
 export interface MqttResponderConfig {
   readonly url: string;
@@ -16,6 +18,7 @@ export interface MqttResponderConfig {
   /** Requests being verified at once; beyond, a request is answered deny OVERLOADED at once. */
   readonly maxInFlight: number;
   readonly maxQrChars: number;
+  readonly pseudonymKey?: string | undefined;
 }
 
 export interface MqttResponder {
@@ -24,7 +27,7 @@ export interface MqttResponder {
   connected(): boolean;
 }
 
-/** The request payload on cityops/v1/verify/req/{scanner}. */
+/** The request payload on cityops/v1/verify-req/{scanner}. */
 export function verifyRequestSchema(maxQrChars: number) {
   return {
     type: 'object',
@@ -37,44 +40,64 @@ export function verifyRequestSchema(maxQrChars: number) {
   } as const;
 }
 
+/** What the verifier subscribes to: every scanner's requests and offline uploads. */
+const SUBSCRIPTIONS = [topics.allOf('verify-req'), topics.allOf('verify-events')];
+
 /**
  * Scanners' request/response over MQTT 3.1.1: the verifier is an MQTT client of the broker (the
  * ingest broker with service credentials, or any broker), subscribed to every scanner's request
  * topic; it answers on the scanner's response topic with the request's id and the verdict.
- * A request without a readable id cannot be answered: it is counted and dropped.
+ * A request without a readable id cannot be answered: it is counted and dropped. Offline uploads
+ * (offline-events.ts) go to the audit trail, flagged offline.
  */
 export function createMqttResponder(
   config: MqttResponderConfig,
-  deps: { readonly engine: VerificationEngine; readonly metrics: VerifierMetrics; readonly logger: Logger },
+  deps: {
+    readonly engine: VerificationEngine;
+    readonly audit?: AuditWriter | undefined;
+    readonly metrics: VerifierMetrics;
+    readonly logger: Logger;
+  },
 ): MqttResponder {
-  const { engine, metrics, logger } = deps;
+  const { engine, audit, metrics, logger } = deps;
   const check = compileSchemaCheck(verifyRequestSchema(config.maxQrChars));
+  const readUpload = createOfflineUploadReader(config.pseudonymKey);
   let client: MqttClient | undefined;
   let inFlight = 0;
   let stopped: Promise<void> | undefined;
   let drained: (() => void) | undefined;
 
-  function reply(scanner: string, id: unknown, verdict: Verdict): void {
-    client?.publish(verifyTopics.response(scanner), JSON.stringify({ id, ...verdict }), { qos: config.qos }, (err) => {
+  function reply(scanner: string, id: unknown, body: Verdict | { accepted: number; refused: number }): void {
+    client?.publish(topics.verifyResponse(scanner), JSON.stringify({ id, ...body }), { qos: config.qos }, (err) => {
       if (err !== undefined && stopped === undefined) logger.warn({ err, scanner }, 'verdict could not be published');
     });
   }
 
-  function onMessage(topic: string, payload: Buffer): void {
-    let scanner: string;
-    try {
-      scanner = parseVerifyTopic(topic).scanner;
-    } catch {
+  function onUpload(scanner: string, body: unknown): void {
+    const upload = readUpload(scanner, body);
+    if (typeof upload === 'string') {
       metrics.mqttRequests.inc({ outcome: 'dropped' });
+      logger.warn({ scanner, problems: upload }, 'offline upload refused');
       return;
     }
+    metrics.mqttRequests.inc({ outcome: 'offline_upload' });
+    for (const event of upload.audit) audit?.record(event);
+    if (upload.id !== undefined) reply(scanner, upload.id, { accepted: upload.audit.length, refused: upload.refused });
+  }
+
+  function onMessage(topic: string, payload: Buffer): void {
+    let parsed: ParsedTopic;
     let body: unknown;
     try {
+      parsed = parseTopic(topic);
       body = JSON.parse(payload.toString('utf8'));
     } catch {
       metrics.mqttRequests.inc({ outcome: 'dropped' });
       return;
     }
+    const scanner = parsed.device;
+    if (parsed.channel === 'verify-events') return onUpload(scanner, body);
+    if (parsed.channel !== 'verify-req') return;
     const id = (body as { id?: unknown } | null)?.id;
     const problems = check(body);
     if (problems.length > 0) {
@@ -127,12 +150,13 @@ export function createMqttResponder(
       client.on('error', (err) => logger.warn({ err }, 'MQTT client error'));
       // A clean session forgets subscriptions: subscribe again after each reconnect.
       client.on('connect', () => {
-        client?.subscribe(verifyTopics.allRequests(), { qos: config.qos }, (err) => {
+        client?.subscribe(SUBSCRIPTIONS, { qos: config.qos }, (err) => {
           if (err != null) logger.error({ err }, 'cannot subscribe to verification requests');
         });
       });
-      const granted = await client.subscribeAsync(verifyTopics.allRequests(), { qos: config.qos });
-      if (granted.some((g) => g.qos === 128)) throw new Error(`the broker refused the subscription to ${verifyTopics.allRequests()}`);
+      const granted = await client.subscribeAsync(SUBSCRIPTIONS, { qos: config.qos });
+      const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
+      if (refused.length > 0) throw verifierErrors.VERIFIER_ERR_MQTT(`the broker refused the subscription to ${refused.join(', ')}`);
     },
     /** Stops taking requests, answers those in flight, then disconnects. */
     stop() {
@@ -140,7 +164,7 @@ export function createMqttResponder(
         const c = client;
         if (c === undefined) return;
         c.off('message', onMessage);
-        if (c.connected) await c.unsubscribeAsync(verifyTopics.allRequests()).catch(() => undefined);
+        if (c.connected) await c.unsubscribeAsync(SUBSCRIPTIONS).catch(() => undefined);
         if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));
         client = undefined;
         await c.endAsync();

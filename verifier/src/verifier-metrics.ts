@@ -92,7 +92,7 @@ export function createVerifierMetrics(registry = new Registry()) {
     }),
     mqttRequests: new Counter({
       name: 'cityops_verifier_mqtt_requests_total',
-      help: 'MQTT verification requests, by outcome (answered, malformed, dropped).',
+      help: 'MQTT messages from scanners, by outcome (answered, malformed, overloaded, offline_upload, dropped: no id to answer to).',
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),

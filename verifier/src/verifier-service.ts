@@ -99,7 +99,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
   const mqtt: MqttResponder | undefined =
     config.mqtt === undefined
       ? undefined
-      : createMqttResponder({ ...config.mqtt, maxQrChars: config.decoder.maxQrChars }, { engine, metrics, logger });
+      : createMqttResponder({ ...config.mqtt, maxQrChars: config.decoder.maxQrChars, pseudonymKey }, { engine, audit, metrics, logger });
   const http = buildHttpApi(
     { maxBatchItems: config.http.maxBatchItems, maxQrChars: config.decoder.maxQrChars },
     { engine, reference, metrics, logger, ready: () => started !== undefined && (mqtt?.connected() ?? true) },

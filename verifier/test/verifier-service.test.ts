@@ -1,17 +1,16 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createDevelopmentIssuer } from '@cityops/protocol';
+import { createDevelopmentIssuer, topics } from '@cityops/protocol';
 import { openWarehouse, type Warehouse } from '@cityops/warehouse';
 import { bloomFilterFromBytes } from '../src/bloom-filter.ts';
-import { identifierHash } from '../src/identifier-hashes.ts';
+import { identifierHash, pseudonym } from '../src/identifier-hashes.ts';
 import { REASON_CODES } from '../src/reasons.ts';
 import { revocationFilterKey } from '../src/revocation-list.ts';
 import type { Verdict } from '../src/verdict.ts';
 import { createVerifierService, type VerifierAddresses, type VerifierService } from '../src/verifier-service.ts';
-import { verifyTopics } from '../src/verify-topics.ts';
 import { createTestIssuers, dccVaccination, MALFORMED, PSEUDONYM_KEY, trustEntries } from './code-fixtures.ts';
 import { createDataDir, post, startPlainBroker } from './service-harness.ts';
 
@@ -176,17 +175,17 @@ describe('verifier service (pool, HTTP, MQTT, audit in chDB)', () => {
 
   it('answers scanners over MQTT request/response', async () => {
     scanner = await connectAsync(broker.url, { clientId: 'scanner-7', protocolVersion: 4, reconnectPeriod: 0 });
-    await scanner.subscribeAsync(verifyTopics.response('scanner-7'), { qos: 1 });
+    await scanner.subscribeAsync(topics.verifyResponse('scanner-7'), { qos: 1 });
     const replies = new Map<unknown, Record<string, unknown>>();
     scanner.on('message', (_topic, payload) => {
       const reply = JSON.parse(payload.toString()) as Record<string, unknown>;
       replies.set(reply.id, reply);
     });
     const code = freshCode();
-    await scanner.publishAsync(verifyTopics.request('scanner-7'), JSON.stringify({ id: 'r-1', qr: code.qr, venue: 'mall-3' }), { qos: 1 });
-    await scanner.publishAsync(verifyTopics.request('scanner-7'), JSON.stringify({ id: 2, qr: freshCode(issuers.rogue).qr }), { qos: 1 });
-    await scanner.publishAsync(verifyTopics.request('scanner-7'), JSON.stringify({ id: 'r-3', qr: 7 }), { qos: 1 });
-    await scanner.publishAsync(verifyTopics.request('scanner-7'), 'not json', { qos: 1 });
+    await scanner.publishAsync(topics.verifyRequest('scanner-7'), JSON.stringify({ id: 'r-1', qr: code.qr, venue: 'mall-3' }), { qos: 1 });
+    await scanner.publishAsync(topics.verifyRequest('scanner-7'), JSON.stringify({ id: 2, qr: freshCode(issuers.rogue).qr }), { qos: 1 });
+    await scanner.publishAsync(topics.verifyRequest('scanner-7'), JSON.stringify({ id: 'r-3', qr: 7 }), { qos: 1 });
+    await scanner.publishAsync(topics.verifyRequest('scanner-7'), 'not json', { qos: 1 });
     await vi.waitFor(() => expect(replies.size).toBe(3));
     expect(replies.get('r-1')).toMatchObject({ id: 'r-1', verdict: 'allow', reason: 'OK', kind: 'health-code' });
     expect(replies.get(2)).toMatchObject({ verdict: 'deny', reason: 'UNKNOWN_KEY' });
@@ -195,6 +194,18 @@ describe('verifier service (pool, HTTP, MQTT, audit in chDB)', () => {
       const dropped = (await service.metrics.mqttRequests.get()).values.find((v) => v.labels.outcome === 'dropped');
       expect(dropped?.value).toBe(1);
     });
+
+    // Verdicts given offline arrive later, with the subject's digest only; the upload is acknowledged.
+    const offline = {
+      id: 'upload-1',
+      events: [
+        { at: Date.UTC(2026, 10, 26, 7), venue: 'mall-3', kind: 'health-code', verdict: 'allow', reason: 'OK', issuer: 'city-health', subjectHash: identifierHash('p-offline') },
+        { at: Date.UTC(2026, 10, 26, 7, 1), venue: 'mall-3', kind: null, verdict: 'deny', reason: 'MALFORMED_BASE45' },
+        { at: 'yesterday', verdict: 'allow', reason: 'OK' },
+      ],
+    };
+    await scanner.publishAsync(topics.verifyEvents('scanner-7'), JSON.stringify(offline), { qos: 1 });
+    await vi.waitFor(() => expect(replies.get('upload-1')).toEqual({ id: 'upload-1', accepted: 2, refused: 1 }));
   });
 
   it('audits every verdict with a keyed pseudonym, never the subject or the code, kept for the configured days', async () => {
@@ -211,7 +222,7 @@ describe('verifier service (pool, HTTP, MQTT, audit in chDB)', () => {
         verdict: 'allow',
         reason: 'OK',
         issuer: 'city-health',
-        pseudonym: createHmac('sha256', PSEUDONYM_KEY).update(code.subject).digest('hex'),
+        pseudonym: createHmac('sha256', PSEUDONYM_KEY).update(createHash('sha256').update(code.subject).digest('hex')).digest('hex'),
         transport: 'http',
         offline: false,
         stale: false,
@@ -222,6 +233,11 @@ describe('verifier service (pool, HTTP, MQTT, audit in chDB)', () => {
     expect(text).not.toMatch(/"p-1\d{5}"/);
     expect(text).not.toContain(code.qr.slice(5, 40));
     expect(rows.filter((r) => r.transport === 'mqtt').map((r) => r.scanner)).toEqual(expect.arrayContaining(['scanner-7']));
+    const offline = rows.filter((r) => r.offline === true);
+    expect(offline).toEqual([
+      expect.objectContaining({ at: '2026-11-26 07:00:00.000', scanner: 'scanner-7', transport: 'offline', reason: 'OK', pseudonym: pseudonym(PSEUDONYM_KEY, identifierHash('p-offline')) }),
+      expect.objectContaining({ at: '2026-11-26 07:01:00.000', kind: '', reason: 'MALFORMED_BASE45', pseudonym: '' }),
+    ]);
     for (const r of rows) expect(REASON_CODES).toContain(r.reason);
 
     const [table] = await warehouse.query<{ engine_full: string }>("SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = 'verification_events'");

@@ -89,7 +89,7 @@ describe('verification core', () => {
 
   it('keys the pseudonym with the audit key and hashes ids for revocation', () => {
     const auth = authenticateCode(green('p-555555'), context().trust, decoder, PSEUDONYM_KEY);
-    expect(auth).toMatchObject({ ok: true, pseudonym: pseudonym(PSEUDONYM_KEY, 'p-555555'), subjectHash: identifierHash('p-555555') });
+    expect(auth).toMatchObject({ ok: true, pseudonym: pseudonym(PSEUDONYM_KEY, identifierHash('p-555555')), subjectHash: identifierHash('p-555555') });
     expect(authenticateCode(green('p-555555'), context().trust, decoder)).toMatchObject({ pseudonym: '' });
   });
 
