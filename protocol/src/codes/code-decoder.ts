@@ -43,7 +43,7 @@ export function createCodeDecoder(options: CodeDecoderOptions = {}): CodeDecoder
   const cbor = createCborCodec();
   const checkDcc = createDccPayloadCheck();
 
-  function formatOf(qr: string): CodeFormat {
+  function recognise(qr: string): CodeFormat {
     for (const format of CODE_FORMATS) if (qr.startsWith(format.prefix)) return format;
     throw codeErrors.CODE_ERR_PREFIX(JSON.stringify(qr.slice(0, 8)));
   }
@@ -57,7 +57,7 @@ export function createCodeDecoder(options: CodeDecoderOptions = {}): CodeDecoder
   function decode(qr: string): DecodedCode {
     if (typeof qr !== 'string') throw codeErrors.CODE_ERR_PREFIX('not a string');
     if (qr.length > maxQrChars) throw codeErrors.CODE_ERR_TOO_LARGE(`${qr.length} characters > ${maxQrChars}`);
-    const format = formatOf(qr);
+    const format = recognise(qr);
     const packed = decodeBase45(qr, format.prefix.length);
     const cose = readCoseSign1(cbor.decode(unpack(format, packed), 'COSE message'), cbor, format.cose);
     const claims = readClaimsMap(cose.payload, cbor);

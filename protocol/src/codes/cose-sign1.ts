@@ -34,19 +34,33 @@ export interface CoseReadRules {
 const SIGNATURE1 = Buffer.from([0x84, 0x6a, ...Buffer.from('Signature1', 'ascii')]);
 const EMPTY_BSTR = Buffer.from([0x40]);
 
+function sigStructureParts(protectedBytes: Uint8Array, payload: Uint8Array): Uint8Array[] {
+  return [SIGNATURE1, byteStringHead(protectedBytes.length), protectedBytes, EMPTY_BSTR, byteStringHead(payload.length), payload];
+}
+
 /**
  * RFC 9052 §4.4: the bytes a COSE_Sign1 signature covers, the CBOR array
  * ["Signature1", body_protected, external_aad (empty here), payload], written directly.
  */
 export function sigStructure(protectedBytes: Uint8Array, payload: Uint8Array): Buffer {
-  return Buffer.concat([
-    SIGNATURE1,
-    byteStringHead(protectedBytes.length),
-    protectedBytes,
-    EMPTY_BSTR,
-    byteStringHead(payload.length),
-    payload,
-  ]);
+  return Buffer.concat(sigStructureParts(protectedBytes, payload));
+}
+
+/**
+ * The Sig_structure and the signature in one exact-size ArrayBuffer of their own (never Buffer's
+ * shared 8 KiB pool): posting them to a worker copies these bytes and nothing of anyone else's.
+ */
+function signedBytes(protectedBytes: Uint8Array, payload: Uint8Array, signature: Uint8Array): CodeSignature {
+  const parts = sigStructureParts(protectedBytes, payload);
+  const tbsLength = parts.reduce((n, p) => n + p.length, 0);
+  const own = Buffer.allocUnsafeSlow(tbsLength + signature.length);
+  let at = 0;
+  for (const part of parts) {
+    own.set(part, at);
+    at += part.length;
+  }
+  own.set(signature, at);
+  return { toBeSigned: own.subarray(0, tbsLength), value: own.subarray(tbsLength) };
 }
 
 function isBytes(value: unknown): value is Buffer {
@@ -91,7 +105,9 @@ function readKid(protectedHeader: Map<unknown, unknown>, unprotected: Map<unknow
   if (kid === undefined) throw codeErrors.CODE_ERR_KID('no kid in either header');
   if (!isBytes(kid)) throw codeErrors.CODE_ERR_KID('kid is not a byte string');
   if (kid.length === 0 || kid.length > MAX_KID_BYTES) throw codeErrors.CODE_ERR_KID(`kid is ${kid.length} bytes (1-${MAX_KID_BYTES})`);
-  return Buffer.from(kid);
+  const own = Buffer.allocUnsafeSlow(kid.length);
+  own.set(kid);
+  return own;
 }
 
 /** Reads a decoded CBOR item as a COSE_Sign1 message (RFC 9052 §4.2) with alg and kid checked. */
@@ -115,7 +131,7 @@ export function readCoseSign1(item: unknown, cbor: CborCodec, rules: CoseReadRul
     alg,
     kid,
     payload,
-    signature: { toBeSigned: sigStructure(protectedBytes, payload), value: signature },
+    signature: signedBytes(protectedBytes, payload, signature),
   };
 }
 

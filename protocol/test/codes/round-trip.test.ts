@@ -64,6 +64,18 @@ describe('code formats round-trip: issue -> decode -> verifyCodeSignature', () =
     expect(verifyCodeSignature(cloned, issuer.publicKey)).toBe(true);
   });
 
+  it('hands a worker exactly the signed bytes: a structured clone carries no pooled memory of other codes', () => {
+    const issuer = fixtureIssuer('ES256', 'XA');
+    for (const qr of [issuer.issueHealthCode({ subject: 'p-9', colour: 'green', issuedAt: T }), issuer.issueDcc({ payload: dccTest, issuedAt: T })]) {
+      const decoded = decoder.decode(qr);
+      const { toBeSigned, value } = decoded.signature;
+      const cloned = structuredClone({ signature: decoded.signature, kid: decoded.kid });
+      expect(cloned.signature.toBeSigned.buffer).toBe(cloned.signature.value.buffer);
+      expect(cloned.signature.toBeSigned.buffer.byteLength).toBe(toBeSigned.length + value.length);
+      expect(cloned.kid.buffer.byteLength).toBe(decoded.kid.length);
+    }
+  });
+
   it('fails the signature of a code whose payload was altered after signing', () => {
     const issuer = fixtureIssuer('ES256');
     const decoded = decoder.decode(issuer.issueHealthCode({ subject: 'p-3', colour: 'red', issuedAt: T }));
