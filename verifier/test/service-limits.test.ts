@@ -37,7 +37,7 @@ describe('overload', () => {
       {
         http: { port: 0 },
         trust: { source: data.path('trust.json') },
-        pool: { threads: 1, maxQueue: 1, batchMaxItems: 2000, batchMaxDelayMs: 1 },
+        pool: { threads: 1, concurrentTasksPerWorker: 1, maxQueue: 1, batchMaxItems: 2000, batchMaxDelayMs: 1 },
         cache: { maxEntries: 0 },
       },
       { logger },
