@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 import { isCityopsError } from '@cityops/protocol';
+import { codesCommand, codesUsage } from './commands/codes.ts';
 import { deviceCommand, deviceUsage } from './commands/device.ts';
 import { gatewayCommand, gatewayUsage } from './commands/gateway.ts';
 import { ingestCommand, ingestUsage } from './commands/ingest.ts';
 import { simulateCommand, simulateUsage } from './commands/simulate.ts';
 import { upCommand, upUsage } from './commands/up.ts';
+import { verifyCommand, verifyUsage } from './commands/verify.ts';
 import { createShutdown, type Shutdown } from './shutdown.ts';
 
 type Command = (argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown) => Promise<void>;
@@ -16,6 +18,8 @@ const COMMANDS: Record<string, { run: Command; usage: string; longRunning: boole
   simulate: { run: simulateCommand, usage: simulateUsage, longRunning: true },
   gateway: { run: (argv, out, shutdown) => gatewayCommand(argv, out, shutdown), usage: gatewayUsage, longRunning: false },
   device: { run: deviceCommand, usage: deviceUsage, longRunning: false },
+  codes: { run: codesCommand, usage: codesUsage, longRunning: false },
+  verify: { run: (argv, out) => verifyCommand(argv, out), usage: verifyUsage, longRunning: false },
 };
 
 function usage(): string {
