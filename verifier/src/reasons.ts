@@ -4,7 +4,7 @@
  */
 export const REASONS = {
   OK: 'every check passed (allow)',
-  MALFORMED_REQUEST: 'the request itself is unusable (not JSON, no qr, an unreadable `at`)',
+  MALFORMED_REQUEST: 'a CLI line or MQTT request that is unusable (not JSON, no qr, an unreadable `at`); HTTP answers 400 instead',
   MALFORMED_TOO_LARGE: 'the QR text is longer than the decoder accepts',
   MALFORMED_PREFIX: 'the QR text has no known prefix (HC1:, CHC1:, CSC1:)',
   MALFORMED_BASE45: 'the text is not strict base45 (RFC 9285)',
