@@ -1,4 +1,4 @@
-import { access } from 'node:fs/promises';
+import { access, readFile, writeFile } from 'node:fs/promises';
 import type { DeviceRegistry } from '@cityops/ingest';
 import { readCredentialsFile, writeCredentialsFile, type City, type DeviceCredentials } from '@cityops/simulators';
 
@@ -33,4 +33,21 @@ export async function provisionCity(city: City, registry: DeviceRegistry, creden
   await Promise.all(Array.from({ length: 4 }, worker));
   if (added > 0) await writeCredentialsFile(credentialsPath, [...devices, ...known.filter((d) => !devices.some((x) => x.id === d.id))]);
   return devices;
+}
+
+/**
+ * A back-end service's device (the verifier on the broker): its secret is kept in `credentialsPath`
+ * (mode 0600); a lost file gets the device a new secret.
+ */
+export async function provisionService(registry: DeviceRegistry, id: string, credentialsPath: string): Promise<string> {
+  const saved = await readFile(credentialsPath, 'utf8').then(
+    (text) => (JSON.parse(text) as { id?: string; secret?: string }).secret,
+    () => undefined,
+  );
+  const entry = registry.get(id);
+  if (saved !== undefined && entry !== undefined && !entry.revoked) return saved;
+  const place = { district: '', subdistrict: '', grid: '', building: '' };
+  const { secret } = entry === undefined ? await registry.add({ id, kind: 'service', place }) : await registry.rotate(id);
+  await writeFile(credentialsPath, JSON.stringify({ id, secret }), { mode: 0o600 });
+  return secret;
 }

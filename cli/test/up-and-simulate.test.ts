@@ -1,7 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { createDevelopmentIssuer } from '@cityops/protocol';
 import { startCityops, type CityopsProcess } from '../../test-peers/cityops-process.ts';
 
 interface ReadingsBody {
@@ -18,7 +20,7 @@ describe('cityops up and cityops simulate', () => {
 
   it('runs a whole city whose readings land in the embedded store, and a separate simulator process joins it', async () => {
     dir = await mkdtemp(join(tmpdir(), 'cityops-up-'));
-    const up = await startCityops(['up', '--data', join(dir, 'city'), '--mqtt-port', '0', '--http-port', '0', '--gateways', '16', '--rate', '400', '--json'], {
+    const up = await startCityops(['up', '--data', join(dir, 'city'), '--mqtt-port', '0', '--http-port', '0', '--verifier-port', '0', '--gateways', '16', '--rate', '400', '--json'], {
       timeoutMs: 90_000,
     });
     started.push(up);
@@ -47,6 +49,15 @@ describe('cityops up and cityops simulate', () => {
       },
       { timeout: 30_000, interval: 200 },
     );
+    // The city's verifier trusts the city's development issuer, kept in the data directory.
+    const issuer = createDevelopmentIssuer({
+      privateKey: createPrivateKey(await readFile(join(dir, 'city', 'issuer', 'private-key.pem'), 'utf8')),
+      certificate: new X509Certificate(await readFile(join(dir, 'city', 'issuer', 'certificate.pem'))).raw,
+    });
+    const qr = issuer.issueHealthCode({ subject: 'resident-1', colour: 'green', validMinutes: 30 });
+    const verdict = await fetch(`${String(up.ready.verifierUrl)}/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ qr }) });
+    expect(await verdict.json()).toMatchObject({ verdict: 'allow', kind: 'health-code', colour: 'green' });
+
     const metrics = await (await fetch(`${api}/metrics`)).text();
     expect(metrics).toMatch(/cityops_broker_clients \d+/);
     expect(await sim.stop()).toBe(0);

@@ -42,6 +42,8 @@ export interface DeviceRegistry {
   /** Provisions a device; the returned secret is shown once and stored only as a hash. */
   add(device: { id: string; kind: DeviceKind; place: Place }): Promise<{ id: string; secret: string }>;
   revoke(id: string): Promise<void>;
+  /** Gives an existing device a new secret (shown once), e.g. when the old one is lost or leaked. */
+  rotate(id: string): Promise<{ id: string; secret: string }>;
   get(id: string): DeviceInfo | undefined;
   /** Resolves the device, or throws INGEST_ERR_UNKNOWN_DEVICE / INGEST_ERR_BAD_CREDENTIALS. */
   authenticate(id: string, secret: string): Promise<DeviceInfo>;
@@ -142,6 +144,14 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
       const entry = devices.get(id);
       if (entry === undefined) throw ingestErrors.INGEST_ERR_UNKNOWN_DEVICE(id);
       await write({ ...entry, revoked: true });
+    },
+    async rotate(id) {
+      if (!devices.has(id)) await refresh();
+      const entry = devices.get(id);
+      if (entry === undefined) throw ingestErrors.INGEST_ERR_UNKNOWN_DEVICE(id);
+      const secret = generateSecret();
+      await write({ ...entry, revoked: false, secretHash: await hashSecret(secret) });
+      return { id, secret };
     },
     get(id) {
       return devices.get(id);

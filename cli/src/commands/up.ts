@@ -4,9 +4,11 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createIngestService } from '@cityops/ingest';
 import { createAgentFleet, describeCity, generateCity } from '@cityops/simulators';
+import { createVerifierService } from '@cityops/verifier';
 import { openWarehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
-import { provisionCity } from '../provision-city.ts';
+import { loadOrCreateCityIssuer } from '../city-issuer.ts';
+import { provisionCity, provisionService } from '../provision-city.ts';
 import type { Shutdown } from '../shutdown.ts';
 import { warehouseConfigFrom } from '../store-option.ts';
 
@@ -23,6 +25,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       host: { type: 'string', default: '127.0.0.1' },
       'mqtt-port': { type: 'string', default: '1883' },
       'http-port': { type: 'string', default: '8080' },
+      'verifier-port': { type: 'string', default: '8081' },
       gateways: { type: 'string', default: '64' },
       rate: { type: 'string', default: '500' },
       'admin-token': { type: 'string' },
@@ -47,6 +50,21 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
   shutdown.add(() => ingest.stop());
   const addresses = await ingest.start();
 
+  // The verifier answers scanners over HTTP and, through the broker, over MQTT as a service device.
+  const cityIssuer = await loadOrCreateCityIssuer(dataDir);
+  const verifierSecret = await provisionService(ingest.registry, 'cityops-verifier', join(dataDir, 'verifier-credentials.json'));
+  const verifier = createVerifierService(
+    {
+      trust: { source: cityIssuer.trustPath },
+      http: { host: values.host, port: Number(values['verifier-port']) },
+      mqtt: { url: addresses.mqttUrl, username: 'cityops-verifier', password: verifierSecret, clientId: 'cityops-verifier' },
+      audit: { pseudonymKey: cityIssuer.pseudonymKey },
+    },
+    { warehouse, logger },
+  );
+  shutdown.add(() => verifier.stop());
+  const verifierAddresses = await verifier.start();
+
   const city = generateCity({ gateways: Number(values.gateways), seed: 1 });
   const devices = await provisionCity(city, ingest.registry, join(dataDir, 'city-credentials.json'));
   const fleet = createAgentFleet(
@@ -57,7 +75,9 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
   await fleet.start();
 
   if (values.json) {
-    out.write(`${JSON.stringify({ ready: true, pid: process.pid, ...addresses, adminToken, gateways: devices.length })}\n`);
+    out.write(
+      `${JSON.stringify({ ready: true, pid: process.pid, ...addresses, verifierUrl: verifierAddresses.httpUrl, adminToken, gateways: devices.length })}\n`,
+    );
     return;
   }
   out.write(
@@ -67,6 +87,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       `  HTTP API      ${addresses.httpUrl}`,
       `  readings      ${addresses.httpUrl}/v1/readings?metric=pm25&limit=10`,
       `  metrics       ${addresses.httpUrl}/metrics   health ${addresses.httpUrl}/healthz   ready ${addresses.httpUrl}/readyz`,
+      `  verifier      ${verifierAddresses.httpUrl}/v1/verify   (trust: ${cityIssuer.trustPath}; mint codes with 'cityops codes issue --key ${join(dataDir, 'issuer', 'private-key.pem')} --kid ${cityIssuer.issuer.trustEntry.kid} ...')`,
       `  admin token   ${adminToken}   (cityops device add <id> --kind gateway --at <place> --api ${addresses.httpUrl} --token <token>)`,
       `  data          ${dataDir}`,
       `Stop with Ctrl-C (SIGINT) or SIGTERM: agents flush, ingest writes what it holds, the store closes.`,
