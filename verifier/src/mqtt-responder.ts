@@ -138,14 +138,24 @@ export function createMqttResponder(
   return {
     connected: () => client?.connected === true,
     async start() {
-      client = await connectAsync(config.url, {
-        clientId: config.clientId,
-        protocolVersion: 4,
-        clean: true,
-        reconnectPeriod: 1000,
-        ...(config.username === undefined ? {} : { username: config.username }),
-        ...(config.password === undefined ? {} : { password: config.password }),
-      });
+      // The first connection must succeed (start fails fast on a wrong URL or credentials); later
+      // outages are reconnected every second.
+      try {
+        client = await connectAsync(
+          config.url,
+          {
+            clientId: config.clientId,
+            protocolVersion: 4,
+            clean: true,
+            reconnectPeriod: 1000,
+            ...(config.username === undefined ? {} : { username: config.username }),
+            ...(config.password === undefined ? {} : { password: config.password }),
+          },
+          false,
+        );
+      } catch (err) {
+        throw verifierErrors.VERIFIER_ERR_MQTT(`${config.url}: ${(err as Error).message}`, err);
+      }
       client.on('message', onMessage);
       client.on('error', (err) => logger.warn({ err }, 'MQTT client error'));
       // A clean session forgets subscriptions: subscribe again after each reconnect.

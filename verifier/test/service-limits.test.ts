@@ -1,4 +1,5 @@
 import { utimes } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Warehouse } from '@cityops/warehouse';
@@ -107,6 +108,21 @@ describe('config', () => {
       expect((err as Error).message).toMatch(/\/trust\/source.*\/pool\/batchMaxItems/);
     }
     expect(() => createVerifierService({ trust: { source: 'x' } }, { warehouse: {} as Warehouse, logger })).toThrow(/pseudonymKey is required/);
+  });
+});
+
+describe('start', () => {
+  it('fails fast, and leaves nothing running, when the broker cannot be reached', async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const service = createVerifierService(
+      { http: { port: 0 }, trust: { source: data.path('trust.json') }, pool: { enabled: false }, mqtt: { url: `mqtt://127.0.0.1:${port}` } },
+      { logger },
+    );
+    await expect(service.start()).rejects.toMatchObject({ code: 'VERIFIER_ERR_MQTT' });
+    await service.stop();
   });
 });
 
