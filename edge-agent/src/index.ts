@@ -13,3 +13,11 @@ export { createJournal, WHEN_FULL_POLICIES, FSYNC_POLICIES } from './journal/jou
 export type { Journal, JournalConfig, JournalStats, DropCount, DropEvent, WhenFullPolicy } from './journal/journal.ts';
 export type { FsyncPolicy, JournalRecord, LaneStats, RecordRef } from './journal/lane.ts';
 export { LANES, type Lane } from './journal/record-format.ts';
+export * from './scanner/scanner-agent.ts';
+export * from './scanner/scanner-config.ts';
+export * from './scanner/scanner-errors.ts';
+export * from './scanner/scan-source.ts';
+export * from './scanner/qr-lines-source.ts';
+export type { OfflineEvent, OfflineVerdict } from './scanner/offline-verifier.ts';
+export type { EventSpoolStats, SpoolDropReason, SpoolWhenFull } from './scanner/event-spool.ts';
+export type { ReferenceKind, ReferenceSourceState, RefreshOutcome } from './scanner/reference-cache.ts';

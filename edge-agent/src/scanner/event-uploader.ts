@@ -1,0 +1,66 @@
+import type { EventSpool } from './event-spool.ts';
+import type { PendingAnswers } from './pending-answers.ts';
+import type { ScannerLink } from './scanner-link.ts';
+
+/** The verifier's answer to an upload on verify-res: `{"id", "accepted", "refused"}`. */
+export interface UploadReceipt {
+  readonly accepted: number;
+  readonly refused: number;
+}
+
+export interface UploadOutcome {
+  /** The verifier answered: it is reachable, and the events sent left the spool. */
+  readonly answered: boolean;
+  readonly events: number;
+  readonly accepted: number;
+  readonly refused: number;
+}
+
+export interface EventUploader {
+  /** Sends the oldest spooled events (none: a probe); one upload at a time, a second call joins the first. */
+  upload(): Promise<UploadOutcome>;
+}
+
+/**
+ * Uploads spooled offline events on `cityops/v1/verify-events/{scanner}` (QoS 1) as the verifier's
+ * offline-events schema has them, `{"id", "events": [...]}`, and deletes them from the spool only
+ * when the verifier has them: after the broker's PUBACK and the verifier's answer with the
+ * upload's id. A PUBACK alone only says the broker took the message: with the verifier down it
+ * would drop it (nobody subscribed). Events the verifier refuses (its schema) leave too: sending
+ * them again would be refused again. An upload of no events is how an offline scanner asks
+ * whether the verifier is back: it is answered and writes nothing.
+ */
+export function createEventUploader(
+  config: { readonly topic: string; readonly batch: number },
+  deps: { readonly spool: EventSpool; readonly link: ScannerLink; readonly answers: PendingAnswers<UploadReceipt> },
+): EventUploader {
+  let running: Promise<UploadOutcome> | undefined;
+
+  async function uploadOnce(): Promise<UploadOutcome> {
+    const { events, refs } = await deps.spool.oldest(config.batch);
+    const question = deps.answers.open();
+    if (question === undefined) return { answered: false, events: 0, accepted: 0, refused: 0 };
+    const puback = new Promise<Error | undefined>((resolve) => {
+      deps.link.publish(config.topic, JSON.stringify({ id: question.id, events }), (err) => {
+        if (err !== undefined) deps.answers.cancel(question.id);
+        resolve(err);
+      });
+    });
+    const answer = await question.answer;
+    if (!answer.ok) return { answered: false, events: events.length, accepted: 0, refused: 0 };
+    // The verifier's answer proves it has the events; a PUBACK lost with the connection after it
+    // must not make us send them twice, so its error is not waited for beyond its arrival.
+    await puback;
+    deps.spool.acknowledge(refs);
+    return { answered: true, events: events.length, accepted: answer.value.accepted, refused: answer.value.refused };
+  }
+
+  return {
+    upload() {
+      running ??= uploadOnce().finally(() => {
+        running = undefined;
+      });
+      return running;
+    },
+  };
+}

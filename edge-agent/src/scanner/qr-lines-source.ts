@@ -1,0 +1,136 @@
+import { VENUE_ID_PATTERN } from '@cityops/verifier';
+import { pino, type Logger } from 'pino';
+import type { ScanInput } from './scanner-agent.ts';
+import type { ScanSource } from './scan-source.ts';
+import { scannerErrors } from './scanner-errors.ts';
+
+export interface QrLinesSourceOptions {
+  /**
+   * Longest line accepted (a QR code holds at most 4296 characters). Past it the line is discarded
+   * up to the next newline and counted, so a producer without newlines cannot grow memory.
+   */
+  readonly maxLineBytes?: number;
+}
+
+export interface QrLinesSourceStats {
+  lines: number;
+  codes: number;
+  badLines: number;
+}
+
+export const DEFAULT_MAX_QR_LINE_BYTES = 16 * 1024;
+const NEWLINE = 0x0a;
+
+type Readable = AsyncIterable<Buffer | string> & { destroy?: (error?: Error) => void };
+
+/**
+ * QR texts from lines (stdin of `cityops scan`): each line is the raw QR text, or JSON
+ * `{"qr": "...", "venue": "..."}`. Blank lines are skipped; a bad line (not such JSON, too long)
+ * is counted, logged with SCANNER_ERR_INPUT_LINE and skipped, never the end of the source.
+ */
+export function createQrLinesSource(readable: Readable, options: QrLinesSourceOptions = {}, deps: { logger?: Logger } = {}): ScanSource<QrLinesSourceStats> {
+  const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_QR_LINE_BYTES;
+  if (!Number.isInteger(maxLineBytes) || maxLineBytes < 64) throw scannerErrors.SCANNER_ERR_CONFIG(`maxLineBytes must be an integer >= 64, got ${String(maxLineBytes)}`);
+  const logger = deps.logger ?? pino({ name: 'scanner-agent' });
+  const stats: QrLinesSourceStats = { lines: 0, codes: 0, badLines: 0 };
+  let stopped = false;
+  let iterator: AsyncGenerator<ScanInput> | undefined;
+
+  function bad(reason: string): undefined {
+    stats.badLines++;
+    logger.warn({ err: scannerErrors.SCANNER_ERR_INPUT_LINE(`line ${stats.lines}: ${reason}`) }, 'bad input line');
+    return undefined;
+  }
+
+  function parseLine(bytes: Buffer): ScanInput | undefined {
+    stats.lines++;
+    const text = bytes.toString('utf8').trim();
+    if (!text.startsWith('{')) {
+      stats.codes++;
+      return { qr: text };
+    }
+    let value: { qr?: unknown; venue?: unknown };
+    try {
+      value = JSON.parse(text) as typeof value;
+    } catch (err) {
+      return bad(`not JSON (${(err as Error).message.slice(0, 100)})`);
+    }
+    if (typeof value.qr !== 'string' || value.qr === '') return bad('"qr" must be a non-empty string');
+    if (value.venue !== undefined && (typeof value.venue !== 'string' || !VENUE_ID_PATTERN.test(value.venue))) return bad('"venue" is not a venue id');
+    stats.codes++;
+    return { qr: value.qr, ...(value.venue === undefined ? {} : { venue: value.venue }) };
+  }
+
+  const isBlank = (line: Buffer) => line.every((b) => b === 0x20 || b === 0x09 || b === 0x0d);
+
+  async function* readLines(): AsyncGenerator<ScanInput> {
+    let parts: Buffer[] = [];
+    let partBytes = 0;
+    let discarding = false;
+    const take = (line: Buffer) => (isBlank(line) ? undefined : parseLine(line));
+    for await (const chunk of readable) {
+      if (stopped) return;
+      const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
+      let start = 0;
+      for (let nl = buf.indexOf(NEWLINE, start); nl !== -1; nl = buf.indexOf(NEWLINE, start)) {
+        const piece = buf.subarray(start, nl);
+        start = nl + 1;
+        if (discarding) {
+          discarding = false;
+          continue;
+        }
+        const fits = partBytes + piece.length <= maxLineBytes;
+        const line = fits ? Buffer.concat([...parts, piece]) : undefined;
+        parts = [];
+        partBytes = 0;
+        if (line === undefined) {
+          stats.lines++;
+          bad(`longer than ${maxLineBytes} bytes`);
+        } else {
+          const item = take(line);
+          if (item !== undefined) yield item;
+        }
+        if (stopped) return;
+      }
+      const rest = buf.subarray(start);
+      if (rest.length === 0 || discarding) continue;
+      if (partBytes + rest.length > maxLineBytes) {
+        stats.lines++;
+        bad(`longer than ${maxLineBytes} bytes`);
+        parts = [];
+        partBytes = 0;
+        discarding = true;
+        continue;
+      }
+      // Copy: a stream may reuse its chunk buffers.
+      parts.push(Buffer.from(rest));
+      partBytes += rest.length;
+    }
+    if (partBytes > 0 && !stopped) {
+      const item = take(Buffer.concat(parts));
+      if (item !== undefined) yield item;
+    }
+  }
+
+  async function* run(): AsyncGenerator<ScanInput> {
+    try {
+      yield* readLines();
+    } catch (err) {
+      // stop() destroys the stream under a pending read: that ends the source, it is no failure.
+      if (!stopped) throw err;
+    }
+  }
+
+  return {
+    [Symbol.asyncIterator]() {
+      iterator ??= run();
+      return iterator;
+    },
+    stop() {
+      stopped = true;
+      readable.destroy?.();
+      return Promise.resolve();
+    },
+    stats: () => ({ ...stats }),
+  };
+}

@@ -1,0 +1,272 @@
+import { mkdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  bloomFilterFromBytes,
+  buildPolicySnapshot,
+  buildRevocationSnapshot,
+  buildStatusSnapshot,
+  parseTrustList,
+  parseVenuePolicies,
+  type PolicySnapshot,
+  type RevocationSnapshot,
+  type TrustSnapshot,
+  type VerificationContext,
+} from '@cityops/verifier';
+import type { Logger } from 'pino';
+import type { Timers } from '../agent-deps.ts';
+import { writeFileAtomic } from '../journal/fs-durability.ts';
+import { filterRevocationSnapshot } from './filter-revocation.ts';
+import { scannerErrors } from './scanner-errors.ts';
+import { createSourceFetcher, type SourceFetcher } from './source-fetch.ts';
+
+export type ReferenceKind = 'trust' | 'revocation' | 'policies';
+export type RefreshOutcome = 'changed' | 'unchanged' | 'failed';
+
+interface SourceConfig {
+  readonly source: string;
+  readonly refreshMs: number;
+}
+
+export interface ReferenceCacheConfig {
+  /** Where the last good copies are kept: `trust.json`, `revocation.cbf`, `policies.json`, `meta.json`. */
+  readonly dir: string;
+  readonly trust: SourceConfig & { readonly maxAgeMs: number };
+  readonly revocation?: (SourceConfig & { readonly maxAgeMs: number }) | undefined;
+  readonly policies?: SourceConfig | undefined;
+  readonly maxSourceBytes: number;
+  readonly sourceTimeoutMs: number;
+}
+
+export interface ReferenceCacheDeps {
+  readonly now: () => number;
+  readonly logger: Logger;
+  readonly timers: Timers;
+  readonly fetch?: typeof fetch;
+  readonly onRefresh?: (kind: ReferenceKind, outcome: RefreshOutcome) => void;
+}
+
+export interface ReferenceSourceState {
+  /** A copy is held (fetched now or persisted before). */
+  readonly loaded: boolean;
+  /** When the copy was last known current, ms since the epoch (0: never). */
+  readonly freshAt: number;
+  readonly refreshes: number;
+  readonly failures: number;
+}
+
+export interface ReferenceCache {
+  /** Loads the persisted copies, then reads every source once; a source that fails keeps its persisted copy. */
+  start(): Promise<void>;
+  /** Idempotent: stops polling and waits for reads in flight. */
+  stop(): Promise<void>;
+  /** What offline verdicts use now. */
+  current(): VerificationContext;
+  /** Reads the source(s) now; rejects when one fails (its copy in use stays, and ages). */
+  refresh(kind?: ReferenceKind): Promise<void>;
+  stats(): Partial<Record<ReferenceKind, ReferenceSourceState>>;
+}
+
+const FILES: Readonly<Record<ReferenceKind, string>> = { trust: 'trust.json', revocation: 'revocation.cbf', policies: 'policies.json' };
+const META_FILE = 'meta.json';
+
+interface Part {
+  freshAt: number;
+  etag?: string | undefined;
+  loaded: boolean;
+  refreshes: number;
+  failures: number;
+}
+
+/**
+ * The scanner's offline copy of the reference data: the trust list, the revocation filter and the
+ * venue policies, each from a file or a feed, polled on its own timer, one read at a time. A copy
+ * is parsed before it is used or persisted, so a refused text never replaces a good one; the last
+ * good copy and when it was fresh are persisted, so that a scanner restarted without a network
+ * verifies with what it had. Ages are reported as the verifier's (`freshness`), so offline
+ * verdicts say `stale` past maxAgeMs. There is no status feed offline: colour downgrades after
+ * issuance are the verifier's to apply.
+ */
+export function createReferenceCache(config: ReferenceCacheConfig, deps: ReferenceCacheDeps): ReferenceCache {
+  const { logger, timers, now } = deps;
+  const sources: Partial<Record<ReferenceKind, SourceConfig>> = {
+    trust: config.trust,
+    ...(config.revocation === undefined ? {} : { revocation: config.revocation }),
+    ...(config.policies === undefined ? {} : { policies: config.policies }),
+  };
+  const kinds = Object.keys(sources) as ReferenceKind[];
+  const fetchers = new Map<ReferenceKind, SourceFetcher>();
+  const parts = new Map<ReferenceKind, Part>();
+  for (const kind of kinds) {
+    fetchers.set(
+      kind,
+      createSourceFetcher(
+        sources[kind]!.source,
+        { maxBytes: config.maxSourceBytes, timeoutMs: config.sourceTimeoutMs },
+        { now, ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }) },
+      ),
+    );
+    parts.set(kind, { freshAt: 0, loaded: false, refreshes: 0, failures: 0 });
+  }
+  let trust: TrustSnapshot = parseTrustList([], 0);
+  let revocation: RevocationSnapshot = buildRevocationSnapshot({}, 0, 0.000001);
+  let policies: PolicySnapshot = buildPolicySnapshot({}, 0);
+  const status = buildStatusSnapshot([], 0);
+  let version = 0;
+  let context: VerificationContext | undefined;
+  const timersByKind = new Map<ReferenceKind, unknown>();
+  const inFlight = new Map<ReferenceKind, Promise<void>>();
+  let running = false;
+
+  function rebuild(): void {
+    const part = (kind: ReferenceKind) => parts.get(kind)!;
+    context = Object.freeze({
+      generation: (context?.generation ?? 0) + 1,
+      trust,
+      revocation,
+      status,
+      policies,
+      freshness: {
+        trust: { freshAt: part('trust').freshAt, maxAgeMs: config.trust.maxAgeMs },
+        ...(config.revocation === undefined ? {} : { revocation: { freshAt: part('revocation').freshAt, maxAgeMs: config.revocation.maxAgeMs } }),
+      },
+    });
+  }
+
+  /** Parses a copy into its snapshot; throws (a verifier error) when it is refused. */
+  function install(kind: ReferenceKind, bytes: Buffer): void {
+    version++;
+    switch (kind) {
+      case 'trust':
+        trust = parseTrustList(bytes.toString('utf8'), version);
+        return;
+      case 'revocation':
+        revocation = filterRevocationSnapshot(bloomFilterFromBytes(bytes), version);
+        return;
+      case 'policies':
+        policies = parseVenuePolicies(bytes.toString('utf8'), version);
+        return;
+    }
+  }
+
+  async function persist(kind: ReferenceKind, bytes: Buffer | undefined): Promise<void> {
+    if (bytes !== undefined) await writeFileAtomic(join(config.dir, FILES[kind]), bytes);
+    const meta: Partial<Record<ReferenceKind, { freshAt: number; etag?: string }>> = {};
+    for (const [k, p] of parts) if (p.loaded) meta[k] = { freshAt: p.freshAt, ...(p.etag === undefined ? {} : { etag: p.etag }) };
+    await writeFileAtomic(join(config.dir, META_FILE), JSON.stringify(meta));
+  }
+
+  async function loadPersisted(): Promise<void> {
+    let meta: Partial<Record<ReferenceKind, { freshAt?: unknown; etag?: unknown }>> = {};
+    try {
+      meta = JSON.parse(await readFile(join(config.dir, META_FILE), 'utf8')) as typeof meta;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn({ err: scannerErrors.SCANNER_ERR_REFERENCE('meta.json unreadable', err) }, 'cached reference data unreadable');
+    }
+    for (const kind of kinds) {
+      const entry = meta[kind];
+      if (entry === undefined || typeof entry.freshAt !== 'number') continue;
+      try {
+        install(kind, await readFile(join(config.dir, FILES[kind])));
+      } catch (err) {
+        logger.warn({ err: scannerErrors.SCANNER_ERR_REFERENCE(`cached ${kind} refused`, err) }, 'cached reference data refused');
+        continue;
+      }
+      const part = parts.get(kind)!;
+      part.loaded = true;
+      part.freshAt = entry.freshAt;
+      // Only a validator of the same source is worth sending again.
+      part.etag = typeof entry.etag === 'string' ? entry.etag : undefined;
+      fetchers.get(kind)!.remember(part.etag);
+    }
+  }
+
+  async function refreshNow(kind: ReferenceKind): Promise<void> {
+    const fetcher = fetchers.get(kind)!;
+    const part = parts.get(kind)!;
+    try {
+      const read = await fetcher.fetch();
+      if (read.bytes !== undefined) {
+        try {
+          install(kind, read.bytes);
+        } catch (err) {
+          // Read it whole again next time: until a good copy arrives, the one in use keeps ageing.
+          fetcher.remember(undefined);
+          throw scannerErrors.SCANNER_ERR_REFERENCE(`${kind} from ${fetcher.source} refused`, err);
+        }
+      } else if (!part.loaded) {
+        // Unchanged, but nothing is held (the copy was lost): read it whole.
+        fetcher.remember(undefined);
+        return await refreshNow(kind);
+      }
+      part.loaded = true;
+      part.freshAt = read.freshAt;
+      part.etag = read.etag;
+      part.refreshes++;
+      rebuild();
+      await persist(kind, read.bytes);
+      deps.onRefresh?.(kind, read.bytes === undefined ? 'unchanged' : 'changed');
+    } catch (err) {
+      part.failures++;
+      deps.onRefresh?.(kind, 'failed');
+      throw err;
+    }
+  }
+
+  function refreshOne(kind: ReferenceKind): Promise<void> {
+    const previous = inFlight.get(kind) ?? Promise.resolve();
+    const run = previous.catch(() => undefined).then(() => refreshNow(kind));
+    inFlight.set(kind, run);
+    const forget = () => {
+      if (inFlight.get(kind) === run) inFlight.delete(kind);
+    };
+    run.then(forget, forget);
+    return run;
+  }
+
+  function schedule(kind: ReferenceKind): void {
+    if (!running) return;
+    const timer = timers.setTimeout(() => {
+      refreshOne(kind)
+        .catch((err: unknown) => logger.warn({ err, kind }, 'reference refresh failed; keeping the cached copy'))
+        .finally(() => schedule(kind));
+    }, sources[kind]!.refreshMs);
+    (timer as { unref?: () => void }).unref?.();
+    timersByKind.set(kind, timer);
+  }
+
+  return {
+    current() {
+      if (context === undefined) rebuild();
+      return context!;
+    },
+    async refresh(kind) {
+      const chosen = kind === undefined ? kinds : kinds.filter((k) => k === kind);
+      const results = await Promise.allSettled(chosen.map(refreshOne));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed !== undefined) throw failed.reason;
+    },
+    async start() {
+      if (running) return;
+      await mkdir(config.dir, { recursive: true });
+      await loadPersisted();
+      rebuild();
+      const results = await Promise.allSettled(kinds.map(refreshOne));
+      results.forEach((r, i) => {
+        if (r.status === 'rejected') logger.warn({ err: r.reason as Error, kind: kinds[i] }, 'reference data not refreshed at start; using the cached copy');
+      });
+      running = true;
+      for (const kind of kinds) schedule(kind);
+    },
+    async stop() {
+      running = false;
+      for (const timer of timersByKind.values()) timers.clearTimeout(timer);
+      timersByKind.clear();
+      await Promise.allSettled([...inFlight.values()]);
+    },
+    stats() {
+      const out: Partial<Record<ReferenceKind, ReferenceSourceState>> = {};
+      for (const [kind, p] of parts) out[kind] = { loaded: p.loaded, freshAt: p.freshAt, refreshes: p.refreshes, failures: p.failures };
+      return out;
+    },
+  };
+}
