@@ -3,6 +3,7 @@ import { deadLettersMigration } from './0002-dead-letters.ts';
 import { devicesMigration } from './0003-devices.ts';
 import { schemaChangesMigration } from './0004-schema-changes.ts';
 import { verificationEventsMigration } from './0005-verification-events.ts';
+import { rollupsMigration } from './0006-rollups.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration, in version order. Append only. */
@@ -12,4 +13,5 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   devicesMigration,
   schemaChangesMigration,
   verificationEventsMigration,
+  rollupsMigration,
 ]);
