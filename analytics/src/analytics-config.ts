@@ -1,0 +1,51 @@
+import type { FromSchema } from 'json-schema-to-ts';
+import { parseConfig } from '@cityops/protocol';
+import { analyticsErrors } from './errors.ts';
+
+/** The analytics service's configuration: validated once at start, all problems reported together. */
+export const analyticsConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    http: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        host: { type: 'string', default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8082 },
+      },
+    },
+    /** The indicator definitions file. Absent: the city set shipped in analytics/indicators/. */
+    indicatorsFile: { type: 'string', minLength: 1 },
+    rollup: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** Run the readings rollup job in this instance (one instance per warehouse should). */
+        enabled: { type: 'boolean', default: true },
+        /** Pause between runs. Values stay exact meanwhile: what the job has not reached is read raw. */
+        intervalMs: { type: 'integer', minimum: 100, maximum: 3600000, default: 5000 },
+      },
+    },
+    query: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** Bound on the windows of one series request. */
+        maxWindows: { type: 'integer', minimum: 1, maximum: 100000, default: 1440 },
+      },
+    },
+  },
+} as const;
+
+/** The configuration with every default filled in. */
+export type AnalyticsConfig = FromSchema<typeof analyticsConfigSchema>;
+/** What a caller may pass: defaulted properties optional. */
+export type AnalyticsConfigInput = FromSchema<typeof analyticsConfigSchema, { keepDefaultedPropertiesOptional: true }>;
+
+export function parseAnalyticsConfig(input: unknown): AnalyticsConfig {
+  return parseConfig<AnalyticsConfig>(analyticsConfigSchema, input, analyticsErrors.ANALYTICS_ERR_CONFIG);
+}

@@ -1,0 +1,46 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The analytics service's metrics, on a registry of its own (never the global one). */
+export function createAnalyticsMetrics(registry = new Registry()) {
+  collectDefaultMetrics({ register: registry, prefix: 'cityops_analytics_process_' });
+  return {
+    registry,
+    querySeconds: new Histogram({
+      name: 'cityops_analytics_indicator_query_duration_seconds',
+      help: 'Time to evaluate one indicator request (every window and place), by indicator and level.',
+      labelNames: ['indicator', 'level'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    queryErrors: new Counter({
+      name: 'cityops_analytics_indicator_query_errors_total',
+      help: 'Indicator requests refused or failed, by error code.',
+      labelNames: ['code'] as const,
+      registers: [registry],
+    }),
+    queryRetries: new Counter({
+      name: 'cityops_analytics_indicator_query_retries_total',
+      help: 'Indicator queries read again because the rollup job committed while they ran.',
+      registers: [registry],
+    }),
+    rollupRuns: new Counter({
+      name: 'cityops_analytics_rollup_runs_total',
+      help: 'Rollup job runs, by outcome (rolled_up, idle, failed).',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    rollupSeconds: new Histogram({
+      name: 'cityops_analytics_rollup_run_duration_seconds',
+      help: 'Time of one rollup run that had readings to roll up.',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    rollupWatermark: new Gauge({
+      name: 'cityops_analytics_rollup_watermark_block',
+      help: 'Newest readings insert block in the rollups.',
+      registers: [registry],
+    }),
+  };
+}
+
+export type AnalyticsMetrics = ReturnType<typeof createAnalyticsMetrics>;

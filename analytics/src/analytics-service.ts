@@ -1,0 +1,82 @@
+import type { Warehouse } from '@cityops/warehouse';
+import { pino, type Logger } from 'pino';
+import { parseAnalyticsConfig, type AnalyticsConfigInput } from './analytics-config.ts';
+import { createAnalyticsMetrics, type AnalyticsMetrics } from './analytics-metrics.ts';
+import { buildAnalyticsApi } from './http-api.ts';
+import { loadIndicatorDefinitions } from './indicator-definitions.ts';
+import { createIndicatorEngine, type IndicatorEngine } from './indicator-engine.ts';
+import { createRollupJob, type RollupJob } from './rollup-job.ts';
+
+export interface AnalyticsServiceDeps {
+  readonly warehouse: Warehouse;
+  readonly logger?: Logger;
+  readonly now?: () => number;
+  readonly metrics?: AnalyticsMetrics;
+}
+
+export interface AnalyticsAddresses {
+  readonly httpUrl: string;
+  readonly httpPort: number;
+}
+
+export interface AnalyticsService {
+  start(): Promise<AnalyticsAddresses>;
+  stop(): Promise<void>;
+  readonly engine: IndicatorEngine;
+  readonly rollup: RollupJob;
+  readonly metrics: AnalyticsMetrics;
+}
+
+/**
+ * The indicator engine over the warehouse, the readings rollup job and the analyst HTTP API,
+ * composed; stopped in reverse order. The definitions file is read and validated here, once.
+ */
+export function createAnalyticsService(input: AnalyticsConfigInput, deps: AnalyticsServiceDeps): AnalyticsService {
+  const config = parseAnalyticsConfig(input);
+  const logger = deps.logger ?? pino({ name: 'analytics' });
+  const now = deps.now ?? Date.now;
+  const metrics = deps.metrics ?? createAnalyticsMetrics();
+  const { warehouse } = deps;
+  const definitions = loadIndicatorDefinitions(config.indicatorsFile);
+  const engine = createIndicatorEngine(definitions, {
+    warehouse,
+    now,
+    maxWindows: config.query.maxWindows,
+    onRetry: () => metrics.queryRetries.inc(),
+  });
+  const rollup = createRollupJob({ intervalMs: config.rollup.intervalMs }, { warehouse, logger, now, metrics });
+  const http = buildAnalyticsApi({
+    engine,
+    metrics,
+    logger,
+    ready: async () => {
+      if (!rollup.healthy()) return false;
+      try {
+        await warehouse.ping();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  });
+  let stopping: Promise<void> | undefined;
+
+  return {
+    engine,
+    rollup,
+    metrics,
+    async start() {
+      if (config.rollup.enabled) rollup.start();
+      const address = await http.listen({ host: config.http.host, port: config.http.port });
+      const httpPort = Number(new URL(address).port);
+      return { httpUrl: `http://${config.http.host}:${httpPort}`, httpPort };
+    },
+    stop() {
+      stopping ??= (async () => {
+        await http.close();
+        await rollup.stop();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,16 @@
+import { defineErrors } from '@cityops/protocol';
+
+/** Errors raised by analytics: configuration, indicator definitions, queries and the rollup job. */
+export const analyticsErrors = defineErrors({
+  ANALYTICS_ERR_CONFIG: { message: 'Invalid analytics configuration', statusCode: 500 },
+  ANALYTICS_ERR_DEFINITIONS_INVALID: { message: 'Invalid indicator definitions', statusCode: 500 },
+  ANALYTICS_ERR_QUERY_INVALID: { message: 'Invalid query parameters', statusCode: 400 },
+  ANALYTICS_ERR_INDICATOR_UNKNOWN: { message: 'No indicator has this name', statusCode: 404 },
+  ANALYTICS_ERR_ROLLUP_BUSY: {
+    message: 'The rollup job kept committing while the indicator was read; retry the request',
+    statusCode: 503,
+  },
+  ANALYTICS_ERR_ROLLUP_FAILED: { message: 'The rollup job failed; it retries at its next run', statusCode: 500 },
+});
+
+export type AnalyticsErrorCode = keyof typeof analyticsErrors;

@@ -1,0 +1,132 @@
+import Fastify from 'fastify';
+import { HIERARCHY_LEVELS, isCityopsError, type HierarchyLevel } from '@cityops/protocol';
+import type { Logger } from 'pino';
+import type { AnalyticsMetrics } from './analytics-metrics.ts';
+import { analyticsErrors } from './errors.ts';
+import { thresholdsAt } from './indicator-definitions.ts';
+import type { IndicatorEngine } from './indicator-engine.ts';
+
+export interface AnalyticsApiDeps {
+  readonly engine: IndicatorEngine;
+  readonly metrics: AnalyticsMetrics;
+  readonly logger: Logger;
+  /** Readiness of what the API does not own (warehouse reachable, rollup job healthy). */
+  readonly ready: () => Promise<boolean>;
+}
+
+/** Milliseconds since the epoch, or ISO 8601 with a zone. */
+const TIME = { type: 'string', pattern: '^(\\d{1,15}|\\d{4}-\\d{2}-\\d{2}T[0-9:.]+(Z|[+-]\\d{2}:\\d{2}))$' } as const;
+
+const indicatorParamsSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name'],
+  properties: { name: { type: 'string', pattern: '^[a-z][a-z0-9_]{0,63}$' } },
+} as const;
+
+const indicatorQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    level: { type: 'string', enum: HIERARCHY_LEVELS },
+    place: { type: 'string', maxLength: 200 },
+    at: TIME,
+    from: TIME,
+    to: TIME,
+  },
+} as const;
+
+interface IndicatorQuery {
+  level?: HierarchyLevel;
+  place?: string;
+  at?: string;
+  from?: string;
+  to?: string;
+}
+
+function parseTime(text: string | undefined, name: string): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(ms)) throw analyticsErrors.ANALYTICS_ERR_QUERY_INVALID(`${name} is not a time`);
+  return ms;
+}
+
+/**
+ * The analyst API: indicator definitions, indicator values at a level (one time or a series, with
+ * drill-down by place prefix), probes and metrics.
+ */
+export function buildAnalyticsApi(deps: AnalyticsApiDeps) {
+  const { engine, metrics } = deps;
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'http' }, { level: 'warn' }),
+    // An unknown query parameter (`levle=grid`) is an error, not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
+  });
+
+  app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown }, request, reply) => {
+    if (isCityopsError(err)) {
+      metrics.queryErrors.inc({ code: err.code });
+      if (err.statusCode >= 500) request.log.error({ err }, 'request failed');
+      return reply.status(err.statusCode).send({ code: err.code, message: err.message });
+    }
+    if (err.validation !== undefined) {
+      metrics.queryErrors.inc({ code: 'ANALYTICS_ERR_QUERY_INVALID' });
+      return reply.status(400).send({ code: 'ANALYTICS_ERR_QUERY_INVALID', message: err.message });
+    }
+    if (err.statusCode !== undefined && err.statusCode < 500) {
+      return reply.status(err.statusCode).send({ code: err.code ?? 'ANALYTICS_ERR_REQUEST', message: err.message });
+    }
+    request.log.error({ err }, 'request failed');
+    metrics.queryErrors.inc({ code: 'ANALYTICS_ERR_INTERNAL' });
+    return reply.status(500).send({ code: 'ANALYTICS_ERR_INTERNAL', message: 'Internal error' });
+  });
+
+  app.get('/v1/indicators', () => ({ indicators: engine.definitions }));
+
+  app.get(
+    '/v1/indicators/:name',
+    { schema: { params: indicatorParamsSchema, querystring: indicatorQuerySchema } },
+    async (request) => {
+      const { name } = request.params as { name: string };
+      const q = request.query as IndicatorQuery;
+      const def = engine.definition(name);
+      if (def === undefined) throw analyticsErrors.ANALYTICS_ERR_INDICATOR_UNKNOWN(JSON.stringify(name));
+      const level = q.level ?? def.levels[0]!;
+      const t0 = performance.now();
+      const result = await engine.evaluate({
+        name,
+        level,
+        place: q.place,
+        at: parseTime(q.at, 'at'),
+        from: parseTime(q.from, 'from'),
+        to: parseTime(q.to, 'to'),
+      });
+      metrics.querySeconds.observe({ indicator: name, level }, (performance.now() - t0) / 1000);
+      return {
+        indicator: {
+          name: def.name,
+          title: def.title,
+          unit: def.unit,
+          aggregation: def.aggregation,
+          window: def.window,
+          direction: def.direction,
+          thresholds: thresholdsAt(def, level),
+        },
+        level: result.level,
+        place: result.place,
+        windows: result.windows,
+      };
+    },
+  );
+
+  app.get('/metrics', async (_request, reply) => {
+    return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.get('/healthz', () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const ready = await deps.ready();
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready' });
+  });
+
+  return app;
+}

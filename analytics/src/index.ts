@@ -1,0 +1,14 @@
+export * from './errors.ts';
+export * from './analytics-config.ts';
+export * from './analytics-metrics.ts';
+export * from './analytics-service.ts';
+export * from './http-api.ts';
+export * from './indicator-schema.ts';
+export * from './indicator-definitions.ts';
+export * from './indicator-state.ts';
+export * from './indicator-engine.ts';
+export * from './indicator-windows.ts';
+export * from './hierarchy-levels.ts';
+export * from './rollup-job.ts';
+export * from './rollup-progress.ts';
+export { READINGS_ROLLUP_JOB } from './rollup-sql.ts';
