@@ -1,0 +1,160 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createDevelopmentIssuer, parseTopic, topics } from '@cityops/protocol';
+import { connectAsync, type MqttClient } from 'mqtt';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createScannerAgent, type ScannerAgent, type ScannerAgentConfigInput } from '../src/index.ts';
+import { startAedesBroker, type TestBroker } from './aedes-broker.ts';
+
+const health = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'] });
+const code = (subject: string) => health.issueHealthCode({ subject, colour: 'green' });
+
+/**
+ * A stand-in for the verifier on the broker, whose behaviour each test sets: answer requests (or
+ * not, or OVERLOADED), answer uploads (or not). It records what it received.
+ */
+interface FakeVerifier {
+  requests: { scanner: string; id: string; qr: string; venue?: string }[];
+  uploads: { id: string; events: Record<string, unknown>[] }[];
+  answerRequests: 'ok' | 'overloaded' | 'never';
+  answerUploads: boolean;
+  reply(scanner: string, body: object): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function startFakeVerifier(url: string): Promise<FakeVerifier> {
+  const client: MqttClient = await connectAsync(url, { clientId: 'fake-verifier', protocolVersion: 4, reconnectPeriod: 0 });
+  await client.subscribeAsync([topics.allOf('verify-req'), topics.allOf('verify-events')], { qos: 1 });
+  const fake: FakeVerifier = {
+    requests: [],
+    uploads: [],
+    answerRequests: 'ok',
+    answerUploads: true,
+    reply: async (scanner, body) => void (await client.publishAsync(topics.verifyResponse(scanner), JSON.stringify(body), { qos: 1 })),
+    close: () => client.endAsync(),
+  };
+  client.on('message', (topic, payload) => {
+    const { channel, device } = parseTopic(topic);
+    const body = JSON.parse(payload.toString()) as { id: string; qr: string; venue?: string; events: Record<string, unknown>[] };
+    if (channel === 'verify-req') {
+      fake.requests.push({ scanner: device, ...body });
+      if (fake.answerRequests === 'ok') void fake.reply(device, { id: body.id, verdict: 'allow', reason: 'OK', kind: 'health-code', issuer: 'city-health' });
+      if (fake.answerRequests === 'overloaded') void fake.reply(device, { id: body.id, verdict: 'deny', reason: 'OVERLOADED', kind: null });
+    } else if (channel === 'verify-events' && fake.answerUploads) {
+      fake.uploads.push({ id: body.id, events: body.events });
+      void fake.reply(device, { id: body.id, accepted: body.events.length, refused: 0 });
+    }
+  });
+  return fake;
+}
+
+describe('scanner agent request/response and uploads (a stand-in verifier on Aedes)', () => {
+  let dir: string;
+  let broker: TestBroker;
+  let fake: FakeVerifier;
+  let agent: ScannerAgent | undefined;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cityops-scanner-protocol-'));
+    await writeFile(join(dir, 'trust.json'), JSON.stringify([health.trustEntry]));
+    broker = await startAedesBroker('unused');
+  });
+  afterEach(async () => {
+    await agent?.stop();
+    await fake?.close();
+  });
+  afterAll(async () => {
+    await broker.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function start(name: string, overrides: Partial<ScannerAgentConfigInput> = {}): Promise<ScannerAgent> {
+    fake = await startFakeVerifier(broker.url);
+    agent = createScannerAgent(
+      {
+        scannerId: name,
+        venue: 'mall-3',
+        dataDir: join(dir, name),
+        mqtt: { url: broker.url, reconnectMinMs: 10, reconnectMaxMs: 50, stopTimeoutMs: 200 },
+        verify: { timeoutMs: 250, probeIntervalMs: 30 },
+        reference: { trust: { source: join(dir, 'trust.json') } },
+        spool: { fsync: 'off', uploadTimeoutMs: 250 },
+        ...overrides,
+      },
+      { logger: pino({ level: 'silent' }) },
+    );
+    const online = new Promise<void>((resolve) => agent!.once('online', resolve));
+    await agent.start();
+    await online;
+    return agent;
+  }
+
+  it('correlates answers by id, bounds the requests in flight, and times out into an offline verdict', async () => {
+    const scanner = await start('scanner-a', { verify: { maxInFlight: 2, timeoutMs: 250, probeIntervalMs: 60_000 } });
+    expect(await scanner.scan(code('p-1'))).toMatchObject({ verdict: 'allow', reason: 'OK', offline: false });
+    expect(fake.requests).toEqual([expect.objectContaining({ scanner: 'scanner-a', venue: 'mall-3', qr: expect.stringMatching(/^CHC1:/) })]);
+
+    fake.answerRequests = 'never';
+    fake.answerUploads = false;
+    const results = await Promise.all(['p-2', 'p-3', 'p-4', 'p-5'].map((s) => scanner.scan(code(s))));
+    expect(results.map((r) => [r.reason, r.offline])).toEqual(Array.from({ length: 4 }, () => ['OK', true]));
+    // Two waited (one timed out, the other was let go with it); two found the window full.
+    expect(scanner.stats().offlineByCause).toEqual({ busy: 2, timeout: 1, unreachable: 1, overloaded: 0 });
+    expect(scanner.stats()).toMatchObject({ online: false, requestsInFlight: 0, spool: { pending: 4 } });
+
+    // Answers after the timeout match nothing: counted, never shown.
+    for (const r of fake.requests.slice(1)) await fake.reply('scanner-a', { id: r.id, verdict: 'allow', reason: 'OK', kind: 'health-code' });
+    await fake.reply('scanner-a', { id: 'someone-else-1', verdict: 'allow', reason: 'OK', kind: 'health-code' });
+    await vi.waitFor(() => expect(scanner.stats().unmatchedAnswers).toBe(3));
+  });
+
+  it('verifies offline when the verifier says it is overloaded, and uploads the event at once', async () => {
+    const scanner = await start('scanner-b');
+    fake.answerRequests = 'overloaded';
+    const result = await scanner.scan(code('p-busy'));
+    expect(result).toMatchObject({ verdict: 'allow', reason: 'OK', offline: true });
+    expect(scanner.stats().offlineByCause.overloaded).toBe(1);
+    await vi.waitFor(() => expect(scanner.stats().spool.pending).toBe(0));
+    const events = fake.uploads.flatMap((u) => u.events);
+    expect(events).toEqual([
+      { at: expect.any(Number), venue: 'mall-3', kind: 'health-code', verdict: 'allow', reason: 'OK', issuer: 'city-health', subjectHash: expect.stringMatching(/^[0-9a-f]{64}$/) },
+    ]);
+    expect(scanner.stats().online).toBe(true);
+  });
+
+  it('keeps events until the verifier answers their upload (a PUBACK alone is not enough), then sends each once', async () => {
+    const scanner = await start('scanner-c');
+    fake.answerRequests = 'never';
+    fake.answerUploads = false;
+    for (const s of ['p-6', 'p-7', 'p-8']) expect((await scanner.scan(code(s))).offline).toBe(true);
+    // Probes go out every 30 ms, the broker acknowledges them, nobody answers.
+    await vi.waitFor(() => expect(scanner.stats().uploads.unanswered).toBeGreaterThanOrEqual(2), { timeout: 5000 });
+    expect(scanner.stats().spool.pending).toBe(3);
+
+    const uploaded = new Promise<{ events: number; accepted: number; refused: number }>((resolve) => scanner.once('uploaded', resolve));
+    fake.answerUploads = true;
+    expect(await uploaded).toMatchObject({ events: 3, accepted: 3, refused: 0 });
+    await vi.waitFor(() => expect(scanner.stats()).toMatchObject({ online: true, spool: { pending: 0 } }), { timeout: 5000 });
+    expect(fake.uploads.flatMap((u) => u.events)).toHaveLength(3);
+    expect(new Set(fake.uploads.flatMap((u) => u.events.map((e) => e.subjectHash))).size).toBe(3);
+  });
+
+  it('takes a lost connection as offline at once, and comes back with the broker', async () => {
+    const scanner = await start('scanner-d');
+    const offline = new Promise<string>((resolve) => scanner.once('offline', resolve));
+    const port = broker.port;
+    await broker.stop();
+    expect(await offline).toBe('unreachable');
+    expect(await scanner.scan(code('p-9'))).toMatchObject({ offline: true, reason: 'OK' });
+    expect(scanner.stats().offlineByCause.unreachable).toBe(1);
+
+    await fake.close();
+    broker = await startAedesBroker('unused', port);
+    fake = await startFakeVerifier(broker.url);
+    await vi.waitFor(() => expect(scanner.stats()).toMatchObject({ online: true, spool: { pending: 0 } }), { timeout: 5000 });
+    expect(fake.uploads.flatMap((u) => u.events)).toHaveLength(1);
+    expect(await scanner.scan(code('p-10'))).toMatchObject({ offline: false });
+  });
+});
