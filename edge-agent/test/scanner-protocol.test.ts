@@ -94,7 +94,7 @@ describe('scanner agent request/response and uploads (a stand-in verifier on Aed
   it('correlates answers by id, bounds the requests in flight, and times out into an offline verdict', async () => {
     const scanner = await start('scanner-a', { verify: { maxInFlight: 2, timeoutMs: 250, probeIntervalMs: 60_000 } });
     expect(await scanner.scan(code('p-1'))).toMatchObject({ verdict: 'allow', reason: 'OK', offline: false });
-    expect(fake.requests).toEqual([expect.objectContaining({ scanner: 'scanner-a', venue: 'mall-3', qr: expect.stringMatching(/^CHC1:/) })]);
+    expect(fake.requests).toEqual([expect.objectContaining({ scanner: 'scanner-a', venue: 'mall-3', qr: expect.stringMatching(/^CHC1:/) as string })]);
 
     fake.answerRequests = 'never';
     fake.answerUploads = false;
@@ -119,7 +119,7 @@ describe('scanner agent request/response and uploads (a stand-in verifier on Aed
     await vi.waitFor(() => expect(scanner.stats().spool.pending).toBe(0));
     const events = fake.uploads.flatMap((u) => u.events);
     expect(events).toEqual([
-      { at: expect.any(Number), venue: 'mall-3', kind: 'health-code', verdict: 'allow', reason: 'OK', issuer: 'city-health', subjectHash: expect.stringMatching(/^[0-9a-f]{64}$/) },
+      { at: expect.any(Number) as number, venue: 'mall-3', kind: 'health-code', verdict: 'allow', reason: 'OK', issuer: 'city-health', subjectHash: expect.stringMatching(/^[0-9a-f]{64}$/) as string },
     ]);
     expect(scanner.stats().online).toBe(true);
   });

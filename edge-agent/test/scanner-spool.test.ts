@@ -58,7 +58,7 @@ describe('offline event spool (the edge journal, one event per record)', () => {
     expect(stats.bytes).toBeLessThanOrEqual(16 * 1024);
     expect(stats.dropped.oldest).toBeGreaterThan(0);
     expect(stats.pending + stats.dropped.oldest).toBe(300);
-    expect(drops).toContainEqual({ why: 'oldest', events: expect.any(Number) });
+    expect(drops).toContainEqual({ why: 'oldest', events: expect.any(Number) as number });
     // The newest survive.
     const kept = (await spool.oldest(1000)).events;
     expect(kept.at(-1)).toEqual(event(299));
