@@ -4,3 +4,6 @@ export * from './direct-publisher.ts';
 export * from './latency-summary.ts';
 export * from './agent-fleet.ts';
 export * from './provision-via-api.ts';
+export * from './scanner-code-mix.ts';
+export * from './scanner-code-source.ts';
+export * from './scanner-fleet.ts';

@@ -85,6 +85,9 @@ export function createScannerLink(config: ScannerLinkConfig, deps: ScannerLinkDe
     client = c;
     c.on('connect', () => {
       if (c !== client || state !== 'running') return;
+      // Requests are small writes that wait for an answer: Nagle's algorithm would hold one back
+      // until the previous segment is acknowledged, which a delayed ACK makes ~40 ms (RFC 1122 §4.2.3.2).
+      (c.stream as { setNoDelay?: (noDelay: boolean) => void } | undefined)?.setNoDelay?.(true);
       connections++;
       backoff.reset();
       c.subscribe(responseTopic, { qos: 1 }, (err, granted) => {
