@@ -38,13 +38,15 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
   const metrics = deps.metrics ?? createAnalyticsMetrics();
   const { warehouse } = deps;
   const definitions = loadIndicatorDefinitions(config.indicatorsFile);
+  const rollup = createRollupJob({ intervalMs: config.rollup.intervalMs }, { warehouse, logger, now, metrics });
   const engine = createIndicatorEngine(definitions, {
     warehouse,
     now,
     maxWindows: config.query.maxWindows,
     onRetry: () => metrics.queryRetries.inc(),
+    // The job in this instance knows where the rollups end; another instance's job writes it down.
+    ...(config.rollup.enabled ? { rolledUpThrough: () => rollup.rolledUpThrough() } : {}),
   });
-  const rollup = createRollupJob({ intervalMs: config.rollup.intervalMs }, { warehouse, logger, now, metrics });
   const http = buildAnalyticsApi({
     engine,
     metrics,

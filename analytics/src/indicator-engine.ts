@@ -70,6 +70,11 @@ export interface IndicatorEngineDeps {
   readonly maxWindows?: number;
   /** Called when a read overlapped a rollup commit and was repeated. */
   readonly onRetry?: () => void;
+  /**
+   * Where the rollups end: every readings block at or below it is rolled up (a lower value is
+   * safe, only slower). @default read from rollup_progress on every evaluation
+   */
+  readonly rolledUpThrough?: () => Promise<number>;
 }
 
 export interface IndicatorEngine {
@@ -124,6 +129,7 @@ export function createIndicatorEngine(definitions: readonly IndicatorDefinition[
   const now = deps.now ?? Date.now;
   const maxWindows = deps.maxWindows ?? 1440;
   const byName = new Map(definitions.map((d) => [d.name, d]));
+  const watermark = deps.rolledUpThrough ?? (async () => rolledUpThrough(await readRollupProgress(warehouse, READINGS_ROLLUP_JOB)));
 
   /**
    * Rollup + raw tail. The tail starts above the job's last finished range; where a run has
@@ -136,7 +142,7 @@ export function createIndicatorEngine(definitions: readonly IndicatorDefinition[
     const share = def.aggregation === 'share_of_sensors_reporting';
     let dayLo: Map<number, number> | undefined;
     for (let attempt = 1; ; attempt++) {
-      const lo = rolledUpThrough(await readRollupProgress(warehouse, READINGS_ROLLUP_JOB));
+      const lo = await watermark();
       if (dayLo !== undefined) {
         const days = rollupDaysQuery({ ...input, lo });
         const rows = await warehouse.query<{ day: number; hi: number }>(days.sql, days.params);

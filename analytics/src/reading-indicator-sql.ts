@@ -121,18 +121,23 @@ export type KnownSensorsRow = { readonly w: number; readonly known: number } & P
 
 /**
  * Sensors known per place: first seen before a window's end, last seen at most `knownWithinS`
- * before it (sensor_presence, plus readings the job has not reached). With `perWindow` the count is
- * per window (the share of sensors reporting divides by it); without, one row per place with a
- * sensor known in any window (the places a drill-down lists, with or without data).
+ * before it. With `perWindow` (the share of sensors reporting divides by it) the count is per
+ * window and includes the readings the job has not reached, so a sensor new since the last run
+ * counts as known where it counts as reporting. Without, one row per place with a sensor known in
+ * any window, from sensor_presence alone (one table read less): the places a drill-down lists with
+ * or without data. A place whose every sensor is newer than the last run shows up there once the
+ * job has run; with data in the window it is listed anyway.
  */
 export function knownSensorsQuery(input: ReadingQueryInput, knownWithinS: number, perWindow: boolean): BuiltQuery {
   const group = levelColumns(input.level);
   const place = placeFilter(input.prefix, input.level);
   const sensorKey = [...PLACE_COLUMNS, 'device', 'sensor'];
   const presence =
-    `SELECT ${joinList([...sensorKey, 'first_seen', 'last_seen'])} FROM sensor_presence WHERE metric = {metric:String}${place.sql} ` +
-    `UNION ALL SELECT ${joinList([...sensorKey, 'min(ts) AS first_seen', 'max(ts) AS last_seen'])} FROM readings ` +
-    `WHERE ${ABOVE_WATERMARK} AND metric = {metric:String}${place.sql} GROUP BY ${joinList(sensorKey)}`;
+    `SELECT ${joinList([...sensorKey, 'first_seen', 'last_seen'])} FROM sensor_presence WHERE metric = {metric:String}${place.sql}` +
+    (perWindow
+      ? ` UNION ALL SELECT ${joinList([...sensorKey, 'min(ts) AS first_seen', 'max(ts) AS last_seen'])} FROM readings ` +
+        `WHERE ${ABOVE_WATERMARK} AND metric = {metric:String}${place.sql} GROUP BY ${joinList(sensorKey)}`
+      : '');
   const sensors = `SELECT ${joinList([...sensorKey, 'min(first_seen) AS f', 'max(last_seen) AS l'])} FROM (${presence}) GROUP BY ${joinList(sensorKey)}`;
   const windowEnd = '({start:Int64} + (w + 1) * {len:UInt32})';
   const sql = perWindow
