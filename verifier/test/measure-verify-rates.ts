@@ -8,7 +8,7 @@
  */
 import { execSync } from 'node:child_process';
 import { sign, verify } from 'node:crypto';
-import { availableParallelism, cpus } from 'node:os';
+import { availableParallelism, cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { createCodeDecoder, createDevelopmentIssuer } from '@cityops/protocol';
 import { authenticateCode } from '../src/authenticate-code.ts';
@@ -34,11 +34,18 @@ function median(values: number[]): number {
   return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 }
 
-/** Median of three rounds of `seconds` each, after a warm-up. */
-function rate(work: (i: number) => void): number {
+/** CPU time of the whole process (every thread), µs. */
+function cpuMicros(): number {
+  const { user, system } = process.cpuUsage();
+  return user + system;
+}
+
+/** Median of three rounds of `seconds` each, after a warm-up: per second, and CPU µs per operation. */
+function measure(work: (i: number) => void): { perSecond: number; cpuMicrosPerOp: number } {
   for (let i = 0; i < 500; i++) work(i);
   const rounds = [0, 1, 2].map(() => {
     let n = 0;
+    const cpu = cpuMicros();
     const start = performance.now();
     const end = start + seconds * 1000;
     let now = start;
@@ -46,9 +53,13 @@ function rate(work: (i: number) => void): number {
       for (let k = 0; k < 100; k++) work(n++);
       now = performance.now();
     }
-    return n / ((now - start) / 1000);
+    return { perSecond: n / ((now - start) / 1000), cpuMicrosPerOp: (cpuMicros() - cpu) / n };
   });
-  return Math.round(median(rounds));
+  return { perSecond: Math.round(median(rounds.map((r) => r.perSecond))), cpuMicrosPerOp: round1(median(rounds.map((r) => r.cpuMicrosPerOp))) };
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10;
 }
 
 const health = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'] });
@@ -70,26 +81,26 @@ const codes = {
 // The peer: bare ES256 verify, cached KeyObject, distinct messages.
 const messages = Array.from({ length: 2000 }, (_, i) => Buffer.from(`message ${i} ${'x'.repeat(150)}`));
 const signatures = messages.map((m) => sign('sha256', m, { key: health.privateKey, dsaEncoding: 'ieee-p1363' }));
-const bareEs256 = rate((i) => {
+const bareEs256 = measure((i) => {
   const k = i % messages.length;
   if (!verify('sha256', messages[k]!, { key: health.publicKey, dsaEncoding: 'ieee-p1363' }, signatures[k]!)) throw new Error('bad');
 });
 
 const decoder = createCodeDecoder();
-const mainThread: Record<string, { decodePerSecond: number; verifyPerSecond: number }> = {};
+const mainThread: Record<string, { decode: ReturnType<typeof measure>; verify: ReturnType<typeof measure> }> = {};
 for (const [kind, list] of Object.entries(codes)) {
   mainThread[kind] = {
-    decodePerSecond: rate((i) => decoder.decode(list[i % list.length]!)),
-    verifyPerSecond: rate((i) => {
+    decode: measure((i) => decoder.decode(list[i % list.length]!)),
+    verify: measure((i) => {
       const { verdict } = verifyCode(list[i % list.length]!, context, decoder, { now: Date.now(), clockSkewMs: 30_000, staleAction: 'warn', pseudonymKey: KEY });
       if (verdict.reason !== 'OK') throw new Error(verdict.reason);
     }),
   };
 }
 // Sanity: the CPU half alone, as workers run it.
-const authenticatePerSecond = rate((i) => authenticateCode(codes['health-code'][i % DISTINCT]!, trust, decoder, KEY));
+const authenticate = measure((i) => authenticateCode(codes['health-code'][i % DISTINCT]!, trust, decoder, KEY));
 
-async function poolRate(kind: keyof typeof codes, batchMaxItems: number): Promise<number> {
+async function poolRate(kind: keyof typeof codes, batchMaxItems: number): Promise<{ perSecond: number; cpuMicrosPerOp: number }> {
   const list = codes[kind];
   const pool = createVerifyPool(
     { threads, maxQueue: 1_000_000, batchMaxItems, batchMaxDelayMs: 1, concurrentTasksPerWorker: 2, decoder: { maxQrChars: 4296, maxInflatedBytes: 65536 }, pseudonymKey: KEY },
@@ -98,8 +109,9 @@ async function poolRate(kind: keyof typeof codes, batchMaxItems: number): Promis
   await pool.start();
   try {
     await Promise.all(list.slice(0, 2000).map((qr) => pool.authenticate(qr, trust)));
-    const rounds: number[] = [];
+    const rounds: { perSecond: number; cpuMicrosPerOp: number }[] = [];
     for (let r = 0; r < 3; r++) {
+      const cpu = cpuMicros();
       const start = performance.now();
       let done = 0;
       while (performance.now() - start < seconds * 1000) {
@@ -107,17 +119,33 @@ async function poolRate(kind: keyof typeof codes, batchMaxItems: number): Promis
         if (results.some((x) => !x.ok)) throw new Error('a code did not authenticate');
         done += list.length;
       }
-      rounds.push(done / ((performance.now() - start) / 1000));
+      rounds.push({ perSecond: done / ((performance.now() - start) / 1000), cpuMicrosPerOp: (cpuMicros() - cpu) / done });
     }
-    return Math.round(median(rounds));
+    return { perSecond: Math.round(median(rounds.map((x) => x.perSecond))), cpuMicrosPerOp: round1(median(rounds.map((x) => x.cpuMicrosPerOp))) };
   } finally {
     await pool.stop();
   }
 }
 
-const pool: Record<string, Record<string, number>> = { 'health-code': {}, 'eu-dcc': {} };
+// Other work on the machine moves every rate: each pool figure is paired with a bare ES256 rate
+// measured just before it. CPU µs per item (all threads of the process) moves much less: bare CPU
+// per verify / pool CPU per item is the share of the cores that goes to signatures, i.e. what
+// fraction of (threads × bare rate) the pool can reach on an idle machine.
+const pool: Record<string, Record<string, object>> = { 'health-code': {}, 'eu-dcc': {} };
 for (const kind of ['health-code', 'eu-dcc'] as const) {
-  for (const batch of [1, 16, 64, 256]) pool[kind]![`batch${batch}`] = await poolRate(kind, batch);
+  for (const batch of [1, 16, 64, 256]) {
+    const bareJustBefore = measure((i) => {
+      const k = i % messages.length;
+      verify('sha256', messages[k]!, { key: health.publicKey, dsaEncoding: 'ieee-p1363' }, signatures[k]!);
+    });
+    const result = await poolRate(kind, batch);
+    pool[kind]![`batch${batch}`] = {
+      ...result,
+      barePerSecondJustBefore: bareJustBefore.perSecond,
+      rateOfThreadsTimesBare: Number((result.perSecond / (threads * bareJustBefore.perSecond)).toFixed(2)),
+      cpuEfficiency: Number((bareJustBefore.cpuMicrosPerOp / result.cpuMicrosPerOp).toFixed(2)),
+    };
+  }
 }
 
 let sha = 'unknown';
@@ -135,11 +163,11 @@ console.log(
       cores: availableParallelism(),
       poolThreads: threads,
       seconds,
-      bareEs256VerifyPerSecond: bareEs256,
+      bareEs256Verify: bareEs256,
       mainThread,
-      authenticateHealthCodePerSecond: authenticatePerSecond,
-      poolAuthenticatePerSecond: pool,
-      poolBatch64VsCoresTimesBare: Number((pool['health-code']!.batch64! / (threads * bareEs256)).toFixed(2)),
+      authenticateHealthCode: authenticate,
+      poolAuthenticate: pool,
+      loadAverage: loadavg().map((x) => Number(x.toFixed(2))),
     },
     null,
     2,
