@@ -1,3 +1,4 @@
+import type { FromSchema } from 'json-schema-to-ts';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { compileSchemaCheck, parseTopic, topics, type ParsedTopic } from '@cityops/protocol';
 import type { Logger } from 'pino';
@@ -109,7 +110,7 @@ export function createMqttResponder(
       reply(scanner, id, { verdict: 'deny', reason: 'MALFORMED_REQUEST', kind: null, detail: problems.join('; ').slice(0, 300) });
       return;
     }
-    const request = body as { id: string | number; qr: string; venue?: string };
+    const request = body as FromSchema<ReturnType<typeof verifyRequestSchema>>;
     if (inFlight >= config.maxInFlight) {
       metrics.mqttRequests.inc({ outcome: 'overloaded' });
       metrics.overloaded.inc();

@@ -1,7 +1,8 @@
+import type { FromSchema } from 'json-schema-to-ts';
 import { CODE_KINDS, compileSchemaCheck } from '@cityops/protocol';
 import type { AuditEvent } from './audit-writer.ts';
 import { pseudonym } from './identifier-hashes.ts';
-import { REASON_CODES, type Reason } from './reasons.ts';
+import { REASON_CODES } from './reasons.ts';
 import { VENUE_ID_PATTERN } from './venue-policies.ts';
 
 /**
@@ -40,15 +41,7 @@ export const offlineEventSchema = {
   },
 } as const;
 
-interface OfflineEvent {
-  readonly at: number;
-  readonly venue?: string;
-  readonly kind?: string | null;
-  readonly verdict: 'allow' | 'deny';
-  readonly reason: Reason;
-  readonly issuer?: string;
-  readonly subjectHash?: string;
-}
+type OfflineEvent = FromSchema<typeof offlineEventSchema>;
 
 export interface OfflineUpload {
   readonly id?: string | number;
@@ -62,7 +55,7 @@ export function createOfflineUploadReader(pseudonymKey: string | undefined): (sc
   return (scanner, body) => {
     const problems = checkUpload(body);
     if (problems.length > 0) return problems.join('; ');
-    const upload = body as { id?: string | number; events: unknown[] };
+    const upload = body as FromSchema<typeof offlineUploadSchema>;
     const audit: AuditEvent[] = [];
     let refused = 0;
     for (const raw of upload.events) {

@@ -1,3 +1,4 @@
+import type { FromSchema } from 'json-schema-to-ts';
 import { compileSchemaCheck } from '@cityops/protocol';
 import { createBloomFilter, type BloomFilter } from './bloom-filter.ts';
 import { verifierErrors } from './errors.ts';
@@ -37,10 +38,7 @@ export const revocationFilterKey = {
 
 const checkRevocationFile = compileSchemaCheck(revocationFileSchema);
 
-export interface RevocationFile {
-  readonly codes?: readonly string[];
-  readonly subjects?: readonly string[];
-}
+export type RevocationFile = FromSchema<typeof revocationFileSchema>;
 
 export function buildRevocationSnapshot(file: RevocationFile, version: number, falsePositiveRate: number): RevocationSnapshot {
   const codes = new Set(file.codes ?? []);

@@ -1,3 +1,4 @@
+import type { FromSchema } from 'json-schema-to-ts';
 import { compileSchemaCheck, HEALTH_COLOURS } from '@cityops/protocol';
 import { verifierErrors } from './errors.ts';
 import type { Colour } from './verdict.ts';
@@ -76,7 +77,7 @@ export function parseStatusFeed(input: unknown, version: number): StatusSnapshot
   }
   const problems = checkStatusFeed(value);
   if (problems.length > 0) throw verifierErrors.VERIFIER_ERR_STATUS_FEED(problems.slice(0, 20).join('; '));
-  const raw = (value as { entries: { subject: string; colour: Colour; since: number | string }[] }).entries;
+  const raw = (value as FromSchema<typeof statusFeedSchema>).entries;
   const entries = raw.map((e, i) => {
     const since = typeof e.since === 'number' ? e.since : Date.parse(e.since);
     if (!Number.isFinite(since)) throw verifierErrors.VERIFIER_ERR_STATUS_FEED(`/entries/${i}/since is not a time`);

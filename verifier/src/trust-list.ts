@@ -1,4 +1,5 @@
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import type { FromSchema } from 'json-schema-to-ts';
 import { CODE_KINDS, compileSchemaCheck } from '@cityops/protocol';
 import { verifierErrors } from './errors.ts';
 import type { CodeKind } from './verdict.ts';
@@ -27,14 +28,7 @@ export const trustFileSchema = {
   },
 } as const;
 
-export interface TrustFileEntry {
-  readonly kid: string;
-  readonly certificate?: string;
-  readonly publicKey?: string;
-  readonly issuer?: string;
-  readonly region?: string;
-  readonly kinds?: readonly CodeKind[];
-}
+export type TrustFileEntry = FromSchema<typeof trustFileSchema>[number];
 
 /** One trusted key, parsed once when the list is loaded. */
 export interface TrustKey {

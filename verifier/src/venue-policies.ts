@@ -1,3 +1,4 @@
+import type { FromSchema } from 'json-schema-to-ts';
 import { CODE_KINDS, compileSchemaCheck, DCC_CERTIFICATE_TYPES, HEALTH_COLOURS } from '@cityops/protocol';
 import { verifierErrors } from './errors.ts';
 import type { CodeKind, Colour, DccType } from './verdict.ts';
@@ -41,22 +42,14 @@ export interface VenuePolicy {
   readonly dccTypes: ReadonlySet<DccType>;
 }
 
-interface PolicyFields {
-  readonly kinds?: readonly CodeKind[];
-  readonly colours?: readonly Colour[];
-  readonly dccTypes?: readonly DccType[];
-}
-
-export interface VenuePoliciesFile {
-  readonly default?: PolicyFields;
-  readonly venues?: Readonly<Record<string, PolicyFields>>;
-}
+export type VenuePoliciesFile = FromSchema<typeof venuePoliciesSchema>;
+type PolicyFields = NonNullable<VenuePoliciesFile['default']>;
 
 /** The city default when nothing is configured: any kind, green health codes, any DCC type. */
-export const CITY_DEFAULT_POLICY: PolicyFields = Object.freeze({ kinds: CODE_KINDS, colours: ['green'] as const, dccTypes: DCC_CERTIFICATE_TYPES });
+export const CITY_DEFAULT_POLICY: PolicyFields = Object.freeze({ kinds: [...CODE_KINDS], colours: ['green'], dccTypes: [...DCC_CERTIFICATE_TYPES] });
 
 /** Accepts everything genuine (the CLI without --policies: validity, not a door). */
-export const ACCEPT_ALL_POLICY: PolicyFields = Object.freeze({ kinds: CODE_KINDS, colours: HEALTH_COLOURS, dccTypes: DCC_CERTIFICATE_TYPES });
+export const ACCEPT_ALL_POLICY: PolicyFields = Object.freeze({ kinds: [...CODE_KINDS], colours: [...HEALTH_COLOURS], dccTypes: [...DCC_CERTIFICATE_TYPES] });
 
 export interface PolicySnapshot {
   readonly version: number;
