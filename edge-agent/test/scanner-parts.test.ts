@@ -39,22 +39,24 @@ describe('scanner configuration', () => {
 });
 
 describe('QR lines source', () => {
-  async function read(text: string, maxLineBytes?: number): Promise<{ inputs: ScanInput[]; stats: unknown }> {
+  async function read(text: string, maxLineBytes?: number): Promise<{ inputs: ScanInput[]; stats: unknown; bad: [number, string][] }> {
     const input = new PassThrough();
     input.end(text);
-    const source = createQrLinesSource(input, maxLineBytes === undefined ? {} : { maxLineBytes }, { logger: silent });
+    const bad: [number, string][] = [];
+    const source = createQrLinesSource(input, maxLineBytes === undefined ? {} : { maxLineBytes }, { logger: silent, onBadLine: (line, reason) => bad.push([line, reason]) });
     const inputs: ScanInput[] = [];
     for await (const item of source) inputs.push(item);
-    return { inputs, stats: source.stats() };
+    return { inputs, stats: source.stats(), bad };
   }
 
   it('reads raw QR texts and {"qr","venue"} lines, skips blanks, counts bad and over-long lines', async () => {
-    const { inputs, stats } = await read(
+    const { inputs, stats, bad } = await read(
       ['CHC1:ABC', '', '  ', '{"qr":"HC1:XYZ","venue":"mall-3"}', '{"qr":7}', '{not json', 'x'.repeat(100), 'CSC1:DEF\r', 'CHC1:LAST'].join('\n'),
       64,
     );
     expect(inputs).toEqual([{ qr: 'CHC1:ABC' }, { qr: 'HC1:XYZ', venue: 'mall-3' }, { qr: 'CSC1:DEF' }, { qr: 'CHC1:LAST' }]);
-    expect(stats).toEqual({ lines: 7, codes: 4, badLines: 3 });
+    expect(stats).toEqual({ lines: 9, codes: 4, badLines: 3 });
+    expect(bad).toEqual([[5, '"qr" must be a non-empty string'], [6, expect.stringMatching(/^not JSON/) as string], [7, 'longer than 64 bytes']]);
   });
 });
 

@@ -13,6 +13,7 @@ export interface QrLinesSourceOptions {
 }
 
 export interface QrLinesSourceStats {
+  /** Lines read, blank ones included. */
   lines: number;
   codes: number;
   badLines: number;
@@ -28,7 +29,15 @@ type Readable = AsyncIterable<Buffer | string> & { destroy?: (error?: Error) => 
  * `{"qr": "...", "venue": "..."}`. Blank lines are skipped; a bad line (not such JSON, too long)
  * is counted, logged with SCANNER_ERR_INPUT_LINE and skipped, never the end of the source.
  */
-export function createQrLinesSource(readable: Readable, options: QrLinesSourceOptions = {}, deps: { logger?: Logger } = {}): ScanSource<QrLinesSourceStats> {
+export function createQrLinesSource(
+  readable: Readable,
+  options: QrLinesSourceOptions = {},
+  deps: {
+    readonly logger?: Logger;
+    /** Called in line order, before the next code is yielded: a CLI can answer every line in order. */
+    readonly onBadLine?: (line: number, reason: string) => void;
+  } = {},
+): ScanSource<QrLinesSourceStats> {
   const maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_QR_LINE_BYTES;
   if (!Number.isInteger(maxLineBytes) || maxLineBytes < 64) throw scannerErrors.SCANNER_ERR_CONFIG(`maxLineBytes must be an integer >= 64, got ${String(maxLineBytes)}`);
   const logger = deps.logger ?? pino({ name: 'scanner-agent' });
@@ -39,11 +48,11 @@ export function createQrLinesSource(readable: Readable, options: QrLinesSourceOp
   function bad(reason: string): undefined {
     stats.badLines++;
     logger.warn({ err: scannerErrors.SCANNER_ERR_INPUT_LINE(`line ${stats.lines}: ${reason}`) }, 'bad input line');
+    deps.onBadLine?.(stats.lines, reason);
     return undefined;
   }
 
   function parseLine(bytes: Buffer): ScanInput | undefined {
-    stats.lines++;
     const text = bytes.toString('utf8').trim();
     if (!text.startsWith('{')) {
       stats.codes++;
@@ -67,7 +76,11 @@ export function createQrLinesSource(readable: Readable, options: QrLinesSourceOp
     let parts: Buffer[] = [];
     let partBytes = 0;
     let discarding = false;
-    const take = (line: Buffer) => (isBlank(line) ? undefined : parseLine(line));
+    // Every line counts (blank ones too), so that `line` in a report is the line's number.
+    const take = (line: Buffer) => {
+      stats.lines++;
+      return isBlank(line) ? undefined : parseLine(line);
+    };
     for await (const chunk of readable) {
       if (stopped) return;
       const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
