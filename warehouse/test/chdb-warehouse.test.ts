@@ -69,6 +69,8 @@ describe('migrations', () => {
       [2, 'create_dead_letters'],
       [3, 'create_devices'],
       [4, 'create_schema_changes'],
+      [5, 'create_verification_events'],
+      [6, 'create_rollups'],
     ]);
     expect(applied.every((m) => m.applied_at === '2026-01-01 00:00:00.000')).toBe(true);
     const tables = await first.query<{ name: string }>(
