@@ -1,5 +1,5 @@
 import { Ajv, type ErrorObject } from 'ajv';
-import { Packr } from 'msgpackr';
+import { Packr, Unpackr } from 'msgpackr';
 import { protocolErrors } from './errors.ts';
 import { telemetryBatchSchema, type TelemetryBatch } from './telemetry-schema.ts';
 
@@ -52,16 +52,21 @@ export function createTelemetryCodec(options: TelemetryCodecOptions = {}): Telem
   const maxPayloadBytes = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
   const encoder = new Packr(packrOptions());
   const decoder = new Packr(packrOptions());
-  // msgpackr clients with records on (no shared table) define each structure inline, starting with
-  // the record extension (0xd4 0x72); their ids would clash with the shared table's.
+  // Which decoder a payload needs shows in its first byte. Ours start with a reference to the shared
+  // table's first structure (0x40). msgpackr clients with records but no shared table define each
+  // structure inline (the record extension, 0xd4 0x72). Anything else is plain msgpack, where
+  // 0x40-0x7f are small integers (64-127) that a records-aware decoder would misread as records.
   const selfDescribing = new Packr({ useRecords: true, mapsAsObjects: true });
+  const plain = new Unpackr({ useRecords: false, mapsAsObjects: true });
   const validate = new Ajv({ allErrors: false, strict: true }).compile<TelemetryBatch>(telemetryBatchSchema);
 
   function parse(payload: Uint8Array): unknown {
     const buf = Buffer.isBuffer(payload) ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     try {
       if (JSON_START.has(buf[0] ?? 0)) return JSON.parse(buf.toString('utf8')) as unknown;
-      return buf[0] === 0xd4 && buf[1] === 0x72 ? selfDescribing.unpack(buf) : decoder.unpack(buf);
+      const first = buf[0] ?? 0;
+      if (first >= 0x40 && first <= 0x7f) return decoder.unpack(buf);
+      return first === 0xd4 && buf[1] === 0x72 ? selfDescribing.unpack(buf) : plain.unpack(buf);
     } catch (err) {
       throw protocolErrors.PROTOCOL_ERR_PAYLOAD_DECODE((err as Error).message.slice(0, 200), err);
     }

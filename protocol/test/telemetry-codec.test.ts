@@ -53,6 +53,9 @@ describe('telemetry codec', () => {
     expect(codec.decode(Buffer.from(JSON.stringify(batch)))).toEqual(batch);
     expect(codec.decode(Buffer.from(` \n${JSON.stringify(batch)}`))).toEqual(batch);
     expect(codec.decode(pack(batch))).toEqual(batch);
+    // Plain msgpack writes 64-127 as one byte (0x40-0x7f), the range records use: still integers.
+    const smallInts: TelemetryBatch = { boot: 100, seq: 64, readings: [{ sensor: 's', metric: 'pm25', ts: 1_764_000_000_000, value: 127 }] };
+    expect(codec.decode(pack(smallInts))).toEqual(smallInts);
     // msgpackr's records without a shared table: each message defines its structures inline.
     const records = new Packr({ useRecords: true });
     expect(codec.decode(records.pack(batch))).toEqual(batch);
