@@ -18,6 +18,9 @@ describe('bench smoke run', () => {
     const { results, paths } = await runBench(['--smoke', '--out', out]);
     const codec = results.find((r) => r.scenario === 'codec');
     expect(codec?.figures.msgpack_shared_structures_bytes).toBeLessThan(codec?.figures.json_bytes ?? 0);
+    const query = results.find((r) => r.scenario === 'query');
+    expect(query?.figures.district_p99_ms).toBeGreaterThan(0);
+    expect(query?.figures.grid_p99_ms).toBeGreaterThan(0);
     const ingest = results.find((r) => r.scenario === 'ingest');
     expect(ingest?.figures.readings_per_second).toBeGreaterThan(0);
     expect(ingest?.figures.visible_samples).toBeGreaterThan(0);
