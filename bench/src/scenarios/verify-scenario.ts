@@ -1,0 +1,310 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { Worker } from 'node:worker_threads';
+import { createCodeDecoder, createDevelopmentIssuer, type DevelopmentIssuer } from '@cityops/protocol';
+import { scrape } from '../prometheus-text.ts';
+import type { Scenario } from '../scenario.ts';
+
+const QUESTION =
+  'How many verifications per second does the verifier answer over HTTP, one distinct code per POST /v1/verify ' +
+  '(no cache hits) and 64 per POST /v1/verify/batch, with what p99, and how close does batch come to what the ' +
+  "machine's cores can do in ES256 signature checks alone (cores x single-thread crypto.verify), measured in the same run?";
+
+const SINGLE_CONNECTIONS = 64;
+const BATCH_CONNECTIONS = 8;
+const BATCH_ITEMS = 64;
+/** Codes kept in memory at most (about 200 bytes each, plus their request buffers). */
+const MAX_CODES = 200_000;
+
+/** The part of autocannon's result this scenario reads (the package has no types). */
+interface AutocannonResult {
+  readonly duration: number;
+  readonly latency: { readonly p50: number; readonly p99: number; readonly max: number };
+  readonly requests: { readonly total: number };
+  readonly '2xx': number;
+  readonly non2xx: number;
+  readonly errors: number;
+  readonly timeouts: number;
+}
+
+interface AutocannonRequest {
+  readonly method: 'POST';
+  readonly path: string;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+interface AutocannonOptions {
+  readonly url: string;
+  readonly connections: number;
+  readonly duration: number;
+  readonly maxConnectionRequests: number;
+  readonly requests: readonly AutocannonRequest[];
+  readonly setupClient: (client: { setRequests(requests: readonly AutocannonRequest[]): void }) => void;
+}
+
+type Autocannon = (options: AutocannonOptions) => Promise<AutocannonResult>;
+
+/**
+ * Mints `count` distinct health codes on every core: a code costs ~125 µs (ES256 signature, CBOR,
+ * a trial deflate), so one thread would take longer than the measurement.
+ */
+async function mintCodes(issuer: DevelopmentIssuer, count: number, threads: number): Promise<string[]> {
+  // An eval'd worker is CommonJS: it registers tsx itself (as the verifier's pool workers do), then imports the protocol.
+  const script = `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { createPrivateKey } = require('node:crypto');
+    (async () => {
+      (await import(workerData.tsx)).register();
+      const { createCodeIssuer } = await import(workerData.protocol);
+      const issuer = createCodeIssuer({ kid: Buffer.from(workerData.kid, 'base64'), privateKey: createPrivateKey(workerData.key), alg: 'ES256', issuer: workerData.issuer });
+      const codes = [];
+      for (let i = 0; i < workerData.count; i++) codes.push(issuer.issueHealthCode({ subject: workerData.prefix + i, colour: 'green', validMinutes: 600 }));
+      parentPort.postMessage(codes);
+    })();`;
+  const per = Math.ceil(count / threads);
+  const parts = await Promise.all(
+    Array.from({ length: threads }, async (_, t) => {
+      const worker = new Worker(script, {
+        eval: true,
+        workerData: {
+          tsx: import.meta.resolve('tsx/esm/api'),
+          protocol: import.meta.resolve('@cityops/protocol'),
+          kid: issuer.kid.toString('base64'),
+          key: issuer.privateKeyPem(),
+          issuer: issuer.issuer,
+          count: Math.min(per, count - t * per),
+          prefix: `bench-${t}-`,
+        },
+      });
+      const [codes] = (await once(worker, 'message')) as [string[]];
+      await worker.terminate();
+      return codes;
+    }),
+  );
+  return parts.flat();
+}
+
+/**
+ * Single-thread ES256 `crypto.verify` per second over the codes' own signed bytes (RFC 9052
+ * Sig_structure, r||s), the KeyObject parsed once: the work a verification cannot avoid. The
+ * median of 3 rounds.
+ */
+function es256Rate(signed: readonly { readonly toBeSigned: Uint8Array; readonly value: Uint8Array }[], publicKey: KeyObject, ms: number): number {
+  const rounds: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    let n = 0;
+    const started = performance.now();
+    let now = started;
+    while (now - started < ms / 3) {
+      for (let i = 0; i < 64; i++) {
+        const s = signed[(n + i) % signed.length]!;
+        if (!cryptoVerify('sha256', s.toBeSigned, { key: publicKey, dsaEncoding: 'ieee-p1363' }, s.value)) throw new Error('a minted code does not verify');
+      }
+      n += 64;
+      now = performance.now();
+    }
+    rounds.push((n / (now - started)) * 1000);
+  }
+  return rounds.sort((a, b) => a - b)[1]!;
+}
+
+interface VerifierProcess {
+  readonly httpUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The verifier as a process of its own (HTTP, piscina pool on every core, verdict cache on, no
+ * audit), so that it and autocannon share the machine as a load balancer and a service would.
+ */
+async function startVerifier(trustPath: string): Promise<VerifierProcess> {
+  const config = { http: { port: 0, maxBatchItems: 256 }, trust: { source: trustPath } };
+  // CommonJS (no --input-type: the pool threads inherit execArgv, and it is refused for files).
+  const script = `(async () => {
+    const [{ createVerifierService }, { pino }] = await Promise.all([import(process.env.CITYOPS_VERIFIER), import(process.env.CITYOPS_PINO)]);
+    const service = createVerifierService(JSON.parse(process.env.CITYOPS_VERIFIER_CONFIG), { logger: pino({ level: 'warn' }, pino.destination(2)) });
+    const addresses = await service.start();
+    process.stdout.write(JSON.stringify({ ready: true, ...addresses }) + '\\n');
+    const stop = () => service.stop().then(() => process.exit(0), () => process.exit(1));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  })();`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      CITYOPS_VERIFIER: import.meta.resolve('@cityops/verifier'),
+      CITYOPS_PINO: import.meta.resolve('pino'),
+      CITYOPS_VERIFIER_CONFIG: JSON.stringify(config),
+    },
+  });
+  let errText = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    errText = (errText + chunk).slice(-10_000);
+  });
+  const exited = once(child, 'exit');
+  const ready = await new Promise<{ httpUrl: string }>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      if (line.startsWith('{"ready":true')) resolve(JSON.parse(line) as { httpUrl: string });
+    });
+    exited.then(() => reject(new Error(`the verifier exited before it was ready:\n${errText}`)), reject);
+  });
+  return {
+    httpUrl: ready.httpUrl,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+}
+
+/** Splits `bodies` over connections: each sends its own slice once, so no code is sent twice. */
+async function load(autocannon: Autocannon, url: string, path: string, bodies: readonly string[], connections: number, seconds: number): Promise<AutocannonResult> {
+  const request = (body: string): AutocannonRequest => ({ method: 'POST', path, headers: { 'content-type': 'application/json' }, body });
+  const slices = Array.from({ length: connections }, (_, c) => bodies.filter((_, i) => i % connections === c).map(request));
+  let next = 0;
+  return autocannon({
+    url,
+    connections,
+    duration: seconds,
+    maxConnectionRequests: Math.min(...slices.map((s) => s.length)),
+    requests: [request(bodies[0]!)],
+    setupClient: (client) => client.setRequests(slices[next++ % connections]!),
+  });
+}
+
+/** Verdicts (all, and OK) and cache hits, from the verifier's own metrics; a counter not yet incremented is 0. */
+async function verifierCounts(httpUrl: string): Promise<{ ok: number; verdicts: number; cacheHits: number }> {
+  const text = await scrape(`${httpUrl}/metrics`);
+  const labelled = (name: string, label: string) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(`${name}{`) && l.includes(label))
+      .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  return {
+    ok: labelled('cityops_verifier_verdicts_total', 'reason="OK"'),
+    verdicts: labelled('cityops_verifier_verdicts_total', '{'),
+    cacheHits: labelled('cityops_verifier_cache_lookups_total', 'result="hit"'),
+  };
+}
+
+export const verifyScenario: Scenario = {
+  name: 'verify',
+  question: QUESTION,
+  async run({ durationS, smoke, workDir, log }) {
+    const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+    const cores = availableParallelism();
+    const seconds = smoke ? 1 : Math.max(2, Math.round(durationS));
+    const issuer = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'], trustForm: 'public-key' });
+    const trustPath = join(workDir, 'trust.json');
+    await writeFile(trustPath, JSON.stringify([issuer.trustEntry]));
+
+    // Distinct codes for a run at 6k verifications/s per core; a verifier faster than that runs
+    // out early and its run ends sooner (autocannon reports the real duration): never a code twice.
+    const warmups = smoke ? 0 : 3000;
+    const count = smoke ? 2000 : Math.min(MAX_CODES, Math.ceil(seconds * cores * 6000));
+    log(`verify: minting ${warmups + count} distinct codes on ${cores} threads`);
+    const mintStarted = performance.now();
+    const all = await mintCodes(issuer, warmups + count, cores);
+    const warm = all.slice(0, warmups);
+    const codes = all.slice(warmups);
+    log(`verify: minted in ${((performance.now() - mintStarted) / 1000).toFixed(1)} s`);
+
+    // The physical limit, on the machine between the runs (when nothing of ours runs): every
+    // verification needs one ES256 check.
+    const decoder = createCodeDecoder();
+    const signed = (smoke ? codes : warm).slice(0, 256).map((qr) => decoder.decode(qr).signature);
+    const es256Ms = smoke ? 300 : 3000;
+    const es256: number[] = [es256Rate(signed, issuer.publicKey, es256Ms)];
+    log(`verify: ES256 ${Math.round(es256[0]!)}/s on one thread`);
+
+    /** A fresh verifier (empty verdict cache), warmed on codes of its own, then loaded. */
+    async function measure(path: string, bodies: readonly string[], connections: number) {
+      const verifier = await startVerifier(trustPath);
+      try {
+        if (warm.length > 0) await load(autocannon, verifier.httpUrl, '/v1/verify', warm.map((qr) => JSON.stringify({ qr })), 16, 2);
+        const before = await verifierCounts(verifier.httpUrl);
+        log(`verify: POST ${path}, ${connections} connections, ${seconds} s`);
+        const result = await load(autocannon, verifier.httpUrl, path, bodies, connections, seconds);
+        const after = await verifierCounts(verifier.httpUrl);
+        return { result, ok: after.ok - before.ok, verdicts: after.verdicts - before.verdicts, cacheHits: after.cacheHits };
+      } finally {
+        await verifier.stop();
+      }
+    }
+
+    const cpuBefore = process.cpuUsage();
+    const wallBefore = performance.now();
+    const single = await measure('/v1/verify', codes.map((qr) => JSON.stringify({ qr })), SINGLE_CONNECTIONS);
+    es256.push(es256Rate(signed, issuer.publicKey, es256Ms));
+    const bodies: string[] = [];
+    for (let i = 0; i + BATCH_ITEMS <= codes.length; i += BATCH_ITEMS) bodies.push(JSON.stringify({ items: codes.slice(i, i + BATCH_ITEMS).map((qr) => ({ qr })) }));
+    const batch = await measure('/v1/verify/batch', bodies, BATCH_CONNECTIONS);
+    es256.push(es256Rate(signed, issuer.publicKey, es256Ms));
+    log(`verify: ES256 ${es256.map((r) => Math.round(r)).join(', ')}/s on one thread (before, between, after)`);
+    const cpu = process.cpuUsage(cpuBefore);
+    const wall = (performance.now() - wallBefore) / 1000;
+
+    const rate = (r: AutocannonResult, items: number) => (r['2xx'] * items) / r.duration;
+    const singleRate = rate(single.result, 1);
+    const batchRate = rate(batch.result, BATCH_ITEMS);
+    const es256Median = [...es256].sort((a, b) => a - b)[1]!;
+    const limit = cores * es256Median;
+    const share = batchRate / limit;
+    const failed = (r: AutocannonResult) => r.non2xx + r.errors + r.timeouts;
+    const cacheHits = single.cacheHits + batch.cacheHits;
+    const allOk = single.ok === single.verdicts && batch.ok === batch.verdicts;
+    return {
+      scenario: 'verify',
+      question: QUESTION,
+      figures: {
+        cores,
+        es256_single_thread_verifications_per_second: Math.round(es256Median),
+        es256_before_per_second: Math.round(es256[0]!),
+        es256_between_per_second: Math.round(es256[1]!),
+        es256_after_per_second: Math.round(es256[2]!),
+        codes_minted: all.length,
+        single_connections: SINGLE_CONNECTIONS,
+        single_requests_per_second: Math.round(singleRate),
+        single_seconds: single.result.duration,
+        single_p50_ms: single.result.latency.p50,
+        single_p99_ms: single.result.latency.p99,
+        single_failed_requests: failed(single.result),
+        single_share_of_cores_x_es256: singleRate / limit,
+        batch_connections: BATCH_CONNECTIONS,
+        batch_items_per_request: BATCH_ITEMS,
+        batch_requests_per_second: Math.round(batch.result['2xx'] / batch.result.duration),
+        batch_verifications_per_second: Math.round(batchRate),
+        batch_seconds: batch.result.duration,
+        batch_p99_ms: batch.result.latency.p99,
+        batch_failed_requests: failed(batch.result),
+        batch_share_of_cores_x_es256: share,
+        verdicts_measured: single.verdicts + batch.verdicts,
+        cache_hits: cacheHits,
+        load_generator_cpu_seconds_per_second: (cpu.user + cpu.system) / 1e6 / wall,
+      },
+      targets: [
+        { name: 'single verify req/s', target: '>= 15000', met: singleRate >= 15_000 },
+        { name: 'single verify p99', target: '< 20 ms', met: single.result.latency.p99 < 20 },
+        { name: 'batch verifications/s vs cores x single-thread ES256', target: '>= 0.8', met: share >= 0.8 },
+        { name: 'distinct codes: no cache hits, every verdict OK, no failed request', target: '0 hits, all OK', met: cacheHits === 0 && allOk && failed(single.result) + failed(batch.result) === 0 },
+      ],
+      notes: [
+        `The verifier runs as its own process (piscina pool of ${cores} threads, verdict cache on, no audit trail); autocannon runs in the bench process on the same ${cores} cores, its CPU use is listed.`,
+        'Each connection sends its own slice of distinct codes once; each run starts a fresh verifier, warmed on other codes, so the cache never hits (checked in its metrics).',
+        'ES256: crypto.verify over the minted codes\' Sig_structures with one cached KeyObject, on one thread of the bench process while nothing of ours runs, before, between and after the two loads; the limit is cores x their median.',
+      ],
+    };
+  },
+};
