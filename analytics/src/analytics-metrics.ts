@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 /** The analytics service's metrics, on a registry of its own (never the global one). */
 export function createAnalyticsMetrics(registry = new Registry()) {
-  collectDefaultMetrics({ register: registry, prefix: 'cityops_analytics_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'cityops_analytics_' });
   return {
     registry,
     querySeconds: new Histogram({

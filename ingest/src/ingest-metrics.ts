@@ -2,7 +2,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 /** The ingest service's metrics, on a registry of its own (never the global one). */
 export function createIngestMetrics(registry = new Registry()) {
-  collectDefaultMetrics({ register: registry, prefix: 'cityops_ingest_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'cityops_ingest_' });
   return {
     registry,
     batches: new Counter({

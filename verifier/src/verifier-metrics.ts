@@ -16,7 +16,7 @@ export interface MetricsProbe {
  * transport, outcome); never a subject, a code, a device or a venue id.
  */
 export function createVerifierMetrics(registry = new Registry()) {
-  collectDefaultMetrics({ register: registry, prefix: 'cityops_verifier_process_' });
+  collectDefaultMetrics({ register: registry, prefix: 'cityops_verifier_' });
   let probe: MetricsProbe | undefined;
   const gauge = (name: string, help: string, read: (p: MetricsProbe) => number | undefined) =>
     new Gauge({

@@ -263,7 +263,7 @@ describe('verifier service (pool, HTTP, MQTT, audit in chDB)', () => {
       'cityops_verifier_cache_lookups_total',
       'cityops_verifier_audit_events_total',
       'cityops_verifier_reference_reloads_total{source="trust",outcome="changed"}',
-      'cityops_verifier_process_process_cpu_seconds_total',
+      'cityops_verifier_process_cpu_seconds_total',
     ]) {
       expect(text).toContain(name);
     }
