@@ -100,7 +100,7 @@ describe('reference cache and offline verification', () => {
     await expect(cache.refresh('trust')).rejects.toMatchObject({ code: 'SCANNER_ERR_REFERENCE' });
     expect(local.verify(issuer.issueHealthCode({ subject: 'p-3', colour: 'green' }), undefined, at).verdict.reason).toBe('OK');
     expect(JSON.parse(await readFile(join(dir, 'reference', 'trust.json'), 'utf8'))).toEqual([issuer.trustEntry]);
-    expect(cache.stats().trust).toMatchObject({ loaded: true, refreshes: 1, failures: 1 });
+    expect(cache.stats()).toMatchObject({ trust: { loaded: true, refreshes: 1, failures: 1, persistFailures: 0 }, revocation: { refreshes: 1, failures: 0, persistFailures: 0 } });
 
     // Past maxAgeMs the verdicts say so, as the verifier's do.
     expect(local.verify(issuer.issueHealthCode({ subject: 'p-4', colour: 'green' }), undefined, at + 2 * 3_600_000).verdict).toMatchObject({

@@ -52,6 +52,8 @@ export interface ReferenceSourceState {
   readonly freshAt: number;
   readonly refreshes: number;
   readonly failures: number;
+  /** Copies in use that could not be written to `dir`. */
+  readonly persistFailures: number;
 }
 
 export interface ReferenceCache {
@@ -75,6 +77,7 @@ interface Part {
   loaded: boolean;
   refreshes: number;
   failures: number;
+  persistFailures: number;
 }
 
 /**
@@ -105,7 +108,7 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
         { now, ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }) },
       ),
     );
-    parts.set(kind, { freshAt: 0, loaded: false, refreshes: 0, failures: 0 });
+    parts.set(kind, { freshAt: 0, loaded: false, refreshes: 0, failures: 0, persistFailures: 0 });
   }
   let trust: TrustSnapshot = parseTrustList([], 0);
   let revocation: RevocationSnapshot = buildRevocationSnapshot({}, 0, 0.000001);
@@ -116,6 +119,7 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
   const timersByKind = new Map<ReferenceKind, unknown>();
   const inFlight = new Map<ReferenceKind, Promise<void>>();
   let running = false;
+  let persisting: Promise<void> = Promise.resolve();
 
   function rebuild(): void {
     const part = (kind: ReferenceKind) => parts.get(kind)!;
@@ -148,11 +152,16 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
     }
   }
 
-  async function persist(kind: ReferenceKind, bytes: Buffer | undefined): Promise<void> {
-    if (bytes !== undefined) await writeFileAtomic(join(config.dir, FILES[kind]), bytes);
-    const meta: Partial<Record<ReferenceKind, { freshAt: number; etag?: string }>> = {};
-    for (const [k, p] of parts) if (p.loaded) meta[k] = { freshAt: p.freshAt, ...(p.etag === undefined ? {} : { etag: p.etag }) };
-    await writeFileAtomic(join(config.dir, META_FILE), JSON.stringify(meta));
+  /** Writes the copy and the shared meta.json; one write at a time (sources refresh concurrently). */
+  function persist(kind: ReferenceKind, bytes: Buffer | undefined): Promise<void> {
+    const run = persisting.then(async () => {
+      if (bytes !== undefined) await writeFileAtomic(join(config.dir, FILES[kind]), bytes);
+      const meta: Partial<Record<ReferenceKind, { freshAt: number; etag?: string }>> = {};
+      for (const [k, p] of parts) if (p.loaded) meta[k] = { freshAt: p.freshAt, ...(p.etag === undefined ? {} : { etag: p.etag }) };
+      await writeFileAtomic(join(config.dir, META_FILE), JSON.stringify(meta));
+    });
+    persisting = run.catch(() => undefined);
+    return run;
   }
 
   async function loadPersisted(): Promise<void> {
@@ -203,7 +212,11 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
       part.etag = read.etag;
       part.refreshes++;
       rebuild();
-      await persist(kind, read.bytes);
+      // The copy is in use; a disk that refuses it only costs the next restart its freshness.
+      await persist(kind, read.bytes).catch((err: unknown) => {
+        part.persistFailures++;
+        logger.error({ err: scannerErrors.SCANNER_ERR_REFERENCE(`${kind} not persisted`, err) }, 'reference copy not persisted');
+      });
       deps.onRefresh?.(kind, read.bytes === undefined ? 'unchanged' : 'changed');
     } catch (err) {
       part.failures++;
@@ -262,10 +275,11 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
       for (const timer of timersByKind.values()) timers.clearTimeout(timer);
       timersByKind.clear();
       await Promise.allSettled([...inFlight.values()]);
+      await persisting;
     },
     stats() {
       const out: Partial<Record<ReferenceKind, ReferenceSourceState>> = {};
-      for (const [kind, p] of parts) out[kind] = { loaded: p.loaded, freshAt: p.freshAt, refreshes: p.refreshes, failures: p.failures };
+      for (const [kind, p] of parts) out[kind] = { loaded: p.loaded, freshAt: p.freshAt, refreshes: p.refreshes, failures: p.failures, persistFailures: p.persistFailures };
       return out;
     },
   };
