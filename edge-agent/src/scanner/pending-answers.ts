@@ -11,8 +11,10 @@ export interface PendingAnswers<T> {
   /** Settles a question; false when none waits under that id (late, duplicate, or someone else's). */
   answer(id: string, value: T): boolean;
   cancel(id: string): void;
-  /** Settles every waiting question with `cancelled` (the connection is gone, the agent stops). */
+  /** Settles every waiting question with `cancelled` (the connection is gone). */
   cancelAll(): void;
+  /** Cancels every waiting question and opens no more (the agent stops). */
+  close(): void;
   readonly size: number;
 }
 
@@ -25,6 +27,7 @@ export interface PendingAnswers<T> {
 export function createPendingAnswers<T>(config: { readonly prefix: string; readonly max: number; readonly timeoutMs: number }, deps: { readonly timers: Timers }): PendingAnswers<T> {
   const waiting = new Map<string, { settle: (answer: Answer<T>) => void; timer: unknown }>();
   let next = 0;
+  let closed = false;
 
   function settle(id: string, answer: Answer<T>): boolean {
     const entry = waiting.get(id);
@@ -35,9 +38,13 @@ export function createPendingAnswers<T>(config: { readonly prefix: string; reado
     return true;
   }
 
+  function cancelAll(): void {
+    for (const id of [...waiting.keys()]) settle(id, { ok: false, why: 'cancelled' });
+  }
+
   return {
     open() {
-      if (waiting.size >= config.max) return undefined;
+      if (closed || waiting.size >= config.max) return undefined;
       const id = `${config.prefix}${(next++).toString(36)}`;
       const answer = new Promise<Answer<T>>((resolve) => {
         const timer = deps.timers.setTimeout(() => settle(id, { ok: false, why: 'timeout' }), config.timeoutMs);
@@ -49,8 +56,10 @@ export function createPendingAnswers<T>(config: { readonly prefix: string; reado
     cancel(id) {
       settle(id, { ok: false, why: 'cancelled' });
     },
-    cancelAll() {
-      for (const id of [...waiting.keys()]) settle(id, { ok: false, why: 'cancelled' });
+    cancelAll,
+    close() {
+      closed = true;
+      cancelAll();
     },
     get size() {
       return waiting.size;

@@ -227,6 +227,7 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
     draining ??= (async () => {
       try {
         do {
+          if (state !== 'running') return;
           const outcome = await uploader.upload();
           if (!outcome.answered) {
             counters.uploads.unanswered++;
@@ -326,7 +327,8 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
         // Requests waiting for the verifier are answered offline now; their events reach the spool.
         requests.cancelAll();
         await Promise.allSettled([...scansInFlight]);
-        uploadAnswers.cancelAll();
+        // An upload waiting for its answer gives up now, and none starts (its events stay on disk).
+        uploadAnswers.close();
         await draining;
         await link.stop();
         await reference.stop();
