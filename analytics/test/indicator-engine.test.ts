@@ -417,6 +417,24 @@ describe('the rollup job', () => {
     await flakyJob.stop();
   });
 
+  it('rolls late readings of another day into that day, in the same run as today’s', async () => {
+    const yesterday = BASE - 86_400_000;
+    const late: StoredBatch[] = [
+      {
+        device: 'gw-a', place: PLACES.a!, boot: 3, seq: seq++, receivedAt: NOW,
+        readings: Array.from({ length: 40 }, (_, i) => ({ sensor: 'pm-1', metric: 'pm25', ts: yesterday + i * 15_000, value: i / 4 })),
+      },
+      ...batches(24, 25, 3),
+    ];
+    await wh.insertBatches(late);
+    const run = await job.runOnce();
+    expect(run?.partitions).toBeGreaterThanOrEqual(2);
+    const [days] = await wh.query<{ days: number }>('SELECT uniqExact(toYYYYMMDD(minute)) AS days FROM readings_1m');
+    expect(days?.days).toBeGreaterThanOrEqual(2);
+    await expectEqualsRaw(await engine.evaluate({ name: 'pm25_count', level: 'grid', at: yesterday + 10 * MINUTE }), 'count', 'grid');
+    await expectEqualsRaw(await engine.evaluate({ name: 'pm25_avg', level: 'district', from: yesterday, to: yesterday + 10 * MINUTE }), 'avg', 'district');
+  });
+
   it('reads again, with per-day bounds, when the rollup holds more than the watermark says', async () => {
     // A started range reaching below rows already rolled up: what a reader sees while a run commits.
     const [{ top = 0 } = {}] = await wh.query<{ top: number }>('SELECT max(hi_block) AS top FROM readings_1m');
