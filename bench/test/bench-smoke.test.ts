@@ -18,6 +18,8 @@ describe('bench smoke run', () => {
     const { results, paths } = await runBench(['--smoke', '--out', out]);
     const codec = results.find((r) => r.scenario === 'codec');
     expect(codec?.figures.msgpack_shared_structures_bytes).toBeLessThan(codec?.figures.json_bytes ?? 0);
+    const verify = results.find((r) => r.scenario === 'verify');
+    expect(Object.keys(verify?.figures ?? {}).length).toBeGreaterThan(0);
     const query = results.find((r) => r.scenario === 'query');
     expect(query?.figures.district_p99_ms).toBeGreaterThan(0);
     expect(query?.figures.grid_p99_ms).toBeGreaterThan(0);

@@ -4,6 +4,7 @@ import { codesCommand, codesUsage } from './commands/codes.ts';
 import { deviceCommand, deviceUsage } from './commands/device.ts';
 import { gatewayCommand, gatewayUsage } from './commands/gateway.ts';
 import { ingestCommand, ingestUsage } from './commands/ingest.ts';
+import { scanCommand, scanUsage } from './commands/scan.ts';
 import { simulateCommand, simulateUsage } from './commands/simulate.ts';
 import { upCommand, upUsage } from './commands/up.ts';
 import { verifyCommand, verifyUsage } from './commands/verify.ts';
@@ -19,6 +20,7 @@ const COMMANDS: Record<string, { run: Command; usage: string; longRunning: boole
   gateway: { run: (argv, out, shutdown) => gatewayCommand(argv, out, shutdown), usage: gatewayUsage, longRunning: false },
   device: { run: deviceCommand, usage: deviceUsage, longRunning: false },
   codes: { run: codesCommand, usage: codesUsage, longRunning: false },
+  scan: { run: (argv, out, shutdown) => scanCommand(argv, out, shutdown), usage: scanUsage, longRunning: false },
   verify: { run: (argv, out) => verifyCommand(argv, out), usage: verifyUsage, longRunning: false },
 };
 
