@@ -20,7 +20,7 @@ describe('cityops up and cityops simulate', () => {
 
   it('runs a whole city whose readings land in the embedded store, and a separate simulator process joins it', async () => {
     dir = await mkdtemp(join(tmpdir(), 'cityops-up-'));
-    const up = await startCityops(['up', '--data', join(dir, 'city'), '--mqtt-port', '0', '--http-port', '0', '--verifier-port', '0', '--gateways', '16', '--rate', '400', '--json'], {
+    const up = await startCityops(['up', '--data', join(dir, 'city'), '--mqtt-port', '0', '--http-port', '0', '--verifier-port', '0', '--analytics-port', '0', '--gateways', '16', '--rate', '400', '--json'], {
       timeoutMs: 90_000,
     });
     started.push(up);
@@ -57,6 +57,10 @@ describe('cityops up and cityops simulate', () => {
     const qr = issuer.issueHealthCode({ subject: 'resident-1', colour: 'green', validMinutes: 30 });
     const verdict = await fetch(`${String(up.ready.verifierUrl)}/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ qr }) });
     expect(await verdict.json()).toMatchObject({ verdict: 'allow', kind: 'health-code', colour: 'green' });
+
+    // Indicators by district, from the same store.
+    const indicator = await fetch(`${String(up.ready.analyticsUrl)}/v1/indicators/pm25_avg?level=district`);
+    expect(indicator.status).toBe(200);
 
     const metrics = await (await fetch(`${api}/metrics`)).text();
     expect(metrics).toMatch(/cityops_broker_clients \d+/);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { createAnalyticsService } from '@cityops/analytics';
 import { createIngestService } from '@cityops/ingest';
 import { createAgentFleet, describeCity, generateCity } from '@cityops/simulators';
 import { createVerifierService } from '@cityops/verifier';
@@ -12,7 +13,8 @@ import { provisionCity, provisionService } from '../provision-city.ts';
 import type { Shutdown } from '../shutdown.ts';
 import { warehouseConfigFrom } from '../store-option.ts';
 
-export const upUsage = `cityops up [--data DIR] [--store URL] [--host H] [--mqtt-port 1883] [--http-port 8080] [--gateways 64] [--rate 500] [--json]
+export const upUsage = `cityops up [--data DIR] [--store URL] [--host H] [--mqtt-port 1883] [--http-port 8080] [--verifier-port 8081]
+           [--analytics-port 8082] [--gateways 64] [--rate 500] [--json]
   the whole city in one process: broker, ingest, warehouse (embedded chDB unless --store), HTTP API,
   and a simulated city of gateway agents publishing through MQTT. Ctrl-C stops it.`;
 
@@ -26,6 +28,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       'mqtt-port': { type: 'string', default: '1883' },
       'http-port': { type: 'string', default: '8080' },
       'verifier-port': { type: 'string', default: '8081' },
+      'analytics-port': { type: 'string', default: '8082' },
       gateways: { type: 'string', default: '64' },
       rate: { type: 'string', default: '500' },
       'admin-token': { type: 'string' },
@@ -65,6 +68,11 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
   shutdown.add(() => verifier.stop());
   const verifierAddresses = await verifier.start();
 
+  // Indicators over rollups the analytics service computes from this same store.
+  const analytics = createAnalyticsService({ http: { host: values.host, port: Number(values['analytics-port']) } }, { warehouse, logger });
+  shutdown.add(() => analytics.stop());
+  const analyticsAddresses = await analytics.start();
+
   const city = generateCity({ gateways: Number(values.gateways), seed: 1 });
   const devices = await provisionCity(city, ingest.registry, join(dataDir, 'city-credentials.json'));
   const fleet = createAgentFleet(
@@ -76,7 +84,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
 
   if (values.json) {
     out.write(
-      `${JSON.stringify({ ready: true, pid: process.pid, ...addresses, verifierUrl: verifierAddresses.httpUrl, adminToken, gateways: devices.length })}\n`,
+      `${JSON.stringify({ ready: true, pid: process.pid, ...addresses, verifierUrl: verifierAddresses.httpUrl, analyticsUrl: analyticsAddresses.httpUrl, adminToken, gateways: devices.length })}\n`,
     );
     return;
   }
@@ -87,6 +95,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       `  HTTP API      ${addresses.httpUrl}`,
       `  readings      ${addresses.httpUrl}/v1/readings?metric=pm25&limit=10`,
       `  metrics       ${addresses.httpUrl}/metrics   health ${addresses.httpUrl}/healthz   ready ${addresses.httpUrl}/readyz`,
+      `  indicators    ${analyticsAddresses.httpUrl}/v1/indicators   (e.g. ${analyticsAddresses.httpUrl}/v1/indicators/pm25_avg?level=district)`,
       `  verifier      ${verifierAddresses.httpUrl}/v1/verify   (trust: ${cityIssuer.trustPath}; mint codes with 'cityops codes issue --key ${join(dataDir, 'issuer', 'private-key.pem')} --kid ${cityIssuer.issuer.trustEntry.kid} ...')`,
       `  admin token   ${adminToken}   (cityops device add <id> --kind gateway --at <place> --api ${addresses.httpUrl} --token <token>)`,
       `  data          ${dataDir}`,
