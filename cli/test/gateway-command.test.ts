@@ -45,7 +45,7 @@ describe('cityops gateway', () => {
       ].join('\n') + '\n',
     );
     await gatewayCommand(
-      ['--device', 'gw-stdin', '--secret', secret, '--broker', String(ingest.ready.mqttUrl), '--journal', join(dir, 'journal')],
+      ['--device', 'gw-stdin', `--secret=${secret}`, '--broker', String(ingest.ready.mqttUrl), '--journal', join(dir, 'journal')],
       out,
       createShutdown(),
       stdin,

@@ -84,19 +84,20 @@ describe('cityops scan (through the ingest broker, with its authentication and A
       ].join('\n'),
     );
     await scanCommand(
-      ['--scanner', 'gate-1', '--secret', scannerSecret, '--broker', mqttUrl, '--trust', join(dir, 'trust.json'), '--data', join(dir, 'gate-1'), '--venue', 'putuo/putuo-s01/g002/b04'],
+      ['--scanner', 'gate-1', `--secret=${scannerSecret}`, '--broker', mqttUrl, '--trust', join(dir, 'trust.json'), '--data', join(dir, 'gate-1'), '--venue', 'putuo/putuo-s01/g002/b04'],
       out,
       createShutdown(),
       stdin,
     );
+    // Every verifier on the broker hears every scanner (no shared subscriptions in MQTT 3.1.1): one at a
+    // time, so this one stops before any assertion can end the test early.
+    await verifier.stop();
     expect(printed).toEqual([
       expect.objectContaining({ verdict: 'allow', reason: 'OK', kind: 'health-code', offline: false }),
       expect.objectContaining({ verdict: 'deny', reason: 'UNKNOWN_KEY', offline: false }),
       { line: 3, error: 'SCANNER_ERR_INPUT_LINE', message: expect.stringMatching(/^not JSON/) as string },
       expect.objectContaining({ verdict: 'deny', reason: 'POLICY_DENIED', colour: 'red', offline: false }),
     ]);
-    // Every verifier on the broker hears every scanner (no shared subscriptions in MQTT 3.1.1): one at a time.
-    await verifier.stop();
   });
 
   it('--simulate runs a fleet of provisioned scanners with its own verifier and checks every class', async () => {
@@ -112,7 +113,7 @@ describe('cityops scan (through the ingest broker, with its authentication and A
     const printed = collect(out);
     await scanCommand(
       [
-        '--simulate', '--credentials', join(dir, 'scanners.json'), '--broker', mqttUrl, '--service-id', 'verifier-sim', '--service-secret', serviceSecret,
+        '--simulate', '--credentials', join(dir, 'scanners.json'), '--broker', mqttUrl, '--service-id', 'verifier-sim', `--service-secret=${serviceSecret}`,
         '--count', '30', '--rate', '0', '--mix', 'valid=2,expired=1,forged=1,revoked=1,wrong-issuer=1,malformed=1', '--data', join(dir, 'sim'),
       ],
       out,

@@ -17,8 +17,12 @@ function scryptAsync(secret: string, salt: Buffer, n: number, r: number, p: numb
   });
 }
 
+/** 32 base64url characters, never starting with '-' (a command line would read it as an option). */
 export function generateSecret(): string {
-  return randomBytes(24).toString('base64url');
+  for (;;) {
+    const secret = randomBytes(24).toString('base64url');
+    if (secret[0] !== '-') return secret;
+  }
 }
 
 export async function hashSecret(secret: string): Promise<string> {

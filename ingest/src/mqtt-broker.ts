@@ -178,10 +178,15 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
       aedes.on('clientDisconnect', () => metrics.clients.dec());
       aedes.on('clientError', (client, err) => logger.debug({ device: client.id, err: err.message }, 'client error'));
       const handle = aedes.handle.bind(aedes);
-      tcp = createTcpServer(handle);
+      // Small QoS 1 exchanges (a PUBACK, a verify request) must not wait for Nagle's algorithm: with it
+      // on at both ends a request/response through the broker took ~88 ms instead of under 1 ms.
+      tcp = createTcpServer({ noDelay: true }, handle);
       const port = await listen(tcp, config.port, config.host);
       if (config.tls === undefined) return { port };
-      tls = createTlsServer({ key: config.tls.key, cert: config.tls.cert, ...(config.tls.ca === undefined ? {} : { ca: config.tls.ca }) }, handle);
+      tls = createTlsServer(
+        { noDelay: true, key: config.tls.key, cert: config.tls.cert, ...(config.tls.ca === undefined ? {} : { ca: config.tls.ca }) },
+        handle,
+      );
       const tlsPort = await listen(tls, config.tls.port, config.tls.host);
       return { port, tlsPort };
     },

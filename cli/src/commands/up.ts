@@ -1,9 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAnalyticsService } from '@cityops/analytics';
-import { createIngestService } from '@cityops/ingest';
+import { createIngestService, generateSecret } from '@cityops/ingest';
 import { createAgentFleet, describeCity, generateCity } from '@cityops/simulators';
 import { createVerifierService } from '@cityops/verifier';
 import { openWarehouse } from '@cityops/warehouse';
@@ -38,7 +37,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
   const dataDir = resolve(values.data);
   await mkdir(dataDir, { recursive: true });
   const logger = pino({ name: 'cityops', level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
-  const adminToken = values['admin-token'] ?? randomBytes(18).toString('base64url');
+  const adminToken = values['admin-token'] ?? generateSecret();
 
   const warehouse = await openWarehouse(warehouseConfigFrom({ store: values.store, data: dataDir }));
   shutdown.add(() => warehouse.close());
