@@ -157,6 +157,10 @@ export function createMqttResponder(
       } catch (err) {
         throw verifierErrors.VERIFIER_ERR_MQTT(`${config.url}: ${(err as Error).message}`, err);
       }
+      // Small request/response packets must not wait for Nagle's algorithm (~40 ms per hop otherwise).
+      const noDelay = (c: MqttClient) => (c.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+      noDelay(client);
+      client.on('connect', () => client !== undefined && noDelay(client));
       client.on('message', onMessage);
       client.on('error', (err) => logger.warn({ err }, 'MQTT client error'));
       // A clean session forgets subscriptions: subscribe again after each reconnect.
