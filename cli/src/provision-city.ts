@@ -1,6 +1,6 @@
 import { access, readFile, writeFile } from 'node:fs/promises';
 import type { DeviceRegistry } from '@cityops/ingest';
-import { readCredentialsFile, writeCredentialsFile, type City, type DeviceCredentials } from '@cityops/simulators';
+import { readCredentialsFile, writeCredentialsFile, type City, type DeviceCredentials, type ScannerSite } from '@cityops/simulators';
 
 /**
  * Provisions the simulated city's gateways once and keeps their credentials in the data directory;
@@ -50,4 +50,29 @@ export async function provisionService(registry: DeviceRegistry, id: string, cre
   const { secret } = entry === undefined ? await registry.add({ id, kind: 'service', place }) : await registry.rotate(id);
   await writeFile(credentialsPath, JSON.stringify({ id, secret }), { mode: 0o600 });
   return secret;
+}
+
+/** The simulated venue scanners, provisioned once (kind scanner); their secrets kept like the gateways'. */
+export async function provisionScanners(registry: DeviceRegistry, sites: readonly ScannerSite[], credentialsPath: string): Promise<ScannerSite[]> {
+  const known = await access(credentialsPath).then(
+    () => readCredentialsFile(credentialsPath),
+    () => [] as DeviceCredentials[],
+  );
+  const byId = new Map(known.map((d) => [d.id, d]));
+  const out: ScannerSite[] = [];
+  const saved: DeviceCredentials[] = [];
+  for (const site of sites) {
+    const existing = byId.get(site.id);
+    const secret =
+      existing !== undefined && registry.get(site.id)?.revoked === false
+        ? existing.secret
+        : (registry.get(site.id) === undefined
+            ? await registry.add({ id: site.id, kind: 'scanner', place: site.place })
+            : await registry.rotate(site.id)
+          ).secret;
+    out.push({ ...site, password: secret });
+    saved.push({ id: site.id, secret, place: site.place, sensors: [] });
+  }
+  await writeCredentialsFile(credentialsPath, saved);
+  return out;
 }

@@ -20,7 +20,7 @@ describe('cityops up and cityops simulate', () => {
 
   it('runs a whole city whose readings land in the embedded store, and a separate simulator process joins it', async () => {
     dir = await mkdtemp(join(tmpdir(), 'cityops-up-'));
-    const up = await startCityops(['up', '--data', join(dir, 'city'), '--mqtt-port', '0', '--http-port', '0', '--verifier-port', '0', '--analytics-port', '0', '--gateways', '16', '--rate', '400', '--json'], {
+    const up = await startCityops(['up', '--data', join(dir, 'city'), '--mqtt-port', '0', '--http-port', '0', '--verifier-port', '0', '--analytics-port', '0', '--gateways', '16', '--rate', '400', '--scanners', '3', '--scan-rate', '30', '--json'], {
       timeoutMs: 90_000,
     });
     started.push(up);
@@ -57,6 +57,16 @@ describe('cityops up and cityops simulate', () => {
     const qr = issuer.issueHealthCode({ subject: 'resident-1', colour: 'green', validMinutes: 30 });
     const verdict = await fetch(`${String(up.ready.verifierUrl)}/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ qr }) });
     expect(await verdict.json()).toMatchObject({ verdict: 'allow', kind: 'health-code', colour: 'green' });
+
+    // The venue scanners ask the verifier through the broker.
+    expect(up.ready.scanners).toBe(3);
+    await vi.waitFor(
+      async () => {
+        const text = await (await fetch(`${String(up.ready.verifierUrl)}/metrics`)).text();
+        expect(text).toMatch(/cityops_verifier_verdicts_total\{[^}]*transport="mqtt"[^}]*\} [1-9]/);
+      },
+      { timeout: 30_000, interval: 200 },
+    );
 
     // Indicators by district, from the same store.
     const indicator = await fetch(`${String(up.ready.analyticsUrl)}/v1/indicators/pm25_avg?level=district`);

@@ -70,7 +70,7 @@ export function createMqttResponder(
 
   function reply(scanner: string, id: unknown, body: Verdict | { accepted: number; refused: number }): void {
     client?.publish(topics.verifyResponse(scanner), JSON.stringify({ id, ...body }), { qos: config.qos }, (err) => {
-      if (err !== undefined && stopped === undefined) logger.warn({ err, scanner }, 'verdict could not be published');
+      if (err !== undefined && err !== null && stopped === undefined) logger.warn({ err, scanner }, 'verdict could not be published');
     });
   }
 

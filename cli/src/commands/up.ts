@@ -1,19 +1,19 @@
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAnalyticsService } from '@cityops/analytics';
 import { createIngestService, generateSecret } from '@cityops/ingest';
-import { createAgentFleet, describeCity, generateCity } from '@cityops/simulators';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { createAgentFleet, createScannerCodeMint, createScannerFleet, describeCity, generateCity, planScannerSites } from '@cityops/simulators';
 import { createVerifierService } from '@cityops/verifier';
 import { openWarehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
 import { loadOrCreateCityIssuer } from '../city-issuer.ts';
-import { provisionCity, provisionService } from '../provision-city.ts';
+import { provisionCity, provisionScanners, provisionService } from '../provision-city.ts';
 import type { Shutdown } from '../shutdown.ts';
 import { warehouseConfigFrom } from '../store-option.ts';
 
 export const upUsage = `cityops up [--data DIR] [--store URL] [--host H] [--mqtt-port 1883] [--http-port 8080] [--verifier-port 8081]
-           [--analytics-port 8082] [--gateways 64] [--rate 500] [--json]
+           [--analytics-port 8082] [--gateways 64] [--rate 500] [--scanners 8] [--scan-rate 10] [--json]
   the whole city in one process: broker, ingest, warehouse (embedded chDB unless --store), HTTP API,
   and a simulated city of gateway agents publishing through MQTT. Ctrl-C stops it.`;
 
@@ -29,6 +29,8 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       'verifier-port': { type: 'string', default: '8081' },
       'analytics-port': { type: 'string', default: '8082' },
       gateways: { type: 'string', default: '64' },
+      scanners: { type: 'string', default: '8' },
+      'scan-rate': { type: 'string', default: '10' },
       rate: { type: 'string', default: '500' },
       'admin-token': { type: 'string' },
       json: { type: 'boolean', default: false },
@@ -54,10 +56,20 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
 
   // The verifier answers scanners over HTTP and, through the broker, over MQTT as a service device.
   const cityIssuer = await loadOrCreateCityIssuer(dataDir);
+  // The simulated scanners' codes come from their own issuers (a health service, a district office),
+  // with some codes revoked: the verifier trusts the city's issuer and theirs.
+  const mint = createScannerCodeMint({ seed: 1 });
+  const verifierDir = join(dataDir, 'verifier');
+  await mkdir(verifierDir, { recursive: true });
+  const trustPath = join(verifierDir, 'trust.json');
+  const revocationPath = join(verifierDir, 'revocation.json');
+  await writeFile(trustPath, JSON.stringify([cityIssuer.issuer.trustEntry, ...mint.trustEntries]));
+  await writeFile(revocationPath, JSON.stringify(mint.revocation));
   const verifierSecret = await provisionService(ingest.registry, 'cityops-verifier', join(dataDir, 'verifier-credentials.json'));
   const verifier = createVerifierService(
     {
-      trust: { source: cityIssuer.trustPath },
+      trust: { source: trustPath },
+      revocation: { source: revocationPath },
       http: { host: values.host, port: Number(values['verifier-port']) },
       mqtt: { url: addresses.mqttUrl, username: 'cityops-verifier', password: verifierSecret, clientId: 'cityops-verifier' },
       audit: { pseudonymKey: cityIssuer.pseudonymKey },
@@ -81,15 +93,31 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
   shutdown.add(() => fleet.stop());
   await fleet.start();
 
+  // Venue scanners ("digital sentinels") asking the verifier over MQTT, deciding offline when it is down.
+  const sites = await provisionScanners(ingest.registry, planScannerSites({ scanners: Number(values.scanners), seed: 1 }), join(dataDir, 'scanner-credentials.json'));
+  const scanners = createScannerFleet(
+    {
+      brokerUrl: addresses.mqttUrl,
+      sites,
+      dataRoot: join(dataDir, 'scanners'),
+      trustSource: trustPath,
+      revocationSource: `${verifierAddresses.httpUrl}/v1/revocation/filter`,
+      codesPerSecond: Number(values['scan-rate']),
+    },
+    { mint, logger },
+  );
+  shutdown.add(() => scanners.stop());
+  await scanners.start();
+
   if (values.json) {
     out.write(
-      `${JSON.stringify({ ready: true, pid: process.pid, ...addresses, verifierUrl: verifierAddresses.httpUrl, analyticsUrl: analyticsAddresses.httpUrl, adminToken, gateways: devices.length })}\n`,
+      `${JSON.stringify({ ready: true, pid: process.pid, ...addresses, verifierUrl: verifierAddresses.httpUrl, analyticsUrl: analyticsAddresses.httpUrl, adminToken, gateways: devices.length, scanners: sites.length })}\n`,
     );
     return;
   }
   out.write(
     [
-      `cityops is up: ${describeCity(city)}, ${values.rate} readings/s`,
+      `cityops is up: ${describeCity(city)}, ${values.rate} readings/s; ${sites.length} venue scanners, ${values['scan-rate']} codes/s`,
       `  MQTT broker   ${addresses.mqttUrl}`,
       `  HTTP API      ${addresses.httpUrl}`,
       `  readings      ${addresses.httpUrl}/v1/readings?metric=pm25&limit=10`,
