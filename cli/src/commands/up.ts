@@ -123,7 +123,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       `  readings      ${addresses.httpUrl}/v1/readings?metric=pm25&limit=10`,
       `  metrics       ${addresses.httpUrl}/metrics   health ${addresses.httpUrl}/healthz   ready ${addresses.httpUrl}/readyz`,
       `  indicators    ${analyticsAddresses.httpUrl}/v1/indicators   (e.g. ${analyticsAddresses.httpUrl}/v1/indicators/pm25_avg?level=district)`,
-      `  verifier      ${verifierAddresses.httpUrl}/v1/verify   (trust: ${cityIssuer.trustPath}; mint codes with 'cityops codes issue --key ${join(dataDir, 'issuer', 'private-key.pem')} --kid ${cityIssuer.issuer.trustEntry.kid} ...')`,
+      `  verifier      ${verifierAddresses.httpUrl}/v1/verify   (trust: ${trustPath}; mint codes with 'cityops codes issue --key ${join(dataDir, 'issuer', 'private-key.pem')} --kid ${cityIssuer.issuer.trustEntry.kid} ...')`,
       `  admin token   ${adminToken}   (cityops device add <id> --kind gateway --at <place> --api ${addresses.httpUrl} --token <token>)`,
       `  data          ${dataDir}`,
       `Stop with Ctrl-C (SIGINT) or SIGTERM: agents flush, ingest writes what it holds, the store closes.`,
