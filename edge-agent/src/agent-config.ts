@@ -1,6 +1,7 @@
 import { compileSchemaCheck, deepFreeze, DEVICE_ID_PATTERN, MAX_READINGS_PER_BATCH } from '@cityops/protocol';
 import type { FromSchema } from 'json-schema-to-ts';
 import { agentErrors } from './errors.ts';
+import { mqttConnectionProperties } from './mqtt-connection-schema.ts';
 import { FSYNC_POLICIES, WHEN_FULL_POLICIES } from './journal/journal.ts';
 
 const KIB = 1024;
@@ -21,33 +22,12 @@ export const gatewayAgentConfigSchema = {
       additionalProperties: false,
       required: ['url'],
       properties: {
-        /** `mqtt://host:port`, or `mqtts://host:port` for TLS. */
-        url: { type: 'string', pattern: '^mqtts?://[^\\s]+$' },
-        /** The device secret; the username is always the device id. */
-        password: { type: 'string' },
-        tls: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            /** PEM text of the CA that signed the broker's certificate. */
-            ca: { type: 'string', minLength: 1 },
-            /** PEM text of a client certificate and its key, for brokers that check them. */
-            cert: { type: 'string', minLength: 1 },
-            key: { type: 'string', minLength: 1 },
-            rejectUnauthorized: { type: 'boolean', default: true },
-          },
-        },
-        /** MQTT 3.1.1 §3.1.2.10: the broker drops us after 1.5 x keepalive of silence. */
-        keepaliveSec: { type: 'integer', minimum: 5, maximum: 65_535, default: 30 },
-        connectTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 10_000 },
+        ...mqttConnectionProperties,
         /** Batches published and not yet acknowledged (PUBACK) at any time. */
         maxInflight: { type: 'integer', minimum: 1, maximum: 1024, default: 32 },
         /** No PUBACK for this long while batches are in flight: reconnect and replay. */
         ackTimeoutMs: { type: 'integer', minimum: 100, maximum: 3_600_000, default: 30_000 },
-        reconnectMinMs: { type: 'integer', minimum: 1, maximum: 3_600_000, default: 500 },
         reconnectMaxMs: { type: 'integer', minimum: 1, maximum: 3_600_000, default: 60_000 },
-        /** At stop: how long to wait for the "offline" status to be acknowledged. */
-        stopTimeoutMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 2000 },
       },
     },
     batch: {

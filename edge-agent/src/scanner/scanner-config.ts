@@ -2,6 +2,7 @@ import { DEVICE_ID_PATTERN, parseConfig } from '@cityops/protocol';
 import { VENUE_ID_PATTERN } from '@cityops/verifier';
 import type { FromSchema } from 'json-schema-to-ts';
 import { FSYNC_POLICIES } from '../journal/journal.ts';
+import { mqttConnectionProperties } from '../mqtt-connection-schema.ts';
 import { scannerErrors } from './scanner-errors.ts';
 
 const KIB = 1024;
@@ -27,25 +28,8 @@ export const scannerAgentConfigSchema = {
       additionalProperties: false,
       required: ['url'],
       properties: {
-        url: { type: 'string', pattern: '^mqtts?://[^\\s]+$' },
-        /** The scanner's secret; the username is always the scanner id. */
-        password: { type: 'string' },
-        tls: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            ca: { type: 'string', minLength: 1 },
-            cert: { type: 'string', minLength: 1 },
-            key: { type: 'string', minLength: 1 },
-            rejectUnauthorized: { type: 'boolean', default: true },
-          },
-        },
-        keepaliveSec: { type: 'integer', minimum: 5, maximum: 65_535, default: 30 },
-        connectTimeoutMs: { type: 'integer', minimum: 100, maximum: 600_000, default: 10_000 },
-        reconnectMinMs: { type: 'integer', minimum: 1, maximum: 3_600_000, default: 500 },
+        ...mqttConnectionProperties,
         reconnectMaxMs: { type: 'integer', minimum: 1, maximum: 3_600_000, default: 30_000 },
-        /** At stop: how long a clean disconnect may take. */
-        stopTimeoutMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 2000 },
       },
     },
     verify: {
