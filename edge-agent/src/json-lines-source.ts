@@ -1,5 +1,6 @@
 import { compileSchemaCheck, readingSchema, type Reading } from '@cityops/protocol';
 import { pino, type Logger } from 'pino';
+import { isBlankLine, LINE_TOO_LONG, readBoundedLines, type LineStream } from './bounded-lines.ts';
 import { agentErrors } from './errors.ts';
 import type { ReadingSource } from './reading-source.ts';
 
@@ -26,16 +27,13 @@ export interface JsonLinesSourceStats {
 }
 
 export const DEFAULT_MAX_LINE_BYTES = 64 * 1024;
-const NEWLINE = 0x0a;
-
-type Readable = AsyncIterable<Buffer | string> & { destroy?: (error?: Error) => void };
 
 /**
  * Readings from JSON lines (e.g. stdin): `{"sensor","metric","value","ts"?,"alarm"?}` per line.
  * A bad line is counted, logged with AGENT_ERR_SOURCE_LINE and skipped; it never ends the source.
  */
 export function createJsonLinesSource(
-  readable: Readable,
+  readable: LineStream,
   options: JsonLinesSourceOptions = {},
   deps: JsonLinesSourceDeps = {},
 ): ReadingSource<JsonLinesSourceStats> {
@@ -77,68 +75,21 @@ export function createJsonLinesSource(
     return bad(`longer than ${maxLineBytes} bytes`);
   }
 
-  const isBlank = (line: Buffer) => line.every((b) => b === 0x20 || b === 0x09 || b === 0x0d);
-
   async function* run(): AsyncGenerator<Reading> {
     try {
-      yield* readLines();
-    } catch (err) {
-      // stop() destroys the stream under a pending read: that ends the source, it is no failure.
-      if (!stopped) throw err;
-    }
-  }
-
-  async function* readLines(): AsyncGenerator<Reading> {
-    // Pieces of the line being assembled; their total stays <= maxLineBytes.
-    let parts: Buffer[] = [];
-    let partBytes = 0;
-    let discarding = false; // inside an over-long line (already counted): drop bytes up to its newline
-
-    for await (const chunk of readable) {
-      if (stopped) return;
-      const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-      let start = 0;
-      // UTF-8 never uses 0x0a inside a multi-byte character, so splitting bytes on it is safe.
-      for (let nl = buf.indexOf(NEWLINE, start); nl !== -1; nl = buf.indexOf(NEWLINE, start)) {
-        const piece = buf.subarray(start, nl);
-        start = nl + 1;
-        if (discarding) {
-          discarding = false;
-          continue;
-        }
-        const fits = partBytes + piece.length <= maxLineBytes;
-        const line = !fits ? undefined : parts.length === 0 ? piece : Buffer.concat([...parts, piece]);
-        parts = [];
-        partBytes = 0;
-        if (line === undefined) {
+      for await (const line of readBoundedLines(readable, maxLineBytes, () => stopped)) {
+        if (line === LINE_TOO_LONG) {
           tooLong();
           continue;
         }
-        if (isBlank(line)) continue;
+        if (isBlankLine(line)) continue;
         const reading = parseLine(line);
         if (reading !== undefined) yield reading;
         if (stopped) return;
       }
-      const rest = buf.subarray(start);
-      if (rest.length === 0 || discarding) continue;
-      if (partBytes + rest.length > maxLineBytes) {
-        tooLong();
-        parts = [];
-        partBytes = 0;
-        discarding = true;
-        continue;
-      }
-      // Copy: a stream may reuse its chunk buffers.
-      parts.push(Buffer.from(rest));
-      partBytes += rest.length;
-    }
-    // A last line without a newline still counts.
-    if (partBytes > 0 && !stopped) {
-      const line = Buffer.concat(parts);
-      if (!isBlank(line)) {
-        const reading = parseLine(line);
-        if (reading !== undefined) yield reading;
-      }
+    } catch (err) {
+      // stop() destroys the stream under a pending read: that ends the source, it is no failure.
+      if (!stopped) throw err;
     }
   }
 

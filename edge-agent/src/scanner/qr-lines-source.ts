@@ -1,5 +1,6 @@
 import { VENUE_ID_PATTERN } from '@cityops/verifier';
 import { pino, type Logger } from 'pino';
+import { isBlankLine, LINE_TOO_LONG, readBoundedLines, type LineStream } from '../bounded-lines.ts';
 import type { ScanInput } from './scanner-agent.ts';
 import type { ScanSource } from './scan-source.ts';
 import { scannerErrors } from './scanner-errors.ts';
@@ -20,9 +21,6 @@ export interface QrLinesSourceStats {
 }
 
 export const DEFAULT_MAX_QR_LINE_BYTES = 16 * 1024;
-const NEWLINE = 0x0a;
-
-type Readable = AsyncIterable<Buffer | string> & { destroy?: (error?: Error) => void };
 
 /**
  * QR texts from lines (stdin of `cityops scan`): each line is the raw QR text, or JSON
@@ -30,7 +28,7 @@ type Readable = AsyncIterable<Buffer | string> & { destroy?: (error?: Error) => 
  * is counted, logged with SCANNER_ERR_INPUT_LINE and skipped, never the end of the source.
  */
 export function createQrLinesSource(
-  readable: Readable,
+  readable: LineStream,
   options: QrLinesSourceOptions = {},
   deps: {
     readonly logger?: Logger;
@@ -70,64 +68,19 @@ export function createQrLinesSource(
     return { qr: value.qr, ...(value.venue === undefined ? {} : { venue: value.venue }) };
   }
 
-  const isBlank = (line: Buffer) => line.every((b) => b === 0x20 || b === 0x09 || b === 0x0d);
-
-  async function* readLines(): AsyncGenerator<ScanInput> {
-    let parts: Buffer[] = [];
-    let partBytes = 0;
-    let discarding = false;
-    // Every line counts (blank ones too), so that `line` in a report is the line's number.
-    const take = (line: Buffer) => {
-      stats.lines++;
-      return isBlank(line) ? undefined : parseLine(line);
-    };
-    for await (const chunk of readable) {
-      if (stopped) return;
-      const buf = typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : chunk;
-      let start = 0;
-      for (let nl = buf.indexOf(NEWLINE, start); nl !== -1; nl = buf.indexOf(NEWLINE, start)) {
-        const piece = buf.subarray(start, nl);
-        start = nl + 1;
-        if (discarding) {
-          discarding = false;
-          continue;
-        }
-        const fits = partBytes + piece.length <= maxLineBytes;
-        const line = fits ? Buffer.concat([...parts, piece]) : undefined;
-        parts = [];
-        partBytes = 0;
-        if (line === undefined) {
-          stats.lines++;
+  async function* run(): AsyncGenerator<ScanInput> {
+    try {
+      for await (const line of readBoundedLines(readable, maxLineBytes, () => stopped)) {
+        // Every line counts (blank ones too), so that `line` in a report is the line's number.
+        stats.lines++;
+        if (line === LINE_TOO_LONG) {
           bad(`longer than ${maxLineBytes} bytes`);
-        } else {
-          const item = take(line);
+        } else if (!isBlankLine(line)) {
+          const item = parseLine(line);
           if (item !== undefined) yield item;
         }
         if (stopped) return;
       }
-      const rest = buf.subarray(start);
-      if (rest.length === 0 || discarding) continue;
-      if (partBytes + rest.length > maxLineBytes) {
-        stats.lines++;
-        bad(`longer than ${maxLineBytes} bytes`);
-        parts = [];
-        partBytes = 0;
-        discarding = true;
-        continue;
-      }
-      // Copy: a stream may reuse its chunk buffers.
-      parts.push(Buffer.from(rest));
-      partBytes += rest.length;
-    }
-    if (partBytes > 0 && !stopped) {
-      const item = take(Buffer.concat(parts));
-      if (item !== undefined) yield item;
-    }
-  }
-
-  async function* run(): AsyncGenerator<ScanInput> {
-    try {
-      yield* readLines();
     } catch (err) {
       // stop() destroys the stream under a pending read: that ends the source, it is no failure.
       if (!stopped) throw err;
