@@ -71,6 +71,7 @@ describe('migrations', () => {
       [4, 'create_schema_changes'],
       [5, 'create_verification_events'],
       [6, 'create_rollups'],
+      [7, 'create_alert_events'],
     ]);
     expect(applied.every((m) => m.applied_at === '2026-01-01 00:00:00.000')).toBe(true);
     const tables = await first.query<{ name: string }>(

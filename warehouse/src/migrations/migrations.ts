@@ -4,6 +4,7 @@ import { devicesMigration } from './0003-devices.ts';
 import { schemaChangesMigration } from './0004-schema-changes.ts';
 import { verificationEventsMigration } from './0005-verification-events.ts';
 import { rollupsMigration } from './0006-rollups.ts';
+import { alertEventsMigration } from './0007-alert-events.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration, in version order. Append only. */
@@ -14,4 +15,5 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   schemaChangesMigration,
   verificationEventsMigration,
   rollupsMigration,
+  alertEventsMigration,
 ]);
