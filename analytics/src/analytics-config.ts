@@ -38,6 +38,18 @@ export const analyticsConfigSchema = {
         maxWindows: { type: 'integer', minimum: 1, maximum: 100000, default: 1440 },
       },
     },
+    privacy: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /**
+         * Verification data is shown only as aggregates over at least this many events: a smaller
+         * cell (a venue's window with 3 verdicts, 2 forgeries) is suppressed, value and count.
+         */
+        minCell: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
+      },
+    },
   },
 } as const;
 

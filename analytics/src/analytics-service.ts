@@ -43,6 +43,7 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
     warehouse,
     now,
     maxWindows: config.query.maxWindows,
+    minCell: config.privacy.minCell,
     onRetry: () => metrics.queryRetries.inc(),
     // The job in this instance knows where the rollups end; another instance's job writes it down.
     ...(config.rollup.enabled ? { rolledUpThrough: () => rollup.rolledUpThrough() } : {}),

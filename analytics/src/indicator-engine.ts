@@ -39,11 +39,11 @@ export interface IndicatorRequest {
 export interface PlaceValue {
   /** `district[/subdistrict[/grid[/building]]]`; empty for the city. */
   readonly place: string;
-  /** null when the window has no data at the place (state no_data). */
+  /** null when the window has no data at the place (state no_data) or the cell is suppressed. */
   readonly value: number | null;
   readonly state: IndicatorState;
-  /** Readings (or verification events) in the window at the place. */
-  readonly samples: number;
+  /** Readings (or verification events) in the window at the place; null when suppressed. */
+  readonly samples: number | null;
   /** share_of_sensors_reporting only: the sensors known at the place (the denominator). */
   readonly sensorsKnown?: number;
 }
@@ -75,6 +75,11 @@ export interface IndicatorEngineDeps {
    * safe, only slower). @default read from rollup_progress on every evaluation
    */
   readonly rolledUpThrough?: () => Promise<number>;
+  /**
+   * Privacy: a verification cell of fewer events than this (the window's events for `share`, the
+   * matching events for `count` and `rate`) is suppressed. @default 5
+   */
+  readonly minCell?: number;
 }
 
 export interface IndicatorEngine {
@@ -96,6 +101,7 @@ interface Cell {
   samples: number;
   value: number | null;
   known?: number;
+  suppressed?: boolean;
 }
 
 function placeOf(row: Partial<Record<PlaceColumn, string | number>>, columns: readonly PlaceColumn[]): string {
@@ -128,6 +134,7 @@ export function createIndicatorEngine(definitions: readonly IndicatorDefinition[
   const { warehouse } = deps;
   const now = deps.now ?? Date.now;
   const maxWindows = deps.maxWindows ?? 1440;
+  const minCell = deps.minCell ?? 5;
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const watermark = deps.rolledUpThrough ?? (async () => rolledUpThrough(await readRollupProgress(warehouse, READINGS_ROLLUP_JOB)));
 
@@ -217,7 +224,10 @@ export function createIndicatorEngine(definitions: readonly IndicatorDefinition[
       const matched = Number(row.matched);
       const value =
         samples === 0 ? null : def.aggregation === 'share' ? matched / samples : def.aggregation === 'rate' ? matched / windowSeconds : matched;
-      map.set(placeOf(row, columns), { samples, value });
+      // A small cell says something about a few people (2 forgeries at one door in 5 minutes).
+      const cellSize = def.aggregation === 'share' ? samples : matched;
+      const suppressed = cellSize > 0 && cellSize < minCell;
+      map.set(placeOf(row, columns), suppressed ? { samples, value: null, suppressed } : { samples, value });
     }
     return cells;
   }
@@ -249,7 +259,11 @@ export function createIndicatorEngine(definitions: readonly IndicatorDefinition[
       // Too few samples to judge is no_data, except for the share of sensors reporting: none
       // reporting is its worst value, not a lack of data.
       const stateFor = (cell: Cell): IndicatorState =>
-        cell.samples < def.minSamples && !(share && cell.value !== null) ? 'no_data' : stateOf(cell.value, thresholds, def.direction);
+        cell.suppressed === true
+          ? 'suppressed'
+          : cell.samples < def.minSamples && !(share && cell.value !== null)
+            ? 'no_data'
+            : stateOf(cell.value, thresholds, def.direction);
       const windows = cells.map((map, k) => ({
         from: span.startMs + k * span.lengthMs,
         to: span.startMs + (k + 1) * span.lengthMs,
@@ -259,7 +273,7 @@ export function createIndicatorEngine(definitions: readonly IndicatorDefinition[
             place: path,
             value: cell.value,
             state: stateFor(cell),
-            samples: cell.samples,
+            samples: cell.suppressed === true ? null : cell.samples,
             ...(share && cell.known !== undefined ? { sensorsKnown: cell.known } : {}),
           })),
       }));

@@ -8,7 +8,8 @@ export const READING_AGGREGATIONS = ['avg', 'min', 'max', 'p95', 'rate', 'count'
 export const VERIFICATION_AGGREGATIONS = ['count', 'rate', 'share'] as const;
 export const INDICATOR_AGGREGATIONS = ['avg', 'min', 'max', 'p95', 'rate', 'count', 'share_of_sensors_reporting', 'share'] as const;
 export const INDICATOR_SOURCES = ['readings', 'verifications'] as const;
-export const INDICATOR_STATES = ['normal', 'warning', 'critical', 'no_data'] as const;
+/** `suppressed`: a verification cell below the privacy minimum; its value and count are withheld. */
+export const INDICATOR_STATES = ['normal', 'warning', 'critical', 'no_data', 'suppressed'] as const;
 
 const thresholdSchema = {
   type: 'object',

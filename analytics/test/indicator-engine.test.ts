@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { HIERARCHY_LEVELS, isCityopsError, type HierarchyLevel, type Place } from '@cityops/protocol';
 import { openWarehouse, type StoredBatch, type Warehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   createAnalyticsMetrics,
   createIndicatorEngine,
@@ -345,18 +345,27 @@ describe('thresholds map values to states per level', () => {
 });
 
 describe('verification indicators', () => {
-  it('places verdicts by their scanner and equals the share computed from the raw events', async () => {
-    const at = (min: number) => new Date(BASE + min * MINUTE).toISOString().replace('T', ' ').replace('Z', '');
-    const updated = at(0);
-    await wh.insertRows('devices', [
-      { id: 'sc-1', kind: 'scanner', ...PLACES.a, secret_hash: '', revoked: false, updated_at: updated },
-      { id: 'sc-2', kind: 'scanner', ...PLACES.b, secret_hash: '', revoked: false, updated_at: updated },
-      { id: 'sc-3', kind: 'scanner', ...PLACES.e, secret_hash: '', revoked: false, updated_at: updated },
+  const at = (min: number) => new Date(BASE + min * MINUTE).toISOString().replace('T', ' ').replace('Z', '');
+  const event = (scanner: string, minute: number, verdict: 'allow' | 'deny', reason: string) => ({
+    at: at(minute), venue: `venue-${scanner}`, kind: 'health', verdict, reason, issuer: 'sh', pseudonym: 'p', scanner,
+    transport: 'http', offline: false, stale: false,
+  });
+  const scanners = () =>
+    wh.insertRows('devices', [
+      { id: 'sc-1', kind: 'scanner', ...PLACES.a, secret_hash: '', revoked: false, updated_at: at(0) },
+      { id: 'sc-2', kind: 'scanner', ...PLACES.b, secret_hash: '', revoked: false, updated_at: at(0) },
+      { id: 'sc-3', kind: 'scanner', ...PLACES.e, secret_hash: '', revoked: false, updated_at: at(0) },
     ]);
-    const event = (scanner: string, minute: number, verdict: 'allow' | 'deny', reason: string) => ({
-      at: at(minute), venue: `venue-${scanner}`, kind: 'health', verdict, reason, issuer: 'sh', pseudonym: 'p', scanner,
-      transport: 'http', offline: false, stale: false,
-    });
+
+  // Each test sees only its own events.
+  beforeEach(async () => {
+    for (const table of ['verification_events', 'verification_events_1m']) await wh.command(`TRUNCATE TABLE ${table}`);
+  });
+
+  it('places verdicts by their scanner and equals the share computed from the raw events', async () => {
+    // Cells of any size: this test is about the arithmetic; privacy is the next one's.
+    const engine = createIndicatorEngine(DEFINITIONS, { warehouse: wh, now: () => NOW, minCell: 1 });
+    await scanners();
     const events = [
       ...Array.from({ length: 8 }, (_, i) => event('sc-1', 6 + (i % 3), i < 2 ? 'deny' : 'allow', i < 2 ? 'EXPIRED' : 'OK')),
       ...Array.from({ length: 4 }, (_, i) => event('sc-2', 7, i < 3 ? 'deny' : 'allow', i < 3 ? 'BAD_SIGNATURE' : 'OK')),
@@ -381,6 +390,23 @@ describe('verification indicators', () => {
       { place: 'pudong', value: null, state: 'no_data', samples: 0 },
       { place: 'xuhui', value: null, state: 'no_data', samples: 0 },
     ]);
+  });
+
+  it('suppresses cells smaller than the privacy minimum, value and count', async () => {
+    await scanners();
+    await wh.insertRows('verification_events', [
+      ...Array.from({ length: 8 }, (_, i) => event('sc-1', 6, i < 2 ? 'deny' : 'allow', i < 2 ? 'EXPIRED' : 'OK')),
+      ...Array.from({ length: 4 }, () => event('sc-3', 7, 'deny', 'BAD_SIGNATURE')),
+    ]);
+    const grids = await engine.evaluate({ name: 'deny_rate', level: 'grid', at: BASE + 10 * MINUTE });
+    const byPlace = new Map(grids.windows[0]!.places.map((p) => [p.place, p]));
+    // 8 events at sc-1's grid: shown. 4 at sc-3's: fewer than 5, withheld.
+    expect(byPlace.get('pudong/pudong-s01/g001')).toEqual({ place: 'pudong/pudong-s01/g001', value: 2 / 8, state: 'warning', samples: 8 });
+    expect(byPlace.get('xuhui/xuhui-s01/g001')).toEqual({ place: 'xuhui/xuhui-s01/g001', value: null, state: 'suppressed', samples: null });
+    // A scanner's grid with no events at all has nothing to hide: no_data with 0 samples.
+    expect(byPlace.get('pudong/pudong-s01/g002')).toEqual({ place: 'pudong/pudong-s01/g002', value: null, state: 'no_data', samples: 0 });
+    const city = await engine.evaluate({ name: 'deny_rate', level: 'city', at: BASE + 10 * MINUTE });
+    expect(city.windows[0]!.places).toEqual([{ place: '', value: 6 / 12, state: 'critical', samples: 12 }]);
   });
 });
 
