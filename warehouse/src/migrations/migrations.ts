@@ -5,6 +5,7 @@ import { schemaChangesMigration } from './0004-schema-changes.ts';
 import { verificationEventsMigration } from './0005-verification-events.ts';
 import { rollupsMigration } from './0006-rollups.ts';
 import { alertEventsMigration } from './0007-alert-events.ts';
+import { verificationEventIdsMigration } from './0008-verification-event-ids.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration, in version order. Append only. */
@@ -16,4 +17,5 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   verificationEventsMigration,
   rollupsMigration,
   alertEventsMigration,
+  verificationEventIdsMigration,
 ]);
