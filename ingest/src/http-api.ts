@@ -18,6 +18,11 @@ export interface HttpApiDeps {
   readonly warehouse: Warehouse;
   readonly metrics: IngestMetrics;
   readonly logger: Logger;
+  /**
+   * Hands an accepted (durable) batch to MQTT subscribers, as if the gateway had published it, so
+   * that live consumers (alert rules) see HTTP telemetry too. Failures are the callee's to log.
+   */
+  readonly forwardTelemetry?: (device: string, payload: Buffer) => void;
   /** Readiness of the parts the API does not own (broker listening, warehouse reachable). */
   readonly ready: () => Promise<boolean>;
 }
@@ -116,6 +121,7 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
       if (device.kind !== 'gateway') throw ingestErrors.INGEST_ERR_NOT_A_GATEWAY(device.id);
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const result = await pipeline.accept(device, `http:/v1/telemetry/${device.id}`, body, 'http');
+      if (result.outcome === 'accepted') deps.forwardTelemetry?.(device.id, body);
       if (result.outcome === 'dead_letter') {
         return reply.status(400).send({ code: result.code, message: result.message, storedAs: 'dead_letter' });
       }

@@ -7,3 +7,4 @@ export * from './ingest-service.ts';
 export * from './mqtt-broker.ts';
 export * from './telemetry-pipeline.ts';
 export * from './http-api.ts';
+export * from './pipeline-status-publisher.ts';

@@ -76,6 +76,17 @@ export const ingestConfigSchema = {
         retryMaxMs: { type: 'integer', minimum: 1, default: 10000 },
       },
     },
+    pipelineStatus: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** This instance's name on `cityops/v1/pipeline/{instance}` (the device id pattern). */
+        instance: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$', default: 'ingest' },
+        /** How often the retained pipeline status is published. */
+        intervalMs: { type: 'integer', minimum: 100, maximum: 60000, default: 1000 },
+      },
+    },
     registry: {
       type: 'object',
       additionalProperties: false,

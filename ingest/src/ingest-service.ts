@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { topics } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
 import { createDeviceRegistry, type DeviceRegistry } from './device-registry.ts';
@@ -6,6 +7,7 @@ import { buildHttpApi } from './http-api.ts';
 import { parseIngestConfig, type IngestConfigInput } from './ingest-config.ts';
 import { createIngestMetrics, type IngestMetrics } from './ingest-metrics.ts';
 import { createMqttBroker, type MqttBroker } from './mqtt-broker.ts';
+import { createPipelineStatusPublisher } from './pipeline-status-publisher.ts';
 import { createTelemetryPipeline, type TelemetryPipeline } from './telemetry-pipeline.ts';
 import { createWriteAheadLog } from './wal/write-ahead-log.ts';
 
@@ -66,6 +68,14 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
   );
   const broker = createMqttBroker(config.mqtt, { registry, pipeline, metrics, logger });
   let brokerUp = false;
+  const pipelineStatus = createPipelineStatusPublisher(config.pipelineStatus, {
+    publish: (topic, payload, options) => broker.publish(topic, payload, options),
+    backlogRows: () => pipeline.writer().load(),
+    oldestPendingAt: () => pipeline.writer().oldestPendingAt(),
+    walBytes: () => wal.bytesOnDisk(),
+    now,
+    logger,
+  });
   const http = buildHttpApi(
     { maxPayloadBytes: config.telemetry.maxPayloadBytes, ...(config.http.adminToken === undefined ? {} : { adminToken: config.http.adminToken }) },
     {
@@ -74,6 +84,12 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       warehouse,
       metrics,
       logger,
+      // Durable by now: subscribers see HTTP telemetry on the device's topic like MQTT telemetry.
+      forwardTelemetry: (device, payload) => {
+        broker.publish(topics.telemetry(device), payload, { qos: 1, retain: false }).catch((err: unknown) => {
+          logger.warn({ err, device }, 'accepted HTTP telemetry not forwarded to subscribers');
+        });
+      },
       ready: async () => {
         if (!brokerUp) return false;
         try {
@@ -103,6 +119,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       }
       const { port, tlsPort } = await broker.start();
       brokerUp = true;
+      pipelineStatus.start();
       const address = await http.listen({ host: config.http.host, port: config.http.port });
       const httpPort = new URL(address).port;
       started = {
@@ -119,6 +136,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
         clearInterval(walBytesTimer);
         brokerUp = false;
         await http.close();
+        await pipelineStatus.stop();
         await broker.stop();
         await pipeline.stop();
         await registry.stop();

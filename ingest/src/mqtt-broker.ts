@@ -25,6 +25,11 @@ export interface MqttBrokerDeps {
 export interface MqttBroker {
   start(): Promise<{ port: number; tlsPort?: number }>;
   stop(): Promise<void>;
+  /**
+   * Publishes from the broker itself (no ACL: ingest speaks for itself): telemetry accepted over
+   * HTTP forwarded to subscribers, pipeline status. Resolves once routed; a no-op when not started.
+   */
+  publish(topic: string, payload: Buffer, options: { qos: 0 | 1; retain: boolean }): Promise<void>;
   readonly aedes: () => Aedes;
 }
 
@@ -129,6 +134,13 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
   }
 
   return {
+    publish(topic, payload, { qos, retain }) {
+      const broker = aedes;
+      if (broker === undefined) return Promise.resolve();
+      return new Promise((resolve, reject) =>
+        broker.publish({ cmd: 'publish', topic, payload, qos, retain, dup: false }, (err) => (err ? reject(err) : resolve())),
+      );
+    },
     aedes: () => {
       if (aedes === undefined) throw new Error('broker not started');
       return aedes;

@@ -40,6 +40,11 @@ export interface WarehouseWriter {
   push(item: WriterItem, admitted?: boolean): void;
   /** Rows admitted, buffered, or in the insert in flight. */
   load(): number;
+  /**
+   * When (deps.now) the oldest record that is durable in the log but not yet in the warehouse was
+   * handed over (buffered or in the insert in flight); undefined when nothing is pending.
+   */
+  oldestPendingAt(): number | undefined;
   /** Inserts everything buffered now and waits for it. */
   flush(): Promise<void>;
   healthy(): boolean;
@@ -193,6 +198,7 @@ export function createWarehouseWriter(config: WriterConfig, deps: WriterDeps): W
       else scheduleTimer();
     },
     load,
+    oldestPendingAt: () => (inFlightRows > 0 ? inFlightOldest : bufferedRows > 0 ? oldest : undefined),
     async flush() {
       await settled();
       kick();

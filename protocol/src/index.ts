@@ -8,3 +8,4 @@ export * from './config-schema.ts';
 export * from './schema-check.ts';
 export * from './device-error-report.ts';
 export * from './codes/index.ts';
+export * from './pipeline-status.ts';
