@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the real peers that `npm test` and `npm run bench` run against, from Debian's packages:
 # clickhouse-server (the server backend's transport tests), mosquitto and mosquitto-clients (a second,
-# real broker and `mosquitto_pub`). Idempotent: does nothing when they are already there.
+# real broker and `mosquitto_pub`), prometheus (for `promtool`: the ops kit's config, rules and every
+# service's /metrics are checked with it). Idempotent: does nothing when they are already there.
 set -euo pipefail
 
 need=()
 command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/bin/clickhouse ] || need+=(clickhouse-server)
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
