@@ -19,6 +19,8 @@ export interface AuditEvent {
   readonly transport: 'http' | 'batch' | 'mqtt' | 'offline';
   readonly offline: boolean;
   readonly stale: boolean;
+  /** Offline verdicts only: the scanner's id for the event (offline-events.ts), the key of exactly-once uploads. */
+  readonly eventId?: string;
 }
 
 export interface AuditWriterConfig {
@@ -41,11 +43,12 @@ export interface AuditWriter {
 }
 
 /** `YYYY-MM-DD hh:mm:ss.sss` UTC, the DateTime64 text every ClickHouse version parses the same way. */
-function dateTime64(ms: number): string {
+export function dateTime64(ms: number): string {
   return new Date(ms).toISOString().replace('T', ' ').replace('Z', '');
 }
 
-function toRow(e: AuditEvent): Record<string, unknown> {
+/** A row of verification_events (`event_id` only when the event has one: online verdicts keep the default ''). */
+export function auditRow(e: AuditEvent): Record<string, unknown> {
   return {
     at: dateTime64(e.at),
     venue: e.venue,
@@ -58,6 +61,7 @@ function toRow(e: AuditEvent): Record<string, unknown> {
     transport: e.transport,
     offline: e.offline,
     stale: e.stale,
+    ...(e.eventId === undefined ? {} : { event_id: e.eventId }),
   };
 }
 
@@ -99,7 +103,7 @@ export function createAuditWriter(
     buffer = buffer.slice(events.length);
     inFlight = events.length;
     flushing = warehouse
-      .insertRows(AUDIT_TABLE, events.map(toRow))
+      .insertRows(AUDIT_TABLE, events.map(auditRow))
       .then(
         () => {
           failures = 0;

@@ -16,4 +16,6 @@ export * from './verifier-config.ts';
 export * from './verifier-metrics.ts';
 export * from './audit-writer.ts';
 export * from './offline-events.ts';
+export * from './offline-event-store.ts';
+export * from './verifier-group.ts';
 export * from './verifier-service.ts';

@@ -1,10 +1,11 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { compileSchemaCheck, parseTopic, topics, type ParsedTopic } from '@cityops/protocol';
+import { compileSchemaCheck, DEVICE_ID_PATTERN, parseTopic, topics, type ParsedTopic } from '@cityops/protocol';
 import type { Logger } from 'pino';
-import type { AuditWriter } from './audit-writer.ts';
 import { verifierErrors } from './errors.ts';
+import type { OfflineEventStore } from './offline-event-store.ts';
 import { createOfflineUploadReader } from './offline-events.ts';
+import { createVerifierGroup } from './verifier-group.ts';
 import type { VerificationEngine } from './verification-engine.ts';
 import type { VerifierMetrics } from './verifier-metrics.ts';
 import { VENUE_ID_PATTERN } from './venue-policies.ts';
@@ -20,12 +21,23 @@ export interface MqttResponderConfig {
   readonly maxInFlight: number;
   readonly maxQrChars: number;
   readonly pseudonymKey?: string | undefined;
+  /** Verifiers of one group share the scanners; each announces itself on its status topic. */
+  readonly group: string;
+  /** False: this verifier answers every scanner (and the group does not count it). */
+  readonly partition: boolean;
+  /** The broker publishes the will 1.5 keepalives after the verifier went silent (MQTT 3.1.1 §3.1.2.10). */
+  readonly keepaliveSec: number;
+  /** Upper bound on waiting, at stop, for the broker to echo the offline status. */
+  readonly leaveTimeoutMs: number;
 }
 
 export interface MqttResponder {
   start(): Promise<void>;
   stop(): Promise<void>;
   connected(): boolean;
+  /** The live verifiers sharing the scanners, this one included. */
+  members(): string[];
+  readonly verifierId: string;
 }
 
 /** The request payload on cityops/v1/verify-req/{scanner}. */
@@ -41,34 +53,83 @@ export function verifyRequestSchema(maxQrChars: number) {
   } as const;
 }
 
-/** What the verifier subscribes to: every scanner's requests and offline uploads. */
-const SUBSCRIPTIONS = [topics.allOf('verify-req'), topics.allOf('verify-events')];
+/**
+ * What the verifier subscribes to: every scanner's requests and offline uploads, and every status
+ * (aedes 1.2 has no shared subscriptions, `$share/`, moscajs/aedes#228: the verifiers split the
+ * scanners among themselves instead).
+ */
+const SUBSCRIPTIONS = [topics.allOf('status'), topics.allOf('verify-req'), topics.allOf('verify-events')];
 
 /**
  * Scanners' request/response over MQTT 3.1.1: the verifier is an MQTT client of the broker (the
  * ingest broker with service credentials, or any broker), subscribed to every scanner's request
  * topic; it answers on the scanner's response topic with the request's id and the verdict.
  * A request without a readable id cannot be answered: it is counted and dropped. Offline uploads
- * (offline-events.ts) go to the audit trail, flagged offline.
+ * (offline-events.ts) go to the audit trail, flagged offline, exactly once (offline-event-store.ts),
+ * and are answered once stored.
+ *
+ * Several verifiers on one broker (verifier-group.ts): each publishes a retained status on
+ * `cityops/v1/status/{verifierId}` (its will says offline), keeps the live set of its group from
+ * the others' statuses, and takes only the requests and uploads of scanners that rendezvous-hash to
+ * itself. When one leaves, the others take its scanners when its status (or will) reaches them.
+ * Around a change two verifiers may both answer a request for a moment: the scanner correlates by
+ * id and ignores the second answer. None answers only while a dead verifier's will is not yet out;
+ * the scanner then times out and verifies offline, its designed fallback.
  */
 export function createMqttResponder(
   config: MqttResponderConfig,
   deps: {
     readonly engine: VerificationEngine;
-    readonly audit?: AuditWriter | undefined;
+    /** Where offline uploads are stored; absent (no warehouse): they are acknowledged unstored. */
+    readonly offlineStore?: OfflineEventStore | undefined;
     readonly metrics: VerifierMetrics;
     readonly logger: Logger;
+    readonly now: () => number;
   },
 ): MqttResponder {
-  const { engine, audit, metrics, logger } = deps;
+  const { engine, offlineStore, metrics, logger, now } = deps;
+  // Behind the ingest broker a service may publish a status only under its own id, its username.
+  const verifierId = config.username ?? config.clientId;
+  if (!DEVICE_ID_PATTERN.test(verifierId)) {
+    throw verifierErrors.VERIFIER_ERR_CONFIG(`/mqtt: the verifier id ${JSON.stringify(verifierId)} (username, else clientId) must match ${DEVICE_ID_PATTERN.source}`);
+  }
+  const statusTopic = topics.status(verifierId);
+  const group = createVerifierGroup({ verifierId, group: config.group, partition: config.partition });
   const check = compileSchemaCheck(verifyRequestSchema(config.maxQrChars));
   const readUpload = createOfflineUploadReader(config.pseudonymKey);
   let client: MqttClient | undefined;
   let inFlight = 0;
   let stopped: Promise<void> | undefined;
+  let leaving = false;
+  let leftSeen: (() => void) | undefined;
   let drained: (() => void) | undefined;
+  metrics.groupMembers.set(1);
 
-  function reply(scanner: string, id: unknown, body: Verdict | { accepted: number; refused: number }): void {
+  const statusText = (online: boolean, reason?: string) => JSON.stringify(group.status(online, Math.floor(now()), reason));
+
+  function announce(): void {
+    client?.publish(statusTopic, statusText(true), { qos: 1, retain: true }, (err) => {
+      if (err != null && !leaving) logger.warn({ err }, 'verifier status could not be published');
+    });
+  }
+
+  function onStatus(device: string, payload: Buffer): void {
+    if (device === verifierId) {
+      const online = payload.length > 0 && (JSON.parse(payload.toString('utf8')) as { online?: unknown }).online === true;
+      if (leaving && !online) leftSeen?.();
+      // A will of an earlier connection (or incarnation) that arrived after our announcement.
+      if (!leaving && !online) announce();
+      return;
+    }
+    if (group.onStatus(device, payload)) {
+      const members = group.members();
+      metrics.groupMembers.set(members.length);
+      metrics.groupChanges.inc();
+      logger.info({ members }, 'verifier group changed');
+    }
+  }
+
+  function reply(scanner: string, id: unknown, body: Verdict | { accepted: number; refused: number; duplicates: number; deferred?: true }): void {
     client?.publish(topics.verifyResponse(scanner), JSON.stringify({ id, ...body }), { qos: config.qos }, (err) => {
       if (err !== undefined && err !== null && stopped === undefined) logger.warn({ err, scanner }, 'verdict could not be published');
     });
@@ -82,8 +143,31 @@ export function createMqttResponder(
       return;
     }
     metrics.mqttRequests.inc({ outcome: 'offline_upload' });
-    for (const event of upload.audit) audit?.record(event);
-    if (upload.id !== undefined) reply(scanner, upload.id, { accepted: upload.audit.length, refused: upload.refused });
+    metrics.offlineEvents.inc({ outcome: 'refused' }, upload.refused);
+    if (offlineStore === undefined) {
+      if (upload.id !== undefined) reply(scanner, upload.id, { accepted: upload.audit.length, refused: upload.refused, duplicates: 0 });
+      return;
+    }
+    inFlight++;
+    offlineStore
+      .store(scanner, upload.audit)
+      .then(
+        ({ stored, duplicates }) => {
+          if (upload.id !== undefined) reply(scanner, upload.id, { accepted: stored + duplicates, refused: upload.refused, duplicates });
+        },
+        (err: unknown) => {
+          // The scanner keeps them and sends them again: nothing is lost, and the ids keep it once.
+          metrics.offlineEvents.inc({ outcome: 'failed' }, upload.audit.length);
+          logger.error({ err, scanner }, 'offline upload not stored');
+          if (upload.id !== undefined) reply(scanner, upload.id, { accepted: 0, refused: 0, duplicates: 0, deferred: true });
+        },
+      )
+      .finally(settle);
+  }
+
+  function settle(): void {
+    inFlight--;
+    if (inFlight === 0) drained?.();
   }
 
   function onMessage(topic: string, payload: Buffer): void {
@@ -91,14 +175,22 @@ export function createMqttResponder(
     let body: unknown;
     try {
       parsed = parseTopic(topic);
+      if (parsed.channel === 'status') {
+        onStatus(parsed.device, payload);
+        return;
+      }
       body = JSON.parse(payload.toString('utf8'));
     } catch {
-      metrics.mqttRequests.inc({ outcome: 'dropped' });
+      if (!topic.startsWith(topics.status(''))) metrics.mqttRequests.inc({ outcome: 'dropped' });
       return;
     }
     const scanner = parsed.device;
+    if (parsed.channel !== 'verify-req' && parsed.channel !== 'verify-events') return;
+    if (!group.owns(scanner)) {
+      metrics.mqttRequests.inc({ outcome: 'other_verifier' });
+      return;
+    }
     if (parsed.channel === 'verify-events') return onUpload(scanner, body);
-    if (parsed.channel !== 'verify-req') return;
     const id = (body as { id?: unknown } | null)?.id;
     const problems = check(body);
     if (problems.length > 0) {
@@ -130,14 +222,13 @@ export function createMqttResponder(
           reply(scanner, request.id, { verdict: 'deny', reason: 'INTERNAL_ERROR', kind: null });
         },
       )
-      .finally(() => {
-        inFlight--;
-        if (inFlight === 0) drained?.();
-      });
+      .finally(settle);
   }
 
   return {
+    verifierId,
     connected: () => client?.connected === true,
+    members: () => group.members(),
     async start() {
       // The first connection must succeed (start fails fast on a wrong URL or credentials); later
       // outages are reconnected every second.
@@ -149,6 +240,9 @@ export function createMqttResponder(
             protocolVersion: 4,
             clean: true,
             reconnectPeriod: 1000,
+            keepalive: config.keepaliveSec,
+            // MQTT 3.1.1 §3.1.2.5: a verifier that vanishes is announced offline by the broker.
+            will: { topic: statusTopic, payload: Buffer.from(statusText(false, 'connection-lost')), qos: 1, retain: true },
             ...(config.username === undefined ? {} : { username: config.username }),
             ...(config.password === undefined ? {} : { password: config.password }),
           },
@@ -163,21 +257,40 @@ export function createMqttResponder(
       client.on('connect', () => client !== undefined && noDelay(client));
       client.on('message', onMessage);
       client.on('error', (err) => logger.warn({ err }, 'MQTT client error'));
-      // A clean session forgets subscriptions: subscribe again after each reconnect.
+      // A clean session forgets subscriptions: subscribe again after each reconnect, then announce
+      // ourselves again (the will of the lost connection said offline).
       client.on('connect', () => {
         client?.subscribe(SUBSCRIPTIONS, { qos: config.qos }, (err) => {
           if (err != null) logger.error({ err }, 'cannot subscribe to verification requests');
+          else announce();
         });
       });
       const granted = await client.subscribeAsync(SUBSCRIPTIONS, { qos: config.qos });
       const refused = granted.filter((g) => g.qos === 128).map((g) => g.topic);
       if (refused.length > 0) throw verifierErrors.VERIFIER_ERR_MQTT(`the broker refused the subscription to ${refused.join(', ')}`);
+      // Subscribed to the statuses first: the others' retained statuses come, then ours goes out.
+      await client.publishAsync(statusTopic, statusText(true), { qos: 1, retain: true });
     },
-    /** Stops taking requests, answers those in flight, then disconnects. */
+    /**
+     * Leaves the group (a retained offline status), keeps answering its scanners until the broker
+     * echoes that status (the others have it about then), stops taking requests, answers those in
+     * flight, then disconnects.
+     */
     stop() {
       stopped ??= (async () => {
         const c = client;
         if (c === undefined) return;
+        leaving = true;
+        if (c.connected) {
+          let timer: NodeJS.Timeout | undefined;
+          const seen = new Promise<void>((resolve) => {
+            leftSeen = resolve;
+            timer = setTimeout(resolve, config.leaveTimeoutMs);
+          });
+          await c.publishAsync(statusTopic, statusText(false, 'stopped'), { qos: 1, retain: true }).catch(() => undefined);
+          await seen;
+          clearTimeout(timer);
+        }
         c.off('message', onMessage);
         if (c.connected) await c.unsubscribeAsync(SUBSCRIPTIONS).catch(() => undefined);
         if (inFlight > 0) await new Promise<void>((resolve) => (drained = resolve));

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { FromSchema } from 'json-schema-to-ts';
 import { CODE_KINDS, compileSchemaCheck } from '@cityops/protocol';
 import type { AuditEvent } from './audit-writer.ts';
@@ -14,9 +15,19 @@ import { VENUE_ID_PATTERN } from './venue-policies.ts';
  *
  * The scanner never uploads the QR text or the subject: only the subject's SHA-256 (what revocation
  * lists hold anyway), from which the verifier derives the same keyed pseudonym as for its own
- * verdicts. With an `id`, the verifier answers on verify-res `{"id", "accepted", "refused"}`.
+ * verdicts. With an `id`, the verifier answers on verify-res `{"id", "accepted", "refused", "duplicates"}`
+ * once the events are stored (`{"id", "accepted": 0, "refused": 0, "deferred": true}` when the
+ * warehouse did not take them: send them again later).
+ *
+ * Each event carries the `id` the scanner gave it with the verdict (its boot id and a sequence,
+ * kept in its spool), so that a resend is recognised: an event already stored is counted in
+ * `duplicates` and not written again. An event without an id gets one made from its content
+ * (`h-` and a SHA-256 of scanner, time and fields): two verdicts alike to the millisecond are one.
  */
 export const MAX_OFFLINE_EVENTS = 1000;
+
+/** Letters, digits and `.`, `_`, `:`, `-`; at most 64. */
+export const OFFLINE_EVENT_ID_PATTERN = /^[A-Za-z0-9._:-]{1,64}$/;
 
 export const offlineUploadSchema = {
   type: 'object',
@@ -31,6 +42,8 @@ export const offlineEventSchema = {
   type: 'object',
   required: ['at', 'verdict', 'reason'],
   properties: {
+    /** The scanner's name for this verdict, unique per scanner, the same in every resend. */
+    id: { type: 'string', pattern: OFFLINE_EVENT_ID_PATTERN.source },
     at: { type: 'integer', minimum: 0 },
     venue: { type: 'string', pattern: VENUE_ID_PATTERN.source },
     kind: { anyOf: [{ enum: CODE_KINDS }, { type: 'null' }] },
@@ -47,6 +60,12 @@ export interface OfflineUpload {
   readonly id?: string | number;
   readonly audit: AuditEvent[];
   readonly refused: number;
+}
+
+/** The id of an event uploaded without one (scanners before event ids): a digest of what it says. */
+export function contentEventId(scanner: string, e: OfflineEvent): string {
+  const fields = [scanner, e.at, e.venue ?? '', e.kind ?? '', e.verdict, e.reason, e.issuer ?? '', e.subjectHash ?? ''];
+  return `h-${createHash('sha256').update(fields.join('\u0000')).digest('hex').slice(0, 40)}`;
 }
 
 export function createOfflineUploadReader(pseudonymKey: string | undefined): (scanner: string, body: unknown) => OfflineUpload | string {
@@ -76,6 +95,7 @@ export function createOfflineUploadReader(pseudonymKey: string | undefined): (sc
         transport: 'offline',
         offline: true,
         stale: false,
+        eventId: e.id ?? contentEventId(scanner, e),
       });
     }
     return { ...(upload.id === undefined ? {} : { id: upload.id }), audit, refused };

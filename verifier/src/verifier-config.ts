@@ -43,6 +43,17 @@ export const verifierConfigSchema = {
         qos: { enum: [0, 1], default: 1 },
         /** Requests being verified at once; more wait in the client (pressure goes back to the broker). */
         maxInFlight: { type: 'integer', minimum: 1, default: 4096 },
+        /**
+         * Verifiers with the same group on one broker share the scanners (rendezvous hashing over the
+         * live members, discovered from their retained statuses, never configured).
+         */
+        group: { type: 'string', pattern: '^[A-Za-z0-9._-]{1,64}$', default: 'verifiers' },
+        /** False: this verifier answers every scanner and takes no share (the others ignore it). */
+        partition: { type: 'boolean', default: true },
+        /** Keepalive; a verifier gone silent is announced offline by its will 1.5 keepalives later. */
+        keepaliveSec: { type: 'integer', minimum: 1, maximum: 600, default: 10 },
+        /** At stop, how long to wait at most for the broker to echo our offline status. */
+        leaveTimeoutMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 2000 },
       },
     },
     /** The trust list: kid -> key or certificate, issuer, region, kinds (trust-file format). */
@@ -142,6 +153,8 @@ export const verifierConfigSchema = {
         maxBufferedEvents: { type: 'integer', minimum: 1, default: 200_000 },
         retryMinMs: { type: 'integer', minimum: 1, default: 200 },
         retryMaxMs: { type: 'integer', minimum: 1, default: 10_000 },
+        /** Offline event ids remembered as stored (a resend costs no warehouse lookup); the warehouse knows the rest. */
+        recentEventIds: { type: 'integer', minimum: 0, default: 100_000 },
         /** verification_events TTL, applied at start with MODIFY TTL when it differs. */
         retentionDays: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
       },

@@ -17,6 +17,9 @@ export interface MetricsProbe {
  */
 export function createVerifierMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry, prefix: 'cityops_verifier_' });
+  // promtool: a gauge must not end in _total. prom-client's three are sums of the labelled
+  // nodejs_active_{handles,requests,resources} gauges it also exposes, so nothing is lost.
+  for (const name of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`cityops_verifier_nodejs_active_${name}_total`);
   let probe: MetricsProbe | undefined;
   const gauge = (name: string, help: string, read: (p: MetricsProbe) => number | undefined) =>
     new Gauge({
@@ -94,6 +97,22 @@ export function createVerifierMetrics(registry = new Registry()) {
       name: 'cityops_verifier_mqtt_requests_total',
       help: 'MQTT messages from scanners, by outcome (answered, malformed, overloaded, offline_upload, dropped: no id to answer to).',
       labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    offlineEvents: new Counter({
+      name: 'cityops_verifier_offline_events_total',
+      help: 'Events of offline uploads, by outcome (stored; duplicate: already stored, a resend; refused: not the schema; failed: the warehouse did not take them, the scanner sends them again).',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    groupMembers: new Gauge({
+      name: 'cityops_verifier_group_members',
+      help: 'Live verifiers of this group sharing the scanners, this one included (1 when partitioning is off).',
+      registers: [registry],
+    }),
+    groupChanges: new Counter({
+      name: 'cityops_verifier_group_changes_total',
+      help: 'Changes of the live verifier set seen (joins, leaves, wills).',
       registers: [registry],
     }),
     trustAge: gauge('cityops_verifier_trust_age_seconds', 'Seconds since the trust list was last known current.', (p) => p.ages().trust),

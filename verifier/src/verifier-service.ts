@@ -6,6 +6,7 @@ import { createAuditWriter, type AuditWriter } from './audit-writer.ts';
 import { verifierErrors } from './errors.ts';
 import { buildHttpApi } from './http-api.ts';
 import { createMqttResponder, type MqttResponder } from './mqtt-responder.ts';
+import { createOfflineEventStore } from './offline-event-store.ts';
 import { createReferenceStore, type ReferenceStore } from './reference-store.ts';
 import { createVerdictCache } from './verdict-cache.ts';
 import type { Verdict } from './verdict.ts';
@@ -38,6 +39,8 @@ export interface VerifierService {
   readonly reference: ReferenceStore;
   readonly metrics: VerifierMetrics;
   readonly audit: AuditWriter | undefined;
+  /** With MQTT: this verifier's id and the live verifiers sharing the scanners with it (itself included). */
+  readonly mqtt: { readonly verifierId: string; members(): string[] } | undefined;
 }
 
 /** Reference data, pool, cache, audit, HTTP and MQTT, composed. */
@@ -99,7 +102,17 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
   const mqtt: MqttResponder | undefined =
     config.mqtt === undefined
       ? undefined
-      : createMqttResponder({ ...config.mqtt, maxQrChars: config.decoder.maxQrChars, pseudonymKey }, { engine, audit, metrics, logger });
+      : createMqttResponder(
+          { ...config.mqtt, maxQrChars: config.decoder.maxQrChars, pseudonymKey },
+          {
+            engine,
+            offlineStore:
+              warehouse === undefined ? undefined : createOfflineEventStore({ recentIds: config.audit.recentEventIds }, { warehouse, metrics, logger }),
+            metrics,
+            logger,
+            now,
+          },
+        );
   const http = buildHttpApi(
     { maxBatchItems: config.http.maxBatchItems, maxQrChars: config.decoder.maxQrChars },
     { engine, reference, metrics, logger, ready: () => started !== undefined && (mqtt?.connected() ?? true) },
@@ -136,6 +149,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
     reference,
     metrics,
     audit,
+    mqtt: mqtt === undefined ? undefined : { verifierId: mqtt.verifierId, members: () => mqtt.members() },
     verify: (request) => engine.verify({ ...request, transport: request.transport ?? 'http' }),
     async start() {
       if (started !== undefined) return started;

@@ -205,7 +205,7 @@ describe('verifier service (pool, HTTP, MQTT, audit in chDB)', () => {
       ],
     };
     await scanner.publishAsync(topics.verifyEvents('scanner-7'), JSON.stringify(offline), { qos: 1 });
-    await vi.waitFor(() => expect(replies.get('upload-1')).toEqual({ id: 'upload-1', accepted: 2, refused: 1 }));
+    await vi.waitFor(() => expect(replies.get('upload-1')).toEqual({ id: 'upload-1', accepted: 2, refused: 1, duplicates: 0 }));
   });
 
   it('audits every verdict with a keyed pseudonym, never the subject or the code, kept for the configured days', async () => {
