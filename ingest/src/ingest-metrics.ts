@@ -3,6 +3,9 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** The ingest service's metrics, on a registry of its own (never the global one). */
 export function createIngestMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry, prefix: 'cityops_ingest_' });
+  // promtool: a gauge must not end in _total. prom-client's three are sums of the labelled
+  // nodejs_active_{handles,requests,resources} gauges it also exposes, so nothing is lost.
+  for (const name of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`cityops_ingest_nodejs_active_${name}_total`);
   return {
     registry,
     batches: new Counter({
