@@ -40,6 +40,40 @@ export function createAnalyticsMetrics(registry = new Registry()) {
       help: 'Newest readings insert block in the rollups.',
       registers: [registry],
     }),
+    // Alert rules on the live stream (src/rules/).
+    ruleReadings: new Counter({
+      name: 'cityops_analytics_rule_readings_total',
+      help: 'Readings from the live stream handed to the alert rules.',
+      registers: [registry],
+    }),
+    ruleEvaluations: new Counter({
+      name: 'cityops_analytics_rule_evaluations_total',
+      help: 'Rule evaluations, by source (reading: a place after a batch or tick; silence: a sensor, gateway, grid or pipeline on a tick; verification: a venue from the warehouse).',
+      labelNames: ['source'] as const,
+      registers: [registry],
+    }),
+    ruleConditionsActive: new Gauge({
+      name: 'cityops_analytics_rule_conditions_active',
+      help: 'Alert conditions true now, by rule kind.',
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
+    ruleConditionsSuppressed: new Gauge({
+      name: 'cityops_analytics_rule_conditions_suppressed',
+      help: 'Active conditions explained by an active condition above them (raised with a parentKey).',
+      registers: [registry],
+    }),
+    ruleStreamLagSeconds: new Gauge({
+      name: 'cityops_analytics_rule_stream_lag_seconds',
+      help: "The engine's clock minus the newest reading time seen on the live stream.",
+      registers: [registry],
+    }),
+    ruleDrops: new Counter({
+      name: 'cityops_analytics_rule_drops_total',
+      help: 'Readings or subjects the rules did not take, by reason (decode, unknown_device, late, places, sensors, gateways, grids, pipelines, conditions).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
   };
 }
 

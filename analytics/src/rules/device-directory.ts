@@ -1,0 +1,135 @@
+import type { DeviceKind, HierarchyLevel } from '@cityops/protocol';
+import type { Warehouse } from '@cityops/warehouse';
+import type { Logger } from 'pino';
+
+/** A device as the rules see it: its place at every level, from the registry, never the payload. */
+export interface DeviceEntry {
+  readonly id: string;
+  kind: DeviceKind;
+  revoked: boolean;
+  /** Place path at each level, city first (`''`, `pudong`, …, `pudong/s01/g001/b07`). */
+  places: string[];
+  /** Per-device caches the engine fills (series per stream, sensor slots); reset when the place changes. */
+  cache: DeviceCache;
+}
+
+export interface DeviceCache {
+  /** Window series per stream index, looked up once per device. */
+  series: unknown[];
+  /** Sensor name → silence slot. */
+  sensors: Map<string, number>;
+}
+
+interface DeviceRow {
+  id: string;
+  kind: DeviceKind;
+  district: string;
+  subdistrict: string;
+  grid: string;
+  building: string;
+  revoked: number | boolean;
+}
+
+export interface DeviceDirectoryConfig {
+  /** Periodic re-read of the registry. */
+  readonly refreshMs: number;
+  /** At most one extra re-read per this long when telemetry from an unknown device arrives. */
+  readonly unknownRefreshMs: number;
+}
+
+export interface DeviceDirectoryDeps {
+  readonly warehouse: Warehouse;
+  readonly now: () => number;
+  readonly logger: Logger;
+}
+
+export interface DeviceDirectory {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The device, or undefined (and a rate-limited refresh is started) when unknown. */
+  get(id: string): DeviceEntry | undefined;
+  refresh(): Promise<void>;
+  size(): number;
+}
+
+export function placeAt(entry: DeviceEntry, level: HierarchyLevel): string {
+  return entry.places[LEVEL_INDEX[level]]!;
+}
+
+const LEVEL_INDEX: Readonly<Record<HierarchyLevel, number>> = { city: 0, district: 1, subdistrict: 2, grid: 3, building: 4 };
+
+function placesOf(row: DeviceRow): string[] {
+  const parts = [row.district, row.subdistrict, row.grid, row.building];
+  const places = [''];
+  for (let i = 0; i < parts.length; i++) {
+    // A device placed at grid level has no building: its building-level place is its grid.
+    places.push(parts[i] === '' ? places[i]! : i === 0 ? parts[i]! : `${places[i]!}/${parts[i]!}`);
+  }
+  return places;
+}
+
+/**
+ * Device → place, from the registry's `devices` table in the warehouse: loaded at start, re-read
+ * every refreshMs and, rate-limited, when a device the copy does not know sends telemetry. Entries
+ * keep their identity across refreshes (the engine caches per-device lookups on them); a device
+ * that moved gets fresh caches.
+ */
+export function createDeviceDirectory(config: DeviceDirectoryConfig, deps: DeviceDirectoryDeps): DeviceDirectory {
+  const devices = new Map<string, DeviceEntry>();
+  let timer: NodeJS.Timeout | undefined;
+  let refreshing: Promise<void> | undefined;
+  let lastUnknownRefresh = -Infinity;
+
+  async function load(): Promise<void> {
+    const rows = await deps.warehouse.query<DeviceRow>(
+      'SELECT id, kind, district, subdistrict, grid, building, revoked FROM devices FINAL',
+    );
+    for (const row of rows) {
+      const places = placesOf(row);
+      const revoked = row.revoked === true || row.revoked === 1;
+      const entry = devices.get(row.id);
+      if (entry === undefined) {
+        devices.set(row.id, { id: row.id, kind: row.kind, revoked, places, cache: { series: [], sensors: new Map() } });
+        continue;
+      }
+      entry.kind = row.kind;
+      entry.revoked = revoked;
+      if (entry.places.join('\u0000') !== places.join('\u0000')) {
+        entry.places = places;
+        entry.cache = { series: [], sensors: new Map() };
+      }
+    }
+  }
+
+  function refresh(): Promise<void> {
+    refreshing ??= load().finally(() => {
+      refreshing = undefined;
+    });
+    return refreshing;
+  }
+
+  return {
+    async start() {
+      await load();
+      timer = setInterval(() => {
+        refresh().catch((err: unknown) => deps.logger.warn({ err }, 'device registry not re-read; keeping the last copy'));
+      }, config.refreshMs);
+      timer.unref();
+    },
+    async stop() {
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+      await refreshing?.catch(() => undefined);
+    },
+    get(id) {
+      const entry = devices.get(id);
+      if (entry === undefined && deps.now() - lastUnknownRefresh >= config.unknownRefreshMs) {
+        lastUnknownRefresh = deps.now();
+        refresh().catch((err: unknown) => deps.logger.warn({ err }, 'device registry not re-read'));
+      }
+      return entry;
+    },
+    refresh,
+    size: () => devices.size,
+  };
+}

@@ -1,0 +1,256 @@
+import { createPipelineStatusParser, createTelemetryCodec, type TelemetryBatch } from '@cityops/protocol';
+import type { Warehouse } from '@cityops/warehouse';
+import { pino, type Logger } from 'pino';
+import { ALERT_KINDS, type AlertSink, type RuleConditions } from '../alerts/alert-signal.ts';
+import { createAnalyticsMetrics, type AnalyticsMetrics } from '../analytics-metrics.ts';
+import { loadIndicatorDefinitions } from '../indicator-definitions.ts';
+import type { IndicatorDefinition } from '../indicator-schema.ts';
+import { createConditionSet } from './condition-set.ts';
+import { createDeviceDirectory } from './device-directory.ts';
+import { createReadingRules } from './reading-rules.ts';
+import { loadRuleDefinitions, type RuleSet } from './rule-definitions.ts';
+import { parseRuleEngineConfig, type RuleEngineConfigInput } from './rule-engine-config.ts';
+import { createRuleStream, type MqttConnect } from './rule-stream.ts';
+import type { RateOfChangeRule, SensorSilentRule } from './rule-schema.ts';
+import { createSilenceTracker } from './silence-tracker.ts';
+import { createVerificationAnomalyCheck } from './verification-anomaly.ts';
+
+export interface RuleEngineTimers {
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+}
+
+export interface RuleEngineDeps {
+  readonly warehouse: Warehouse;
+  /** Where conditions go: the alert lifecycle. */
+  readonly sink: AlertSink;
+  /** The indicator definitions threshold rules reference; default the shipped city set. */
+  readonly indicators?: readonly IndicatorDefinition[];
+  /** The rules, already loaded (else `config.rulesFile` or the shipped city set). */
+  readonly rules?: RuleSet;
+  readonly now?: () => number;
+  readonly timers?: RuleEngineTimers;
+  readonly logger?: Logger;
+  readonly metrics?: AnalyticsMetrics;
+  readonly connect?: MqttConnect;
+}
+
+export interface RuleEngine extends RuleConditions {
+  /** Loads the registry, connects to the broker and subscribes; then ticks every tickMs. */
+  start(): Promise<void>;
+  /** Idempotent: timers, the connection, the registry, in reverse order of start. */
+  stop(): Promise<void>;
+  /** One tick now: windows slide, `for` expires, silences begin. */
+  tickNow(): void;
+  /** Runs every verification_anomaly rule now. */
+  pollVerificationsNow(): Promise<void>;
+  /** Resolves when every sink call made so far has settled. */
+  settled(): Promise<void>;
+  readonly rules: RuleSet;
+  stats(): { readonly connected: boolean; readonly sensors: number; readonly places: number; readonly conditions: number; readonly devices: number };
+}
+
+const defaultTimers: RuleEngineTimers = {
+  setInterval: (fn, ms) => setInterval(fn, ms).unref(),
+  clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
+};
+
+/**
+ * Alert rules that run continuously on fresh data: reading rules (threshold, rate of change) and
+ * silence rules on the live MQTT stream, verification anomalies from the warehouse every few
+ * seconds. Conditions go to the sink on edges and parent changes only.
+ */
+export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineDeps): RuleEngine {
+  const config = parseRuleEngineConfig(input);
+  const now = deps.now ?? Date.now;
+  const logger = deps.logger ?? pino({ name: 'analytics-rules' });
+  const metrics = deps.metrics ?? createAnalyticsMetrics();
+  const timers = deps.timers ?? defaultTimers;
+  const ruleSet = deps.rules ?? loadRuleDefinitions(deps.indicators ?? loadIndicatorDefinitions(), config.rulesFile);
+  const { bounds } = config;
+  const codec = createTelemetryCodec();
+  const parsePipeline = createPipelineStatusParser();
+  const drop = (reason: string, n: number) => metrics.ruleDrops.inc({ reason }, n);
+
+  const directory = createDeviceDirectory(config.registry, { warehouse: deps.warehouse, now, logger });
+  // The condition set asks the silence tracker for parents; the tracker is created just below.
+  const parentOf: Parameters<typeof createConditionSet>[0]['parentOf'] = (kind, links, isActive) => silence.parentOf(kind, links, isActive);
+  const conditions = createConditionSet({
+    sink: deps.sink,
+    parentOf,
+    logger,
+    maxConditions: bounds.maxConditions,
+    onDrop: () => drop('conditions', 1),
+  });
+  const rules = ruleSet.rules;
+  const silence = createSilenceTracker(
+    {
+      sensorSilent: rules.filter((r): r is SensorSilentRule => r.kind === 'sensor_silent'),
+      ...pick(rules, 'gateway_offline', 'gatewayOffline'),
+      ...pick(rules, 'grid_quiet', 'gridQuiet'),
+      ...pick(rules, 'pipeline_backlog', 'pipelineBacklog'),
+    },
+    bounds,
+    { conditions, now, onDrop: drop, onEvaluations: (n) => metrics.ruleEvaluations.inc({ source: 'silence' }, n) },
+  );
+  const readings = createReadingRules(
+    ruleSet.thresholds,
+    rules.filter((r): r is RateOfChangeRule => r.kind === 'rate_of_change'),
+    bounds,
+    { conditions, now, onDrop: drop, onEvaluations: (n) => metrics.ruleEvaluations.inc({ source: 'reading' }, n) },
+  );
+  const verifications = rules
+    .filter((r) => r.kind === 'verification_anomaly')
+    .map((rule) =>
+      createVerificationAnomalyCheck(rule, {
+        warehouse: deps.warehouse,
+        conditions,
+        now,
+        device: (id) => directory.get(id),
+        onEvaluations: (n) => metrics.ruleEvaluations.inc({ source: 'verification' }, n),
+      }),
+    );
+
+  let flushScheduled = false;
+  function flushSoon(): void {
+    if (flushScheduled) return;
+    flushScheduled = true;
+    // Batches that arrived in the same turn are evaluated together: a place once, however many batches.
+    setImmediate(() => {
+      flushScheduled = false;
+      readings.evaluateDirty();
+      conditions.flush();
+    });
+  }
+
+  function onTelemetry(device: string, payload: Buffer): void {
+    let batch: TelemetryBatch;
+    try {
+      batch = codec.decode(payload);
+    } catch {
+      drop('decode', 1);
+      return;
+    }
+    const entry = directory.get(device);
+    if (entry === undefined || entry.kind !== 'gateway') {
+      drop('unknown_device', batch.readings.length);
+      return;
+    }
+    metrics.ruleReadings.inc(batch.readings.length);
+    readings.addReadings(entry, batch.readings);
+    silence.sawBatch(entry, batch.readings);
+    flushSoon();
+  }
+
+  function onStatus(device: string, payload: Buffer): void {
+    if (payload.length === 0) return; // a retained status cleared
+    let online: unknown;
+    try {
+      online = (JSON.parse(payload.toString('utf8')) as { online?: unknown }).online;
+    } catch {
+      drop('decode', 1);
+      return;
+    }
+    const entry = directory.get(device);
+    if (typeof online !== 'boolean' || entry === undefined || entry.kind !== 'gateway') return;
+    silence.sawStatus(entry, online);
+    flushSoon();
+  }
+
+  function onPipeline(_instance: string, payload: Buffer): void {
+    const { status } = parsePipeline(payload);
+    if (status === undefined) {
+      drop('decode', 1);
+      return;
+    }
+    silence.sawPipeline(status);
+  }
+
+  const stream = createRuleStream(config.mqtt, {
+    ...(deps.connect === undefined ? {} : { connect: deps.connect }),
+    logger,
+    handlers: {
+      telemetry: onTelemetry,
+      status: onStatus,
+      pipeline: onPipeline,
+      link(up) {
+        silence.linkChanged(up);
+        conditions.flush();
+      },
+    },
+  });
+
+  function tickNow(): void {
+    readings.evaluateAll();
+    silence.evaluate();
+    conditions.flush();
+    const byKind = conditions.activeByKind();
+    for (const kind of ALERT_KINDS) metrics.ruleConditionsActive.set({ kind }, byKind.get(kind) ?? 0);
+    metrics.ruleConditionsSuppressed.set(conditions.suppressed());
+    const newest = readings.newestTs();
+    if (newest > 0) metrics.ruleStreamLagSeconds.set((now() - newest) / 1000);
+  }
+
+  const running = new Map<number, Promise<void>>();
+  function poll(i: number): Promise<void> {
+    const existing = running.get(i);
+    if (existing !== undefined) return existing;
+    const p = verifications[i]!
+      .run()
+      .then(() => conditions.flush())
+      .catch((err: unknown) => logger.warn({ err, rule: verifications[i]!.rule.name }, 'verification anomaly rule not evaluated; retrying at its next run'))
+      .finally(() => running.delete(i));
+    running.set(i, p);
+    return p;
+  }
+
+  const handles: unknown[] = [];
+  let state: 'new' | 'running' | 'stopped' = 'new';
+  let stopping: Promise<void> | undefined;
+
+  return {
+    rules: ruleSet,
+    isActive: (key) => conditions.isActive(key),
+    tickNow,
+    async pollVerificationsNow() {
+      await Promise.all(verifications.map((_, i) => poll(i)));
+    },
+    settled: () => conditions.settled(),
+    async start() {
+      if (state !== 'new') return;
+      state = 'running';
+      await directory.start();
+      await stream.start();
+      handles.push(timers.setInterval(tickNow, config.tickMs));
+      verifications.forEach((check, i) => handles.push(timers.setInterval(() => void poll(i), check.everyMs)));
+      logger.info({ rules: rules.length, devices: directory.size() }, 'alert rules running on the live stream');
+    },
+    stop() {
+      stopping ??= (async () => {
+        state = 'stopped';
+        for (const h of handles) timers.clearInterval(h);
+        await stream.stop();
+        await Promise.all(running.values());
+        await directory.stop();
+        await conditions.settled();
+      })();
+      return stopping;
+    },
+    stats: () => ({
+      connected: stream.connected(),
+      sensors: silence.sensors(),
+      places: readings.places(),
+      conditions: conditions.size(),
+      devices: directory.size(),
+    }),
+  };
+}
+
+function pick<K extends 'gateway_offline' | 'grid_quiet' | 'pipeline_backlog', F extends string>(
+  rules: RuleSet['rules'],
+  kind: K,
+  field: F,
+): { [P in F]?: Extract<RuleSet['rules'][number], { kind: K }> } {
+  const rule = rules.find((r) => r.kind === kind);
+  return (rule === undefined ? {} : { [field]: rule }) as { [P in F]?: Extract<RuleSet['rules'][number], { kind: K }> };
+}

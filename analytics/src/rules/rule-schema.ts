@@ -1,0 +1,180 @@
+import type { FromSchema } from 'json-schema-to-ts';
+import { ALERT_SEVERITIES } from '../alerts/alert-signal.ts';
+import { RULE_DURATION_PATTERN } from './rule-duration.ts';
+
+const NAME = { type: 'string', pattern: '^[a-z][a-z0-9_]{0,63}$' } as const;
+const DURATION = { type: 'string', pattern: RULE_DURATION_PATTERN } as const;
+const LEVEL = { type: 'string', enum: ['city', 'district', 'subdistrict', 'grid', 'building'] } as const;
+const SEVERITY = { type: 'string', enum: ALERT_SEVERITIES } as const;
+const MATCH_VALUES = { type: 'array', minItems: 1, uniqueItems: true, items: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' } } as const;
+
+/** Fields every rule has. `verifyWindows`: how many windows the lifecycle checks after a resolution. */
+const common = {
+  name: NAME,
+  title: { type: 'string', minLength: 1, maxLength: 200 },
+  description: { type: 'string', maxLength: 2000 },
+  verifyWindows: { type: 'integer', minimum: 1, maximum: 100, default: 3 },
+} as const;
+
+/** An indicator (analytics/indicators) held beyond its warning or critical threshold for `for`. */
+const thresholdRule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'title', 'kind', 'indicator', 'level', 'severity', 'for'],
+  properties: {
+    ...common,
+    kind: { const: 'threshold' },
+    indicator: NAME,
+    level: LEVEL,
+    /** Which of the indicator's thresholds at the level the value must reach. */
+    severity: SEVERITY,
+    /** How long the value must stay beyond the threshold (`0s`: at once). */
+    for: DURATION,
+  },
+} as const;
+
+/** A metric's aggregate at a level moving by more than `change` over `over`. */
+const rateOfChangeRule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'title', 'kind', 'metric', 'level', 'change', 'over', 'severity'],
+  properties: {
+    ...common,
+    kind: { const: 'rate_of_change' },
+    metric: NAME,
+    unit: { type: 'string', maxLength: 32 },
+    level: LEVEL,
+    aggregation: { type: 'string', enum: ['avg', 'min', 'max'], default: 'avg' },
+    /** The window each of the two compared values covers (now, and `over` ago). */
+    window: { ...DURATION, default: '1m' },
+    direction: { type: 'string', enum: ['rising', 'falling'], default: 'rising' },
+    change: { type: 'number', exclusiveMinimum: 0 },
+    over: DURATION,
+    severity: SEVERITY,
+    for: { ...DURATION, default: '0s' },
+  },
+} as const;
+
+/** A sensor that was reporting has sent nothing for `after`. */
+const sensorSilentRule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'title', 'kind', 'after', 'severity'],
+  properties: {
+    ...common,
+    kind: { const: 'sensor_silent' },
+    after: DURATION,
+    /** Only sensors of these metrics (all when absent). */
+    metrics: { type: 'array', minItems: 1, uniqueItems: true, items: NAME },
+    severity: SEVERITY,
+  },
+} as const;
+
+/** A gateway's status is offline (its last will, or a clean stop) for longer than `grace`. */
+const gatewayOfflineRule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'title', 'kind', 'grace', 'severity'],
+  properties: { ...common, kind: { const: 'gateway_offline' }, grace: DURATION, severity: SEVERITY },
+} as const;
+
+/** Every known sensor of a grid (at least `minSensors`) silent for `after`. */
+const gridQuietRule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'title', 'kind', 'after', 'severity'],
+  properties: {
+    ...common,
+    kind: { const: 'grid_quiet' },
+    after: DURATION,
+    minSensors: { type: 'integer', minimum: 1, default: 2 },
+    severity: SEVERITY,
+  },
+} as const;
+
+/** The pipeline behind (oldest pending reading older than maxLagMs for `for`), offline or stale, or our own link down. */
+const pipelineBacklogRule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'title', 'kind', 'maxLagMs', 'staleAfter', 'severity'],
+  properties: {
+    ...common,
+    kind: { const: 'pipeline_backlog' },
+    maxLagMs: { type: 'integer', minimum: 1 },
+    for: { ...DURATION, default: '0s' },
+    /** No status message from an instance for this long: treated as offline. */
+    staleAfter: DURATION,
+    severity: SEVERITY,
+  },
+} as const;
+
+/** Deny or forgery spikes at a venue, from `verification_events`. */
+const verificationAnomalyRule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'title', 'kind', 'match', 'window', 'baseline', 'minEvents', 'severity'],
+  properties: {
+    ...common,
+    kind: { const: 'verification_anomaly' },
+    /** Which events count: fields ANDed, values ORed. */
+    match: {
+      type: 'object',
+      additionalProperties: false,
+      minProperties: 1,
+      properties: { verdict: MATCH_VALUES, reason: MATCH_VALUES, kind: MATCH_VALUES },
+    },
+    window: DURATION,
+    /** The period before the window the venue's usual rate is taken from. */
+    baseline: DURATION,
+    minEvents: { type: 'integer', minimum: 1 },
+    /** The window's rate must reach this many times the baseline's rate … */
+    factor: { type: 'number', exclusiveMinimum: 0, default: 3 },
+    /** … or matching events must be at least this share of the venue's events in the window. */
+    share: { type: 'number', exclusiveMinimum: 0, maximum: 1 },
+    /** How often the rule queries the warehouse. */
+    every: { ...DURATION, default: '5s' },
+    severity: SEVERITY,
+  },
+} as const;
+
+export const ruleSchema = {
+  oneOf: [thresholdRule, rateOfChangeRule, sensorSilentRule, gatewayOfflineRule, gridQuietRule, pipelineBacklogRule, verificationAnomalyRule],
+} as const;
+
+/** The rules file (`analytics/alerts/city-rules.json`). */
+export const ruleFileSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['rules'],
+  properties: {
+    $schema: { type: 'string' },
+    rules: { type: 'array', minItems: 1, items: { type: 'object', required: ['name', 'kind'], properties: { name: NAME } } },
+  },
+} as const;
+
+export const RULE_SCHEMAS = {
+  threshold: thresholdRule,
+  rate_of_change: rateOfChangeRule,
+  sensor_silent: sensorSilentRule,
+  gateway_offline: gatewayOfflineRule,
+  grid_quiet: gridQuietRule,
+  pipeline_backlog: pipelineBacklogRule,
+  verification_anomaly: verificationAnomalyRule,
+} as const;
+
+export type ThresholdRule = FromSchema<typeof thresholdRule>;
+export type RateOfChangeRule = FromSchema<typeof rateOfChangeRule>;
+export type SensorSilentRule = FromSchema<typeof sensorSilentRule>;
+export type GatewayOfflineRule = FromSchema<typeof gatewayOfflineRule>;
+export type GridQuietRule = FromSchema<typeof gridQuietRule>;
+export type PipelineBacklogRule = FromSchema<typeof pipelineBacklogRule>;
+export type VerificationAnomalyRule = FromSchema<typeof verificationAnomalyRule>;
+export type RuleDefinition =
+  | ThresholdRule
+  | RateOfChangeRule
+  | SensorSilentRule
+  | GatewayOfflineRule
+  | GridQuietRule
+  | PipelineBacklogRule
+  | VerificationAnomalyRule;
+export type RuleKind = RuleDefinition['kind'];

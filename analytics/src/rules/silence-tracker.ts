@@ -1,0 +1,373 @@
+import type { HierarchyLevel } from '@cityops/protocol';
+import type { AlertKind } from '../alerts/alert-signal.ts';
+import type { ConditionLinks, ConditionSet } from './condition-set.ts';
+import type { DeviceEntry } from './device-directory.ts';
+import { ruleDurationMs } from './rule-duration.ts';
+import type { GatewayOfflineRule, GridQuietRule, PipelineBacklogRule, SensorSilentRule } from './rule-schema.ts';
+
+export interface SilenceRules {
+  readonly sensorSilent: readonly SensorSilentRule[];
+  readonly gatewayOffline?: GatewayOfflineRule;
+  readonly gridQuiet?: GridQuietRule;
+  readonly pipelineBacklog?: PipelineBacklogRule;
+}
+
+export interface SilenceTrackerConfig {
+  readonly maxSensors: number;
+  readonly maxGateways: number;
+  readonly maxGrids: number;
+  readonly maxPipelines: number;
+}
+
+export interface SilenceTrackerDeps {
+  readonly conditions: ConditionSet;
+  readonly now: () => number;
+  readonly onDrop: (reason: 'sensors' | 'gateways' | 'grids' | 'pipelines', n: number) => void;
+  readonly onEvaluations: (n: number) => void;
+}
+
+/** What ingest says about its pipeline (protocol's PipelineStatus, the fields the rule reads). */
+export interface PipelineObservation {
+  readonly instance: string;
+  readonly online: boolean;
+  readonly oldestPendingMs: number;
+}
+
+/** The subject name of the condition "our own connection to the broker is down". */
+export const LINK_SUBJECT = 'analytics-link';
+
+export interface SilenceTracker {
+  /** A batch from a gateway arrived now: its sensors, its grid and the gateway are alive. */
+  sawBatch(entry: DeviceEntry, readings: readonly { readonly sensor: string; readonly metric: string }[]): void;
+  /** A gateway's status message (retained or live). */
+  sawStatus(entry: DeviceEntry, online: boolean): void;
+  sawPipeline(status: PipelineObservation): void;
+  /** Our connection to the broker went down (false) or came back (true). */
+  linkChanged(up: boolean): void;
+  /** Time-driven edges: silences that began, offline gateways past their grace, stale pipelines. */
+  evaluate(): void;
+  /** The nearest active ancestor of a condition in the suppression chain. */
+  parentOf(kind: AlertKind, links: ConditionLinks, isActive: (key: string) => boolean): string | undefined;
+  sensors(): number;
+}
+
+interface GridState {
+  readonly place: string;
+  sensors: number;
+  lastSeen: number;
+  active: boolean;
+}
+
+interface GatewayState {
+  readonly entry: DeviceEntry;
+  /** Engine time the gateway was last known to go offline; NaN while online. */
+  offlineSince: number;
+  active: boolean;
+}
+
+interface PipelineState {
+  readonly instance: string;
+  lastAt: number;
+  online: boolean;
+  /** Since when the oldest pending reading has been older than maxLagMs; NaN when it is not. */
+  lagSince: number;
+  active: boolean;
+}
+
+interface SilenceCache {
+  grid: GridState | undefined;
+}
+
+function finest(entry: DeviceEntry): { place: string; level: HierarchyLevel } {
+  const building = entry.places[4]!;
+  return building !== entry.places[3] ? { place: building, level: 'building' } : { place: entry.places[3]!, level: 'grid' };
+}
+
+/**
+ * Silence and the chain that explains it: sensors that stopped, gateways whose status says
+ * offline, grids gone quiet, an ingest pipeline behind or gone, our own link down. Sensor state is
+ * kept in typed arrays indexed by slot (bounded by maxSensors), so a batch costs one map lookup per
+ * reading and a tick one pass over the arrays.
+ */
+export function createSilenceTracker(rules: SilenceRules, config: SilenceTrackerConfig, deps: SilenceTrackerDeps): SilenceTracker {
+  const { conditions, now } = deps;
+  const lastSeen = new Float64Array(config.maxSensors);
+  // Bit k: sensor_silent rule k applies to the slot (its metric) / is active for it.
+  const eligible = new Uint8Array(config.maxSensors);
+  const silent = new Uint8Array(config.maxSensors);
+  const slotEntry: DeviceEntry[] = [];
+  const slotSensor: string[] = [];
+  let slots = 0;
+  const grids = new Map<string, GridState>();
+  const gateways = new Map<string, GatewayState>();
+  const pipelines = new Map<string, PipelineState>();
+  const sensorRules = rules.sensorSilent.slice(0, 8).map((rule) => ({
+    rule,
+    afterMs: ruleDurationMs(rule.after),
+    metrics: rule.metrics === undefined ? undefined : new Set<string>(rule.metrics),
+  }));
+  const gwRule = rules.gatewayOffline;
+  const gwGraceMs = gwRule === undefined ? 0 : ruleDurationMs(gwRule.grace);
+  const gridRule = rules.gridQuiet;
+  const gridAfterMs = gridRule === undefined ? 0 : ruleDurationMs(gridRule.after);
+  const pipeRule = rules.pipelineBacklog;
+  const pipeForMs = pipeRule === undefined ? 0 : ruleDurationMs(pipeRule.for);
+  const pipeStaleMs = pipeRule === undefined ? 0 : ruleDurationMs(pipeRule.staleAfter);
+  const activePipelines = new Set<string>();
+  let linkDown = false;
+
+  function gridOf(entry: DeviceEntry): GridState | undefined {
+    const cache = entry.cache as unknown as { silence?: SilenceCache };
+    if (cache.silence !== undefined) return cache.silence.grid;
+    const place = entry.places[3]!;
+    let grid = grids.get(place);
+    if (grid === undefined && grids.size < config.maxGrids) {
+      grid = { place, sensors: 0, lastSeen: now(), active: false };
+      grids.set(place, grid);
+    } else if (grid === undefined) deps.onDrop('grids', 1);
+    cache.silence = { grid };
+    return grid;
+  }
+
+  function sensorKey(k: number, slot: number): string {
+    return `${sensorRules[k]!.rule.name}:${slotEntry[slot]!.id}/${slotSensor[slot]!}`;
+  }
+
+  function gatewayState(entry: DeviceEntry): GatewayState | undefined {
+    let gw = gateways.get(entry.id);
+    if (gw === undefined) {
+      if (gateways.size >= config.maxGateways) {
+        deps.onDrop('gateways', 1);
+        return undefined;
+      }
+      gw = { entry, offlineSince: Number.NaN, active: false };
+      gateways.set(entry.id, gw);
+    }
+    return gw;
+  }
+
+  function online(gw: GatewayState, t: number): void {
+    gw.offlineSince = Number.NaN;
+    if (gw.active && gwRule !== undefined) {
+      gw.active = false;
+      conditions.deactivate(`${gwRule.name}:${gw.entry.id}`, t);
+    }
+  }
+
+  function pipelineKey(subject: string): string {
+    return `${pipeRule!.name}:${subject}`;
+  }
+
+  function setPipeline(subject: string, on: boolean, t: number, why: string): void {
+    if (pipeRule === undefined) return;
+    const key = pipelineKey(subject);
+    if (on && !activePipelines.has(key)) {
+      activePipelines.add(key);
+      conditions.activate(
+        {
+          key,
+          rule: pipeRule.name,
+          kind: 'pipeline_backlog',
+          severity: pipeRule.severity,
+          place: '',
+          level: 'city',
+          subject,
+          summary: `${pipeRule.title}: ${subject} ${why}`,
+          at: t,
+          verification: { by: 'condition', windowMs: pipeStaleMs, windows: pipeRule.verifyWindows },
+        },
+        {},
+      );
+    } else if (!on && activePipelines.delete(key)) {
+      conditions.deactivate(key, t);
+    }
+  }
+
+  return {
+    sawBatch(entry, readings) {
+      const t = now();
+      const cache = entry.cache.sensors;
+      const grid = gridOf(entry);
+      for (let r = 0; r < readings.length; r++) {
+        const reading = readings[r]!;
+        let slot = cache.get(reading.sensor);
+        if (slot === undefined) {
+          if (slots >= config.maxSensors) {
+            deps.onDrop('sensors', 1);
+            continue;
+          }
+          slot = slots++;
+          cache.set(reading.sensor, slot);
+          slotEntry[slot] = entry;
+          slotSensor[slot] = reading.sensor;
+          let bits = 0;
+          for (let k = 0; k < sensorRules.length; k++) {
+            const metrics = sensorRules[k]!.metrics;
+            if (metrics === undefined || metrics.has(reading.metric)) bits |= 1 << k;
+          }
+          eligible[slot] = bits;
+          if (grid !== undefined) grid.sensors++;
+        }
+        lastSeen[slot] = t;
+        if (silent[slot] !== 0) {
+          for (let k = 0; k < sensorRules.length; k++) if ((silent[slot]! & (1 << k)) !== 0) conditions.deactivate(sensorKey(k, slot), t);
+          silent[slot] = 0;
+        }
+      }
+      if (grid !== undefined) {
+        grid.lastSeen = t;
+        if (grid.active && gridRule !== undefined) {
+          grid.active = false;
+          conditions.deactivate(`${gridRule.name}:${grid.place}`, t);
+        }
+      }
+      // Telemetry is proof of life, whatever a retained status says.
+      const gw = gateways.get(entry.id);
+      if (gw !== undefined && !Number.isNaN(gw.offlineSince)) online(gw, t);
+    },
+
+    sawStatus(entry, isOnline) {
+      const gw = gatewayState(entry);
+      if (gw === undefined) return;
+      const t = now();
+      if (isOnline) online(gw, t);
+      else if (Number.isNaN(gw.offlineSince)) gw.offlineSince = t;
+    },
+
+    sawPipeline(status) {
+      let p = pipelines.get(status.instance);
+      if (p === undefined) {
+        if (pipelines.size >= config.maxPipelines) {
+          deps.onDrop('pipelines', 1);
+          return;
+        }
+        p = { instance: status.instance, lastAt: 0, online: true, lagSince: Number.NaN, active: false };
+        pipelines.set(status.instance, p);
+      }
+      const t = now();
+      p.lastAt = t;
+      p.online = status.online;
+      if (pipeRule !== undefined && status.oldestPendingMs > pipeRule.maxLagMs) {
+        if (Number.isNaN(p.lagSince)) p.lagSince = t - status.oldestPendingMs + pipeRule.maxLagMs;
+      } else p.lagSince = Number.NaN;
+    },
+
+    linkChanged(up) {
+      const t = now();
+      if (up === !linkDown) return;
+      linkDown = !up;
+      setPipeline(LINK_SUBJECT, linkDown, t, 'cannot reach the broker: silences are not observable');
+      if (up) {
+        // What we could not observe is not silence: every clock restarts at the reconnect.
+        for (let i = 0; i < slots; i++) if (lastSeen[i]! < t) lastSeen[i] = t;
+        for (const grid of grids.values()) if (grid.lastSeen < t) grid.lastSeen = t;
+        for (const p of pipelines.values()) p.lastAt = t;
+      }
+    },
+
+    evaluate() {
+      const t = now();
+      let evaluations = 0;
+      for (let k = 0; k < sensorRules.length; k++) {
+        const { afterMs } = sensorRules[k]!;
+        const bit = 1 << k;
+        const rule = sensorRules[k]!.rule;
+        for (let i = 0; i < slots; i++) {
+          if ((eligible[i]! & bit) === 0 || (silent[i]! & bit) !== 0 || t - lastSeen[i]! < afterMs) continue;
+          const entry = slotEntry[i]!;
+          if (entry.revoked) continue;
+          silent[i]! |= bit;
+          const where = finest(entry);
+          conditions.activate(
+            {
+              key: sensorKey(k, i),
+              rule: rule.name,
+              kind: 'sensor_silent',
+              severity: rule.severity,
+              place: where.place,
+              level: where.level,
+              subject: `${entry.id}/${slotSensor[i]!}`,
+              summary: `${rule.title}: sensor ${slotSensor[i]!} of ${entry.id} silent for ${rule.after}`,
+              at: t,
+              observedAt: lastSeen[i]!,
+              verification: { by: 'condition', windowMs: afterMs, windows: rule.verifyWindows },
+            },
+            { gateway: entry.id, grid: entry.places[3]! },
+          );
+        }
+        evaluations += slots;
+      }
+      if (gwRule !== undefined) {
+        for (const gw of gateways.values()) {
+          if (gw.active || Number.isNaN(gw.offlineSince) || t - gw.offlineSince < gwGraceMs || gw.entry.revoked) continue;
+          gw.active = true;
+          const where = finest(gw.entry);
+          conditions.activate(
+            {
+              key: `${gwRule.name}:${gw.entry.id}`,
+              rule: gwRule.name,
+              kind: 'gateway_offline',
+              severity: gwRule.severity,
+              place: where.place,
+              level: where.level,
+              subject: gw.entry.id,
+              summary: `${gwRule.title}: gateway ${gw.entry.id} offline for more than ${gwRule.grace}`,
+              at: t,
+              observedAt: gw.offlineSince,
+              verification: { by: 'condition', windowMs: Math.max(gwGraceMs, 1000), windows: gwRule.verifyWindows },
+            },
+            { grid: gw.entry.places[3]! },
+          );
+        }
+        evaluations += gateways.size;
+      }
+      if (gridRule !== undefined) {
+        for (const grid of grids.values()) {
+          if (grid.active || grid.sensors < gridRule.minSensors || t - grid.lastSeen < gridAfterMs) continue;
+          grid.active = true;
+          conditions.activate(
+            {
+              key: `${gridRule.name}:${grid.place}`,
+              rule: gridRule.name,
+              kind: 'grid_quiet',
+              severity: gridRule.severity,
+              place: grid.place,
+              level: 'grid',
+              summary: `${gridRule.title}: all ${grid.sensors} sensors of grid ${grid.place} silent for ${gridRule.after}`,
+              at: t,
+              observedAt: grid.lastSeen,
+              verification: { by: 'condition', windowMs: gridAfterMs, windows: gridRule.verifyWindows },
+            },
+            { grid: grid.place },
+          );
+        }
+        evaluations += grids.size;
+      }
+      if (pipeRule !== undefined) {
+        for (const p of pipelines.values()) {
+          const stale = t - p.lastAt >= pipeStaleMs;
+          const lagging = !Number.isNaN(p.lagSince) && t - p.lagSince >= pipeForMs;
+          const why = !p.online ? 'is offline' : stale ? `sent no status for ${pipeRule.staleAfter}` : `is more than ${pipeRule.maxLagMs} ms behind`;
+          setPipeline(p.instance, !p.online || stale || lagging, t, why);
+        }
+        evaluations += pipelines.size;
+      }
+      deps.onEvaluations(evaluations);
+    },
+
+    parentOf(kind, links, isActive) {
+      if (kind === 'pipeline_backlog') return undefined;
+      if (kind === 'sensor_silent' && gwRule !== undefined && links.gateway !== undefined) {
+        const key = `${gwRule.name}:${links.gateway}`;
+        if (isActive(key)) return key;
+      }
+      if (kind !== 'grid_quiet' && gridRule !== undefined && links.grid !== undefined) {
+        const key = `${gridRule.name}:${links.grid}`;
+        if (isActive(key)) return key;
+      }
+      for (const key of activePipelines) return key;
+      return undefined;
+    },
+    sensors: () => slots,
+  };
+}
