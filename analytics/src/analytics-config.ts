@@ -1,6 +1,7 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { parseConfig } from '@cityops/protocol';
 import { analyticsErrors } from './errors.ts';
+import { alertsConfigSchema } from './alerts/alerts-config.ts';
 
 /** The analytics service's configuration: validated once at start, all problems reported together. */
 export const analyticsConfigSchema = {
@@ -50,6 +51,8 @@ export const analyticsConfigSchema = {
         minCell: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
       },
     },
+    /** The alert lifecycle: dispatch file, checks, operators, webhooks (alerts/alerts-config.ts). */
+    alerts: alertsConfigSchema,
   },
 } as const;
 

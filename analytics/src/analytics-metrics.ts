@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { createAlertMetrics } from './alerts/alert-metrics.ts';
 
 /** The analytics service's metrics, on a registry of its own (never the global one). */
 export function createAnalyticsMetrics(registry = new Registry()) {
@@ -74,6 +75,8 @@ export function createAnalyticsMetrics(registry = new Registry()) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    /** The alert lifecycle's (alerts by state, transitions, webhooks, time to visible). */
+    alerts: createAlertMetrics(registry),
   };
 }
 

@@ -11,6 +11,13 @@ export const analyticsErrors = defineErrors({
     statusCode: 503,
   },
   ANALYTICS_ERR_ROLLUP_FAILED: { message: 'The rollup job failed; it retries at its next run', statusCode: 500 },
+  ANALYTICS_ERR_DISPATCH_INVALID: { message: 'Invalid dispatch file (departments and routes)', statusCode: 500 },
+  ANALYTICS_ERR_ALERT_UNKNOWN: { message: 'No alert has this id', statusCode: 404 },
+  ANALYTICS_ERR_ALERT_TRANSITION: { message: 'The alert is not in a state that allows this', statusCode: 409 },
+  ANALYTICS_ERR_ALERT_REQUEST_INVALID: { message: 'Invalid alert request', statusCode: 400 },
+  ANALYTICS_ERR_UNAUTHENTICATED: { message: 'An operator token is required: Authorization: Bearer <token>', statusCode: 401 },
+  ANALYTICS_ERR_FORBIDDEN: { message: "The alert is not with one of the operator's departments", statusCode: 403 },
+  ANALYTICS_ERR_ALERTS_STOPPED: { message: 'The alert lifecycle is not running', statusCode: 503 },
 });
 
 export type AnalyticsErrorCode = keyof typeof analyticsErrors;

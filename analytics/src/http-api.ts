@@ -2,6 +2,7 @@ import Fastify from 'fastify';
 import { HIERARCHY_LEVELS, isCityopsError, type HierarchyLevel } from '@cityops/protocol';
 import type { Logger } from 'pino';
 import type { AnalyticsMetrics } from './analytics-metrics.ts';
+import { alertsApi, type AlertsApiOptions } from './alerts/alerts-api.ts';
 import { analyticsErrors } from './errors.ts';
 import { thresholdsAt } from './indicator-definitions.ts';
 import type { IndicatorEngine } from './indicator-engine.ts';
@@ -12,6 +13,8 @@ export interface AnalyticsApiDeps {
   readonly logger: Logger;
   /** Readiness of what the API does not own (warehouse reachable, rollup job healthy). */
   readonly ready: () => Promise<boolean>;
+  /** The alert lifecycle and its operators: adds /v1/alerts (alerts/alerts-api.ts). */
+  readonly alerts?: AlertsApiOptions;
 }
 
 /** Milliseconds since the epoch, or ISO 8601 with a zone. */
@@ -118,6 +121,8 @@ export function buildAnalyticsApi(deps: AnalyticsApiDeps) {
       };
     },
   );
+
+  if (deps.alerts !== undefined) void app.register(alertsApi, deps.alerts);
 
   app.get('/metrics', async (_request, reply) => {
     return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());

@@ -1,0 +1,175 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { HIERARCHY_LEVELS, isCityopsError } from '@cityops/protocol';
+import { analyticsErrors } from '../errors.ts';
+import { ALERT_EVENT_TYPES, ALERT_STATES, type AlertState } from './alert-event.ts';
+import type { AlertActor, AlertLifecycle } from './alert-lifecycle.ts';
+import { ALERT_KINDS, ALERT_SEVERITIES } from './alert-signal.ts';
+
+export interface AlertOperator {
+  readonly token: string;
+  readonly name: string;
+  readonly departments: readonly string[];
+}
+
+export interface AlertsApiOptions {
+  readonly lifecycle: AlertLifecycle;
+  /** None: development, a POST names its actor in `by`. */
+  readonly operators: readonly AlertOperator[];
+}
+
+const ID_PARAMS = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id'],
+  properties: { id: { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' } },
+} as const;
+
+const LIST_QUERY = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    state: { type: 'string', enum: ALERT_STATES },
+    level: { type: 'string', enum: HIERARCHY_LEVELS },
+    place: { type: 'string', maxLength: 200 },
+    department: { type: 'string', maxLength: 64 },
+    rule: { type: 'string', maxLength: 100 },
+    kind: { type: 'string', enum: ALERT_KINDS },
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+  },
+} as const;
+
+const BY = { type: 'string', minLength: 1, maxLength: 100 } as const;
+const TEXT = { type: 'string', minLength: 1, maxLength: 4000 } as const;
+
+const ACCEPT_BODY = { type: 'object', additionalProperties: false, properties: { by: BY } } as const;
+const RESOLVE_BODY = { type: 'object', additionalProperties: false, required: ['feedback'], properties: { feedback: TEXT, by: BY } } as const;
+const REOPEN_BODY = { type: 'object', additionalProperties: false, required: ['reason'], properties: { reason: TEXT, by: BY } } as const;
+
+const VERIFICATION = { type: 'object', additionalProperties: true } as const;
+
+/** The alert's description and where it stands (shared by a summary, an event and a view). */
+const ALERT_FIELDS = {
+  key: { type: 'string' },
+  rule: { type: 'string' },
+  kind: { type: 'string', enum: ALERT_KINDS },
+  severity: { type: 'string', enum: ALERT_SEVERITIES },
+  place: { type: 'string' },
+  level: { type: 'string', enum: HIERARCHY_LEVELS },
+  metric: { type: 'string' },
+  subject: { type: 'string' },
+  summary: { type: 'string' },
+  value: { type: 'number' },
+  threshold: { type: 'number' },
+  verification: VERIFICATION,
+  state: { type: 'string', enum: ALERT_STATES },
+  department: { type: 'string' },
+  parentKey: { type: 'string' },
+} as const;
+
+const ALERT_SUMMARY = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    ...ALERT_FIELDS,
+    openedAt: { type: 'number' },
+    updatedAt: { type: 'number' },
+    seq: { type: 'integer' },
+    conditionActive: { type: 'boolean' },
+    everDispatched: { type: 'boolean' },
+    assignedAt: { type: 'number' },
+    resolvedAt: { type: 'number' },
+    feedback: { type: 'string' },
+  },
+} as const;
+
+const ALERT_EVENT = {
+  type: 'object',
+  properties: {
+    seq: { type: 'integer' },
+    at: { type: 'number' },
+    type: { type: 'string', enum: ALERT_EVENT_TYPES },
+    actor: { type: 'string' },
+    ...ALERT_FIELDS,
+    feedback: { type: 'string' },
+  },
+} as const;
+
+const ALERT_VIEW = {
+  type: 'object',
+  properties: { ...ALERT_SUMMARY.properties, events: { type: 'array', items: ALERT_EVENT } },
+} as const;
+
+const ERROR = { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } } } as const;
+const ERRORS = { 400: ERROR, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR, 503: ERROR } as const;
+
+interface ListQuery {
+  state?: AlertState;
+  level?: string;
+  place?: string;
+  department?: string;
+  rule?: string;
+  kind?: string;
+  limit: number;
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/**
+ * The alerts API (a fastify plugin; buildAnalyticsApi registers it when given a lifecycle):
+ * listing and timelines, and the department's accept / resolve / reopen.
+ */
+export function alertsApi(app: FastifyInstance, options: AlertsApiOptions, done: (err?: Error) => void): void {
+  const { lifecycle } = options;
+  // Tokens compared as digests in constant time: neither their content nor their length leaks.
+  const operators = options.operators.map((o) => ({ ...o, digest: digest(o.token) }));
+
+  app.setErrorHandler((err: Error & { validation?: unknown }, _request, reply) => {
+    if (err.validation !== undefined) {
+      return reply.status(400).send({ code: 'ANALYTICS_ERR_ALERT_REQUEST_INVALID', message: err.message });
+    }
+    if (isCityopsError(err) && err.statusCode < 500) return reply.status(err.statusCode).send({ code: err.code, message: err.message });
+    throw err; // the service's handler logs it and answers 500/503
+  });
+
+  function actorOf(request: FastifyRequest): AlertActor {
+    const by = (request.body as { by?: string } | undefined)?.by;
+    if (operators.length === 0) {
+      if (by === undefined) throw analyticsErrors.ANALYTICS_ERR_ALERT_REQUEST_INVALID('body/by must name who acts (no operators are configured)');
+      return { name: by };
+    }
+    const header = request.headers.authorization ?? '';
+    const match = /^Bearer ([^\s]+)$/.exec(header);
+    if (match === null) throw analyticsErrors.ANALYTICS_ERR_UNAUTHENTICATED();
+    const given = digest(match[1]!);
+    const operator = operators.find((o) => timingSafeEqual(o.digest, given));
+    if (operator === undefined) throw analyticsErrors.ANALYTICS_ERR_UNAUTHENTICATED('the token is not an operator\'s');
+    return { name: operator.name, departments: operator.departments };
+  }
+
+  app.get('/v1/alerts', { schema: { querystring: LIST_QUERY, response: { 200: { type: 'object', properties: { alerts: { type: 'array', items: ALERT_SUMMARY } } }, ...ERRORS } } }, (request) => {
+    const q = request.query as ListQuery;
+    return { alerts: lifecycle.list(q) };
+  });
+
+  app.get('/v1/alerts/:id', { schema: { params: ID_PARAMS, response: { 200: ALERT_VIEW, ...ERRORS } } }, async (request) => {
+    const { id } = request.params as { id: string };
+    const view = await lifecycle.get(id);
+    if (view === undefined) throw analyticsErrors.ANALYTICS_ERR_ALERT_UNKNOWN(id);
+    return view;
+  });
+
+  const post = (path: string, body: object, act: (id: string, request: FastifyRequest, actor: AlertActor) => Promise<unknown>) =>
+    app.post(path, { schema: { params: ID_PARAMS, body, response: { 200: ALERT_VIEW, ...ERRORS } } }, async (request: FastifyRequest, reply: FastifyReply) => {
+      const actor = actorOf(request);
+      const { id } = request.params as { id: string };
+      return reply.send(await act(id, request, actor));
+    });
+
+  post('/v1/alerts/:id/accept', ACCEPT_BODY, (id, _request, actor) => lifecycle.accept(id, actor));
+  post('/v1/alerts/:id/resolve', RESOLVE_BODY, (id, request, actor) => lifecycle.resolve(id, (request.body as { feedback: string }).feedback, actor));
+  post('/v1/alerts/:id/reopen', REOPEN_BODY, (id, request, actor) => lifecycle.reopen(id, (request.body as { reason: string }).reason, actor));
+  done();
+}

@@ -1,0 +1,46 @@
+import type { Logger } from 'pino';
+import type { AlertMetrics } from './alert-metrics.ts';
+import type { AlertNotification, AlertNotifier } from './alert-notification.ts';
+
+/**
+ * `cityops/v1/alerts/{department}/{alertId}`: a department's console subscribes to
+ * `cityops/v1/alerts/{its id}/#`. An alert not yet dispatched (suppressed) goes under `unassigned`.
+ * Belongs in protocol/src/topics.ts beside the other topics; kept here until that file is free.
+ */
+export function alertTopic(department: string, alertId: string): string {
+  return `cityops/v1/alerts/${department === '' ? 'unassigned' : department}/${alertId}`;
+}
+
+/** An MQTT client's publish (mqtt.js `publishAsync` bound, QoS 1 advised). */
+export type AlertPublish = (topic: string, payload: string) => Promise<unknown> | void;
+
+export interface MqttAlertNotifierDeps {
+  readonly publish: AlertPublish;
+  readonly logger: Logger;
+  readonly metrics: AlertMetrics;
+}
+
+/** Publishes every alert event as JSON on the alert's topic; a failed publish is logged and counted. */
+export function createMqttAlertNotifier(deps: MqttAlertNotifierDeps): AlertNotifier {
+  const inFlight = new Set<Promise<void>>();
+  let closed = false;
+  return {
+    notify(n: AlertNotification) {
+      if (closed) return;
+      const p = (async () => {
+        try {
+          await deps.publish(alertTopic(n.event.department, n.event.alertId), JSON.stringify(n));
+        } catch (err) {
+          deps.metrics.notifyFailures.inc();
+          deps.logger.warn({ err, alert: n.event.alertId, type: n.event.type }, 'alert event not published on MQTT');
+        }
+      })();
+      inFlight.add(p);
+      void p.finally(() => inFlight.delete(p));
+    },
+    async close() {
+      closed = true;
+      await Promise.all(inFlight);
+    },
+  };
+}
