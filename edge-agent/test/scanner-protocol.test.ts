@@ -19,7 +19,8 @@ interface FakeVerifier {
   requests: { scanner: string; id: string; qr: string; venue?: string }[];
   uploads: { id: string; events: Record<string, unknown>[] }[];
   answerRequests: 'ok' | 'overloaded' | 'never';
-  answerUploads: boolean;
+  /** `deferred`: answers that it could not store them yet (its warehouse), as the verifier does. */
+  answerUploads: boolean | 'deferred';
   reply(scanner: string, body: object): Promise<void>;
   close(): Promise<void>;
 }
@@ -42,9 +43,11 @@ async function startFakeVerifier(url: string): Promise<FakeVerifier> {
       fake.requests.push({ scanner: device, ...body });
       if (fake.answerRequests === 'ok') void fake.reply(device, { id: body.id, verdict: 'allow', reason: 'OK', kind: 'health-code', issuer: 'city-health' });
       if (fake.answerRequests === 'overloaded') void fake.reply(device, { id: body.id, verdict: 'deny', reason: 'OVERLOADED', kind: null });
+    } else if (channel === 'verify-events' && fake.answerUploads === 'deferred') {
+      void fake.reply(device, { id: body.id, accepted: 0, refused: 0, duplicates: 0, deferred: true });
     } else if (channel === 'verify-events' && fake.answerUploads) {
       fake.uploads.push({ id: body.id, events: body.events });
-      void fake.reply(device, { id: body.id, accepted: body.events.length, refused: 0 });
+      void fake.reply(device, { id: body.id, accepted: body.events.length, refused: 0, duplicates: 0 });
     }
   });
   return fake;
@@ -119,7 +122,16 @@ describe('scanner agent request/response and uploads (a stand-in verifier on Aed
     await vi.waitFor(() => expect(scanner.stats().spool.pending).toBe(0));
     const events = fake.uploads.flatMap((u) => u.events);
     expect(events).toEqual([
-      { at: expect.any(Number) as number, venue: 'mall-3', kind: 'health-code', verdict: 'allow', reason: 'OK', issuer: 'city-health', subjectHash: expect.stringMatching(/^[0-9a-f]{64}$/) as string },
+      {
+        id: expect.stringMatching(/^[0-9a-f]{12}-0$/) as string,
+        at: expect.any(Number) as number,
+        venue: 'mall-3',
+        kind: 'health-code',
+        verdict: 'allow',
+        reason: 'OK',
+        issuer: 'city-health',
+        subjectHash: expect.stringMatching(/^[0-9a-f]{64}$/) as string,
+      },
     ]);
     expect(scanner.stats().online).toBe(true);
   });
@@ -139,6 +151,20 @@ describe('scanner agent request/response and uploads (a stand-in verifier on Aed
     await vi.waitFor(() => expect(scanner.stats()).toMatchObject({ online: true, spool: { pending: 0 } }), { timeout: 5000 });
     expect(fake.uploads.flatMap((u) => u.events)).toHaveLength(3);
     expect(new Set(fake.uploads.flatMap((u) => u.events.map((e) => e.subjectHash))).size).toBe(3);
+  });
+
+  it('keeps events the verifier could not store yet (deferred), stays online, and sends them again', async () => {
+    const scanner = await start('scanner-e');
+    fake.answerRequests = 'overloaded';
+    fake.answerUploads = 'deferred';
+    expect((await scanner.scan(code('p-11'))).offline).toBe(true);
+    await vi.waitFor(() => expect(scanner.stats().uploads.deferred).toBeGreaterThanOrEqual(2), { timeout: 5000 });
+    expect(scanner.stats()).toMatchObject({ online: true, spool: { pending: 1 } });
+    fake.answerUploads = true;
+    await vi.waitFor(() => expect(scanner.stats().spool.pending).toBe(0), { timeout: 5000 });
+    const sent = fake.uploads.flatMap((u) => u.events).filter((e) => e.venue === 'mall-3');
+    expect(sent.at(-1)).toMatchObject({ id: expect.stringMatching(/^[0-9a-f]{12}-0$/) as string });
+    fake.answerRequests = 'ok';
   });
 
   it('takes a lost connection as offline at once, and comes back with the broker', async () => {

@@ -17,6 +17,9 @@ const event = (i: number): OfflineEvent => ({
   subjectHash: i.toString(16).padStart(64, '0'),
 });
 
+/** An event as the spool gives it back: with the id it was named with at append. */
+const named = (i: number): OfflineEvent => ({ ...event(i), id: expect.stringMatching(/^[0-9a-f]{12}-\d+$/) });
+
 describe('offline event spool (the edge journal, one event per record)', () => {
   const dirs: string[] = [];
   const spools: EventSpool[] = [];
@@ -42,13 +45,23 @@ describe('offline event spool (the edge journal, one event per record)', () => {
     const first = await open();
     for (let i = 0; i < 5; i++) expect(await first.spool.append(event(i))).toBe(true);
     const batch = await first.spool.oldest(2);
-    expect(batch.events).toEqual([event(0), event(1)]);
+    expect(batch.events).toEqual([named(0), named(1)]);
+    const before = (await first.spool.oldest(10)).events.map((e) => e.id);
     first.spool.acknowledge(batch.refs);
     await first.spool.close();
 
     const again = await open({}, first.dir);
     expect(again.spool.stats().pending).toBe(3);
-    expect((await again.spool.oldest(10)).events).toEqual([event(2), event(3), event(4)]);
+    const after = (await again.spool.oldest(10)).events;
+    expect(after).toEqual([named(2), named(3), named(4)]);
+    // An event keeps its id through a restart: a resend is recognised by the verifier.
+    expect(after.map((e) => e.id)).toEqual(before.slice(2));
+    // Events of the new boot get ids of their own (a random boot id, not the journal's counter).
+    await again.spool.append(event(5));
+    const newest = (await again.spool.oldest(10)).events.at(-1)!;
+    expect(newest.id).toMatch(/-0$/);
+    expect(newest.id!.split('-')[0]).not.toBe(before[0]!.split('-')[0]);
+    expect(new Set([...before, newest.id]).size).toBe(6);
   });
 
   it('drop-oldest: past maxBytes the oldest segment of events gives way, counted', async () => {
@@ -61,8 +74,8 @@ describe('offline event spool (the edge journal, one event per record)', () => {
     expect(drops).toContainEqual({ why: 'oldest', events: expect.any(Number) as number });
     // The newest survive.
     const kept = (await spool.oldest(1000)).events;
-    expect(kept.at(-1)).toEqual(event(299));
-    expect(kept[0]).toEqual(event(300 - kept.length));
+    expect(kept.at(-1)).toEqual(named(299));
+    expect(kept[0]).toEqual(named(300 - kept.length));
   });
 
   it('drop-newest: past maxBytes new events are refused, the oldest kept', async () => {
@@ -72,7 +85,7 @@ describe('offline event spool (the edge journal, one event per record)', () => {
     const stats = spool.stats();
     expect(stats.dropped.newest).toBe(accepted.filter((a) => !a).length);
     expect(stats.dropped.newest).toBeGreaterThan(0);
-    expect((await spool.oldest(1))).toMatchObject({ events: [event(0)] });
+    expect((await spool.oldest(1))).toMatchObject({ events: [named(0)] });
   });
 
   it('bounds the events waiting for the disk: beyond maxPendingAppends they are dropped, counted', async () => {

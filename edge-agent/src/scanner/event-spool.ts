@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Timers } from '../agent-deps.ts';
 import { createJournal, type DropEvent, type Journal } from '../journal/journal.ts';
@@ -48,7 +49,10 @@ export interface EventSpoolStats {
 
 export interface EventSpool {
   open(): Promise<void>;
-  /** Writes one event; false when it was dropped (policy, backlog, or a disk error), counted. */
+  /**
+   * Writes one event under a new id (`<boot id>-<sequence>`, unless it has one), the name the
+   * verifier recognises a resend by; false when it was dropped (policy, backlog, or a disk error), counted.
+   */
   append(event: OfflineEvent): Promise<boolean>;
   /** The oldest unacknowledged events, up to `max`. */
   oldest(max: number): Promise<SpooledEvents>;
@@ -76,6 +80,9 @@ export function createEventSpool(config: EventSpoolConfig, deps: EventSpoolDeps)
   let waiting = 0;
   let boot = 0;
   let seq = 0;
+  // Random per open, so that a scanner whose data directory was wiped (journal boot back to 1)
+  // never reuses an id the verifier has already stored. 48 bits, 12 hex digits.
+  let bootId = '';
 
   function drop(why: SpoolDropReason, events: number): void {
     dropped[why] += events;
@@ -100,6 +107,7 @@ export function createEventSpool(config: EventSpoolConfig, deps: EventSpoolDeps)
   return {
     async open() {
       boot = (await journal.open()).boot;
+      bootId = randomBytes(6).toString('hex');
     },
 
     async append(event) {
@@ -109,8 +117,10 @@ export function createEventSpool(config: EventSpoolConfig, deps: EventSpoolDeps)
         return false;
       }
       waiting++;
+      const n = seq++;
+      const named: OfflineEvent = { id: `${bootId}-${n}`, ...event };
       try {
-        const ref = await journal.append(LANE, { boot, seq: seq++, readings: 1 }, Buffer.from(JSON.stringify(event), 'utf8'));
+        const ref = await journal.append(LANE, { boot, seq: n, readings: 1 }, Buffer.from(JSON.stringify(named), 'utf8'));
         if (ref === undefined) return false;
         appended++;
         return true;

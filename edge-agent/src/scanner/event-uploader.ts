@@ -2,18 +2,26 @@ import type { EventSpool } from './event-spool.ts';
 import type { PendingAnswers } from './pending-answers.ts';
 import type { ScannerLink } from './scanner-link.ts';
 
-/** The verifier's answer to an upload on verify-res: `{"id", "accepted", "refused"}`. */
+/**
+ * The verifier's answer to an upload on verify-res: `{"id", "accepted", "refused", "duplicates"}`
+ * once it stored them (`duplicates`: it had them already, a resend), or `{"id", ..., "deferred": true}`
+ * when it could not store them now (its warehouse): they stay here and go again later.
+ */
 export interface UploadReceipt {
   readonly accepted: number;
   readonly refused: number;
+  readonly duplicates: number;
+  readonly deferred: boolean;
 }
 
 export interface UploadOutcome {
-  /** The verifier answered: it is reachable, and the events sent left the spool. */
+  /** The verifier answered: it is reachable; unless deferred, the events sent left the spool. */
   readonly answered: boolean;
+  readonly deferred: boolean;
   readonly events: number;
   readonly accepted: number;
   readonly refused: number;
+  readonly duplicates: number;
 }
 
 export interface EventUploader {
@@ -29,6 +37,10 @@ export interface EventUploader {
  * would drop it (nobody subscribed). Events the verifier refuses (its schema) leave too: sending
  * them again would be refused again. An upload of no events is how an offline scanner asks
  * whether the verifier is back: it is answered and writes nothing.
+ *
+ * Every event carries the id the spool gave it, so sending it again (an answer lost, a scanner
+ * restarted before deleting) is harmless: the verifier stores each id once and counts the rest
+ * as duplicates.
  */
 export function createEventUploader(
   config: { readonly topic: string; readonly batch: number },
@@ -39,7 +51,7 @@ export function createEventUploader(
   async function uploadOnce(): Promise<UploadOutcome> {
     const { events, refs } = await deps.spool.oldest(config.batch);
     const question = deps.answers.open();
-    if (question === undefined) return { answered: false, events: 0, accepted: 0, refused: 0 };
+    if (question === undefined) return { answered: false, deferred: false, events: 0, accepted: 0, refused: 0, duplicates: 0 };
     const puback = new Promise<Error | undefined>((resolve) => {
       deps.link.publish(config.topic, JSON.stringify({ id: question.id, events }), (err) => {
         if (err !== undefined) deps.answers.cancel(question.id);
@@ -47,12 +59,13 @@ export function createEventUploader(
       });
     });
     const answer = await question.answer;
-    if (!answer.ok) return { answered: false, events: events.length, accepted: 0, refused: 0 };
+    if (!answer.ok) return { answered: false, deferred: false, events: events.length, accepted: 0, refused: 0, duplicates: 0 };
     // The verifier's answer proves it has the events; a PUBACK lost with the connection after it
     // must not make us send them twice, so its error is not waited for beyond its arrival.
     await puback;
-    deps.spool.acknowledge(refs);
-    return { answered: true, events: events.length, accepted: answer.value.accepted, refused: answer.value.refused };
+    const { accepted, refused, duplicates, deferred } = answer.value;
+    if (!deferred) deps.spool.acknowledge(refs);
+    return { answered: true, deferred, events: events.length, accepted, refused, duplicates };
   }
 
   return {

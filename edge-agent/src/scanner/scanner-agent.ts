@@ -59,7 +59,8 @@ export interface ScannerAgentStats {
   requestsInFlight: number;
   /** Answers that matched no waiting request (late, after a timeout) or could not be read. */
   unmatchedAnswers: number;
-  uploads: { answered: number; unanswered: number; eventsAccepted: number; eventsRefused: number };
+  /** `deferred`: answered, but the verifier could not store them yet (kept, sent again); `eventsDuplicate`: it had them already. */
+  uploads: { answered: number; unanswered: number; deferred: number; eventsAccepted: number; eventsRefused: number; eventsDuplicate: number };
   connections: number;
   reconnects: number;
   spool: EventSpoolStats;
@@ -104,7 +105,9 @@ function asVerdict(body: Record<string, unknown>): Verdict | undefined {
 }
 
 function asReceipt(body: Record<string, unknown>): UploadReceipt | undefined {
-  return typeof body.accepted === 'number' && typeof body.refused === 'number' ? { accepted: body.accepted, refused: body.refused } : undefined;
+  if (typeof body.accepted !== 'number' || typeof body.refused !== 'number') return undefined;
+  const duplicates = typeof body.duplicates === 'number' ? body.duplicates : 0;
+  return { accepted: body.accepted, refused: body.refused, duplicates, deferred: body.deferred === true };
 }
 
 /**
@@ -135,7 +138,7 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
     unmatchedAnswers: 0,
     offlineByCause: { unreachable: 0, timeout: 0, busy: 0, overloaded: 0 } as Record<OfflineCause, number>,
     byReason: {} as Partial<Record<Reason, number>>,
-    uploads: { answered: 0, unanswered: 0, eventsAccepted: 0, eventsRefused: 0 },
+    uploads: { answered: 0, unanswered: 0, deferred: 0, eventsAccepted: 0, eventsRefused: 0, eventsDuplicate: 0 },
   };
   const requests = createPendingAnswers<Verdict>({ prefix: `r${prefix}`, max: config.verify.maxInFlight, timeoutMs: config.verify.timeoutMs }, { timers });
   const uploadAnswers = createPendingAnswers<UploadReceipt>({ prefix: `u${prefix}`, max: 1, timeoutMs: config.spool.uploadTimeoutMs }, { timers });
@@ -235,11 +238,18 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
             return;
           }
           counters.uploads.answered++;
+          verifierAnswers = true;
+          if (outcome.deferred) {
+            // The verifier is there but could not store them: they stay, and go again at the next probe.
+            counters.uploads.deferred++;
+            updateOnline();
+            return;
+          }
           counters.uploads.eventsAccepted += outcome.accepted;
           counters.uploads.eventsRefused += outcome.refused;
+          counters.uploads.eventsDuplicate += outcome.duplicates;
           if (outcome.refused > 0) logger.warn({ err: scannerErrors.SCANNER_ERR_UPLOAD_REFUSED(`${outcome.refused} of ${outcome.events}`) }, 'offline events refused');
           if (outcome.events > 0) events.emit('uploaded', { events: outcome.events, accepted: outcome.accepted, refused: outcome.refused });
-          verifierAnswers = true;
           updateOnline();
         } while (state === 'running' && link.ready && spool.stats().pending > 0);
       } catch (err) {
