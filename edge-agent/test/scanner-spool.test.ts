@@ -18,7 +18,7 @@ const event = (i: number): OfflineEvent => ({
 });
 
 /** An event as the spool gives it back: with the id it was named with at append. */
-const named = (i: number): OfflineEvent => ({ ...event(i), id: expect.stringMatching(/^[0-9a-f]{12}-\d+$/) });
+const named = (i: number): OfflineEvent => ({ ...event(i), id: expect.stringMatching(/^[0-9a-f]{12}-\d+$/) as string });
 
 describe('offline event spool (the edge journal, one event per record)', () => {
   const dirs: string[] = [];
