@@ -1,10 +1,12 @@
+import { createServer, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isCityopsError } from '@cityops/protocol';
 import { openWarehouse, type Warehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   alertTopic,
   createAlertLifecycle,
@@ -351,5 +353,29 @@ describe('alert lifecycle', () => {
     expect(evicted?.state).toBe('closed');
     expect((await bounded.get(evicted!.id))?.state).toBe('closed');
     await small.stop();
+  });
+
+  it('a webhook that hangs never holds up a transition, and stop() does not wait for it', async () => {
+    const held: ServerResponse[] = [];
+    const server = createServer((_req, res) => held.push(res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+      const hooked = createAlertLifecycle(
+        { ...config, webhooks: [{ url, timeoutMs: 60_000 }] },
+        { warehouse: wh, logger: pino({ level: 'silent' }), metrics: metrics.alerts, now: () => clock },
+      );
+      await hooked.start();
+      const t0 = freshHour();
+      await hooked.raise(pmSignal('g010', t0));
+      const id = hooked.list({ place: 'pudong/pudong-s01/g010' })[0]!.id;
+      await hooked.accept(id, { name: 'a' });
+      expect((await hooked.get(id))?.state).toBe('accepted');
+      await vi.waitFor(() => expect(held.length).toBeGreaterThan(0));
+      await hooked.stop();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -162,7 +162,14 @@ export function alertsApi(app: FastifyInstance, options: AlertsApiOptions, done:
   });
 
   const post = (path: string, body: object, act: (id: string, request: FastifyRequest, actor: AlertActor) => Promise<unknown>) =>
-    app.post(path, { schema: { params: ID_PARAMS, body, response: { 200: ALERT_VIEW, ...ERRORS } } }, async (request: FastifyRequest, reply: FastifyReply) => {
+    app.post(path, {
+      schema: { params: ID_PARAMS, body, response: { 200: ALERT_VIEW, ...ERRORS } },
+      // An operator's accept may come without a body; the schema then sees `{}`.
+      preValidation: (request, _reply, next) => {
+        request.body ??= {};
+        next();
+      },
+    }, async (request: FastifyRequest, reply: FastifyReply) => {
       const actor = actorOf(request);
       const { id } = request.params as { id: string };
       return reply.send(await act(id, request, actor));

@@ -56,6 +56,8 @@ export function createWebhookAlertNotifier(
   const waiting = new Map<unknown, Delivery>();
   const inFlight = new Set<Promise<void>>();
   let closed = false;
+  // close() aborts attempts in flight: a hook that hangs does not hold the service's stop.
+  const closing = new AbortController();
 
   function makeRoom(): void {
     while (ready.length + waiting.size >= queue.max) {
@@ -79,7 +81,8 @@ export function createWebhookAlertNotifier(
         'x-cityops-delivery': d.id,
       };
       if (d.hook.secret !== undefined) headers['x-cityops-signature'] = webhookSignature(d.hook.secret, d.body);
-      const response = await doFetch(d.hook.url, { method: 'POST', headers, body: d.body, signal: AbortSignal.timeout(d.hook.timeoutMs) });
+      const response = await doFetch(d.hook.url, { method: 'POST', headers, body: d.body, signal: AbortSignal.any([AbortSignal.timeout(d.hook.timeoutMs), closing.signal]),
+      });
       await response.arrayBuffer().catch(() => undefined);
       if (response.ok) {
         deps.metrics.webhookDeliveries.inc({ outcome: 'delivered' });
@@ -133,8 +136,8 @@ export function createWebhookAlertNotifier(
       const left = ready.length + waiting.size;
       waiting.clear();
       ready.length = 0;
-      if (left > 0) deps.logger.warn({ undelivered: left }, 'alert webhooks stopped with deliveries pending');
-      // Each attempt in flight ends within its hook's timeout.
+      if (left + inFlight.size > 0) deps.logger.warn({ undelivered: left + inFlight.size }, 'alert webhooks stopped with deliveries pending');
+      closing.abort();
       await Promise.all(inFlight);
     },
   };
