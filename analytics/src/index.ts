@@ -12,6 +12,7 @@ export * from './hierarchy-levels.ts';
 export * from './rollup-job.ts';
 export * from './rollup-progress.ts';
 export { READINGS_ROLLUP_JOB } from './rollup-sql.ts';
+export * from './rules/index.ts';
 export * from './alerts/alert-signal.ts';
 export * from './alerts/alert-event.ts';
 export * from './alerts/alert-projection.ts';

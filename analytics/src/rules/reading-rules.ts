@@ -189,7 +189,7 @@ export function createReadingRules(
     stream.quantiles ||= def.aggregation === 'p95';
   }
   for (const rule of rates) {
-    const stream = streamFor(rule.metric, rule.level as HierarchyLevel);
+    const stream = streamFor(rule.metric, rule.level);
     stream.rules.push(rateOfChangeRule(rule));
     stream.spanMs = Math.max(stream.spanMs, ruleDurationMs(rule.over) + ruleDurationMs(rule.window));
   }

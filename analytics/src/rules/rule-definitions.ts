@@ -58,7 +58,7 @@ function resolveThreshold(rule: ThresholdRule, indicators: ReadonlyMap<string, I
     problems.push(`${where}/indicator ${rule.indicator} aggregates by ${def.aggregation}; live rules take ${STREAM_AGGREGATIONS.join(', ')}`);
     return undefined;
   }
-  const level = rule.level as HierarchyLevel;
+  const level = rule.level;
   if (!(def.levels as readonly string[]).includes(level)) {
     problems.push(`${where}/level ${level} is not one of ${rule.indicator}'s levels (${def.levels.join(', ')})`);
     return undefined;

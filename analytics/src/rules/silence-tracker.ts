@@ -80,7 +80,7 @@ interface SilenceCache {
 
 function finest(entry: DeviceEntry): { place: string; level: HierarchyLevel } {
   const building = entry.places[4]!;
-  return building !== entry.places[3] ? { place: building, level: 'building' } : { place: entry.places[3]!, level: 'grid' };
+  return building !== entry.places[3] ? { place: building, level: 'building' } : { place: entry.places[3], level: 'grid' };
 }
 
 /**
