@@ -24,8 +24,8 @@ export interface RunningCity {
 const ADMIN_TOKEN = 'ops-test-admin-token-0123456789';
 
 /**
- * Ingest (broker, HTTP, embedded chDB), a verifier answering over HTTP (its MQTT side exposes no
- * metric of its own) and analytics over the same warehouse, as `cityops up` composes them, each on port 0.
+ * Ingest (broker, HTTP, embedded chDB), a verifier answering over HTTP and through ingest's broker,
+ * and analytics over the same warehouse, as `cityops up` composes them, each on port 0.
  */
 export async function startRunningCity(): Promise<RunningCity> {
   const dir = await mkdtemp(join(tmpdir(), 'cityops-ops-'));
@@ -48,11 +48,17 @@ export async function startRunningCity(): Promise<RunningCity> {
     const issuer = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'] });
     await writeFile(join(dir, 'trust.json'), JSON.stringify([issuer.trustEntry]));
     await writeFile(join(dir, 'revocation.json'), JSON.stringify({ codes: [], subjects: [] }));
+    const { secret: verifierSecret } = await ingest.registry.add({
+      id: 'cityops-verifier',
+      kind: 'service',
+      place: { district: '', subdistrict: '', grid: '', building: '' },
+    });
     const verifier = createVerifierService(
       {
         trust: { source: join(dir, 'trust.json') },
         revocation: { source: join(dir, 'revocation.json') },
         http: { port: 0 },
+        mqtt: { url: ingestAddresses.mqttUrl, username: 'cityops-verifier', password: verifierSecret, clientId: 'cityops-verifier' },
         pool: { threads: 1 },
         audit: { pseudonymKey: 'ops-test-pseudonym-key-0123456789abcdef', flushIntervalMs: 20 },
       },

@@ -48,6 +48,7 @@ describe("every service's /metrics, scraped from the running services", () => {
   it('samples what the traffic touched: labelled counters and histograms have series', () => {
     expect(exposed('ingest').text).toMatch(/^cityops_ingest_batches_total\{outcome="dead_letter",transport="http"\} 1$/m);
     expect(exposed('ingest').text).toMatch(/^cityops_ingest_flush_duration_seconds_count [1-9]/m);
+    expect(exposed('ingest').text, 'the verifier is a client of the broker').toMatch(/^cityops_broker_clients 1$/m);
     expect(exposed('verifier').text).toMatch(/^cityops_verifier_verify_seconds_count\{transport="http",cache="miss"\} 3$/m);
     expect(exposed('verifier').text).toMatch(/^cityops_verifier_verdicts_total\{verdict="deny",reason="UNKNOWN_KEY",kind="health-code",transport="http"\} 1$/m);
     expect(exposed('analytics').text).toMatch(/^cityops_analytics_indicator_query_duration_seconds_count\{indicator="pm25_avg",level="city"\} 1$/m);
