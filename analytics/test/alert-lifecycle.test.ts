@@ -351,7 +351,11 @@ describe('alert lifecycle', () => {
     expect(kept.length).toBe(Math.max(10, live));
     const evicted = all.find((a) => !kept.some((k) => k.id === a.id));
     expect(evicted?.state).toBe('closed');
-    expect((await bounded.get(evicted!.id))?.state).toBe('closed');
+    const stored = await bounded.get(evicted!.id);
+    expect(stored?.state).toBe('closed');
+    // Reopening it brings its whole history back into memory.
+    const reopened = await bounded.reopen(evicted!.id, 'it is back', { name: 'op' });
+    expect(reopened.events.map((e) => e.seq)).toEqual([...stored!.events.map((e) => e.seq), stored!.seq + 1, stored!.seq + 2]);
     await small.stop();
   });
 

@@ -236,7 +236,9 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
     const first = projection.get(id) ?? foldEvents(await store.loadAlert(id));
     if (first === undefined) throw analyticsErrors.ANALYTICS_ERR_ALERT_UNKNOWN(id);
     return serial.run(first.key, async () => {
-      const view = projection.get(id) ?? foldEvents(await store.loadAlert(id))!;
+      // An alert evicted from memory (closed long ago) comes back whole before it changes.
+      if (projection.get(id) === undefined) for (const e of await store.loadAlert(id)) projection.apply(e);
+      const view = projection.get(id)!;
       authorize(view, actor);
       return commit(id, view, descriptionOf(view), step(view));
     });
