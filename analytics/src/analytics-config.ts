@@ -2,6 +2,7 @@ import type { FromSchema } from 'json-schema-to-ts';
 import { parseConfig } from '@cityops/protocol';
 import { analyticsErrors } from './errors.ts';
 import { alertsConfigSchema } from './alerts/alerts-config.ts';
+import { ruleEngineConfigSchema } from './rules/rule-engine-config.ts';
 
 /** The analytics service's configuration: validated once at start, all problems reported together. */
 export const analyticsConfigSchema = {
@@ -53,6 +54,11 @@ export const analyticsConfigSchema = {
     },
     /** The alert lifecycle: dispatch file, checks, operators, webhooks (alerts/alerts-config.ts). */
     alerts: alertsConfigSchema,
+    /**
+     * Alert rules on the live stream (rules/rule-engine-config.ts): rules file, the MQTT service
+     * credentials, tick, bounds. Absent: no rule engine.
+     */
+    rules: ruleEngineConfigSchema,
   },
 } as const;
 
