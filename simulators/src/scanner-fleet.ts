@@ -79,6 +79,8 @@ export interface ScannerFleetStats {
   readonly latencyMs: ReturnType<typeof summarizeLatencies>;
   readonly spoolPending: number;
   readonly eventsUploaded: number;
+  /** Of those, events the verifier had already (a resend after a lost answer): stored once, not twice. */
+  readonly eventsDuplicate: number;
   /** The first few verdicts that were not what their class expects. */
   readonly mismatches: readonly { scanner: string; codeClass: CodeClass; expected: string; got: string; offline: boolean }[];
 }
@@ -231,6 +233,7 @@ export function createScannerFleet(config: ScannerFleetConfig, deps: ScannerFlee
         latencyMs: summarizeLatencies(latencies),
         spoolPending: agentStats.reduce((n, s) => n + s.spool.pending, 0),
         eventsUploaded: agentStats.reduce((n, s) => n + s.uploads.eventsAccepted, 0),
+        eventsDuplicate: agentStats.reduce((n, s) => n + s.uploads.eventsDuplicate, 0),
         mismatches: [...mismatches],
       };
     },
