@@ -382,4 +382,35 @@ describe('alert lifecycle', () => {
       await new Promise((resolve) => server.close(resolve));
     }
   });
+
+  it('runs escalation and verification on its own intervals (injected timers), and stops them', async () => {
+    const intervals = new Map<number, { fn: () => void; ms: number }>();
+    let next = 0;
+    const timers = {
+      setTimeout: () => 0,
+      clearTimeout: () => undefined,
+      setInterval: (fn: () => void, ms: number) => {
+        intervals.set(++next, { fn, ms });
+        return next;
+      },
+      clearInterval: (h: unknown) => intervals.delete(h as number),
+    };
+    const timed = createAlertLifecycle({ ...config, escalationIntervalMs: 5000, verifyIntervalMs: 30000 }, {
+      warehouse: wh,
+      logger: pino({ level: 'silent' }),
+      metrics: metrics.alerts,
+      now: () => clock,
+      timers,
+    });
+    await timed.start();
+    expect([...intervals.values()].map((i) => i.ms).sort((a, b) => a - b)).toEqual([5000, 30000]);
+    const t0 = freshHour();
+    await timed.raise(pmSignal('g011', t0));
+    const id = timed.list({ place: 'pudong/pudong-s01/g011' })[0]!.id;
+    clock = t0 + 16 * MINUTE;
+    for (const i of intervals.values()) i.fn();
+    await vi.waitFor(async () => expect((await timed.get(id))?.department).toBe('city-ecology'));
+    await timed.stop();
+    expect(intervals.size).toBe(0);
+  });
 });
