@@ -132,7 +132,7 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
       return;
     }
     const entry = directory.get(device);
-    if (entry === undefined || entry.kind !== 'gateway') {
+    if (entry === undefined || entry.kind !== 'gateway' || entry.revoked) {
       drop('unknown_device', batch.readings.length);
       return;
     }
