@@ -31,7 +31,7 @@ describe('offline uploads are stored exactly once', () => {
   let scanner: MqttClient;
   const replies = new Map<string, Record<string, unknown>>();
 
-  const start = async (): Promise<VerifierService> => {
+  const start = async (store: Warehouse = warehouse): Promise<VerifierService> => {
     const service = createVerifierService(
       {
         http: { port: 0 },
@@ -40,7 +40,7 @@ describe('offline uploads are stored exactly once', () => {
         pool: { enabled: false },
         audit: { pseudonymKey: PSEUDONYM_KEY, flushIntervalMs: 20 },
       },
-      { warehouse, logger: pino({ level: 'silent' }) },
+      { warehouse: store, logger: pino({ level: 'silent' }) },
     );
     await service.start();
     return service;
@@ -121,6 +121,42 @@ describe('offline uploads are stored exactly once', () => {
     expect(stored.every((r) => Number(r.n) === 1)).toBe(true);
     // The per-minute rollup counts each verdict once too.
     expect(await rolledUp()).toBe(6);
+  });
+
+  it('answers deferred when the warehouse fails; the resend is stored once, also after an insert that committed but reported an error', async () => {
+    let mode: 'fail' | 'commit-then-fail' | 'ok' = 'fail';
+    const flaky = new Proxy(warehouse, {
+      get(target, key) {
+        if (key === 'command') {
+          return async (sql: string, params?: Parameters<Warehouse['command']>[1]) => {
+            if (!sql.startsWith('INSERT') || mode === 'ok') return target.command(sql, params);
+            if (mode === 'commit-then-fail') await target.command(sql, params);
+            throw new Error(`warehouse ${mode}`);
+          };
+        }
+        const value: unknown = Reflect.get(target, key);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const verifier = await start(flaky);
+    try {
+      const events = [event('d-0', 20), event('d-1', 21)];
+      expect(await upload('d1', events)).toEqual({ id: 'd1', accepted: 0, refused: 0, duplicates: 0, deferred: true });
+      mode = 'commit-then-fail';
+      expect(await upload('d2', events)).toMatchObject({ deferred: true });
+      mode = 'ok';
+      // The rows of d2 are there although the verifier saw an error: the resend finds them.
+      expect(await upload('d3', events)).toEqual({ id: 'd3', accepted: 2, refused: 0, duplicates: 2 });
+      const failed = (await verifier.metrics.offlineEvents.get()).values.find((v) => v.labels.outcome === 'failed');
+      expect(failed?.value).toBe(4);
+    } finally {
+      await verifier.stop();
+    }
+    const stored = (await rows()).filter((r) => r.event_id.startsWith('d-'));
+    expect(stored).toEqual([
+      { event_id: 'd-0', n: 1 },
+      { event_id: 'd-1', n: 1 },
+    ]);
   });
 
   it('writes one block when the same upload is inserted twice at once (the deduplication token)', async () => {
