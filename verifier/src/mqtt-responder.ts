@@ -175,19 +175,29 @@ export function createMqttResponder(
     let body: unknown;
     try {
       parsed = parseTopic(topic);
-      if (parsed.channel === 'status') {
-        onStatus(parsed.device, payload);
-        return;
-      }
-      body = JSON.parse(payload.toString('utf8'));
     } catch {
-      if (!topic.startsWith(topics.status(''))) metrics.mqttRequests.inc({ outcome: 'dropped' });
+      metrics.mqttRequests.inc({ outcome: 'dropped' });
       return;
     }
-    const scanner = parsed.device;
+    if (parsed.channel === 'status') {
+      try {
+        onStatus(parsed.device, payload);
+      } catch (err) {
+        logger.debug({ err, device: parsed.device }, 'unreadable status');
+      }
+      return;
+    }
     if (parsed.channel !== 'verify-req' && parsed.channel !== 'verify-events') return;
+    const scanner = parsed.device;
+    // Before parsing the payload: every verifier receives every request, one answers it.
     if (!group.owns(scanner)) {
       metrics.mqttRequests.inc({ outcome: 'other_verifier' });
+      return;
+    }
+    try {
+      body = JSON.parse(payload.toString('utf8'));
+    } catch {
+      metrics.mqttRequests.inc({ outcome: 'dropped' });
       return;
     }
     if (parsed.channel === 'verify-events') return onUpload(scanner, body);
