@@ -163,6 +163,35 @@ describe('several verifiers on one broker share the scanners (rendezvous hashing
     expect(ids.filter((id) => answers.get(id) !== 1)).toEqual([]);
   });
 
+  it('answers every request streamed while a verifier joins and while it leaves (a duplicate at most around the change)', async () => {
+    const [a] = verifiers as [VerifierService];
+    expect(a.mqtt!.members()).toEqual(['verifier-a']);
+    /** Requests in rounds (one per scanner) until `churn` settles, then every one must have an answer. */
+    async function streamDuring(churn: Promise<unknown>): Promise<string[]> {
+      let done = false;
+      void churn.finally(() => (done = true));
+      const ids: string[] = [];
+      for (let round = 0; round < 3 || !done; round++) ids.push(...(await ask(SCANNERS, 1)));
+      await churn;
+      ids.push(...(await ask(SCANNERS, 1)));
+      return ids;
+    }
+    const b = createVerifierService(config('verifier-b'), { logger: pino({ level: 'silent' }) });
+    verifiers.push(b);
+    const joined = streamDuring(
+      (async () => {
+        await b.start();
+        await vi.waitFor(() => expect(a.mqtt!.members()).toEqual(['verifier-a', 'verifier-b']));
+      })(),
+    );
+    const joining = await joined;
+    const left = await streamDuring(b.stop());
+    expect(a.mqtt!.members()).toEqual(['verifier-a']);
+    // ask() already waited for an answer to each; a second one is allowed around the change only.
+    const twice = [...joining, ...left].filter((id) => answers.get(id)! > 1);
+    expect(twice.length).toBeLessThanOrEqual(2 * SCANNERS.length);
+  });
+
   it('ignores other devices, other groups and non-partitioning verifiers in the live set', () => {
     const group = createVerifierGroup({ verifierId: 'v1', group: 'g', partition: true });
     const status = (body: object) => Buffer.from(JSON.stringify(body));
