@@ -4,6 +4,9 @@ import { createAlertMetrics } from './alerts/alert-metrics.ts';
 /** The analytics service's metrics, on a registry of its own (never the global one). */
 export function createAnalyticsMetrics(registry = new Registry()) {
   collectDefaultMetrics({ register: registry, prefix: 'cityops_analytics_' });
+  // prom-client's *_active_*_total are gauges with a counter's suffix (promtool warns); the per-type
+  // nodejs_active_* gauges say the same.
+  for (const name of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`cityops_analytics_nodejs_active_${name}_total`);
   return {
     registry,
     querySeconds: new Histogram({

@@ -2,10 +2,13 @@ import type { Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
 import { parseAnalyticsConfig, type AnalyticsConfigInput } from './analytics-config.ts';
 import { createAnalyticsMetrics, type AnalyticsMetrics } from './analytics-metrics.ts';
+import { createAlertLifecycle, type AlertLifecycle } from './alerts/alert-lifecycle.ts';
+import { createAlertMqttLink } from './alerts/alert-mqtt-link.ts';
 import { buildAnalyticsApi } from './http-api.ts';
 import { loadIndicatorDefinitions } from './indicator-definitions.ts';
 import { createIndicatorEngine, type IndicatorEngine } from './indicator-engine.ts';
 import { createRollupJob, type RollupJob } from './rollup-job.ts';
+import { createRuleEngine, type RuleEngine } from './rules/rule-engine.ts';
 
 export interface AnalyticsServiceDeps {
   readonly warehouse: Warehouse;
@@ -24,12 +27,16 @@ export interface AnalyticsService {
   stop(): Promise<void>;
   readonly engine: IndicatorEngine;
   readonly rollup: RollupJob;
+  readonly alerts: AlertLifecycle;
+  /** Present when the config has a `rules` section (the broker's service credentials). */
+  readonly rules: RuleEngine | undefined;
   readonly metrics: AnalyticsMetrics;
 }
 
 /**
- * The indicator engine over the warehouse, the readings rollup job and the analyst HTTP API,
- * composed; stopped in reverse order. The definitions file is read and validated here, once.
+ * The indicator engine over the warehouse, the readings rollup job, the alert lifecycle, the alert
+ * rules on the live stream (with a `rules` section) and the analyst HTTP API, composed; stopped in
+ * reverse order. The definitions files are read and validated here, once.
  */
 export function createAnalyticsService(input: AnalyticsConfigInput, deps: AnalyticsServiceDeps): AnalyticsService {
   const config = parseAnalyticsConfig(input);
@@ -48,10 +55,25 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
     // The job in this instance knows where the rollups end; another instance's job writes it down.
     ...(config.rollup.enabled ? { rolledUpThrough: () => rollup.rolledUpThrough() } : {}),
   });
+  const link = config.rules === undefined ? undefined : createAlertMqttLink(config.rules.mqtt, { logger: logger.child({ component: 'alerts' }) });
+  const alerts = createAlertLifecycle(config.alerts, {
+    warehouse,
+    engine,
+    now,
+    logger: logger.child({ component: 'alerts' }),
+    metrics: metrics.alerts,
+    ...(link === undefined ? {} : { publish: (topic: string, payload: string) => link.publish(topic, payload) }),
+  });
+  const rules =
+    config.rules === undefined
+      ? undefined
+      : createRuleEngine(config.rules, { warehouse, sink: alerts, indicators: definitions, logger: logger.child({ component: 'rules' }), metrics, now });
+  if (rules !== undefined) alerts.useRuleConditions(rules);
   const http = buildAnalyticsApi({
     engine,
     metrics,
     logger,
+    alerts: { lifecycle: alerts, operators: config.alerts.operators },
     ready: async () => {
       if (!rollup.healthy()) return false;
       try {
@@ -67,9 +89,15 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
   return {
     engine,
     rollup,
+    alerts,
+    rules,
     metrics,
     async start() {
       if (config.rollup.enabled) rollup.start();
+      // The lifecycle first: the rule engine raises into it as soon as it is subscribed.
+      await alerts.start();
+      await link?.start();
+      await rules?.start();
       const address = await http.listen({ host: config.http.host, port: config.http.port });
       const httpPort = Number(new URL(address).port);
       return { httpUrl: `http://${config.http.host}:${httpPort}`, httpPort };
@@ -77,6 +105,9 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
     stop() {
       stopping ??= (async () => {
         await http.close();
+        await rules?.stop();
+        await alerts.stop();
+        await link?.stop();
         await rollup.stop();
       })();
       return stopping;

@@ -18,6 +18,7 @@ export const analyticsErrors = defineErrors({
   ANALYTICS_ERR_UNAUTHENTICATED: { message: 'An operator token is required: Authorization: Bearer <token>', statusCode: 401 },
   ANALYTICS_ERR_FORBIDDEN: { message: "The alert is not with one of the operator's departments", statusCode: 403 },
   ANALYTICS_ERR_ALERTS_STOPPED: { message: 'The alert lifecycle is not running', statusCode: 503 },
+  ANALYTICS_ERR_NOTIFY_UNAVAILABLE: { message: 'Alert events cannot be published on MQTT now: the link is down', statusCode: 503 },
 });
 
 export type AnalyticsErrorCode = keyof typeof analyticsErrors;

@@ -172,9 +172,9 @@ describe('MQTT notifier', () => {
     fail = true;
     notifier.notify(notification(3));
     await notifier.close();
-    expect(sent).toEqual([[alertTopic('pudong-ecology', '6f1c2a90-8a43-4a55-9a0e-3b1d0c7e5a11'), JSON.stringify(notification(2))]]);
-    expect(sent[0]![0]).toBe('cityops/v1/alerts/pudong-ecology/6f1c2a90-8a43-4a55-9a0e-3b1d0c7e5a11');
-    expect(alertTopic('', 'x')).toBe('cityops/v1/alerts/unassigned/x');
+    expect(sent).toEqual([[alertTopic('pudong-ecology'), JSON.stringify(notification(2))]]);
+    expect(sent[0]![0]).toBe('cityops/v1/alerts/pudong-ecology');
+    expect(alertTopic('')).toBe('cityops/v1/alerts/unassigned');
     expect(await counter(registry, 'cityops_analytics_alert_notify_failures_total')).toBe(1);
   });
 });

@@ -39,8 +39,8 @@ const OWN_CHANNELS: Readonly<Record<DeviceKind, readonly Channel[]>> = {
   scanner: ['verify-req', 'verify-events', 'status'],
   service: ['status'],
 };
-/** What a service (the verifier) may publish to any device. */
-const SERVICE_CHANNELS: readonly Channel[] = ['verify-res'];
+/** What a service may publish about others: the verifier's answers, analytics' alert events. */
+const SERVICE_CHANNELS: readonly Channel[] = ['verify-res', 'alerts'];
 
 // MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
 const IDENTIFIER_REJECTED = 2;

@@ -12,6 +12,8 @@ import { protocolErrors } from './errors.ts';
  *   cityops/v1/verify-res/{device}  verifier -> scanner, `{"id", ...verdict}`
  *   cityops/v1/verify-events/{device}  scanner -> verifier, verdicts it gave offline, uploaded later
  *   cityops/v1/pipeline/{instance}  ingest -> services, its pipeline health every second, retained
+ *   cityops/v1/alerts/{department}  analytics -> consoles, every new alert and transition (`unassigned`
+ *                                   before a first dispatch); the alert id is in the payload
  *
  * MQTT 3.1.1 has no correlation data or response-topic properties (and aedes 1.2 refuses MQTT 5), so
  * a reply's topic follows from the request's and the correlation id travels in the payload.
@@ -20,7 +22,7 @@ import { protocolErrors } from './errors.ts';
  */
 export const TOPIC_ROOT = 'cityops/v1';
 
-export const CHANNELS = ['telemetry', 'status', 'errors', 'verify-req', 'verify-res', 'verify-events', 'pipeline'] as const;
+export const CHANNELS = ['telemetry', 'status', 'errors', 'verify-req', 'verify-res', 'verify-events', 'pipeline', 'alerts'] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 export interface ParsedTopic {
@@ -37,6 +39,8 @@ export const topics = {
   verifyEvents: (device: string) => `${TOPIC_ROOT}/verify-events/${device}`,
   /** An ingest instance's pipeline health (`PipelineStatus`); the instance id follows the device id pattern. */
   pipeline: (instance: string) => `${TOPIC_ROOT}/pipeline/${instance}`,
+  /** A department's alert events; department ids follow the device id pattern. */
+  alerts: (department: string) => `${TOPIC_ROOT}/alerts/${department}`,
   /** Subscription filter for one channel of every device. */
   allOf: (channel: Channel) => `${TOPIC_ROOT}/${channel}/+`,
 } as const;

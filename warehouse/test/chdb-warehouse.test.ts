@@ -72,6 +72,7 @@ describe('migrations', () => {
       [5, 'create_verification_events'],
       [6, 'create_rollups'],
       [7, 'create_alert_events'],
+      [8, 'verification_event_ids'],
     ]);
     expect(applied.every((m) => m.applied_at === '2026-01-01 00:00:00.000')).toBe(true);
     const tables = await first.query<{ name: string }>(

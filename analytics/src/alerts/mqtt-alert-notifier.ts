@@ -1,14 +1,14 @@
+import { topics } from '@cityops/protocol';
 import type { Logger } from 'pino';
 import type { AlertMetrics } from './alert-metrics.ts';
 import type { AlertNotification, AlertNotifier } from './alert-notification.ts';
 
 /**
- * `cityops/v1/alerts/{department}/{alertId}`: a department's console subscribes to
- * `cityops/v1/alerts/{its id}/#`. An alert not yet dispatched (suppressed) goes under `unassigned`.
- * Belongs in protocol/src/topics.ts beside the other topics; kept here until that file is free.
+ * `cityops/v1/alerts/{department}`: a department's console subscribes to its own, a control room to
+ * `cityops/v1/alerts/+`. An alert not yet dispatched (suppressed) goes under `unassigned`.
  */
-export function alertTopic(department: string, alertId: string): string {
-  return `cityops/v1/alerts/${department === '' ? 'unassigned' : department}/${alertId}`;
+export function alertTopic(department: string): string {
+  return topics.alerts(department === '' ? 'unassigned' : department);
 }
 
 /** An MQTT client's publish (mqtt.js `publishAsync` bound, QoS 1 advised). */
@@ -29,7 +29,7 @@ export function createMqttAlertNotifier(deps: MqttAlertNotifierDeps): AlertNotif
       if (closed) return;
       const p = (async () => {
         try {
-          await deps.publish(alertTopic(n.event.department, n.event.alertId), JSON.stringify(n));
+          await deps.publish(alertTopic(n.event.department), JSON.stringify(n));
         } catch (err) {
           deps.metrics.notifyFailures.inc();
           deps.logger.warn({ err, alert: n.event.alertId, type: n.event.type }, 'alert event not published on MQTT');

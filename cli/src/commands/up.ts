@@ -13,9 +13,11 @@ import type { Shutdown } from '../shutdown.ts';
 import { warehouseConfigFrom } from '../store-option.ts';
 
 export const upUsage = `cityops up [--data DIR] [--store URL] [--host H] [--mqtt-port 1883] [--http-port 8080] [--verifier-port 8081]
-           [--analytics-port 8082] [--gateways 64] [--rate 500] [--scanners 8] [--scan-rate 10] [--json]
+           [--analytics-port 8082] [--gateways 64] [--rate 500] [--scanners 8] [--scan-rate 10]
+           [--indicators FILE] [--rules FILE] [--dispatch FILE] [--json]
   the whole city in one process: broker, ingest, warehouse (embedded chDB unless --store), HTTP API,
-  and a simulated city of gateway agents publishing through MQTT. Ctrl-C stops it.`;
+  verifier, analytics (indicators, alert rules on the live stream, alert dispatch), and a simulated
+  city of gateway agents and venue scanners publishing through MQTT. Ctrl-C stops it.`;
 
 export async function upCommand(argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown): Promise<void> {
   const { values } = parseArgs({
@@ -33,6 +35,9 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       'scan-rate': { type: 'string', default: '10' },
       rate: { type: 'string', default: '500' },
       'admin-token': { type: 'string' },
+      indicators: { type: 'string' },
+      rules: { type: 'string' },
+      dispatch: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -79,8 +84,21 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
   shutdown.add(() => verifier.stop());
   const verifierAddresses = await verifier.start();
 
-  // Indicators over rollups the analytics service computes from this same store.
-  const analytics = createAnalyticsService({ http: { host: values.host, port: Number(values['analytics-port']) } }, { warehouse, logger });
+  // Indicators over rollups the analytics service computes from this same store; alert rules on the
+  // live stream, through the broker as a service device.
+  const analyticsSecret = await provisionService(ingest.registry, 'cityops-analytics', join(dataDir, 'analytics-credentials.json'));
+  const analytics = createAnalyticsService(
+    {
+      http: { host: values.host, port: Number(values['analytics-port']) },
+      ...(values.indicators === undefined ? {} : { indicatorsFile: resolve(values.indicators) }),
+      rules: {
+        mqtt: { url: addresses.mqttUrl, username: 'cityops-analytics', password: analyticsSecret },
+        ...(values.rules === undefined ? {} : { rulesFile: resolve(values.rules) }),
+      },
+      alerts: values.dispatch === undefined ? {} : { dispatchFile: resolve(values.dispatch) },
+    },
+    { warehouse, logger },
+  );
   shutdown.add(() => analytics.stop());
   const analyticsAddresses = await analytics.start();
 
@@ -123,6 +141,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       `  readings      ${addresses.httpUrl}/v1/readings?metric=pm25&limit=10`,
       `  metrics       ${addresses.httpUrl}/metrics   health ${addresses.httpUrl}/healthz   ready ${addresses.httpUrl}/readyz`,
       `  indicators    ${analyticsAddresses.httpUrl}/v1/indicators   (e.g. ${analyticsAddresses.httpUrl}/v1/indicators/pm25_avg?level=district)`,
+      `  alerts        ${analyticsAddresses.httpUrl}/v1/alerts   (events on MQTT: cityops/v1/alerts/+)`,
       `  verifier      ${verifierAddresses.httpUrl}/v1/verify   (trust: ${trustPath}; mint codes with 'cityops codes issue --key ${join(dataDir, 'issuer', 'private-key.pem')} --kid ${cityIssuer.issuer.trustEntry.kid} ...')`,
       `  admin token   ${adminToken}   (cityops device add <id> --kind gateway --at <place> --api ${addresses.httpUrl} --token <token>)`,
       `  data          ${dataDir}`,

@@ -1,0 +1,67 @@
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { analyticsErrors } from '../errors.ts';
+import type { RuleEngineConfig } from '../rules/rule-engine-config.ts';
+
+export interface AlertMqttLink {
+  /** Resolves once connected; rejects when the first connection is refused. */
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** QoS 1 publish; rejects at once while disconnected (nothing queues: the events are in the warehouse). */
+  publish(topic: string, payload: string): Promise<void>;
+}
+
+/**
+ * The connection alert events go out on, as the same service device the rule engine uses (client id
+ * `<id>:alerts`). Best effort by design: MQTT notifications are a push for consoles; the warehouse
+ * holds every event and webhooks retry.
+ */
+export function createAlertMqttLink(
+  config: RuleEngineConfig['mqtt'],
+  deps: { readonly logger: Logger; readonly connect?: (url: string, options: IClientOptions) => MqttClient },
+): AlertMqttLink {
+  const connect = deps.connect ?? mqtt.connect;
+  let client: MqttClient | undefined;
+  return {
+    start() {
+      return new Promise((resolve, reject) => {
+        let first = true;
+        const c = connect(config.url, {
+          clientId: `${config.username}:alerts`,
+          username: config.username,
+          password: config.password,
+          protocolVersion: 4,
+          clean: true,
+          reconnectPeriod: config.reconnectMs,
+          queueQoSZero: false,
+          ...(config.ca === undefined ? {} : { ca: config.ca }),
+        });
+        client = c;
+        c.on('connect', () => {
+          if (first) {
+            first = false;
+            resolve();
+          }
+        });
+        c.on('error', (err) => {
+          deps.logger.warn({ err }, 'alert notifications: MQTT error');
+          if (first) {
+            first = false;
+            c.end(true);
+            reject(analyticsErrors.ANALYTICS_ERR_CONFIG(`cannot connect to ${config.url} as ${config.username}: ${err.message}`, err));
+          }
+        });
+      });
+    },
+    async stop() {
+      const c = client;
+      client = undefined;
+      await c?.endAsync();
+    },
+    async publish(topic, payload) {
+      const c = client;
+      if (c?.connected !== true) throw analyticsErrors.ANALYTICS_ERR_NOTIFY_UNAVAILABLE();
+      await c.publishAsync(topic, payload, { qos: 1 });
+    },
+  };
+}
