@@ -1,7 +1,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { analyticsErrors } from '../errors.ts';
-import type { RuleEngineConfig } from '../rules/rule-engine-config.ts';
+import { connectionRefused, serviceClientOptions, type ServiceMqttConfig } from '../service-mqtt-client.ts';
 
 export interface AlertMqttLink {
   /** Resolves once connected; rejects when the first connection is refused. */
@@ -17,7 +17,7 @@ export interface AlertMqttLink {
  * holds every event and webhooks retry.
  */
 export function createAlertMqttLink(
-  config: RuleEngineConfig['mqtt'],
+  config: ServiceMqttConfig,
   deps: { readonly logger: Logger; readonly connect?: (url: string, options: IClientOptions) => MqttClient },
 ): AlertMqttLink {
   const connect = deps.connect ?? mqtt.connect;
@@ -26,16 +26,7 @@ export function createAlertMqttLink(
     start() {
       return new Promise((resolve, reject) => {
         let first = true;
-        const c = connect(config.url, {
-          clientId: `${config.username}:alerts`,
-          username: config.username,
-          password: config.password,
-          protocolVersion: 4,
-          clean: true,
-          reconnectPeriod: config.reconnectMs,
-          queueQoSZero: false,
-          ...(config.ca === undefined ? {} : { ca: config.ca }),
-        });
+        const c = connect(config.url, serviceClientOptions(config, `${config.username}:alerts`));
         client = c;
         c.on('connect', () => {
           if (first) {
@@ -48,7 +39,7 @@ export function createAlertMqttLink(
           if (first) {
             first = false;
             c.end(true);
-            reject(analyticsErrors.ANALYTICS_ERR_CONFIG(`cannot connect to ${config.url} as ${config.username}: ${err.message}`, err));
+            reject(connectionRefused(config, err));
           }
         });
       });

@@ -3,6 +3,7 @@ import { topics } from '@cityops/protocol';
 import type { Logger } from 'pino';
 import { analyticsErrors } from '../errors.ts';
 import type { RuleEngineConfig } from './rule-engine-config.ts';
+import { connectionRefused, serviceClientOptions } from '../service-mqtt-client.ts';
 
 /** How the engine opens its MQTT connection (tests may wrap it). */
 export type MqttConnect = (url: string, options: IClientOptions) => MqttClient;
@@ -61,16 +62,7 @@ export function createRuleStream(
     start() {
       return new Promise((resolve, reject) => {
         let first = true;
-        const c = connect(config.url, {
-          clientId: config.clientId ?? `${config.username}:rules`,
-          username: config.username,
-          password: config.password,
-          protocolVersion: 4, // MQTT 3.1.1: aedes 1.2 refuses 5
-          clean: true,
-          reconnectPeriod: config.reconnectMs,
-          resubscribe: false, // we subscribe on every connect and only then call the link up
-          ...(config.ca === undefined ? {} : { ca: config.ca }),
-        });
+        const c = connect(config.url, serviceClientOptions(config, config.clientId ?? `${config.username}:rules`));
         client = c;
         c.on('message', onMessage);
         c.on('connect', () => {
@@ -99,7 +91,7 @@ export function createRuleStream(
           if (first) {
             first = false;
             c.end(true);
-            reject(analyticsErrors.ANALYTICS_ERR_CONFIG(`cannot connect to ${config.url} as ${config.username}: ${err.message}`, err));
+            reject(connectionRefused(config, err));
           }
         });
       });
