@@ -94,6 +94,29 @@ describe('alert rules on the live stream', () => {
     await t.engine.stop();
   });
 
+  it('watches sensors the warehouse saw before a restart: one that stopped then is still found silent', async () => {
+    const clock = manualClock();
+    await h.provision('gw-seed', 'gateway', 'xuhui/xuhui-s02/g301');
+    const place = { district: 'xuhui', subdistrict: 'xuhui-s02', grid: 'g301', building: '' };
+    const seen = (sensor: string, agoMs: number) => ({
+      metric: 'noise', ...place, device: 'gw-seed', sensor,
+      first_seen: formatDateTime64Utc(clock.now() - 3_600_000), last_seen: formatDateTime64Utc(clock.now() - agoMs),
+    });
+    // What the rollup job recorded before this engine started: a stopped 50 s ago, b 5 s ago; c a week ago.
+    await h.warehouse.insertRows('sensor_presence', [seen('a', 50 * SECOND), seen('b', 5 * SECOND), seen('c', 7 * 86_400_000)]);
+    try {
+      const t = await h.engine([silentRule], clock);
+      expect(t.engine.stats().sensors).toBe(2); // c is older than seedWithinMs (1 day)
+      clock.advance(11 * SECOND);
+      await t.tick();
+      expect(t.sink.raises('silent:').map((s) => s.key)).toEqual(['silent:gw-seed/a']);
+      await t.engine.stop();
+    } finally {
+      // The other tests' engines would seed these too.
+      await h.warehouse.command('TRUNCATE TABLE sensor_presence');
+    }
+  });
+
   it('raises gateway_offline when a gateway vanishes without DISCONNECT, and its sensors under it; a reconnect within the grace raises nothing', async () => {
     const clock = manualClock();
     const secret = await h.provision('gw-o', 'gateway', 'jingan/jingan-s01/g301');

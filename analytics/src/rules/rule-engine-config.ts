@@ -30,6 +30,11 @@ export const ruleEngineConfigSchema = {
         reconnectMs: { type: 'integer', minimum: 100, maximum: 60000, default: 1000 },
       },
     },
+    /**
+     * At start, sensors the warehouse saw (sensor_presence) within this long are watched for
+     * silence from their last sighting, so one that stopped before a restart is still found.
+     */
+    seedWithinMs: { type: 'integer', minimum: 0, maximum: 2592000000, default: 86400000 },
     /** How often time-driven conditions (silence, `for` expiry, windows sliding) are evaluated. */
     tickMs: { type: 'integer', minimum: 10, maximum: 60000, default: 250 },
     registry: {

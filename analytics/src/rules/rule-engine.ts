@@ -204,6 +204,27 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
     return p;
   }
 
+  /** Sensors seen within seedWithinMs, from the rollup job's presence table, into the silence tracker. */
+  async function seedSilence(): Promise<number> {
+    if (config.seedWithinMs === 0 || rules.every((r) => r.kind !== 'sensor_silent' && r.kind !== 'grid_quiet')) return 0;
+    const rows = await deps.warehouse.query<{ device: string; sensor: string; metric: string; seen_ms: number | string }>(
+      `SELECT device, sensor, any(metric) AS metric, toUnixTimestamp64Milli(max(last_seen)) AS seen_ms
+       FROM sensor_presence
+       WHERE last_seen >= fromUnixTimestamp64Milli({since:Int64})
+       GROUP BY device, sensor
+       LIMIT {limit:UInt32}`,
+      { since: now() - config.seedWithinMs, limit: bounds.maxSensors },
+    );
+    let seeded = 0;
+    for (const row of rows) {
+      const entry = directory.get(row.device);
+      if (entry === undefined || entry.kind !== 'gateway' || entry.revoked) continue;
+      silence.seed(entry, row.sensor, row.metric, Number(row.seen_ms));
+      seeded++;
+    }
+    return seeded;
+  }
+
   const handles: unknown[] = [];
   let state: 'new' | 'running' | 'stopped' = 'new';
   let stopping: Promise<void> | undefined;
@@ -220,10 +241,11 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
       if (state !== 'new') return;
       state = 'running';
       await directory.start();
+      const seeded = await seedSilence();
       await stream.start();
       handles.push(timers.setInterval(tickNow, config.tickMs));
       verifications.forEach((check, i) => handles.push(timers.setInterval(() => void poll(i), check.everyMs)));
-      logger.info({ rules: rules.length, devices: directory.size() }, 'alert rules running on the live stream');
+      logger.info({ rules: rules.length, devices: directory.size(), seeded }, 'alert rules running on the live stream');
     },
     stop() {
       stopping ??= (async () => {

@@ -39,6 +39,11 @@ export const LINK_SUBJECT = 'analytics-link';
 export interface SilenceTracker {
   /** A batch from a gateway arrived now: its sensors, its grid and the gateway are alive. */
   sawBatch(entry: DeviceEntry, readings: readonly { readonly sensor: string; readonly metric: string }[]): void;
+  /**
+   * At start, from the warehouse: a sensor last seen at `lastSeen` (before now). Its silence clock
+   * starts there, so a sensor that stopped before a restart is still found silent.
+   */
+  seed(entry: DeviceEntry, sensor: string, metric: string, lastSeen: number): void;
   /** A gateway's status message (retained or live). */
   sawStatus(entry: DeviceEntry, online: boolean): void;
   sawPipeline(status: PipelineObservation): void;
@@ -116,13 +121,13 @@ export function createSilenceTracker(rules: SilenceRules, config: SilenceTracker
   const activePipelines = new Set<string>();
   let linkDown = false;
 
-  function gridOf(entry: DeviceEntry): GridState | undefined {
+  function gridOf(entry: DeviceEntry, t: number): GridState | undefined {
     const cache = entry.cache as unknown as { silence?: SilenceCache };
     if (cache.silence !== undefined) return cache.silence.grid;
     const place = entry.places[3]!;
     let grid = grids.get(place);
     if (grid === undefined && grids.size < config.maxGrids) {
-      grid = { place, sensors: 0, lastSeen: now(), active: false };
+      grid = { place, sensors: 0, lastSeen: t, active: false };
       grids.set(place, grid);
     } else if (grid === undefined) deps.onDrop('grids', 1);
     cache.silence = { grid };
@@ -183,47 +188,56 @@ export function createSilenceTracker(rules: SilenceRules, config: SilenceTracker
     }
   }
 
+  /** `readings` seen at `t` (now, or a seeded time in the past). */
+  function observe(entry: DeviceEntry, readings: readonly { readonly sensor: string; readonly metric: string }[], t: number): void {
+    const cache = entry.cache.sensors;
+    const grid = gridOf(entry, t);
+    for (let r = 0; r < readings.length; r++) {
+      const reading = readings[r]!;
+      let slot = cache.get(reading.sensor);
+      if (slot === undefined) {
+        if (slots >= config.maxSensors) {
+          deps.onDrop('sensors', 1);
+          continue;
+        }
+        slot = slots++;
+        cache.set(reading.sensor, slot);
+        slotEntry[slot] = entry;
+        slotSensor[slot] = reading.sensor;
+        let bits = 0;
+        for (let k = 0; k < sensorRules.length; k++) {
+          const metrics = sensorRules[k]!.metrics;
+          if (metrics === undefined || metrics.has(reading.metric)) bits |= 1 << k;
+        }
+        eligible[slot] = bits;
+        if (grid !== undefined) grid.sensors++;
+      }
+      if (lastSeen[slot]! < t) lastSeen[slot] = t;
+      if (silent[slot] !== 0) {
+        for (let k = 0; k < sensorRules.length; k++) if ((silent[slot]! & (1 << k)) !== 0) conditions.deactivate(sensorKey(k, slot), t);
+        silent[slot] = 0;
+      }
+    }
+    if (grid !== undefined) {
+      if (grid.lastSeen < t) grid.lastSeen = t;
+      if (grid.active && gridRule !== undefined) {
+        grid.active = false;
+        conditions.deactivate(`${gridRule.name}:${grid.place}`, t);
+      }
+    }
+  }
+
   return {
     sawBatch(entry, readings) {
       const t = now();
-      const cache = entry.cache.sensors;
-      const grid = gridOf(entry);
-      for (let r = 0; r < readings.length; r++) {
-        const reading = readings[r]!;
-        let slot = cache.get(reading.sensor);
-        if (slot === undefined) {
-          if (slots >= config.maxSensors) {
-            deps.onDrop('sensors', 1);
-            continue;
-          }
-          slot = slots++;
-          cache.set(reading.sensor, slot);
-          slotEntry[slot] = entry;
-          slotSensor[slot] = reading.sensor;
-          let bits = 0;
-          for (let k = 0; k < sensorRules.length; k++) {
-            const metrics = sensorRules[k]!.metrics;
-            if (metrics === undefined || metrics.has(reading.metric)) bits |= 1 << k;
-          }
-          eligible[slot] = bits;
-          if (grid !== undefined) grid.sensors++;
-        }
-        lastSeen[slot] = t;
-        if (silent[slot] !== 0) {
-          for (let k = 0; k < sensorRules.length; k++) if ((silent[slot]! & (1 << k)) !== 0) conditions.deactivate(sensorKey(k, slot), t);
-          silent[slot] = 0;
-        }
-      }
-      if (grid !== undefined) {
-        grid.lastSeen = t;
-        if (grid.active && gridRule !== undefined) {
-          grid.active = false;
-          conditions.deactivate(`${gridRule.name}:${grid.place}`, t);
-        }
-      }
+      observe(entry, readings, t);
       // Telemetry is proof of life, whatever a retained status says.
       const gw = gateways.get(entry.id);
       if (gw !== undefined && !Number.isNaN(gw.offlineSince)) online(gw, t);
+    },
+
+    seed(entry, sensor, metric, at) {
+      observe(entry, [{ sensor, metric }], Math.min(at, now()));
     },
 
     sawStatus(entry, isOnline) {
