@@ -2,7 +2,8 @@
 # Installs the real peers that `npm test` and `npm run bench` run against, from Debian's packages:
 # clickhouse-server (the server backend's transport tests), mosquitto and mosquitto-clients (a second,
 # real broker and `mosquitto_pub`), prometheus (for `promtool`: the ops kit's config, rules and every
-# service's /metrics are checked with it). Idempotent: does nothing when they are already there.
+# service's /metrics are checked with it), chromium (the dashboard's browser test drives it through
+# playwright-core, which downloads no browser of its own). Idempotent: does nothing when they are already there.
 set -euo pipefail
 
 need=()
@@ -10,6 +11,7 @@ command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/bin/clickhouse ] || ne
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -2,6 +2,7 @@ import type { FromSchema } from 'json-schema-to-ts';
 import { parseConfig } from '@cityops/protocol';
 import { analyticsErrors } from './errors.ts';
 import { alertsConfigSchema } from './alerts/alerts-config.ts';
+import { dashboardConfigSchema } from './dashboard/dashboard-config.ts';
 import { ruleEngineConfigSchema } from './rules/rule-engine-config.ts';
 
 /** The analytics service's configuration: validated once at start, all problems reported together. */
@@ -59,6 +60,8 @@ export const analyticsConfigSchema = {
      * credentials, tick, bounds. Absent: no rule engine.
      */
     rules: ruleEngineConfigSchema,
+    /** The operator dashboard at `/`: refresh interval, the other services' /metrics, stream bounds (dashboard/dashboard-config.ts). */
+    dashboard: dashboardConfigSchema,
   },
 } as const;
 

@@ -4,6 +4,7 @@ import { parseAnalyticsConfig, type AnalyticsConfigInput } from './analytics-con
 import { createAnalyticsMetrics, type AnalyticsMetrics } from './analytics-metrics.ts';
 import { createAlertLifecycle, type AlertLifecycle } from './alerts/alert-lifecycle.ts';
 import { createAlertMqttLink } from './alerts/alert-mqtt-link.ts';
+import { createDashboard, type Dashboard } from './dashboard/dashboard.ts';
 import { buildAnalyticsApi } from './http-api.ts';
 import { loadIndicatorDefinitions } from './indicator-definitions.ts';
 import { createIndicatorEngine, type IndicatorEngine } from './indicator-engine.ts';
@@ -15,6 +16,8 @@ export interface AnalyticsServiceDeps {
   readonly logger?: Logger;
   readonly now?: () => number;
   readonly metrics?: AnalyticsMetrics;
+  /** For the dashboard's scrapes of the other services' /metrics. @default globalThis.fetch */
+  readonly fetch?: typeof globalThis.fetch;
 }
 
 export interface AnalyticsAddresses {
@@ -31,6 +34,8 @@ export interface AnalyticsService {
   /** Present when the config has a `rules` section (the broker's service credentials). */
   readonly rules: RuleEngine | undefined;
   readonly metrics: AnalyticsMetrics;
+  /** The operator's screen at `/`; absent with `dashboard.enabled: false`. */
+  readonly dashboard: Dashboard | undefined;
 }
 
 /**
@@ -56,13 +61,33 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
     ...(config.rollup.enabled ? { rolledUpThrough: () => rollup.rolledUpThrough() } : {}),
   });
   const link = config.rules === undefined ? undefined : createAlertMqttLink(config.rules.mqtt, { logger: logger.child({ component: 'alerts' }) });
+  const dashboard = config.dashboard.enabled
+    ? createDashboard(config.dashboard, {
+        engine,
+        warehouse,
+        registry: metrics.registry,
+        logger,
+        now,
+        minCell: config.privacy.minCell,
+        operatorsRequired: config.alerts.operators.length > 0,
+        ...(deps.fetch ? { fetch: deps.fetch } : {}),
+      })
+    : undefined;
+  // Every alert event goes to the MQTT link (when there is one) and to the pages on the dashboard.
+  const publish =
+    link === undefined && dashboard === undefined
+      ? undefined
+      : (topic: string, payload: string) => {
+          dashboard?.alertPublished(payload);
+          return link?.publish(topic, payload);
+        };
   const alerts = createAlertLifecycle(config.alerts, {
     warehouse,
     engine,
     now,
     logger: logger.child({ component: 'alerts' }),
     metrics: metrics.alerts,
-    ...(link === undefined ? {} : { publish: (topic: string, payload: string) => link.publish(topic, payload) }),
+    ...(publish === undefined ? {} : { publish }),
   });
   const rules =
     config.rules === undefined
@@ -74,6 +99,7 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
     metrics,
     logger,
     alerts: { lifecycle: alerts, operators: config.alerts.operators },
+    ...(dashboard === undefined ? {} : { dashboard }),
     ready: async () => {
       if (!rollup.healthy()) return false;
       try {
@@ -92,18 +118,22 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
     alerts,
     rules,
     metrics,
+    dashboard,
     async start() {
       if (config.rollup.enabled) rollup.start();
       // The lifecycle first: the rule engine raises into it as soon as it is subscribed.
       await alerts.start();
       await link?.start();
       await rules?.start();
+      dashboard?.start();
       const address = await http.listen({ host: config.http.host, port: config.http.port });
       const httpPort = Number(new URL(address).port);
       return { httpUrl: `http://${config.http.host}:${httpPort}`, httpPort };
     },
     stop() {
       stopping ??= (async () => {
+        // Streams first: the server's close waits for every open response.
+        await dashboard?.stop();
         await http.close();
         await rules?.stop();
         await alerts.stop();

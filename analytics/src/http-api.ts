@@ -3,6 +3,7 @@ import { HIERARCHY_LEVELS, isCityopsError, type HierarchyLevel } from '@cityops/
 import type { Logger } from 'pino';
 import type { AnalyticsMetrics } from './analytics-metrics.ts';
 import { alertsApi, type AlertsApiOptions } from './alerts/alerts-api.ts';
+import type { Dashboard } from './dashboard/dashboard.ts';
 import { analyticsErrors } from './errors.ts';
 import { thresholdsAt } from './indicator-definitions.ts';
 import type { IndicatorEngine } from './indicator-engine.ts';
@@ -15,6 +16,8 @@ export interface AnalyticsApiDeps {
   readonly ready: () => Promise<boolean>;
   /** The alert lifecycle and its operators: adds /v1/alerts (alerts/alerts-api.ts). */
   readonly alerts?: AlertsApiOptions;
+  /** The operator's screen: adds `/`, its files and /v1/dashboard/* (dashboard/dashboard.ts). */
+  readonly dashboard?: Dashboard;
 }
 
 /** Milliseconds since the epoch, or ISO 8601 with a zone. */
@@ -123,6 +126,7 @@ export function buildAnalyticsApi(deps: AnalyticsApiDeps) {
   );
 
   if (deps.alerts !== undefined) void app.register(alertsApi, deps.alerts);
+  if (deps.dashboard !== undefined) void app.register(deps.dashboard.routes);
 
   app.get('/metrics', async (_request, reply) => {
     return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());

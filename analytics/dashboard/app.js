@@ -1,0 +1,127 @@
+// The operator's screen: one page, live through server-sent events, no reloads.
+/* global document, localStorage */
+import { render } from 'preact';
+import { useEffect, useMemo, useState } from 'preact/hooks';
+import { AlertBoard } from './alert-board.js';
+import { api, connectStream } from './api.js';
+import { Chart } from './charts.js';
+import { CityOverview } from './city-overview.js';
+import { html } from './html.js';
+import { IndicatorChart } from './indicator-chart.js';
+import { PipelineHealth } from './pipeline-health.js';
+import { time } from './format.js';
+import { VenueChecks } from './venue-checks.js';
+
+/** Points kept for the live throughput chart (a few minutes at the server's interval). */
+const LIVE_POINTS = 180;
+const LIVE_SERIES = [
+  { label: 'readings/s', stroke: '#7cc4ff' },
+  { label: 'verdicts/s', stroke: '#b99cff' },
+];
+
+function ThemeToggle() {
+  const [theme, setTheme] = useState(() => localStorage.getItem('cityops.theme') ?? 'dark');
+  useEffect(() => {
+    document.documentElement.dataset.theme = theme;
+    localStorage.setItem('cityops.theme', theme);
+  }, [theme]);
+  return html`<button type="button" aria-pressed=${theme === 'light'} onClick=${() => setTheme(theme === 'dark' ? 'light' : 'dark')}>Light theme</button>`;
+}
+
+function Panel({ id, title, children }) {
+  return html`<section class="panel" id=${id} aria-labelledby=${`${id}-title`}>
+    <h2 id=${`${id}-title`}>${title}</h2>
+    ${children}
+  </section>`;
+}
+
+function App() {
+  const [info, setInfo] = useState();
+  const [connected, setConnected] = useState(false);
+  const [snapshot, setSnapshot] = useState();
+  const [indicators, setIndicators] = useState([]);
+  const [alerts, setAlerts] = useState(new Map());
+  const [revisions, setRevisions] = useState({});
+  const [place, setPlace] = useState('');
+  const [drilled, setDrilled] = useState();
+  const [live, setLive] = useState([[], [], []]);
+  const [error, setError] = useState();
+
+  const upsert = (summary) =>
+    setAlerts((old) => {
+      const next = new Map(old);
+      next.set(summary.id, { ...old.get(summary.id), ...summary });
+      return next;
+    });
+
+  useEffect(() => {
+    api.indicators().then((r) => setIndicators(r.indicators), (err) => setError(err.message));
+    api.alerts().then(
+      (r) => setAlerts((old) => new Map([...r.alerts.map((a) => [a.id, a]), ...old])),
+      (err) => setError(err.message),
+    );
+    return connectStream({
+      connected: setConnected,
+      hello: setInfo,
+      snapshot(s) {
+        setSnapshot(s);
+        const ingest = s.pipeline.ingest.figures.readingsPerSecond;
+        const verifier = s.pipeline.verifier.figures.verdictsPerSecond;
+        setLive(([xs, a, b]) => [[...xs, s.at / 1000].slice(-LIVE_POINTS), [...a, ingest ?? null].slice(-LIVE_POINTS), [...b, verifier ?? null].slice(-LIVE_POINTS)]);
+      },
+      alert({ alert }) {
+        upsert(alert);
+        setRevisions((r) => ({ ...r, [alert.id]: (r[alert.id] ?? 0) + 1 }));
+      },
+    });
+  }, []);
+
+  // Below the city the overview is read on demand, again with every snapshot.
+  useEffect(() => {
+    if (place === '') return setDrilled(undefined);
+    const level = place.split('/').length === 1 ? 'subdistrict' : 'grid';
+    let current = true;
+    api.overview(level, place).then((o) => current && setDrilled(o), (err) => current && setDrilled({ error: err.message }));
+    return () => {
+      current = false;
+    };
+  }, [place, snapshot?.at]);
+
+  const sorted = useMemo(() => [...alerts.values()].sort((a, b) => b.openedAt - a.openedAt), [alerts]);
+  const overview = place === '' ? snapshot?.overview : drilled;
+
+  return html`<div class="shell">
+    <header class="top">
+      <h1>cityops <span class="muted">operations</span></h1>
+      <${ThemeToggle} />
+      <p class="status" role="status" data-testid="connection">
+        <span class=${`dot ${connected ? 'on' : 'off'}`} aria-hidden="true"></span>
+        ${connected ? `Live · updated ${snapshot ? time(snapshot.at) : '…'}` : 'Reconnecting…'}
+      </p>
+    </header>
+    ${error ? html`<p role="alert" class="error">${error}</p>` : null}
+    <main class="grid">
+      <${Panel} id="overview" title="City overview">
+        <${CityOverview} overview=${overview} place=${place} onNavigate=${setPlace} />
+      <//>
+      <${Panel} id="charts" title="Indicators">
+        <${IndicatorChart} indicators=${indicators} place=${place} tick=${snapshot?.at} />
+      <//>
+      <${Panel} id="alerts" title="Alert board">
+        <${AlertBoard} key=${String(info?.operatorsRequired ?? false)} alerts=${sorted} revisions=${revisions} operatorsRequired=${info?.operatorsRequired ?? false} onUpdated=${upsert} />
+      <//>
+      <${Panel} id="venues" title="Venue checks">
+        <${VenueChecks} venues=${snapshot?.venues} />
+      <//>
+      <${Panel} id="pipeline" title="Pipeline health">
+        <${Chart} testid="live-chart" title="Throughput, live" series=${LIVE_SERIES} data=${live} height=${160} />
+        <${PipelineHealth} pipeline=${snapshot?.pipeline} />
+      <//>
+    </main>
+  </div>`;
+}
+
+const root = document.getElementById('app');
+// Preact renders into the container without clearing it: the loading line goes first.
+root.textContent = '';
+render(html`<${App} />`, root);

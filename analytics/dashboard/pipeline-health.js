@@ -1,0 +1,34 @@
+// Pipeline health from ingest's and the verifier's /metrics (read by the analytics server).
+import { html } from './html.js';
+import { num, pct } from './format.js';
+
+function Source({ title, source, rows }) {
+  if (!source.configured) return html`<section class="source"><h3>${title}</h3><p class="muted">Not configured (dashboard.sources)</p></section>`;
+  if (!source.up) return html`<section class="source"><h3>${title} <span class="badge state-critical">down</span></h3><p class="error">${source.error}</p></section>`;
+  const f = source.figures;
+  return html`<section class="source">
+    <h3>${title} <span class="badge state-normal">up</span></h3>
+    <dl class="figures">${rows.map(([label, key, fmt, bad]) => html`<div><dt>${label}</dt><dd data-testid=${key} class=${bad?.(f[key]) ? 'bad' : ''}>${fmt(f[key])}</dd></div>`)}</dl>
+  </section>`;
+}
+
+export function PipelineHealth({ pipeline }) {
+  if (pipeline === undefined) return html`<p class="muted">Waiting…</p>`;
+  return html`<div class="sources">
+    <${Source} title="Ingest" source=${pipeline.ingest} rows=${[
+      ['Readings/s', 'readingsPerSecond', (v) => num(v, 0)],
+      ['Lag', 'lagSeconds', (v) => (v === null ? '–' : `${num(v, 2)} s`), (v) => v > 5],
+      ['Dead letters/s', 'deadLettersPerSecond', (v) => num(v, 2), (v) => v > 0],
+      ['Dead letters', 'deadLetters', (v) => num(v, 0)],
+      ['Broker clients', 'brokerClients', (v) => num(v, 0)],
+      ['Rows buffered', 'bufferedRows', (v) => num(v, 0)],
+    ]} />
+    <${Source} title="Verifier" source=${pipeline.verifier} rows=${[
+      ['Verdicts/s', 'verdictsPerSecond', (v) => num(v, 1)],
+      ['Pool use', 'poolUtilization', (v) => pct(v), (v) => v > 0.8],
+      ['Pool queue', 'poolQueueBatches', (v) => num(v, 0), (v) => v > 0],
+      ['Pool threads', 'poolThreads', (v) => num(v, 0)],
+      ['Overloaded/s', 'overloadedPerSecond', (v) => num(v, 2), (v) => v > 0],
+    ]} />
+  </div>`;
+}
