@@ -23,6 +23,11 @@ export interface HttpApiDeps {
    * that live consumers (alert rules) see HTTP telemetry too. Failures are the callee's to log.
    */
   readonly forwardTelemetry?: (device: string, payload: Buffer) => void;
+  /**
+   * Refuses telemetry with this error (503) when set and it returns one: a clustered ingest
+   * that cannot reach Redis fails closed over HTTP as over MQTT.
+   */
+  readonly refuseTelemetry?: () => Error | undefined;
   /** Readiness of the parts the API does not own (broker listening, warehouse reachable). */
   readonly ready: () => Promise<boolean>;
 }
@@ -119,6 +124,8 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
     scope.post('/v1/telemetry', async (request: FastifyRequest, reply: FastifyReply) => {
       const device = await authenticateDevice(request);
       if (device.kind !== 'gateway') throw ingestErrors.INGEST_ERR_NOT_A_GATEWAY(device.id);
+      const refused = deps.refuseTelemetry?.();
+      if (refused !== undefined) throw refused;
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const result = await pipeline.accept(device, `http:/v1/telemetry/${device.id}`, body, 'http');
       if (result.outcome === 'accepted') deps.forwardTelemetry?.(device.id, body);

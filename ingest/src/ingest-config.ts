@@ -87,6 +87,36 @@ export const ingestConfigSchema = {
         intervalMs: { type: 'integer', minimum: 100, maximum: 60000, default: 1000 },
       },
     },
+    /**
+     * Several broker/ingest instances sharing routing through Redis (mqemitter-redis) and a Redis
+     * persistence (retained messages, persistent sessions, queued QoS 1 messages). Absent: one
+     * instance, everything in memory. Each instance keeps its own WAL and writer either way.
+     */
+    cluster: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['redisUrl'],
+      properties: {
+        /** `redis://[user:password@]host:port[/db]` (or `rediss://` for TLS). */
+        redisUrl: { type: 'string', pattern: '^rediss?://[^\\s]+$' },
+        /** Key prefix for this deployment's instance leases (routing and persistence use aedes' keys). */
+        keyPrefix: { type: 'string', pattern: '^[A-Za-z0-9:._-]{1,64}$', default: 'cityops:' },
+        /** How long connecting (at start, and each reconnect attempt) may take. */
+        connectTimeoutMs: { type: 'integer', minimum: 100, maximum: 60000, default: 5000 },
+        /** How long one Redis command may take before it fails (never an unbounded wait). */
+        commandTimeoutMs: { type: 'integer', minimum: 100, maximum: 60000, default: 5000 },
+        /** Reconnect backoff ceiling; reconnecting never stops. */
+        reconnectMaxMs: { type: 'integer', minimum: 10, maximum: 60000, default: 2000 },
+        /** Queued messages delivered to a persistent session when it connects (aedes-persistence-redis). */
+        maxSessionDelivery: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
+        /** How long a QoS 1 message waits for an offline persistent subscriber in Redis (0: forever). */
+        offlineMessageTtlSeconds: { type: 'integer', minimum: 0, default: 604800 },
+        /** aedes' broker heartbeat: wills of an instance silent for 3 heartbeats are published by another. */
+        heartbeatIntervalMs: { type: 'integer', minimum: 100, maximum: 600000, default: 60000 },
+        /** The lease that keeps two live instances from using the same `pipelineStatus.instance`. */
+        instanceLeaseMs: { type: 'integer', minimum: 1000, maximum: 600000, default: 15000 },
+      },
+    },
     registry: {
       type: 'object',
       additionalProperties: false,

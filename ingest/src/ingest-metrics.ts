@@ -78,6 +78,23 @@ export function createIngestMetrics(registry = new Registry()) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    clusterUp: new Gauge({
+      name: 'cityops_ingest_cluster_redis_up',
+      help: 'Whether every Redis connection of the cluster routing is ready (1) or not (0); absent when not clustered.',
+      registers: [registry],
+    }),
+    clusterRefused: new Counter({
+      name: 'cityops_ingest_cluster_refused_total',
+      help: 'MQTT connections, publishes and subscriptions refused because Redis was unavailable, by operation.',
+      labelNames: ['operation'] as const,
+      registers: [registry],
+    }),
+    clusterErrors: new Counter({
+      name: 'cityops_ingest_cluster_errors_total',
+      help: 'Redis failures after a message was accepted (routing to other instances, offline queues, retained), by operation.',
+      labelNames: ['operation'] as const,
+      registers: [registry],
+    }),
     denied: new Counter({
       name: 'cityops_broker_denied_total',
       help: 'Refused publishes and subscriptions, by operation.',

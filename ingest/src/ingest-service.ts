@@ -3,10 +3,13 @@ import { topics } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
 import { createDeviceRegistry, type DeviceRegistry } from './device-registry.ts';
+import { createClusterRouting, type ClusterRouting } from './cluster-routing.ts';
+import { ingestErrors } from './errors.ts';
 import { buildHttpApi } from './http-api.ts';
 import { parseIngestConfig, type IngestConfigInput } from './ingest-config.ts';
 import { createIngestMetrics, type IngestMetrics } from './ingest-metrics.ts';
 import { createMqttBroker, type MqttBroker } from './mqtt-broker.ts';
+import { createInstanceLease, type InstanceLease } from './instance-lease.ts';
 import { createPipelineStatusPublisher } from './pipeline-status-publisher.ts';
 import { createTelemetryPipeline, type TelemetryPipeline } from './telemetry-pipeline.ts';
 import { createWriteAheadLog } from './wal/write-ahead-log.ts';
@@ -33,6 +36,8 @@ export interface IngestService {
   readonly pipeline: TelemetryPipeline;
   readonly metrics: IngestMetrics;
   readonly broker: MqttBroker;
+  /** Present when `cluster` is configured. */
+  readonly cluster?: ClusterRouting;
 }
 
 /** Broker, device registry, telemetry pipeline and HTTP API, composed; stopped in reverse order. */
@@ -66,7 +71,29 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       onError: (err) => logger.error({ err }, 'warehouse write failed; retrying, nothing is dropped'),
     },
   );
-  const broker = createMqttBroker(config.mqtt, { registry, pipeline, metrics, logger });
+  const clusterConfig = config.cluster;
+  const cluster = clusterConfig === undefined ? undefined : createClusterRouting(clusterConfig, { metrics, logger });
+  const lease: InstanceLease | undefined =
+    cluster === undefined || clusterConfig === undefined
+      ? undefined
+      : createInstanceLease(
+          {
+            instance: config.pipelineStatus.instance,
+            keyPrefix: clusterConfig.keyPrefix,
+            leaseMs: clusterConfig.instanceLeaseMs,
+            tokenFile: join(config.dataDir, 'instance-token'),
+          },
+          { redis: cluster.redis(), logger },
+        );
+  const broker = createMqttBroker(config.mqtt, {
+    registry,
+    pipeline,
+    metrics,
+    logger,
+    ...(cluster === undefined || clusterConfig === undefined
+      ? {}
+      : { cluster: { ...cluster, heartbeatIntervalMs: clusterConfig.heartbeatIntervalMs } }),
+  });
   let brokerUp = false;
   const pipelineStatus = createPipelineStatusPublisher(config.pipelineStatus, {
     publish: (topic, payload, options) => broker.publish(topic, payload, options),
@@ -84,6 +111,11 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       warehouse,
       metrics,
       logger,
+      refuseTelemetry: () => {
+        if (cluster === undefined || cluster.available()) return undefined;
+        metrics.clusterRefused.inc({ operation: 'publish' });
+        return ingestErrors.INGEST_ERR_CLUSTER_UNAVAILABLE();
+      },
       // Durable by now: subscribers see HTTP telemetry on the device's topic like MQTT telemetry.
       forwardTelemetry: (device, payload) => {
         broker.publish(topics.telemetry(device), payload, { qos: 1, retain: false }).catch((err: unknown) => {
@@ -91,7 +123,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
         });
       },
       ready: async () => {
-        if (!brokerUp) return false;
+        if (!brokerUp || cluster?.available() === false) return false;
         try {
           await warehouse.ping();
           return true;
@@ -111,7 +143,18 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
     pipeline,
     metrics,
     broker,
+    ...(cluster === undefined ? {} : { cluster }),
     async start() {
+      // Redis first: an instance that cannot share routing must not start alone on its port.
+      if (cluster !== undefined) {
+        await cluster.start();
+        try {
+          await lease?.start();
+        } catch (err) {
+          await cluster.stop();
+          throw err;
+        }
+      }
       await registry.start();
       const recovered = await pipeline.start();
       if (recovered.replayedBatches + recovered.alreadyStored + recovered.truncatedBytes > 0) {
@@ -138,6 +181,8 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
         await http.close();
         await pipelineStatus.stop();
         await broker.stop();
+        await lease?.stop();
+        await cluster?.stop();
         await pipeline.stop();
         await registry.stop();
       })();

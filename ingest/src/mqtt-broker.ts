@@ -15,11 +15,22 @@ export interface MqttBrokerConfig {
   readonly tls?: { readonly host: string; readonly port: number; readonly key: string; readonly cert: string; readonly ca?: string };
 }
 
+/** Routing and persistence shared with other instances through Redis (see cluster-routing.ts). */
+export interface MqttBrokerCluster {
+  mq(): unknown;
+  persistence(): unknown;
+  /** While false, connections, publishes and subscriptions are refused (fail closed). */
+  available(): boolean;
+  readonly heartbeatIntervalMs: number;
+}
+
 export interface MqttBrokerDeps {
   readonly registry: DeviceRegistry;
   readonly pipeline: TelemetryPipeline;
   readonly metrics: IngestMetrics;
   readonly logger: Logger;
+  /** Absent: a single instance with aedes' in-memory routing and persistence. */
+  readonly cluster?: MqttBrokerCluster;
 }
 
 export interface MqttBroker {
@@ -41,6 +52,8 @@ const OWN_CHANNELS: Readonly<Record<DeviceKind, readonly Channel[]>> = {
 };
 /** What a service may publish about others: the verifier's answers, analytics' alert events. */
 const SERVICE_CHANNELS: readonly Channel[] = ['verify-res', 'alerts'];
+const TELEMETRY_PREFIX = topics.telemetry('');
+const WITHHELD = Buffer.alloc(0);
 
 // MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
 const IDENTIFIER_REJECTED = 2;
@@ -71,11 +84,8 @@ function close(server: Server | undefined): Promise<void> {
  * `authorizePublish`, the only hook aedes runs before it writes the QoS 1 PUBACK.
  */
 export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps): MqttBroker {
-  const { registry, pipeline, metrics, logger } = deps;
+  const { registry, pipeline, metrics, logger, cluster } = deps;
   const devices = new WeakMap<Client, DeviceInfo>();
-  // Payloads that must not reach subscribers (duplicates, dead letters). Aedes copies the packet
-  // before forwarding but keeps the payload buffer, so the buffer is the mark.
-  const withheld = new WeakSet<Buffer>();
   let aedes: Aedes | undefined;
   let tcp: Server | undefined;
   let tls: Server | undefined;
@@ -93,10 +103,22 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
     );
   }
 
-  async function acceptTelemetry(device: DeviceInfo, packet: { topic: string; payload: Buffer }): Promise<void> {
+  /** Refuses `operation` while a clustered broker cannot reach Redis; true when refused. */
+  function clusterDown(operation: 'connect' | 'publish' | 'subscribe', client: Client | null): boolean {
+    if (cluster === undefined || cluster.available()) return false;
+    metrics.clusterRefused.inc({ operation });
+    logger.warn({ device: client?.id, code: 'INGEST_ERR_CLUSTER_UNAVAILABLE' }, `${operation} refused: Redis unavailable`);
+    return true;
+  }
+
+  async function acceptTelemetry(device: DeviceInfo, packet: { topic: string; payload: Buffer; retain: boolean }): Promise<void> {
     const result = await pipeline.accept(device, packet.topic, packet.payload, 'mqtt');
     if (result.outcome === 'accepted') return;
-    withheld.add(packet.payload);
+    // Duplicates and dead letters must not reach subscribers, on this instance or another. The
+    // mark has to survive routing through Redis (a copy, not this buffer), so it is the payload
+    // itself: emptied here, refused by authorizeForward. No valid batch is empty.
+    packet.payload = WITHHELD;
+    packet.retain = false;
     if (result.outcome === 'dead_letter') {
       // MQTT 3.1.1 has no negative PUBACK: the batch is acknowledged (it is kept, as a dead
       // letter) and the device hears why on its errors topic.
@@ -104,7 +126,7 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
     }
   }
 
-  function authorizePublish(client: Client | null, packet: { topic: string; payload: Buffer | string }, cb: (err?: Error | null) => void) {
+  function authorizePublish(client: Client | null, packet: { topic: string; payload: Buffer | string; retain: boolean }, cb: (err?: Error | null) => void) {
     const device = client === null ? undefined : devices.get(client);
     let parsed: ParsedTopic;
     try {
@@ -116,14 +138,17 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
       // A will published by the broker on behalf of a client gone from this instance.
       return parsed.channel === 'status' ? cb(null) : cb(deny('publish', ingestErrors.INGEST_ERR_TOPIC_FORBIDDEN(), client));
     }
+    // Fail closed before anything is made durable or acknowledged: the device keeps the batch
+    // in its journal and resends it once Redis (and so routing) is back.
+    if (clusterDown('publish', client)) return cb(ingestErrors.INGEST_ERR_CLUSTER_UNAVAILABLE());
     const own = parsed.device === device.id && OWN_CHANNELS[device.kind].includes(parsed.channel);
     const asService = device.kind === 'service' && SERVICE_CHANNELS.includes(parsed.channel);
     if (!own && !asService) {
       return cb(deny('publish', ingestErrors.INGEST_ERR_TOPIC_FORBIDDEN(`${device.kind} ${device.id} may not publish on ${packet.topic}`), client));
     }
     if (parsed.channel !== 'telemetry') return cb(null);
-    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    acceptTelemetry(device, { topic: packet.topic, payload }).then(
+    if (typeof packet.payload === 'string') packet.payload = Buffer.from(packet.payload);
+    acceptTelemetry(device, packet as { topic: string; payload: Buffer; retain: boolean }).then(
       () => cb(null),
       (err: unknown) => {
         // Not durable: no PUBACK. Closing the connection makes the device resend later.
@@ -147,6 +172,9 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
     },
     async start() {
       aedes = await Aedes.createBroker({
+        ...(cluster === undefined
+          ? {}
+          : { mq: cluster.mq(), persistence: cluster.persistence(), heartbeatInterval: cluster.heartbeatIntervalMs }),
         authenticate(client, username, password, done) {
           if (username === undefined || password === undefined) {
             metrics.authFailures.inc({ reason: 'INGEST_ERR_BAD_CREDENTIALS' });
@@ -158,6 +186,7 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
             metrics.authFailures.inc({ reason: 'INGEST_ERR_CLIENT_ID' });
             return done(authError(IDENTIFIER_REJECTED, 'client id must be the device id'), false);
           }
+          if (clusterDown('connect', client)) return done(authError(SERVER_UNAVAILABLE, 'cluster routing unavailable'), false);
           registry.authenticate(username, password.toString('utf8')).then(
             (device) => {
               devices.set(client, device);
@@ -175,6 +204,8 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
         authorizePublish,
         authorizeSubscribe(client, subscription, done) {
           const device = devices.get(client);
+          // SUBACK 0x80 rather than a subscription Redis never heard of (a deaf subscriber).
+          if (clusterDown('subscribe', client)) return done(null, null);
           if (device?.kind === 'service' || (device !== undefined && filterIsConfinedTo(subscription.topic, device.id))) {
             return done(null, subscription);
           }
@@ -183,8 +214,14 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
           done(null, null);
         },
         authorizeForward(_client, packet: AedesPublishPacket) {
-          return withheld.has(packet.payload as Buffer) ? null : packet;
+          return packet.payload.length === 0 && packet.topic.startsWith(TELEMETRY_PREFIX) ? null : packet;
         },
+      });
+      // aedes emits 'error' when persistence fails under a publish (offline queues) or while
+      // publishing the wills of a dead instance; unheard, it would crash the process.
+      (aedes as unknown as NodeJS.EventEmitter).on('error', (err: Error) => {
+        metrics.clusterErrors.inc({ operation: 'persistence' });
+        logger.error({ err }, 'broker persistence failed; the message reached live subscribers only');
       });
       aedes.on('client', () => metrics.clients.inc());
       aedes.on('clientDisconnect', () => metrics.clients.dec());

@@ -1,0 +1,118 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './free-port.ts';
+
+export interface RedisServerOptions {
+  /** Listen here (e.g. to restart on the same port); default: a free port. */
+  readonly port?: number;
+  /**
+   * Keeps the data (append-only file, fsync'ed on every write) in this directory, which the caller
+   * owns, so that it survives a restart of redis-server. Default: a temp dir, no persistence.
+   */
+  readonly persistenceDir?: string;
+  readonly binary?: string;
+  readonly readyTimeoutMs?: number;
+}
+
+export interface RedisServer {
+  readonly port: number;
+  readonly url: string;
+  /** The server's log so far (the last 64 KiB). */
+  log(): string;
+  /** SIGTERM, then wait for the exit (SIGKILL after 5 s); removes the temp directory. */
+  stop(): Promise<void>;
+}
+
+const LOG_LIMIT = 64 * 1024;
+const DEFAULT_BINARY = '/usr/bin/redis-server';
+
+/**
+ * Debian's redis-server in the foreground on 127.0.0.1, configured on the command line, its files
+ * in a temp dir. Ready when it logs "Ready to accept connections".
+ */
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
+  const binary = options.binary ?? DEFAULT_BINARY;
+  try {
+    await access(binary);
+  } catch {
+    throw new Error(`${binary} not found: install Debian's redis-server (npm run setup runs scripts/install-peers.sh, which does)`);
+  }
+  const tries = options.port === undefined ? 3 : 1; // a port from freePort() may be taken meanwhile
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(binary, options.port ?? (await freePort()), options);
+    } catch (err) {
+      if (attempt >= tries || !/Address already in use/i.test(String((err as Error).message))) throw err;
+    }
+  }
+}
+
+async function startOnce(binary: string, port: number, options: RedisServerOptions): Promise<RedisServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'cityops-redis-'));
+  const persistent = options.persistenceDir !== undefined;
+  const args = [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--dir', options.persistenceDir ?? dir,
+    '--save', '',
+    '--appendonly', persistent ? 'yes' : 'no',
+    '--appendfsync', 'always',
+    '--daemonize', 'no',
+    '--protected-mode', 'no',
+    '--logfile', '',
+  ];
+  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  let exited = false;
+  // `once` rejects when 'error' comes first (e.g. no binary): the process is gone either way.
+  const exit = once(child, 'exit').then(
+    () => undefined,
+    () => undefined,
+  );
+  void exit.then(() => {
+    exited = true;
+  });
+
+  const ready = new Promise<void>((resolve, reject) => {
+    const timeoutMs = options.readyTimeoutMs ?? 10_000;
+    const timer = setTimeout(() => reject(new Error(`redis-server not ready after ${timeoutMs} ms:\n${log}`)), timeoutMs);
+    const onData = (text: string) => {
+      log = (log + text).slice(-LOG_LIMIT);
+      if (log.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.setEncoding('utf8').on('data', onData);
+    child.stderr.setEncoding('utf8').on('data', onData);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    void exit.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited with ${child.exitCode ?? child.signalCode}:\n${log}`));
+    });
+  });
+
+  async function stop(): Promise<void> {
+    if (!exited) {
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await exit;
+      clearTimeout(killer);
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  try {
+    await ready;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { port, url: `redis://127.0.0.1:${port}`, log: () => log, stop };
+}
