@@ -3,7 +3,9 @@
 # clickhouse-server (the server backend's transport tests), mosquitto and mosquitto-clients (a second,
 # real broker and `mosquitto_pub`), prometheus (for `promtool`: the ops kit's config, rules and every
 # service's /metrics are checked with it), chromium (the dashboard's browser test drives it through
-# playwright-core, which downloads no browser of its own). Idempotent: does nothing when they are already there.
+# playwright-core, which downloads no browser of its own), redis-server (the clustered broker's tests:
+# two ingest instances sharing routing and persistence through it). Idempotent: does nothing when
+# they are already there.
 set -euo pipefail
 
 need=()
@@ -12,6 +14,7 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
