@@ -5,12 +5,13 @@ import { parseArgs } from 'node:util';
 import { machineInfo } from './machine-info.ts';
 import { writeReport } from './report.ts';
 import type { Scenario, ScenarioResult } from './scenario.ts';
+import { alertsScenario } from './scenarios/alerts-scenario.ts';
 import { codecScenario } from './scenarios/codec-scenario.ts';
 import { ingestScenario } from './scenarios/ingest-scenario.ts';
 import { queryScenario } from './scenarios/query-scenario.ts';
 import { verifyScenario } from './scenarios/verify-scenario.ts';
 
-const SCENARIOS: readonly Scenario[] = [codecScenario, ingestScenario, verifyScenario, queryScenario];
+const SCENARIOS: readonly Scenario[] = [codecScenario, ingestScenario, verifyScenario, queryScenario, alertsScenario];
 
 /** `npm run bench [-- <scenario>...] [--duration S] [--smoke] [--out DIR]` */
 export async function runBench(argv: string[]): Promise<{ results: ScenarioResult[]; paths: { json: string; markdown: string } }> {

@@ -27,8 +27,13 @@ describe('bench smoke run', () => {
     expect(ingest?.figures.readings_per_second).toBeGreaterThan(0);
     expect(ingest?.figures.visible_samples).toBeGreaterThan(0);
     expect(ingest?.figures.chdb_ceiling_readings_per_second).toBeGreaterThan(0);
+    const alerts = results.find((r) => r.scenario === 'alerts');
+    expect(alerts?.figures.samples).toBeGreaterThan(0);
+    expect(alerts?.figures.missed).toBe(0); // every breaching reading raised its grid's alert (how fast is bench's business)
+    expect(alerts?.figures.alert_visible_p99_ms).toBeGreaterThan(0);
+    expect(alerts?.figures.background_readings_per_second).toBeGreaterThan(0);
     const report = JSON.parse(await readFile(paths.json, 'utf8')) as { machine: { node: string; cores: number } };
     expect(report.machine.node).toBe(process.version);
     expect(await readFile(paths.markdown, 'utf8')).toMatch(/## ingest/);
-  });
+  }, 120_000); // five scenarios, three of them starting cityops processes
 });
