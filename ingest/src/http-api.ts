@@ -92,6 +92,10 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
     request.log.error({ err }, 'request failed');
     return reply.status(500).send({ code: 'INGEST_ERR_INTERNAL', message: 'Internal error' });
   });
+  // fastify's own 404 has no code; an id with a '/' (DELETE /v1/devices/a/b) lands here too.
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ code: 'INGEST_ERR_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` }),
+  );
 
   async function authenticateDevice(request: FastifyRequest): Promise<DeviceInfo> {
     const creds = basicCredentials(request);
