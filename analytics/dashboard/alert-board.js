@@ -133,7 +133,7 @@ export function AlertBoard({ alerts, revisions, operatorsRequired, onUpdated }) 
       <${OperatorField} operatorsRequired=${operatorsRequired} identity=${identity} onChange=${setIdentity} />
     </div>
     <div class=${`board-body${selected ? ' with-detail' : ''}`}>
-      <table class="alerts" data-testid="alert-table">
+      <div class="table-scroll"><table class="alerts" data-testid="alert-table">
         <caption class="visually-hidden">Alerts, newest first</caption>
         <thead><tr><th scope="col">Alert</th><th scope="col">State</th><th scope="col">Place</th><th scope="col">Department</th><th scope="col">Opened</th></tr></thead>
         <tbody>
@@ -148,7 +148,7 @@ export function AlertBoard({ alerts, revisions, operatorsRequired, onUpdated }) 
             </tr>`,
           )}
         </tbody>
-      </table>
+      </table></div>
       ${selected
         ? html`<${AlertDetail} id=${selected} revision=${revisions[selected] ?? 0} identity=${identity} operatorsRequired=${operatorsRequired}
             onUpdated=${onUpdated} onClose=${() => setSelected(undefined)} />`

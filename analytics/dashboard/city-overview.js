@@ -23,8 +23,8 @@ export function CityOverview({ overview, place, onNavigate }) {
   const next = NEXT_LEVEL[overview.level];
   return html`<div>
     <${Breadcrumb} place=${place} onNavigate=${onNavigate} />
-    <p class="muted small">${overview.places.length} ${overview.level === 'district' ? 'districts' : overview.level === 'subdistrict' ? 'sub-districts' : 'grids'}
-      · worst state over every indicator at this level, last complete window
+    <p class="muted small">${overview.places.length} ${overview.level === 'district' ? 'districts' : overview.level === 'subdistrict' ? 'sub-districts' : 'grids'} ·
+      worst state over every indicator at this level, last complete window
       ${next ? ' · select a tile to drill down' : ''}</p>
     <ul class="tiles" data-testid="tiles" data-level=${overview.level}>
       ${overview.places.map(

@@ -16,7 +16,7 @@ export const upUsage = `cityops up [--data DIR] [--store URL] [--host H] [--mqtt
            [--analytics-port 8082] [--gateways 64] [--rate 500] [--scanners 8] [--scan-rate 10]
            [--indicators FILE] [--rules FILE] [--dispatch FILE] [--json]
   the whole city in one process: broker, ingest, warehouse (embedded chDB unless --store), HTTP API,
-  verifier, analytics (indicators, alert rules on the live stream, alert dispatch), and a simulated
+  verifier, analytics (indicators, alert rules on the live stream, alert dispatch, the operator dashboard), and a simulated
   city of gateway agents and venue scanners publishing through MQTT. Ctrl-C stops it.`;
 
 export async function upCommand(argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown): Promise<void> {
@@ -96,6 +96,8 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
         ...(values.rules === undefined ? {} : { rulesFile: resolve(values.rules) }),
       },
       alerts: values.dispatch === undefined ? {} : { dispatchFile: resolve(values.dispatch) },
+      // The dashboard's pipeline panel reads the other services' /metrics, as it would across machines.
+      dashboard: { sources: { ingest: addresses.httpUrl, verifier: verifierAddresses.httpUrl } },
     },
     { warehouse, logger },
   );
@@ -129,13 +131,14 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
 
   if (values.json) {
     out.write(
-      `${JSON.stringify({ ready: true, pid: process.pid, ...addresses, verifierUrl: verifierAddresses.httpUrl, analyticsUrl: analyticsAddresses.httpUrl, adminToken, gateways: devices.length, scanners: sites.length })}\n`,
+      `${JSON.stringify({ ready: true, pid: process.pid, ...addresses, verifierUrl: verifierAddresses.httpUrl, analyticsUrl: analyticsAddresses.httpUrl, dashboardUrl: `${analyticsAddresses.httpUrl}/`, adminToken, gateways: devices.length, scanners: sites.length })}\n`,
     );
     return;
   }
   out.write(
     [
       `cityops is up: ${describeCity(city)}, ${values.rate} readings/s; ${sites.length} venue scanners, ${values['scan-rate']} codes/s`,
+      `  dashboard     ${analyticsAddresses.httpUrl}/   (open it in a browser)`,
       `  MQTT broker   ${addresses.mqttUrl}`,
       `  HTTP API      ${addresses.httpUrl}`,
       `  readings      ${addresses.httpUrl}/v1/readings?metric=pm25&limit=10`,
