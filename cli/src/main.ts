@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { isCityopsError } from '@cityops/protocol';
+import { analyticsCommand, analyticsUsage } from './commands/analytics.ts';
 import { codesCommand, codesUsage } from './commands/codes.ts';
 import { deviceCommand, deviceUsage } from './commands/device.ts';
 import { gatewayCommand, gatewayUsage } from './commands/gateway.ts';
@@ -7,6 +8,7 @@ import { ingestCommand, ingestUsage } from './commands/ingest.ts';
 import { scanCommand, scanUsage } from './commands/scan.ts';
 import { simulateCommand, simulateUsage } from './commands/simulate.ts';
 import { upCommand, upUsage } from './commands/up.ts';
+import { verifierCommand, verifierUsage } from './commands/verifier.ts';
 import { verifyCommand, verifyUsage } from './commands/verify.ts';
 import { createShutdown, type Shutdown } from './shutdown.ts';
 
@@ -16,6 +18,8 @@ type Command = (argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown) 
 const COMMANDS: Record<string, { run: Command; usage: string; longRunning: boolean }> = {
   up: { run: upCommand, usage: upUsage, longRunning: true },
   ingest: { run: ingestCommand, usage: ingestUsage, longRunning: true },
+  verifier: { run: verifierCommand, usage: verifierUsage, longRunning: true },
+  analytics: { run: analyticsCommand, usage: analyticsUsage, longRunning: true },
   simulate: { run: simulateCommand, usage: simulateUsage, longRunning: true },
   gateway: { run: (argv, out, shutdown) => gatewayCommand(argv, out, shutdown), usage: gatewayUsage, longRunning: false },
   device: { run: deviceCommand, usage: deviceUsage, longRunning: false },

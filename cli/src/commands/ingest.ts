@@ -6,7 +6,10 @@ import { warehouseConfigFrom } from '../store-option.ts';
 import type { Shutdown } from '../shutdown.ts';
 
 export const ingestUsage = `cityops ingest [--data DIR] [--store URL] [--host H] [--mqtt-port P] [--http-port P] [--admin-token T] [--no-fsync]
-  runs the broker, the telemetry pipeline and the ingest HTTP API alone; prints one JSON line with its addresses when ready`;
+                [--redis redis://HOST:PORT --instance NAME]
+  runs the broker, the telemetry pipeline and the ingest HTTP API alone; prints one JSON line with its addresses when ready.
+  --redis shares routing, retained messages and persistent sessions with the other instances on that Redis;
+  --instance names this instance's pipeline status (unique among live instances; default "ingest")`;
 
 export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown): Promise<void> {
   const { values } = parseArgs({
@@ -20,6 +23,8 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       'admin-token': { type: 'string' },
       'no-fsync': { type: 'boolean', default: false },
       'flush-rows': { type: 'string' },
+      redis: { type: 'string' },
+      instance: { type: 'string' },
     },
   });
   const logger = pino({ name: 'cityops-ingest', level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
@@ -36,6 +41,8 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       },
       wal: { fsync: !values['no-fsync'] },
       ...(values['flush-rows'] === undefined ? {} : { writer: { flushRows: Number(values['flush-rows']) } }),
+      ...(values.redis === undefined ? {} : { cluster: { redisUrl: values.redis } }),
+      ...(values.instance === undefined ? {} : { pipelineStatus: { instance: values.instance } }),
     },
     { warehouse, logger },
   );
