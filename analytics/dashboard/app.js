@@ -115,7 +115,7 @@ function App() {
       <//>
       <${Panel} id="pipeline" title="Pipeline health">
         <${Chart} testid="live-chart" title="Throughput, live" series=${LIVE_SERIES} data=${live} height=${160} />
-        <${PipelineHealth} pipeline=${snapshot?.pipeline} />
+        <${PipelineHealth} pipeline=${snapshot?.pipeline} rules=${snapshot?.rules} />
       <//>
     </main>
   </div>`;

@@ -12,7 +12,19 @@ function Source({ title, source, rows }) {
   </section>`;
 }
 
-export function PipelineHealth({ pipeline }) {
+function Rules({ rules }) {
+  if (rules === undefined) return html`<section class="source"><h3>Alert rules</h3><p class="muted">No rule engine in this instance</p></section>`;
+  return html`<section class="source">
+    <h3>Alert rules <span class=${`badge state-${rules.connected ? 'normal' : 'critical'}`} data-testid="rules-link">${rules.connected ? 'live' : 'link down'}</span></h3>
+    <dl class="figures">
+      <div><dt>Conditions</dt><dd>${num(rules.conditions, 0)}</dd></div>
+      <div><dt>Sensors</dt><dd>${num(rules.sensors, 0)}</dd></div>
+      <div><dt>Devices</dt><dd>${num(rules.devices, 0)}</dd></div>
+    </dl>
+  </section>`;
+}
+
+export function PipelineHealth({ pipeline, rules }) {
   if (pipeline === undefined) return html`<p class="muted">Waiting…</p>`;
   return html`<div class="sources">
     <${Source} title="Ingest" source=${pipeline.ingest} rows=${[
@@ -30,5 +42,6 @@ export function PipelineHealth({ pipeline }) {
       ['Pool threads', 'poolThreads', (v) => num(v, 0)],
       ['Overloaded/s', 'overloadedPerSecond', (v) => num(v, 2), (v) => v > 0],
     ]} />
+    <${Rules} rules=${rules} />
   </div>`;
 }

@@ -70,6 +70,8 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
         now,
         minCell: config.privacy.minCell,
         operatorsRequired: config.alerts.operators.length > 0,
+        // Read at each snapshot, after start: the engine is created below.
+        ruleStats: () => rules?.stats(),
         ...(deps.fetch ? { fetch: deps.fetch } : {}),
       })
     : undefined;

@@ -3,35 +3,21 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFileSync } from 'node:child_process';
 import mqtt, { type MqttClient } from 'mqtt';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createIngestService, type IngestService } from '@cityops/ingest';
 import { createTelemetryCodec, parsePlace, topics, type Reading } from '@cityops/protocol';
 import { openWarehouse, type Warehouse } from '@cityops/warehouse';
 import { createAnalyticsService, type AnalyticsService } from '../src/index.ts';
+import { findChromium, openBrowserPage } from './dashboard-chromium.ts';
 
 /**
  * The operator's screen in a real browser (Debian's Chromium through playwright-core) over a running
  * city in this process: ingest (broker + HTTP), analytics with the rule engine on the live stream,
  * and gateways publishing through MQTT. No sleeps: Playwright's auto-waiting and vi.waitFor.
  */
-
-function findChromium(): string {
-  const candidates = [process.env.CHROMIUM_PATH, '/usr/bin/chromium', '/usr/bin/chromium-browser'];
-  try {
-    candidates.push(execFileSync('sh', ['-c', 'command -v chromium'], { encoding: 'utf8' }).trim());
-  } catch {
-    // not on PATH: the fixed paths decide
-  }
-  const found = candidates.find((p) => p !== undefined && p !== '' && existsSync(p));
-  if (found === undefined) {
-    throw new Error("Chromium not found (looked for CHROMIUM_PATH, /usr/bin/chromium, `command -v chromium`): run `npm run setup` (scripts/install-peers.sh installs Debian's chromium)");
-  }
-  return found;
-}
 
 const MINUTE = 60_000;
 const codec = createTelemetryCodec();
@@ -61,7 +47,7 @@ let analyticsUrl: string;
 let browser: Browser;
 let page: Page;
 const clients: MqttClient[] = [];
-const consoleErrors: string[] = [];
+let consoleErrors: string[] = [];
 let feeding: NodeJS.Timeout | undefined;
 let shots: string;
 /** Publishes one PM2.5 reading from the spike gateway, now. */
@@ -76,7 +62,7 @@ async function gateway(id: string, secret: string, mqttUrl: string) {
 }
 
 beforeAll(async () => {
-  const executablePath = findChromium();
+  findChromium(); // before anything starts: a missing browser is a clear failure, not a timeout
   dir = await mkdtemp(join(tmpdir(), 'cityops-dashboard-'));
   shots = join(dir, 'screenshots');
   await mkdir(shots);
@@ -125,12 +111,7 @@ beforeAll(async () => {
   spike = (value: number) =>
     publishers[GATEWAYS.length]!.send([{ sensor: 'pm25-1', metric: 'pm25', ts: Date.now(), value, alarm: false }]);
 
-  browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu'] });
-  page = await browser.newPage({ viewport: { width: 1440, height: 1100 }, colorScheme: 'dark' });
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') consoleErrors.push(msg.text());
-  });
-  page.on('pageerror', (err) => consoleErrors.push(`pageerror: ${err.message}`));
+  ({ browser, page, consoleErrors } = await openBrowserPage());
 });
 
 afterAll(async () => {
@@ -162,6 +143,7 @@ describe('the dashboard in Chromium', () => {
     const before = Number(await live.getAttribute('data-points'));
     await expect.poll(async () => Number(await live.getAttribute('data-points')), { timeout: 20_000 }).toBeGreaterThan(before);
     await expect.poll(async () => Number((await page.getByTestId('readingsPerSecond').textContent())?.replace(/,/g, '')), { timeout: 20_000 }).toBeGreaterThan(0);
+    await page.locator('[data-testid="rules-link"]', { hasText: 'live' }).waitFor();
     await expect.poll(async () => Number(await page.getByTestId('indicator-chart').getAttribute('data-points')), { timeout: 20_000 }).toBeGreaterThan(0);
 
     // Drill down: pudong's sub-districts, then back to the city with the keyboard.

@@ -14,6 +14,16 @@ export interface DashboardSnapshot {
   readonly overview: CityOverview | { readonly error: string };
   readonly venues: VenueChecks | { readonly error: string };
   readonly pipeline: PipelineHealth;
+  /** The rule engine on the live stream, when this instance runs one. */
+  readonly rules?: RuleEngineStats;
+}
+
+export interface RuleEngineStats {
+  readonly connected: boolean;
+  readonly sensors: number;
+  readonly places: number;
+  readonly conditions: number;
+  readonly devices: number;
 }
 
 export interface DashboardFeedDeps {
@@ -25,6 +35,7 @@ export interface DashboardFeedDeps {
   readonly now: () => number;
   readonly minCell: number;
   readonly fetch?: typeof globalThis.fetch;
+  readonly ruleStats?: () => RuleEngineStats | undefined;
 }
 
 /** Minutes of the verification rollup the venue panel reads. */
@@ -53,7 +64,8 @@ export function createDashboardFeed(config: DashboardConfig, deps: DashboardFeed
       readVenueChecks(deps.warehouse, { minutes: VENUE_MINUTES, minCell: deps.minCell, silentMs: config.scannerSilentMs }, at).catch((err: unknown) => failed('venues', err)),
       pipeline.read(),
     ]);
-    return { at, overview, venues, pipeline: health };
+    const rules = deps.ruleStats?.();
+    return { at, overview, venues, pipeline: health, ...(rules === undefined ? {} : { rules }) };
   }
 
   function refresh(): Promise<void> {

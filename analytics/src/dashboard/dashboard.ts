@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 import type { IndicatorEngine } from '../indicator-engine.ts';
 import { cityOverview } from './city-overview.ts';
 import type { DashboardConfig } from './dashboard-config.ts';
-import { createDashboardFeed } from './dashboard-feed.ts';
+import { createDashboardFeed, type RuleEngineStats } from './dashboard-feed.ts';
 import { createDashboardMetrics } from './dashboard-metrics.ts';
 import { createSseHub, type SseMessage } from './sse-hub.ts';
 import { loadStaticAssets, type StaticAsset } from './static-assets.ts';
@@ -22,6 +22,8 @@ export interface DashboardDeps {
   /** Operators are configured: the page asks for a token before accept/resolve. */
   readonly operatorsRequired: boolean;
   readonly fetch?: typeof globalThis.fetch;
+  /** The rule engine's connection and counts, shown with pipeline health. */
+  readonly ruleStats?: () => RuleEngineStats | undefined;
   /** The page's files; absent: analytics/dashboard/. */
   readonly assetsDir?: string;
 }
