@@ -111,8 +111,12 @@ export const ingestConfigSchema = {
         maxSessionDelivery: { type: 'integer', minimum: 1, maximum: 100000, default: 1000 },
         /** How long a QoS 1 message waits for an offline persistent subscriber in Redis (0: forever). */
         offlineMessageTtlSeconds: { type: 'integer', minimum: 0, default: 604800 },
-        /** aedes' broker heartbeat: wills of an instance silent for 3 heartbeats are published by another. */
-        heartbeatIntervalMs: { type: 'integer', minimum: 100, maximum: 600000, default: 60000 },
+        /**
+         * aedes' broker heartbeat (a Redis publish per instance). The wills of a dead instance's
+         * clients are published by another within 3 to 7 heartbeats (aedes' default, 60 s, would
+         * leave a gateway looking online for minutes).
+         */
+        heartbeatIntervalMs: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
         /** The lease that keeps two live instances from using the same `pipelineStatus.instance`. */
         instanceLeaseMs: { type: 'integer', minimum: 1000, maximum: 600000, default: 15000 },
       },

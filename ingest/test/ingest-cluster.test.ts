@@ -232,6 +232,7 @@ describe('two ingest instances sharing routing through Redis', () => {
     await watcher.subscribeAsync(topics.telemetry('gw-c5'), { qos: 1 });
 
     const gw = await connect(a, 'gw-c5', gwSecret);
+    await gw.publishAsync(topics.status('gw-c5'), JSON.stringify({ online: true, at: 5 }), { qos: 1, retain: true });
     await Promise.all(Array.from({ length: 10 }, (_, i) => gw.publishAsync(topics.telemetry('gw-c5'), codec.encode(batch(i + 1)), { qos: 1 })));
     // All ten acknowledged, none in the warehouse yet (inserts fail): only A's WAL has them.
     expect(await countByKey(warehouse, 'gw-c5')).toEqual({ rows: 0, keys: 0 });
@@ -248,6 +249,14 @@ describe('two ingest instances sharing routing through Redis', () => {
     expect(await countByKey(warehouse, 'gw-c5')).toEqual({ rows: 200, keys: 200 });
     await vi.waitFor(() => expect(seen.length).toBe(20));
     expect(new Set(seen).size).toBe(20);
+    // The retained status stored through A outlived A.
+    const late = await connect(a, 'svc-c5:late', svcSecret);
+    const retained: string[] = [];
+    late.on('message', (topic, payload, packet) => {
+      if (topic === topics.status('gw-c5') && packet.retain) retained.push(payload.toString());
+    });
+    await late.subscribeAsync(topics.status('gw-c5'), { qos: 1 });
+    await vi.waitFor(() => expect(retained).toEqual([JSON.stringify({ online: true, at: 5 })]));
   });
 });
 
