@@ -22,7 +22,7 @@ export function Chart({ title, series, data, height = 200, testid }) {
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true } },
       axes: [{ ...AXIS }, { ...AXIS, size: 56 }],
-      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: s.width ?? 2, dash: s.dash, points: { show: false }, spanGaps: false }))],
+      series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.stroke, width: s.width ?? 2, dash: s.dash, points: { show: s.points ?? false, size: 6 }, spanGaps: false }))],
     };
     plot.current = new uPlot(opts, data, el);
     const resize = new ResizeObserver(() => plot.current.setSize({ width: Math.max(el.clientWidth, 200), height }));

@@ -1,6 +1,6 @@
 // The city overview: a tile per place, coloured by its worst indicator state; drill-down by click.
 import { html } from './html.js';
-import { STATE_LABEL, leaf, num } from './format.js';
+import { STATE_LABEL, leaf, num, pct } from './format.js';
 
 const NEXT_LEVEL = { district: 'subdistrict', subdistrict: 'grid' };
 
@@ -34,7 +34,7 @@ export function CityOverview({ overview, place, onNavigate }) {
             aria-label=${`${leaf(p.place)}: ${STATE_LABEL[p.state]}${p.marks.length ? `, ${p.marks.map((m) => m.title).join('; ')}` : ''}`}>
             <span class="tile-name">${leaf(p.place)}</span>
             <span class="tile-state">${STATE_LABEL[p.state]}</span>
-            ${p.marks.slice(0, 2).map((m) => html`<span class="tile-mark">${m.indicator} ${num(m.value, 2)} ${m.unit}</span>`)}
+            ${p.marks.slice(0, 2).map((m) => html`<span class="tile-mark">${m.indicator.replace(/_/g, ' ')} ${m.unit === 'share' ? pct(m.value) : `${num(m.value, 1)} ${m.unit}`}</span>`)}
           </button>
         </li>`,
       )}

@@ -7,7 +7,8 @@ import { leaf } from './format.js';
 
 const HOUR = 3_600_000;
 const SERIES = [
-  { label: 'value', stroke: '#7cc4ff', width: 2 },
+  // Points too: a window between two without data stands alone, and a line needs two.
+  { label: 'value', stroke: '#7cc4ff', width: 2, points: true },
   { label: 'warning', stroke: '#ffcc33', dash: [6, 4], width: 1.5 },
   { label: 'critical', stroke: '#ff5c5c', dash: [6, 4], width: 1.5 },
 ];

@@ -19,7 +19,7 @@ export function findChromium(): string {
 
 /** A headless browser and one page whose console errors and uncaught exceptions are collected. */
 export async function openBrowserPage(viewport = { width: 1440, height: 1100 }): Promise<{ browser: Browser; page: Page; consoleErrors: string[] }> {
-  const browser = await chromium.launch({ executablePath: findChromium(), args: ['--no-sandbox', '--disable-gpu'] });
+  const browser = await chromium.launch({ executablePath: findChromium(), args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
   const page = await browser.newPage({ viewport, colorScheme: 'dark' });
   const consoleErrors: string[] = [];
   page.on('console', (msg) => {
