@@ -86,6 +86,10 @@ export function buildAnalyticsApi(deps: AnalyticsApiDeps) {
     metrics.queryErrors.inc({ code: 'ANALYTICS_ERR_INTERNAL' });
     return reply.status(500).send({ code: 'ANALYTICS_ERR_INTERNAL', message: 'Internal error' });
   });
+  // fastify's own 404 has no code; an indicator name or alert id with a '/' (unencoded) lands here too.
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ code: 'ANALYTICS_ERR_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` }),
+  );
 
   app.get('/v1/indicators', () => ({ indicators: engine.definitions }));
 

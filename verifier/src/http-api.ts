@@ -61,6 +61,10 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
     request.log.error({ err }, 'request failed');
     return reply.status(500).send({ code: 'VERIFIER_ERR_INTERNAL', message: 'Internal error' });
   });
+  // fastify's own 404 has no code; a mistyped route answers like every other refusal.
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ code: 'VERIFIER_ERR_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` }),
+  );
 
   const item = itemSchema(config.maxQrChars);
   const scanner = { type: 'string', pattern: DEVICE_ID_PATTERN.source } as const;

@@ -216,6 +216,29 @@ describe('verifier HTTP API under hostile bodies', () => {
     );
   });
 
+  it('unknown and mistyped paths answer 404 with a code, never fastify\'s codeless one', async () => {
+    const path = fc.oneof(
+      fc.string({ unit: 'binary', maxLength: 40 }).map((s) => `/v1/verify/${s}`),
+      fc.constantFrom('/v1/verify/', '/v1/verif', '/v1//verify', '/v1/verify/batch/', '/v1/revocation', '/', '/%zz', '/v1/verify/..'),
+    );
+    await fc.assert(
+      fc.asyncProperty(path, fc.constantFrom('GET' as const, 'POST' as const, 'PUT' as const), async (raw, method) => {
+        const url = raw.replace(/[?#]/g, '');
+        let response;
+        try {
+          response = await app.inject({ method, url, payload: method === 'GET' ? undefined : { qr: validCodes[0] } });
+        } catch {
+          return; // light-my-request refuses a URL it cannot send: not a request the server sees
+        }
+        const { status, body } = checked(response, `${method} ${url.slice(0, 100)}`);
+        if (status === 200) {
+          verdicts += Array.isArray(body.results) ? body.results.length : 1;
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
   it('SQL injection gets nowhere: tables unchanged, one audit row per verdict, venues and scanners stored as text', async () => {
     await service.audit!.flush();
     const tables = async () => (await warehouse.query<{ name: string }>('SELECT name FROM system.tables WHERE database = currentDatabase() ORDER BY name')).map((t) => t.name);
