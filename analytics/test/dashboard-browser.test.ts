@@ -112,7 +112,7 @@ beforeAll(async () => {
     publishers[GATEWAYS.length]!.send([{ sensor: 'pm25-1', metric: 'pm25', ts: Date.now(), value, alarm: false }]);
 
   ({ browser, page, consoleErrors } = await openBrowserPage());
-});
+}, 180_000);
 
 afterAll(async () => {
   if (feeding !== undefined) clearInterval(feeding);
@@ -126,7 +126,8 @@ afterAll(async () => {
 });
 
 describe('the dashboard in Chromium', () => {
-  it('shows districts and live charts, and takes an alert raised through MQTT from open to resolved', async () => {
+  // A browser beside every other test file in forks: room for a loaded machine (no sleeps anyway).
+  it('shows districts and live charts, and takes an alert raised through MQTT from open to resolved', { timeout: 180_000 }, async () => {
     await page.goto(analyticsUrl);
     await page.getByText(/^Live · updated/).waitFor();
 

@@ -36,7 +36,7 @@ beforeAll(async () => {
   );
   ({ httpUrl: url } = await analytics.start());
   ({ browser, page, consoleErrors } = await openBrowserPage({ width: 1280, height: 900 }));
-});
+}, 180_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -46,7 +46,7 @@ afterAll(async () => {
 });
 
 describe('the dashboard with operators', () => {
-  it('shows an alert raised while the page is open, refuses a wrong token, and accepts with the right one', async () => {
+  it('shows an alert raised while the page is open, refuses a wrong token, and accepts with the right one', { timeout: 180_000 }, async () => {
     await page.goto(url);
     await page.getByText(/^Live · updated/).waitFor();
     const token = page.getByTestId('operator-token');

@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildAnalyticsApi, createAnalyticsMetrics, createIndicatorEngine, loadIndicatorDefinitions, parseAnalyticsConfig } from '../src/index.ts';
 import { createDashboard } from '../src/dashboard/dashboard.ts';
+import { createOverviewCache } from '../src/dashboard/overview-cache.ts';
 import { createPipelineHealth } from '../src/dashboard/pipeline-health.ts';
 import { parsePrometheusText } from '../src/dashboard/prometheus-text.ts';
 import { createSseHub } from '../src/dashboard/sse-hub.ts';
@@ -117,6 +118,33 @@ describe('pipeline health', () => {
     expect(samples[0]).toEqual({ name: 'a_total', labels: { reason: 'say "hi"', b: 'x' }, value: 2 });
     expect(samples[1]!.value).toBeNaN();
     expect(samples[2]!.value).toBe(Infinity);
+  });
+});
+
+describe('overview cache', () => {
+  it('computes an overview once per key and interval however many pages ask, and marks the worst state', async () => {
+    let t = 0;
+    const evaluate = vi.fn((request: { name: string }) =>
+      Promise.resolve({
+        windows: [{ from: 0, to: 1, places: [{ place: 'pudong', value: request.name === 'b' ? 9 : 1, state: request.name === 'b' ? 'critical' : 'normal', samples: 3 }] }],
+      }),
+    );
+    const engine = {
+      definitions: [
+        { name: 'a', title: 'A', unit: 'x', levels: ['district'] },
+        { name: 'b', title: 'B', unit: 'x', levels: ['district', 'grid'] },
+        { name: 'c', title: 'C', unit: 'x', levels: ['grid'] },
+      ],
+      evaluate,
+    } as unknown as Parameters<typeof createOverviewCache>[0];
+    const cache = createOverviewCache(engine, 1000, 2, () => t);
+    const [one, two] = await Promise.all([cache.get('district', ''), cache.get('district', '')]);
+    expect(one).toBe(two);
+    expect(evaluate).toHaveBeenCalledTimes(2); // a and b: the indicators computed at district level
+    expect(one.places).toEqual([{ place: 'pudong', state: 'critical', counts: { critical: 1, warning: 0, normal: 1, no_data: 0 }, marks: [{ indicator: 'b', title: 'B', unit: 'x', state: 'critical', value: 9 }] }]);
+    t += 1000;
+    await cache.get('district', '');
+    expect(evaluate).toHaveBeenCalledTimes(4);
   });
 });
 

@@ -1,7 +1,6 @@
 import type { Warehouse } from '@cityops/warehouse';
 import type { Logger } from 'pino';
-import type { IndicatorEngine } from '../indicator-engine.ts';
-import { cityOverview, type CityOverview } from './city-overview.ts';
+import type { CityOverview } from './city-overview.ts';
 import type { DashboardConfig } from './dashboard-config.ts';
 import type { DashboardMetrics } from './dashboard-metrics.ts';
 import { createPipelineHealth, type PipelineHealth } from './pipeline-health.ts';
@@ -27,7 +26,8 @@ export interface RuleEngineStats {
 }
 
 export interface DashboardFeedDeps {
-  readonly engine: IndicatorEngine;
+  /** Overviews, computed at most once per interval whoever asks. */
+  readonly overviews: { get(level: 'district', place: string): Promise<CityOverview> };
   readonly warehouse: Warehouse;
   readonly hub: SseHub;
   readonly logger: Logger;
@@ -60,7 +60,7 @@ export function createDashboardFeed(config: DashboardConfig, deps: DashboardFeed
   async function compute(): Promise<DashboardSnapshot> {
     const at = deps.now();
     const [overview, venues, health] = await Promise.all([
-      cityOverview(deps.engine, 'district', '', at).catch((err: unknown) => failed('overview', err)),
+      deps.overviews.get('district', '').catch((err: unknown) => failed('overview', err)),
       readVenueChecks(deps.warehouse, { minutes: VENUE_MINUTES, minCell: deps.minCell, silentMs: config.scannerSilentMs }, at).catch((err: unknown) => failed('venues', err)),
       pipeline.read(),
     ]);

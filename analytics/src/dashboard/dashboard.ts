@@ -4,10 +4,10 @@ import type { Warehouse } from '@cityops/warehouse';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { IndicatorEngine } from '../indicator-engine.ts';
-import { cityOverview } from './city-overview.ts';
 import type { DashboardConfig } from './dashboard-config.ts';
 import { createDashboardFeed, type RuleEngineStats } from './dashboard-feed.ts';
 import { createDashboardMetrics } from './dashboard-metrics.ts';
+import { createOverviewCache } from './overview-cache.ts';
 import { createSseHub, type SseMessage } from './sse-hub.ts';
 import { loadStaticAssets, type StaticAsset } from './static-assets.ts';
 
@@ -67,7 +67,9 @@ export function createDashboard(config: DashboardConfig, deps: DashboardDeps): D
       metrics.clients.set(hub.clients());
     },
   });
-  const feed = createDashboardFeed(config, { ...deps, hub, metrics, logger: deps.logger.child({ component: 'dashboard' }) });
+  // Fresh for a little less than an interval, so that each snapshot computes its own.
+  const overviews = createOverviewCache(deps.engine, Math.max(config.intervalMs - 100, 100), 256, deps.now);
+  const feed = createDashboardFeed(config, { ...deps, overviews, hub, metrics, logger: deps.logger.child({ component: 'dashboard' }) });
   const assets = loadStaticAssets(deps.assetsDir);
   let stopping: Promise<void> | undefined;
 
@@ -91,7 +93,7 @@ export function createDashboard(config: DashboardConfig, deps: DashboardDeps): D
       app.get('/v1/dashboard/info', () => info());
       app.get('/v1/dashboard/overview', { schema: { querystring: OVERVIEW_QUERY } }, async (request) => {
         const q = request.query as { level: HierarchyLevel; place: string };
-        return cityOverview(deps.engine, q.level, q.place, deps.now());
+        return overviews.get(q.level, q.place);
       });
       app.get('/v1/dashboard/stream', (request, reply) => {
         const snapshot = feed.last();
