@@ -182,6 +182,7 @@ describe('ingest HTTP API under hostile parameters', () => {
         Buffer.from(JSON.stringify({ boot: 9, seq: 9, readings: [r] })),
       ),
       fc.constant(Buffer.alloc(MAX_PAYLOAD + 1, 0x7b)),
+      fc.constant(Buffer.alloc(MAX_PAYLOAD * 2 + 1, 0x7b)), // beyond the body limit: 413 before the codec
       fc.constant(Buffer.alloc(0)),
     );
     const contentType = fc.constantFrom(
