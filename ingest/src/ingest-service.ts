@@ -73,6 +73,8 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
   );
   const clusterConfig = config.cluster;
   const cluster = clusterConfig === undefined ? undefined : createClusterRouting(clusterConfig, { metrics, logger });
+  // A single instance has no Redis: a constant 0 would read as "Redis down".
+  if (cluster === undefined) metrics.registry.removeSingleMetric('cityops_ingest_cluster_redis_up');
   const lease: InstanceLease | undefined =
     cluster === undefined || clusterConfig === undefined
       ? undefined
