@@ -47,6 +47,7 @@ const INJECTIONS = [
 const hostileString = fc.oneof(
   fc.constantFrom(...INJECTIONS),
   fc.string({ unit: 'binary', maxLength: 60 }),
+  fc.constantFrom('constructor', '__proto__', 'toString', 'hasOwnProperty'),
   fc.constantFrom('', ' ', '0', '-1', '999999999999999', '253402300800000', '0000-01-01T00:00:00Z', '2026-02-30T25:61:00Z', '9999-12-31T23:59:59.999+14:00', '1e3', 'NaN'),
   fc.integer({ min: 200, max: 3000 }).map((n) => 'a'.repeat(n)),
 );

@@ -45,6 +45,7 @@ const hostileString = fc.oneof(
   fc.constantFrom(...INJECTIONS),
   fc.string({ unit: 'binary', maxLength: 80 }),
   fc.stringMatching(/^[A-Za-z0-9._-]{1,64}$/),
+  fc.constantFrom('constructor', '__proto__', 'toString', 'hasOwnProperty'),
   fc.constantFrom('', ' ', '0', '-1', '1e3', '999999999999999', '253402300800000', '0000-01-01T00:00:00Z', '2026-02-30T25:61:00Z', '9999-12-31T23:59:59.999+14:00', 'NaN', 'Infinity'),
   fc.bigInt({ min: -(10n ** 20n), max: 10n ** 20n }).map(String),
   fc.integer({ min: 70, max: 5000 }).map((n) => 'x'.repeat(n)),

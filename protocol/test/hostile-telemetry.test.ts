@@ -312,6 +312,30 @@ describe('telemetry decoder under hostile input', () => {
     expect(codec.decode(codec.encode(GOLDEN))).toEqual(GOLDEN);
   });
 
+  it('never lets a __proto__ key lend a batch or a reading the fields it lacks', () => {
+    const codec = createTelemetryCodec();
+    const plainPackr = new Packr({ useRecords: false });
+    const smuggle = (own: Record<string, unknown>, inherited: Record<string, unknown>) => {
+      Object.defineProperty(own, '__proto__', { value: inherited, enumerable: true, configurable: true, writable: true });
+      return own;
+    };
+    const reading = { sensor: 's', metric: 'm', ts: 1, value: 1 };
+    const docs = [
+      { boot: 1, seq: 1, readings: [smuggle({}, reading)] },
+      smuggle({ readings: [reading] }, { boot: 1, seq: 2 }),
+      smuggle({ boot: 1, seq: 3, readings: [reading] }, { readings: [reading] }),
+    ];
+    for (const doc of docs) {
+      for (const bytes of [plainPackr.pack(doc), selfDescribing.pack(doc)]) {
+        const outcome = decodeOutcome(codec, bytes);
+        if (outcome.batch !== undefined) checkAccepted(codec, outcome.batch);
+        else expect(outcome.code).toBe('PROTOCOL_ERR_SCHEMA');
+      }
+    }
+    const json = Buffer.from(`{"boot":1,"seq":1,"readings":[{"__proto__":${JSON.stringify(reading)}}]}`);
+    expect(decodeOutcome(codec, json).code).toBe('PROTOCOL_ERR_SCHEMA');
+  });
+
   it('refuses anything above the size limit before reading it', () => {
     const codec = createTelemetryCodec({ maxPayloadBytes: 1024 });
     fc.assert(

@@ -63,6 +63,8 @@ const hostileQr = fc.oneof(
 
 const hostileId = fc.oneof(
   fc.constantFrom(...INJECTIONS, ...SQL_LOOKING_VENUES, 'clinic-1', 'v-1', '', ' ', 'a'.repeat(201)),
+  // Names an object lookup would find on every object: the policies, trust and caches must not.
+  fc.constantFrom('constructor', '__proto__', 'toString', 'hasOwnProperty', 'prototype'),
   fc.string({ unit: 'binary', maxLength: 40 }),
   fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._:/-]{0,30}$/),
 );
