@@ -46,6 +46,7 @@ function App() {
   const [drilled, setDrilled] = useState();
   const [live, setLive] = useState([[], [], []]);
   const [error, setError] = useState();
+  const [announcement, setAnnouncement] = useState('');
 
   const upsert = (summary) =>
     setAlerts((old) => {
@@ -69,8 +70,10 @@ function App() {
         const verifier = s.pipeline.verifier.figures.verdictsPerSecond;
         setLive(([xs, a, b]) => [[...xs, s.at / 1000].slice(-LIVE_POINTS), [...a, ingest ?? null].slice(-LIVE_POINTS), [...b, verifier ?? null].slice(-LIVE_POINTS)]);
       },
-      alert({ alert }) {
+      alert({ event, alert }) {
         upsert(alert);
+        // Screen readers hear new and returning alerts; the board shows every event.
+        if (event.type === 'opened' || event.type === 'reopened') setAnnouncement(`${event.type === 'opened' ? 'New' : 'Reopened'} ${alert.severity} alert: ${alert.summary}`);
         setRevisions((r) => ({ ...r, [alert.id]: (r[alert.id] ?? 0) + 1 }));
       },
     });
@@ -100,6 +103,7 @@ function App() {
       </p>
     </header>
     ${error ? html`<p role="alert" class="error">${error}</p>` : null}
+    <p class="visually-hidden" aria-live="polite" data-testid="announcement">${announcement}</p>
     <main class="grid">
       <${Panel} id="overview" title="City overview">
         <${CityOverview} overview=${overview} place=${place} onNavigate=${setPlace} />

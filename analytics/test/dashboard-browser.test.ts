@@ -159,6 +159,7 @@ describe('the dashboard in Chromium', () => {
     const row = page.locator('tr[data-rule="pm25_spike_grid"]');
     await row.waitFor({ timeout: 20_000 });
     await page.locator('tr[data-rule="pm25_spike_grid"][data-state="dispatched"]').waitFor();
+    await expect.poll(() => page.getByTestId('announcement').textContent()).toMatch(/^New critical alert: PM2\.5/);
     await page.screenshot({ path: join(shots, '2-alert-raised.png'), fullPage: true });
     if (process.env.CITYOPS_DOCS_SCREENSHOT === '1') await page.screenshot({ path: DOCS_PNG, fullPage: true });
 
