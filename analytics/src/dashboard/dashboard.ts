@@ -77,7 +77,6 @@ export function createDashboard(config: DashboardConfig, deps: DashboardDeps): D
     operatorsRequired: deps.operatorsRequired,
     intervalMs: config.intervalMs,
     sources: { ingest: config.sources.ingest !== undefined, verifier: config.sources.verifier !== undefined },
-    levels: HIERARCHY_LEVELS,
   });
 
   function serve(asset: StaticAsset | undefined, reply: FastifyReply) {
