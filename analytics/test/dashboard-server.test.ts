@@ -189,6 +189,14 @@ describe('dashboard routes and venue checks over a warehouse', () => {
     expect(v.scanners).toEqual({ known: 3, offline: ['sc-quiet'] });
   });
 
+  it('shows a window without verdicts as 0 per second (nothing to hide), and one with fewer than minCell as suppressed', async () => {
+    const empty = await readVenueChecks(wh, { minutes: 5, minCell: 5, silentMs: 2 * MINUTE }, now + 3_600_000);
+    expect([empty.perSecond, empty.denyShare, empty.denyByReason]).toEqual([0, null, []]);
+    // Only minute 3's 3 denials: fewer than 5 verdicts in the window.
+    const few = await readVenueChecks(wh, { minutes: 1, minCell: 5, silentMs: 2 * MINUTE }, now - 2 * MINUTE);
+    expect([few.perSecond, few.denyShare]).toEqual([null, null]);
+  });
+
   it('serves the page, its modules and the vendored libraries, and nothing else', async () => {
     const metrics = createAnalyticsMetrics();
     const config = parseAnalyticsConfig({ dashboard: { stream: { maxClients: 1 } } });

@@ -62,7 +62,8 @@ export async function readVenueChecks(warehouse: Warehouse, options: VenueChecks
     denied += n;
     deniedBy.set(row.reason, (deniedBy.get(row.reason) ?? 0) + n);
   }
-  const shown = total >= options.minCell;
+  // No verdicts at all has nothing to hide: 0 per second, no share.
+  const shown = total === 0 || total >= options.minCell;
   const denyByReason = [...deniedBy.entries()]
     .map(([reason, n]) => {
       const suppressed = !shown || n < options.minCell;
@@ -75,7 +76,7 @@ export async function readVenueChecks(warehouse: Warehouse, options: VenueChecks
     from,
     to,
     perSecond: shown ? total / ((to - from) / 1000) : null,
-    denyShare: shown && denied >= options.minCell ? denied / total : shown && denied === 0 ? 0 : null,
+    denyShare: total === 0 ? null : shown && denied >= options.minCell ? denied / total : shown && denied === 0 ? 0 : null,
     denyByReason,
     scanners: { known: scanners.length, offline },
   };
