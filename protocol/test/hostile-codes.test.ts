@@ -20,6 +20,7 @@ import { CODE_FORMATS } from '../src/codes/code-formats.ts';
 import { craft, dccClaims, encode, healthClaims, siteClaims, wrap } from './codes/craft-code.ts';
 import { dccRecovery, dccTest, dccVaccination } from './codes/dcc-samples.ts';
 import { fixtureIssuer, fixtureKey } from './codes/fixture-keys.ts';
+import { steadyMs } from './steady-time.ts';
 
 /**
  * Hostile QR texts, layer by layer (prefix, base45, zlib, CBOR, COSE_Sign1, CWT claims, DCC schema)
@@ -42,23 +43,6 @@ function codeOf(fn: () => unknown): string {
   return 'DECODED';
 }
 
-/**
- * How long a pure call takes, in ms. A run over `slow` is timed once more and the faster counts:
- * a GC pause or a busy machine does not repeat, a slow input does.
- */
-function steadyMs(fn: () => void, slow: number): number {
-  const once = () => {
-    const t0 = performance.now();
-    try {
-      fn();
-    } catch {
-      // the outcome is checked elsewhere; only the time matters here
-    }
-    return performance.now() - t0;
-  };
-  const first = once();
-  return first <= slow ? first : Math.min(first, once());
-}
 
 interface Tally {
   maxMs: number;

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { Packr, pack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { CityopsError, createTelemetryCodec, MAX_READINGS_PER_BATCH, type TelemetryBatch, type TelemetryCodec } from '../src/index.ts';
+import { steadyMs } from './steady-time.ts';
 
 /**
  * Hostile input for the telemetry decoder and validator (the codec ingest's pipeline decodes every
@@ -118,23 +119,6 @@ function sameReadings(batch: TelemetryBatch): unknown {
   return JSON.parse(JSON.stringify(batch));
 }
 
-/**
- * How long a pure call takes, in ms. A run over `slow` is timed once more and the faster counts:
- * a GC pause or a busy machine does not repeat, a slow input does.
- */
-function steadyMs(fn: () => void, slow: number): number {
-  const once = () => {
-    const t0 = performance.now();
-    try {
-      fn();
-    } catch {
-      // the outcome is checked elsewhere; only the time matters here
-    }
-    return performance.now() - t0;
-  };
-  const first = once();
-  return first <= slow ? first : Math.min(first, once());
-}
 
 interface Outcome {
   readonly batch?: TelemetryBatch;

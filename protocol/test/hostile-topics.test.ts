@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CHANNELS, CityopsError, DEVICE_ID_PATTERN, filterIsConfinedTo, parseTopic, TOPIC_ROOT, topics, type Channel } from '../src/index.ts';
+import { steadyMs } from './steady-time.ts';
 
 /**
  * Hostile topics: parseTopic answers any string with a correct parse or PROTOCOL_ERR_TOPIC_INVALID,
@@ -36,23 +37,6 @@ const topicLike = fc.oneof(
   fc.integer({ min: 65, max: 100_000 }).map((n) => `${TOPIC_ROOT}/telemetry/${'x'.repeat(n)}`),
 );
 
-/**
- * How long a pure call takes, in ms. A run over `slow` is timed once more and the faster counts:
- * a GC pause or a busy machine does not repeat, a slow input does.
- */
-function steadyMs(fn: () => void, slow: number): number {
-  const once = () => {
-    const t0 = performance.now();
-    try {
-      fn();
-    } catch {
-      // the outcome is checked elsewhere; only the time matters here
-    }
-    return performance.now() - t0;
-  };
-  const first = once();
-  return first <= slow ? first : Math.min(first, once());
-}
 
 function parseOutcome(topic: string): { channel: string; device: string } | 'TOPIC_INVALID' {
   try {
