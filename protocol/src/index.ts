@@ -9,3 +9,4 @@ export * from './schema-check.ts';
 export * from './device-error-report.ts';
 export * from './codes/index.ts';
 export * from './pipeline-status.ts';
+export * from './access-tokens.ts';
