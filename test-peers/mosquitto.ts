@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startDaemon } from './daemon-process.ts';
 import { freePort } from './free-port.ts';
 
 export interface MosquittoOptions {
@@ -28,7 +27,6 @@ export interface Mosquitto {
   stop(): Promise<void>;
 }
 
-const LOG_LIMIT = 64 * 1024;
 
 /**
  * Debian's mosquitto in the foreground on 127.0.0.1, from a minimal config written to a temp dir.
@@ -63,53 +61,13 @@ async function startOnce(port: number, options: MosquittoOptions): Promise<Mosqu
   const configPath = join(dir, 'mosquitto.conf');
   await writeFile(configPath, `${config}\n`);
 
-  const child = spawn(options.binary ?? '/usr/sbin/mosquitto', ['-c', configPath], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  let exited = false;
-  // `once` rejects when 'error' comes first (e.g. no binary): the process is gone either way.
-  const exit = once(child, 'exit').then(
-    () => undefined,
-    () => undefined,
-  );
-  void exit.then(() => {
-    exited = true;
+  const daemon = await startDaemon({
+    name: 'mosquitto',
+    binary: options.binary ?? '/usr/sbin/mosquitto',
+    args: ['-c', configPath],
+    dir,
+    ready: (log) => / running\s*$/m.test(log),
+    readyTimeoutMs: options.readyTimeoutMs ?? 10_000,
   });
-  child.stderr.setEncoding('utf8');
-
-  const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`mosquitto not ready after ${options.readyTimeoutMs ?? 10_000} ms:\n${log}`)), options.readyTimeoutMs ?? 10_000);
-    child.stderr.on('data', (text: string) => {
-      log = (log + text).slice(-LOG_LIMIT);
-      if (/ running\s*$/m.test(log)) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    void exit.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`mosquitto exited with ${child.exitCode ?? child.signalCode}:\n${log}`));
-    });
-  });
-
-  async function stop(): Promise<void> {
-    if (!exited) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exit;
-      clearTimeout(killer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  }
-
-  try {
-    await ready;
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { port, url: `mqtt://127.0.0.1:${port}`, log: () => log, stop };
+  return { port, url: `mqtt://127.0.0.1:${port}`, ...daemon };
 }

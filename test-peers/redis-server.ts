@@ -1,8 +1,7 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { access, mkdtemp, rm } from 'node:fs/promises';
+import { access, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startDaemon } from './daemon-process.ts';
 import { freePort } from './free-port.ts';
 
 export interface RedisServerOptions {
@@ -26,7 +25,6 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-const LOG_LIMIT = 64 * 1024;
 const DEFAULT_BINARY = '/usr/bin/redis-server';
 
 /**
@@ -64,55 +62,13 @@ async function startOnce(binary: string, port: number, options: RedisServerOptio
     '--protected-mode', 'no',
     '--logfile', '',
   ];
-  const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  let exited = false;
-  // `once` rejects when 'error' comes first (e.g. no binary): the process is gone either way.
-  const exit = once(child, 'exit').then(
-    () => undefined,
-    () => undefined,
-  );
-  void exit.then(() => {
-    exited = true;
+  const daemon = await startDaemon({
+    name: 'redis-server',
+    binary,
+    args,
+    dir,
+    ready: (log) => log.includes('Ready to accept connections'),
+    readyTimeoutMs: options.readyTimeoutMs ?? 10_000,
   });
-
-  const ready = new Promise<void>((resolve, reject) => {
-    const timeoutMs = options.readyTimeoutMs ?? 10_000;
-    const timer = setTimeout(() => reject(new Error(`redis-server not ready after ${timeoutMs} ms:\n${log}`)), timeoutMs);
-    const onData = (text: string) => {
-      log = (log + text).slice(-LOG_LIMIT);
-      if (log.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout.setEncoding('utf8').on('data', onData);
-    child.stderr.setEncoding('utf8').on('data', onData);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    void exit.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited with ${child.exitCode ?? child.signalCode}:\n${log}`));
-    });
-  });
-
-  async function stop(): Promise<void> {
-    if (!exited) {
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exit;
-      clearTimeout(killer);
-    }
-    await rm(dir, { recursive: true, force: true });
-  }
-
-  try {
-    await ready;
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { port, url: `redis://127.0.0.1:${port}`, log: () => log, stop };
+  return { port, url: `redis://127.0.0.1:${port}`, ...daemon };
 }
