@@ -15,6 +15,8 @@ export interface DaemonOptions {
 }
 
 export interface Daemon {
+  /** Its process id (for measuring its CPU and memory). */
+  readonly pid: number;
   /** The daemon's stdout and stderr so far (the last 64 KiB). */
   log(): string;
   /** SIGTERM, then wait for the exit (SIGKILL after 5 s); removes `dir`. */
@@ -78,5 +80,5 @@ export async function startDaemon(options: DaemonOptions): Promise<Daemon> {
     await stop();
     throw err;
   }
-  return { log: () => log, stop };
+  return { pid: child.pid!, log: () => log, stop };
 }

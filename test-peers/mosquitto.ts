@@ -19,6 +19,7 @@ export interface MosquittoOptions {
 }
 
 export interface Mosquitto {
+  readonly pid: number;
   readonly port: number;
   readonly url: string;
   /** The broker's log so far (the last 64 KiB). */

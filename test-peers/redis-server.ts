@@ -17,6 +17,7 @@ export interface RedisServerOptions {
 }
 
 export interface RedisServer {
+  readonly pid: number;
   readonly port: number;
   readonly url: string;
   /** The server's log so far (the last 64 KiB). */
