@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { parseConfig } from '@cityops/protocol';
+import { accessTokenProblems, accessTokensSchema, parseConfig } from '@cityops/protocol';
 import { analyticsErrors } from './errors.ts';
 import { alertsConfigSchema } from './alerts/alerts-config.ts';
 import { dashboardConfigSchema } from './dashboard/dashboard-config.ts';
@@ -18,6 +18,17 @@ export const analyticsConfigSchema = {
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 8082 },
       },
+    },
+    /**
+     * API tokens with roles (protocol/src/access-tokens.ts): `[{ name, role, tokenSha256,
+     * departments? }]`. Empty (development): every route open, alert actions name their actor in
+     * `by` (or `alerts.operators`, the older shape, which cannot be combined with tokens).
+     */
+    auth: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: { tokens: accessTokensSchema },
     },
     /** The indicator definitions file. Absent: the city set shipped in analytics/indicators/. */
     indicatorsFile: { type: 'string', minLength: 1 },
@@ -71,5 +82,15 @@ export type AnalyticsConfig = FromSchema<typeof analyticsConfigSchema>;
 export type AnalyticsConfigInput = FromSchema<typeof analyticsConfigSchema, { keepDefaultedPropertiesOptional: true }>;
 
 export function parseAnalyticsConfig(input: unknown): AnalyticsConfig {
-  return parseConfig<AnalyticsConfig>(analyticsConfigSchema, input, analyticsErrors.ANALYTICS_ERR_CONFIG);
+  const config = parseConfig<AnalyticsConfig>(analyticsConfigSchema, input, analyticsErrors.ANALYTICS_ERR_CONFIG);
+  const problems = accessTokenProblems(config.auth.tokens, '/auth/tokens');
+  if (config.auth.tokens.length > 0 && config.alerts.operators.length > 0) {
+    // One model at a time: a plaintext operator token beside hashed role tokens would be a second way in.
+    problems.push(
+      '/alerts/operators cannot be combined with /auth/tokens: give each operator an auth.tokens entry ' +
+        '(role "operator" for departments ["*"], else role "department" with its departments; tokenSha256 = SHA-256 hex of the token)',
+    );
+  }
+  if (problems.length > 0) throw analyticsErrors.ANALYTICS_ERR_CONFIG(problems.join('; '));
+  return config;
 }

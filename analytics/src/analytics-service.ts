@@ -5,6 +5,7 @@ import { createAnalyticsMetrics, type AnalyticsMetrics } from './analytics-metri
 import { createAlertLifecycle, type AlertLifecycle } from './alerts/alert-lifecycle.ts';
 import { createAlertMqttLink } from './alerts/alert-mqtt-link.ts';
 import { createDashboard, type Dashboard } from './dashboard/dashboard.ts';
+import { createAnalyticsAccess } from './api-access.ts';
 import { buildAnalyticsApi } from './http-api.ts';
 import { loadIndicatorDefinitions } from './indicator-definitions.ts';
 import { createIndicatorEngine, type IndicatorEngine } from './indicator-engine.ts';
@@ -50,6 +51,14 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
   const metrics = deps.metrics ?? createAnalyticsMetrics();
   const { warehouse } = deps;
   const definitions = loadIndicatorDefinitions(config.indicatorsFile);
+  const access = createAnalyticsAccess(config.auth.tokens);
+  if (!access.configured) {
+    logger.warn(
+      config.alerts.operators.length > 0
+        ? 'no auth.tokens: indicators, alerts and the dashboard are readable without a token (only alert actions need an operator token)'
+        : 'no auth.tokens: every analytics route is open (development)',
+    );
+  }
   const rollup = createRollupJob({ intervalMs: config.rollup.intervalMs }, { warehouse, logger, now, metrics });
   const engine = createIndicatorEngine(definitions, {
     warehouse,
@@ -70,6 +79,7 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
         now,
         minCell: config.privacy.minCell,
         operatorsRequired: config.alerts.operators.length > 0,
+        access,
         // Read at each snapshot, after start: the engine is created below.
         ruleStats: () => rules?.stats(),
         ...(deps.fetch ? { fetch: deps.fetch } : {}),
@@ -101,6 +111,7 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
     metrics,
     logger,
     alerts: { lifecycle: alerts, operators: config.alerts.operators },
+    access,
     ...(dashboard === undefined ? {} : { dashboard }),
     ready: async () => {
       if (!rollup.healthy()) return false;

@@ -1,8 +1,9 @@
-import Fastify from 'fastify';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { HIERARCHY_LEVELS, isCityopsError, type HierarchyLevel } from '@cityops/protocol';
 import type { Logger } from 'pino';
 import type { AnalyticsMetrics } from './analytics-metrics.ts';
 import { alertsApi, type AlertsApiOptions } from './alerts/alerts-api.ts';
+import type { AnalyticsAccess } from './api-access.ts';
 import type { Dashboard } from './dashboard/dashboard.ts';
 import { analyticsErrors } from './errors.ts';
 import { thresholdsAt } from './indicator-definitions.ts';
@@ -18,6 +19,11 @@ export interface AnalyticsApiDeps {
   readonly alerts?: AlertsApiOptions;
   /** The operator's screen: adds `/`, its files and /v1/dashboard/* (dashboard/dashboard.ts). */
   readonly dashboard?: Dashboard;
+  /**
+   * Role tokens (api-access.ts). Absent or empty: every route open (development). Probes and
+   * /metrics stay open either way (counts only, scraped by Prometheus).
+   */
+  readonly access?: AnalyticsAccess;
 }
 
 /** Milliseconds since the epoch, or ISO 8601 with a zone. */
@@ -91,11 +97,24 @@ export function buildAnalyticsApi(deps: AnalyticsApiDeps) {
     reply.status(404).send({ code: 'ANALYTICS_ERR_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` }),
   );
 
-  app.get('/v1/indicators', () => ({ indicators: engine.definitions }));
+  const { access } = deps;
+  // Authentication runs before validation: a caller without a token learns nothing about parameters.
+  const aggregates = {
+    onRequest: (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+      try {
+        access?.require(request, 'aggregates');
+        done();
+      } catch (err) {
+        done(err as Error);
+      }
+    },
+  };
+
+  app.get('/v1/indicators', aggregates, () => ({ indicators: engine.definitions }));
 
   app.get(
     '/v1/indicators/:name',
-    { schema: { params: indicatorParamsSchema, querystring: indicatorQuerySchema } },
+    { ...aggregates, schema: { params: indicatorParamsSchema, querystring: indicatorQuerySchema } },
     async (request) => {
       const { name } = request.params as { name: string };
       const q = request.query as IndicatorQuery;
@@ -129,7 +148,7 @@ export function buildAnalyticsApi(deps: AnalyticsApiDeps) {
     },
   );
 
-  if (deps.alerts !== undefined) void app.register(alertsApi, deps.alerts);
+  if (deps.alerts !== undefined) void app.register(alertsApi, { ...deps.alerts, ...(access === undefined ? {} : { access }) });
   if (deps.dashboard !== undefined) void app.register(deps.dashboard.routes);
 
   app.get('/metrics', async (_request, reply) => {

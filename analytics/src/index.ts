@@ -3,6 +3,7 @@ export * from './analytics-config.ts';
 export * from './analytics-metrics.ts';
 export * from './analytics-service.ts';
 export * from './http-api.ts';
+export * from './api-access.ts';
 export * from './indicator-schema.ts';
 export * from './indicator-definitions.ts';
 export * from './indicator-state.ts';

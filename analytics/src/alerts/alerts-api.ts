@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HIERARCHY_LEVELS, isCityopsError } from '@cityops/protocol';
+import { alertDepartments, type AnalyticsAccess } from '../api-access.ts';
 import { analyticsErrors } from '../errors.ts';
 import { ALERT_EVENT_TYPES, ALERT_STATES, type AlertState } from './alert-event.ts';
 import type { AlertActor, AlertLifecycle } from './alert-lifecycle.ts';
@@ -14,8 +15,14 @@ export interface AlertOperator {
 
 export interface AlertsApiOptions {
   readonly lifecycle: AlertLifecycle;
-  /** None: development, a POST names its actor in `by`. */
+  /** None: development, a POST names its actor in `by`. Ignored when `access` is configured. */
   readonly operators: readonly AlertOperator[];
+  /**
+   * Role tokens (`auth.tokens`). Configured: reading alerts needs a token too; a department sees and
+   * acts on the alerts currently with its departments only, and others' are 404 (not 403: an alert's
+   * existence is not disclosed).
+   */
+  readonly access?: AnalyticsAccess;
 }
 
 const ID_PARAMS = {
@@ -134,7 +141,34 @@ export function alertsApi(app: FastifyInstance, options: AlertsApiOptions, done:
     throw err; // the service's handler logs it and answers 500/503
   });
 
+  const access = options.access?.configured === true ? options.access : undefined;
+
+  /** Departments the request may see (undefined: all); throws 401/403 for a token that may not read alerts. */
+  function scopeOf(request: FastifyRequest): readonly string[] | undefined {
+    return access === undefined ? undefined : alertDepartments(access.require(request, 'alerts'));
+  }
+
+  // Authentication before validation: a caller without a token learns nothing about parameters.
+  if (access !== undefined) {
+    app.addHook('onRequest', (request, _reply, next) => {
+      try {
+        access.require(request, 'alerts');
+        next();
+      } catch (err) {
+        next(err as Error);
+      }
+    });
+  }
+
+  function visible(department: string, scope: readonly string[] | undefined): boolean {
+    return scope === undefined || scope.includes(department);
+  }
+
   function actorOf(request: FastifyRequest): AlertActor {
+    if (access !== undefined) {
+      const principal = access.require(request, 'alerts')!;
+      return { name: principal.name, departments: alertDepartments(principal) };
+    }
     const by = (request.body as { by?: string } | undefined)?.by;
     if (operators.length === 0) {
       if (by === undefined) throw analyticsErrors.ANALYTICS_ERR_ALERT_REQUEST_INVALID('body/by must name who acts (no operators are configured)');
@@ -151,13 +185,22 @@ export function alertsApi(app: FastifyInstance, options: AlertsApiOptions, done:
 
   app.get('/v1/alerts', { schema: { querystring: LIST_QUERY, response: { 200: { type: 'object', properties: { alerts: { type: 'array', items: ALERT_SUMMARY } } }, ...ERRORS } } }, (request) => {
     const q = request.query as ListQuery;
-    return { alerts: lifecycle.list(q) };
+    const scope = scopeOf(request);
+    if (scope === undefined) return { alerts: lifecycle.list(q) };
+    // A department's view: the alerts with each of its departments, merged newest first.
+    const departments = q.department === undefined ? scope : scope.filter((d) => d === q.department);
+    const alerts = departments
+      .flatMap((department) => lifecycle.list({ ...q, department }))
+      .sort((a, b) => b.openedAt - a.openedAt || (a.id < b.id ? -1 : 1))
+      .slice(0, q.limit);
+    return { alerts };
   });
 
   app.get('/v1/alerts/:id', { schema: { params: ID_PARAMS, response: { 200: ALERT_VIEW, ...ERRORS } } }, async (request) => {
     const { id } = request.params as { id: string };
+    const scope = scopeOf(request);
     const view = await lifecycle.get(id);
-    if (view === undefined) throw analyticsErrors.ANALYTICS_ERR_ALERT_UNKNOWN(id);
+    if (view === undefined || !visible(view.department, scope)) throw analyticsErrors.ANALYTICS_ERR_ALERT_UNKNOWN(id);
     return view;
   });
 
@@ -172,6 +215,11 @@ export function alertsApi(app: FastifyInstance, options: AlertsApiOptions, done:
     }, async (request: FastifyRequest, reply: FastifyReply) => {
       const actor = actorOf(request);
       const { id } = request.params as { id: string };
+      if (access !== undefined && actor.departments !== undefined) {
+        // Another department's alert is "unknown" to this one; the lifecycle re-checks under the key's lock.
+        const view = await lifecycle.get(id);
+        if (view === undefined || !visible(view.department, actor.departments)) throw analyticsErrors.ANALYTICS_ERR_ALERT_UNKNOWN(id);
+      }
       return reply.send(await act(id, request, actor));
     });
 

@@ -1,8 +1,9 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HIERARCHY_LEVELS, type HierarchyLevel } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { alertDepartments, type AnalyticsAccess } from '../api-access.ts';
 import type { IndicatorEngine } from '../indicator-engine.ts';
 import type { DashboardConfig } from './dashboard-config.ts';
 import { createDashboardFeed, type RuleEngineStats } from './dashboard-feed.ts';
@@ -21,6 +22,12 @@ export interface DashboardDeps {
   readonly minCell: number;
   /** Operators are configured: the page asks for a token before accept/resolve. */
   readonly operatorsRequired: boolean;
+  /**
+   * Role tokens (`auth.tokens`). Configured: the overview and the stream need a token of a role that
+   * sees aggregates; alert events reach only viewers who may see that alert. The page and its
+   * files, and /v1/dashboard/info, stay open (the page must load to ask for a token).
+   */
+  readonly access?: AnalyticsAccess;
   readonly fetch?: typeof globalThis.fetch;
   /** The rule engine's connection and counts, shown with pipeline health. */
   readonly ruleStats?: () => RuleEngineStats | undefined;
@@ -73,8 +80,10 @@ export function createDashboard(config: DashboardConfig, deps: DashboardDeps): D
   const assets = loadStaticAssets(deps.assetsDir);
   let stopping: Promise<void> | undefined;
 
+  const access = deps.access?.configured === true ? deps.access : undefined;
   const info = () => ({
-    operatorsRequired: deps.operatorsRequired,
+    operatorsRequired: deps.operatorsRequired || access !== undefined,
+    tokensRequired: access !== undefined,
     intervalMs: config.intervalMs,
     sources: { ingest: config.sources.ingest !== undefined, verifier: config.sources.verifier !== undefined },
   });
@@ -84,21 +93,41 @@ export function createDashboard(config: DashboardConfig, deps: DashboardDeps): D
     return reply.header('content-type', asset.type).header('cache-control', 'no-cache').send(asset.body);
   }
 
+  function guard(request: FastifyRequest, _reply: FastifyReply, next: (err?: Error) => void) {
+    try {
+      access?.require(request, 'aggregates');
+      next();
+    } catch (err) {
+      next(err as Error);
+    }
+  }
+
+  /** Which alert events a viewer's stream carries: all, its departments' only, or none (analyst). */
+  function alertFilter(request: FastifyRequest): ((message: SseMessage) => boolean) | undefined {
+    if (access === undefined) return undefined;
+    const principal = access.require(request, 'aggregates');
+    if (principal?.role === 'analyst') return (m) => m.event !== 'alert';
+    const departments = alertDepartments(principal);
+    if (departments === undefined) return undefined;
+    return (m) => m.event !== 'alert' || departments.includes((m.data as { alert?: { department?: string } }).alert?.department ?? '');
+  }
+
   return {
     routes(app, _options, done) {
       app.get('/', (_request, reply) => serve(assets.own.get('index.html'), reply));
       app.get('/dashboard/:file', { schema: { params: FILE_PARAMS } }, (request, reply) => serve(assets.own.get((request.params as { file: string }).file), reply));
       app.get('/vendor/:file', { schema: { params: FILE_PARAMS } }, (request, reply) => serve(assets.vendor.get((request.params as { file: string }).file), reply));
       app.get('/v1/dashboard/info', () => info());
-      app.get('/v1/dashboard/overview', { schema: { querystring: OVERVIEW_QUERY } }, async (request) => {
+      app.get('/v1/dashboard/overview', { onRequest: guard, schema: { querystring: OVERVIEW_QUERY } }, async (request) => {
         const q = request.query as { level: HierarchyLevel; place: string };
         return overviews.get(q.level, q.place);
       });
-      app.get('/v1/dashboard/stream', (request, reply) => {
+      app.get('/v1/dashboard/stream', { onRequest: guard }, (request, reply) => {
+        const accepts = alertFilter(request);
         const snapshot = feed.last();
         const first: SseMessage[] = [{ event: 'hello', data: info() }, ...(snapshot === undefined ? [] : [{ event: 'snapshot', data: snapshot }])];
         reply.hijack();
-        if (!hub.add(reply.raw, first)) {
+        if (!hub.add(reply.raw, first, accepts)) {
           metrics.dropped.inc({ reason: 'refused' });
           reply.raw.writeHead(503, { 'content-type': 'application/json', 'retry-after': '5' });
           reply.raw.end(JSON.stringify({ code: 'ANALYTICS_ERR_DASHBOARD_FULL', message: 'Too many dashboard pages are connected (dashboard.stream.maxClients)' }));

@@ -12,9 +12,12 @@ export interface SseHubCounters {
 }
 
 export interface SseHub {
-  /** Takes over the response (headers written); false when the hub is full. */
-  add(res: ServerResponse, first?: readonly SseMessage[]): boolean;
-  /** Frames the message once and writes it to every client. */
+  /**
+   * Takes over the response (headers written); false when the hub is full. `accepts`: which
+   * broadcasts this client may see (its viewer's role); absent: all.
+   */
+  add(res: ServerResponse, first?: readonly SseMessage[], accepts?: (message: SseMessage) => boolean): boolean;
+  /** Frames the message once and writes it to every client that accepts it. */
   broadcast(message: SseMessage): void;
   clients(): number;
   /** Ends every stream; later adds are refused. */
@@ -37,7 +40,7 @@ export function frameSse(message: SseMessage): string {
  * destroyed: a slow page is dropped (it reconnects and gets a fresh snapshot), never waited for.
  */
 export function createSseHub(options: SseHubOptions, counters: SseHubCounters = {}): SseHub {
-  const clients = new Set<ServerResponse>();
+  const clients = new Map<ServerResponse, ((message: SseMessage) => boolean) | undefined>();
   let closed = false;
 
   const heartbeat = setInterval(() => send(': keep-alive\n\n'), options.heartbeatMs);
@@ -57,12 +60,12 @@ export function createSseHub(options: SseHubOptions, counters: SseHubCounters = 
     res.write(frame);
   }
 
-  function send(frame: string) {
-    for (const res of clients) write(res, frame);
+  function send(frame: string, message?: SseMessage) {
+    for (const [res, accepts] of clients) if (message === undefined || accepts === undefined || accepts(message)) write(res, frame);
   }
 
   return {
-    add(res, first = []) {
+    add(res, first = [], accepts = undefined) {
       if (closed || clients.size >= options.maxClients) return false;
       res.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
@@ -70,7 +73,7 @@ export function createSseHub(options: SseHubOptions, counters: SseHubCounters = 
         connection: 'keep-alive',
         'x-accel-buffering': 'no',
       });
-      clients.add(res);
+      clients.set(res, accepts);
       res.on('close', () => drop(res, 'closed'));
       // The browser reconnects after this many ms when the stream breaks (WHATWG HTML §9.2.6 `retry`).
       write(res, 'retry: 2000\n\n');
@@ -79,13 +82,13 @@ export function createSseHub(options: SseHubOptions, counters: SseHubCounters = 
     },
     broadcast(message) {
       if (clients.size === 0) return;
-      send(frameSse(message));
+      send(frameSse(message), message);
     },
     clients: () => clients.size,
     close() {
       closed = true;
       clearInterval(heartbeat);
-      for (const res of [...clients]) {
+      for (const res of [...clients.keys()]) {
         clients.delete(res);
         res.end();
       }
