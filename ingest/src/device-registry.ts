@@ -49,6 +49,20 @@ export interface DeviceRegistry {
   authenticate(id: string, secret: string): Promise<DeviceInfo>;
   refresh(): Promise<void>;
   size(): number;
+  /**
+   * Calls `listener` when a known device's credentials stop being valid: revoked or rotated here,
+   * or seen so by a refresh (another instance, `cityops device revoke --store`). Returns an unsubscribe.
+   */
+  onCredentialsChanged(listener: CredentialsListener): () => void;
+}
+
+export type CredentialsListener = (id: string, reason: 'revoked' | 'rotated') => void;
+
+/** Why `before`'s credentials are no longer good in `after`, if they are not. */
+function invalidation(before: DeviceEntry | undefined, after: DeviceEntry): 'revoked' | 'rotated' | undefined {
+  if (before === undefined || before.revoked) return undefined;
+  if (after.revoked) return 'revoked';
+  return before.secretHash === after.secretHash ? undefined : 'rotated';
 }
 
 /** At most one on-demand refresh per this many ms when an unknown device tries to connect. */
@@ -68,6 +82,13 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
   let timer: NodeJS.Timeout | undefined;
   let lastMissRefresh = 0;
   let refreshing: Promise<void> | undefined;
+  const listeners = new Set<CredentialsListener>();
+
+  function announce(before: DeviceEntry | undefined, after: DeviceEntry): void {
+    const reason = invalidation(before, after);
+    if (reason === undefined) return;
+    for (const listener of listeners) listener(after.id, reason);
+  }
 
   async function load(): Promise<void> {
     const rows = await deps.warehouse.query<DeviceRow>(
@@ -83,7 +104,9 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
         secretHash: row.secret_hash,
       });
     }
+    const before = devices;
     devices = next;
+    for (const entry of next.values()) announce(before.get(entry.id), entry);
   }
 
   function refresh(): Promise<void> {
@@ -108,8 +131,10 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
         updated_at: formatDateTime64Utc(now()),
       },
     ]);
+    const before = devices.get(entry.id);
     devices.set(entry.id, entry);
     verified.delete(entry.id);
+    announce(before, entry);
   }
 
   function digest(secret: string): string {
@@ -173,5 +198,9 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
     },
     refresh,
     size: () => devices.size,
+    onCredentialsChanged(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
   };
 }

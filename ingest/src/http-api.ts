@@ -2,6 +2,7 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { DEVICE_ID_PATTERN, DEVICE_KINDS, isCityopsError, parsePlace, type DeviceKind } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import type { Logger } from 'pino';
+import type { AddressGuard } from './address-guard.ts';
 import type { DeviceInfo, DeviceRegistry } from './device-registry.ts';
 import { ingestErrors } from './errors.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
@@ -10,6 +11,8 @@ import type { TelemetryPipeline } from './telemetry-pipeline.ts';
 export interface HttpApiConfig {
   readonly maxPayloadBytes: number;
   readonly adminToken?: string;
+  /** PEM text; present: HTTPS only. */
+  readonly tls?: { readonly key: string; readonly cert: string; readonly ca?: string };
 }
 
 export interface HttpApiDeps {
@@ -30,6 +33,8 @@ export interface HttpApiDeps {
   readonly refuseTelemetry?: () => Error | undefined;
   /** Readiness of the parts the API does not own (broker listening, warehouse reachable). */
   readonly ready: () => Promise<boolean>;
+  /** Failed-login lockout per address for device routes (shared with the broker); absent: none. */
+  readonly guard?: AddressGuard;
 }
 
 
@@ -79,6 +84,8 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
     loggerInstance: deps.logger.child({ component: 'http' }, { level: 'warn' }),
     // Oversized telemetry must reach the codec, which keeps it as a dead letter with its reason.
     bodyLimit: config.maxPayloadBytes * 2,
+    // HTTPS on the same port when configured; the routes and inject() are the same either way.
+    ...(config.tls === undefined ? {} : { https: { ...config.tls } }),
   });
 
   app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown }, request, reply) => {
@@ -125,6 +132,23 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
       { parseAs: 'buffer' },
       (_request, body, done) => done(null, body),
     );
+    // Per-address failed-login lockout, around the route rather than inside it: a locked-out
+    // address gets 429 before its credentials are looked at; every 401 answered counts as a failure.
+    const guard = deps.guard;
+    if (guard !== undefined) {
+      scope.addHook('onRequest', async (request, reply) => {
+        const ms = guard.lockedOutFor(request.ip);
+        if (ms === 0) return;
+        metrics.addressRefused.inc({ transport: 'http', reason: 'locked_out' });
+        const error = ingestErrors.INGEST_ERR_LOCKED_OUT();
+        return reply.status(429).header('retry-after', String(Math.ceil(ms / 1000))).send({ code: error.code, message: error.message });
+      });
+      scope.addHook('onResponse', async (request, reply) => {
+        if (reply.statusCode !== 401 || !guard.recordFailure(request.ip)) return;
+        metrics.addressLockouts.inc({ transport: 'http' });
+        deps.logger.warn({ address: request.ip, code: 'INGEST_ERR_LOCKED_OUT' }, 'address locked out after repeated failed logins');
+      });
+    }
     scope.post('/v1/telemetry', async (request: FastifyRequest, reply: FastifyReply) => {
       const device = await authenticateDevice(request);
       if (device.kind !== 'gateway') throw ingestErrors.INGEST_ERR_NOT_A_GATEWAY(device.id);

@@ -8,3 +8,4 @@ export * from './mqtt-broker.ts';
 export * from './telemetry-pipeline.ts';
 export * from './http-api.ts';
 export * from './pipeline-status-publisher.ts';
+export * from './address-guard.ts';

@@ -41,6 +41,35 @@ export const ingestConfigSchema = {
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
         /** Bearer token for the admin routes (device provisioning). Absent: admin routes are off. */
         adminToken: { type: 'string', minLength: 16 },
+        /** Present: the API speaks HTTPS only, on the same port. PEM text, as for `mqtt.tls`. */
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['key', 'cert'],
+          properties: {
+            key: { type: 'string', minLength: 1 },
+            cert: { type: 'string', minLength: 1 },
+            ca: { type: 'string', minLength: 1 },
+          },
+        },
+      },
+    },
+    /**
+     * Per client address: connection rate (MQTT, token bucket) and failed-login lockout (MQTT and
+     * HTTP Basic on POST /v1/telemetry). See address-guard.ts.
+     */
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxAddresses: { type: 'integer', minimum: 1, default: 100000 },
+        connectionsPerWindow: { type: 'integer', minimum: 1, default: 30 },
+        connectionWindowMs: { type: 'integer', minimum: 1, default: 10000 },
+        failedLoginsPerWindow: { type: 'integer', minimum: 1, default: 10 },
+        failedLoginWindowMs: { type: 'integer', minimum: 1, default: 300000 },
+        lockoutMs: { type: 'integer', minimum: 1, default: 900000 },
+        exemptAddresses: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 1000, default: ['127.0.0.1', '::1'] },
       },
     },
     telemetry: {

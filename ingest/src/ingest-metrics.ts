@@ -95,6 +95,29 @@ export function createIngestMetrics(registry = new Registry()) {
       labelNames: ['operation'] as const,
       registers: [registry],
     }),
+    addressRefused: new Counter({
+      name: 'cityops_ingest_address_refused_total',
+      help: 'Connections (MQTT) and requests (HTTP) refused by the per-address limits, by transport and reason (connection_rate, locked_out).',
+      labelNames: ['transport', 'reason'] as const,
+      registers: [registry],
+    }),
+    addressLockouts: new Counter({
+      name: 'cityops_ingest_address_lockouts_total',
+      help: 'Addresses locked out after too many failed logins, by the transport of the last failure.',
+      labelNames: ['transport'] as const,
+      registers: [registry],
+    }),
+    addressEvictions: new Counter({
+      name: 'cityops_ingest_address_evictions_total',
+      help: 'Tracked addresses forgotten to keep the per-address limits within limits.maxAddresses.',
+      registers: [registry],
+    }),
+    revokedDisconnects: new Counter({
+      name: 'cityops_broker_revoked_disconnects_total',
+      help: 'MQTT connections closed because their device was revoked or its secret rotated, by reason.',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     denied: new Counter({
       name: 'cityops_broker_denied_total',
       help: 'Refused publishes and subscriptions, by operation.',

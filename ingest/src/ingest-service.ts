@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { topics } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
+import { createAddressGuard, type AddressGuard } from './address-guard.ts';
 import { createDeviceRegistry, type DeviceRegistry } from './device-registry.ts';
 import { createClusterRouting, type ClusterRouting } from './cluster-routing.ts';
 import { ingestErrors } from './errors.ts';
@@ -13,6 +14,17 @@ import { createInstanceLease, type InstanceLease } from './instance-lease.ts';
 import { createPipelineStatusPublisher } from './pipeline-status-publisher.ts';
 import { createTelemetryPipeline, type TelemetryPipeline } from './telemetry-pipeline.ts';
 import { createWriteAheadLog } from './wal/write-ahead-log.ts';
+
+/**
+ * Log fields that may hold a secret, censored whatever logger the caller injects. Ingest's own
+ * lines never carry these; this catches a config, credentials or request object logged whole.
+ */
+export const REDACTED_LOG_PATHS: readonly string[] = [
+  'password', 'secret', 'adminToken', 'token', 'key', 'authorization', 'redisUrl',
+  '*.password', '*.secret', '*.adminToken', '*.token', '*.key', '*.authorization', '*.redisUrl',
+  'req.headers.authorization', 'req.headers.cookie', 'headers.authorization',
+  'config.http.adminToken', 'config.http.tls.key', 'config.mqtt.tls.key', 'config.cluster.redisUrl',
+];
 
 export interface IngestServiceDeps {
   readonly warehouse: Warehouse;
@@ -36,6 +48,8 @@ export interface IngestService {
   readonly pipeline: TelemetryPipeline;
   readonly metrics: IngestMetrics;
   readonly broker: MqttBroker;
+  /** The per-address limits shared by the broker and the HTTP API. */
+  readonly guard: AddressGuard;
   /** Present when `cluster` is configured. */
   readonly cluster?: ClusterRouting;
 }
@@ -43,9 +57,10 @@ export interface IngestService {
 /** Broker, device registry, telemetry pipeline and HTTP API, composed; stopped in reverse order. */
 export function createIngestService(input: IngestConfigInput, deps: IngestServiceDeps): IngestService {
   const config = parseIngestConfig(input);
-  const logger = deps.logger ?? pino({ name: 'ingest' });
+  const logger = (deps.logger ?? pino({ name: 'ingest' })).child({}, { redact: { paths: [...REDACTED_LOG_PATHS], censor: '[redacted]' } });
   const now = deps.now ?? Date.now;
   const metrics = deps.metrics ?? createIngestMetrics();
+  const guard = createAddressGuard(config.limits, { now, onEvict: () => metrics.addressEvictions.inc() });
   const { warehouse } = deps;
   const wal = createWriteAheadLog({
     dir: join(config.dataDir, 'wal'),
@@ -92,6 +107,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
     pipeline,
     metrics,
     logger,
+    guard,
     ...(cluster === undefined || clusterConfig === undefined
       ? {}
       : { cluster: { ...cluster, heartbeatIntervalMs: clusterConfig.heartbeatIntervalMs } }),
@@ -106,8 +122,13 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
     logger,
   });
   const http = buildHttpApi(
-    { maxPayloadBytes: config.telemetry.maxPayloadBytes, ...(config.http.adminToken === undefined ? {} : { adminToken: config.http.adminToken }) },
     {
+      maxPayloadBytes: config.telemetry.maxPayloadBytes,
+      ...(config.http.adminToken === undefined ? {} : { adminToken: config.http.adminToken }),
+      ...(config.http.tls === undefined ? {} : { tls: config.http.tls }),
+    },
+    {
+      guard,
       registry,
       pipeline,
       warehouse,
@@ -145,6 +166,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
     pipeline,
     metrics,
     broker,
+    guard,
     ...(cluster === undefined ? {} : { cluster }),
     async start() {
       // Redis first: an instance that cannot share routing must not start alone on its port.
@@ -171,7 +193,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
         mqttUrl: `mqtt://${config.mqtt.host}:${port}`,
         mqttPort: port,
         ...(tlsPort === undefined ? {} : { mqttsUrl: `mqtts://${config.mqtt.tls?.host ?? config.mqtt.host}:${tlsPort}` }),
-        httpUrl: `http://${config.http.host}:${httpPort}`,
+        httpUrl: `${config.http.tls === undefined ? 'http' : 'https'}://${config.http.host}:${httpPort}`,
         httpPort: Number(httpPort),
       };
       return started;

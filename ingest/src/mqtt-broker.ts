@@ -3,6 +3,7 @@ import { createServer as createTlsServer } from 'node:tls';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { filterIsConfinedTo, parseTopic, topics, type Channel, type DeviceErrorReport, type DeviceKind, type ParsedTopic } from '@cityops/protocol';
+import type { AddressGuard } from './address-guard.ts';
 import type { DeviceInfo, DeviceRegistry } from './device-registry.ts';
 import { ingestErrors } from './errors.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
@@ -31,6 +32,8 @@ export interface MqttBrokerDeps {
   readonly logger: Logger;
   /** Absent: a single instance with aedes' in-memory routing and persistence. */
   readonly cluster?: MqttBrokerCluster;
+  /** Per-address connection rate and failed-login lockout; absent: no limits. */
+  readonly guard?: AddressGuard;
 }
 
 export interface MqttBroker {
@@ -59,6 +62,7 @@ const WITHHELD = Buffer.alloc(0);
 const IDENTIFIER_REJECTED = 2;
 const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
+const NOT_AUTHORIZED = 5;
 
 function authError(returnCode: number, message: string): AuthenticateError {
   const err: AuthenticateError = Object.assign(new Error(message), { returnCode });
@@ -84,8 +88,11 @@ function close(server: Server | undefined): Promise<void> {
  * `authorizePublish`, the only hook aedes runs before it writes the QoS 1 PUBACK.
  */
 export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps): MqttBroker {
-  const { registry, pipeline, metrics, logger, cluster } = deps;
+  const { registry, pipeline, metrics, logger, cluster, guard } = deps;
   const devices = new WeakMap<Client, DeviceInfo>();
+  // Live connections per device, so that revoking a device closes them at once.
+  const connections = new Map<string, Set<Client>>();
+  let unsubscribeRegistry: (() => void) | undefined;
   let aedes: Aedes | undefined;
   let tcp: Server | undefined;
   let tls: Server | undefined;
@@ -109,6 +116,42 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
     metrics.clusterRefused.inc({ operation });
     logger.warn({ device: client?.id, code: 'INGEST_ERR_CLUSTER_UNAVAILABLE' }, `${operation} refused: Redis unavailable`);
     return true;
+  }
+
+  function addressOf(client: Client): string | undefined {
+    return (client.conn as { remoteAddress?: string } | undefined)?.remoteAddress;
+  }
+
+  /** Counts a failed CONNECT against the client's address (and maybe locks it out). */
+  function failed(client: Client, reason: string): void {
+    metrics.authFailures.inc({ reason });
+    if (guard?.recordFailure(addressOf(client)) === true) {
+      metrics.addressLockouts.inc({ transport: 'mqtt' });
+      logger.warn({ address: addressOf(client), code: 'INGEST_ERR_LOCKED_OUT' }, 'address locked out after repeated failed logins');
+    }
+  }
+
+  function track(client: Client, device: DeviceInfo): void {
+    devices.set(client, device);
+    let set = connections.get(device.id);
+    if (set === undefined) connections.set(device.id, (set = new Set()));
+    set.add(client);
+    const untrack = () => {
+      set.delete(client);
+      if (set.size === 0 && connections.get(device.id) === set) connections.delete(device.id);
+    };
+    (client.conn as unknown as NodeJS.EventEmitter).once('close', untrack);
+  }
+
+  function disconnectDevice(id: string, reason: 'revoked' | 'rotated'): void {
+    const live = connections.get(id);
+    if (live === undefined) return;
+    connections.delete(id);
+    for (const client of live) {
+      metrics.revokedDisconnects.inc({ reason });
+      logger.info({ device: id, reason }, 'device credentials no longer valid: connection closed');
+      client.close();
+    }
   }
 
   async function acceptTelemetry(device: DeviceInfo, packet: { topic: string; payload: Buffer; retain: boolean }): Promise<void> {
@@ -138,6 +181,8 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
       // A will published by the broker on behalf of a client gone from this instance.
       return parsed.channel === 'status' ? cb(null) : cb(deny('publish', ingestErrors.INGEST_ERR_TOPIC_FORBIDDEN(), client));
     }
+    // Revoked while this packet was on its way: nothing more is accepted from the connection.
+    if (registry.get(device.id)?.revoked !== false) return cb(ingestErrors.INGEST_ERR_UNKNOWN_DEVICE(device.id));
     // Fail closed before anything is made durable or acknowledged: the device keeps the batch
     // in its journal and resends it once Redis (and so routing) is back.
     if (clusterDown('publish', client)) return cb(ingestErrors.INGEST_ERR_CLUSTER_UNAVAILABLE());
@@ -175,27 +220,46 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
         ...(cluster === undefined
           ? {}
           : { mq: cluster.mq(), persistence: cluster.persistence(), heartbeatInterval: cluster.heartbeatIntervalMs }),
+        // Before anything else of the CONNECT is looked at: a flooding address gets no CONNACK, just
+        // a closed socket, and costs no scrypt. Other addresses have buckets of their own.
+        preConnect(client, _packet, done) {
+          if (guard === undefined || guard.allowConnection(addressOf(client))) return done(null, true);
+          metrics.addressRefused.inc({ transport: 'mqtt', reason: 'connection_rate' });
+          return done(ingestErrors.INGEST_ERR_LOCKED_OUT('too many connections from this address'), false);
+        },
         authenticate(client, username, password, done) {
+          // Locked out: refused before the secret is checked, so guessing gets no answer at all.
+          // MQTT 3.1.1 §3.2.2.3 has no "try later" code; 5 (not authorized) is what the address is.
+          if (guard !== undefined && guard.lockedOutFor(addressOf(client)) > 0) {
+            metrics.addressRefused.inc({ transport: 'mqtt', reason: 'locked_out' });
+            return done(authError(NOT_AUTHORIZED, 'too many failed logins from this address'), false);
+          }
           if (username === undefined || password === undefined) {
-            metrics.authFailures.inc({ reason: 'INGEST_ERR_BAD_CREDENTIALS' });
+            failed(client, 'INGEST_ERR_BAD_CREDENTIALS');
             return done(authError(BAD_USERNAME_OR_PASSWORD, 'username and password required'), false);
           }
           // A device's client id is its device id (or starts with "<id>:"), so one device can never
           // take over another's session by reusing its client id.
           if (client.id !== username && !client.id.startsWith(`${username}:`)) {
-            metrics.authFailures.inc({ reason: 'INGEST_ERR_CLIENT_ID' });
+            failed(client, 'INGEST_ERR_CLIENT_ID');
             return done(authError(IDENTIFIER_REJECTED, 'client id must be the device id'), false);
           }
           if (clusterDown('connect', client)) return done(authError(SERVER_UNAVAILABLE, 'cluster routing unavailable'), false);
           registry.authenticate(username, password.toString('utf8')).then(
             (device) => {
-              devices.set(client, device);
+              // Revoked while its secret was being checked.
+              if (registry.get(device.id)?.revoked !== false) {
+                failed(client, 'INGEST_ERR_UNKNOWN_DEVICE');
+                return done(authError(BAD_USERNAME_OR_PASSWORD, 'not authorized'), false);
+              }
+              track(client, device);
               done(null, true);
             },
             (err: unknown) => {
               const code = (err as { code?: string }).code ?? 'INGEST_ERR_INTERNAL';
-              metrics.authFailures.inc({ reason: code });
               const known = code === 'INGEST_ERR_UNKNOWN_DEVICE' || code === 'INGEST_ERR_BAD_CREDENTIALS';
+              if (known) failed(client, code);
+              else metrics.authFailures.inc({ reason: code });
               if (!known) logger.error({ err }, 'device authentication failed');
               done(authError(known ? BAD_USERNAME_OR_PASSWORD : SERVER_UNAVAILABLE, 'not authorized'), false);
             },
@@ -223,6 +287,7 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
         metrics.clusterErrors.inc({ operation: 'persistence' });
         logger.error({ err }, 'broker persistence failed; the message reached live subscribers only');
       });
+      unsubscribeRegistry = registry.onCredentialsChanged(disconnectDevice);
       aedes.on('client', () => metrics.clients.inc());
       aedes.on('clientDisconnect', () => metrics.clients.dec());
       aedes.on('clientError', (client, err) => logger.debug({ device: client.id, err: err.message }, 'client error'));
@@ -240,6 +305,8 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
       return { port, tlsPort };
     },
     async stop() {
+      unsubscribeRegistry?.();
+      unsubscribeRegistry = undefined;
       const closing = [close(tls), close(tcp)];
       if (aedes !== undefined) {
         const broker = aedes;
