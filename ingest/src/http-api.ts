@@ -1,9 +1,10 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
-import { DEVICE_ID_PATTERN, DEVICE_KINDS, isCityopsError, parsePlace, type DeviceKind } from '@cityops/protocol';
+import { DEVICE_ID_PATTERN, DEVICE_KINDS, isCityopsError, parsePlace, type AccessTokenEntry, type DeviceKind } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import type { Logger } from 'pino';
 import type { AddressGuard } from './address-guard.ts';
 import type { DeviceInfo, DeviceRegistry } from './device-registry.ts';
+import { createIngestAccess } from './http-access.ts';
 import { ingestErrors } from './errors.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
 import type { TelemetryPipeline } from './telemetry-pipeline.ts';
@@ -11,6 +12,8 @@ import type { TelemetryPipeline } from './telemetry-pipeline.ts';
 export interface HttpApiConfig {
   readonly maxPayloadBytes: number;
   readonly adminToken?: string;
+  /** Role tokens (`http.tokens`); none: GET /v1/readings is open (development). */
+  readonly tokens?: readonly AccessTokenEntry[];
   /** PEM text; present: HTTPS only. */
   readonly tls?: { readonly key: string; readonly cert: string; readonly ca?: string };
 }
@@ -115,14 +118,11 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
     }
   }
 
-  // An onRequest hook: runs before body validation, so nothing about the route leaks to a stranger.
-  function requireAdmin(request: FastifyRequest): Promise<void> {
-    const expected = config.adminToken;
-    if (expected === undefined || request.headers.authorization !== `Bearer ${expected}`) {
-      return Promise.reject(ingestErrors.INGEST_ERR_UNAUTHORIZED('admin token required'));
-    }
-    return Promise.resolve();
-  }
+  // onRequest hooks (http-access.ts): run before validation, so nothing about a route leaks to a stranger.
+  const access = createIngestAccess(config.adminToken, config.tokens ?? []);
+  const requireAdmin = (request: FastifyRequest) => access.requireAdmin(request);
+  const requireReader = (request: FastifyRequest) => access.requireReader(request);
+  if (!access.tokensConfigured) deps.logger.warn('no http.tokens: GET /v1/readings is open to anyone who can reach the API (development)');
 
   // Telemetry bodies reach the codec as raw bytes (JSON or msgpack, the same schema as over MQTT);
   // the parser is scoped to this route, the other routes keep fastify's JSON parsing.
@@ -165,7 +165,7 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
     done();
   });
 
-  app.get('/v1/readings', { schema: { querystring: readingsQuerySchema } }, async (request) => {
+  app.get('/v1/readings', { schema: { querystring: readingsQuerySchema }, onRequest: requireReader }, async (request) => {
     const q = request.query as { device?: string; metric?: string; from?: string; to?: string; limit: number };
     const from = parseTime(q.from, 'from');
     const to = parseTime(q.to, 'to');

@@ -7,5 +7,6 @@ export * from './ingest-service.ts';
 export * from './mqtt-broker.ts';
 export * from './telemetry-pipeline.ts';
 export * from './http-api.ts';
+export * from './http-access.ts';
 export * from './pipeline-status-publisher.ts';
 export * from './address-guard.ts';

@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { parseConfig } from '@cityops/protocol';
+import { accessTokenProblems, accessTokensSchema, parseConfig } from '@cityops/protocol';
 import { ingestErrors } from './errors.ts';
 
 /** The ingest service's configuration: validated once at start, all problems reported together. */
@@ -41,6 +41,11 @@ export const ingestConfigSchema = {
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 8080 },
         /** Bearer token for the admin routes (device provisioning). Absent: admin routes are off. */
         adminToken: { type: 'string', minLength: 16 },
+        /**
+         * Role tokens (protocol/src/access-tokens.ts): `[{ name, role, tokenSha256 }]`. Some: GET
+         * /v1/readings needs analyst, operator or admin; role admin may also provision devices.
+         */
+        tokens: accessTokensSchema,
         /** Present: the API speaks HTTPS only, on the same port. PEM text, as for `mqtt.tls`. */
         tls: {
           type: 'object',
@@ -167,5 +172,8 @@ export type IngestConfig = FromSchema<typeof ingestConfigSchema>;
 export type IngestConfigInput = FromSchema<typeof ingestConfigSchema, { keepDefaultedPropertiesOptional: true }>;
 
 export function parseIngestConfig(input: unknown): IngestConfig {
-  return parseConfig<IngestConfig>(ingestConfigSchema, input, ingestErrors.INGEST_ERR_CONFIG);
+  const config = parseConfig<IngestConfig>(ingestConfigSchema, input, ingestErrors.INGEST_ERR_CONFIG);
+  const problems = accessTokenProblems(config.http.tokens, '/http/tokens');
+  if (problems.length > 0) throw ingestErrors.INGEST_ERR_CONFIG(problems.join('; '));
+  return config;
 }

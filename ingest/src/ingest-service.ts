@@ -125,6 +125,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
     {
       maxPayloadBytes: config.telemetry.maxPayloadBytes,
       ...(config.http.adminToken === undefined ? {} : { adminToken: config.http.adminToken }),
+      tokens: config.http.tokens,
       ...(config.http.tls === undefined ? {} : { tls: config.http.tls }),
     },
     {

@@ -1,0 +1,49 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import { createTokenAuthenticator, decideAccess, type AccessRole, type AccessTokenEntry } from '@cityops/protocol';
+import { ingestErrors } from './errors.ts';
+
+/** Roles that may read stored readings when tokens are configured (aggregates and above). */
+export const READINGS_ROLES = ['admin', 'operator', 'analyst'] as const satisfies readonly AccessRole[];
+
+export interface IngestAccess {
+  /** `http.tokens` has entries: GET /v1/readings needs one (otherwise it is open, as in development). */
+  readonly tokensConfigured: boolean;
+  /** Device provisioning: the `adminToken`, or a token of role admin. 401 otherwise. */
+  requireAdmin(request: FastifyRequest): Promise<void>;
+  /** Stored readings: a token of role admin, operator or analyst (or the admin token). 401 / 403. */
+  requireReader(request: FastifyRequest): Promise<void>;
+}
+
+function digest(text: string): Buffer {
+  return createHash('sha256').update(text).digest();
+}
+
+/**
+ * Who may use ingest's HTTP routes beside devices (issue 6, item 3): the admin token of old, and
+ * role tokens (`http.tokens`). Compared as SHA-256 digests in constant time; messages never repeat
+ * what the client sent.
+ */
+export function createIngestAccess(adminToken: string | undefined, tokens: readonly AccessTokenEntry[]): IngestAccess {
+  const auth = createTokenAuthenticator(tokens);
+  const adminDigest = adminToken === undefined ? undefined : digest(`Bearer ${adminToken}`);
+  const isAdminToken = (header: string | undefined) =>
+    adminDigest !== undefined && header !== undefined && timingSafeEqual(adminDigest, digest(header));
+
+  return {
+    tokensConfigured: auth.configured,
+    requireAdmin(request) {
+      const header = request.headers.authorization;
+      if (isAdminToken(header) || auth.authenticate(header)?.role === 'admin') return Promise.resolve();
+      return Promise.reject(ingestErrors.INGEST_ERR_UNAUTHORIZED('admin token required'));
+    },
+    requireReader(request) {
+      const header = request.headers.authorization;
+      if (isAdminToken(header)) return Promise.resolve();
+      const decision = decideAccess(auth, header, READINGS_ROLES);
+      if (decision.outcome === 'unauthenticated') return Promise.reject(ingestErrors.INGEST_ERR_UNAUTHORIZED('a token of role analyst, operator or admin is required'));
+      if (decision.outcome === 'forbidden') return Promise.reject(ingestErrors.INGEST_ERR_ROLE_FORBIDDEN(`role ${decision.principal.role} may not read readings`));
+      return Promise.resolve();
+    },
+  };
+}
