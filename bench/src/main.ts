@@ -9,9 +9,10 @@ import { alertsScenario } from './scenarios/alerts-scenario.ts';
 import { codecScenario } from './scenarios/codec-scenario.ts';
 import { ingestScenario } from './scenarios/ingest-scenario.ts';
 import { queryScenario } from './scenarios/query-scenario.ts';
+import { soakScenario } from './scenarios/soak-scenario.ts';
 import { verifyScenario } from './scenarios/verify-scenario.ts';
 
-const SCENARIOS: readonly Scenario[] = [codecScenario, ingestScenario, verifyScenario, queryScenario, alertsScenario];
+const SCENARIOS: readonly Scenario[] = [codecScenario, ingestScenario, verifyScenario, queryScenario, alertsScenario, soakScenario];
 
 /** `npm run bench [-- <scenario>...] [--duration S] [--smoke] [--out DIR]` */
 export async function runBench(argv: string[]): Promise<{ results: ScenarioResult[]; paths: { json: string; markdown: string } }> {
@@ -19,21 +20,22 @@ export async function runBench(argv: string[]): Promise<{ results: ScenarioResul
     args: argv,
     allowPositionals: true,
     options: {
-      duration: { type: 'string', default: '20' },
+      duration: { type: 'string' },
       smoke: { type: 'boolean', default: false },
       out: { type: 'string', default: join(import.meta.dirname, '..', 'results') },
     },
   });
   const unknown = positionals.filter((p) => !SCENARIOS.some((s) => s.name === p));
   if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
-  const chosen = positionals.length === 0 ? SCENARIOS : SCENARIOS.filter((s) => positionals.includes(s.name));
+  const chosen =
+    positionals.length === 0 ? SCENARIOS.filter((s) => values.smoke || s.onlyWhenNamed !== true) : SCENARIOS.filter((s) => positionals.includes(s.name));
   const results: ScenarioResult[] = [];
   for (const scenario of chosen) {
     const workDir = await mkdtemp(join(tmpdir(), `cityops-bench-${scenario.name}-`));
     try {
       results.push(
         await scenario.run({
-          durationS: values.smoke ? 2 : Number(values.duration),
+          durationS: values.smoke ? 2 : Number(values.duration ?? scenario.defaultDurationS ?? 20),
           smoke: values.smoke,
           workDir,
           log: (line) => process.stderr.write(`${line}\n`),

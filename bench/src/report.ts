@@ -26,6 +26,10 @@ export function renderMarkdown(report: BenchReport): string {
       for (const t of r.targets) lines.push(`| ${t.name} | ${t.target} | ${t.met ? 'yes' : '**no**'} |`);
     }
     if (r.notes.length > 0) lines.push('', ...r.notes.map((n) => `- ${n}`));
+    for (const t of r.tables ?? []) {
+      lines.push('', `${t.title}:`, '', `| ${t.columns.join(' | ')} |`, `|${t.columns.map(() => '---').join('|')}|`);
+      for (const row of t.rows) lines.push(`| ${row.join(' | ')} |`);
+    }
     lines.push('');
   }
   return lines.join('\n');

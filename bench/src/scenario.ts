@@ -16,10 +16,22 @@ export interface ScenarioResult {
   /** Targets and whether this run met them. */
   readonly targets: readonly { readonly name: string; readonly target: string; readonly met: boolean }[];
   readonly notes: readonly string[];
+  /** Tables for the Markdown report (a time series, compacted); the JSON also carries them. */
+  readonly tables?: readonly ReportTable[];
+}
+
+export interface ReportTable {
+  readonly title: string;
+  readonly columns: readonly string[];
+  readonly rows: readonly (readonly (string | number)[])[];
 }
 
 export interface Scenario {
   readonly name: string;
   readonly question: string;
+  /** Seconds of load when `--duration` is not given (20 unless the scenario says). */
+  readonly defaultDurationS?: number;
+  /** Left out of `npm run bench` without scenario names (too long for every run); `--smoke` still runs it. */
+  readonly onlyWhenNamed?: boolean;
   run(options: ScenarioOptions): Promise<ScenarioResult>;
 }

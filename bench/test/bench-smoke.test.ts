@@ -32,8 +32,12 @@ describe('bench smoke run', () => {
     expect(alerts?.figures.missed).toBe(0); // every breaching reading raised its grid's alert (how fast is bench's business)
     expect(alerts?.figures.alert_visible_p99_ms).toBeGreaterThan(0);
     expect(alerts?.figures.background_readings_per_second).toBeGreaterThan(0);
+    const soak = results.find((r) => r.scenario === 'soak');
+    expect(soak?.figures.samples).toBeGreaterThan(0);
+    expect(soak?.figures.acked_readings).toBeGreaterThan(0);
+    expect([soak?.figures.lost_readings, soak?.figures.duplicate_rows]).toEqual([0, 0]); // every acknowledged reading stored exactly once (memory targets are bench's business)
     const report = JSON.parse(await readFile(paths.json, 'utf8')) as { machine: { node: string; cores: number } };
     expect(report.machine.node).toBe(process.version);
     expect(await readFile(paths.markdown, 'utf8')).toMatch(/## ingest/);
-  }, 120_000); // five scenarios, three of them starting cityops processes
+  }, 180_000); // six scenarios, four of them starting cityops processes (soak: ~40 s)
 });

@@ -1,0 +1,159 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import { createTelemetryCodec, topics, type Reading } from '@cityops/protocol';
+import type { DeviceCredentials } from '@cityops/simulators';
+import { createAckLedger, type AckLedger, type SeqRanges } from './ack-ledger.ts';
+import { createLatencyHistogram, type LatencyHistogram } from './latency-histogram.ts';
+
+export interface AckedPublisherConfig {
+  readonly brokerUrl: string;
+  readonly devices: readonly DeviceCredentials[];
+  readonly readingsPerBatch: number;
+  /** QoS 1 publishes awaiting PUBACK per device: what bounds the backlog when the server falls behind. */
+  readonly inflight: number;
+}
+
+export interface DeviceLedger {
+  readonly device: string;
+  readonly boot: number;
+  readonly acked: SeqRanges;
+}
+
+export interface LatencySummary {
+  readonly count: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+function summarize(h: LatencyHistogram): LatencySummary {
+  return { count: h.count, p50: h.quantile(0.5), p99: h.quantile(0.99), max: h.max };
+}
+
+export interface AckedPublisherStats {
+  readonly published: number;
+  readonly acked: number;
+  readonly readingsAcked: number;
+  readonly errors: number;
+}
+
+export interface AckedPublisher {
+  start(): Promise<void>;
+  /** Readings per second for the whole fleet from now on; 0 pauses. */
+  setRate(readingsPerSecond: number): void;
+  stats(): AckedPublisherStats;
+  /** Publish → PUBACK since the start. */
+  total(): LatencySummary;
+  /** Publish → PUBACK since the last call. */
+  takeInterval(): LatencySummary;
+  /** Stops publishing, waits up to `drainMs` for PUBACKs in flight, disconnects; then the ledger is final. */
+  stop(drainMs?: number): Promise<void>;
+  ledger(): DeviceLedger[];
+}
+
+/**
+ * A soak's load generator: journal-less gateways like the simulators' direct publisher (msgpack
+ * batches, QoS 1, a fixed total rate round-robin over the devices), which also remembers every
+ * batch it got a PUBACK for, so the end of the run can ask the warehouse for exactly those readings.
+ */
+export function createAckedPublisher(config: AckedPublisherConfig): AckedPublisher {
+  const codec = createTelemetryCodec();
+  const boot = Math.floor(Date.now() / 1000);
+  const clients: MqttClient[] = [];
+  const ledgers: AckLedger[] = config.devices.map(() => createAckLedger());
+  const seqs = new Array<number>(config.devices.length).fill(0);
+  const inflight = new Array<number>(config.devices.length).fill(0);
+  const latency = createLatencyHistogram();
+  const recent = createLatencyHistogram();
+  let published = 0;
+  let acked = 0;
+  let errors = 0;
+  let batchesPerSecond = 0;
+  let timer: NodeJS.Timeout | undefined;
+
+  function batchFor(device: DeviceCredentials, seq: number): Buffer {
+    const now = Date.now();
+    const readings: Reading[] = [];
+    for (let i = 0; i < config.readingsPerBatch; i++) {
+      const sensor = device.sensors[i % device.sensors.length]!;
+      readings.push({ sensor: sensor.id, metric: sensor.metric, ts: now - (config.readingsPerBatch - i), value: (seq * 7 + i) % 100 });
+    }
+    return codec.encode({ boot, seq, readings });
+  }
+
+  function tick(state: { credit: number; last: number; next: number }): void {
+    const now = performance.now();
+    state.credit = Math.min(state.credit + ((now - state.last) / 1000) * batchesPerSecond, Math.max(1, batchesPerSecond));
+    state.last = now;
+    let idle = 0;
+    while (state.credit >= 1 && idle < clients.length) {
+      const index = state.next;
+      state.next = (state.next + 1) % clients.length;
+      if (inflight[index]! >= config.inflight) {
+        idle++;
+        continue;
+      }
+      idle = 0;
+      state.credit -= 1;
+      const device = config.devices[index]!;
+      const seq = ++seqs[index]!;
+      inflight[index]!++;
+      published++;
+      const started = performance.now();
+      clients[index]!.publish(topics.telemetry(device.id), batchFor(device, seq), { qos: 1 }, (err) => {
+        inflight[index]!--;
+        if (err !== undefined && err !== null) {
+          errors++;
+          return;
+        }
+        acked++;
+        ledgers[index]!.add(seq);
+        const ms = performance.now() - started;
+        latency.record(ms);
+        recent.record(ms);
+      });
+    }
+  }
+
+  return {
+    total: () => summarize(latency),
+    async start() {
+      await Promise.all(
+        config.devices.map(
+          (device) =>
+            new Promise<void>((resolve, reject) => {
+              const client = mqtt.connect(config.brokerUrl, {
+                clientId: device.id,
+                username: device.id,
+                password: device.secret,
+                protocolVersion: 4,
+                reconnectPeriod: 1000,
+                connectTimeout: 10_000,
+              });
+              clients.push(client);
+              client.once('connect', () => resolve());
+              client.once('error', reject);
+            }),
+        ),
+      );
+      const state = { credit: 0, last: performance.now(), next: 0 };
+      timer = setInterval(() => tick(state), 10);
+    },
+    setRate(readingsPerSecond) {
+      batchesPerSecond = readingsPerSecond / config.readingsPerBatch;
+    },
+    stats: () => ({ published, acked, readingsAcked: acked * config.readingsPerBatch, errors }),
+    takeInterval() {
+      const summary = summarize(recent);
+      recent.reset();
+      return summary;
+    },
+    async stop(drainMs = 15_000) {
+      if (timer !== undefined) clearInterval(timer);
+      timer = undefined;
+      const deadline = performance.now() + drainMs;
+      while (inflight.some((n) => n > 0) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      await Promise.all(clients.map((c) => c.endAsync()));
+    },
+    ledger: () => config.devices.map((d, i) => ({ device: d.id, boot, acked: ledgers[i]!.ranges() })),
+  };
+}
