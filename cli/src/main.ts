@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { isCityopsError } from '@cityops/protocol';
 import { analyticsCommand, analyticsUsage } from './commands/analytics.ts';
+import { certsCommand, certsUsage } from './commands/certs.ts';
 import { codesCommand, codesUsage } from './commands/codes.ts';
 import { deviceCommand, deviceUsage } from './commands/device.ts';
 import { gatewayCommand, gatewayUsage } from './commands/gateway.ts';
@@ -24,6 +25,7 @@ const COMMANDS: Record<string, { run: Command; usage: string; longRunning: boole
   gateway: { run: (argv, out, shutdown) => gatewayCommand(argv, out, shutdown), usage: gatewayUsage, longRunning: false },
   device: { run: deviceCommand, usage: deviceUsage, longRunning: false },
   codes: { run: codesCommand, usage: codesUsage, longRunning: false },
+  certs: { run: (argv, out) => certsCommand(argv, out), usage: certsUsage, longRunning: false },
   scan: { run: (argv, out, shutdown) => scanCommand(argv, out, shutdown), usage: scanUsage, longRunning: false },
   verify: { run: (argv, out) => verifyCommand(argv, out), usage: verifyUsage, longRunning: false },
 };

@@ -1,15 +1,35 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createIngestService } from '@cityops/ingest';
 import { openWarehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
+import { cliErrors } from '../cli-errors.ts';
 import { warehouseConfigFrom } from '../store-option.ts';
 import type { Shutdown } from '../shutdown.ts';
 
 export const ingestUsage = `cityops ingest [--data DIR] [--store URL] [--host H] [--mqtt-port P] [--http-port P] [--admin-token T] [--no-fsync]
                 [--redis redis://HOST:PORT --instance NAME]
+                [--tls-dir DIR | --tls-key FILE --tls-cert FILE [--tls-ca FILE]] [--mqtts-port 8883]
   runs the broker, the telemetry pipeline and the ingest HTTP API alone; prints one JSON line with its addresses when ready.
   --redis shares routing, retained messages and persistent sessions with the other instances on that Redis;
-  --instance names this instance's pipeline status (unique among live instances; default "ingest")`;
+  --instance names this instance's pipeline status (unique among live instances; default "ingest");
+  --tls-dir (server-key.pem, server.pem, ca.pem, as written by 'cityops certs dev') or --tls-key/--tls-cert:
+  MQTT over TLS on --mqtts-port and HTTPS (instead of HTTP) on --http-port`;
+
+/** PEM text of the server key, certificate and CA, from --tls-dir or --tls-key/--tls-cert/--tls-ca. */
+async function tlsFrom(values: { 'tls-dir'?: string | undefined; 'tls-key'?: string | undefined; 'tls-cert'?: string | undefined; 'tls-ca'?: string | undefined }) {
+  const dir = values['tls-dir'];
+  if (dir !== undefined && (values['tls-key'] ?? values['tls-cert']) !== undefined) throw cliErrors.CLI_ERR_USAGE('--tls-dir or --tls-key/--tls-cert, not both');
+  const key = dir === undefined ? values['tls-key'] : join(dir, 'server-key.pem');
+  const cert = dir === undefined ? values['tls-cert'] : join(dir, 'server.pem');
+  const ca = dir === undefined ? values['tls-ca'] : join(dir, 'ca.pem');
+  if (key === undefined && cert === undefined) return undefined;
+  if (key === undefined || cert === undefined) throw cliErrors.CLI_ERR_USAGE('--tls-key and --tls-cert go together');
+  // Read errors name the file, never its contents.
+  const read = (file: string) => readFile(file, 'utf8').catch((err: unknown) => Promise.reject(cliErrors.CLI_ERR_USAGE(`cannot read ${file}`, err)));
+  return { key: await read(key), cert: await read(cert), ...(ca === undefined ? {} : { ca: await read(ca) }) };
+}
 
 export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown): Promise<void> {
   const { values } = parseArgs({
@@ -25,19 +45,30 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       'flush-rows': { type: 'string' },
       redis: { type: 'string' },
       instance: { type: 'string' },
+      'tls-dir': { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-ca': { type: 'string' },
+      'mqtts-port': { type: 'string', default: '8883' },
     },
   });
+  const tls = await tlsFrom(values);
   const logger = pino({ name: 'cityops-ingest', level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
   const warehouse = await openWarehouse(warehouseConfigFrom(values));
   shutdown.add(() => warehouse.close());
   const ingest = createIngestService(
     {
       dataDir: values.data,
-      mqtt: { host: values.host, port: Number(values['mqtt-port']) },
+      mqtt: {
+        host: values.host,
+        port: Number(values['mqtt-port']),
+        ...(tls === undefined ? {} : { tls: { host: values.host, port: Number(values['mqtts-port']), ...tls } }),
+      },
       http: {
         host: values.host,
         port: Number(values['http-port']),
         ...(values['admin-token'] === undefined ? {} : { adminToken: values['admin-token'] }),
+        ...(tls === undefined ? {} : { tls }),
       },
       wal: { fsync: !values['no-fsync'] },
       ...(values['flush-rows'] === undefined ? {} : { writer: { flushRows: Number(values['flush-rows']) } }),
