@@ -73,6 +73,7 @@ describe('migrations', () => {
       [6, 'create_rollups'],
       [7, 'create_alert_events'],
       [8, 'verification_event_ids'],
+      [9, 'create_audit_reads'],
     ]);
     expect(applied.every((m) => m.applied_at === '2026-01-01 00:00:00.000')).toBe(true);
     const tables = await first.query<{ name: string }>(

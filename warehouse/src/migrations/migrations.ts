@@ -6,6 +6,7 @@ import { verificationEventsMigration } from './0005-verification-events.ts';
 import { rollupsMigration } from './0006-rollups.ts';
 import { alertEventsMigration } from './0007-alert-events.ts';
 import { verificationEventIdsMigration } from './0008-verification-event-ids.ts';
+import { auditReadsMigration } from './0009-audit-reads.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration, in version order. Append only. */
@@ -18,4 +19,5 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   rollupsMigration,
   alertEventsMigration,
   verificationEventIdsMigration,
+  auditReadsMigration,
 ]);
