@@ -1,6 +1,7 @@
 import Fastify from 'fastify';
-import { DEVICE_ID_PATTERN, isCityopsError } from '@cityops/protocol';
+import { createTokenAuthenticator, decideAccess, DEVICE_ID_PATTERN, isCityopsError, type AccessRole, type AccessTokenEntry } from '@cityops/protocol';
 import type { Logger } from 'pino';
+import type { AuditTrailReader } from './audit-trail-reader.ts';
 import { verifierErrors } from './errors.ts';
 import type { ReferenceStore } from './reference-store.ts';
 import type { VerificationEngine } from './verification-engine.ts';
@@ -12,6 +13,8 @@ export interface HttpApiConfig {
   readonly maxBatchItems: number;
   /** Longest QR text the body schema lets through (the decoder gives the precise reason below it). */
   readonly maxQrChars: number;
+  /** Role tokens for GET /v1/audit; none: that route refuses everyone (verification stays open). */
+  readonly tokens?: readonly AccessTokenEntry[];
 }
 
 export interface HttpApiDeps {
@@ -20,6 +23,34 @@ export interface HttpApiDeps {
   readonly metrics: VerifierMetrics;
   readonly logger: Logger;
   readonly ready: () => boolean;
+  /** The audit trail's reader (a warehouse is configured); absent: GET /v1/audit answers 503. */
+  readonly auditTrail?: AuditTrailReader;
+}
+
+/** Who may read the verification audit trail (pseudonyms): auditors, and admins who may do anything. */
+export const AUDIT_READ_ROLES = ['auditor', 'admin'] as const satisfies readonly AccessRole[];
+
+/** The longest range one audit read may cover (31 days): a bulk export is not an audit question. */
+const MAX_AUDIT_RANGE_MS = 31 * 86_400_000;
+
+const auditQuerySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['from', 'to'],
+  properties: {
+    venue: { type: 'string', pattern: VENUE_ID_PATTERN.source },
+    /** ms since the epoch, or ISO 8601 with a zone. */
+    from: { type: 'string', pattern: '^(\\d{1,15}|\\d{4}-\\d{2}-\\d{2}T[0-9:.]+(Z|[+-]\\d{2}:\\d{2}))$' },
+    to: { type: 'string', pattern: '^(\\d{1,15}|\\d{4}-\\d{2}-\\d{2}T[0-9:.]+(Z|[+-]\\d{2}:\\d{2}))$' },
+    /** 1–10000 (default 1000); a string: this API does not coerce types. */
+    limit: { type: 'string', pattern: '^([1-9][0-9]{0,3}|10000)$' },
+  },
+} as const;
+
+function parseTime(text: string, name: string): number {
+  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(ms)) throw verifierErrors.VERIFIER_ERR_REQUEST_INVALID(`${name} is not a time`);
+  return ms;
 }
 
 const OVERLOADED_STATUS = 503;
@@ -101,6 +132,39 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
         body.items.map((i) => engine.verify({ qr: i.qr, venue: i.venue, scanner: body.scanner, transport: 'batch' })),
       );
       return { results };
+    },
+  );
+
+  // The verification audit trail, for auditors. The token is checked before the query is validated
+  // (a stranger learns nothing about the route); every read is recorded in audit_reads first.
+  const auditAuth = createTokenAuthenticator(config.tokens ?? []);
+  app.get(
+    '/v1/audit',
+    {
+      schema: { querystring: auditQuerySchema },
+      onRequest: (request, _reply, next) => {
+        const decision = decideAccess(auditAuth, request.headers.authorization, AUDIT_READ_ROLES);
+        if (!auditAuth.configured || decision.outcome === 'unauthenticated') {
+          next(verifierErrors.VERIFIER_ERR_UNAUTHENTICATED(auditAuth.configured ? undefined : 'no tokens are configured (http.tokens): the audit trail is closed'));
+        } else if (decision.outcome === 'forbidden') {
+          next(verifierErrors.VERIFIER_ERR_ROLE_FORBIDDEN(`role ${decision.principal.role} may not read the audit trail`));
+        } else next();
+      },
+    },
+    async (request) => {
+      const q = request.query as { venue?: string; from: string; to: string; limit?: string };
+      const from = parseTime(q.from, 'from');
+      const to = parseTime(q.to, 'to');
+      if (to <= from || to - from > MAX_AUDIT_RANGE_MS) throw verifierErrors.VERIFIER_ERR_REQUEST_INVALID('from must be before to, at most 31 days apart');
+      if (deps.auditTrail === undefined) throw verifierErrors.VERIFIER_ERR_AUDIT_UNAVAILABLE('this verifier keeps no audit trail (no warehouse)');
+      const reader = auditAuth.authenticate(request.headers.authorization)!;
+      try {
+        const rows = await deps.auditTrail.read({ venue: q.venue, from, to, limit: Number(q.limit ?? 1000) }, reader, request.ip);
+        return { rows };
+      } catch (err) {
+        request.log.error({ err }, 'audit trail read failed');
+        throw verifierErrors.VERIFIER_ERR_AUDIT_UNAVAILABLE(undefined, err);
+      }
     },
   );
 

@@ -19,3 +19,4 @@ export * from './offline-events.ts';
 export * from './offline-event-store.ts';
 export * from './verifier-group.ts';
 export * from './verifier-service.ts';
+export * from './audit-trail-reader.ts';

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { FromSchema } from 'json-schema-to-ts';
-import { parseConfig } from '@cityops/protocol';
+import { accessTokenProblems, accessTokensSchema, parseConfig } from '@cityops/protocol';
 import { verifierErrors } from './errors.ts';
 
 const source = {
@@ -27,6 +27,11 @@ export const verifierConfigSchema = {
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 8081 },
         /** Items per POST /v1/verify/batch. */
         maxBatchItems: { type: 'integer', minimum: 1, maximum: 10_000, default: 256 },
+        /**
+         * Role tokens (protocol/src/access-tokens.ts) for GET /v1/audit (roles auditor and admin).
+         * None: the audit route refuses everyone. Verification itself stays open to scanners and venues.
+         */
+        tokens: accessTokensSchema,
       },
     },
     /** Scanners' request/response over MQTT. Absent: MQTT off. */
@@ -166,7 +171,10 @@ export type VerifierConfig = FromSchema<typeof verifierConfigSchema>;
 export type VerifierConfigInput = FromSchema<typeof verifierConfigSchema, { keepDefaultedPropertiesOptional: true }>;
 
 export function parseVerifierConfig(input: unknown): VerifierConfig {
-  return parseConfig<VerifierConfig>(verifierConfigSchema, input, verifierErrors.VERIFIER_ERR_CONFIG);
+  const config = parseConfig<VerifierConfig>(verifierConfigSchema, input, verifierErrors.VERIFIER_ERR_CONFIG);
+  const problems = accessTokenProblems(config.http.tokens, '/http/tokens');
+  if (problems.length > 0) throw verifierErrors.VERIFIER_ERR_CONFIG(problems.join('; '));
+  return config;
 }
 
 export function poolThreads(config: VerifierConfig): number {

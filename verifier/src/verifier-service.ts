@@ -2,6 +2,7 @@ import { createCodeDecoder } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
 import { applyAuditRetention } from './audit-retention.ts';
+import { createAuditTrailReader } from './audit-trail-reader.ts';
 import { createAuditWriter, type AuditWriter } from './audit-writer.ts';
 import { verifierErrors } from './errors.ts';
 import { buildHttpApi } from './http-api.ts';
@@ -113,9 +114,17 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
             now,
           },
         );
+  if (config.http.tokens.length === 0) logger.warn('no http.tokens: GET /v1/audit (the verification audit trail) refuses everyone');
   const http = buildHttpApi(
-    { maxBatchItems: config.http.maxBatchItems, maxQrChars: config.decoder.maxQrChars },
-    { engine, reference, metrics, logger, ready: () => started !== undefined && (mqtt?.connected() ?? true) },
+    { maxBatchItems: config.http.maxBatchItems, maxQrChars: config.decoder.maxQrChars, tokens: config.http.tokens },
+    {
+      engine,
+      reference,
+      metrics,
+      logger,
+      ready: () => started !== undefined && (mqtt?.connected() ?? true),
+      ...(warehouse === undefined ? {} : { auditTrail: createAuditTrailReader({ warehouse, now }) }),
+    },
   );
 
   metrics.attach({
