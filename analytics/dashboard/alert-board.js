@@ -121,7 +121,7 @@ function AlertDetail({ id, revision, identity, operatorsRequired, onUpdated, onC
 }
 
 /** `alerts`: summaries, newest first; `revisions`: id → counter bumped by every live event. */
-export function AlertBoard({ alerts, revisions, operatorsRequired, onUpdated }) {
+export function AlertBoard({ alerts, revisions, operatorsRequired, tokensRequired, onUpdated }) {
   const [filter, setFilter] = useState('live');
   const [selected, setSelected] = useState();
   const [identity, setIdentity] = useState(() => sessionStorage.getItem('cityops.identity') ?? (operatorsRequired ? '' : 'control room'));
@@ -130,7 +130,7 @@ export function AlertBoard({ alerts, revisions, operatorsRequired, onUpdated }) 
   return html`<div class="board">
     <div class="board-bar">
       <${StateCounts} alerts=${alerts} filter=${filter} onFilter=${setFilter} />
-      <${OperatorField} operatorsRequired=${operatorsRequired} identity=${identity} onChange=${setIdentity} />
+      ${tokensRequired ? null : html`<${OperatorField} operatorsRequired=${operatorsRequired} identity=${identity} onChange=${setIdentity} />`}
     </div>
     <div class=${`board-body${selected ? ' with-detail' : ''}`}>
       <div class="table-scroll"><table class="alerts" data-testid="alert-table">

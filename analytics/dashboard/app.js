@@ -3,7 +3,7 @@
 import { render } from 'preact';
 import { useEffect, useMemo, useState } from 'preact/hooks';
 import { AlertBoard } from './alert-board.js';
-import { api, connectStream } from './api.js';
+import { accessToken, api, connectStream } from './api.js';
 import { Chart } from './charts.js';
 import { CityOverview } from './city-overview.js';
 import { html } from './html.js';
@@ -28,6 +28,22 @@ function ThemeToggle() {
   return html`<button type="button" aria-pressed=${theme === 'light'} onClick=${() => setTheme(theme === 'dark' ? 'light' : 'dark')}>Light theme</button>`;
 }
 
+/** Asks for the role token (auth.tokens) when the server requires one; the same token acts on alerts. */
+function TokenGate({ refused, onToken }) {
+  const [value, setValue] = useState('');
+  return html`<form class="panel token-gate" data-testid="token-gate" onSubmit=${(e) => {
+    e.preventDefault();
+    if (value.trim() !== '') onToken(value.trim());
+  }}>
+    <h2>Sign in</h2>
+    ${refused ? html`<p role="alert" class="error">${refused}</p>` : null}
+    <label class="field">Access token
+      <input type="password" autocomplete="off" value=${value} onInput=${(e) => setValue(e.currentTarget.value)} data-testid="access-token" />
+    </label>
+    <button type="submit">Open the dashboard</button>
+  </form>`;
+}
+
 function Panel({ id, title, children }) {
   return html`<section class="panel" id=${id} aria-labelledby=${`${id}-title`}>
     <h2 id=${`${id}-title`}>${title}</h2>
@@ -47,6 +63,24 @@ function App() {
   const [live, setLive] = useState([[], [], []]);
   const [error, setError] = useState();
   const [announcement, setAnnouncement] = useState('');
+  const [token, setToken] = useState(accessToken.get());
+  const [refused, setRefused] = useState();
+  const signIn = (t) => {
+    accessToken.set(t);
+    setRefused(undefined);
+    setToken(t);
+  };
+  const signOut = (err) => {
+    accessToken.set('');
+    setRefused(`${err.message} (${err.code})`);
+    setToken('');
+  };
+
+  // Whether a token is needed is known before anything else is asked for.
+  useEffect(() => {
+    api.info().then(setInfo, (err) => setError(err.message));
+  }, []);
+  const gated = info?.tokensRequired === true && token === '';
 
   const upsert = (summary) =>
     setAlerts((old) => {
@@ -56,13 +90,17 @@ function App() {
     });
 
   useEffect(() => {
-    api.indicators().then((r) => setIndicators(r.indicators), (err) => setError(err.message));
+    if (info === undefined || gated) return undefined;
+    const failed = (err) => (err.status === 401 ? signOut(err) : setError(err.message));
+    api.indicators().then((r) => setIndicators(r.indicators), failed);
+    // An analyst's token reads aggregates only: the board stays empty rather than failing.
     api.alerts().then(
       (r) => setAlerts((old) => new Map([...r.alerts.map((a) => [a.id, a]), ...old])),
-      (err) => setError(err.message),
+      (err) => (err.status === 403 ? undefined : failed(err)),
     );
     return connectStream({
       connected: setConnected,
+      refused: signOut,
       hello: setInfo,
       snapshot(s) {
         setSnapshot(s);
@@ -77,7 +115,7 @@ function App() {
         setRevisions((r) => ({ ...r, [alert.id]: (r[alert.id] ?? 0) + 1 }));
       },
     });
-  }, []);
+  }, [info === undefined, gated, token]);
 
   // Below the city the overview is read on demand, again with every snapshot.
   useEffect(() => {
@@ -103,6 +141,7 @@ function App() {
       </p>
     </header>
     ${error ? html`<p role="alert" class="error">${error}</p>` : null}
+    ${gated ? html`<${TokenGate} refused=${refused} onToken=${signIn} />` : null}
     <p class="visually-hidden" aria-live="polite" data-testid="announcement">${announcement}</p>
     <main class="grid">
       <${Panel} id="overview" title="City overview">
@@ -112,7 +151,8 @@ function App() {
         <${IndicatorChart} indicators=${indicators} place=${place} tick=${snapshot?.at} />
       <//>
       <${Panel} id="alerts" title="Alert board">
-        <${AlertBoard} key=${String(info?.operatorsRequired ?? false)} alerts=${sorted} revisions=${revisions} operatorsRequired=${info?.operatorsRequired ?? false} onUpdated=${upsert} />
+        <${AlertBoard} key=${String(info?.operatorsRequired ?? false)} alerts=${sorted} revisions=${revisions}
+          operatorsRequired=${(info?.operatorsRequired ?? false) && !info?.tokensRequired} tokensRequired=${info?.tokensRequired ?? false} onUpdated=${upsert} />
       <//>
       <${Panel} id="venues" title="Venue checks">
         <${VenueChecks} venues=${snapshot?.venues} />
