@@ -8,6 +8,7 @@ import { gatewayCommand, gatewayUsage } from './commands/gateway.ts';
 import { ingestCommand, ingestUsage } from './commands/ingest.ts';
 import { scanCommand, scanUsage } from './commands/scan.ts';
 import { simulateCommand, simulateUsage } from './commands/simulate.ts';
+import { tokenCommand, tokenUsage } from './commands/token.ts';
 import { upCommand, upUsage } from './commands/up.ts';
 import { verifierCommand, verifierUsage } from './commands/verifier.ts';
 import { verifyCommand, verifyUsage } from './commands/verify.ts';
@@ -28,6 +29,7 @@ const COMMANDS: Record<string, { run: Command; usage: string; longRunning: boole
   certs: { run: (argv, out) => certsCommand(argv, out), usage: certsUsage, longRunning: false },
   scan: { run: (argv, out, shutdown) => scanCommand(argv, out, shutdown), usage: scanUsage, longRunning: false },
   verify: { run: (argv, out) => verifyCommand(argv, out), usage: verifyUsage, longRunning: false },
+  token: { run: (argv, out) => tokenCommand(argv, out), usage: tokenUsage, longRunning: false },
 };
 
 function usage(): string {

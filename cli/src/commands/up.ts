@@ -1,8 +1,9 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAnalyticsService } from '@cityops/analytics';
+import type { AccessTokenEntry } from '@cityops/protocol';
 import { createIngestService, generateSecret } from '@cityops/ingest';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { createAgentFleet, createScannerCodeMint, createScannerFleet, describeCity, generateCity, planScannerSites } from '@cityops/simulators';
 import { createVerifierService } from '@cityops/verifier';
 import { openWarehouse } from '@cityops/warehouse';
@@ -14,10 +15,12 @@ import { warehouseConfigFrom } from '../store-option.ts';
 
 export const upUsage = `cityops up [--data DIR] [--store URL] [--host H] [--mqtt-port 1883] [--http-port 8080] [--verifier-port 8081]
            [--analytics-port 8082] [--gateways 64] [--rate 500] [--scanners 8] [--scan-rate 10]
-           [--indicators FILE] [--rules FILE] [--dispatch FILE] [--json]
+           [--indicators FILE] [--rules FILE] [--dispatch FILE] [--tokens FILE] [--json]
   the whole city in one process: broker, ingest, warehouse (embedded chDB unless --store), HTTP API,
   verifier, analytics (indicators, alert rules on the live stream, alert dispatch, the operator dashboard), and a simulated
-  city of gateway agents and venue scanners publishing through MQTT. Ctrl-C stops it.`;
+  city of gateway agents and venue scanners publishing through MQTT. Ctrl-C stops it.
+  --tokens: a JSON array of API token entries (cityops token new) for every service's HTTP API; without
+  it readings, indicators, alerts and the dashboard are open (development) and the audit route is closed.`;
 
 export async function upCommand(argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown): Promise<void> {
   const { values } = parseArgs({
@@ -38,6 +41,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       indicators: { type: 'string' },
       rules: { type: 'string' },
       dispatch: { type: 'string' },
+      tokens: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -45,6 +49,8 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
   await mkdir(dataDir, { recursive: true });
   const logger = pino({ name: 'cityops', level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
   const adminToken = values['admin-token'] ?? generateSecret();
+  // One token file for the three APIs; each service checks the entries with its config.
+  const tokens = values.tokens === undefined ? [] : (JSON.parse(await readFile(resolve(values.tokens), 'utf8')) as AccessTokenEntry[]);
 
   const warehouse = await openWarehouse(warehouseConfigFrom({ store: values.store, data: dataDir }));
   shutdown.add(() => warehouse.close());
@@ -52,7 +58,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
     {
       dataDir,
       mqtt: { host: values.host, port: Number(values['mqtt-port']) },
-      http: { host: values.host, port: Number(values['http-port']), adminToken },
+      http: { host: values.host, port: Number(values['http-port']), adminToken, tokens },
     },
     { warehouse, logger },
   );
@@ -75,7 +81,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
     {
       trust: { source: trustPath },
       revocation: { source: revocationPath },
-      http: { host: values.host, port: Number(values['verifier-port']) },
+      http: { host: values.host, port: Number(values['verifier-port']), tokens },
       mqtt: { url: addresses.mqttUrl, username: 'cityops-verifier', password: verifierSecret, clientId: 'cityops-verifier' },
       audit: { pseudonymKey: cityIssuer.pseudonymKey },
     },
@@ -90,6 +96,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
   const analytics = createAnalyticsService(
     {
       http: { host: values.host, port: Number(values['analytics-port']) },
+      auth: { tokens },
       ...(values.indicators === undefined ? {} : { indicatorsFile: resolve(values.indicators) }),
       rules: {
         mqtt: { url: addresses.mqttUrl, username: 'cityops-analytics', password: analyticsSecret },

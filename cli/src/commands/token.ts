@@ -1,0 +1,36 @@
+import { parseArgs } from 'node:util';
+import { ACCESS_ROLES, mintAccessToken, type AccessRole } from '@cityops/protocol';
+import { cliErrors } from '../cli-errors.ts';
+
+export const tokenUsage = `cityops token new --role admin|operator|department|analyst|auditor --name NAME [--department ID ...] [--json]
+  a new API token (256 random bits) and its config entry { name, role, tokenSha256[, departments] } for
+  auth.tokens (analytics) or http.tokens (ingest, verifier), or a file for cityops up --tokens. The token
+  is printed once; only its SHA-256 goes into configuration.`;
+
+export function tokenCommand(argv: string[], out: NodeJS.WritableStream): Promise<void> {
+  const [sub, ...rest] = argv;
+  if (sub !== 'new') return Promise.reject(cliErrors.CLI_ERR_USAGE(tokenUsage));
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      role: { type: 'string' },
+      name: { type: 'string' },
+      department: { type: 'string', multiple: true },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const role = values.role as AccessRole | undefined;
+  if (role === undefined || !ACCESS_ROLES.includes(role)) return Promise.reject(cliErrors.CLI_ERR_USAGE(`--role must be one of ${ACCESS_ROLES.join(', ')}`));
+  if (values.name === undefined || values.name.trim() === '') return Promise.reject(cliErrors.CLI_ERR_USAGE('--name names who holds the token'));
+  const departments = values.department;
+  if ((role === 'department') !== (departments !== undefined && departments.length > 0)) {
+    return Promise.reject(cliErrors.CLI_ERR_USAGE('--department is required for role department, and only for it'));
+  }
+  const { token, entry } = mintAccessToken(values.name.trim(), role, departments);
+  out.write(
+    values.json
+      ? `${JSON.stringify({ token, entry })}\n`
+      : `token (shown once, give it to ${entry.name}): ${token}\nconfig entry: ${JSON.stringify(entry)}\n`,
+  );
+  return Promise.resolve();
+}
