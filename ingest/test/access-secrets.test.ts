@@ -99,7 +99,7 @@ describe('secrets never reach the logs', () => {
     expect((await https(`${addresses.httpUrl}/v1/telemetry`, ca, 'POST', { authorization: basic(secret), 'content-type': 'application/json' }, '{}')).status).toBe(429);
 
     // Revocation closes the live connection (logged with the device id only).
-    const gone = new Promise((resolve) => good.once('close', resolve));
+    const gone = new Promise<void>((resolve) => good.once('close', () => resolve()));
     expect((await https(`${addresses.httpUrl}/v1/devices/gw-s`, ca, 'DELETE', { authorization: `Bearer ${ADMIN}` })).status).toBe(204);
     await gone;
 

@@ -10,12 +10,13 @@ import type { Shutdown } from '../shutdown.ts';
 
 export const ingestUsage = `cityops ingest [--data DIR] [--store URL] [--host H] [--mqtt-port P] [--http-port P] [--admin-token T] [--no-fsync]
                 [--redis redis://HOST:PORT --instance NAME]
-                [--tls-dir DIR | --tls-key FILE --tls-cert FILE [--tls-ca FILE]] [--mqtts-port 8883]
+                [--tls-dir DIR | --tls-key FILE --tls-cert FILE [--tls-ca FILE]] [--mqtts-port 8883] [--limit-exempt ADDR,...]
   runs the broker, the telemetry pipeline and the ingest HTTP API alone; prints one JSON line with its addresses when ready.
   --redis shares routing, retained messages and persistent sessions with the other instances on that Redis;
   --instance names this instance's pipeline status (unique among live instances; default "ingest");
   --tls-dir (server-key.pem, server.pem, ca.pem, as written by 'cityops certs dev') or --tls-key/--tls-cert:
-  MQTT over TLS on --mqtts-port and HTTPS (instead of HTTP) on --http-port`;
+  MQTT over TLS on --mqtts-port and HTTPS (instead of HTTP) on --http-port;
+  --limit-exempt: addresses never rate-limited or locked out (default 127.0.0.1,::1; e.g. a load balancer's)`;
 
 /** PEM text of the server key, certificate and CA, from --tls-dir or --tls-key/--tls-cert/--tls-ca. */
 async function tlsFrom(values: { 'tls-dir'?: string | undefined; 'tls-key'?: string | undefined; 'tls-cert'?: string | undefined; 'tls-ca'?: string | undefined }) {
@@ -50,6 +51,7 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       'tls-cert': { type: 'string' },
       'tls-ca': { type: 'string' },
       'mqtts-port': { type: 'string', default: '8883' },
+      'limit-exempt': { type: 'string' },
     },
   });
   const tls = await tlsFrom(values);
@@ -71,6 +73,7 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
         ...(tls === undefined ? {} : { tls }),
       },
       wal: { fsync: !values['no-fsync'] },
+      ...(values['limit-exempt'] === undefined ? {} : { limits: { exemptAddresses: values['limit-exempt'].split(',').filter((a) => a !== '') } }),
       ...(values['flush-rows'] === undefined ? {} : { writer: { flushRows: Number(values['flush-rows']) } }),
       ...(values.redis === undefined ? {} : { cluster: { redisUrl: values.redis } }),
       ...(values.instance === undefined ? {} : { pipelineStatus: { instance: values.instance } }),
