@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mintAccessToken } from '@cityops/protocol';
 import { openWarehouse, type Warehouse } from '@cityops/warehouse';
+import { createAuditTrailReader } from '../src/audit-trail-reader.ts';
 import { identifierHash, pseudonym } from '../src/identifier-hashes.ts';
 import { createVerifierService, type VerifierAddresses, type VerifierService } from '../src/verifier-service.ts';
 import { createTestIssuers, PSEUDONYM_KEY, trustEntries } from './code-fixtures.ts';
@@ -96,5 +97,14 @@ describe('verifier access: the audit trail', () => {
     for (const q of [`from=${t0}&to=${t0}`, `from=0&to=${32 * 86_400_000}`, `from=${t0}`]) {
       expect((await audit(q, auditor.token)).status, q).toBe(400);
     }
+  });
+
+  it('returns no rows when the read cannot be recorded (no unaudited read of personal data)', async () => {
+    const failing = {
+      query: () => Promise.resolve([{ at: '2026-01-01 00:00:00.000', venue: 'gate-1', pseudonym: 'x', offline: 0, stale: 0 }]),
+      insertRows: () => Promise.reject(new Error('warehouse down')),
+    } as unknown as Warehouse;
+    const reader = createAuditTrailReader({ warehouse: failing, now: Date.now });
+    await expect(reader.read({ from: 0, to: 1, limit: 1 }, auditor.entry, '127.0.0.1')).rejects.toThrow('warehouse down');
   });
 });
