@@ -9,6 +9,7 @@ import { createVerifierService } from '@cityops/verifier';
 import { openWarehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
 import { loadOrCreateCityIssuer } from '../city-issuer.ts';
+import { cliErrors } from '../cli-errors.ts';
 import { provisionCity, provisionScanners, provisionService } from '../provision-city.ts';
 import type { Shutdown } from '../shutdown.ts';
 import { warehouseConfigFrom } from '../store-option.ts';
@@ -50,7 +51,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
   const logger = pino({ name: 'cityops', level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
   const adminToken = values['admin-token'] ?? generateSecret();
   // One token file for the three APIs; each service checks the entries with its config.
-  const tokens = values.tokens === undefined ? [] : (JSON.parse(await readFile(resolve(values.tokens), 'utf8')) as AccessTokenEntry[]);
+  const tokens = values.tokens === undefined ? [] : await readTokenFile(resolve(values.tokens));
 
   const warehouse = await openWarehouse(warehouseConfigFrom({ store: values.store, data: dataDir }));
   shutdown.add(() => warehouse.close());
@@ -159,4 +160,15 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       '',
     ].join('\n'),
   );
+}
+
+/** `--tokens FILE`: a JSON array of token entries; the services check each entry against their schema. */
+async function readTokenFile(path: string): Promise<AccessTokenEntry[]> {
+  try {
+    const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
+    if (!Array.isArray(parsed)) throw new Error('not a JSON array');
+    return parsed as AccessTokenEntry[];
+  } catch (err) {
+    throw cliErrors.CLI_ERR_USAGE(`--tokens ${path}: ${(err as Error).message} (a JSON array of cityops token new entries)`, err);
+  }
 }
