@@ -6,13 +6,15 @@ import { machineInfo } from './machine-info.ts';
 import { writeReport } from './report.ts';
 import type { Scenario, ScenarioResult } from './scenario.ts';
 import { alertsScenario } from './scenarios/alerts-scenario.ts';
+import { brokerScenario } from './scenarios/broker-scenario.ts';
 import { codecScenario } from './scenarios/codec-scenario.ts';
+import { edgeScenario } from './scenarios/edge-scenario.ts';
 import { ingestScenario } from './scenarios/ingest-scenario.ts';
 import { queryScenario } from './scenarios/query-scenario.ts';
 import { soakScenario } from './scenarios/soak-scenario.ts';
 import { verifyScenario } from './scenarios/verify-scenario.ts';
 
-const SCENARIOS: readonly Scenario[] = [codecScenario, ingestScenario, verifyScenario, queryScenario, alertsScenario, soakScenario];
+const SCENARIOS: readonly Scenario[] = [codecScenario, ingestScenario, verifyScenario, queryScenario, alertsScenario, brokerScenario, edgeScenario, soakScenario];
 
 /** `npm run bench [-- <scenario>...] [--duration S] [--smoke] [--out DIR]` */
 export async function runBench(argv: string[]): Promise<{ results: ScenarioResult[]; paths: { json: string; markdown: string } }> {

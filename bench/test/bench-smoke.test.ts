@@ -36,8 +36,18 @@ describe('bench smoke run', () => {
     expect(soak?.figures.samples).toBeGreaterThan(0);
     expect(soak?.figures.acked_readings).toBeGreaterThan(0);
     expect([soak?.figures.lost_readings, soak?.figures.duplicate_rows]).toEqual([0, 0]); // every acknowledged reading stored exactly once (memory targets are bench's business)
+    const broker = results.find((r) => r.scenario === 'broker');
+    expect(broker?.figures.ours_saturation_forwarded_batches_per_second).toBeGreaterThan(0);
+    expect(broker?.figures.mosquitto_saturation_forwarded_batches_per_second).toBeGreaterThan(0);
+    expect(broker?.figures.ours_common_forward_samples).toBeGreaterThan(0);
+    expect(broker?.figures.ratio_ours_to_mosquitto).toBeGreaterThan(0); // the ratio's size is bench's business
+    const edge = results.find((r) => r.scenario === 'edge');
+    expect(edge?.figures.gateway_1000_delivered_readings_per_second).toBeGreaterThan(0);
+    expect(edge?.figures.outage_readings_journaled).toBe(edge?.figures.outage_readings);
+    expect(edge?.figures.replay_readings_per_second).toBeGreaterThan(0);
+    expect(edge?.figures.outage_rss_max_mib).toBeGreaterThan(0);
     const report = JSON.parse(await readFile(paths.json, 'utf8')) as { machine: { node: string; cores: number } };
     expect(report.machine.node).toBe(process.version);
     expect(await readFile(paths.markdown, 'utf8')).toMatch(/## ingest/);
-  }, 180_000); // six scenarios, four of them starting cityops processes (soak: ~40 s)
+  }, 240_000); // eight scenarios, six of them starting cityops processes (soak: ~40 s, broker: ~30 s)
 });
