@@ -87,7 +87,7 @@ describe('device credentials revoked at runtime', () => {
       );
     await h.service.registry.revoke('gw-racing');
     const client = await connecting;
-    if (client !== undefined && !client.disconnected) await closed(client);
+    if (client?.connected === true) await closed(client);
     expect(h.service.registry.get('gw-racing')?.revoked).toBe(true);
     await client?.endAsync(true);
   });
