@@ -15,7 +15,7 @@ export interface SoakLoad {
 }
 
 /** Forks the soak's load generator (soak-load-process.ts, through tsx) and waits until its gateways are connected. */
-export async function startSoakLoad(config: LoadProcessConfig, timeoutMs = 60_000): Promise<SoakLoad> {
+export async function startSoakLoad(config: LoadProcessConfig, timeoutMs = 120_000): Promise<SoakLoad> {
   const child: ChildProcess = fork(new URL('./soak-load-process.ts', import.meta.url), [JSON.stringify(config)], {
     execArgv: ['--import', 'tsx'],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

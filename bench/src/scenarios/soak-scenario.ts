@@ -306,6 +306,7 @@ export function createSoakScenario(full: SoakOptions, smokeOptions: SoakOptions)
           duplicate_rows: check.duplicateRows,
           stored_unacked_readings: check.storedUnacked,
           load_publish_errors: ledger.stats.errors,
+          load_connect_errors: ledger.stats.connectErrors,
           city_rss_before_probe_mib: round(rssBeforeProbe / MIB, 1),
           city_rss_after_probe_mib: round(rssAfterProbe / MIB, 1),
           city_rss_end_mib: last.city_rss_mib ?? -1,
