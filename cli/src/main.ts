@@ -1,50 +1,48 @@
 #!/usr/bin/env node
 import { isCityopsError } from '@cityops/protocol';
-import { analyticsCommand, analyticsUsage } from './commands/analytics.ts';
-import { certsCommand, certsUsage } from './commands/certs.ts';
-import { codesCommand, codesUsage } from './commands/codes.ts';
-import { deviceCommand, deviceUsage } from './commands/device.ts';
-import { gatewayCommand, gatewayUsage } from './commands/gateway.ts';
-import { ingestCommand, ingestUsage } from './commands/ingest.ts';
-import { scanCommand, scanUsage } from './commands/scan.ts';
-import { simulateCommand, simulateUsage } from './commands/simulate.ts';
-import { tokenCommand, tokenUsage } from './commands/token.ts';
-import { upCommand, upUsage } from './commands/up.ts';
-import { verifierCommand, verifierUsage } from './commands/verifier.ts';
-import { verifyCommand, verifyUsage } from './commands/verify.ts';
 import { createShutdown, type Shutdown } from './shutdown.ts';
 
 type Command = (argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown) => Promise<void>;
 
-/** Commands that keep running until a signal; the others finish and exit. */
-const COMMANDS: Record<string, { run: Command; usage: string; longRunning: boolean }> = {
-  up: { run: upCommand, usage: upUsage, longRunning: true },
-  ingest: { run: ingestCommand, usage: ingestUsage, longRunning: true },
-  verifier: { run: verifierCommand, usage: verifierUsage, longRunning: true },
-  analytics: { run: analyticsCommand, usage: analyticsUsage, longRunning: true },
-  simulate: { run: simulateCommand, usage: simulateUsage, longRunning: true },
-  gateway: { run: (argv, out, shutdown) => gatewayCommand(argv, out, shutdown), usage: gatewayUsage, longRunning: false },
-  device: { run: deviceCommand, usage: deviceUsage, longRunning: false },
-  codes: { run: codesCommand, usage: codesUsage, longRunning: false },
-  certs: { run: (argv, out) => certsCommand(argv, out), usage: certsUsage, longRunning: false },
-  scan: { run: (argv, out, shutdown) => scanCommand(argv, out, shutdown), usage: scanUsage, longRunning: false },
-  verify: { run: (argv, out) => verifyCommand(argv, out), usage: verifyUsage, longRunning: false },
-  token: { run: (argv, out) => tokenCommand(argv, out), usage: tokenUsage, longRunning: false },
+interface CommandModule {
+  readonly run: Command;
+  readonly usage: string;
+}
+
+/**
+ * Each command's module is loaded only when it runs: `cityops gateway` on a small device must not
+ * load chDB, the verifier and analytics (the CLI measured ~300 MiB RSS when every command was
+ * imported up front). Commands that keep running until a signal are long-running; the others
+ * finish and exit.
+ */
+const COMMANDS: Record<string, { readonly load: () => Promise<CommandModule>; readonly longRunning: boolean }> = {
+  up: { load: async () => import('./commands/up.ts').then((m) => ({ run: m.upCommand, usage: m.upUsage })), longRunning: true },
+  ingest: { load: async () => import('./commands/ingest.ts').then((m) => ({ run: m.ingestCommand, usage: m.ingestUsage })), longRunning: true },
+  verifier: { load: async () => import('./commands/verifier.ts').then((m) => ({ run: m.verifierCommand, usage: m.verifierUsage })), longRunning: true },
+  analytics: { load: async () => import('./commands/analytics.ts').then((m) => ({ run: m.analyticsCommand, usage: m.analyticsUsage })), longRunning: true },
+  simulate: { load: async () => import('./commands/simulate.ts').then((m) => ({ run: m.simulateCommand, usage: m.simulateUsage })), longRunning: true },
+  gateway: { load: async () => import('./commands/gateway.ts').then((m) => ({ run: (a, o, s) => m.gatewayCommand(a, o, s), usage: m.gatewayUsage })), longRunning: false },
+  device: { load: async () => import('./commands/device.ts').then((m) => ({ run: m.deviceCommand, usage: m.deviceUsage })), longRunning: false },
+  codes: { load: async () => import('./commands/codes.ts').then((m) => ({ run: m.codesCommand, usage: m.codesUsage })), longRunning: false },
+  certs: { load: async () => import('./commands/certs.ts').then((m) => ({ run: (a, o) => m.certsCommand(a, o), usage: m.certsUsage })), longRunning: false },
+  scan: { load: async () => import('./commands/scan.ts').then((m) => ({ run: (a, o, s) => m.scanCommand(a, o, s), usage: m.scanUsage })), longRunning: false },
+  verify: { load: async () => import('./commands/verify.ts').then((m) => ({ run: (a, o) => m.verifyCommand(a, o), usage: m.verifyUsage })), longRunning: false },
+  token: { load: async () => import('./commands/token.ts').then((m) => ({ run: (a, o) => m.tokenCommand(a, o), usage: m.tokenUsage })), longRunning: false },
 };
 
-function usage(): string {
-  return `cityops <command>\n\n${Object.values(COMMANDS)
-    .map((c) => c.usage)
-    .join('\n\n')}\n`;
+async function usage(): Promise<string> {
+  const modules = await Promise.all(Object.values(COMMANDS).map((c) => c.load()));
+  return `cityops <command>\n\n${modules.map((m) => m.usage).join('\n\n')}\n`;
 }
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
-  const command = name === undefined ? undefined : COMMANDS[name];
-  if (command === undefined) {
-    process.stderr.write(usage());
+  const entry = name === undefined ? undefined : COMMANDS[name];
+  if (entry === undefined) {
+    process.stderr.write(await usage());
     return name === undefined || name === 'help' || name === '--help' ? 0 : 2;
   }
+  const command = await entry.load();
   const shutdown = createShutdown();
   const stop = (signal: string) => {
     process.stderr.write(`\n${signal}: stopping…\n`);
@@ -69,7 +67,7 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  if (!command.longRunning) {
+  if (!entry.longRunning) {
     await shutdown.run();
     return 0;
   }
