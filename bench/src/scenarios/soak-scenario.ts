@@ -125,6 +125,11 @@ function slopePerHour(samples: readonly Sample[], key: string, fromS: number): n
   return leastSquaresSlope(points);
 }
 
+function meanOf(samples: readonly Sample[], key: string, fromS: number, toS: number): number {
+  const values = samples.filter((s) => s.t_s! >= fromS && s.t_s! < toS && s[key]! >= 0).map((s) => s[key]!);
+  return values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
 const TABLE_COLUMNS: readonly [string, string][] = [
   ['t_s', 't s'],
   ['ingested_per_s', 'ingested/s'],
@@ -312,6 +317,9 @@ export function createSoakScenario(full: SoakOptions, smokeOptions: SoakOptions)
           city_rss_end_mib: last.city_rss_mib ?? -1,
           city_rss_max_mib: samples.length > 0 ? cityMax : -1,
           city_rss_slope_second_half_mib_per_hour: round(citySlope, 1),
+          // Means of each half beside the slope: a short run's slope is at the mercy of where the saw-tooth ends.
+          city_rss_mean_first_half_mib: round(meanOf(samples, 'city_rss_mib', 0, half), 1),
+          city_rss_mean_second_half_mib: round(meanOf(samples, 'city_rss_mib', half, Number.POSITIVE_INFINITY), 1),
           city_heap_slope_second_half_mib_per_hour: round(slopePerHour(samples, 'city_heap_mib', half), 1),
           load_rss_end_mib: last.load_rss_mib ?? -1,
           load_rss_slope_second_half_mib_per_hour: round(slopePerHour(samples, 'load_rss_mib', half), 1),
