@@ -7,7 +7,7 @@ import { openWarehouse } from '@cityops/warehouse';
 import { startCityops, type CityopsProcess } from '../../../test-peers/cityops-process.ts';
 import { checkAcknowledged, type AckCheck } from '../ack-check.ts';
 import { leastSquaresSlope } from '../least-squares.ts';
-import { processRssBytes } from '../process-rss.ts';
+import { processMemoryMiB } from '../process-memory.ts';
 import { bucketQuantileBound, histogramBuckets, metricValue, scrape } from '../prometheus-text.ts';
 import type { ReportTable, Scenario, ScenarioOptions, ScenarioResult } from '../scenario.ts';
 import { startSoakLoad, type SoakLoad } from '../soak-load-client.ts';
@@ -190,7 +190,7 @@ export function createSoakScenario(full: SoakOptions, smokeOptions: SoakOptions)
         const credentials = join(workDir, 'soak-credentials.json');
         await writeCredentialsFile(credentials, fleet);
         load = await startSoakLoad({ brokerUrl: mqttUrl, credentials, batch: o.batch, inflight: o.inflight });
-        const rssBeforeProbe = processRssBytes(upPid);
+        const rssBeforeProbe = processMemoryMiB(upPid).rss * MIB;
 
         // Capacity probe: offer more than the city can take, count what reaches the warehouse over the tail.
         log(`soak: capacity probe, ${o.probeOffered} readings/s offered for ${o.probeS} s on top of ${o.upGateways} agents at ${o.upRate}/s`);
@@ -203,7 +203,7 @@ export function createSoakScenario(full: SoakOptions, smokeOptions: SoakOptions)
         const capacity = (p1.rows - p0.rows) / ((p1.t - p0.t) / 1000);
         if (!(capacity > 0)) throw new Error('soak: the capacity probe saw no rows written');
         const drainS = await untilDrained(httpUrl, Math.max(1_000, o.upRate * 2), smoke ? 20_000 : 180_000);
-        const rssAfterProbe = processRssBytes(upPid);
+        const rssAfterProbe = processMemoryMiB(upPid).rss * MIB;
         // Half of what the whole city wrote, the agents' share included; the load makes up the rest.
         const offered = Math.max(o.batch * 10, Math.round((capacity / 2 - o.upRate) / 1000) * 1000);
         log(`soak: capacity ${Math.round(capacity)} readings/s (drained in ${drainS.toFixed(1)} s); offering ${offered}/s from the load plus ${o.upRate}/s from the agents for ${durationS} s`);
@@ -241,7 +241,7 @@ export function createSoakScenario(full: SoakOptions, smokeOptions: SoakOptions)
             buffered_rows: sampleOf(ingestText, 'cityops_ingest_buffered_rows'),
             ingest_lag_s: round(sampleOf(ingestText, 'cityops_ingest_lag_seconds'), 2),
             // One process: ingest's default metrics are the process's heap (the verifier's and analytics' say the same).
-            city_rss_mib: round(processRssBytes(upPid) / MIB, 1),
+            city_rss_mib: round(processMemoryMiB(upPid).rss, 1),
             city_heap_mib: round(sampleOf(ingestText, 'cityops_ingest_nodejs_heap_size_used_bytes') / MIB, 1),
             city_external_mib: round(sampleOf(ingestText, 'cityops_ingest_nodejs_external_memory_bytes') / MIB, 1),
             load_rss_mib: round(loadSample.rssBytes / MIB, 1),
