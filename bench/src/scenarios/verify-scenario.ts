@@ -1,15 +1,12 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { Worker } from 'node:worker_threads';
-import { createCodeDecoder, createDevelopmentIssuer, type DevelopmentIssuer } from '@cityops/protocol';
-import { scrape } from '../prometheus-text.ts';
+import { createCodeDecoder, createDevelopmentIssuer } from '@cityops/protocol';
+import { failedRequests, loadAutocannon, postEach, type AutocannonResult } from '../autocannon-load.ts';
+import { mintCodes } from '../mint-codes.ts';
 import type { Scenario } from '../scenario.ts';
+import { startVerifierProcess, verifierCounts } from '../verifier-process.ts';
 
 const QUESTION =
   'How many verifications per second does the verifier answer over HTTP, one distinct code per POST /v1/verify ' +
@@ -21,77 +18,6 @@ const BATCH_CONNECTIONS = 8;
 const BATCH_ITEMS = 64;
 /** Codes kept in memory at most (about 200 bytes each, plus their request buffers). */
 const MAX_CODES = 200_000;
-
-/** The part of autocannon's result this scenario reads (the package has no types). */
-interface AutocannonResult {
-  readonly duration: number;
-  readonly latency: { readonly p50: number; readonly p99: number; readonly max: number };
-  readonly requests: { readonly total: number };
-  readonly '2xx': number;
-  readonly non2xx: number;
-  readonly errors: number;
-  readonly timeouts: number;
-}
-
-interface AutocannonRequest {
-  readonly method: 'POST';
-  readonly path: string;
-  readonly headers: Record<string, string>;
-  readonly body: string;
-}
-
-interface AutocannonOptions {
-  readonly url: string;
-  readonly connections: number;
-  readonly duration: number;
-  readonly maxConnectionRequests: number;
-  readonly requests: readonly AutocannonRequest[];
-  readonly setupClient: (client: { setRequests(requests: readonly AutocannonRequest[]): void }) => void;
-}
-
-type Autocannon = (options: AutocannonOptions) => Promise<AutocannonResult>;
-
-/**
- * Mints `count` distinct health codes on every core: a code costs ~125 µs (ES256 signature, CBOR,
- * a trial deflate), so one thread would take longer than the measurement.
- */
-async function mintCodes(issuer: DevelopmentIssuer, count: number, threads: number): Promise<string[]> {
-  // A worker's start (tsx, the protocol's modules) costs about a second: not worth it for a few codes.
-  if (count <= 5000) return Array.from({ length: count }, (_, i) => issuer.issueHealthCode({ subject: `bench-${i}`, colour: 'green', validMinutes: 600 }));
-  // An eval'd worker is CommonJS: it registers tsx itself (as the verifier's pool workers do), then imports the protocol.
-  const script = `
-    const { parentPort, workerData } = require('node:worker_threads');
-    const { createPrivateKey } = require('node:crypto');
-    (async () => {
-      (await import(workerData.tsx)).register();
-      const { createCodeIssuer } = await import(workerData.protocol);
-      const issuer = createCodeIssuer({ kid: Buffer.from(workerData.kid, 'base64'), privateKey: createPrivateKey(workerData.key), alg: 'ES256', issuer: workerData.issuer });
-      const codes = [];
-      for (let i = 0; i < workerData.count; i++) codes.push(issuer.issueHealthCode({ subject: workerData.prefix + i, colour: 'green', validMinutes: 600 }));
-      parentPort.postMessage(codes);
-    })();`;
-  const per = Math.ceil(count / threads);
-  const parts = await Promise.all(
-    Array.from({ length: threads }, async (_, t) => {
-      const worker = new Worker(script, {
-        eval: true,
-        workerData: {
-          tsx: import.meta.resolve('tsx/esm/api'),
-          protocol: import.meta.resolve('@cityops/protocol'),
-          kid: issuer.kid.toString('base64'),
-          key: issuer.privateKeyPem(),
-          issuer: issuer.issuer,
-          count: Math.min(per, count - t * per),
-          prefix: `bench-${t}-`,
-        },
-      });
-      const [codes] = (await once(worker, 'message')) as [string[]];
-      await worker.terminate();
-      return codes;
-    }),
-  );
-  return parts.flat();
-}
 
 /**
  * Single-thread ES256 `crypto.verify` per second over the codes' own signed bytes (RFC 9052
@@ -117,98 +43,11 @@ function es256Rate(signed: readonly { readonly toBeSigned: Uint8Array; readonly 
   return rounds.sort((a, b) => a - b)[1]!;
 }
 
-interface VerifierProcess {
-  readonly httpUrl: string;
-  stop(): Promise<void>;
-}
-
-/**
- * The verifier as a process of its own (HTTP, piscina pool on every core, verdict cache on, no
- * audit), so that it and autocannon share the machine as a load balancer and a service would.
- */
-async function startVerifier(trustPath: string): Promise<VerifierProcess> {
-  const config = { http: { port: 0, maxBatchItems: 256 }, trust: { source: trustPath } };
-  // CommonJS (no --input-type: the pool threads inherit execArgv, and it is refused for files).
-  const script = `(async () => {
-    const [{ createVerifierService }, { pino }] = await Promise.all([import(process.env.CITYOPS_VERIFIER), import(process.env.CITYOPS_PINO)]);
-    const service = createVerifierService(JSON.parse(process.env.CITYOPS_VERIFIER_CONFIG), { logger: pino({ level: 'warn' }, pino.destination(2)) });
-    const addresses = await service.start();
-    process.stdout.write(JSON.stringify({ ready: true, ...addresses }) + '\\n');
-    const stop = () => service.stop().then(() => process.exit(0), () => process.exit(1));
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
-  })();`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      ...process.env,
-      CITYOPS_VERIFIER: import.meta.resolve('@cityops/verifier'),
-      CITYOPS_PINO: import.meta.resolve('pino'),
-      CITYOPS_VERIFIER_CONFIG: JSON.stringify(config),
-    },
-  });
-  let errText = '';
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    errText = (errText + chunk).slice(-10_000);
-  });
-  const exited = once(child, 'exit');
-  const ready = await new Promise<{ httpUrl: string }>((resolve, reject) => {
-    const lines = createInterface({ input: child.stdout });
-    lines.on('line', (line) => {
-      if (line.startsWith('{"ready":true')) resolve(JSON.parse(line) as { httpUrl: string });
-    });
-    exited.then(() => reject(new Error(`the verifier exited before it was ready:\n${errText}`)), reject);
-  });
-  return {
-    httpUrl: ready.httpUrl,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(killer);
-    },
-  };
-}
-
-/** Splits `bodies` over connections: each sends its own slice once, so no code is sent twice. */
-async function load(autocannon: Autocannon, url: string, path: string, bodies: readonly string[], connections: number, seconds: number): Promise<AutocannonResult> {
-  const request = (body: string): AutocannonRequest => ({ method: 'POST', path, headers: { 'content-type': 'application/json' }, body });
-  // Equal slices (autocannon has one maxConnectionRequests for all connections).
-  const per = Math.floor(bodies.length / connections);
-  if (per < 1) throw new Error(`${bodies.length} request bodies for ${connections} connections`);
-  const slices = Array.from({ length: connections }, (_, c) => bodies.slice(c * per, (c + 1) * per).map(request));
-  let next = 0;
-  return autocannon({
-    url,
-    connections,
-    duration: seconds,
-    maxConnectionRequests: per,
-    requests: [request(bodies[0]!)],
-    setupClient: (client) => client.setRequests(slices[next++ % connections]!),
-  });
-}
-
-/** Verdicts (all, and OK) and cache hits, from the verifier's own metrics; a counter not yet incremented is 0. */
-async function verifierCounts(httpUrl: string): Promise<{ ok: number; verdicts: number; cacheHits: number }> {
-  const text = await scrape(`${httpUrl}/metrics`);
-  const labelled = (name: string, label: string) =>
-    text
-      .split('\n')
-      .filter((l) => l.startsWith(`${name}{`) && l.includes(label))
-      .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-  return {
-    ok: labelled('cityops_verifier_verdicts_total', 'reason="OK"'),
-    verdicts: labelled('cityops_verifier_verdicts_total', '{'),
-    cacheHits: labelled('cityops_verifier_cache_lookups_total', 'result="hit"'),
-  };
-}
-
 export const verifyScenario: Scenario = {
   name: 'verify',
   question: QUESTION,
   async run({ durationS, smoke, workDir, log }) {
-    const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+    const autocannon = loadAutocannon();
     const cores = availableParallelism();
     const seconds = smoke ? 0.5 : Math.max(2, Math.round(durationS));
     const issuer = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'], trustForm: 'public-key' });
@@ -236,15 +75,15 @@ export const verifyScenario: Scenario = {
 
     // Each run gets a fresh verifier (empty verdict cache) warmed on codes of its own; a smoke run
     // shares one between its two runs, each on its own half of the codes.
-    const shared = smoke ? await startVerifier(trustPath) : undefined;
+    const shared = smoke ? await startVerifierProcess(trustPath) : undefined;
     const [singleCodes, batchCodes] = smoke ? [codes.slice(0, count / 2), codes.slice(count / 2)] : [codes, codes];
     async function measure(path: string, bodies: readonly string[], connections: number) {
-      const verifier = shared ?? (await startVerifier(trustPath));
+      const verifier = shared ?? (await startVerifierProcess(trustPath));
       try {
-        if (warm.length > 0) await load(autocannon, verifier.httpUrl, '/v1/verify', warm.map((qr) => JSON.stringify({ qr })), 16, 2);
+        if (warm.length > 0) await postEach(autocannon, verifier.httpUrl, '/v1/verify', warm.map((qr) => JSON.stringify({ qr })), 16, 2);
         const before = await verifierCounts(verifier.httpUrl);
         log(`verify: POST ${path}, ${connections} connections, ${seconds} s`);
-        const result = await load(autocannon, verifier.httpUrl, path, bodies, connections, seconds);
+        const result = await postEach(autocannon, verifier.httpUrl, path, bodies, connections, seconds);
         const after = await verifierCounts(verifier.httpUrl);
         return { result, ok: after.ok - before.ok, verdicts: after.verdicts - before.verdicts, cacheHits: after.cacheHits - before.cacheHits };
       } finally {
@@ -276,7 +115,7 @@ export const verifyScenario: Scenario = {
     const es256Median = [...es256].sort((a, b) => a - b)[1]!;
     const limit = cores * es256Median;
     const share = batchRate / limit;
-    const failed = (r: AutocannonResult) => r.non2xx + r.errors + r.timeouts;
+    const failed = failedRequests;
     const cacheHits = single.cacheHits + batch.cacheHits;
     const allOk = single.ok === single.verdicts && batch.ok === batch.verdicts;
     return {

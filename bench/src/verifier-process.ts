@@ -1,0 +1,77 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import type { VerifierConfigInput } from '@cityops/verifier';
+import { scrape } from './prometheus-text.ts';
+
+export interface VerifierProcess {
+  readonly pid: number;
+  readonly httpUrl: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The verifier as a process of its own (HTTP on a free port, verdict cache on, no audit; the piscina
+ * pool as `pool` says, on every core by default), so that it and a load generator share the machine
+ * as a load balancer and a service would.
+ */
+export async function startVerifierProcess(trustPath: string, pool: NonNullable<VerifierConfigInput['pool']> = {}): Promise<VerifierProcess> {
+  const config: VerifierConfigInput = { http: { port: 0, maxBatchItems: 256 }, trust: { source: trustPath }, pool };
+  // CommonJS (no --input-type: the pool threads inherit execArgv, and it is refused for files).
+  const script = `(async () => {
+    const [{ createVerifierService }, { pino }] = await Promise.all([import(process.env.CITYOPS_VERIFIER), import(process.env.CITYOPS_PINO)]);
+    const service = createVerifierService(JSON.parse(process.env.CITYOPS_VERIFIER_CONFIG), { logger: pino({ level: 'warn' }, pino.destination(2)) });
+    const addresses = await service.start();
+    process.stdout.write(JSON.stringify({ ready: true, ...addresses }) + '\\n');
+    const stop = () => service.stop().then(() => process.exit(0), () => process.exit(1));
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  })();`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: {
+      ...process.env,
+      CITYOPS_VERIFIER: import.meta.resolve('@cityops/verifier'),
+      CITYOPS_PINO: import.meta.resolve('pino'),
+      CITYOPS_VERIFIER_CONFIG: JSON.stringify(config),
+    },
+  });
+  let errText = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    errText = (errText + chunk).slice(-10_000);
+  });
+  const exited = once(child, 'exit');
+  const ready = await new Promise<{ httpUrl: string }>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
+      if (line.startsWith('{"ready":true')) resolve(JSON.parse(line) as { httpUrl: string });
+    });
+    exited.then(() => reject(new Error(`the verifier exited before it was ready:\n${errText}`)), reject);
+  });
+  return {
+    pid: child.pid!,
+    httpUrl: ready.httpUrl,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
+}
+
+/** Verdicts (all, and OK) and cache hits, from the verifier's own metrics; a counter not yet incremented is 0. */
+export async function verifierCounts(httpUrl: string): Promise<{ ok: number; verdicts: number; cacheHits: number }> {
+  const text = await scrape(`${httpUrl}/metrics`);
+  const labelled = (name: string, label: string) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(`${name}{`) && l.includes(label))
+      .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  return {
+    ok: labelled('cityops_verifier_verdicts_total', 'reason="OK"'),
+    verdicts: labelled('cityops_verifier_verdicts_total', '{'),
+    cacheHits: labelled('cityops_verifier_cache_lookups_total', 'result="hit"'),
+  };
+}
