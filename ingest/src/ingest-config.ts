@@ -17,6 +17,8 @@ export const ingestConfigSchema = {
       properties: {
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 1883 },
+        /** false: no plain MQTT listener (`port` unused), only `tls`, which must then be configured. */
+        plain: { type: 'boolean', default: true },
         tls: {
           type: 'object',
           additionalProperties: false,
@@ -174,6 +176,7 @@ export type IngestConfigInput = FromSchema<typeof ingestConfigSchema, { keepDefa
 export function parseIngestConfig(input: unknown): IngestConfig {
   const config = parseConfig<IngestConfig>(ingestConfigSchema, input, ingestErrors.INGEST_ERR_CONFIG);
   const problems = accessTokenProblems(config.http.tokens, '/http/tokens');
+  if (!config.mqtt.plain && config.mqtt.tls === undefined) problems.push('/mqtt/plain: false needs /mqtt/tls (otherwise no MQTT listener is left)');
   if (problems.length > 0) throw ingestErrors.INGEST_ERR_CONFIG(problems.join('; '));
   return config;
 }

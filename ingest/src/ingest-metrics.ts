@@ -95,6 +95,12 @@ export function createIngestMetrics(registry = new Registry()) {
       labelNames: ['operation'] as const,
       registers: [registry],
     }),
+    tlsHandshakes: new Counter({
+      name: 'cityops_broker_tls_handshakes_total',
+      help: 'TLS handshakes on the MQTT over TLS listener, by outcome (completed, failed). Connections refused by the per-address rate never start one.',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
     addressRefused: new Counter({
       name: 'cityops_ingest_address_refused_total',
       help: 'Connections (MQTT) and requests (HTTP) refused by the per-address limits, by transport and reason (connection_rate, locked_out).',

@@ -34,9 +34,13 @@ export interface IngestServiceDeps {
 }
 
 export interface IngestAddresses {
+  /** Where MQTT clients connect: the plain listener, or with plain MQTT off (`mqtt.plain: false`) the TLS one. */
   readonly mqttUrl: string;
   readonly mqttPort: number;
+  /** The TLS listener, when `mqtt.tls` is configured. */
   readonly mqttsUrl?: string;
+  /** false when plain MQTT is off: `mqttUrl` is then `mqtts://`. */
+  readonly plainMqtt: boolean;
   readonly httpUrl: string;
   readonly httpPort: number;
 }
@@ -190,10 +194,13 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       pipelineStatus.start();
       const address = await http.listen({ host: config.http.host, port: config.http.port });
       const httpPort = new URL(address).port;
+      const mqttsUrl = tlsPort === undefined ? undefined : `mqtts://${config.mqtt.tls?.host ?? config.mqtt.host}:${tlsPort}`;
+      // parseIngestConfig made sure one of the two listeners exists.
+      const primary = port === undefined ? { mqttUrl: mqttsUrl!, mqttPort: tlsPort! } : { mqttUrl: `mqtt://${config.mqtt.host}:${port}`, mqttPort: port };
       started = {
-        mqttUrl: `mqtt://${config.mqtt.host}:${port}`,
-        mqttPort: port,
-        ...(tlsPort === undefined ? {} : { mqttsUrl: `mqtts://${config.mqtt.tls?.host ?? config.mqtt.host}:${tlsPort}` }),
+        ...primary,
+        ...(mqttsUrl === undefined ? {} : { mqttsUrl }),
+        plainMqtt: port !== undefined,
         httpUrl: `${config.http.tls === undefined ? 'http' : 'https'}://${config.http.host}:${httpPort}`,
         httpPort: Number(httpPort),
       };

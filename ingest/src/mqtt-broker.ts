@@ -1,5 +1,5 @@
-import { createServer as createTcpServer, type AddressInfo, type Server } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { filterIsConfinedTo, parseTopic, topics, type Channel, type DeviceErrorReport, type DeviceKind, type ParsedTopic } from '@cityops/protocol';
@@ -13,6 +13,8 @@ export interface MqttBrokerConfig {
   readonly host: string;
   /** 0 picks a free port. */
   readonly port: number;
+  /** false: no plain listener, MQTT over TLS only (`tls` required). Default true. */
+  readonly plain?: boolean;
   readonly tls?: { readonly host: string; readonly port: number; readonly key: string; readonly cert: string; readonly ca?: string };
 }
 
@@ -37,7 +39,8 @@ export interface MqttBrokerDeps {
 }
 
 export interface MqttBroker {
-  start(): Promise<{ port: number; tlsPort?: number }>;
+  /** The listeners' ports: `port` absent when plain MQTT is off, `tlsPort` when TLS is not configured. */
+  start(): Promise<{ port?: number; tlsPort?: number }>;
   stop(): Promise<void>;
   /**
    * Publishes from the broker itself (no ACL: ingest speaks for itself): telemetry accepted over
@@ -95,7 +98,10 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
   let unsubscribeRegistry: (() => void) | undefined;
   let aedes: Aedes | undefined;
   let tcp: Server | undefined;
-  let tls: Server | undefined;
+  // The TLS port is listened on by a plain TCP server that hands admitted sockets to the TLS server.
+  let tlsFront: Server | undefined;
+  // TLS connections whose address was checked on accept, so preConnect does not count them twice.
+  const checkedOnAccept = new WeakSet<object>();
 
   function deny(operation: 'publish' | 'subscribe', err: Error, client: Client | null): Error {
     metrics.denied.inc({ operation });
@@ -223,7 +229,7 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
         // Before anything else of the CONNECT is looked at: a flooding address gets no CONNACK, just
         // a closed socket, and costs no scrypt. Other addresses have buckets of their own.
         preConnect(client, _packet, done) {
-          if (guard === undefined || guard.allowConnection(addressOf(client))) return done(null, true);
+          if (guard === undefined || checkedOnAccept.has(client.conn) || guard.allowConnection(addressOf(client))) return done(null, true);
           metrics.addressRefused.inc({ transport: 'mqtt', reason: 'connection_rate' });
           return done(ingestErrors.INGEST_ERR_LOCKED_OUT('too many connections from this address'), false);
         },
@@ -294,20 +300,38 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
       const handle = aedes.handle.bind(aedes);
       // Small QoS 1 exchanges (a PUBACK, a verify request) must not wait for Nagle's algorithm: with it
       // on at both ends a request/response through the broker took ~88 ms instead of under 1 ms.
-      tcp = createTcpServer({ noDelay: true }, handle);
-      const port = await listen(tcp, config.port, config.host);
-      if (config.tls === undefined) return { port };
-      tls = createTlsServer(
-        { noDelay: true, key: config.tls.key, cert: config.tls.cert, ...(config.tls.ca === undefined ? {} : { ca: config.tls.ca }) },
-        handle,
-      );
-      const tlsPort = await listen(tls, config.tls.port, config.tls.host);
-      return { port, tlsPort };
+      if (config.plain === false && config.tls === undefined) throw ingestErrors.INGEST_ERR_CONFIG('plain MQTT off needs mqtt.tls');
+      let port: number | undefined;
+      if (config.plain !== false) {
+        tcp = createTcpServer({ noDelay: true }, handle);
+        port = await listen(tcp, config.port, config.host);
+      }
+      const plainPort = port === undefined ? {} : { port };
+      if (config.tls === undefined) return plainPort;
+      const tls = createTlsServer({ key: config.tls.key, cert: config.tls.cert, ...(config.tls.ca === undefined ? {} : { ca: config.tls.ca }) }, (socket: TLSSocket) => {
+        checkedOnAccept.add(socket);
+        handle(socket);
+      });
+      tls.on('tlsClientError', () => metrics.tlsHandshakes.inc({ outcome: 'failed' }));
+      tls.on('secureConnection', () => metrics.tlsHandshakes.inc({ outcome: 'completed' }));
+      // The connection rate is checked on the raw TCP socket, before the TLS server sees it: a flood
+      // of handshakes would cost CPU (and the handshake an allocation) long before aedes' preConnect.
+      tlsFront = createTcpServer({ noDelay: true }, (socket: Socket) => {
+        if (guard !== undefined && !guard.allowConnection(socket.remoteAddress)) {
+          metrics.addressRefused.inc({ transport: 'mqtt', reason: 'connection_rate' });
+          socket.destroy();
+          return;
+        }
+        // tls.Server documents 'connection' as the way to inject a socket for a handshake.
+        tls.emit('connection', socket);
+      });
+      const tlsPort = await listen(tlsFront, config.tls.port, config.tls.host);
+      return { ...plainPort, tlsPort };
     },
     async stop() {
       unsubscribeRegistry?.();
       unsubscribeRegistry = undefined;
-      const closing = [close(tls), close(tcp)];
+      const closing = [close(tlsFront), close(tcp)];
       if (aedes !== undefined) {
         const broker = aedes;
         // Closes every client connection too, so the servers can finish closing.

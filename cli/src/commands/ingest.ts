@@ -10,12 +10,13 @@ import type { Shutdown } from '../shutdown.ts';
 
 export const ingestUsage = `cityops ingest [--data DIR] [--store URL] [--host H] [--mqtt-port P] [--http-port P] [--admin-token T] [--no-fsync]
                 [--redis redis://HOST:PORT --instance NAME]
-                [--tls-dir DIR | --tls-key FILE --tls-cert FILE [--tls-ca FILE]] [--mqtts-port 8883] [--limit-exempt ADDR,...]
+                [--tls-dir DIR | --tls-key FILE --tls-cert FILE [--tls-ca FILE]] [--mqtts-port 8883] [--no-plain-mqtt] [--limit-exempt ADDR,...]
   runs the broker, the telemetry pipeline and the ingest HTTP API alone; prints one JSON line with its addresses when ready.
   --redis shares routing, retained messages and persistent sessions with the other instances on that Redis;
   --instance names this instance's pipeline status (unique among live instances; default "ingest");
   --tls-dir (server-key.pem, server.pem, ca.pem, as written by 'cityops certs dev') or --tls-key/--tls-cert:
   MQTT over TLS on --mqtts-port and HTTPS (instead of HTTP) on --http-port;
+  --no-plain-mqtt (needs TLS): no plain MQTT listener, MQTT over TLS only;
   --limit-exempt: addresses never rate-limited or locked out (default 127.0.0.1,::1; e.g. a load balancer's)`;
 
 /** PEM text of the server key, certificate and CA, from --tls-dir or --tls-key/--tls-cert/--tls-ca. */
@@ -51,10 +52,12 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       'tls-cert': { type: 'string' },
       'tls-ca': { type: 'string' },
       'mqtts-port': { type: 'string', default: '8883' },
+      'no-plain-mqtt': { type: 'boolean', default: false },
       'limit-exempt': { type: 'string' },
     },
   });
   const tls = await tlsFrom(values);
+  if (values['no-plain-mqtt'] && tls === undefined) throw cliErrors.CLI_ERR_USAGE('--no-plain-mqtt needs --tls-dir or --tls-key/--tls-cert');
   const logger = pino({ name: 'cityops-ingest', level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
   const warehouse = await openWarehouse(warehouseConfigFrom(values));
   shutdown.add(() => warehouse.close());
@@ -64,6 +67,7 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       mqtt: {
         host: values.host,
         port: Number(values['mqtt-port']),
+        plain: !values['no-plain-mqtt'],
         ...(tls === undefined ? {} : { tls: { host: values.host, port: Number(values['mqtts-port']), ...tls } }),
       },
       http: {

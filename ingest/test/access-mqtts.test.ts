@@ -1,0 +1,121 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { MqttClient } from 'mqtt';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { topics } from '@cityops/protocol';
+import { createDevCertificates, type DevCertificates } from '../../test-peers/dev-certificates.ts';
+import { freePort } from '../../test-peers/free-port.ts';
+import { parseIngestConfig } from '../src/index.ts';
+import { countByKey, startHarness, type Harness } from './ingest-harness.ts';
+
+type Outcome = { outcome: 'secure'; socket: TLSSocket } | { outcome: 'refused' };
+
+describe('MQTT over TLS only, the connection rate checked before the TLS handshake', () => {
+  let certs: DevCertificates;
+  let certDir: string;
+  let plainPort: number;
+  let tlsPort: number;
+  let h: Harness;
+  const open: { end(): void }[] = [];
+
+  /** An MQTT over TLS connection from a given loopback address (Linux routes all of 127/8 to lo). */
+  function mqtts(localAddress: string, clientId: string, password: string): Promise<{ outcome: 'connected' | 'refused' | 'closed'; client: MqttClient }> {
+    const client = new MqttClient(
+      () => tlsConnect({ socket: tcpConnect({ host: '127.0.0.1', port: tlsPort, localAddress }), host: '127.0.0.1', ca: certs.caPem }),
+      { clientId, username: clientId.split(':')[0]!, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 20_000 },
+    );
+    open.push({ end: () => client.end(true) });
+    return new Promise((resolve) => {
+      client.once('connect', () => resolve({ outcome: 'connected', client }));
+      client.once('error', () => resolve({ outcome: 'refused', client }));
+      client.once('close', () => resolve({ outcome: 'closed', client }));
+    });
+  }
+
+  /** A bare TLS handshake from `localAddress`: secure, or refused (error or close before it completed). */
+  function handshake(localAddress: string): Promise<Outcome> {
+    const socket = tlsConnect({ socket: tcpConnect({ host: '127.0.0.1', port: tlsPort, localAddress }), host: '127.0.0.1', ca: certs.caPem });
+    open.push({ end: () => socket.destroy() });
+    return new Promise((resolve) => {
+      socket.once('secureConnect', () => resolve({ outcome: 'secure', socket }));
+      socket.once('error', () => resolve({ outcome: 'refused' }));
+      socket.once('close', () => resolve({ outcome: 'refused' }));
+    });
+  }
+
+  async function metric(name: string, labels: string): Promise<number> {
+    const text = await h.service.metrics.registry.metrics();
+    const line = text.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+    return line === undefined ? 0 : Number(line.split(' ').pop());
+  }
+
+  beforeAll(async () => {
+    certDir = await mkdtemp(join(tmpdir(), 'cityops-mqtts-'));
+    certs = await createDevCertificates(certDir);
+    // A port nothing listens on: it must stay that way with plain MQTT off.
+    plainPort = await freePort();
+    h = await startHarness({
+      mqtt: { port: plainPort, plain: false, tls: { port: 0, key: certs.keyPem, cert: certs.certPem } },
+      limits: { connectionsPerWindow: 3, connectionWindowMs: 60_000, exemptAddresses: [] },
+    });
+    tlsPort = Number(new URL(h.addresses.mqttsUrl!).port);
+  });
+  afterAll(async () => {
+    for (const o of open) o.end();
+    await h?.close();
+    await rm(certDir, { recursive: true, force: true });
+  });
+
+  it('refuses a config with plain MQTT off and no TLS', () => {
+    expect(() => parseIngestConfig({ dataDir: '/tmp/x', mqtt: { plain: false } })).toThrow(
+      expect.objectContaining({ code: 'INGEST_ERR_CONFIG', message: expect.stringContaining('/mqtt/plain') as string }) as Error,
+    );
+  });
+
+  it('with plain MQTT off, refuses a plain TCP connection while MQTT over TLS carries telemetry', async () => {
+    expect(h.addresses).toMatchObject({ plainMqtt: false, mqttUrl: h.addresses.mqttsUrl, mqttPort: tlsPort });
+    await expect(
+      new Promise((resolve, reject) => tcpConnect({ host: '127.0.0.1', port: plainPort }).once('connect', resolve).once('error', reject)),
+    ).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    // Plain MQTT spoken to the TLS port gets no CONNACK either.
+    const plainToTls = new MqttClient(() => tcpConnect({ host: '127.0.0.1', port: tlsPort, localAddress: '127.0.0.19' }), {
+      clientId: 'gw-plain', username: 'gw-plain', password: 'x', reconnectPeriod: 0, connectTimeout: 20_000,
+    });
+    open.push({ end: () => plainToTls.end(true) });
+    await new Promise<void>((resolve, reject) => {
+      plainToTls.once('connect', () => reject(new Error('plain MQTT connected to the TLS listener')));
+      plainToTls.once('close', () => resolve());
+    });
+
+    const secret = await h.provision('gw-mqtts');
+    const device = await mqtts('127.0.0.20', 'gw-mqtts', secret);
+    expect(device.outcome).toBe('connected');
+    await device.client.publishAsync(topics.telemetry('gw-mqtts'), JSON.stringify({ boot: 1, seq: 1, readings: [{ sensor: 's', metric: 'noise', ts: Date.now(), value: 1 }] }), { qos: 1 });
+    await h.service.pipeline.writer().flush();
+    expect(await countByKey(h.warehouse, 'gw-mqtts')).toEqual({ rows: 1, keys: 1 });
+  });
+
+  it('closes over-limit connections before any TLS handshake, counted, while other addresses are served', async () => {
+    const refusedBefore = await metric('cityops_ingest_address_refused_total', 'transport="mqtt",reason="connection_rate"');
+    const completedBefore = await metric('cityops_broker_tls_handshakes_total', 'outcome="completed"');
+    const failedBefore = await metric('cityops_broker_tls_handshakes_total', 'outcome="failed"');
+
+    const flood = await Promise.all(Array.from({ length: 12 }, () => handshake('127.0.0.21')));
+    expect(flood.filter((f) => f.outcome === 'secure')).toHaveLength(3);
+    expect(flood.filter((f) => f.outcome === 'refused')).toHaveLength(9);
+    expect(await metric('cityops_ingest_address_refused_total', 'transport="mqtt",reason="connection_rate"')).toBe(refusedBefore + 9);
+    // The server finished exactly the three admitted handshakes; the nine never started one.
+    await vi.waitFor(async () => expect(await metric('cityops_broker_tls_handshakes_total', 'outcome="completed"')).toBe(completedBefore + 3));
+    expect(await metric('cityops_broker_tls_handshakes_total', 'outcome="failed"')).toBe(failedBefore);
+
+    // Another address is served meanwhile; its connections are counted once (on accept, not again
+    // in preConnect): all three of its tokens make three MQTT sessions.
+    const secret = await h.provision('gw-other');
+    const others = await Promise.all([1, 2, 3].map((i) => mqtts('127.0.0.22', `gw-other:${i}`, secret)));
+    expect(others.map((o) => o.outcome)).toEqual(['connected', 'connected', 'connected']);
+    expect((await mqtts('127.0.0.22', 'gw-other:4', secret)).outcome).not.toBe('connected');
+  });
+});
