@@ -20,4 +20,5 @@ export * from './scanner/scan-source.ts';
 export * from './scanner/qr-lines-source.ts';
 export type { OfflineEvent, OfflineVerdict } from './scanner/offline-verifier.ts';
 export type { EventSpoolStats, SpoolDropReason, SpoolWhenFull } from './scanner/event-spool.ts';
+export type { UploadCounts } from './scanner/event-uploader.ts';
 export type { ReferenceKind, ReferenceSourceState, RefreshOutcome } from './scanner/reference-cache.ts';

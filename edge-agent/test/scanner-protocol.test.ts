@@ -2,10 +2,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDevelopmentIssuer, parseTopic, topics } from '@cityops/protocol';
-import { connectAsync, type MqttClient } from 'mqtt';
+import { connect, connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createScannerAgent, type ScannerAgent, type ScannerAgentConfigInput } from '../src/index.ts';
+import { createScannerAgent, type ScannerAgent, type ScannerAgentConfigInput, type ScannerAgentDeps, type ScannerAgentStats } from '../src/index.ts';
 import { startAedesBroker, type TestBroker } from './aedes-broker.ts';
 
 const health = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'] });
@@ -19,8 +19,13 @@ interface FakeVerifier {
   requests: { scanner: string; id: string; qr: string; venue?: string }[];
   uploads: { id: string; events: Record<string, unknown>[] }[];
   answerRequests: 'ok' | 'overloaded' | 'never';
-  /** `deferred`: answers that it could not store them yet (its warehouse), as the verifier does. */
-  answerUploads: boolean | 'deferred';
+  /**
+   * `deferred`: answers that it could not store them yet (its warehouse), as the verifier does;
+   * `lost`: stores them, but the answer never reaches the scanner (killed before it was sent).
+   */
+  answerUploads: boolean | 'deferred' | 'lost';
+  /** Event ids stored: a resend of one is answered as a duplicate (accepted: the verifier has it). */
+  stored: Set<string>;
   reply(scanner: string, body: object): Promise<void>;
   close(): Promise<void>;
 }
@@ -33,6 +38,7 @@ async function startFakeVerifier(url: string): Promise<FakeVerifier> {
     uploads: [],
     answerRequests: 'ok',
     answerUploads: true,
+    stored: new Set(),
     reply: async (scanner, body) => void (await client.publishAsync(topics.verifyResponse(scanner), JSON.stringify(body), { qos: 1 })),
     close: () => client.endAsync(),
   };
@@ -45,9 +51,12 @@ async function startFakeVerifier(url: string): Promise<FakeVerifier> {
       if (fake.answerRequests === 'overloaded') void fake.reply(device, { id: body.id, verdict: 'deny', reason: 'OVERLOADED', kind: null });
     } else if (channel === 'verify-events' && fake.answerUploads === 'deferred') {
       void fake.reply(device, { id: body.id, accepted: 0, refused: 0, duplicates: 0, deferred: true });
-    } else if (channel === 'verify-events' && fake.answerUploads) {
+    } else if (channel === 'verify-events' && fake.answerUploads !== false) {
       fake.uploads.push({ id: body.id, events: body.events });
-      void fake.reply(device, { id: body.id, accepted: body.events.length, refused: 0, duplicates: 0 });
+      const ids = body.events.map((e) => String(e.id));
+      const duplicates = ids.filter((id) => fake.stored.has(id)).length;
+      for (const id of ids) fake.stored.add(id);
+      if (fake.answerUploads === true) void fake.reply(device, { id: body.id, accepted: body.events.length, refused: 0, duplicates });
     }
   });
   return fake;
@@ -73,7 +82,7 @@ describe('scanner agent request/response and uploads (a stand-in verifier on Aed
     await rm(dir, { recursive: true, force: true });
   });
 
-  async function start(name: string, overrides: Partial<ScannerAgentConfigInput> = {}): Promise<ScannerAgent> {
+  async function start(name: string, overrides: Partial<ScannerAgentConfigInput> = {}, deps: ScannerAgentDeps = {}): Promise<ScannerAgent> {
     fake = await startFakeVerifier(broker.url);
     agent = createScannerAgent(
       {
@@ -86,7 +95,7 @@ describe('scanner agent request/response and uploads (a stand-in verifier on Aed
         spool: { fsync: 'off', uploadTimeoutMs: 250 },
         ...overrides,
       },
-      { logger: pino({ level: 'silent' }) },
+      { logger: pino({ level: 'silent' }), ...deps },
     );
     const online = new Promise<void>((resolve) => agent!.once('online', resolve));
     await agent.start();
@@ -164,6 +173,55 @@ describe('scanner agent request/response and uploads (a stand-in verifier on Aed
     await vi.waitFor(() => expect(scanner.stats().spool.pending).toBe(0), { timeout: 5000 });
     const sent = fake.uploads.flatMap((u) => u.events).filter((e) => e.venue === 'mall-3');
     expect(sent.at(-1)).toMatchObject({ id: expect.stringMatching(/^[0-9a-f]{12}-0$/) as string });
+    fake.answerRequests = 'ok';
+  });
+
+  it('counts a resend the verifier had already stored (its first answer lost) as accepted, and as duplicates', async () => {
+    const scanner = await start('scanner-g');
+    fake.answerRequests = 'overloaded';
+    fake.answerUploads = 'lost';
+    for (const s of ['p-15', 'p-16']) expect((await scanner.scan(code(s))).offline).toBe(true);
+    // Stored by the verifier, never answered: the events stay, and each probe sends them again.
+    await vi.waitFor(() => expect(fake.stored.size).toBe(2), { timeout: 5000 });
+    expect(scanner.stats()).toMatchObject({ online: false, spool: { pending: 2 }, uploads: { eventsAccepted: 0 } });
+    expect(scanner.stats().uploads.unanswered).toBeGreaterThanOrEqual(1);
+
+    const uploaded = new Promise<{ events: number; accepted: number }>((resolve) => scanner.once('uploaded', resolve));
+    fake.answerUploads = true;
+    expect(await uploaded).toMatchObject({ events: 2, accepted: 2 });
+    // Accepted: the verifier has them (stored by the upload whose answer was lost), each once.
+    expect(scanner.stats()).toMatchObject({ spool: { pending: 0, acknowledged: 2 }, uploads: { eventsAccepted: 2, eventsDuplicate: 2, eventsRefused: 0 } });
+    fake.answerRequests = 'ok';
+  });
+
+  it('counts an answered upload in the same step as its events leave the spool', async () => {
+    // Whoever reads stats() between two microtasks (a test's vi.waitFor, whose first check runs at
+    // once; a metrics scrape) must never see events gone from the spool but not counted: after every
+    // message the scanner receives, stats are sampled on each of the following microtasks.
+    const samples: ScannerAgentStats[] = [];
+    const sampling = (url: string, options: IClientOptions): MqttClient => {
+      const client = connect(url, options);
+      // Registered before the agent's own listener: the sampling interleaves with its handling.
+      client.on('message', () => {
+        void (async () => {
+          for (let i = 0; i < 50; i++) {
+            await Promise.resolve();
+            if (agent !== undefined) samples.push(agent.stats());
+          }
+        })();
+      });
+      return client;
+    };
+    const scanner = await start('scanner-f', {}, { connect: sampling });
+    fake.answerRequests = 'overloaded';
+    for (const s of ['p-12', 'p-13', 'p-14']) expect((await scanner.scan(code(s))).offline).toBe(true);
+    await vi.waitFor(() => expect(scanner.stats().spool.pending).toBe(0), { timeout: 5000 });
+    await vi.waitFor(() => expect(scanner.stats().uploads.eventsAccepted).toBe(3), { timeout: 5000 });
+    const behind = samples
+      .filter((s) => s.spool.acknowledged !== s.uploads.eventsAccepted + s.uploads.eventsRefused)
+      .map((s) => ({ acknowledged: s.spool.acknowledged, pending: s.spool.pending, uploads: s.uploads }));
+    expect(samples.length).toBeGreaterThan(0);
+    expect(behind).toEqual([]);
     fake.answerRequests = 'ok';
   });
 

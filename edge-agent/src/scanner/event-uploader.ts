@@ -24,9 +24,25 @@ export interface UploadOutcome {
   readonly duplicates: number;
 }
 
+/**
+ * Uploads answered or not; `deferred`: answered, but the verifier could not store them yet (kept,
+ * sent again). `eventsAccepted`: events the verifier has, stored by this upload or an earlier one
+ * (`eventsDuplicate`, a resend, are among them); `eventsRefused`: refused by its schema (they leave too).
+ */
+export interface UploadCounts {
+  answered: number;
+  unanswered: number;
+  deferred: number;
+  eventsAccepted: number;
+  eventsRefused: number;
+  eventsDuplicate: number;
+}
+
 export interface EventUploader {
   /** Sends the oldest spooled events (none: a probe); one upload at a time, a second call joins the first. */
   upload(): Promise<UploadOutcome>;
+  /** Counted in the same step as the events leave the spool: never behind its `acknowledged`. */
+  stats(): UploadCounts;
 }
 
 /**
@@ -47,11 +63,17 @@ export function createEventUploader(
   deps: { readonly spool: EventSpool; readonly link: ScannerLink; readonly answers: PendingAnswers<UploadReceipt> },
 ): EventUploader {
   let running: Promise<UploadOutcome> | undefined;
+  const counts: UploadCounts = { answered: 0, unanswered: 0, deferred: 0, eventsAccepted: 0, eventsRefused: 0, eventsDuplicate: 0 };
+
+  function unanswered(events: number): UploadOutcome {
+    counts.unanswered++;
+    return { answered: false, deferred: false, events, accepted: 0, refused: 0, duplicates: 0 };
+  }
 
   async function uploadOnce(): Promise<UploadOutcome> {
     const { events, refs } = await deps.spool.oldest(config.batch);
     const question = deps.answers.open();
-    if (question === undefined) return { answered: false, deferred: false, events: 0, accepted: 0, refused: 0, duplicates: 0 };
+    if (question === undefined) return unanswered(0);
     const puback = new Promise<Error | undefined>((resolve) => {
       deps.link.publish(config.topic, JSON.stringify({ id: question.id, events }), (err) => {
         if (err !== undefined) deps.answers.cancel(question.id);
@@ -59,12 +81,22 @@ export function createEventUploader(
       });
     });
     const answer = await question.answer;
-    if (!answer.ok) return { answered: false, deferred: false, events: events.length, accepted: 0, refused: 0, duplicates: 0 };
+    if (!answer.ok) return unanswered(events.length);
     // The verifier's answer proves it has the events; a PUBACK lost with the connection after it
     // must not make us send them twice, so its error is not waited for beyond its arrival.
     await puback;
     const { accepted, refused, duplicates, deferred } = answer.value;
-    if (!deferred) deps.spool.acknowledge(refs);
+    // Counted with no await between the count and the acknowledgement: a reader of stats() between
+    // two ticks (a metrics scrape, a test) would otherwise see events gone from the spool uncounted.
+    counts.answered++;
+    if (deferred) {
+      counts.deferred++;
+    } else {
+      deps.spool.acknowledge(refs);
+      counts.eventsAccepted += accepted;
+      counts.eventsRefused += refused;
+      counts.eventsDuplicate += duplicates;
+    }
     return { answered: true, deferred, events: events.length, accepted, refused, duplicates };
   }
 
@@ -75,5 +107,6 @@ export function createEventUploader(
       });
       return running;
     },
+    stats: () => ({ ...counts }),
   };
 }

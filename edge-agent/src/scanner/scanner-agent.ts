@@ -7,7 +7,7 @@ import type { IClientOptions, MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { systemTimers, type AgentDeps } from '../agent-deps.ts';
 import { createEventSpool, type EventSpoolStats, type SpoolDropReason } from './event-spool.ts';
-import { createEventUploader, type UploadReceipt } from './event-uploader.ts';
+import { createEventUploader, type UploadCounts, type UploadReceipt } from './event-uploader.ts';
 import { createOfflineVerifier } from './offline-verifier.ts';
 import { createPendingAnswers } from './pending-answers.ts';
 import { createReferenceCache, type ReferenceKind, type ReferenceSourceState, type RefreshOutcome } from './reference-cache.ts';
@@ -59,8 +59,8 @@ export interface ScannerAgentStats {
   requestsInFlight: number;
   /** Answers that matched no waiting request (late, after a timeout) or could not be read. */
   unmatchedAnswers: number;
-  /** `deferred`: answered, but the verifier could not store them yet (kept, sent again); `eventsDuplicate`: it had them already. */
-  uploads: { answered: number; unanswered: number; deferred: number; eventsAccepted: number; eventsRefused: number; eventsDuplicate: number };
+  /** Counted as the events leave the spool: `eventsAccepted` + `eventsRefused` is never behind `spool.acknowledged`. */
+  uploads: UploadCounts;
   connections: number;
   reconnects: number;
   spool: EventSpoolStats;
@@ -138,7 +138,6 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
     unmatchedAnswers: 0,
     offlineByCause: { unreachable: 0, timeout: 0, busy: 0, overloaded: 0 } as Record<OfflineCause, number>,
     byReason: {} as Partial<Record<Reason, number>>,
-    uploads: { answered: 0, unanswered: 0, deferred: 0, eventsAccepted: 0, eventsRefused: 0, eventsDuplicate: 0 },
   };
   const requests = createPendingAnswers<Verdict>({ prefix: `r${prefix}`, max: config.verify.maxInFlight, timeoutMs: config.verify.timeoutMs }, { timers });
   const uploadAnswers = createPendingAnswers<UploadReceipt>({ prefix: `u${prefix}`, max: 1, timeoutMs: config.spool.uploadTimeoutMs }, { timers });
@@ -231,23 +230,18 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
       try {
         do {
           if (state !== 'running') return;
+          // The uploader counts the outcome (stats().uploads) as it acknowledges the events.
           const outcome = await uploader.upload();
           if (!outcome.answered) {
-            counters.uploads.unanswered++;
             if (link.ready) verifierSilent('unreachable');
             return;
           }
-          counters.uploads.answered++;
           verifierAnswers = true;
           if (outcome.deferred) {
             // The verifier is there but could not store them: they stay, and go again at the next probe.
-            counters.uploads.deferred++;
             updateOnline();
             return;
           }
-          counters.uploads.eventsAccepted += outcome.accepted;
-          counters.uploads.eventsRefused += outcome.refused;
-          counters.uploads.eventsDuplicate += outcome.duplicates;
           if (outcome.refused > 0) logger.warn({ err: scannerErrors.SCANNER_ERR_UPLOAD_REFUSED(`${outcome.refused} of ${outcome.events}`) }, 'offline events refused');
           if (outcome.events > 0) events.emit('uploaded', { events: outcome.events, accepted: outcome.accepted, refused: outcome.refused });
           updateOnline();
@@ -381,7 +375,7 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
         byReason: { ...counters.byReason },
         requestsInFlight: requests.size,
         unmatchedAnswers: counters.unmatchedAnswers,
-        uploads: { ...counters.uploads },
+        uploads: uploader.stats(),
         connections: linkStats.connections,
         reconnects: linkStats.reconnects,
         spool: spool.stats(),
