@@ -1,3 +1,5 @@
+import type { Chart } from './charts/chart-spec.ts';
+
 /** One benchmark scenario: a question, measured against a peer or a limit in the same run. */
 export interface ScenarioOptions {
   /** Seconds of steady load (smoke runs use a second or two). */
@@ -18,6 +20,8 @@ export interface ScenarioResult {
   readonly notes: readonly string[];
   /** Tables for the Markdown report (a time series, compacted); the JSON also carries them. */
   readonly tables?: readonly ReportTable[];
+  /** Charts the report draws as SVG beside the Markdown (bars: ours vs a peer, limit or target; lines over time). */
+  readonly charts?: readonly Chart[];
 }
 
 export interface ReportTable {
