@@ -48,7 +48,8 @@ export async function runBench(argv: string[]): Promise<{ results: ScenarioResul
       await rm(workDir, { recursive: true, force: true });
     }
   }
-  const paths = await writeReport(values.out, { machine: machineInfo(), results });
+  const command = ['npm run bench', ...(argv.length > 0 ? ['--', ...argv.map((a) => (/^[\w./=:-]+$/.test(a) ? a : JSON.stringify(a)))] : [])].join(' ');
+  const paths = await writeReport(values.out, { machine: machineInfo(), command, smoke: values.smoke, results });
   return { results, paths };
 }
 

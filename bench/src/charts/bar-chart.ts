@@ -33,7 +33,8 @@ export function renderBarChart(chart: BarChart): string {
   const valueWidth = Math.max(...[...values, ...scale.ticks].map((v) => formatNumber(v).length)) * CHAR_WIDTH + 16;
   const x0 = MARGIN + labelWidth;
   const x1 = x0 + PLOT_WIDTH;
-  const width = Math.ceil(x1 + valueWidth + MARGIN);
+  // Wide enough for the title too (bold text runs wider than CHAR_WIDTH).
+  const width = Math.ceil(Math.max(x1 + valueWidth + MARGIN, chart.title.length * CHAR_WIDTH * 1.25 + 2 * MARGIN));
   const top = 72;
   const axisY = top + chart.bars.length * ROW;
   const height = axisY + 52;

@@ -202,3 +202,8 @@ export const SCENARIO_CHARTS: Readonly<Record<string, (source: ChartSource) => C
   edge: edgeCharts,
   soak: soakCharts,
 };
+
+/** `result` with the charts `build` draws from it: how a scenario declares its charts. */
+export function withCharts<R extends ChartSource>(build: (source: ChartSource) => Chart[], result: R): R & { readonly charts: readonly Chart[] } {
+  return { ...result, charts: build(result) };
+}

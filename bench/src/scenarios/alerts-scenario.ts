@@ -8,6 +8,7 @@ import { startCityops, type CityopsProcess } from '../../../test-peers/cityops-p
 import { createAlertProbes, type AlertSample } from '../alert-probe.ts';
 import { processCpuSeconds } from '../process-cpu.ts';
 import { bucketQuantileBound, histogramBuckets, metricValue, scrape } from '../prometheus-text.ts';
+import { alertsCharts, withCharts } from '../charts/scenario-charts.ts';
 import type { Scenario, ScenarioOptions } from '../scenario.ts';
 
 const QUESTION =
@@ -236,7 +237,7 @@ export function createAlertsScenario(full: AlertsScenarioOptions, smokeOptions: 
             load_average_1m: round(load[0]!, 1),
           };
           log(`alerts: ${vis.count} samples, p50 ${figures.alert_visible_p50_ms} ms, p99 ${figures.alert_visible_p99_ms} ms, ${missed} missed`);
-          return {
+          return withCharts(alertsCharts, {
             scenario: 'alerts',
             question: QUESTION,
             figures,
@@ -247,7 +248,7 @@ export function createAlertsScenario(full: AlertsScenarioOptions, smokeOptions: 
               `Each of ${probeCount} probe gateways (own grid under ${PROBE_DISTRICT}/, provisioned through the admin API, warmed with a normal reading until the rule engine knows it) publishes one reading of ${CRITICAL + 40} with QoS 1 after a random ${o.spacingMs[0]}–${o.spacingMs[1]} ms pause; probes overlap. One poller asks GET /v1/alerts?rule=${RULE}&place=${PROBE_DISTRICT} every ${POLL_MS} ms (mean period with the request: ${round(polls.meanPeriodMs, 1)} ms, the resolution) for all probes in flight, so the API load does not grow with the overlap.`,
               'publish_to_opened: the reading\'s time to the alert\'s openedAt (the lifecycle\'s clock before it inserts the events): broker, ingest, forwarding, rules. opened_to_seen: the alert_events insert, the projection and the poll\'s wait. analytics_visible_*: the service\'s own cityops_analytics_alert_visible_seconds over the window (reading time to stored; a bucket bound for p99).',
             ],
-          };
+          });
         } finally {
           await probes.close();
         }

@@ -7,6 +7,7 @@ import { startCityops } from '../../../test-peers/cityops-process.ts';
 import { startMosquitto } from '../../../test-peers/mosquitto.ts';
 import { createForwardingSubscriber } from '../forwarding-subscriber.ts';
 import { processCpuSeconds } from '../process-cpu.ts';
+import { brokerCharts, withCharts } from '../charts/scenario-charts.ts';
 import type { Scenario, ScenarioOptions } from '../scenario.ts';
 
 const QUESTION =
@@ -219,7 +220,7 @@ export function createBrokerScenario(full: BrokerScenarioOptions, smokeOptions: 
         figures.load_average_1m = round(load[0]!, 1);
         const behind = starters.filter((s) => figures[`${s.key}_common_sustained`] === 0).map((s) => s.key);
         log(`broker: ours ${Math.round(ours.forwardedMessagesPerSecond)}/s, mosquitto ${Math.round(peer.forwardedMessagesPerSecond)}/s, ratio ${ratio.toFixed(3)}`);
-        return {
+        return withCharts(brokerCharts, {
           scenario: 'broker',
           question: QUESTION,
           figures,
@@ -234,7 +235,7 @@ export function createBrokerScenario(full: BrokerScenarioOptions, smokeOptions: 
               : `Did not keep up with the common rate (${common} batches/s, half the slower saturation rate) in this run: ${behind.join(', ')}; their p99s there are of a growing backlog (a machine busy with other work takes CPU from it between the two measurements).`,
             'mosquitto keeps at most 1,000 queued QoS 1 messages per subscriber by default and drops beyond that, so its acked rate can exceed its forwarded rate; ours does not drop: forwarded is the figure compared.',
           ],
-        };
+        });
       } finally {
         for (const b of [...brokers.values()].reverse()) await b.stop();
       }

@@ -1,5 +1,6 @@
 import { Packr, pack } from 'msgpackr';
 import { createTelemetryCodec, type TelemetryBatch } from '@cityops/protocol';
+import { codecCharts, withCharts } from '../charts/scenario-charts.ts';
 import type { Scenario } from '../scenario.ts';
 
 const QUESTION =
@@ -51,12 +52,12 @@ export const codecScenario: Scenario = {
     }
     const shared = figures.msgpack_shared_structures_batches_per_second ?? 0;
     const json = figures.json_batches_per_second ?? 1;
-    return Promise.resolve({
+    return Promise.resolve(withCharts(codecCharts, {
       scenario: 'codec',
       question: QUESTION,
       figures: { ...figures, shared_vs_json_speedup: shared / json },
       targets: [{ name: 'shared structures decode faster than JSON', target: '> 1x', met: shared > json }],
       notes: ['Decode includes ajv validation of every reading: it is what ingest pays per batch.'],
-    });
+    }));
   },
 };

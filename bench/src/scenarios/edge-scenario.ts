@@ -10,6 +10,7 @@ import { startJsonLinesProcess, type JsonLinesProcess } from '../agent-process.t
 import { createForwardingSubscriber } from '../forwarding-subscriber.ts';
 import { processCpuSeconds } from '../process-cpu.ts';
 import { processMemoryMiB, sampleRss } from '../process-memory.ts';
+import { edgeCharts, withCharts } from '../charts/scenario-charts.ts';
 import type { Scenario, ScenarioOptions } from '../scenario.ts';
 
 const QUESTION =
@@ -180,7 +181,7 @@ export function createEdgeScenario(full: EdgeScenarioOptions, smokeOptions: Edge
       });
       const rssDuringOutage = Math.max(outage.outageRssMaxMiB, outage.outageHwmMiB);
       log(`edge: outage RSS max ${rssDuringOutage.toFixed(1)} MiB, replay ${Math.round(outage.replayReadingsPerSecond)} readings/s`);
-      return {
+      return withCharts(edgeCharts, {
         scenario: 'edge',
         question: QUESTION,
         figures,
@@ -194,7 +195,7 @@ export function createEdgeScenario(full: EdgeScenarioOptions, smokeOptions: Edge
           `Outage: the agent (\`bench/src/edge-outage-agent.ts\`, createGatewayAgent with the defaults: 64 MiB journal, fsync per batch, 100-reading batches; reconnects capped at 1 s apart instead of 60 s) in its own process, pointed at a port where nothing listens; ${o.outageReadings.toLocaleString('en')} readings pushed through agent.push() as fast as it accepts them (back-pressure from the journal). RSS sampled every 200 ms from start to the last reading on disk, plus VmHWM. Then mosquitto starts on that port; replay time runs from the agent's connect to all batches PUBACKed and their segments deleted (waitForIdle).`,
           'RSS includes Node and the tsx loader (the CLI runs from TypeScript source): `outage_agent_idle_rss_mib` is the outage agent just started, before any reading, `bare_node_rss_mib` a bare `node -e` doing nothing (the floor of any Node agent) and `tsx_node_rss_mib` the same under `--import tsx` (Node 20 runs the loader hooks on their own thread). `cityops gateway` imports every command of the CLI (ingest with chDB, analytics, verifier) before it runs one, so its RSS is well above the outage agent\'s, which imports only @cityops/edge-agent and pino.',
         ],
-      };
+      });
     },
   };
 }

@@ -5,6 +5,7 @@ import { generateCity, provisionGateways, summarizeLatencies, writeCredentialsFi
 import { startCityops } from '../../../test-peers/cityops-process.ts';
 import { measureChdbCeiling } from '../chdb-ceiling.ts';
 import { metricValue, scrape } from '../prometheus-text.ts';
+import { ingestCharts, withCharts } from '../charts/scenario-charts.ts';
 
 import type { Scenario } from '../scenario.ts';
 import { createVisibilityProbe } from '../visibility-probe.ts';
@@ -61,7 +62,7 @@ export const ingestScenario: Scenario = {
       log('ingest: measuring the chDB ceiling on the same machine');
       const ceiling = await measureChdbCeiling({ dir: join(workDir, 'ceiling'), rows: smoke ? 100_000 : 1_000_000, batchRows: 50_000 });
       const ratio = rate / ceiling.best.rowsPerSec;
-      return {
+      return withCharts(ingestCharts, {
         scenario: 'ingest',
         question: QUESTION,
         figures: {
@@ -75,6 +76,7 @@ export const ingestScenario: Scenario = {
           puback_p99_ms: Math.round(ack.p99),
           simulator_cpu_seconds_per_second: Number(done.cpuSeconds) / Number(done.seconds),
           chdb_ceiling_readings_per_second: Math.round(ceiling.best.rowsPerSec),
+          ...Object.fromEntries(ceiling.formats.map((f) => [`chdb_${f.name.replace(/-/g, '_')}_readings_per_second`, Math.round(f.rowsPerSec)])),
           ratio_to_ceiling: ratio,
         },
         targets: [
@@ -86,7 +88,7 @@ export const ingestScenario: Scenario = {
           `chDB ceiling format: ${ceiling.best.name}; all formats: ${ceiling.formats.map((f) => `${f.name} ${Math.round(f.rowsPerSec)}/s`).join(', ')}`,
           'The simulator shares the 2 cores with ingest; its CPU use is listed.',
         ],
-      };
+      });
     } finally {
       await ingest.stop();
     }

@@ -5,6 +5,7 @@ import { createSeededRandom } from '@cityops/edge-agent';
 import { generateCity, summarizeLatencies } from '@cityops/simulators';
 import { openWarehouse, type Warehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
+import { queryCharts, withCharts } from '../charts/scenario-charts.ts';
 import type { Scenario, ScenarioOptions } from '../scenario.ts';
 
 const QUESTION =
@@ -139,7 +140,7 @@ export function createQueryScenario(options: QueryScenarioOptions): Scenario {
             rawSamples.push(performance.now() - t0);
           }
           const raw = summarizeLatencies(rawSamples);
-          return {
+          return withCharts(queryCharts, {
             scenario: 'query',
             question: QUESTION,
             figures: {
@@ -173,7 +174,7 @@ export function createQueryScenario(options: QueryScenarioOptions): Scenario {
               `rollup run: blocks ${run?.fromBlock ?? 0}..${run?.toBlock ?? 0}; ${load.sensors} sensors reporting once a second`,
               `indicators asked, at random complete windows: ${indicators.join(', ')}; one request at a time through HTTP`,
             ],
-          };
+          });
         } finally {
           await service.stop();
         }

@@ -10,6 +10,7 @@ import { leastSquaresSlope } from '../least-squares.ts';
 import { processMemoryMiB } from '../process-memory.ts';
 import { bucketQuantileBound, histogramBuckets, metricValue, scrape } from '../prometheus-text.ts';
 import type { ReportTable, Scenario, ScenarioOptions, ScenarioResult } from '../scenario.ts';
+import { soakCharts, withCharts } from '../charts/scenario-charts.ts';
 import { startSoakLoad, type SoakLoad } from '../soak-load-client.ts';
 import { createVisibilityProbe } from '../visibility-probe.ts';
 
@@ -333,7 +334,7 @@ export function createSoakScenario(full: SoakOptions, smokeOptions: SoakOptions)
           cores: availableParallelism(),
         };
         log(`soak: ${figures.ingested_readings_per_second}/s ingested of ${offeredAll} offered; lost ${check.lostReadings}, duplicated ${check.duplicateRows}; city RSS max ${cityMax} MiB, slope ${figures.city_rss_slope_second_half_mib_per_hour} MiB/h`);
-        const result: ScenarioResult & { samples: Sample[] } = {
+        const result: ScenarioResult & { samples: Sample[] } = withCharts(soakCharts, {
           scenario: 'soak',
           question: QUESTION,
           figures,
@@ -352,7 +353,7 @@ export function createSoakScenario(full: SoakOptions, smokeOptions: SoakOptions)
           ],
           tables: [compactTable(samples, o.sampleEveryS)],
           samples,
-        };
+        });
         return result;
       } finally {
         await probeStop?.();

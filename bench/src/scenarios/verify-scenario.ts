@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createCodeDecoder, createDevelopmentIssuer } from '@cityops/protocol';
 import { failedRequests, loadAutocannon, postEach, type AutocannonResult } from '../autocannon-load.ts';
 import { mintCodes } from '../mint-codes.ts';
+import { verifyCharts, withCharts } from '../charts/scenario-charts.ts';
 import type { Scenario } from '../scenario.ts';
 import { startVerifierProcess, verifierCounts } from '../verifier-process.ts';
 
@@ -118,7 +119,7 @@ export const verifyScenario: Scenario = {
     const failed = failedRequests;
     const cacheHits = single.cacheHits + batch.cacheHits;
     const allOk = single.ok === single.verdicts && batch.ok === batch.verdicts;
-    return {
+    return withCharts(verifyCharts, {
       scenario: 'verify',
       question: QUESTION,
       figures: {
@@ -158,6 +159,6 @@ export const verifyScenario: Scenario = {
         'Each connection sends its own slice of distinct codes once; each run starts a fresh verifier, warmed on other codes, so the cache never hits (checked in its metrics).',
         'ES256: crypto.verify over the minted codes\' Sig_structures with one cached KeyObject, on one thread of the bench process while nothing of ours runs, before, between and after the two loads; the limit is cores x their median.',
       ],
-    };
+    });
   },
 };
