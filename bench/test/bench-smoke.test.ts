@@ -46,8 +46,12 @@ describe('bench smoke run', () => {
     expect(edge?.figures.outage_readings_journaled).toBe(edge?.figures.outage_readings);
     expect(edge?.figures.replay_readings_per_second).toBeGreaterThan(0);
     expect(edge?.figures.outage_rss_max_mib).toBeGreaterThan(0);
+    const scaling = results.find((r) => r.scenario === 'scaling');
+    expect(scaling?.figures.verify_threads_2_verifications_per_verifier_cpu_second).toBeGreaterThan(0);
+    expect(scaling?.figures.ingest_instances_2_readings_per_second).toBeGreaterThan(0);
+    expect([scaling?.figures.lost_readings, scaling?.figures.duplicate_rows]).toEqual([0, 0]); // the ratios' sizes are bench's business
     const report = JSON.parse(await readFile(paths.json, 'utf8')) as { machine: { node: string; cores: number } };
     expect(report.machine.node).toBe(process.version);
     expect(await readFile(paths.markdown, 'utf8')).toMatch(/## ingest/);
-  }, 240_000); // eight scenarios, six of them starting cityops processes (soak: ~40 s, broker: ~30 s)
+  }, 300_000); // nine scenarios, seven of them starting cityops processes (soak: ~40 s, scaling: ~35 s, broker: ~30 s)
 });
