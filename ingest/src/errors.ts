@@ -15,6 +15,7 @@ export const ingestErrors = defineErrors({
   INGEST_ERR_UNAUTHORIZED: { message: 'Missing or wrong credentials', statusCode: 401 },
   INGEST_ERR_ROLE_FORBIDDEN: { message: "The token's role does not allow this route", statusCode: 403 },
   INGEST_ERR_CLUSTER_UNAVAILABLE: { message: 'Cluster routing (Redis) is unavailable; nothing is accepted until it is back', statusCode: 503 },
+  INGEST_ERR_CLIENT_CERT: { message: 'The client certificate is not trusted or does not name this device', statusCode: 403 },
   INGEST_ERR_LOCKED_OUT: { message: 'Too many failed logins from this address; try again later', statusCode: 429 },
   INGEST_ERR_INSTANCE_TAKEN: { message: 'Another live ingest instance uses this pipeline instance name', statusCode: 500 },
 });

@@ -30,6 +30,11 @@ export const ingestConfigSchema = {
             key: { type: 'string', minLength: 1 },
             cert: { type: 'string', minLength: 1 },
             ca: { type: 'string', minLength: 1 },
+            /**
+             * Device certificates signed by `ca`: `optional` asks for one and checks it when sent,
+             * `required` refuses the handshake without one. A certificate's CN must be the device id.
+             */
+            clientCert: { type: 'string', enum: ['off', 'optional', 'required'], default: 'off' },
           },
         },
       },
@@ -107,7 +112,7 @@ export const ingestConfigSchema = {
       properties: {
         flushRows: { type: 'integer', minimum: 1, default: 50000 },
         flushIntervalMs: { type: 'integer', minimum: 1, default: 500 },
-        maxBufferedRows: { type: 'integer', minimum: 1, default: 500000 },
+        maxBufferedRows: { type: 'integer', minimum: 1, default: 100000 },
         retryMinMs: { type: 'integer', minimum: 1, default: 200 },
         retryMaxMs: { type: 'integer', minimum: 1, default: 10000 },
       },
@@ -177,6 +182,8 @@ export function parseIngestConfig(input: unknown): IngestConfig {
   const config = parseConfig<IngestConfig>(ingestConfigSchema, input, ingestErrors.INGEST_ERR_CONFIG);
   const problems = accessTokenProblems(config.http.tokens, '/http/tokens');
   if (!config.mqtt.plain && config.mqtt.tls === undefined) problems.push('/mqtt/plain: false needs /mqtt/tls (otherwise no MQTT listener is left)');
+  const tls = config.mqtt.tls;
+  if (tls !== undefined && tls.clientCert !== 'off' && tls.ca === undefined) problems.push(`/mqtt/tls/clientCert: ${tls.clientCert} needs /mqtt/tls/ca (the CA that signs device certificates)`);
   if (problems.length > 0) throw ingestErrors.INGEST_ERR_CONFIG(problems.join('; '));
   return config;
 }

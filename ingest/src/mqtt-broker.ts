@@ -1,5 +1,5 @@
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, TLSSocket, type PeerCertificate } from 'node:tls';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { filterIsConfinedTo, parseTopic, topics, type Channel, type DeviceErrorReport, type DeviceKind, type ParsedTopic } from '@cityops/protocol';
@@ -15,7 +15,15 @@ export interface MqttBrokerConfig {
   readonly port: number;
   /** false: no plain listener, MQTT over TLS only (`tls` required). Default true. */
   readonly plain?: boolean;
-  readonly tls?: { readonly host: string; readonly port: number; readonly key: string; readonly cert: string; readonly ca?: string };
+  readonly tls?: {
+    readonly host: string;
+    readonly port: number;
+    readonly key: string;
+    readonly cert: string;
+    readonly ca?: string;
+    /** Device certificates signed by `ca`, their CN bound to the device id. Default off. */
+    readonly clientCert?: 'off' | 'optional' | 'required';
+  };
 }
 
 /** Routing and persistence shared with other instances through Redis (see cluster-routing.ts). */
@@ -70,6 +78,21 @@ const NOT_AUTHORIZED = 5;
 function authError(returnCode: number, message: string): AuthenticateError {
   const err: AuthenticateError = Object.assign(new Error(message), { returnCode });
   return err;
+}
+
+/**
+ * Why a TLS client's certificate does not let it log in as `device`, or undefined when it may (no
+ * certificate, or a verified one naming `device`). Plain connections have none to check.
+ */
+function certificateProblem(conn: unknown, device: string): string | undefined {
+  if (!(conn instanceof TLSSocket)) return undefined;
+  const cert = conn.getPeerCertificate() as PeerCertificate | null;
+  // An empty object when the client sent none (allowed with clientCert: optional); null once closed.
+  if (cert === null || Object.keys(cert).length === 0) return undefined;
+  if (!conn.authorized) return `client certificate not trusted (${String(conn.authorizationError)})`;
+  const cn = cert.subject.CN;
+  if (cn !== device) return `client certificate names ${JSON.stringify(cn)}, not ${device}`;
+  return undefined;
 }
 
 function listen(server: Server, port: number, host: string): Promise<number> {
@@ -250,6 +273,14 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
             failed(client, 'INGEST_ERR_CLIENT_ID');
             return done(authError(IDENTIFIER_REJECTED, 'client id must be the device id'), false);
           }
+          // A device certificate is a second factor beside the secret, bound to the device id: CN=A
+          // never logs in as B. Checked before the secret, which then costs no scrypt.
+          const certProblem = certificateProblem(client.conn, username);
+          if (certProblem !== undefined) {
+            failed(client, 'INGEST_ERR_CLIENT_CERT');
+            logger.warn({ device: username, code: 'INGEST_ERR_CLIENT_CERT' }, certProblem);
+            return done(authError(NOT_AUTHORIZED, 'client certificate refused'), false);
+          }
           if (clusterDown('connect', client)) return done(authError(SERVER_UNAVAILABLE, 'cluster routing unavailable'), false);
           registry.authenticate(username, password.toString('utf8')).then(
             (device) => {
@@ -308,7 +339,18 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
       }
       const plainPort = port === undefined ? {} : { port };
       if (config.tls === undefined) return plainPort;
-      const tls = createTlsServer({ key: config.tls.key, cert: config.tls.cert, ...(config.tls.ca === undefined ? {} : { ca: config.tls.ca }) }, (socket: TLSSocket) => {
+      const clientCert = config.tls.clientCert ?? 'off';
+      if (clientCert !== 'off' && config.tls.ca === undefined) throw ingestErrors.INGEST_ERR_CONFIG('client certificates need mqtt.tls.ca');
+      const tlsOptions = {
+        key: config.tls.key,
+        cert: config.tls.cert,
+        ...(config.tls.ca === undefined ? {} : { ca: config.tls.ca }),
+        // optional: an untrusted certificate still completes the handshake and is refused at CONNECT
+        // (authenticate), where it is counted against the address like a wrong secret.
+        requestCert: clientCert !== 'off',
+        rejectUnauthorized: clientCert === 'required',
+      };
+      const tls = createTlsServer(tlsOptions, (socket: TLSSocket) => {
         checkedOnAccept.add(socket);
         handle(socket);
       });

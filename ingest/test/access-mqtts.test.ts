@@ -1,11 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { MqttClient } from 'mqtt';
+import mqtt, { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { topics } from '@cityops/protocol';
+import { createDevCa } from '../../cli/src/commands/certs.ts';
 import { createDevCertificates, type DevCertificates } from '../../test-peers/dev-certificates.ts';
 import { freePort } from '../../test-peers/free-port.ts';
 import { parseIngestConfig } from '../src/index.ts';
@@ -117,5 +118,102 @@ describe('MQTT over TLS only, the connection rate checked before the TLS handsha
     const others = await Promise.all([1, 2, 3].map((i) => mqtts('127.0.0.22', `gw-other:${i}`, secret)));
     expect(others.map((o) => o.outcome)).toEqual(['connected', 'connected', 'connected']);
     expect((await mqtts('127.0.0.22', 'gw-other:4', secret)).outcome).not.toBe('connected');
+  });
+});
+
+describe('device certificates on MQTT over TLS, the CN bound to the device id', () => {
+  let certDir: string;
+  let ca: string;
+  /** CN=gw-a, signed by the CA ingest trusts. */
+  let deviceA: { key: string; cert: string };
+  /** CN=gw-a too, but signed by a CA ingest does not trust. */
+  let forged: { key: string; cert: string };
+  let open: Harness | undefined;
+
+  async function issue(out: string): Promise<{ ca: string; key: string; cert: string; serverKey: string; serverCert: string }> {
+    const files = await createDevCa({ out, hosts: ['127.0.0.1'], client: 'gw-a', days: 1 });
+    const [caPem, key, cert, serverKey, serverCert] = await Promise.all(
+      [files.ca, files.clientKey!, files.clientCert!, files.key, files.cert].map((f) => readFile(f, 'utf8')),
+    );
+    return { ca: caPem!, key: key!, cert: cert!, serverKey: serverKey!, serverCert: serverCert! };
+  }
+
+  async function serve(clientCert: 'optional' | 'required', server: { serverKey: string; serverCert: string }): Promise<Harness> {
+    // chDB allows one warehouse per process: the previous test's service goes first.
+    await open?.close();
+    open = await startHarness({ mqtt: { port: 0, plain: false, tls: { port: 0, key: server.serverKey, cert: server.serverCert, ca, clientCert } } });
+    return open;
+  }
+
+  /** connected, the CONNACK return code, or 'closed' (no CONNACK: TLS refused the connection). */
+  function login(h: Harness, username: string, password: string, certificate?: { key: string; cert: string }): Promise<'connected' | number | 'closed'> {
+    const client = mqtt.connect(h.addresses.mqttsUrl!, {
+      clientId: username, username, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 20_000, ca, rejectUnauthorized: true,
+      ...(certificate === undefined ? {} : { key: certificate.key, cert: certificate.cert }),
+    });
+    return new Promise((resolve) => {
+      const done = (outcome: 'connected' | number | 'closed') => {
+        client.end(true);
+        resolve(outcome);
+      };
+      client.once('connect', () => done('connected'));
+      client.once('error', (err) => {
+        const code = (err as { code?: unknown }).code;
+        if (typeof code === 'number') done(code);
+      });
+      client.once('close', () => done('closed'));
+    });
+  }
+
+  async function metric(h: Harness, series: string): Promise<number> {
+    const text = await h.service.metrics.registry.metrics();
+    const line = text.split('\n').find((l) => l.startsWith(series));
+    return line === undefined ? 0 : Number(line.split(' ').pop());
+  }
+  const certFailures = (h: Harness) => metric(h, 'cityops_broker_auth_failures_total{reason="INGEST_ERR_CLIENT_CERT"}');
+
+  let server: { serverKey: string; serverCert: string };
+  beforeAll(async () => {
+    certDir = await mkdtemp(join(tmpdir(), 'cityops-client-certs-'));
+    const trusted = await issue(join(certDir, 'trusted'));
+    ca = trusted.ca;
+    deviceA = trusted;
+    server = trusted;
+    forged = await issue(join(certDir, 'other'));
+  });
+  afterAll(async () => {
+    await open?.close();
+    await rm(certDir, { recursive: true, force: true });
+  });
+
+  it('refuses clientCert without a CA', () => {
+    expect(() => parseIngestConfig({ dataDir: '/tmp/x', mqtt: { tls: { key: 'k', cert: 'c', clientCert: 'required' } } })).toThrow(
+      expect.objectContaining({ code: 'INGEST_ERR_CONFIG', message: expect.stringContaining('/mqtt/tls/clientCert') as string }) as Error,
+    );
+  });
+
+  it('optional: a device logs in with its secret alone or with its own certificate; CN=gw-a never as gw-b, an untrusted certificate never', async () => {
+    const h = await serve('optional', server);
+    const a = await h.provision('gw-a');
+    const b = await h.provision('gw-b');
+    expect(await login(h, 'gw-a', a)).toBe('connected');
+    expect(await login(h, 'gw-a', a, deviceA)).toBe('connected');
+    // MQTT 3.1.1 §3.2.2.3: 5, not authorized, even with gw-b's right secret.
+    expect(await login(h, 'gw-b', b, deviceA)).toBe(5);
+    expect(await login(h, 'gw-a', a, forged)).toBe(5);
+    expect(await certFailures(h)).toBe(2);
+    expect(await login(h, 'gw-b', b)).toBe('connected');
+  });
+
+  it('required: no trusted certificate, no session (the server fails the handshake); the CN still binds the device id', async () => {
+    const h = await serve('required', server);
+    const a = await h.provision('gw-a');
+    const b = await h.provision('gw-b');
+    expect(await login(h, 'gw-a', a)).toBe('closed');
+    expect(await login(h, 'gw-a', a, forged)).toBe('closed');
+    await vi.waitFor(async () => expect(await metric(h, 'cityops_broker_tls_handshakes_total{outcome="failed"}')).toBe(2));
+    expect(await login(h, 'gw-a', a, deviceA)).toBe('connected');
+    expect(await login(h, 'gw-b', b, deviceA)).toBe(5);
+    expect(await certFailures(h)).toBe(1);
   });
 });

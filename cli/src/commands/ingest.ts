@@ -10,13 +10,15 @@ import type { Shutdown } from '../shutdown.ts';
 
 export const ingestUsage = `cityops ingest [--data DIR] [--store URL] [--host H] [--mqtt-port P] [--http-port P] [--admin-token T] [--no-fsync]
                 [--redis redis://HOST:PORT --instance NAME]
-                [--tls-dir DIR | --tls-key FILE --tls-cert FILE [--tls-ca FILE]] [--mqtts-port 8883] [--no-plain-mqtt] [--limit-exempt ADDR,...]
+                [--tls-dir DIR | --tls-key FILE --tls-cert FILE [--tls-ca FILE]] [--mqtts-port 8883] [--no-plain-mqtt]
+                [--client-cert off|optional|required] [--limit-exempt ADDR,...]
   runs the broker, the telemetry pipeline and the ingest HTTP API alone; prints one JSON line with its addresses when ready.
   --redis shares routing, retained messages and persistent sessions with the other instances on that Redis;
   --instance names this instance's pipeline status (unique among live instances; default "ingest");
   --tls-dir (server-key.pem, server.pem, ca.pem, as written by 'cityops certs dev') or --tls-key/--tls-cert:
   MQTT over TLS on --mqtts-port and HTTPS (instead of HTTP) on --http-port;
   --no-plain-mqtt (needs TLS): no plain MQTT listener, MQTT over TLS only;
+  --client-cert (needs TLS and its CA): device certificates on MQTT over TLS, CN = device id, beside the secret;
   --limit-exempt: addresses never rate-limited or locked out (default 127.0.0.1,::1; e.g. a load balancer's)`;
 
 /** PEM text of the server key, certificate and CA, from --tls-dir or --tls-key/--tls-cert/--tls-ca. */
@@ -53,11 +55,15 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       'tls-ca': { type: 'string' },
       'mqtts-port': { type: 'string', default: '8883' },
       'no-plain-mqtt': { type: 'boolean', default: false },
+      'client-cert': { type: 'string', default: 'off' },
       'limit-exempt': { type: 'string' },
     },
   });
   const tls = await tlsFrom(values);
   if (values['no-plain-mqtt'] && tls === undefined) throw cliErrors.CLI_ERR_USAGE('--no-plain-mqtt needs --tls-dir or --tls-key/--tls-cert');
+  const clientCert = values['client-cert'];
+  if (clientCert !== 'off' && clientCert !== 'optional' && clientCert !== 'required') throw cliErrors.CLI_ERR_USAGE('--client-cert must be off, optional or required');
+  if (clientCert !== 'off' && tls?.ca === undefined) throw cliErrors.CLI_ERR_USAGE('--client-cert needs TLS with a CA (--tls-dir, or --tls-ca)');
   const logger = pino({ name: 'cityops-ingest', level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
   const warehouse = await openWarehouse(warehouseConfigFrom(values));
   shutdown.add(() => warehouse.close());
@@ -68,7 +74,7 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
         host: values.host,
         port: Number(values['mqtt-port']),
         plain: !values['no-plain-mqtt'],
-        ...(tls === undefined ? {} : { tls: { host: values.host, port: Number(values['mqtts-port']), ...tls } }),
+        ...(tls === undefined ? {} : { tls: { host: values.host, port: Number(values['mqtts-port']), ...tls, clientCert } }),
       },
       http: {
         host: values.host,
