@@ -112,7 +112,7 @@ export const ingestConfigSchema = {
       properties: {
         flushRows: { type: 'integer', minimum: 1, default: 50000 },
         flushIntervalMs: { type: 'integer', minimum: 1, default: 500 },
-        maxBufferedRows: { type: 'integer', minimum: 1, default: 100000 },
+        maxBufferedRows: { type: 'integer', minimum: 1, default: 500000 },
         retryMinMs: { type: 'integer', minimum: 1, default: 200 },
         retryMaxMs: { type: 'integer', minimum: 1, default: 10000 },
       },
