@@ -3,6 +3,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createDevelopmentIssuer } from '@cityops/protocol';
 import { loadAutocannon } from '../autocannon-load.ts';
+import { scalingCharts, withCharts } from '../charts/scenario-charts.ts';
 import type { CpuWindowResult } from '../cpu-window.ts';
 import { mintCodes } from '../mint-codes.ts';
 import { checkStores, measureIngestRun, prepareIngestCluster, untilWritten, type IngestRun } from '../scaling-ingest.ts';
@@ -189,7 +190,7 @@ export function createScalingScenario(full: ScalingOptions, smokeOptions: Scalin
       log(`scaling: verifier 2/1 threads rate ${figures.verify_ratio_rate_2_to_1_threads}, per CPU-second ${figures.verify_ratio_per_cpu_second_2_to_1_threads}; ingest 2/1 instances rate ${figures.ingest_ratio_rate_2_to_1_instances}, per CPU-second ${figures.ingest_ratio_per_cpu_second_2_to_1_instances}; lost ${check.lostReadings}`);
 
       const verifyOk = verifyRuns.every((r) => r.failedRequests === 0 && r.cacheHits === 0 && r.okVerdicts === r.verdicts && r.verdicts > 0);
-      return {
+      return withCharts(scalingCharts, {
         scenario: 'scaling',
         question: QUESTION,
         figures,
@@ -206,9 +207,9 @@ export function createScalingScenario(full: ScalingOptions, smokeOptions: Scalin
           `Ingest: \`cityops ingest --redis … --instance …\` processes (fsync'ed write-ahead log, auth, ACL, validation, dedup) sharing one redis-server for routing, retained messages and sessions. They do not share one warehouse: libchdb binds a data directory to one process, and Debian's clickhouse-server 18.16 cannot hold the schema, so each instance writes its own embedded chDB store, a copy of the store the ${cluster.gateways} gateways were provisioned on (every instance knows every gateway). With two instances the storage is therefore doubled too (two chDB engines, each with half the rows); a deployment on one ClickHouse server would share that part.`,
           `Ingest load: two load processes, each with half of the gateways (${o.batch}-reading msgpack batches, QoS 1, ${o.inflight} in flight each, ${o.offeredPerHalf} readings/s offered each: more than is taken, so the windows stay full); with one instance both publish to it, with two each publishes to its own. Readings/s = rows written to the warehouse(s) (cityops_ingest_warehouse_rows_written_total, summed) over the ${seconds} s window after ${o.ingestWarmupS} s of warm-up; PUBACK p50/p99 over the window are the larger of the two load processes'. Every publish also goes through Redis pub/sub to every instance (mqemitter-redis), so with two instances each message is received twice: a cost of the cluster that one instance does not pay. Afterwards each store is opened and every acknowledged batch looked for in the store of the instance that acknowledged it: ${check.ackedReadings} acknowledged, ${check.lostReadings} missing, ${check.duplicateRows} duplicated, ${check.storedUnacked} stored without a PUBACK heard (allowed).`,
           `Ingest, what ran out first: 1 instance: ${saturation(i1.cpu, names[0]!)}; 2 instances: ${saturation(i2.cpu, names[1]!)}. 2 instances / 1: rate ${figures.ingest_ratio_rate_2_to_1_instances}, readings per ingest CPU-second ${figures.ingest_ratio_per_cpu_second_2_to_1_instances}.`,
-          `\`*_our_processes_cores\` is the CPU all our processes of a configuration used per second of it, beside \`*_machine_busy_cores\`: on a machine busy with other work (as here when the two differ), the scheduler shares the cores among all runnable threads, so a configuration with more processes or threads of ours gets a larger share of the same cores, and its rate ratio says more about that share than about capacity; work per CPU-second does not depend on the share. The work-per-CPU-second targets (>= ${EFFICIENCY_TARGET} of one) are informative only (issue 7 asks to show how the cost grows, not for a figure).`,
+          `\`*_our_processes_cores\` is the CPU all our processes of a configuration used per second of it, beside \`*_machine_busy_cores\`: on a machine busy with other work (as here when the two differ), the scheduler shares the cores among all runnable threads, ours and everybody else's, so each configuration gets whatever share the rest of the machine leaves it (more processes of ours may get more of it, or not), and its rate follows that share as much as its own capacity; work per CPU-second depends much less on the share, so it is the figure to compare. The work-per-CPU-second targets (>= ${EFFICIENCY_TARGET} of one) are informative only (issue 7 asks to show how the cost grows, not for a figure).`,
         ],
-      };
+      });
     },
   };
 }
