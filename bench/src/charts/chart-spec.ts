@@ -10,6 +10,8 @@ export interface Bar {
   readonly label: string;
   readonly value: number;
   readonly role: BarRole;
+  /** For a target: the label of the bar it applies to (otherwise every bar of ours). */
+  readonly of?: string;
 }
 
 /** Horizontal bars on one axis in one unit: ours beside a peer, a limit or a target. */

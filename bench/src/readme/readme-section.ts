@@ -29,25 +29,29 @@ function subject(title: string): string {
   return i === -1 ? title : title.slice(i + 2);
 }
 
+/** Ours against each peer and limit of the chart, and against the targets that apply to it. */
 function ratios(bar: Bar, others: readonly Bar[]): string {
   if (bar.role !== 'ours') return '';
   return others
-    .filter((o) => o.role !== 'ours' && o.value > 0)
+    .filter((o) => o.role !== 'ours' && o.value > 0 && (o.role !== 'target' || o.of === undefined || o.of === bar.label))
     .map((o) => `${formatRatio(bar.value / o.value)} ${o.role === 'target' ? 'the target' : o.label}`)
     .join('; ');
 }
 
+/** A row per bar (targets are in the targets table), the chart's subject on its first row. */
 function figuresTable(charts: readonly Chart[]): string[] {
   const rows: string[] = [];
   for (const chart of charts) {
     if (chart.kind !== 'bars') continue;
-    for (const bar of chart.bars) {
-      if (bar.role === 'target') continue;
-      const name = `${subject(chart.title)}: ${bar.label}${bar.role === 'ours' ? '' : ` (${bar.role})`}`;
-      rows.push(`| ${cell(name)} | ${bar.role === 'ours' ? '**' : ''}${formatNumber(bar.value)}${bar.role === 'ours' ? '**' : ''} ${cell(chart.unit)} | ${cell(ratios(bar, chart.bars))} |`);
-    }
+    chart.bars
+      .filter((b) => b.role !== 'target')
+      .forEach((bar, i) => {
+        const value = `${formatNumber(bar.value)} ${chart.unit}`;
+        const label = `${bar.label}${bar.role === 'ours' ? '' : ` (${bar.role})`}`;
+        rows.push(`| ${i === 0 ? cell(subject(chart.title)) : ''} | ${cell(label)} | ${bar.role === 'ours' ? `**${cell(value)}**` : cell(value)} | ${cell(ratios(bar, chart.bars))} |`);
+      });
   }
-  return rows.length === 0 ? [] : ['| figure | value | ratio, same run |', '|---|---|---|', ...rows, ''];
+  return rows.length === 0 ? [] : ['| measure | figure | value | ratio, same run |', '|---|---|---|---|', ...rows, ''];
 }
 
 function targetsTable(result: ScenarioResult): string[] {
@@ -64,7 +68,10 @@ function provenance(e: SectionEntry): string {
   const m = e.machine;
   const date = m.date.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, ' UTC');
   const command = e.command === undefined ? 'command not recorded' : `\`${e.command}\``;
-  return `${command} · ${date} · git ${m.gitSha} · ${m.cpu} × ${m.cores} cores, ${m.memoryGiB} GiB · Node ${m.node} · report [${e.reportHref}](${e.reportHref})`;
+  // How busy the machine was says how far to trust absolute figures (ratios hold better).
+  const load = e.result.figures.load_average_1m;
+  const busy = load === undefined ? '' : ` · load average ${formatNumber(load)} at the end`;
+  return `${command} · ${date} · git ${m.gitSha} · ${m.cpu} × ${m.cores} cores, ${m.memoryGiB} GiB · Node ${m.node}${busy} · report [${e.reportHref}](${e.reportHref})`;
 }
 
 /** The Markdown between the markers (without them). */
