@@ -20,9 +20,9 @@ function known(figures: Figures, key: string): number | undefined {
   return v === undefined || !Number.isFinite(v) || v < 0 ? undefined : v;
 }
 
-/** Bars whose figure is known; undefined values are left out. */
-function bars(...list: readonly (readonly [label: string, value: number | undefined, role: BarRole])[]): Bar[] {
-  return list.flatMap(([label, value, role]) => (value === undefined ? [] : [{ label, value, role }]));
+/** Bars whose figure is known; undefined values are left out. A target may name the bar it applies to. */
+function bars(...list: readonly (readonly [label: string, value: number | undefined, role: BarRole, of?: string])[]): Bar[] {
+  return list.flatMap(([label, value, role, of]) => (value === undefined ? [] : [of === undefined ? { label, value, role } : { label, value, role, of }]));
 }
 
 /** A chart with at least one of ours and something to compare it with; otherwise none. */
@@ -52,26 +52,27 @@ export function ingestCharts(source: ChartSource): Chart[] {
       ...formats.map(([name, v]): Bar => ({ label: `chDB ${name}`, value: v, role: 'peer' })),
       ...bars(['target', 300_000, 'target']),
     ]),
-    ...barChart('Ingest: publish → queryable latency', 'ms', bars(['p50', known(f, 'visible_p50_ms'), 'ours'], ['p99', known(f, 'visible_p99_ms'), 'ours'], ['target p99', 2000, 'target'])),
+    ...barChart('Ingest: publish → queryable latency', 'ms', bars(['p50', known(f, 'visible_p50_ms'), 'ours'], ['p99', known(f, 'visible_p99_ms'), 'ours'], ['target p99', 2000, 'target', 'p99'])),
   ];
 }
 
 export function verifyCharts(source: ChartSource): Chart[] {
   const f = source.figures;
+  const [SINGLE, BATCH] = ['POST /v1/verify, one code per request', 'POST /v1/verify/batch, 64 codes per request'];
   const es256 = known(f, 'es256_single_thread_verifications_per_second');
   const cores = known(f, 'cores');
   const limit = es256 === undefined || cores === undefined ? undefined : es256 * cores;
   return [
     ...barChart("Verify: verifications/s over HTTP, next to the cores' ES256 limit", 'verifications/s', [
       ...bars(
-        ['POST /v1/verify, one code per request', known(f, 'single_requests_per_second'), 'ours'],
-        ['POST /v1/verify/batch, 64 codes per request', known(f, 'batch_verifications_per_second'), 'ours'],
+        [SINGLE, known(f, 'single_requests_per_second'), 'ours'],
+        [BATCH, known(f, 'batch_verifications_per_second'), 'ours'],
         [`${cores ?? '?'} cores × crypto.verify ES256`, limit, 'limit'],
-        ['target, single requests', 15_000, 'target'],
-        ['target, batch: 0.8 × limit', limit === undefined ? undefined : 0.8 * limit, 'target'],
+        ['target, single requests', 15_000, 'target', SINGLE],
+        ['target, batch: 0.8 × limit', limit === undefined ? undefined : 0.8 * limit, 'target', BATCH],
       ),
     ]),
-    ...barChart('Verify: p99 latency', 'ms', bars(['single requests p99', known(f, 'single_p99_ms'), 'ours'], ['batch requests (64 codes) p99', known(f, 'batch_p99_ms'), 'ours'], ['target, single p99', 20, 'target'])),
+    ...barChart('Verify: p99 latency', 'ms', bars(['single requests p99', known(f, 'single_p99_ms'), 'ours'], ['batch requests (64 codes) p99', known(f, 'batch_p99_ms'), 'ours'], ['target, single p99', 20, 'target', 'single requests p99'])),
   ];
 }
 
@@ -97,7 +98,8 @@ export function queryCharts(source: ChartSource): Chart[] {
     ['grid level', known(f, 'grid_p99_ms'), 'ours'],
     ['grid drill-down in one district', known(f, 'grid_drilldown_p99_ms'), 'ours'],
     ['same district average on raw readings', known(f, 'raw_district_avg_p99_ms'), 'peer'],
-    ['target', 100, 'target'],
+    ['target, district level', 100, 'target', 'district level'],
+    ['target, grid level', 100, 'target', 'grid level'],
   ));
 }
 
@@ -108,7 +110,7 @@ export function alertsCharts(source: ChartSource): Chart[] {
     ['p90', known(f, 'alert_visible_p90_ms'), 'ours'],
     ['p99', known(f, 'alert_visible_p99_ms'), 'ours'],
     ['max', known(f, 'alert_visible_max_ms'), 'ours'],
-    ['target p99', 1000, 'target'],
+    ['target p99', 1000, 'target', 'p99'],
   ));
 }
 
@@ -146,7 +148,7 @@ export function edgeCharts(source: ChartSource): Chart[] {
       ['agent just started, idle', known(f, 'outage_agent_idle_rss_mib'), 'ours'],
       ['node --import tsx, doing nothing', known(f, 'tsx_node_rss_mib'), 'limit'],
       ['bare node, doing nothing', known(f, 'bare_node_rss_mib'), 'limit'],
-      ['target', 80, 'target'],
+      ['target', 80, 'target', 'agent while journaling (max of samples and VmHWM)'],
     )),
   ];
 }
@@ -183,7 +185,7 @@ export function soakCharts(source: ChartSource): Chart[] {
     ...barChart('Soak: city RSS against its target', 'MiB', bars(
       ['cityops up, highest sample', known(f, 'city_rss_max_mib'), 'ours'],
       ['cityops up, at the end', known(f, 'city_rss_end_mib'), 'ours'],
-      ['target', 1024, 'target'],
+      ['target', 1024, 'target', 'cityops up, highest sample'],
     )),
     ...lineChart('Soak: readings per second', 'readings/s', samples, [['ingested into the warehouse', 'ingested_per_s'], ['acknowledged to the load process', 'load_acked_per_s']], offered === undefined ? [] : [{ label: 'offered', value: offered }]),
     ...lineChart('Soak: resident memory of each process', 'MiB', samples, [['cityops up (the city)', 'city_rss_mib'], ['city V8 heap used', 'city_heap_mib'], ['load process', 'load_rss_mib'], ['bench process', 'bench_rss_mib']], [{ label: 'target for the city', value: 1024 }]),
