@@ -245,6 +245,9 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
       return aedes;
     },
     async start() {
+      // parseIngestConfig says the same, for a broker built from another config.
+      if (config.plain === false && config.tls === undefined) throw ingestErrors.INGEST_ERR_CONFIG('plain MQTT off needs mqtt.tls');
+      if ((config.tls?.clientCert ?? 'off') !== 'off' && config.tls?.ca === undefined) throw ingestErrors.INGEST_ERR_CONFIG('client certificates need mqtt.tls.ca');
       aedes = await Aedes.createBroker({
         ...(cluster === undefined
           ? {}
@@ -331,7 +334,6 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
       const handle = aedes.handle.bind(aedes);
       // Small QoS 1 exchanges (a PUBACK, a verify request) must not wait for Nagle's algorithm: with it
       // on at both ends a request/response through the broker took ~88 ms instead of under 1 ms.
-      if (config.plain === false && config.tls === undefined) throw ingestErrors.INGEST_ERR_CONFIG('plain MQTT off needs mqtt.tls');
       let port: number | undefined;
       if (config.plain !== false) {
         tcp = createTcpServer({ noDelay: true }, handle);
@@ -340,7 +342,6 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
       const plainPort = port === undefined ? {} : { port };
       if (config.tls === undefined) return plainPort;
       const clientCert = config.tls.clientCert ?? 'off';
-      if (clientCert !== 'off' && config.tls.ca === undefined) throw ingestErrors.INGEST_ERR_CONFIG('client certificates need mqtt.tls.ca');
       const tlsOptions = {
         key: config.tls.key,
         cert: config.tls.cert,
