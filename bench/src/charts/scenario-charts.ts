@@ -157,7 +157,7 @@ export function edgeCharts(source: ChartSource): Chart[] {
 function sampleSeries(samples: readonly Readonly<Record<string, number>>[], key: string): (number | null)[] {
   return samples.map((s) => {
     const v = s[key];
-    return v === undefined || v < 0 ? null : v;
+    return v === undefined || !Number.isFinite(v) || v < 0 ? null : v;
   });
 }
 
