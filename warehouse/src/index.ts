@@ -1,5 +1,7 @@
 export * from './types.ts';
 export { openWarehouse, type WarehouseDeps } from './open-warehouse.ts';
+// A warehouse made slow on purpose, for drills and benchmarks (cityops up --slow-inserts-ms).
+export { withInsertDelay, type InsertDelayOptions } from './insert-delay.ts';
 export { parseWarehouseUrl } from './warehouse-url.ts';
 export {
   parseWarehouseConfig,
