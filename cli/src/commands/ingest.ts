@@ -7,11 +7,12 @@ import { pino } from 'pino';
 import { cliErrors } from '../cli-errors.ts';
 import { warehouseConfigFrom } from '../store-option.ts';
 import type { Shutdown } from '../shutdown.ts';
+import { slowInsertsFrom, slowInsertsUsage } from '../slow-inserts-option.ts';
 
 export const ingestUsage = `cityops ingest [--data DIR] [--store URL] [--host H] [--mqtt-port P] [--http-port P] [--admin-token T] [--no-fsync]
                 [--redis redis://HOST:PORT --instance NAME]
                 [--tls-dir DIR | --tls-key FILE --tls-cert FILE [--tls-ca FILE]] [--mqtts-port 8883] [--no-plain-mqtt]
-                [--client-cert off|optional|required] [--limit-exempt ADDR,...]
+                [--client-cert off|optional|required] [--limit-exempt ADDR,...] [--slow-inserts-ms N] [--slow-inserts-file FILE]
   runs the broker, the telemetry pipeline and the ingest HTTP API alone; prints one JSON line with its addresses when ready.
   --redis shares routing, retained messages and persistent sessions with the other instances on that Redis;
   --instance names this instance's pipeline status (unique among live instances; default "ingest");
@@ -19,7 +20,8 @@ export const ingestUsage = `cityops ingest [--data DIR] [--store URL] [--host H]
   MQTT over TLS on --mqtts-port and HTTPS (instead of HTTP) on --http-port;
   --no-plain-mqtt (needs TLS): no plain MQTT listener, MQTT over TLS only;
   --client-cert (needs TLS and its CA): device certificates on MQTT over TLS, CN = device id, beside the secret;
-  --limit-exempt: addresses never rate-limited or locked out (default 127.0.0.1,::1; e.g. a load balancer's)`;
+  --limit-exempt: addresses never rate-limited or locked out (default 127.0.0.1,::1; e.g. a load balancer's)
+${slowInsertsUsage}`;
 
 /** PEM text of the server key, certificate and CA, from --tls-dir or --tls-key/--tls-cert/--tls-ca. */
 async function tlsFrom(values: { 'tls-dir'?: string | undefined; 'tls-key'?: string | undefined; 'tls-cert'?: string | undefined; 'tls-ca'?: string | undefined }) {
@@ -57,6 +59,8 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       'no-plain-mqtt': { type: 'boolean', default: false },
       'client-cert': { type: 'string', default: 'off' },
       'limit-exempt': { type: 'string' },
+      'slow-inserts-ms': { type: 'string' },
+      'slow-inserts-file': { type: 'string' },
     },
   });
   const tls = await tlsFrom(values);
@@ -67,6 +71,8 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
   const logger = pino({ name: 'cityops-ingest', level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
   const warehouse = await openWarehouse(warehouseConfigFrom(values));
   shutdown.add(() => warehouse.close());
+  const slowInserts = slowInsertsFrom(values, warehouse, (ms) => out.write(`${JSON.stringify({ insertDelayMs: ms })}\n`));
+  shutdown.add(() => slowInserts.stop());
   const ingest = createIngestService(
     {
       dataDir: values.data,
@@ -88,7 +94,7 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       ...(values.redis === undefined ? {} : { cluster: { redisUrl: values.redis } }),
       ...(values.instance === undefined ? {} : { pipelineStatus: { instance: values.instance } }),
     },
-    { warehouse, logger },
+    { warehouse: slowInserts.warehouse, logger },
   );
   shutdown.add(() => ingest.stop());
   const addresses = await ingest.start();

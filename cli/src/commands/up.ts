@@ -12,16 +12,19 @@ import { loadOrCreateCityIssuer } from '../city-issuer.ts';
 import { cliErrors } from '../cli-errors.ts';
 import { provisionCity, provisionScanners, provisionService } from '../provision-city.ts';
 import type { Shutdown } from '../shutdown.ts';
+import { slowInsertsFrom, slowInsertsUsage } from '../slow-inserts-option.ts';
 import { warehouseConfigFrom } from '../store-option.ts';
 
 export const upUsage = `cityops up [--data DIR] [--store URL] [--host H] [--mqtt-port 1883] [--http-port 8080] [--verifier-port 8081]
            [--analytics-port 8082] [--gateways 64] [--rate 500] [--scanners 8] [--scan-rate 10]
            [--indicators FILE] [--rules FILE] [--dispatch FILE] [--tokens FILE] [--json]
+           [--slow-inserts-ms N] [--slow-inserts-file FILE]
   the whole city in one process: broker, ingest, warehouse (embedded chDB unless --store), HTTP API,
   verifier, analytics (indicators, alert rules on the live stream, alert dispatch, the operator dashboard), and a simulated
   city of gateway agents and venue scanners publishing through MQTT. Ctrl-C stops it.
   --tokens: a JSON array of API token entries (cityops token new) for every service's HTTP API; without
-  it readings, indicators, alerts and the dashboard are open (development) and the audit route is closed.`;
+  it readings, indicators, alerts and the dashboard are open (development) and the audit route is closed.
+${slowInsertsUsage}`;
 
 export async function upCommand(argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown): Promise<void> {
   const { values } = parseArgs({
@@ -44,6 +47,8 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       dispatch: { type: 'string' },
       tokens: { type: 'string' },
       json: { type: 'boolean', default: false },
+      'slow-inserts-ms': { type: 'string' },
+      'slow-inserts-file': { type: 'string' },
     },
   });
   const dataDir = resolve(values.data);
@@ -55,13 +60,15 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
 
   const warehouse = await openWarehouse(warehouseConfigFrom({ store: values.store, data: dataDir }));
   shutdown.add(() => warehouse.close());
+  const slowInserts = slowInsertsFrom(values, warehouse, (ms) => out.write(values.json ? `${JSON.stringify({ insertDelayMs: ms })}\n` : `slow inserts: each warehouse insert held ${ms} ms\n`));
+  shutdown.add(() => slowInserts.stop());
   const ingest = createIngestService(
     {
       dataDir,
       mqtt: { host: values.host, port: Number(values['mqtt-port']) },
       http: { host: values.host, port: Number(values['http-port']), adminToken, tokens },
     },
-    { warehouse, logger },
+    { warehouse: slowInserts.warehouse, logger },
   );
   shutdown.add(() => ingest.stop());
   const addresses = await ingest.start();
