@@ -1,5 +1,5 @@
 import { createTelemetryCodec, formatPlace, isCityopsError, parsePlace, type TelemetryBatch } from '@cityops/protocol';
-import type { StoredBatch, Warehouse } from '@cityops/warehouse';
+import type { PackedBatch, StoredBatch, Warehouse } from '@cityops/warehouse';
 import { createDedupWindow } from './dedup-window.ts';
 import type { DeviceInfo } from './device-registry.ts';
 import { ingestErrors } from './errors.ts';
@@ -110,7 +110,7 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
         alreadyStored++;
         continue;
       }
-      writer.push({ kind: 'batch', batch: storedBatch(record, codec.decode(record.payload)) }, false);
+      writer.push({ kind: 'batch', batch: deps.warehouse.pack(storedBatch(record, codec.decode(record.payload))) }, false);
     }
     writer.start();
     return { replayedBatches: batches.length - alreadyStored, alreadyStored, truncatedBytes };
@@ -147,9 +147,12 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
       if (stopped) throw ingestErrors.INGEST_ERR_STOPPED();
       const receivedAt = now();
       let batch: TelemetryBatch;
+      let packed: PackedBatch;
       try {
         batch = codec.decode(payload);
         checkTimestamps(batch, receivedAt);
+        // Packed now, while the decoded readings are young: the writer holds only the packed bytes.
+        packed = deps.warehouse.pack({ device: device.id, place: device.place, boot: batch.boot, seq: batch.seq, receivedAt, readings: batch.readings });
       } catch (err) {
         return deadLetter(device, topic, payload, err, transport);
       }
@@ -181,12 +184,7 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
       };
       const started = performance.now();
       try {
-        await wal.append(record, () =>
-          writer.push({
-            kind: 'batch',
-            batch: { device: device.id, place: device.place, boot, seq, receivedAt, readings: batch.readings },
-          }),
-        );
+        await wal.append(record, () => writer.push({ kind: 'batch', batch: packed }));
       } catch (err) {
         dedup.forget(device.id, boot, seq);
         writer.release(rows);

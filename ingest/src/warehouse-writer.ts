@@ -1,4 +1,4 @@
-import type { DeadLetter, StoredBatch, Warehouse } from '@cityops/warehouse';
+import type { DeadLetter, PackedBatch, Warehouse } from '@cityops/warehouse';
 import type { IngestMetrics } from './ingest-metrics.ts';
 import type { WriteAheadLog } from './wal/write-ahead-log.ts';
 
@@ -21,8 +21,9 @@ export interface WriterDeps {
   readonly onError: (err: unknown) => void;
 }
 
+/** A batch waits packed (`Warehouse.pack`): compact bytes, not the readings' objects. */
 export type WriterItem =
-  | { readonly kind: 'batch'; readonly batch: StoredBatch }
+  | { readonly kind: 'batch'; readonly batch: PackedBatch }
   | { readonly kind: 'dead'; readonly letter: DeadLetter };
 
 export interface WarehouseWriter {
@@ -54,7 +55,7 @@ export interface WarehouseWriter {
 }
 
 function rowsOf(item: WriterItem): number {
-  return item.kind === 'batch' ? item.batch.readings.length : 1;
+  return item.kind === 'batch' ? item.batch.rows : 1;
 }
 
 /**
@@ -139,7 +140,7 @@ export function createWarehouseWriter(config: WriterConfig, deps: WriterDeps): W
     });
     if (timer !== undefined) clearTimeout(timer);
     timer = undefined;
-    const batches: StoredBatch[] = [];
+    const batches: PackedBatch[] = [];
     const letters: DeadLetter[] = [];
     for (const item of items) {
       if (item.kind === 'batch') batches.push(item.batch);
@@ -153,7 +154,7 @@ export function createWarehouseWriter(config: WriterConfig, deps: WriterDeps): W
         // Dead letters first: on a retry after a partial failure, each part is sent once.
         if (!lettersDone) await warehouse.insertDeadLetters(letters);
         lettersDone = true;
-        if (!batchesDone) await warehouse.insertBatches(batches);
+        if (!batchesDone) await warehouse.insertPacked(batches);
         batchesDone = true;
         metrics.flushSeconds.observe((performance.now() - started) / 1000);
         metrics.rowsWritten.inc(inFlightRows - letters.length);

@@ -29,10 +29,10 @@ function faulty(warehouse: Warehouse) {
   const wrapped: Warehouse = {
     ...warehouse,
     backend: warehouse.backend,
-    insertBatches: async (batches) => {
-      if (mode === 'pass') return warehouse.insertBatches(batches);
+    insertPacked: async (batches) => {
+      if (mode === 'pass') return warehouse.insertPacked(batches);
       failures++;
-      if (mode === 'commit-then-fail') await warehouse.insertBatches(batches);
+      if (mode === 'commit-then-fail') await warehouse.insertPacked(batches);
       throw new Error(`warehouse fault (test): ${mode}`);
     },
   };

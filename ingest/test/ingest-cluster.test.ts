@@ -123,9 +123,9 @@ function failingInserts(w: Warehouse, state: { failing: boolean }): Warehouse {
   return {
     ...w,
     backend: w.backend,
-    insertBatches: async (batches) => {
+    insertPacked: async (batches) => {
       if (state.failing) throw new Error('warehouse down (test)');
-      return w.insertBatches(batches);
+      return w.insertPacked(batches);
     },
   };
 }

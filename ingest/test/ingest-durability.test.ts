@@ -20,10 +20,10 @@ function controllable(warehouse: Warehouse) {
   const wrapped: Warehouse = {
     ...warehouse,
     backend: warehouse.backend,
-    insertBatches: async (batches) => {
+    insertPacked: async (batches) => {
       if (mode === 'fail') throw new Error('warehouse down (test)');
       await gate;
-      return warehouse.insertBatches(batches);
+      return warehouse.insertPacked(batches);
     },
   };
   return {

@@ -12,8 +12,27 @@ import {
   READINGS_ROWBINARY_STRUCTURE,
 } from './readings-rowbinary.ts';
 import { createRowBinaryWriter } from './rowbinary-encoder.ts';
-import type { StoredBatch } from './types.ts';
+import type { PackedBatch } from './types.ts';
 import type { ChdbWarehouseConfig } from './warehouse-config.ts';
+
+/** Batches' bytes are written to the insert file in chunks of about this size. */
+const CHUNK_BYTES = 1024 * 1024;
+
+function* chunksOf(batches: readonly PackedBatch[]): Generator<Buffer> {
+  let group: Buffer[] = [];
+  let bytes = 0;
+  for (const { data } of batches) {
+    if (data.format !== 'rowbinary') continue; // refused before writing (insertReadings)
+    group.push(data.bytes);
+    bytes += data.bytes.length;
+    if (bytes >= CHUNK_BYTES) {
+      yield Buffer.concat(group, bytes);
+      group = [];
+      bytes = 0;
+    }
+  }
+  if (bytes > 0) yield Buffer.concat(group, bytes);
+}
 
 /** Under the data directory: RowBinary files waiting for their INSERT … SELECT FROM file(). */
 export const INSERT_TMP_DIR = 'cityops-insert-tmp';
@@ -60,31 +79,15 @@ export async function openChdbBackend(config: ChdbWarehouseConfig): Promise<Back
     throw fromChdbError(err, `cannot open chDB at ${path}`);
   }
 
-  const writer = createRowBinaryWriter({ maxBytes: Math.min(config.maxInsertRows * MAX_BYTES_PER_ROW, constants.MAX_LENGTH) });
-  // The writer's buffer is shared: one encode-and-write at a time; engine inserts may overlap.
-  let encoderFree: Promise<void> = Promise.resolve();
+  // Encodes one batch at a time; each batch's bytes are copied out, so the buffer stays one batch large.
+  const packer = createRowBinaryWriter({ maxBytes: Math.min(config.maxInsertRows * MAX_BYTES_PER_ROW, constants.MAX_LENGTH) });
 
-  /** Encodes into the shared buffer and writes it out; the buffer is free again once the file is written. */
-  async function writeReadingsFile(file: string, batches: readonly StoredBatch[]): Promise<void> {
-    const previous = encoderFree;
-    let release!: () => void;
-    encoderFree = new Promise((r) => (release = r));
+  /** Writes the batches' bytes, gathered into chunks of about CHUNK_BYTES (one write each, not one per batch). */
+  async function writeReadingsFile(file: string, batches: readonly PackedBatch[]): Promise<void> {
     try {
-      await previous;
-      let bytes: Buffer;
-      try {
-        bytes = encodeReadingsRowBinary(writer, batches);
-      } catch (err) {
-        // RangeError: a value outside its column type (boot above 2^32, a fractional ts, ...).
-        throw warehouseErrors.WAREHOUSE_ERR_ARGUMENT(`cannot encode readings: ${(err as Error).message}`, err);
-      }
-      try {
-        await writeFile(file, bytes);
-      } catch (err) {
-        throw warehouseErrors.WAREHOUSE_ERR_UNAVAILABLE(`cannot write the insert file ${file}`, err);
-      }
-    } finally {
-      release();
+      await writeFile(file, chunksOf(batches));
+    } catch (err) {
+      throw warehouseErrors.WAREHOUSE_ERR_UNAVAILABLE(`cannot write the insert file ${file}`, err);
     }
   }
 
@@ -123,7 +126,16 @@ export async function openChdbBackend(config: ChdbWarehouseConfig): Promise<Back
         throw fromChdbError(err, `chDB insert into ${table} failed`);
       }
     },
+    packReadings(batch) {
+      try {
+        return { format: 'rowbinary', bytes: Buffer.from(encodeReadingsRowBinary(packer, [batch])) };
+      } catch (err) {
+        // RangeError: a value outside its column type (boot above 2^32, a fractional ts, ...).
+        throw warehouseErrors.WAREHOUSE_ERR_ARGUMENT(`cannot encode readings: ${(err as Error).message}`, err);
+      }
+    },
     async insertReadings(batches, rows, dedupToken) {
+      if (batches.some((b) => b.data.format !== 'rowbinary')) throw warehouseErrors.WAREHOUSE_ERR_ARGUMENT('a batch packed for a ClickHouse server');
       const file = join(tmpDir, `${filePrefix}${randomUUID()}.rowbinary`);
       try {
         await writeReadingsFile(file, batches);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { StoredBatch } from './types.ts';
+import type { PackedBatch } from './types.ts';
 
 /**
  * An `insert_deduplication_token` for one insertBatches call, derived from the batches' idempotency
@@ -7,8 +7,8 @@ import type { StoredBatch } from './types.ts';
  * outcome it did not learn (a timeout, a crash before the checkpoint), ClickHouse recognises the
  * token within the table's `non_replicated_deduplication_window` and writes nothing twice.
  */
-export function insertDedupToken(batches: readonly StoredBatch[]): string {
+export function insertDedupToken(batches: readonly Pick<PackedBatch, 'device' | 'boot' | 'seq' | 'rows'>[]): string {
   const hash = createHash('sha256');
-  for (const b of batches) hash.update(`${b.device}\u0000${b.boot}\u0000${b.seq}\u0000${b.readings.length}\n`);
+  for (const b of batches) hash.update(`${b.device}\u0000${b.boot}\u0000${b.seq}\u0000${b.rows}\n`);
   return `readings-${hash.digest('hex')}`;
 }

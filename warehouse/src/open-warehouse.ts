@@ -6,10 +6,9 @@ import { insertDedupToken } from './insert-dedup-token.ts';
 import { MIGRATIONS } from './migrations/migrations.ts';
 import { runMigrations } from './migrations/run-migrations.ts';
 import { buildReadingQuery, toReadingRow, type RawReadingRow } from './reading-query.ts';
-import { countReadings } from './readings-rowbinary.ts';
 import { applyRetention } from './retention.ts';
 import { openServerBackend, type ClickhouseConnection } from './server-backend.ts';
-import type { Warehouse } from './types.ts';
+import type { PackedBatch, StoredBatch, Warehouse } from './types.ts';
 import { parseWarehouseConfig, type WarehouseConfig, type WarehouseConfigInput } from './warehouse-config.ts';
 
 export interface WarehouseDeps {
@@ -67,17 +66,25 @@ function createWarehouse(backend: Backend, cfg: WarehouseConfig): Warehouse {
     if (!TABLE_NAME.test(table)) throw warehouseErrors.WAREHOUSE_ERR_ARGUMENT(`invalid table name ${JSON.stringify(table)}`);
   }
 
+  function pack(batch: StoredBatch): PackedBatch {
+    return { device: batch.device, boot: batch.boot, seq: batch.seq, rows: batch.readings.length, data: backend.packReadings(batch) };
+  }
+
+  async function insertPacked(batches: readonly PackedBatch[]): Promise<void> {
+    let rows = 0;
+    for (const b of batches) rows += b.rows;
+    if (rows === 0) return;
+    if (rows > cfg.maxInsertRows) {
+      throw warehouseErrors.WAREHOUSE_ERR_ARGUMENT(`${rows} readings in one insert exceed maxInsertRows ${cfg.maxInsertRows}`);
+    }
+    await backend.insertReadings(batches, rows, insertDedupToken(batches));
+  }
+
   return {
     backend: cfg.backend,
-    insertBatches: (batches) =>
-      track(async () => {
-        const rows = countReadings(batches);
-        if (rows === 0) return;
-        if (rows > cfg.maxInsertRows) {
-          throw warehouseErrors.WAREHOUSE_ERR_ARGUMENT(`${rows} readings in one insert exceed maxInsertRows ${cfg.maxInsertRows}`);
-        }
-        await backend.insertReadings(batches, rows, insertDedupToken(batches));
-      }),
+    insertBatches: (batches) => track(() => insertPacked(batches.map(pack))),
+    pack,
+    insertPacked: (batches) => track(() => insertPacked(batches)),
     insertDeadLetters: (letters) =>
       track(async () => {
         if (letters.length === 0) return;

@@ -30,12 +30,6 @@ export const READINGS_ROWBINARY_STRUCTURE = READINGS_ROWBINARY_COLUMNS.map(([n, 
 /** The column list of the INSERT, in wire order. */
 export const READINGS_ROWBINARY_COLUMN_LIST = READINGS_ROWBINARY_COLUMNS.map(([n]) => n).join(', ');
 
-export function countReadings(batches: readonly StoredBatch[]): number {
-  let rows = 0;
-  for (const batch of batches) rows += batch.readings.length;
-  return rows;
-}
-
 /**
  * Encodes every reading of the batches into the writer (after a reset) and returns the bytes: a
  * view onto the writer's buffer, valid until its next use. `idx` is the reading's position in its

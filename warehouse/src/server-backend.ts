@@ -1,6 +1,7 @@
 import { ClickHouseLogLevel, createClient, type ClickHouseClientConfigOptions } from '@clickhouse/client';
 import type { Backend } from './backend.ts';
 import { toWarehouseError } from './map-clickhouse-error.ts';
+import { warehouseErrors } from './errors.ts';
 import { readingsToJsonRows } from './readings-json.ts';
 import type { QueryParams } from './types.ts';
 import type { ServerWarehouseConfig } from './warehouse-config.ts';
@@ -78,9 +79,15 @@ export function openServerBackend(config: ServerWarehouseConfig, connection?: Cl
       }
     },
     insertJsonRows: (table, rows, columns) => insert(table, rows, columns, undefined),
+    packReadings: (batch) => ({ format: 'json', rows: readingsToJsonRows([batch]) }),
     insertReadings(batches, rows, dedupToken) {
+      const values: Record<string, unknown>[] = [];
+      for (const { data } of batches) {
+        if (data.format !== 'json') throw warehouseErrors.WAREHOUSE_ERR_ARGUMENT('a batch packed for the embedded store');
+        for (const row of data.rows) values.push(row);
+      }
       // One block: the server neither cuts the body by rows nor leaves parsed chunks unsquashed.
-      return insert('readings', readingsToJsonRows(batches), undefined, {
+      return insert('readings', values, undefined, {
         insert_deduplication_token: dedupToken,
         max_insert_block_size: String(rows),
         min_insert_block_size_rows: String(rows),

@@ -11,6 +11,24 @@ export interface StoredBatch {
   readonly readings: readonly Reading[];
 }
 
+/**
+ * A batch already encoded in the store's insert format (`Warehouse.pack`): RowBinary bytes for the
+ * embedded store, rows for a server. A writer that holds many batches keeps these instead of the
+ * readings' objects, so what waits for an insert is compact and off the JS heap, and the decoded
+ * objects die young. The key (device, boot, seq) and size stay readable.
+ */
+export interface PackedBatch {
+  readonly device: string;
+  readonly boot: number;
+  readonly seq: number;
+  readonly rows: number;
+  readonly data: PackedReadings;
+}
+
+export type PackedReadings =
+  | { readonly format: 'rowbinary'; readonly bytes: Buffer }
+  | { readonly format: 'json'; readonly rows: readonly Record<string, unknown>[] };
+
 /** A payload ingest could not accept, kept with its raw bytes and the reason. */
 export interface DeadLetter {
   readonly receivedAt: number;
@@ -61,6 +79,10 @@ export interface Warehouse {
    * fastest format. Retrying the same batches after a failure writes nothing twice.
    */
   insertBatches(batches: readonly StoredBatch[]): Promise<void>;
+  /** Encodes one batch for `insertPacked` (RangeError-free: a value outside its column is WAREHOUSE_ERR_ARGUMENT). */
+  pack(batch: StoredBatch): PackedBatch;
+  /** insertBatches for batches packed by this warehouse: one insert, deduplicated on retry the same way. */
+  insertPacked(batches: readonly PackedBatch[]): Promise<void>;
   insertDeadLetters(letters: readonly DeadLetter[]): Promise<void>;
   /** Low-volume inserts of plain rows (registry, events) through JSONEachRow. */
   insertRows(table: string, rows: readonly Record<string, unknown>[]): Promise<void>;

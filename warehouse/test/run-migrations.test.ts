@@ -26,6 +26,7 @@ function fakeBackend(fail?: (sql: string) => Error | undefined) {
       if (table === 'schema_migrations') recorded.push(...(rows as typeof recorded));
       return Promise.resolve();
     },
+    packReadings: () => ({ format: 'rowbinary', bytes: Buffer.alloc(0) }),
     insertReadings: () => Promise.resolve(),
     ping: () => Promise.resolve(),
     close: () => Promise.resolve(),
