@@ -12,7 +12,7 @@ export interface SlowInsertsValues {
 export const slowInsertsUsage = `  --slow-inserts-ms N (drills and benchmarks): hold each telemetry insert into the warehouse N ms, as a slow
   warehouse would; --slow-inserts-file FILE: the delay is the number of ms in FILE, read again whenever it
   changes (a missing or empty file: --slow-inserts-ms, default 0), to make the warehouse slow and fast again
-  while the process runs; each delay taken is printed ({"insertDelayMs": N} where the command prints JSON)`;
+  while the process runs; each delay taken is printed ({"insertDelayMs": N, "change": K} where the command prints JSON)`;
 
 /** How often the delay file is looked at (fs.watchFile polls: it sees a file replaced or created later). */
 const FILE_POLL_MS = 250;
@@ -30,19 +30,21 @@ function parseDelay(text: string, where: string): number {
 export function slowInsertsFrom(
   values: SlowInsertsValues,
   warehouse: Warehouse,
-  onDelay: (ms: number) => void,
+  /** Each delay taken: the first at start (change 0), then one per change of the file (1, 2, ...). */
+  onDelay: (ms: number, change: number) => void,
 ): { readonly warehouse: Warehouse; stop(): void } {
   const fileOption = values['slow-inserts-file'];
   if (values['slow-inserts-ms'] === undefined && fileOption === undefined) return { warehouse, stop: () => undefined };
   const base = values['slow-inserts-ms'] === undefined ? 0 : parseDelay(values['slow-inserts-ms'], '--slow-inserts-ms');
   let delayMs = base;
+  let changes = 0;
   const take = (ms: number) => {
     if (ms === delayMs) return;
     delayMs = ms;
-    onDelay(ms);
+    onDelay(ms, ++changes);
   };
   if (fileOption === undefined) {
-    onDelay(delayMs);
+    onDelay(delayMs, 0);
     return { warehouse: withInsertDelay(warehouse, { delayMs }), stop: () => undefined };
   }
   const file = resolve(fileOption);
@@ -57,7 +59,7 @@ export function slowInsertsFrom(
     return text.trim() === '' ? base : parseDelay(text, `--slow-inserts-file ${file}`);
   };
   delayMs = read();
-  onDelay(delayMs);
+  onDelay(delayMs, 0);
   // persistent: false, so the watch never keeps the process alive on its own.
   watchFile(file, { interval: FILE_POLL_MS, persistent: false }, () => {
     try {

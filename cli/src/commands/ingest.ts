@@ -71,7 +71,7 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
   const logger = pino({ name: 'cityops-ingest', level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
   const warehouse = await openWarehouse(warehouseConfigFrom(values));
   shutdown.add(() => warehouse.close());
-  const slowInserts = slowInsertsFrom(values, warehouse, (ms) => out.write(`${JSON.stringify({ insertDelayMs: ms })}\n`));
+  const slowInserts = slowInsertsFrom(values, warehouse, (ms, change) => out.write(`${JSON.stringify({ insertDelayMs: ms, change })}\n`));
   shutdown.add(() => slowInserts.stop());
   const ingest = createIngestService(
     {

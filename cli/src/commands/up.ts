@@ -60,7 +60,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
 
   const warehouse = await openWarehouse(warehouseConfigFrom({ store: values.store, data: dataDir }));
   shutdown.add(() => warehouse.close());
-  const slowInserts = slowInsertsFrom(values, warehouse, (ms) => out.write(values.json ? `${JSON.stringify({ insertDelayMs: ms })}\n` : `slow inserts: each warehouse insert held ${ms} ms\n`));
+  const slowInserts = slowInsertsFrom(values, warehouse, (ms, change) => out.write(values.json ? `${JSON.stringify({ insertDelayMs: ms, change })}\n` : `slow inserts: each warehouse insert held ${ms} ms\n`));
   shutdown.add(() => slowInserts.stop());
   const ingest = createIngestService(
     {
