@@ -50,8 +50,11 @@ describe('bench smoke run', () => {
     expect(scaling?.figures.verify_threads_2_verifications_per_verifier_cpu_second).toBeGreaterThan(0);
     expect(scaling?.figures.ingest_instances_2_readings_per_second).toBeGreaterThan(0);
     expect([scaling?.figures.lost_readings, scaling?.figures.duplicate_rows]).toEqual([0, 0]); // the ratios' sizes are bench's business
+    const memory = results.find((r) => r.scenario === 'memory');
+    expect(memory?.figures.slow_rss_max_mib).toBeGreaterThan(0); // sampled through every phase, the slow warehouse's last
+    expect(memory?.figures.verify_ok_verdicts).toBeGreaterThan(memory?.figures.codes_cycled ?? Infinity); // codes of the city's own issuer verified OK (the memory targets are bench's business)
     const report = JSON.parse(await readFile(paths.json, 'utf8')) as { machine: { node: string; cores: number } };
     expect(report.machine.node).toBe(process.version);
     expect(await readFile(paths.markdown, 'utf8')).toMatch(/## ingest/);
-  }, 300_000); // nine scenarios, seven of them starting cityops processes (soak: ~40 s, scaling: ~35 s, broker: ~30 s)
+  }, 330_000); // ten scenarios, eight of them starting cityops processes (soak: ~40 s, scaling: ~35 s, broker: ~30 s, memory: ~20 s)
 });

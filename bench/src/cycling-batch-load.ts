@@ -1,0 +1,29 @@
+import type { Autocannon, AutocannonResult } from './autocannon-load.ts';
+
+/** POST /v1/verify/batch bodies of `items` codes each (the last partial batch left out). */
+export function verifyBatchBodies(codes: readonly string[], items: number): string[] {
+  const bodies: string[] = [];
+  for (let i = 0; i + items <= codes.length; i += items) bodies.push(JSON.stringify({ items: codes.slice(i, i + items).map((qr) => ({ qr })) }));
+  return bodies;
+}
+
+/**
+ * POSTs JSON `bodies` to `path` for `seconds` over `connections`, each connection going round its
+ * own slice again and again (unlike postEach, it never runs out): with more codes than the
+ * verifier's verdict cache holds, a code comes back only after the cache has let it go.
+ */
+export function cycleBodies(autocannon: Autocannon, url: string, path: string, bodies: readonly string[], connections: number, seconds: number): Promise<AutocannonResult> {
+  const request = (body: string) => ({ method: 'POST' as const, path, headers: { 'content-type': 'application/json' }, body });
+  const per = Math.floor(bodies.length / connections);
+  if (per < 1) throw new Error(`${bodies.length} request bodies for ${connections} connections`);
+  const slices = Array.from({ length: connections }, (_, c) => bodies.slice(c * per, (c + 1) * per).map(request));
+  let next = 0;
+  return autocannon({
+    url,
+    connections,
+    duration: seconds,
+    maxConnectionRequests: Number.MAX_SAFE_INTEGER, // no limit (autocannon refuses 0): the duration ends the run
+    requests: [request(bodies[0]!)],
+    setupClient: (client) => client.setRequests(slices[next++ % connections]!),
+  });
+}
