@@ -9,14 +9,17 @@ export function verifyBatchBodies(codes: readonly string[], items: number): stri
 
 /**
  * POSTs JSON `bodies` to `path` for `seconds` over `connections`, each connection going round its
- * own slice again and again (unlike postEach, it never runs out): with more codes than the
- * verifier's verdict cache holds, a code comes back only after the cache has let it go.
+ * own share again and again (unlike postEach, it never runs out): with more codes than the
+ * verifier's verdict cache holds, a code comes back only after the cache has let it go. Shares
+ * interleave (connection c takes bodies c, c + connections, ...) from `startAt`, so a run that
+ * starts where the last one stopped (its requests sent) sends codes the cache has not seen lately.
  */
-export function cycleBodies(autocannon: Autocannon, url: string, path: string, bodies: readonly string[], connections: number, seconds: number): Promise<AutocannonResult> {
+export function cycleBodies(autocannon: Autocannon, url: string, path: string, bodies: readonly string[], connections: number, seconds: number, startAt = 0): Promise<AutocannonResult> {
   const request = (body: string) => ({ method: 'POST' as const, path, headers: { 'content-type': 'application/json' }, body });
-  const per = Math.floor(bodies.length / connections);
-  if (per < 1) throw new Error(`${bodies.length} request bodies for ${connections} connections`);
-  const slices = Array.from({ length: connections }, (_, c) => bodies.slice(c * per, (c + 1) * per).map(request));
+  if (bodies.length < connections) throw new Error(`${bodies.length} request bodies for ${connections} connections`);
+  const from = startAt % bodies.length;
+  const ordered = [...bodies.slice(from), ...bodies.slice(0, from)];
+  const shares = Array.from({ length: connections }, (_, c) => ordered.filter((_, i) => i % connections === c).map(request));
   let next = 0;
   return autocannon({
     url,
@@ -24,6 +27,6 @@ export function cycleBodies(autocannon: Autocannon, url: string, path: string, b
     duration: seconds,
     maxConnectionRequests: Number.MAX_SAFE_INTEGER, // no limit (autocannon refuses 0): the duration ends the run
     requests: [request(bodies[0]!)],
-    setupClient: (client) => client.setRequests(slices[next++ % connections]!),
+    setupClient: (client) => client.setRequests(shares[next++ % connections]!),
   });
 }

@@ -47,13 +47,14 @@ export interface MemoryOptions {
   readonly smokePhaseS?: number;
 }
 
-// A flush inserts everything buffered, so a delay D lets about maxBufferedRows / D rows/s through:
-// 2 s would pass ~250k/s, more than the whole city ingests on this machine, and the buffer would
-// never reach its bound. 5 s passes at most ~100k/s: the buffer fills and backpressure holds PUBACKs.
+// A flush inserts everything buffered, so a delay D lets up to maxBufferedRows / D rows/s through:
+// 2 s would pass ~250k/s, more than the whole city accepts on this machine (~50-150k/s when busy),
+// and the buffer would never reach its bound (5 s measured: it stayed near 280k of 500k). 10 s passes
+// at most ~50k/s: the buffer fills and backpressure holds PUBACKs.
 const FULL: MemoryOptions = {
   upGateways: 64, upRate: 5_000, scanners: 8, scanRate: 10, loadGateways: 100, batch: 100, inflight: 8, offered: 400_000,
   // More codes than the verifier's verdict cache keeps (100,000), cycled: a code comes back after it was let go.
-  verifyConnections: 8, batchItems: 64, codes: 120_000, slowInsertMs: 5_000, sampleEveryMs: 1_000,
+  verifyConnections: 8, batchItems: 64, codes: 120_000, slowInsertMs: 10_000, sampleEveryMs: 1_000,
 };
 const SMOKE: MemoryOptions = {
   upGateways: 4, upRate: 200, scanners: 2, scanRate: 5, loadGateways: 4, batch: 100, inflight: 8, offered: 20_000,
@@ -81,6 +82,7 @@ interface Counters {
   readonly rows: number;
   readonly verdicts: number;
   readonly acked: number;
+  readonly backpressureWaits: number;
 }
 
 /** The city's own issuer, as `cityops up` made it in `<data>/issuer/`: codes it signs get verdict OK. */
@@ -164,6 +166,7 @@ export function createMemoryScenario(full: MemoryOptions, smokeOptions: MemoryOp
             rows: sampleOf(ingestText, 'cityops_ingest_warehouse_rows_written_total'),
             verdicts: sampleOf(verifierText, 'cityops_verifier_verdicts_total'),
             acked: loadSample.stats.readingsAcked,
+            backpressureWaits: sampleOf(ingestText, 'cityops_ingest_backpressure_waits_total'),
           };
         }
 
@@ -221,7 +224,8 @@ export function createMemoryScenario(full: MemoryOptions, smokeOptions: MemoryOp
           const before = await counters();
           const start = (before.at - t0) / 1000;
           log(`memory: ${label} for ${phaseS} s (from ${start.toFixed(1)} s)`);
-          const verifying = p.verify ? cycleBodies(autocannon, verifierUrl, '/v1/verify/batch', bodies, o.verifyConnections, phaseS) : undefined;
+          const sent = verifyRuns.reduce((n, r) => n + r.requests.total, 0);
+          const verifying = p.verify ? cycleBodies(autocannon, verifierUrl, '/v1/verify/batch', bodies, o.verifyConnections, phaseS, sent) : undefined;
           verifying?.catch(() => undefined); // awaited below; a failure must not go unhandled while the phase sleeps
           await sleep(phaseS * 1000);
           if (verifying !== undefined) verifyRuns.push(await verifying);
@@ -262,6 +266,9 @@ export function createMemoryScenario(full: MemoryOptions, smokeOptions: MemoryOp
           slow_rss_slope_second_half_mib_per_hour: round(slope, 1),
           slow_heap_used_slope_second_half_mib_per_hour: round(slopeOf('heap_used_mib'), 1),
           slow_buffered_rows_max: Math.max(0, ...inPhase(slowIndex).map((s) => s.buffered_rows!)),
+          slow_samples_without_acks: inPhase(slowIndex).filter((s) => s.acked_per_s === 0).length,
+          slow_samples: inPhase(slowIndex).length,
+          slow_backpressure_waits: slow.after.backpressureWaits - slow.before.backpressureWaits,
           slow_load_acked_per_second: Math.round((slow.after.acked - slow.before.acked) / ((slow.after.at - slow.before.at) / 1000)),
           slow_insert_delay_ms: o.slowInsertMs,
           phase_seconds: phaseS,
@@ -287,7 +294,7 @@ export function createMemoryScenario(full: MemoryOptions, smokeOptions: MemoryOp
           notes: [
             `Phases of ${phaseS} s each, in order (time since the idle phase began): ${phaseSpans}. The charts' x axis is that time; read the phases from here.`,
             `\`cityops up\` (broker, ingest with its fsync'ed log, embedded chDB, verifier with its audit trail, analytics with the shipped rules, ${o.upGateways} gateway agents at ${o.upRate} readings/s, ${o.scanners} scanners at ${o.scanRate} codes/s) in one process. Ingest load: a second process (${o.loadGateways} gateways, ${o.batch}-reading batches, QoS 1, ${o.inflight} in flight each) offering ${o.offered} readings/s, more than the city takes. Verify load: autocannon in the bench process, ${o.verifyConnections} connections of POST /v1/verify/batch with ${o.batchItems} codes each, ${codes.length} distinct codes signed by the city's own issuer (read from <data>/issuer/, as \`cityops codes issue\` would), each connection going round its share (verdicts OK: ${figures.verify_ok_verdicts}; cache hits: ${figures.verify_cache_hits}; failed requests: ${failed}). All share ${availableParallelism()} cores; load average at the end ${loadAvg.map((l) => l.toFixed(1)).join(' ')}.`,
-            `Slow warehouse: \`cityops up --slow-inserts-file\`, the bench writes ${o.slowInsertMs} into it for the slow phase and 0 after (up confirms each change on stdout); each bulk insert of ingest is then held ${o.slowInsertMs} ms. A flush takes all that is buffered; when the city takes more than the held inserts let through, the buffer (cityops_ingest_buffered_rows: admitted, buffered and in flight) grows to ingest's bound writer.maxBufferedRows and acceptance waits, holding PUBACKs: highest in the slow phase ${figures.slow_buffered_rows_max} rows; the load's acknowledged rate fell to ${figures.slow_load_acked_per_second}/s.`,
+            `Slow warehouse: \`cityops up --slow-inserts-file\`, the bench writes ${o.slowInsertMs} into it for the slow phase and 0 after (up confirms each change on stdout; an insert held when the phase ends still waits its ${o.slowInsertMs} ms); each bulk insert of ingest is then held ${o.slowInsertMs} ms. A flush takes all that is buffered; when the city takes more than the held inserts let through, the buffer (cityops_ingest_buffered_rows: admitted, buffered and in flight) grows to ingest's bound writer.maxBufferedRows and acceptance waits, holding PUBACKs: highest in the slow phase ${figures.slow_buffered_rows_max} rows, but ingest sets that gauge only when a flush ends, so during a held insert it shows the value of the last flush's end and under-reports; the load's acknowledged rate fell to ${figures.slow_load_acked_per_second}/s, ${figures.slow_samples_without_acks} of ${figures.slow_samples} samples saw no PUBACK at all, and ingest counted ${figures.slow_backpressure_waits} admissions that waited for room (cityops_ingest_backpressure_waits_total).`,
             `Memory: VmRSS of the city from /proc/<pid>/status every ${o.sampleEveryMs / 1000} s (VmHWM at the end: ${figures.rss_hwm_mib} MiB, startup included); heap used, heap total and external from ingest's default metrics (cityops_ingest_nodejs_*; one process, so the verifier's worker threads' heaps and chDB show in RSS only). The slope is least squares over the slow phase's second half, in MiB/hour; over a short phase it is mostly GC saw-tooth and says little about a leak (the soak scenario runs long).`,
             `Rates per phase: readings written to the warehouse (cityops_ingest_warehouse_rows_written_total) and verdicts (cityops_verifier_verdicts_total, the scanners' MQTT requests included) over the phase's span.`,
           ],
