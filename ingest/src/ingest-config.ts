@@ -111,6 +111,11 @@ export const ingestConfigSchema = {
       default: {},
       properties: {
         flushRows: { type: 'integer', minimum: 1, default: 50000 },
+        /**
+         * Rows of one warehouse insert at most: a backlog (after a slow or failed warehouse) goes in
+         * as several inserts of this size, so the store's memory for one insert stays bounded.
+         */
+        maxInsertRows: { type: 'integer', minimum: 1, default: 100000 },
         flushIntervalMs: { type: 'integer', minimum: 1, default: 500 },
         maxBufferedRows: { type: 'integer', minimum: 1, default: 500000 },
         retryMinMs: { type: 'integer', minimum: 1, default: 200 },

@@ -5,6 +5,8 @@ import type { WriteAheadLog } from './wal/write-ahead-log.ts';
 export interface WriterConfig {
   /** Flush as soon as this many rows are buffered. */
   readonly flushRows: number;
+  /** One flush inserts its rows in parts of at most this many (a single batch may exceed it). */
+  readonly maxInsertRows: number;
   /** Flush rows older than this even when fewer than flushRows are buffered. */
   readonly flushIntervalMs: number;
   /** Above this many rows buffered or in flight, acceptance waits (pressure goes back to devices). */
@@ -56,6 +58,27 @@ export interface WarehouseWriter {
 
 function rowsOf(item: WriterItem): number {
   return item.kind === 'batch' ? item.batch.rows : 1;
+}
+
+/**
+ * Cuts batches, in order, into inserts of at most maxRows (a batch larger than that alone). The
+ * same list always gives the same parts, so a retried part carries the same dedup token.
+ */
+function insertParts(batches: readonly PackedBatch[], maxRows: number): PackedBatch[][] {
+  const parts: PackedBatch[][] = [];
+  let part: PackedBatch[] = [];
+  let rows = 0;
+  for (const b of batches) {
+    if (part.length > 0 && rows + b.rows > maxRows) {
+      parts.push(part);
+      part = [];
+      rows = 0;
+    }
+    part.push(b);
+    rows += b.rows;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
 }
 
 /**
@@ -147,15 +170,16 @@ export function createWarehouseWriter(config: WriterConfig, deps: WriterDeps): W
       else letters.push(item.letter);
     }
     let lettersDone = letters.length === 0;
-    let batchesDone = batches.length === 0;
+    const parts = insertParts(batches, config.maxInsertRows);
+    let partsDone = 0;
     for (let attempt = 0; ; attempt++) {
       const started = performance.now();
       try {
         // Dead letters first: on a retry after a partial failure, each part is sent once.
         if (!lettersDone) await warehouse.insertDeadLetters(letters);
         lettersDone = true;
-        if (!batchesDone) await warehouse.insertPacked(batches);
-        batchesDone = true;
+        // Part by part; after a failure the retry starts at the part that failed.
+        for (; partsDone < parts.length; partsDone++) await warehouse.insertPacked(parts[partsDone]!);
         metrics.flushSeconds.observe((performance.now() - started) / 1000);
         metrics.rowsWritten.inc(inFlightRows - letters.length);
         failing = false;
@@ -195,6 +219,8 @@ export function createWarehouseWriter(config: WriterConfig, deps: WriterDeps): W
       const rows = rowsOf(item);
       if (admitted) reservedRows -= rows;
       bufferedRows += rows;
+      // The gauges follow every batch, not only each flush: a held insert must not hide a growing buffer.
+      updateGauges();
       if (bufferedRows >= config.flushRows) kick();
       else scheduleTimer();
     },

@@ -74,6 +74,42 @@ describe('ingest durability', () => {
     expect(await countByKey(h.warehouse, 'gw-slow')).toEqual({ rows: 3000, keys: 3000 });
   });
 
+  it('inserts a backlog in parts of at most writer.maxInsertRows, and retries from the part that failed', async () => {
+    let control!: ReturnType<typeof controllable>;
+    const calls: { rows: number; firstSeq: number; failed: boolean }[] = [];
+    const h = await startHarness({ writer: { flushRows: 100_000, flushIntervalMs: 10, maxInsertRows: 250, retryMinMs: 5, retryMaxMs: 20 } }, (w) => {
+      const recorded: Warehouse = {
+        ...w,
+        backend: w.backend,
+        insertPacked: async (batches) => {
+          const call = { rows: batches.reduce((n, b) => n + b.rows, 0), firstSeq: batches[0]?.seq ?? -1, failed: false };
+          calls.push(call);
+          if (calls.length === 3) {
+            call.failed = true;
+            throw new Error('warehouse fault (test): third insert');
+          }
+          return w.insertPacked(batches);
+        },
+      };
+      control = controllable(recorded);
+      return control.wrap();
+    });
+    harnesses.push(h);
+    const secret = await h.provision('gw-backlog');
+    const client = await h.connect('gw-backlog', secret);
+    control.hold();
+    const sends = Array.from({ length: 20 }, (_, i) => client.publishAsync(topics.telemetry('gw-backlog'), codec.encode(batch(i + 1)), { qos: 1 }));
+    await Promise.all(sends); // 2,000 rows acknowledged while the warehouse holds the first insert
+    control.pass();
+    await h.service.pipeline.writer().flush();
+    expect(await countByKey(h.warehouse, 'gw-backlog')).toEqual({ rows: 2000, keys: 2000 });
+    expect(Math.max(...calls.map((c) => c.rows))).toBeLessThanOrEqual(250);
+    const failedAt = calls.findIndex((c) => c.failed);
+    expect(failedAt).toBe(2);
+    expect(calls[failedAt + 1]?.firstSeq).toBe(calls[failedAt]?.firstSeq); // the retry resumed at the failed part
+    expect(calls.filter((c) => !c.failed).reduce((n, c) => n + c.rows, 0)).toBe(2000); // no part inserted twice
+  });
+
   it('replays acknowledged batches after a restart when the warehouse was down, each exactly once', async () => {
     let control!: ReturnType<typeof controllable>;
     const first = await startHarness({ writer: { flushRows: 200, flushIntervalMs: 10, retryMinMs: 5, retryMaxMs: 20 } }, (w) => {
