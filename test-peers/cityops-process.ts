@@ -25,7 +25,8 @@ export interface CityopsProcess {
 export async function startCityops(args: readonly string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CityopsProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LOG_LEVEL: 'warn', ...options.env },
+    // As `npm start` runs it: two glibc malloc arenas (the README's deployment advice).
+    env: { ...process.env, LOG_LEVEL: 'warn', MALLOC_ARENA_MAX: '2', ...options.env },
   });
   let errText = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
