@@ -53,6 +53,6 @@ export function memoryCharts(source: ChartSource): Chart[] {
       ['V8 heap used', 'heap_used_mib'],
       ['external (Buffers, chDB results)', 'external_mib'],
     ], [{ label: 'target', value: MEMORY_TARGET_RSS_MIB }]),
-    ...lines(`Memory: ingest's buffered rows, as its gauge says (set when a flush ends) (${phases})`, 'rows', samples, [['cityops_ingest_buffered_rows', 'buffered_rows']]),
+    ...lines(`Memory: ingest's buffered rows (admitted, buffered, in flight) (${phases})`, 'rows', samples, [['cityops_ingest_buffered_rows', 'buffered_rows']]),
   ];
 }
