@@ -1,3 +1,4 @@
+import type { TokenAuthenticator } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
 import { parseAnalyticsConfig, type AnalyticsConfigInput } from './analytics-config.ts';
@@ -19,6 +20,8 @@ export interface AnalyticsServiceDeps {
   readonly metrics?: AnalyticsMetrics;
   /** For the dashboard's scrapes of the other services' /metrics. @default globalThis.fetch */
   readonly fetch?: typeof globalThis.fetch;
+  /** The live token set (a TokenStore, revocable at runtime); absent: `auth.tokens`, fixed. */
+  readonly tokens?: TokenAuthenticator;
 }
 
 export interface AnalyticsAddresses {
@@ -51,7 +54,7 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
   const metrics = deps.metrics ?? createAnalyticsMetrics();
   const { warehouse } = deps;
   const definitions = loadIndicatorDefinitions(config.indicatorsFile);
-  const access = createAnalyticsAccess(config.auth.tokens);
+  const access = createAnalyticsAccess(deps.tokens ?? config.auth.tokens);
   if (!access.configured) {
     logger.warn(
       config.alerts.operators.length > 0

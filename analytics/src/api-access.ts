@@ -30,8 +30,9 @@ export function alertDepartments(principal: AccessPrincipal | undefined): readon
   return principal?.role === 'department' ? (principal.departments ?? []) : undefined;
 }
 
-export function createAnalyticsAccess(tokens: readonly AccessTokenEntry[]): AnalyticsAccess {
-  const auth: TokenAuthenticator = createTokenAuthenticator(tokens);
+/** `tokens` may be a live set (a TokenStore a file watcher replaces): consulted at each request. */
+export function createAnalyticsAccess(tokens: readonly AccessTokenEntry[] | TokenAuthenticator): AnalyticsAccess {
+  const auth: TokenAuthenticator = Array.isArray(tokens) ? createTokenAuthenticator(tokens) : (tokens as TokenAuthenticator);
   return {
     configured: auth.configured,
     require(request, routeClass) {

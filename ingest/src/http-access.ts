@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
-import { createTokenAuthenticator, decideAccess, type AccessRole, type AccessTokenEntry } from '@cityops/protocol';
+import { createTokenAuthenticator, decideAccess, type AccessRole, type AccessTokenEntry, type TokenAuthenticator } from '@cityops/protocol';
 import { ingestErrors } from './errors.ts';
 
 /** Roles that may read stored readings when tokens are configured (aggregates and above). */
@@ -22,10 +22,10 @@ function digest(text: string): Buffer {
 /**
  * Who may use ingest's HTTP routes beside devices (issue 6, item 3): the admin token of old, and
  * role tokens (`http.tokens`). Compared as SHA-256 digests in constant time; messages never repeat
- * what the client sent.
+ * what the client sent. `tokens` may be a live set (a TokenStore): consulted at each request.
  */
-export function createIngestAccess(adminToken: string | undefined, tokens: readonly AccessTokenEntry[]): IngestAccess {
-  const auth = createTokenAuthenticator(tokens);
+export function createIngestAccess(adminToken: string | undefined, tokens: readonly AccessTokenEntry[] | TokenAuthenticator): IngestAccess {
+  const auth = Array.isArray(tokens) ? createTokenAuthenticator(tokens) : (tokens as TokenAuthenticator);
   const adminDigest = adminToken === undefined ? undefined : digest(`Bearer ${adminToken}`);
   const isAdminToken = (header: string | undefined) =>
     adminDigest !== undefined && header !== undefined && timingSafeEqual(adminDigest, digest(header));

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
-import { DEVICE_ID_PATTERN, DEVICE_KINDS, isCityopsError, parsePlace, type AccessTokenEntry, type DeviceKind } from '@cityops/protocol';
+import { DEVICE_ID_PATTERN, DEVICE_KINDS, isCityopsError, parsePlace, type AccessTokenEntry, type DeviceKind, type TokenAuthenticator } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import type { Logger } from 'pino';
 import type { AddressGuard } from './address-guard.ts';
@@ -38,6 +38,8 @@ export interface HttpApiDeps {
   readonly ready: () => Promise<boolean>;
   /** Failed-login lockout per address for device routes (shared with the broker); absent: none. */
   readonly guard?: AddressGuard;
+  /** The live token set (a TokenStore a file watcher replaces), consulted per request; absent: `config.tokens`, fixed. */
+  readonly tokens?: TokenAuthenticator;
 }
 
 
@@ -119,7 +121,7 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
   }
 
   // onRequest hooks (http-access.ts): run before validation, so nothing about a route leaks to a stranger.
-  const access = createIngestAccess(config.adminToken, config.tokens ?? []);
+  const access = createIngestAccess(config.adminToken, deps.tokens ?? config.tokens ?? []);
   const requireAdmin = (request: FastifyRequest) => access.requireAdmin(request);
   const requireReader = (request: FastifyRequest) => access.requireReader(request);
   if (!access.tokensConfigured) deps.logger.warn('no http.tokens: GET /v1/readings is open to anyone who can reach the API (development)');

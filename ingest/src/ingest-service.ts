@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { topics } from '@cityops/protocol';
+import { topics, type TokenAuthenticator } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
 import { createAddressGuard, type AddressGuard } from './address-guard.ts';
@@ -31,6 +31,8 @@ export interface IngestServiceDeps {
   readonly logger?: Logger;
   readonly now?: () => number;
   readonly metrics?: IngestMetrics;
+  /** The live token set for the HTTP API (a TokenStore, revocable at runtime); absent: `http.tokens`, fixed. */
+  readonly tokens?: TokenAuthenticator;
 }
 
 export interface IngestAddresses {
@@ -139,6 +141,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       warehouse,
       metrics,
       logger,
+      ...(deps.tokens === undefined ? {} : { tokens: deps.tokens }),
       refuseTelemetry: () => {
         if (cluster === undefined || cluster.available()) return undefined;
         metrics.clusterRefused.inc({ operation: 'publish' });

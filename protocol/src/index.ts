@@ -10,3 +10,4 @@ export * from './device-error-report.ts';
 export * from './codes/index.ts';
 export * from './pipeline-status.ts';
 export * from './access-tokens.ts';
+export * from './token-store.ts';

@@ -1,5 +1,5 @@
 import Fastify from 'fastify';
-import { createTokenAuthenticator, decideAccess, DEVICE_ID_PATTERN, isCityopsError, type AccessRole, type AccessTokenEntry } from '@cityops/protocol';
+import { createTokenAuthenticator, decideAccess, DEVICE_ID_PATTERN, isCityopsError, type AccessRole, type AccessTokenEntry, type TokenAuthenticator } from '@cityops/protocol';
 import type { Logger } from 'pino';
 import type { AuditTrailReader } from './audit-trail-reader.ts';
 import { verifierErrors } from './errors.ts';
@@ -25,6 +25,8 @@ export interface HttpApiDeps {
   readonly ready: () => boolean;
   /** The audit trail's reader (a warehouse is configured); absent: GET /v1/audit answers 503. */
   readonly auditTrail?: AuditTrailReader;
+  /** The live token set (a TokenStore a file watcher replaces), consulted per request; absent: `config.tokens`, fixed. */
+  readonly tokens?: TokenAuthenticator;
 }
 
 /** Who may read the verification audit trail (pseudonyms): auditors, and admins who may do anything. */
@@ -137,7 +139,7 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
 
   // The verification audit trail, for auditors. The token is checked before the query is validated
   // (a stranger learns nothing about the route); every read is recorded in audit_reads first.
-  const auditAuth = createTokenAuthenticator(config.tokens ?? []);
+  const auditAuth = deps.tokens ?? createTokenAuthenticator(config.tokens ?? []);
   app.get(
     '/v1/audit',
     {

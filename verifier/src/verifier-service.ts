@@ -1,4 +1,4 @@
-import { createCodeDecoder } from '@cityops/protocol';
+import { createCodeDecoder, type TokenAuthenticator } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
 import { applyAuditRetention } from './audit-retention.ts';
@@ -24,6 +24,8 @@ export interface VerifierServiceDeps {
   readonly metrics?: VerifierMetrics;
   /** For HTTP(S) reference feeds. */
   readonly fetch?: typeof fetch;
+  /** The live token set for GET /v1/audit (a TokenStore, revocable at runtime); absent: `http.tokens`, fixed. */
+  readonly tokens?: TokenAuthenticator;
 }
 
 export interface VerifierAddresses {
@@ -124,6 +126,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
       logger,
       ready: () => started !== undefined && (mqtt?.connected() ?? true),
       ...(warehouse === undefined ? {} : { auditTrail: createAuditTrailReader({ warehouse, now }) }),
+      ...(deps.tokens === undefined ? {} : { tokens: deps.tokens }),
     },
   );
 

@@ -8,11 +8,13 @@ import { cliErrors } from '../cli-errors.ts';
 import { warehouseConfigFrom } from '../store-option.ts';
 import type { Shutdown } from '../shutdown.ts';
 import { slowInsertsFrom, slowInsertsUsage } from '../slow-inserts-option.ts';
+import { tokenFileOption } from '../token-file.ts';
 
 export const ingestUsage = `cityops ingest [--data DIR] [--store URL] [--host H] [--mqtt-port P] [--http-port P] [--admin-token T] [--no-fsync]
                 [--redis redis://HOST:PORT --instance NAME]
                 [--tls-dir DIR | --tls-key FILE --tls-cert FILE [--tls-ca FILE]] [--mqtts-port 8883] [--no-plain-mqtt]
                 [--client-cert off|optional|required] [--limit-exempt ADDR,...] [--slow-inserts-ms N] [--slow-inserts-file FILE]
+                [--tokens FILE]
   runs the broker, the telemetry pipeline and the ingest HTTP API alone; prints one JSON line with its addresses when ready.
   --redis shares routing, retained messages and persistent sessions with the other instances on that Redis;
   --instance names this instance's pipeline status (unique among live instances; default "ingest");
@@ -21,6 +23,7 @@ export const ingestUsage = `cityops ingest [--data DIR] [--store URL] [--host H]
   --no-plain-mqtt (needs TLS): no plain MQTT listener, MQTT over TLS only;
   --client-cert (needs TLS and its CA): device certificates on MQTT over TLS, CN = device id, beside the secret;
   --limit-exempt: addresses never rate-limited or locked out (default 127.0.0.1,::1; e.g. a load balancer's)
+  --tokens FILE: API token entries (cityops token new), as on 'cityops up'; edits take effect while running
 ${slowInsertsUsage}`;
 
 /** PEM text of the server key, certificate and CA, from --tls-dir or --tls-key/--tls-cert/--tls-ca. */
@@ -61,6 +64,7 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       'limit-exempt': { type: 'string' },
       'slow-inserts-ms': { type: 'string' },
       'slow-inserts-file': { type: 'string' },
+      tokens: { type: 'string' },
     },
   });
   const tls = await tlsFrom(values);
@@ -69,6 +73,7 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
   if (clientCert !== 'off' && clientCert !== 'optional' && clientCert !== 'required') throw cliErrors.CLI_ERR_USAGE('--client-cert must be off, optional or required');
   if (clientCert !== 'off' && tls?.ca === undefined) throw cliErrors.CLI_ERR_USAGE('--client-cert needs TLS with a CA (--tls-dir, or --tls-ca)');
   const logger = pino({ name: 'cityops-ingest', level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const { tokens, store: tokenStore } = await tokenFileOption(values.tokens, shutdown, { logger });
   const warehouse = await openWarehouse(warehouseConfigFrom(values));
   shutdown.add(() => warehouse.close());
   const slowInserts = slowInsertsFrom(values, warehouse, (ms, change) => out.write(`${JSON.stringify({ insertDelayMs: ms, change })}\n`));
@@ -86,6 +91,7 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
         host: values.host,
         port: Number(values['http-port']),
         ...(values['admin-token'] === undefined ? {} : { adminToken: values['admin-token'] }),
+        tokens,
         ...(tls === undefined ? {} : { tls }),
       },
       wal: { fsync: !values['no-fsync'] },
@@ -94,7 +100,7 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       ...(values.redis === undefined ? {} : { cluster: { redisUrl: values.redis } }),
       ...(values.instance === undefined ? {} : { pipelineStatus: { instance: values.instance } }),
     },
-    { warehouse: slowInserts.warehouse, logger },
+    { warehouse: slowInserts.warehouse, logger, ...(tokenStore === undefined ? {} : { tokens: tokenStore }) },
   );
   shutdown.add(() => ingest.stop());
   const addresses = await ingest.start();

@@ -1,19 +1,18 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAnalyticsService } from '@cityops/analytics';
-import type { AccessTokenEntry } from '@cityops/protocol';
 import { createIngestService, generateSecret } from '@cityops/ingest';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { createAgentFleet, createScannerCodeMint, createScannerFleet, describeCity, generateCity, planScannerSites } from '@cityops/simulators';
 import { createVerifierService } from '@cityops/verifier';
 import { openWarehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
 import { loadOrCreateCityIssuer } from '../city-issuer.ts';
-import { cliErrors } from '../cli-errors.ts';
 import { provisionCity, provisionScanners, provisionService } from '../provision-city.ts';
 import type { Shutdown } from '../shutdown.ts';
 import { slowInsertsFrom, slowInsertsUsage } from '../slow-inserts-option.ts';
 import { warehouseConfigFrom } from '../store-option.ts';
+import { tokenFileOption } from '../token-file.ts';
 
 export const upUsage = `cityops up [--data DIR] [--store URL] [--host H] [--mqtt-port 1883] [--http-port 8080] [--verifier-port 8081]
            [--analytics-port 8082] [--gateways 64] [--rate 500] [--scanners 8] [--scan-rate 10]
@@ -24,6 +23,7 @@ export const upUsage = `cityops up [--data DIR] [--store URL] [--host H] [--mqtt
   city of gateway agents and venue scanners publishing through MQTT. Ctrl-C stops it.
   --tokens: a JSON array of API token entries (cityops token new) for every service's HTTP API; without
   it readings, indicators, alerts and the dashboard are open (development) and the audit route is closed.
+  Edits to FILE take effect while running (an entry removed: revoked; added: granted); an invalid edit is ignored.
 ${slowInsertsUsage}`;
 
 export async function upCommand(argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown): Promise<void> {
@@ -55,8 +55,9 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
   await mkdir(dataDir, { recursive: true });
   const logger = pino({ name: 'cityops', level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
   const adminToken = values['admin-token'] ?? generateSecret();
-  // One token file for the three APIs; each service checks the entries with its config.
-  const tokens = values.tokens === undefined ? [] : await readTokenFile(resolve(values.tokens));
+  // One token file for the three APIs, one live store they all consult, replaced when the file changes.
+  const { tokens, store: tokenStore } = await tokenFileOption(values.tokens === undefined ? undefined : resolve(values.tokens), shutdown, { logger });
+  const tokenDeps = tokenStore === undefined ? {} : { tokens: tokenStore };
 
   const warehouse = await openWarehouse(warehouseConfigFrom({ store: values.store, data: dataDir }));
   shutdown.add(() => warehouse.close());
@@ -68,7 +69,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       mqtt: { host: values.host, port: Number(values['mqtt-port']) },
       http: { host: values.host, port: Number(values['http-port']), adminToken, tokens },
     },
-    { warehouse: slowInserts.warehouse, logger },
+    { warehouse: slowInserts.warehouse, logger, ...tokenDeps },
   );
   shutdown.add(() => ingest.stop());
   const addresses = await ingest.start();
@@ -93,7 +94,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       mqtt: { url: addresses.mqttUrl, username: 'cityops-verifier', password: verifierSecret, clientId: 'cityops-verifier' },
       audit: { pseudonymKey: cityIssuer.pseudonymKey },
     },
-    { warehouse, logger },
+    { warehouse, logger, ...tokenDeps },
   );
   shutdown.add(() => verifier.stop());
   const verifierAddresses = await verifier.start();
@@ -114,7 +115,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       // The dashboard's pipeline panel reads the other services' /metrics, as it would across machines.
       dashboard: { sources: { ingest: addresses.httpUrl, verifier: verifierAddresses.httpUrl } },
     },
-    { warehouse, logger },
+    { warehouse, logger, ...tokenDeps },
   );
   shutdown.add(() => analytics.stop());
   const analyticsAddresses = await analytics.start();
@@ -167,15 +168,4 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       '',
     ].join('\n'),
   );
-}
-
-/** `--tokens FILE`: a JSON array of token entries; the services check each entry against their schema. */
-async function readTokenFile(path: string): Promise<AccessTokenEntry[]> {
-  try {
-    const parsed: unknown = JSON.parse(await readFile(path, 'utf8'));
-    if (!Array.isArray(parsed)) throw new Error('not a JSON array');
-    return parsed as AccessTokenEntry[];
-  } catch (err) {
-    throw cliErrors.CLI_ERR_USAGE(`--tokens ${path}: ${(err as Error).message} (a JSON array of cityops token new entries)`, err);
-  }
 }

@@ -7,13 +7,16 @@ import { cliErrors } from '../cli-errors.ts';
 import { serviceSecret, sharedSecretFile } from '../service-credentials.ts';
 import type { Shutdown } from '../shutdown.ts';
 import { warehouseConfigFrom } from '../store-option.ts';
+import { tokenFileOption } from '../token-file.ts';
 
 export const verifierUsage = `cityops verifier --trust FILE|URL [--revocation FILE|URL] [--mqtt mqtt://HOST:PORT] [--service-id ID]
                   [--data DIR] [--store URL] [--host H] [--http-port 8081] [--pseudonym-key-file FILE] [--group NAME]
+                  [--tokens FILE]
   runs the verifier alone (a scaled deployment runs several): HTTP, and MQTT request/response through the broker as
   service device ID (default cityops-verifier; provisioned in the store's registry on first start, its secret kept in
   DIR/ID-credentials.json); audit events go to the store, pseudonymised with the key in --pseudonym-key-file (made if
-  absent; default DIR/pseudonym-key; share it between verifiers). Prints one JSON line when ready`;
+  absent; default DIR/pseudonym-key; share it between verifiers). Prints one JSON line when ready
+  --tokens FILE: API token entries (cityops token new), as on 'cityops up'; edits take effect while running (without it GET /v1/audit is closed)`;
 
 export async function verifierCommand(argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown): Promise<void> {
   const { values } = parseArgs({
@@ -29,12 +32,14 @@ export async function verifierCommand(argv: string[], out: NodeJS.WritableStream
       'http-port': { type: 'string', default: '8081' },
       'pseudonym-key-file': { type: 'string' },
       group: { type: 'string' },
+      tokens: { type: 'string' },
     },
   });
   if (values.trust === undefined) throw cliErrors.CLI_ERR_USAGE(`--trust is required\n\n${verifierUsage}`);
   const dataDir = resolve(values.data);
   const id = values['service-id'];
   const logger = pino({ name: 'cityops-verifier', level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
+  const { tokens, store: tokenStore } = await tokenFileOption(values.tokens, shutdown, { logger });
   const warehouse = await openWarehouse(warehouseConfigFrom({ store: values.store, data: dataDir }));
   shutdown.add(() => warehouse.close());
   const pseudonymKey = await sharedSecretFile(values['pseudonym-key-file'] ?? join(dataDir, 'pseudonym-key'));
@@ -52,11 +57,11 @@ export async function verifierCommand(argv: string[], out: NodeJS.WritableStream
     {
       trust: { source: values.trust },
       ...(values.revocation === undefined ? {} : { revocation: { source: values.revocation } }),
-      http: { host: values.host, port: Number(values['http-port']) },
+      http: { host: values.host, port: Number(values['http-port']), tokens },
       ...(mqtt === undefined ? {} : { mqtt }),
       audit: { pseudonymKey },
     },
-    { warehouse, logger },
+    { warehouse, logger, ...(tokenStore === undefined ? {} : { tokens: tokenStore }) },
   );
   shutdown.add(() => verifier.stop());
   const addresses = await verifier.start();
