@@ -13,9 +13,10 @@ export interface JsonLinesProcess {
 /**
  * A TypeScript file of the bench run as its own Node process (through tsx) that reports in JSON
  * lines on stdout: for what the bench must measure from outside (RSS, CPU) but drive by its API.
+ * `nodeArgs` replace the tsx loader, e.g. to run a bundled `.mjs` with plain node.
  */
-export function startJsonLinesProcess(file: string, args: readonly string[]): JsonLinesProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+export function startJsonLinesProcess(file: string, args: readonly string[], nodeArgs: readonly string[] = ['--import', 'tsx']): JsonLinesProcess {
+  const child = spawn(process.execPath, [...nodeArgs, file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
   let errText = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     errText = (errText + chunk).slice(-20_000);

@@ -146,6 +146,7 @@ export function edgeCharts(source: ChartSource): Chart[] {
     ...barChart('Edge: gateway agent RSS during an outage', 'MiB', bars(
       ['agent while journaling (max of samples and VmHWM)', outageRss, 'ours'],
       ['agent just started, idle', known(f, 'outage_agent_idle_rss_mib'), 'ours'],
+      ['the same agent from source under tsx, while journaling', known(f, 'source_outage_rss_max_mib'), 'ours'],
       ['node --import tsx, doing nothing', known(f, 'tsx_node_rss_mib'), 'limit'],
       ['bare node, doing nothing', known(f, 'bare_node_rss_mib'), 'limit'],
       ['target', 80, 'target', 'agent while journaling (max of samples and VmHWM)'],

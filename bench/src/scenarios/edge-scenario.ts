@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { buildAgentBundle, buildGatewayBundle, GATEWAY_NODE_FLAGS, type AgentBundle } from '../../../cli/src/gateway-bundle.ts';
 import { freePort } from '../../../test-peers/free-port.ts';
-import { startCityops } from '../../../test-peers/cityops-process.ts';
 import { startMosquitto, type Mosquitto } from '../../../test-peers/mosquitto.ts';
 import { startJsonLinesProcess, type JsonLinesProcess } from '../agent-process.ts';
 import { createForwardingSubscriber } from '../forwarding-subscriber.ts';
@@ -14,7 +14,7 @@ import { edgeCharts, withCharts } from '../charts/scenario-charts.ts';
 import type { Scenario, ScenarioOptions } from '../scenario.ts';
 
 const QUESTION =
-  'How much memory (RSS) and CPU does a gateway agent (`cityops gateway`) take per 1k readings/s, and after an ' +
+  'How much memory (RSS) and CPU does a gateway agent (`cityops gateway` as deployed: one bundled file under plain node) take per 1k readings/s, and after an ' +
   'outage during which it journaled 1 million readings, how fast does it replay them once the broker is back, ' +
   'with what RSS during the outage?';
 
@@ -34,14 +34,21 @@ const SMOKE: EdgeScenarioOptions = { rates: [1_000], warmupS: 0.5, outageReading
 
 const round = (v: number, digits = 0) => (Number.isFinite(v) ? Number(v.toFixed(digits)) : -1);
 
-/** One `cityops gateway --source simulated` at `rate`: its RSS and CPU over the window, and the readings mosquitto delivered. */
-async function steadyRun(broker: Mosquitto, journalDir: string, rate: number, warmupS: number, durationS: number) {
+/** How an agent process is run: the deployed bundle under plain node, or TypeScript source under tsx. */
+interface AgentRunner {
+  readonly file: string;
+  readonly nodeArgs: readonly string[];
+}
+
+/** One `cityops-gateway.mjs --source simulated` at `rate`: its RSS and CPU over the window, and the readings mosquitto delivered. */
+async function steadyRun(gatewayBundle: AgentBundle, broker: Mosquitto, journalDir: string, rate: number, warmupS: number, durationS: number) {
   const subscriber = await createForwardingSubscriber({ brokerUrl: broker.url, clientId: 'edge-bench-subscriber', decodeEvery: 1 });
-  const gateway = await startCityops([
-    'gateway', '--device', `edge-gw-${rate}`, '--secret', 'unused', '--broker', broker.url, '--journal', journalDir,
+  const gateway = startJsonLinesProcess(gatewayBundle.outfile, [
+    '--device', `edge-gw-${rate}`, '--secret', 'unused', '--broker', broker.url, '--journal', journalDir,
     '--source', 'simulated', '--sensors', SENSORS, '--rate', String(rate),
-  ]);
+  ], GATEWAY_NODE_FLAGS);
   try {
+    await gateway.waitFor((l) => l.ready === true, 60_000);
     const pid = gateway.child.pid!;
     await new Promise((resolve) => setTimeout(resolve, warmupS * 1000));
     subscriber.reset();
@@ -61,11 +68,11 @@ async function steadyRun(broker: Mosquitto, journalDir: string, rate: number, wa
 }
 
 /** The outage: the agent journals while nothing listens on its broker's port, then mosquitto starts there and it replays. */
-async function outageRun(workDir: string, readings: number, log: (line: string) => void) {
+async function outageRun(runner: AgentRunner, journalDir: string, readings: number, log: (line: string) => void) {
   const port = await freePort();
-  const agent: JsonLinesProcess = startJsonLinesProcess(OUTAGE_AGENT, [
-    '--journal', join(workDir, 'outage-journal'), '--broker', `mqtt://127.0.0.1:${port}`, '--readings', String(readings),
-  ]);
+  const agent: JsonLinesProcess = startJsonLinesProcess(runner.file, [
+    '--journal', journalDir, '--broker', `mqtt://127.0.0.1:${port}`, '--readings', String(readings),
+  ], runner.nodeArgs);
   let broker: Mosquitto | undefined;
   try {
     const ready = await agent.waitFor((l) => l.ready === true, 60_000);
@@ -78,7 +85,7 @@ async function outageRun(workDir: string, readings: number, log: (line: string) 
     const outageHwm = processMemoryMiB(pid).hwm;
     const cpu1 = processCpuSeconds(pid);
     const stats = journaled.stats as { readingsJournaled: number; journal: { bytes: number } };
-    log(`edge: ${stats.readingsJournaled} readings journaled in ${Number(journaled.seconds).toFixed(1)} s; RSS max ${outage.maxMiB.toFixed(1)} MiB; broker back`);
+    log(`edge: ${basename(runner.file)}: ${stats.readingsJournaled} readings journaled in ${Number(journaled.seconds).toFixed(1)} s; RSS max ${outage.maxMiB.toFixed(1)} MiB; broker back`);
 
     const replayRss = sampleRss(pid);
     broker = await startMosquitto({ port });
@@ -136,13 +143,21 @@ export function createEdgeScenario(full: EdgeScenarioOptions, smokeOptions: Edge
       const o = smoke ? smokeOptions : full;
       const d = smoke ? 1 : durationS;
       const figures: Record<string, number> = {};
+      // Built afresh from the working tree, as `npm run build:gateway` builds it; the outage agent
+      // below is bundled the same way, so it runs the agent's code as the gateway does.
+      const gatewayBundle = await buildGatewayBundle(join(workDir, 'cityops-gateway.mjs'));
+      const deployed: AgentRunner = {
+        file: (await buildAgentBundle(OUTAGE_AGENT, join(workDir, 'edge-outage-agent.mjs'))).outfile,
+        nodeArgs: GATEWAY_NODE_FLAGS,
+      };
+      const fromSource: AgentRunner = { file: OUTAGE_AGENT, nodeArgs: ['--import', 'tsx'] };
       const broker = await startMosquitto();
       try {
         for (const rate of o.rates) {
           const dir = join(workDir, `journal-${rate}`);
           await mkdir(dir, { recursive: true });
-          log(`edge: cityops gateway at ${rate} readings/s for ${d} s`);
-          const r = await steadyRun(broker, dir, rate, o.warmupS, d);
+          log(`edge: cityops-gateway.mjs at ${rate} readings/s for ${d} s`);
+          const r = await steadyRun(gatewayBundle, broker, dir, rate, o.warmupS, d);
           Object.assign(figures, {
             [`gateway_${rate}_delivered_readings_per_second`]: Math.round(r.deliveredPerSecond),
             [`gateway_${rate}_rss_mean_mib`]: round(r.rssMeanMiB, 1),
@@ -154,8 +169,10 @@ export function createEdgeScenario(full: EdgeScenarioOptions, smokeOptions: Edge
       } finally {
         await broker.stop();
       }
-      log(`edge: outage of ${o.outageReadings} readings`);
-      const outage = await outageRun(workDir, o.outageReadings, log);
+      log(`edge: outage of ${o.outageReadings} readings, bundled agent under node ${GATEWAY_NODE_FLAGS.join(' ')}`);
+      const outage = await outageRun(deployed, join(workDir, 'outage-journal'), o.outageReadings, log);
+      log(`edge: outage of ${o.outageReadings} readings, agent from source under tsx`);
+      const source = await outageRun(fromSource, join(workDir, 'outage-journal-source'), o.outageReadings, log);
       const load = loadavg();
       Object.assign(figures, {
         bare_node_rss_mib: round(await idleNodeRssMiB([]), 1),
@@ -177,6 +194,11 @@ export function createEdgeScenario(full: EdgeScenarioOptions, smokeOptions: Edge
         replay_rss_max_mib: round(outage.replayRssMaxMiB, 1),
         replay_agent_cpu_cores: round(outage.replayAgentCpuCores, 2),
         replay_broker_cpu_cores: round(outage.replayBrokerCpuCores, 2),
+        source_outage_agent_idle_rss_mib: round(source.idleRssMiB, 1),
+        source_outage_rss_max_mib: round(source.outageRssMaxMiB, 1),
+        source_outage_rss_hwm_mib: round(source.outageHwmMiB, 1),
+        source_replay_readings_per_second: Math.round(source.replayReadingsPerSecond),
+        gateway_bundle_kib: Math.round(gatewayBundle.bytes / 1024),
         load_average_1m: round(load[0]!, 1),
       });
       const rssDuringOutage = Math.max(outage.outageRssMaxMiB, outage.outageHwmMiB);
@@ -191,9 +213,9 @@ export function createEdgeScenario(full: EdgeScenarioOptions, smokeOptions: Edge
         ],
         notes: [
           `Broker: Debian's mosquitto (anonymous, no persistence), so the agent is what is measured; how fast our ingest accepts is the ingest and broker scenarios' business. Everything shares ${availableParallelism()} cores; load average at the end ${load.map((l) => l.toFixed(1)).join(' ')}.`,
-          `Steady runs: \`cityops gateway --source simulated\` (10 PM2.5 sensors, the shipped sensor models; journal with fsync per batch, 100-reading batches, QoS 1, window 32) at ${o.rates.join(', ')} readings/s, each a fresh process, ${o.warmupS} s warm-up then ${d} s measured: CPU from /proc/<pid>/stat, RSS from /proc/<pid>/status every 200 ms; delivered = readings a subscriber on mosquitto decoded over the window.`,
-          `Outage: the agent (\`bench/src/edge-outage-agent.ts\`, createGatewayAgent with the defaults: 64 MiB journal, fsync per batch, 100-reading batches; reconnects capped at 1 s apart instead of 60 s) in its own process, pointed at a port where nothing listens; ${o.outageReadings.toLocaleString('en')} readings pushed through agent.push() as fast as it accepts them (back-pressure from the journal). RSS sampled every 200 ms from start to the last reading on disk, plus VmHWM. Then mosquitto starts on that port; replay time runs from the agent's connect to all batches PUBACKed and their segments deleted (waitForIdle).`,
-          'RSS includes Node and the tsx loader (the CLI runs from TypeScript source): `outage_agent_idle_rss_mib` is the outage agent just started, before any reading, `bare_node_rss_mib` a bare `node -e` doing nothing (the floor of any Node agent) and `tsx_node_rss_mib` the same under `--import tsx` (Node 20 runs the loader hooks on their own thread). `cityops gateway` imports every command of the CLI (ingest with chDB, analytics, verifier) before it runs one, so its RSS is well above the outage agent\'s, which imports only @cityops/edge-agent and pino.',
+          `Steady runs: the gateway as deployed, \`node ${GATEWAY_NODE_FLAGS.join(' ')} cityops-gateway.mjs --source simulated\` (\`npm run build:gateway\`'s single file, built from this tree; 10 PM2.5 sensors, the shipped sensor models; journal with fsync per batch, 100-reading batches, QoS 1, window 32) at ${o.rates.join(', ')} readings/s, each a fresh process, ${o.warmupS} s warm-up then ${d} s measured: CPU from /proc/<pid>/stat, RSS from /proc/<pid>/status every 200 ms; delivered = readings a subscriber on mosquitto decoded over the window.`,
+          `Outage: the agent (\`bench/src/edge-outage-agent.ts\` bundled as the gateway is and run by \`node ${GATEWAY_NODE_FLAGS.join(' ')}\`; the \`source_\` figures: the same from TypeScript source under \`node --import tsx\`; createGatewayAgent with the defaults: 64 MiB journal, fsync per batch, 100-reading batches; reconnects capped at 1 s apart instead of 60 s) in its own process, pointed at a port where nothing listens; ${o.outageReadings.toLocaleString('en')} readings pushed through agent.push() as fast as it accepts them (back-pressure from the journal). RSS sampled every 200 ms from start to the last reading on disk, plus VmHWM. Then mosquitto starts on that port; replay time runs from the agent's connect to all batches PUBACKed and their segments deleted (waitForIdle).`,
+          'RSS includes Node: `outage_agent_idle_rss_mib` is the outage agent just started, before any reading, `bare_node_rss_mib` a bare `node -e` doing nothing (the floor of any Node agent) and `tsx_node_rss_mib` the same under `--import tsx` (Node 20 runs the loader hooks on their own thread), which the `source_` figures carry. The bundle holds only what the gateway uses (no scanner, verifier or QR code modules; `gateway_bundle_kib`); `--optimize-for-size` keeps V8\'s young generation small (see cli/src/gateway-bundle.ts).',
         ],
       });
     },
