@@ -127,6 +127,12 @@ describe('mutated codes', () => {
     expect(forgeries).toEqual([]);
     for (const reason of seen.keys()) expect(reason).toMatch(/^(DECODED|CODE_ERR_[A-Z0-9_]+)$/);
     // The mutations reach deep: past base45 into zlib, CBOR, COSE and claims.
-    for (const layer of ['CODE_ERR_BASE45', 'CODE_ERR_ZLIB', 'CODE_ERR_CBOR', 'CODE_ERR_COSE']) expect(seen.get(layer) ?? 0).toBeGreaterThan(0);
+    // A layer is reached when one of its codes is seen: the COSE_Sign1 layer (cose-sign1.ts) throws
+    // COSE, ALG and KID, and a random mutation lands on its structure about once in 6,000 (a fixed
+    // count of CODE_ERR_COSE alone was 0 in some runs: the codes are issued afresh each run).
+    const layers = { base45: ['CODE_ERR_BASE45'], zlib: ['CODE_ERR_ZLIB'], cbor: ['CODE_ERR_CBOR'], cose: ['CODE_ERR_COSE', 'CODE_ERR_ALG', 'CODE_ERR_KID'], claims: ['CODE_ERR_CLAIMS'] };
+    for (const [layer, codes] of Object.entries(layers)) {
+      expect(codes.reduce((n, code) => n + (seen.get(code) ?? 0), 0), layer).toBeGreaterThan(0);
+    }
   });
 });
