@@ -71,8 +71,11 @@ function connectStreamWithToken(handlers, token) {
     try {
       const response = await fetch('/v1/dashboard/stream', { headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
       if (response.status === 401 || response.status === 403) {
+        const body = await response.json().catch(() => undefined);
+        // Closed meanwhile (the page dropped this token): the refusal is no longer news.
+        if (controller.signal.aborted) return;
         handlers.connected(false);
-        handlers.refused?.(new ApiError(response.status, await response.json().catch(() => undefined)));
+        handlers.refused?.(new ApiError(response.status, body));
         return;
       }
       if (!response.ok || response.body === null) throw new ApiError(response.status);

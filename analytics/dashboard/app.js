@@ -91,16 +91,23 @@ function App() {
 
   useEffect(() => {
     if (info === undefined || gated) return undefined;
-    const failed = (err) => (err.status === 401 ? signOut(err) : setError(err.message));
-    api.indicators().then((r) => setIndicators(r.indicators), failed);
+    // Answers to requests made with a token the page has since dropped are ignored: a late 401 from
+    // the stream must not overwrite why the token was refused.
+    let current = true;
+    const failed = (err) => {
+      if (!current) return;
+      if (err.status === 401) signOut(err);
+      else setError(err.message);
+    };
+    api.indicators().then((r) => current && setIndicators(r.indicators), failed);
     // An analyst's token reads aggregates only: the board stays empty rather than failing.
     api.alerts().then(
-      (r) => setAlerts((old) => new Map([...r.alerts.map((a) => [a.id, a]), ...old])),
+      (r) => current && setAlerts((old) => new Map([...r.alerts.map((a) => [a.id, a]), ...old])),
       (err) => (err.status === 403 ? undefined : failed(err)),
     );
-    return connectStream({
+    const close = connectStream({
       connected: setConnected,
-      refused: signOut,
+      refused: (err) => current && signOut(err),
       hello: setInfo,
       snapshot(s) {
         setSnapshot(s);
@@ -115,6 +122,10 @@ function App() {
         setRevisions((r) => ({ ...r, [alert.id]: (r[alert.id] ?? 0) + 1 }));
       },
     });
+    return () => {
+      current = false;
+      close();
+    };
   }, [info === undefined, gated, token]);
 
   // Below the city the overview is read on demand, again with every snapshot.
