@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { accessTokenProblems, accessTokensSchema, parseConfig } from '@cityops/protocol';
+import { accessTokenProblems, accessTokensSchema, failedLoginLimitsSchema, parseConfig } from '@cityops/protocol';
 import { analyticsErrors } from './errors.ts';
 import { alertsConfigSchema } from './alerts/alerts-config.ts';
 import { dashboardConfigSchema } from './dashboard/dashboard-config.ts';
@@ -30,6 +30,12 @@ export const analyticsConfigSchema = {
       default: {},
       properties: { tokens: accessTokensSchema },
     },
+    /**
+     * Failed-login lockout per client address (protocol's address-guard.ts): after
+     * failedLoginsPerWindow answers of 401 within failedLoginWindowMs, the address gets 429
+     * ANALYTICS_ERR_LOCKED_OUT on every route for lockoutMs. Loopback is exempt by default.
+     */
+    limits: failedLoginLimitsSchema,
     /** The indicator definitions file. Absent: the city set shipped in analytics/indicators/. */
     indicatorsFile: { type: 'string', minLength: 1 },
     rollup: {

@@ -9,6 +9,21 @@ export function createAnalyticsMetrics(registry = new Registry()) {
   for (const name of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`cityops_analytics_nodejs_active_${name}_total`);
   return {
     registry,
+    addressRefused: new Counter({
+      name: 'cityops_analytics_address_refused_total',
+      help: 'Requests refused with 429 because their address is locked out after failed logins.',
+      registers: [registry],
+    }),
+    addressLockouts: new Counter({
+      name: 'cityops_analytics_address_lockouts_total',
+      help: 'Addresses locked out after too many failed logins (answers of 401).',
+      registers: [registry],
+    }),
+    addressEvictions: new Counter({
+      name: 'cityops_analytics_address_evictions_total',
+      help: 'Tracked addresses forgotten to keep the lockout within limits.maxAddresses.',
+      registers: [registry],
+    }),
     querySeconds: new Histogram({
       name: 'cityops_analytics_indicator_query_duration_seconds',
       help: 'Time to evaluate one indicator request (every window and place), by indicator and level.',

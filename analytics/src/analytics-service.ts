@@ -1,4 +1,4 @@
-import type { TokenAuthenticator } from '@cityops/protocol';
+import { createAddressGuard, type TokenAuthenticator } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
 import { parseAnalyticsConfig, type AnalyticsConfigInput } from './analytics-config.ts';
@@ -115,6 +115,7 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
     logger,
     alerts: { lifecycle: alerts, operators: config.alerts.operators },
     access,
+    guard: createAddressGuard(config.limits, { now, onEvict: () => metrics.addressEvictions.inc() }),
     ...(dashboard === undefined ? {} : { dashboard }),
     ready: async () => {
       if (!rollup.healthy()) return false;

@@ -16,6 +16,7 @@ export const analyticsErrors = defineErrors({
   ANALYTICS_ERR_ALERT_TRANSITION: { message: 'The alert is not in a state that allows this', statusCode: 409 },
   ANALYTICS_ERR_ALERT_REQUEST_INVALID: { message: 'Invalid alert request', statusCode: 400 },
   ANALYTICS_ERR_UNAUTHENTICATED: { message: 'A valid token is required: Authorization: Bearer <token>', statusCode: 401 },
+  ANALYTICS_ERR_LOCKED_OUT: { message: 'Too many failed logins from this address; try again later', statusCode: 429 },
   ANALYTICS_ERR_ROLE_FORBIDDEN: { message: "The token's role does not allow this route", statusCode: 403 },
   ANALYTICS_ERR_FORBIDDEN: { message: "The alert is not with one of the operator's departments", statusCode: 403 },
   ANALYTICS_ERR_ALERTS_STOPPED: { message: 'The alert lifecycle is not running', statusCode: 503 },

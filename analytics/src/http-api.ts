@@ -1,5 +1,5 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
-import { HIERARCHY_LEVELS, isCityopsError, type HierarchyLevel } from '@cityops/protocol';
+import { HIERARCHY_LEVELS, httpLockoutHooks, isCityopsError, type AddressGuard, type HierarchyLevel } from '@cityops/protocol';
 import type { Logger } from 'pino';
 import type { AnalyticsMetrics } from './analytics-metrics.ts';
 import { alertsApi, type AlertsApiOptions } from './alerts/alerts-api.ts';
@@ -24,6 +24,8 @@ export interface AnalyticsApiDeps {
    * /metrics stay open either way (counts only, scraped by Prometheus).
    */
   readonly access?: AnalyticsAccess;
+  /** Failed-login lockout per address, on every route: each 401 counts, a locked-out address gets 429. */
+  readonly guard?: AddressGuard;
 }
 
 /** Milliseconds since the epoch, or ISO 8601 with a zone. */
@@ -96,6 +98,19 @@ export function buildAnalyticsApi(deps: AnalyticsApiDeps) {
   app.setNotFoundHandler((request, reply) =>
     reply.status(404).send({ code: 'ANALYTICS_ERR_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` }),
   );
+
+  if (deps.guard !== undefined) {
+    const lockout = httpLockoutHooks(deps.guard, {
+      lockedOut: () => analyticsErrors.ANALYTICS_ERR_LOCKED_OUT(),
+      onRefused: () => metrics.addressRefused.inc(),
+      onLockout(address) {
+        metrics.addressLockouts.inc();
+        deps.logger.warn({ address, code: 'ANALYTICS_ERR_LOCKED_OUT' }, 'address locked out after repeated failed logins');
+      },
+    });
+    app.addHook('onRequest', lockout.onRequest);
+    app.addHook('onResponse', lockout.onResponse);
+  }
 
   const { access } = deps;
   // Authentication runs before validation: a caller without a token learns nothing about parameters.

@@ -1,8 +1,17 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
-import { DEVICE_ID_PATTERN, DEVICE_KINDS, isCityopsError, parsePlace, type AccessTokenEntry, type DeviceKind, type TokenAuthenticator } from '@cityops/protocol';
+import {
+  DEVICE_ID_PATTERN,
+  DEVICE_KINDS,
+  httpLockoutHooks,
+  isCityopsError,
+  parsePlace,
+  type AccessTokenEntry,
+  type AddressGuard,
+  type DeviceKind,
+  type TokenAuthenticator,
+} from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import type { Logger } from 'pino';
-import type { AddressGuard } from './address-guard.ts';
 import type { DeviceInfo, DeviceRegistry } from './device-registry.ts';
 import { createIngestAccess } from './http-access.ts';
 import { ingestErrors } from './errors.ts';
@@ -109,6 +118,21 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
     reply.status(404).send({ code: 'INGEST_ERR_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` }),
   );
 
+  // Per-address failed-login lockout on every route (devices' Basic, admin and role tokens alike):
+  // a locked-out address gets 429 before its credentials are looked at; each 401 counts.
+  if (deps.guard !== undefined) {
+    const lockout = httpLockoutHooks(deps.guard, {
+      lockedOut: () => ingestErrors.INGEST_ERR_LOCKED_OUT(),
+      onRefused: () => metrics.addressRefused.inc({ transport: 'http', reason: 'locked_out' }),
+      onLockout(address) {
+        metrics.addressLockouts.inc({ transport: 'http' });
+        deps.logger.warn({ address, code: 'INGEST_ERR_LOCKED_OUT' }, 'address locked out after repeated failed logins');
+      },
+    });
+    app.addHook('onRequest', lockout.onRequest);
+    app.addHook('onResponse', lockout.onResponse);
+  }
+
   async function authenticateDevice(request: FastifyRequest): Promise<DeviceInfo> {
     const creds = basicCredentials(request);
     if (creds === undefined) throw ingestErrors.INGEST_ERR_UNAUTHORIZED('use HTTP Basic with the device id and secret');
@@ -134,23 +158,6 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
       { parseAs: 'buffer' },
       (_request, body, done) => done(null, body),
     );
-    // Per-address failed-login lockout, around the route rather than inside it: a locked-out
-    // address gets 429 before its credentials are looked at; every 401 answered counts as a failure.
-    const guard = deps.guard;
-    if (guard !== undefined) {
-      scope.addHook('onRequest', async (request, reply) => {
-        const ms = guard.lockedOutFor(request.ip);
-        if (ms === 0) return;
-        metrics.addressRefused.inc({ transport: 'http', reason: 'locked_out' });
-        const error = ingestErrors.INGEST_ERR_LOCKED_OUT();
-        return reply.status(429).header('retry-after', String(Math.ceil(ms / 1000))).send({ code: error.code, message: error.message });
-      });
-      scope.addHook('onResponse', async (request, reply) => {
-        if (reply.statusCode !== 401 || !guard.recordFailure(request.ip)) return;
-        metrics.addressLockouts.inc({ transport: 'http' });
-        deps.logger.warn({ address: request.ip, code: 'INGEST_ERR_LOCKED_OUT' }, 'address locked out after repeated failed logins');
-      });
-    }
     scope.post('/v1/telemetry', async (request: FastifyRequest, reply: FastifyReply) => {
       const device = await authenticateDevice(request);
       if (device.kind !== 'gateway') throw ingestErrors.INGEST_ERR_NOT_A_GATEWAY(device.id);

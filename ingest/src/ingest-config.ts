@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { accessTokenProblems, accessTokensSchema, parseConfig } from '@cityops/protocol';
+import { accessTokenProblems, accessTokensSchema, addressLimitsSchema, parseConfig } from '@cityops/protocol';
 import { ingestErrors } from './errors.ts';
 
 /** The ingest service's configuration: validated once at start, all problems reported together. */
@@ -68,22 +68,9 @@ export const ingestConfigSchema = {
     },
     /**
      * Per client address: connection rate (MQTT, token bucket) and failed-login lockout (MQTT and
-     * HTTP Basic on POST /v1/telemetry). See address-guard.ts.
+     * every HTTP route). See protocol's address-guard.ts.
      */
-    limits: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        maxAddresses: { type: 'integer', minimum: 1, default: 100000 },
-        connectionsPerWindow: { type: 'integer', minimum: 1, default: 30 },
-        connectionWindowMs: { type: 'integer', minimum: 1, default: 10000 },
-        failedLoginsPerWindow: { type: 'integer', minimum: 1, default: 10 },
-        failedLoginWindowMs: { type: 'integer', minimum: 1, default: 300000 },
-        lockoutMs: { type: 'integer', minimum: 1, default: 900000 },
-        exemptAddresses: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 1000, default: ['127.0.0.1', '::1'] },
-      },
-    },
+    limits: addressLimitsSchema,
     telemetry: {
       type: 'object',
       additionalProperties: false,

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
-import { topics, type TokenAuthenticator } from '@cityops/protocol';
+import { createAddressGuard, topics, type AddressGuard, type TokenAuthenticator } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
-import { createAddressGuard, type AddressGuard } from './address-guard.ts';
 import { createDeviceRegistry, type DeviceRegistry } from './device-registry.ts';
 import { createClusterRouting, type ClusterRouting } from './cluster-routing.ts';
 import { ingestErrors } from './errors.ts';
@@ -14,6 +13,7 @@ import { createInstanceLease, type InstanceLease } from './instance-lease.ts';
 import { createPipelineStatusPublisher } from './pipeline-status-publisher.ts';
 import { createTelemetryPipeline, type TelemetryPipeline } from './telemetry-pipeline.ts';
 import { createWriteAheadLog } from './wal/write-ahead-log.ts';
+import { registerWarehouseMemoryGauge } from './warehouse-memory-gauge.ts';
 
 /**
  * Log fields that may hold a secret, censored whatever logger the caller injects. Ingest's own
@@ -68,6 +68,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
   const metrics = deps.metrics ?? createIngestMetrics();
   const guard = createAddressGuard(config.limits, { now, onEvict: () => metrics.addressEvictions.inc() });
   const { warehouse } = deps;
+  registerWarehouseMemoryGauge(metrics.registry, warehouse);
   const wal = createWriteAheadLog({
     dir: join(config.dataDir, 'wal'),
     segmentBytes: config.wal.segmentBytes,

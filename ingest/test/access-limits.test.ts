@@ -1,4 +1,3 @@
-import { request } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,57 +7,9 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parsePlace, topics } from '@cityops/protocol';
 import { openWarehouse, type Warehouse } from '@cityops/warehouse';
-import { createAddressGuard, createIngestService, type IngestAddresses, type IngestService } from '../src/index.ts';
+import { createIngestService, type IngestAddresses, type IngestService } from '../src/index.ts';
+import { httpFrom, type HttpAnswer } from '../../test-peers/http-from.ts';
 import { countByKey } from './ingest-harness.ts';
-
-describe('address guard', () => {
-  const base = { maxAddresses: 100, connectionsPerWindow: 3, connectionWindowMs: 3000, failedLoginsPerWindow: 3, failedLoginWindowMs: 10_000, lockoutMs: 60_000, exemptAddresses: ['127.0.0.1'] };
-
-  it('lets an address open N connections per window, refilled over time, independently of others', () => {
-    let t = 1_000_000;
-    const guard = createAddressGuard(base, { now: () => t });
-    expect([1, 2, 3, 4].map(() => guard.allowConnection('10.0.0.1'))).toEqual([true, true, true, false]);
-    expect(guard.allowConnection('10.0.0.2')).toBe(true);
-    t += 999;
-    expect(guard.allowConnection('10.0.0.1')).toBe(false);
-    t += 1;
-    expect(guard.allowConnection('10.0.0.1')).toBe(true);
-    // The same client on a dual-stack socket, and loopback (exempt) is never limited.
-    expect(guard.allowConnection('::ffff:10.0.0.1')).toBe(false);
-    expect(Array.from({ length: 50 }, () => guard.allowConnection('127.0.0.1')).every(Boolean)).toBe(true);
-  });
-
-  it('locks an address out after M failures within the window, for lockoutMs', () => {
-    let t = 0;
-    const guard = createAddressGuard(base, { now: () => t });
-    expect(guard.recordFailure('10.0.0.9')).toBe(false);
-    expect(guard.recordFailure('10.0.0.9')).toBe(false);
-    t += 10_000; // the window passed: counting starts again
-    expect(guard.recordFailure('10.0.0.9')).toBe(false);
-    expect(guard.recordFailure('10.0.0.9')).toBe(false);
-    expect(guard.lockedOutFor('10.0.0.9')).toBe(0);
-    expect(guard.recordFailure('10.0.0.9')).toBe(true);
-    expect(guard.lockedOutFor('10.0.0.9')).toBe(60_000);
-    expect(guard.lockedOutFor('10.0.0.10')).toBe(0);
-    t += 59_999;
-    expect(guard.lockedOutFor('10.0.0.9')).toBe(1);
-    t += 1;
-    expect(guard.lockedOutFor('10.0.0.9')).toBe(0);
-  });
-
-  it('forgets the least recently seen address beyond maxAddresses, and counts it', () => {
-    let evicted = 0;
-    const guard = createAddressGuard({ ...base, maxAddresses: 2 }, { now: () => 0, onEvict: () => evicted++ });
-    guard.allowConnection('10.0.0.1');
-    guard.allowConnection('10.0.0.2');
-    guard.allowConnection('10.0.0.1'); // 10.0.0.2 is now the least recently seen
-    guard.allowConnection('10.0.0.3');
-    expect(guard.size()).toBe(2);
-    expect(evicted).toBe(1);
-    expect(guard.allowConnection('10.0.0.1')).toBe(true);
-    expect(guard.allowConnection('10.0.0.1')).toBe(false);
-  });
-});
 
 type Attempt = { outcome: 'connected' | 'refused' | 'closed'; returnCode?: number; client: MqttClient };
 
@@ -89,23 +40,12 @@ describe('per-address limits in a running ingest', () => {
     });
   }
 
-  function postTelemetry(localAddress: string, id: string, secret: string, seq: number): Promise<{ status: number; retryAfter?: string; body: { code?: string } }> {
+  const call = (localAddress: string, method: string, path: string, authorization: string, body?: string) =>
+    httpFrom(localAddress, `${addresses.httpUrl}${path}`, { method, headers: { authorization }, ...(body === undefined ? {} : { body }) });
+
+  function postTelemetry(localAddress: string, id: string, secret: string, seq: number): Promise<HttpAnswer> {
     const body = JSON.stringify({ boot: 1, seq, readings: [{ sensor: 's', metric: 'noise', ts: Date.now(), value: seq }] });
-    return new Promise((resolve, reject) => {
-      const req = request(
-        `${addresses.httpUrl}/v1/telemetry`,
-        { method: 'POST', localAddress, headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}` } },
-        (res) => {
-          let text = '';
-          res.on('data', (c: Buffer) => (text += c.toString()));
-          res.on('end', () =>
-            resolve({ status: res.statusCode!, ...(res.headers['retry-after'] === undefined ? {} : { retryAfter: res.headers['retry-after'] }), body: JSON.parse(text) as { code?: string } }),
-          );
-        },
-      );
-      req.on('error', reject);
-      req.end(body);
-    });
+    return call(localAddress, 'POST', '/v1/telemetry', `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`, body);
   }
 
   async function metric(name: string, labels: string): Promise<number> {
@@ -191,5 +131,11 @@ describe('per-address limits in a running ingest', () => {
     expect((await postTelemetry('127.0.0.7', 'gw-http', secrets.get('gw-http')!, 11)).status).toBe(202);
     skew += 60_000;
     expect((await postTelemetry('127.0.0.6', 'gw-http', secrets.get('gw-http')!, 12)).status).toBe(202);
+  });
+
+  it('counts token guesses on every HTTP route: guessing the admin token locks the address out of telemetry too', async () => {
+    for (let i = 0; i < 3; i++) expect((await call('127.0.0.8', 'POST', '/v1/devices', `Bearer guess-${i}`, '{}')).status).toBe(401);
+    expect(await postTelemetry('127.0.0.8', 'gw-http', secrets.get('gw-http')!, 20)).toMatchObject({ status: 429, body: { code: 'INGEST_ERR_LOCKED_OUT' } });
+    expect(await metric('cityops_ingest_address_lockouts_total', 'transport="http"')).toBe(2);
   });
 });

@@ -11,3 +11,6 @@ export * from './codes/index.ts';
 export * from './pipeline-status.ts';
 export * from './access-tokens.ts';
 export * from './token-store.ts';
+export * from './address-guard.ts';
+export * from './address-limits-schema.ts';
+export * from './http-lockout.ts';

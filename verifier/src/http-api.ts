@@ -1,5 +1,15 @@
-import Fastify from 'fastify';
-import { createTokenAuthenticator, decideAccess, DEVICE_ID_PATTERN, isCityopsError, type AccessRole, type AccessTokenEntry, type TokenAuthenticator } from '@cityops/protocol';
+import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
+import {
+  createTokenAuthenticator,
+  decideAccess,
+  DEVICE_ID_PATTERN,
+  httpLockoutHooks,
+  isCityopsError,
+  type AccessRole,
+  type AccessTokenEntry,
+  type AddressGuard,
+  type TokenAuthenticator,
+} from '@cityops/protocol';
 import type { Logger } from 'pino';
 import type { AuditTrailReader } from './audit-trail-reader.ts';
 import { verifierErrors } from './errors.ts';
@@ -27,6 +37,8 @@ export interface HttpApiDeps {
   readonly auditTrail?: AuditTrailReader;
   /** The live token set (a TokenStore a file watcher replaces), consulted per request; absent: `config.tokens`, fixed. */
   readonly tokens?: TokenAuthenticator;
+  /** Failed-login lockout per address on the audit route (the only one with credentials). */
+  readonly guard?: AddressGuard;
 }
 
 /** Who may read the verification audit trail (pseudonyms): auditors, and admins who may do anything. */
@@ -140,18 +152,32 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
   // The verification audit trail, for auditors. The token is checked before the query is validated
   // (a stranger learns nothing about the route); every read is recorded in audit_reads first.
   const auditAuth = deps.tokens ?? createTokenAuthenticator(config.tokens ?? []);
+  // Each 401 here counts against the address; once locked out it gets 429 on this route only.
+  const lockout =
+    deps.guard === undefined
+      ? undefined
+      : httpLockoutHooks(deps.guard, {
+          lockedOut: () => verifierErrors.VERIFIER_ERR_LOCKED_OUT(),
+          onRefused: () => metrics.addressRefused.inc(),
+          onLockout(address) {
+            metrics.addressLockouts.inc();
+            deps.logger.warn({ address, code: 'VERIFIER_ERR_LOCKED_OUT' }, 'address locked out of the audit trail after repeated failed logins');
+          },
+        });
+  const checkAuditToken = (request: FastifyRequest, _reply: FastifyReply, next: (err?: Error) => void) => {
+    const decision = decideAccess(auditAuth, request.headers.authorization, AUDIT_READ_ROLES);
+    if (!auditAuth.configured || decision.outcome === 'unauthenticated') {
+      next(verifierErrors.VERIFIER_ERR_UNAUTHENTICATED(auditAuth.configured ? undefined : 'no tokens are configured (http.tokens): the audit trail is closed'));
+    } else if (decision.outcome === 'forbidden') {
+      next(verifierErrors.VERIFIER_ERR_ROLE_FORBIDDEN(`role ${decision.principal.role} may not read the audit trail`));
+    } else next();
+  };
   app.get(
     '/v1/audit',
     {
       schema: { querystring: auditQuerySchema },
-      onRequest: (request, _reply, next) => {
-        const decision = decideAccess(auditAuth, request.headers.authorization, AUDIT_READ_ROLES);
-        if (!auditAuth.configured || decision.outcome === 'unauthenticated') {
-          next(verifierErrors.VERIFIER_ERR_UNAUTHENTICATED(auditAuth.configured ? undefined : 'no tokens are configured (http.tokens): the audit trail is closed'));
-        } else if (decision.outcome === 'forbidden') {
-          next(verifierErrors.VERIFIER_ERR_ROLE_FORBIDDEN(`role ${decision.principal.role} may not read the audit trail`));
-        } else next();
-      },
+      onRequest: lockout === undefined ? checkAuditToken : [lockout.onRequest, checkAuditToken],
+      ...(lockout === undefined ? {} : { onResponse: lockout.onResponse }),
     },
     async (request) => {
       const q = request.query as { venue?: string; from: string; to: string; limit?: string };

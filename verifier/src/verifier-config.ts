@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { FromSchema } from 'json-schema-to-ts';
-import { accessTokenProblems, accessTokensSchema, parseConfig } from '@cityops/protocol';
+import { accessTokenProblems, accessTokensSchema, failedLoginLimitsSchema, parseConfig } from '@cityops/protocol';
 import { verifierErrors } from './errors.ts';
 
 const source = {
@@ -34,6 +34,13 @@ export const verifierConfigSchema = {
         tokens: accessTokensSchema,
       },
     },
+    /**
+     * Failed-login lockout per client address on GET /v1/audit (protocol's address-guard.ts): after
+     * failedLoginsPerWindow answers of 401 within failedLoginWindowMs, the address gets 429
+     * VERIFIER_ERR_LOCKED_OUT there for lockoutMs. Verification stays open to it: a venue behind the
+     * same address as a token guesser keeps checking codes. Loopback is exempt by default.
+     */
+    limits: failedLoginLimitsSchema,
     /** Scanners' request/response over MQTT. Absent: MQTT off. */
     mqtt: {
       type: 'object',

@@ -36,6 +36,21 @@ export function createVerifierMetrics(registry = new Registry()) {
     attach(p: MetricsProbe) {
       probe = p;
     },
+    addressRefused: new Counter({
+      name: 'cityops_verifier_address_refused_total',
+      help: 'Audit-trail requests refused with 429 because their address is locked out after failed logins.',
+      registers: [registry],
+    }),
+    addressLockouts: new Counter({
+      name: 'cityops_verifier_address_lockouts_total',
+      help: 'Addresses locked out of the audit trail after too many failed logins (answers of 401).',
+      registers: [registry],
+    }),
+    addressEvictions: new Counter({
+      name: 'cityops_verifier_address_evictions_total',
+      help: 'Tracked addresses forgotten to keep the lockout within limits.maxAddresses.',
+      registers: [registry],
+    }),
     verdicts: new Counter({
       name: 'cityops_verifier_verdicts_total',
       help: 'Verdicts given, by verdict, reason code, code kind and transport (http, batch, mqtt).',

@@ -1,4 +1,4 @@
-import { createCodeDecoder, type TokenAuthenticator } from '@cityops/protocol';
+import { createAddressGuard, createCodeDecoder, type TokenAuthenticator } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
 import { applyAuditRetention } from './audit-retention.ts';
@@ -125,6 +125,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
       metrics,
       logger,
       ready: () => started !== undefined && (mqtt?.connected() ?? true),
+      guard: createAddressGuard(config.limits, { now, onEvict: () => metrics.addressEvictions.inc() }),
       ...(warehouse === undefined ? {} : { auditTrail: createAuditTrailReader({ warehouse, now }) }),
       ...(deps.tokens === undefined ? {} : { tokens: deps.tokens }),
     },

@@ -7,6 +7,7 @@ import { createAuditTrailReader } from '../src/audit-trail-reader.ts';
 import { identifierHash, pseudonym } from '../src/identifier-hashes.ts';
 import { createVerifierService, type VerifierAddresses, type VerifierService } from '../src/verifier-service.ts';
 import { createTestIssuers, PSEUDONYM_KEY, trustEntries } from './code-fixtures.ts';
+import { httpFrom } from '../../test-peers/http-from.ts';
 import { createDataDir, post } from './service-harness.ts';
 
 /** GET /v1/audit (issue 6, item 3): auditors read pseudonyms, never codes, and every read is itself recorded. */
@@ -41,6 +42,8 @@ describe('verifier access: the audit trail', () => {
         policies: { source: data.path('policies.json'), refreshMs: 3_600_000 },
         pool: { threads: 1 },
         audit: { pseudonymKey: PSEUDONYM_KEY, flushIntervalMs: 20, retentionDays: 7 },
+        // 127.0.0.1 (fetch) stays exempt; the lockout test plays other loopback addresses.
+        limits: { failedLoginsPerWindow: 3, lockoutMs: 60_000, exemptAddresses: ['127.0.0.1'] },
       },
       { warehouse, logger: pino({ level: 'silent' }) },
     );
@@ -97,6 +100,21 @@ describe('verifier access: the audit trail', () => {
     for (const q of [`from=${t0}&to=${t0}`, `from=0&to=${32 * 86_400_000}`, `from=${t0}`]) {
       expect((await audit(q, auditor.token)).status, q).toBe(400);
     }
+  });
+
+  it('locks an address out of the audit trail after repeated 401s, while it keeps verifying codes', async () => {
+    const url = `${addresses.httpUrl}/v1/audit?from=${t0}&to=${Date.now() + 60_000}`;
+    const bearer = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
+    for (let i = 0; i < 3; i++) expect((await httpFrom('127.0.0.20', url, bearer(`guess-${i}`.padEnd(43, 'x')))).status).toBe(401);
+    // Even the right token is refused from there now, before it is looked at.
+    expect(await httpFrom('127.0.0.20', url, bearer(auditor.token))).toMatchObject({ status: 429, retryAfter: '60', body: { code: 'VERIFIER_ERR_LOCKED_OUT' } });
+    const verify = await httpFrom('127.0.0.20', `${addresses.httpUrl}/v1/verify`, { method: 'POST', body: JSON.stringify({ qr, venue: 'gate-1' }) });
+    expect(verify.status).toBe(200);
+    // Another address is not locked out (403 for an analyst: past the lockout, and records no read).
+    expect(await httpFrom('127.0.0.21', url, bearer(analyst.token))).toMatchObject({ status: 403, body: { code: 'VERIFIER_ERR_ROLE_FORBIDDEN' } });
+    const metrics = await (await fetch(`${addresses.httpUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^cityops_verifier_address_lockouts_total 1$/m);
+    expect(metrics).toMatch(/^cityops_verifier_address_refused_total 1$/m);
   });
 
   it('returns no rows when the read cannot be recorded (no unaudited read of personal data)', async () => {

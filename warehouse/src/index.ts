@@ -24,3 +24,4 @@ export {
 } from './readings-rowbinary.ts';
 export { readingsToJsonRows, type ReadingJsonRow } from './readings-json.ts';
 export { formatDateTime64Utc } from './datetime64-text.ts';
+export { readEngineMemory, ENGINE_MEMORY_METRICS, type EngineMemoryKind } from './engine-memory.ts';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isCityopsError, type Place, type Reading } from '@cityops/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { openWarehouse, type ChdbWarehouseConfig, type StoredBatch, type Warehouse } from '../src/index.ts';
+import { ENGINE_MEMORY_METRICS, openWarehouse, readEngineMemory, type ChdbWarehouseConfig, type StoredBatch, type Warehouse } from '../src/index.ts';
 import { INSERT_TMP_DIR } from '../src/chdb-backend.ts';
 
 // chDB binds one data directory per process (and this file runs in its own forked process), so
@@ -171,6 +171,17 @@ describe('readings', () => {
     } finally {
       await w.command('SYSTEM START MERGES readings');
     }
+  });
+
+  it("reads the engine's own memory account: tracked allocations and each cache", async () => {
+    const w = await open();
+    await w.insertBatches([batch('gw-mem', PLACE_A, 1, 1, readings(10, DAY))]);
+    await w.query('SELECT count() FROM readings WHERE device = {d:String}', { d: 'gw-mem' });
+    const memory = await readEngineMemory(w);
+    expect(Object.keys(memory).sort()).toEqual(Object.values(ENGINE_MEMORY_METRICS).sort());
+    expect(memory.tracked).toBeGreaterThan(0);
+    // The query read marks of the part just written.
+    expect(memory.mark_cache).toBeGreaterThan(0);
   });
 
   it('treats injection strings in parameters as plain values', async () => {

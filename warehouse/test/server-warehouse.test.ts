@@ -2,7 +2,7 @@ import { isCityopsError } from '@cityops/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../test-peers/free-port.ts';
 import { startClickhouseServer, type ClickhouseServer } from '../../test-peers/clickhouse-server.ts';
-import { openWarehouse, type ServerWarehouseConfig, type Warehouse } from '../src/index.ts';
+import { openWarehouse, readEngineMemory, type ServerWarehouseConfig, type Warehouse } from '../src/index.ts';
 
 // The server backend's transport against a real clickhouse-server. Debian ships 18.16, which has no
 // query parameters, DateTime64, LowCardinality or TTL: the schema is not migrated here (migrate:
@@ -84,6 +84,17 @@ describe('server backend against clickhouse-server', () => {
       // Query parameters arrived in 19.x: 18.16 refuses the param_* setting (115 UNKNOWN_SETTING).
       const params = await expectCode(wh.query('SELECT {x:String} AS x', { x: 'a' }), 'WAREHOUSE_ERR_QUERY');
       expect(params.clickhouseCode).toBe(115);
+    } finally {
+      await wh.close();
+    }
+  });
+
+  it("reads the engine's memory account from an old server, which lacks the newer caches' metrics", async () => {
+    const wh = await open();
+    try {
+      const memory = await readEngineMemory(wh);
+      expect(memory.tracked).toBeGreaterThan(0);
+      expect(memory.primary_index_cache).toBeUndefined();
     } finally {
       await wh.close();
     }

@@ -189,7 +189,7 @@ export function soakCharts(source: ChartSource): Chart[] {
       ['target', 1024, 'target', 'cityops up, highest sample'],
     )),
     ...lineChart('Soak: readings per second', 'readings/s', samples, [['ingested into the warehouse', 'ingested_per_s'], ['acknowledged to the load process', 'load_acked_per_s']], offered === undefined ? [] : [{ label: 'offered', value: offered }]),
-    ...lineChart('Soak: resident memory of each process', 'MiB', samples, [['cityops up (the city)', 'city_rss_mib'], ['city V8 heap used', 'city_heap_mib'], ['load process', 'load_rss_mib'], ['bench process', 'bench_rss_mib']], [{ label: 'target for the city', value: 1024 }]),
+    ...lineChart('Soak: resident memory of each process', 'MiB', samples, [['cityops up (the city)', 'city_rss_mib'], ['city V8 heap used', 'city_heap_mib'], ['city chDB tracked', 'engine_tracked_mib'], ['load process', 'load_rss_mib'], ['bench process', 'bench_rss_mib']], [{ label: 'target for the city', value: 1024 }]),
     ...lineChart('Soak: p99 latencies per sample interval', 'ms', samples, [['PUBACK p99 (load process)', 'puback_p99_ms'], ['publish → queryable p99 (probe)', 'visible_p99_ms']]),
   ];
 }

@@ -3,9 +3,12 @@ import { isIP } from 'node:net';
 export interface AddressGuardConfig {
   /** Addresses tracked at once; the least recently seen is forgotten first (counted). */
   readonly maxAddresses: number;
-  /** Token bucket per address: at most this many connections at once, refilled over the window. */
-  readonly connectionsPerWindow: number;
-  readonly connectionWindowMs: number;
+  /**
+   * Token bucket per address: at most this many connections at once, refilled over the window.
+   * Absent (a service with HTTP routes only): connections are not limited, only failed logins.
+   */
+  readonly connectionsPerWindow?: number;
+  readonly connectionWindowMs?: number;
   /** This many failed authentications within the window lock the address out. */
   readonly failedLoginsPerWindow: number;
   readonly failedLoginWindowMs: number;
@@ -46,15 +49,16 @@ export function normalizeAddress(address: string | undefined): string | undefine
 }
 
 /**
- * Per-address connection rate (token bucket) and failed-login lockout, for the broker's
- * `preConnect`/`authenticate` and the HTTP device routes. Memory is bounded by `maxAddresses`
+ * Per-address connection rate (token bucket) and failed-login lockout, for ingest's broker
+ * (`preConnect`/`authenticate`) and every service's HTTP routes (http-lockout.ts). Memory is bounded by `maxAddresses`
  * (a Map in least-recently-seen order); time comes from `now`, so tests need no sleeps.
  */
 export function createAddressGuard(config: AddressGuardConfig, deps: AddressGuardDeps = {}): AddressGuard {
   const now = deps.now ?? Date.now;
   const exempt = new Set(config.exemptAddresses.map((a) => normalizeAddress(a)));
   const entries = new Map<string, Entry>();
-  const refillPerMs = config.connectionsPerWindow / config.connectionWindowMs;
+  const bucket = config.connectionsPerWindow ?? Number.POSITIVE_INFINITY;
+  const refillPerMs = config.connectionWindowMs === undefined ? 0 : bucket / config.connectionWindowMs;
 
   function key(address: string | undefined): string | undefined {
     const normalized = normalizeAddress(address);
@@ -70,7 +74,7 @@ export function createAddressGuard(config: AddressGuardConfig, deps: AddressGuar
       entries.delete(address);
     } else if (create) {
       const t = now();
-      entry = { tokens: config.connectionsPerWindow, refilledAt: t, failures: 0, failuresSince: t, lockedUntil: 0 };
+      entry = { tokens: bucket, refilledAt: t, failures: 0, failuresSince: t, lockedUntil: 0 };
       while (entries.size >= config.maxAddresses) {
         const oldest = entries.keys().next().value;
         if (oldest === undefined) break;
@@ -85,10 +89,10 @@ export function createAddressGuard(config: AddressGuardConfig, deps: AddressGuar
   return {
     allowConnection(address) {
       const k = key(address);
-      if (k === undefined) return true;
+      if (k === undefined || bucket === Number.POSITIVE_INFINITY) return true;
       const entry = touch(k, true)!;
       const t = now();
-      entry.tokens = Math.min(config.connectionsPerWindow, entry.tokens + (t - entry.refilledAt) * refillPerMs);
+      entry.tokens = Math.min(bucket, entry.tokens + (t - entry.refilledAt) * refillPerMs);
       entry.refilledAt = t;
       if (entry.tokens < 1) return false;
       entry.tokens -= 1;
