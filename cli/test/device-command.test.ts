@@ -49,6 +49,12 @@ describe('cityops device', () => {
     await expect(deviceCommand(['add', 'gw-x', '--kind', 'gateway', '--at', 'Not A Place', '--data', data], new PassThrough())).rejects.toMatchObject({
       code: 'PROTOCOL_ERR_PLACE_INVALID',
     });
+    // A console is bound to departments (the alert topics it may read), and needs them.
+    await expect(deviceCommand(['add', 'console-x', '--kind', 'console', '--data', data], new PassThrough())).rejects.toMatchObject({ code: 'CLI_ERR_USAGE' });
+    const console_ = JSON.parse(
+      await capture((out) => deviceCommand(['add', 'console-pudong', '--kind', 'console', '--departments', 'pudong-ecology, pudong-water', '--data', data, '--json'], out)),
+    ) as { kind: string; departments: string[] };
+    expect(console_).toMatchObject({ kind: 'console', departments: ['pudong-ecology', 'pudong-water'] });
 
     ingest = await startCityops(['ingest', '--data', data, '--mqtt-port', '0', '--http-port', '0', '--admin-token', 'device-test-token-0123456789']);
     const port = Number(ingest.ready.mqttPort);

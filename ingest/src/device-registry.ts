@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { assertDeviceId, type DeviceKind, type Place } from '@cityops/protocol';
+import { assertDeviceId, DEVICE_ID_PATTERN, type DeviceKind, type Place } from '@cityops/protocol';
 import { formatDateTime64Utc, type Warehouse } from '@cityops/warehouse';
 import { generateSecret, hashSecret, verifySecret } from './credentials.ts';
 import { ingestErrors } from './errors.ts';
@@ -8,6 +8,8 @@ export interface DeviceInfo {
   readonly id: string;
   readonly kind: DeviceKind;
   readonly place: Place;
+  /** A console's departments: the alert topics it may read. Empty for every other kind. */
+  readonly departments: readonly string[];
   readonly revoked: boolean;
 }
 
@@ -24,6 +26,7 @@ interface DeviceRow {
   building: string;
   secret_hash: string;
   revoked: number | boolean;
+  departments: string[];
 }
 
 export interface DeviceRegistryConfig {
@@ -40,7 +43,8 @@ export interface DeviceRegistry {
   start(): Promise<void>;
   stop(): Promise<void>;
   /** Provisions a device; the returned secret is shown once and stored only as a hash. */
-  add(device: { id: string; kind: DeviceKind; place: Place }): Promise<{ id: string; secret: string }>;
+  /** A console needs `departments` (its alert topics); no other kind may have any. INGEST_ERR_QUERY_INVALID otherwise. */
+  add(device: { id: string; kind: DeviceKind; place: Place; departments?: readonly string[] }): Promise<{ id: string; secret: string }>;
   revoke(id: string): Promise<void>;
   /** Gives an existing device a new secret (shown once), e.g. when the old one is lost or leaked. */
   rotate(id: string): Promise<{ id: string; secret: string }>;
@@ -63,6 +67,21 @@ function invalidation(before: DeviceEntry | undefined, after: DeviceEntry): 'rev
   if (before === undefined || before.revoked) return undefined;
   if (after.revoked) return 'revoked';
   return before.secretHash === after.secretHash ? undefined : 'rotated';
+}
+
+/** A console's departments (at most this many) name its alert topics; no other kind has any. */
+export const MAX_CONSOLE_DEPARTMENTS = 64;
+
+function checkDepartments(kind: DeviceKind, departments: readonly string[]): void {
+  if (kind !== 'console') {
+    if (departments.length > 0) throw ingestErrors.INGEST_ERR_QUERY_INVALID(`a ${kind} has no departments; only a console does`);
+    return;
+  }
+  if (departments.length === 0 || departments.length > MAX_CONSOLE_DEPARTMENTS) {
+    throw ingestErrors.INGEST_ERR_QUERY_INVALID(`a console needs 1 to ${MAX_CONSOLE_DEPARTMENTS} departments`);
+  }
+  const bad = departments.find((d) => !DEVICE_ID_PATTERN.test(d));
+  if (bad !== undefined) throw ingestErrors.INGEST_ERR_QUERY_INVALID(`department ${JSON.stringify(bad.slice(0, 80))} is not an id (${DEVICE_ID_PATTERN.source})`);
 }
 
 /** At most one on-demand refresh per this many ms when an unknown device tries to connect. */
@@ -92,7 +111,7 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
 
   async function load(): Promise<void> {
     const rows = await deps.warehouse.query<DeviceRow>(
-      'SELECT id, kind, district, subdistrict, grid, building, secret_hash, revoked FROM devices FINAL',
+      'SELECT id, kind, district, subdistrict, grid, building, secret_hash, revoked, departments FROM devices FINAL',
     );
     const next = new Map<string, DeviceEntry>();
     for (const row of rows) {
@@ -100,6 +119,7 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
         id: row.id,
         kind: row.kind,
         place: { district: row.district, subdistrict: row.subdistrict, grid: row.grid, building: row.building },
+        departments: row.departments,
         revoked: row.revoked === true || row.revoked === 1,
         secretHash: row.secret_hash,
       });
@@ -127,6 +147,7 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
         building: entry.place.building,
         secret_hash: entry.secretHash,
         revoked: entry.revoked ? 1 : 0,
+        departments: entry.departments,
         // Text, not a number: every ClickHouse version parses it the same way.
         updated_at: formatDateTime64Utc(now()),
       },
@@ -156,12 +177,13 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
       timer = undefined;
       return refreshing?.catch(() => undefined) ?? Promise.resolve();
     },
-    async add({ id, kind, place }) {
+    async add({ id, kind, place, departments = [] }) {
       assertDeviceId(id);
+      checkDepartments(kind, departments);
       // The in-memory copy is at most refreshMs old; provisioning is an operator's act, not a race.
       if (devices.has(id)) throw ingestErrors.INGEST_ERR_DEVICE_EXISTS(id);
       const secret = generateSecret();
-      await write({ id, kind, place, revoked: false, secretHash: await hashSecret(secret) });
+      await write({ id, kind, place, departments: [...new Set(departments)], revoked: false, secretHash: await hashSecret(secret) });
       return { id, secret };
     },
     async revoke(id) {

@@ -5,6 +5,7 @@ import {
   httpLockoutHooks,
   isCityopsError,
   parsePlace,
+  PLACED_DEVICE_KINDS,
   type AccessTokenEntry,
   type AddressGuard,
   type DeviceKind,
@@ -72,6 +73,8 @@ const deviceBodySchema = {
     id: { type: 'string', pattern: DEVICE_ID_PATTERN.source },
     kind: { type: 'string', enum: DEVICE_KINDS },
     place: { type: 'string', maxLength: 200 },
+    /** A console's departments (checked by the registry: ids, 1 to 64, consoles only). */
+    departments: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 64 },
   },
 } as const;
 
@@ -189,13 +192,13 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
   });
 
   app.post('/v1/devices', { schema: { body: deviceBodySchema }, onRequest: requireAdmin }, async (request, reply) => {
-    const body = request.body as { id: string; kind: DeviceKind; place?: string };
-    if (body.kind !== 'service' && body.place === undefined) {
+    const body = request.body as { id: string; kind: DeviceKind; place?: string; departments?: string[] };
+    if (PLACED_DEVICE_KINDS.includes(body.kind) && body.place === undefined) {
       throw ingestErrors.INGEST_ERR_QUERY_INVALID('place is required for gateways and scanners');
     }
     const place =
       body.place === undefined ? { district: '', subdistrict: '', grid: '', building: '' } : parsePlace(body.place);
-    const created = await registry.add({ id: body.id, kind: body.kind, place });
+    const created = await registry.add({ id: body.id, kind: body.kind, place, ...(body.departments === undefined ? {} : { departments: body.departments }) });
     return reply.status(201).send(created);
   });
 

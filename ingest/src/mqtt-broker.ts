@@ -62,10 +62,16 @@ const OWN_CHANNELS: Readonly<Record<DeviceKind, readonly Channel[]>> = {
   gateway: ['telemetry', 'status'],
   scanner: ['verify-req', 'verify-events', 'status'],
   service: ['status'],
+  console: ['status'],
 };
 /** What a service may publish about others: the verifier's answers, analytics' alert events. */
 const SERVICE_CHANNELS: readonly Channel[] = ['verify-res', 'alerts'];
 const TELEMETRY_PREFIX = topics.telemetry('');
+
+/** A console reads its departments' alert topics, each by its exact name (no wildcard reaches further). */
+function consoleMayRead(device: DeviceInfo, filter: string): boolean {
+  return device.kind === 'console' && device.departments.some((department) => filter === topics.alerts(department));
+}
 const WITHHELD = Buffer.alloc(0);
 
 // MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
@@ -309,7 +315,7 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
           const device = devices.get(client);
           // SUBACK 0x80 rather than a subscription Redis never heard of (a deaf subscriber).
           if (clusterDown('subscribe', client)) return done(null, null);
-          if (device?.kind === 'service' || (device !== undefined && filterIsConfinedTo(subscription.topic, device.id))) {
+          if (device?.kind === 'service' || (device !== undefined && (filterIsConfinedTo(subscription.topic, device.id) || consoleMayRead(device, subscription.topic)))) {
             return done(null, subscription);
           }
           deny('subscribe', ingestErrors.INGEST_ERR_SUBSCRIBE_FORBIDDEN(subscription.topic), client);

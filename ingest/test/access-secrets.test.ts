@@ -52,6 +52,7 @@ describe('secrets never reach the logs', () => {
   const secrets: string[] = [];
   const errors: string[] = [];
 
+  let skew = 0;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cityops-access-secrets-'));
     const files = await createDevCa({ out: join(dir, 'certs'), hosts: ['127.0.0.1'], days: 1 });
@@ -64,9 +65,9 @@ describe('secrets never reach the logs', () => {
         http: { port: 0, adminToken: ADMIN, tls: { key, cert, ca } },
         writer: { flushIntervalMs: 20 },
         // Loopback limited too, so that the lockout paths log.
-        limits: { failedLoginsPerWindow: 2, exemptAddresses: [] },
+        limits: { failedLoginsPerWindow: 3, exemptAddresses: [] },
       },
-      { warehouse, logger: logs.logger },
+      { warehouse, logger: logs.logger, now: () => Date.now() + skew },
     );
     addresses = await service.start();
   });
@@ -91,14 +92,16 @@ describe('secrets never reach the logs', () => {
     await good.publishAsync(topics.telemetry('gw-s'), 'not a batch', { qos: 1 });
     await expect(mqtt.connectAsync(mqttsUrl, { clientId: 'gw-s:2', username: 'gw-s', password: WRONG_PASSWORD, ca, reconnectPeriod: 0 })).rejects.toMatchObject({ code: 4 });
     await expect(mqtt.connectAsync(mqttsUrl, { clientId: 'someone-else', username: 'gw-s', password: secret, ca, reconnectPeriod: 0 })).rejects.toMatchObject({ code: 2 });
-    // Locked out now (2 failures): even the right secret is refused, and that is logged.
+    // Locked out now (3 failures: the wrong admin token over HTTPS counts too): even the right secret is refused, and that is logged.
     await expect(mqtt.connectAsync(mqttsUrl, { clientId: 'gw-s:3', username: 'gw-s', password: secret, ca, reconnectPeriod: 0 })).rejects.toMatchObject({ code: 5 });
 
     // HTTP Basic with a wrong and then the right secret (the address is locked out by now: 429).
     const basic = (s: string) => `Basic ${Buffer.from(`gw-s:${s}`).toString('base64')}`;
     expect((await https(`${addresses.httpUrl}/v1/telemetry`, ca, 'POST', { authorization: basic(secret), 'content-type': 'application/json' }, '{}')).status).toBe(429);
 
-    // Revocation closes the live connection (logged with the device id only).
+    // Revocation closes the live connection (logged with the device id only). The lockout covers
+    // every HTTP route, the admin's too, so the clock first moves past it.
+    skew += 900_000;
     const gone = new Promise<void>((resolve) => good.once('close', () => resolve()));
     expect((await https(`${addresses.httpUrl}/v1/devices/gw-s`, ca, 'DELETE', { authorization: `Bearer ${ADMIN}` })).status).toBe(204);
     await gone;

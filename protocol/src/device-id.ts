@@ -9,8 +9,11 @@ export function assertDeviceId(id: string): string {
 }
 
 /**
- * What a device is: a field gateway streaming telemetry, a venue scanner checking codes, or a
- * back-end service (analytics, a verifier, a dashboard feed) that may read every device's topics.
+ * What a device is: a field gateway streaming telemetry, a venue scanner checking codes, a back-end
+ * service (analytics, a verifier, a dashboard feed) that may read every device's topics, or a
+ * department's console, which may read the alert topics of its own departments and nothing else.
  */
-export const DEVICE_KINDS = ['gateway', 'scanner', 'service'] as const;
+export const DEVICE_KINDS = ['gateway', 'scanner', 'service', 'console'] as const;
 export type DeviceKind = (typeof DEVICE_KINDS)[number];
+/** Kinds whose readings or verdicts are placed in the city: provisioning one needs a place. */
+export const PLACED_DEVICE_KINDS: readonly DeviceKind[] = ['gateway', 'scanner'];

@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
-import { DEVICE_KINDS, parsePlace, type DeviceKind, type Place } from '@cityops/protocol';
+import { DEVICE_KINDS, parsePlace, PLACED_DEVICE_KINDS, type DeviceKind, type Place } from '@cityops/protocol';
 import { createDeviceRegistry } from '@cityops/ingest';
 import { openWarehouse } from '@cityops/warehouse';
 import { cliErrors } from '../cli-errors.ts';
 import { warehouseConfigFrom } from '../store-option.ts';
 
-export const deviceUsage = `cityops device add <id> --kind gateway|scanner|service [--at district/subdistrict/grid[/building]]
+export const deviceUsage = `cityops device add <id> --kind gateway|scanner|service|console [--at district/subdistrict/grid[/building]] [--departments a,b]
+  --at is required for gateways and scanners; --departments for a console (the alert topics it may read)
 cityops device revoke <id>
   where the registry is: --api URL --token T (a running cityops), or --store URL, or --data DIR (default .cityops)
   --json   print the credentials as JSON`;
@@ -50,6 +51,7 @@ export async function deviceCommand(argv: string[], out: NodeJS.WritableStream):
     options: {
       kind: { type: 'string' },
       at: { type: 'string' },
+      departments: { type: 'string' },
       api: { type: 'string' },
       token: { type: 'string' },
       store: { type: 'string' },
@@ -70,21 +72,21 @@ export async function deviceCommand(argv: string[], out: NodeJS.WritableStream):
 
   const kind = values.kind as DeviceKind | undefined;
   if (kind === undefined || !DEVICE_KINDS.includes(kind)) throw cliErrors.CLI_ERR_USAGE(`--kind must be one of ${DEVICE_KINDS.join(', ')}`);
-  if (kind !== 'service' && values.at === undefined) throw cliErrors.CLI_ERR_USAGE('--at district/subdistrict/grid[/building] is required');
+  if (PLACED_DEVICE_KINDS.includes(kind) && values.at === undefined) throw cliErrors.CLI_ERR_USAGE('--at district/subdistrict/grid[/building] is required');
+  if (kind === 'console' && values.departments === undefined) throw cliErrors.CLI_ERR_USAGE('--departments a,b is required for a console');
   const place: Place = values.at === undefined ? { district: '', subdistrict: '', grid: '', building: '' } : parsePlace(values.at);
+  const departments = values.departments?.split(',').map((d) => d.trim()).filter((d) => d !== '');
+  const request = { id, kind, ...(values.at === undefined ? {} : { place: values.at }), ...(departments === undefined ? {} : { departments }) };
   const created =
     target.api !== undefined
-      ? ((await callApi(target, 'POST', '/v1/devices', { id, kind, ...(values.at === undefined ? {} : { place: values.at }) })) as {
-          id: string;
-          secret: string;
-        })
-      : await withRegistry(target, (registry) => registry.add({ id, kind, place }));
+      ? ((await callApi(target, 'POST', '/v1/devices', request)) as { id: string; secret: string })
+      : await withRegistry(target, (registry) => registry.add({ id, kind, place, ...(departments === undefined ? {} : { departments }) }));
   if (values.json) {
-    out.write(`${JSON.stringify({ id: created.id, kind, place: values.at ?? null, username: created.id, secret: created.secret })}\n`);
+    out.write(`${JSON.stringify({ id: created.id, kind, place: values.at ?? null, ...(departments === undefined ? {} : { departments }), username: created.id, secret: created.secret })}\n`);
     return;
   }
   out.write(
-    `device ${created.id} provisioned (${kind}${values.at === undefined ? '' : ` at ${values.at}`})\n` +
+    `device ${created.id} provisioned (${kind}${values.at === undefined ? '' : ` at ${values.at}`}${departments === undefined ? '' : `, departments ${departments.join(', ')}`})\n` +
       `  MQTT username: ${created.id}   (client id: ${created.id})\n` +
       `  secret:        ${created.secret}\n` +
       `The secret is shown once and stored only as a hash: keep it now.\n`,

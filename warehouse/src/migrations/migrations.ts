@@ -7,6 +7,7 @@ import { rollupsMigration } from './0006-rollups.ts';
 import { alertEventsMigration } from './0007-alert-events.ts';
 import { verificationEventIdsMigration } from './0008-verification-event-ids.ts';
 import { auditReadsMigration } from './0009-audit-reads.ts';
+import { deviceDepartmentsMigration } from './0010-device-departments.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration, in version order. Append only. */
@@ -20,4 +21,5 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   alertEventsMigration,
   verificationEventIdsMigration,
   auditReadsMigration,
+  deviceDepartmentsMigration,
 ]);
