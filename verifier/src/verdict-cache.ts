@@ -13,7 +13,8 @@ export interface CachedVerdict {
 export interface VerdictCache {
   /** The entry, if it was made with this generation and is still within its time. */
   get(key: string, generation: number, now: number): CachedVerdict | undefined;
-  set(key: string, entry: CachedVerdict): void;
+  /** Remembers `entry`; expired entries at the least recently used end are dropped on the way. */
+  set(key: string, entry: CachedVerdict, now: number): void;
   clear(): void;
   readonly size: number;
 }
@@ -22,7 +23,9 @@ export interface VerdictCache {
  * A bounded LRU of recent verdicts, keyed by venue and the QR text's SHA-256 (never the text).
  * A Map keeps insertion order: a hit is moved to the end, and when full the first (least recently
  * used) entry goes. Entries made under another generation of reference data never answer, and the
- * service clears the cache on every swap so they do not take room either.
+ * service clears the cache on every swap so they do not take room either. Expired entries leave
+ * from the least recently used end as new ones arrive, so a quiet hour does not hold a full cache
+ * of dead verdicts (each is deleted once: the work is amortised O(1) per set).
  */
 export function createVerdictCache(config: { readonly maxEntries: number }, deps: { readonly onEvict: () => void }): VerdictCache {
   const entries = new Map<string, CachedVerdict>();
@@ -38,10 +41,14 @@ export function createVerdictCache(config: { readonly maxEntries: number }, deps
       entries.set(key, entry);
       return entry;
     },
-    set(key, entry) {
+    set(key, entry, now) {
       if (config.maxEntries === 0) return;
       entries.delete(key);
       entries.set(key, entry);
+      for (const [oldest, { until }] of entries) {
+        if (until > now) break;
+        entries.delete(oldest);
+      }
       while (entries.size > config.maxEntries) {
         entries.delete(entries.keys().next().value as string);
         deps.onEvict();

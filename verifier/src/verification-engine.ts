@@ -94,7 +94,7 @@ export function createVerificationEngine(options: VerificationEngineOptions, dep
       const pseudonym = auth.pseudonym ?? '';
       // A verdict made with a context that was swapped out meanwhile would never answer: skip it.
       if (key !== undefined && !UNCACHEABLE.has(verdict.reason) && reference.current().generation === context.generation) {
-        cache.set(key, { verdict, pseudonym, generation: context.generation, until: until(auth, at, nextStaleAt(context, at)) });
+        cache.set(key, { verdict, pseudonym, generation: context.generation, until: until(auth, at, nextStaleAt(context, at)) }, at);
       }
       return finish(request, verdict, pseudonym, at, started, false);
     },

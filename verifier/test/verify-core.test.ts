@@ -153,15 +153,28 @@ describe('verdict cache', () => {
     let evictions = 0;
     const cache = createVerdictCache({ maxEntries: 2 }, { onEvict: () => evictions++ });
     const v = { verdict: 'allow', reason: 'OK', kind: 'health-code' } as const;
-    cache.set('a', { verdict: v, pseudonym: 'x', generation: 1, until: 100 });
-    cache.set('b', { verdict: v, pseudonym: 'x', generation: 1, until: 100 });
+    cache.set('a', { verdict: v, pseudonym: 'x', generation: 1, until: 100 }, 0);
+    cache.set('b', { verdict: v, pseudonym: 'x', generation: 1, until: 100 }, 0);
     expect(cache.get('a', 1, 50)?.verdict).toBe(v);
-    cache.set('c', { verdict: v, pseudonym: 'x', generation: 1, until: 100 });
+    cache.set('c', { verdict: v, pseudonym: 'x', generation: 1, until: 100 }, 50);
     expect(evictions).toBe(1);
     expect(cache.get('b', 1, 50)).toBeUndefined();
     expect(cache.get('a', 1, 50)).toBeDefined();
     expect(cache.get('a', 2, 50)).toBeUndefined();
     expect(cache.get('c', 1, 100)).toBeUndefined();
     expect(cache.size).toBe(0);
+  });
+
+  it('drops expired entries from the least recently used end as new ones arrive, without counting them as evictions', () => {
+    let evictions = 0;
+    const cache = createVerdictCache({ maxEntries: 100 }, { onEvict: () => evictions++ });
+    const v = { verdict: 'allow', reason: 'OK', kind: 'health-code' } as const;
+    for (let i = 0; i < 50; i++) cache.set(`old-${i}`, { verdict: v, pseudonym: 'x', generation: 1, until: 1000 }, 0);
+    cache.set('live', { verdict: v, pseudonym: 'x', generation: 1, until: 5000 }, 500);
+    expect(cache.size).toBe(51);
+    cache.set('later', { verdict: v, pseudonym: 'x', generation: 1, until: 9000 }, 1000);
+    expect(cache.size).toBe(2);
+    expect(cache.get('live', 1, 1000)).toBeDefined();
+    expect(evictions).toBe(0);
   });
 });
