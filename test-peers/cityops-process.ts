@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import { memoryEnv } from './memory-env.ts';
 
 const MAIN = fileURLToPath(new URL('../cli/src/main.ts', import.meta.url));
 
@@ -25,8 +26,8 @@ export interface CityopsProcess {
 export async function startCityops(args: readonly string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CityopsProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    // As `npm start` runs it: two glibc malloc arenas (the README's deployment advice).
-    env: { ...process.env, LOG_LEVEL: 'warn', MALLOC_ARENA_MAX: '2', ...options.env },
+    // As `npm start` runs it: the allocator settings of scripts/memory.env.
+    env: { ...memoryEnv(), ...process.env, LOG_LEVEL: 'warn', ...options.env },
   });
   let errText = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
