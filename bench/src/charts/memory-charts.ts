@@ -52,6 +52,7 @@ export function memoryCharts(source: ChartSource): Chart[] {
       ['V8 heap total', 'heap_total_mib'],
       ['V8 heap used', 'heap_used_mib'],
       ['external (Buffers, chDB results)', 'external_mib'],
+      ['chDB tracked (its own account)', 'engine_tracked_mib'],
     ], [{ label: 'target', value: MEMORY_TARGET_RSS_MIB }]),
     ...lines(`Memory: ingest's buffered rows (admitted, buffered, in flight) (${phases})`, 'rows', samples, [['cityops_ingest_buffered_rows', 'buffered_rows']]),
   ];
