@@ -3,7 +3,9 @@ import type { Warehouse } from './types.ts';
 /**
  * The engine's own account of its memory, from `system.metrics` (chDB and the server alike): what
  * its allocator tracks, and each cache's bytes. A metric the engine does not have (an old server
- * has no PrimaryIndexCacheBytes) is absent from the answer rather than zero.
+ * has no PrimaryIndexCacheBytes) is absent from the answer rather than zero. `tracked` is a global
+ * counter: allocations made before tracking began and freed since can leave it slightly below zero
+ * when the engine is nearly idle.
  */
 export const ENGINE_MEMORY_METRICS = {
   MemoryTracking: 'tracked',
