@@ -102,11 +102,9 @@ export function buildAnalyticsApi(deps: AnalyticsApiDeps) {
   if (deps.guard !== undefined) {
     const lockout = httpLockoutHooks(deps.guard, {
       lockedOut: () => analyticsErrors.ANALYTICS_ERR_LOCKED_OUT(),
+      logger: deps.logger,
       onRefused: () => metrics.addressRefused.inc(),
-      onLockout(address) {
-        metrics.addressLockouts.inc();
-        deps.logger.warn({ address, code: 'ANALYTICS_ERR_LOCKED_OUT' }, 'address locked out after repeated failed logins');
-      },
+      onLockout: () => metrics.addressLockouts.inc(),
     });
     app.addHook('onRequest', lockout.onRequest);
     app.addHook('onResponse', lockout.onResponse);

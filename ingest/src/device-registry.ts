@@ -42,8 +42,10 @@ export interface DeviceRegistryDeps {
 export interface DeviceRegistry {
   start(): Promise<void>;
   stop(): Promise<void>;
-  /** Provisions a device; the returned secret is shown once and stored only as a hash. */
-  /** A console needs `departments` (its alert topics); no other kind may have any. INGEST_ERR_QUERY_INVALID otherwise. */
+  /**
+   * Provisions a device; the returned secret is shown once and stored only as a hash. A console needs
+   * `departments` (its alert topics); no other kind may have any (INGEST_ERR_QUERY_INVALID otherwise).
+   */
   add(device: { id: string; kind: DeviceKind; place: Place; departments?: readonly string[] }): Promise<{ id: string; secret: string }>;
   revoke(id: string): Promise<void>;
   /** Gives an existing device a new secret (shown once), e.g. when the old one is lost or leaked. */

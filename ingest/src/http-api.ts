@@ -126,11 +126,9 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
   if (deps.guard !== undefined) {
     const lockout = httpLockoutHooks(deps.guard, {
       lockedOut: () => ingestErrors.INGEST_ERR_LOCKED_OUT(),
+      logger: deps.logger,
       onRefused: () => metrics.addressRefused.inc({ transport: 'http', reason: 'locked_out' }),
-      onLockout(address) {
-        metrics.addressLockouts.inc({ transport: 'http' });
-        deps.logger.warn({ address, code: 'INGEST_ERR_LOCKED_OUT' }, 'address locked out after repeated failed logins');
-      },
+      onLockout: () => metrics.addressLockouts.inc({ transport: 'http' }),
     });
     app.addHook('onRequest', lockout.onRequest);
     app.addHook('onResponse', lockout.onResponse);

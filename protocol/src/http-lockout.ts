@@ -13,12 +13,14 @@ interface LockoutReply {
 }
 
 export interface HttpLockoutDeps {
-  /** The service's 429 error (e.g. ANALYTICS_ERR_LOCKED_OUT). */
+  /** The service's 429 error (e.g. ANALYTICS_ERR_LOCKED_OUT); its code also names the lockout in the log. */
   readonly lockedOut: () => CityopsError;
-  /** A request refused because its address is locked out. */
-  readonly onRefused?: (address: string) => void;
-  /** A failure that started a lockout (log it, count it). */
-  readonly onLockout?: (address: string) => void;
+  /** Where a lockout is logged (a warning with the address and the code). */
+  readonly logger: { warn(fields: object, message: string): void };
+  /** A request refused because its address is locked out (count it). */
+  readonly onRefused?: () => void;
+  /** A failure that started a lockout (count it). */
+  readonly onLockout?: () => void;
 }
 
 /**
@@ -33,13 +35,16 @@ export function httpLockoutHooks(guard: AddressGuard, deps: HttpLockoutDeps) {
     onRequest: (request: LockoutRequest, reply: LockoutReply): Promise<LockoutReply | undefined> => {
       const ms = guard.lockedOutFor(request.ip);
       if (ms === 0) return Promise.resolve(undefined);
-      deps.onRefused?.(request.ip);
+      deps.onRefused?.();
       const error = deps.lockedOut();
       reply.status(429).header('retry-after', String(Math.ceil(ms / 1000))).send({ code: error.code, message: error.message });
       return Promise.resolve(reply);
     },
     onResponse: (request: LockoutRequest, reply: LockoutReply): Promise<void> => {
-      if (reply.statusCode === 401 && guard.recordFailure(request.ip)) deps.onLockout?.(request.ip);
+      if (reply.statusCode === 401 && guard.recordFailure(request.ip)) {
+        deps.onLockout?.();
+        deps.logger.warn({ address: request.ip, code: deps.lockedOut().code }, 'address locked out after repeated failed logins');
+      }
       return Promise.resolve();
     },
   };

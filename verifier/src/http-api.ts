@@ -158,11 +158,9 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
       ? undefined
       : httpLockoutHooks(deps.guard, {
           lockedOut: () => verifierErrors.VERIFIER_ERR_LOCKED_OUT(),
+          logger: deps.logger,
           onRefused: () => metrics.addressRefused.inc(),
-          onLockout(address) {
-            metrics.addressLockouts.inc();
-            deps.logger.warn({ address, code: 'VERIFIER_ERR_LOCKED_OUT' }, 'address locked out of the audit trail after repeated failed logins');
-          },
+          onLockout: () => metrics.addressLockouts.inc(),
         });
   const checkAuditToken = (request: FastifyRequest, _reply: FastifyReply, next: (err?: Error) => void) => {
     const decision = decideAccess(auditAuth, request.headers.authorization, AUDIT_READ_ROLES);

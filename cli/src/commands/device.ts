@@ -76,13 +76,13 @@ export async function deviceCommand(argv: string[], out: NodeJS.WritableStream):
   if (kind === 'console' && values.departments === undefined) throw cliErrors.CLI_ERR_USAGE('--departments a,b is required for a console');
   const place: Place = values.at === undefined ? { district: '', subdistrict: '', grid: '', building: '' } : parsePlace(values.at);
   const departments = values.departments?.split(',').map((d) => d.trim()).filter((d) => d !== '');
-  const request = { id, kind, ...(values.at === undefined ? {} : { place: values.at }), ...(departments === undefined ? {} : { departments }) };
+  const withDepartments = departments === undefined ? {} : { departments };
   const created =
     target.api !== undefined
-      ? ((await callApi(target, 'POST', '/v1/devices', request)) as { id: string; secret: string })
-      : await withRegistry(target, (registry) => registry.add({ id, kind, place, ...(departments === undefined ? {} : { departments }) }));
+      ? ((await callApi(target, 'POST', '/v1/devices', { id, kind, ...(values.at === undefined ? {} : { place: values.at }), ...withDepartments })) as { id: string; secret: string })
+      : await withRegistry(target, (registry) => registry.add({ id, kind, place, ...withDepartments }));
   if (values.json) {
-    out.write(`${JSON.stringify({ id: created.id, kind, place: values.at ?? null, ...(departments === undefined ? {} : { departments }), username: created.id, secret: created.secret })}\n`);
+    out.write(`${JSON.stringify({ id: created.id, kind, place: values.at ?? null, ...withDepartments, username: created.id, secret: created.secret })}\n`);
     return;
   }
   out.write(
