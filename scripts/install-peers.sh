@@ -4,7 +4,8 @@
 # real broker and `mosquitto_pub`), prometheus (for `promtool`: the ops kit's config, rules and every
 # service's /metrics are checked with it), chromium (the dashboard's browser test drives it through
 # playwright-core, which downloads no browser of its own), redis-server (the clustered broker's tests:
-# two ingest instances sharing routing and persistence through it). Idempotent: does nothing when
+# two ingest instances sharing routing and persistence through it), zbar-tools (`zbarimg`: the peer QR
+# decoder the image tests agree with), socat (pseudo-terminal pairs standing in for serial scanners). Idempotent: does nothing when
 # they are already there.
 set -euo pipefail
 
@@ -15,6 +16,8 @@ command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
+command -v zbarimg >/dev/null 2>&1 || need+=(zbar-tools)
+command -v socat >/dev/null 2>&1 || need+=(socat)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
