@@ -12,7 +12,9 @@ import { createTestIssuers, PSEUDONYM_KEY, trustEntries } from './code-fixtures.
 import { createDataDir, startPlainBroker } from './service-harness.ts';
 
 const SCANNER = 'gate-9';
-const at = (minute: number) => Date.UTC(2026, 10, 26, 8, minute);
+/** Verdicts of the last few hours (on the hour, minus 3 h): inside the audit's retention whatever the date. */
+const BASE = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3 * 3_600_000;
+const at = (minute: number) => BASE + minute * 60_000;
 const event = (id: string | undefined, minute: number) => ({
   ...(id === undefined ? {} : { id }),
   at: at(minute),

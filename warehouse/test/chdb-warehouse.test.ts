@@ -14,7 +14,8 @@ let wh: Warehouse | undefined;
 
 const PLACE_A: Place = { district: 'pudong', subdistrict: 'lujiazui', grid: 'g-07', building: 'tower-2' };
 const PLACE_B: Place = { district: 'xuhui', subdistrict: 'tianping', grid: 'g-01', building: '' };
-const DAY = Date.UTC(2026, 10, 20, 0, 0, 0); // inside the default 90-day retention of "now"
+/** A UTC midnight ten days ago: inside the default 90-day retention of the store's now() on any date. */
+const DAY = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 10 * 86_400_000;
 
 function batch(device: string, place: Place, boot: number, seq: number, readings: Reading[], receivedAt = DAY + 3_600_000): StoredBatch {
   return { device, place, boot, seq, receivedAt, readings };

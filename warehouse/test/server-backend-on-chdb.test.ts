@@ -16,7 +16,8 @@ let dir: string;
 let wh: Warehouse;
 
 const PLACE: Place = { district: 'jingan', subdistrict: 'nanjingxi', grid: 'g-3', building: 'mall-1' };
-const DAY = Date.UTC(2026, 10, 20);
+/** A UTC midnight ten days ago: inside the 45-day retention of the store's now() on any date. */
+const DAY = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 10 * 86_400_000;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cityops-server-on-chdb-'));
