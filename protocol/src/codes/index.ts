@@ -14,5 +14,6 @@ export { CODE_FORMATS, DCC_ALGS, algsFor, type CodeFormat } from './code-formats
 export * from './code-decoder.ts';
 export * from './code-issuer.ts';
 export * from './dcc-key-usage.ts';
+export { certificateValidity, dccSignerValidAt } from './dcc-signer-validity.ts';
 export { DCC_KEY_USAGE_OIDS, createSelfSignedCertificate, type SelfSignedCertificateOptions } from './x509-self-signed.ts';
 export * from './development-issuer.ts';
