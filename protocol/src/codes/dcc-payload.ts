@@ -34,6 +34,11 @@ function cborToJson(value: unknown, path: string, depth: number): unknown {
     if (!Number.isFinite(value)) throw codeErrors.CODE_ERR_CLAIMS(`${path} is ${value}`);
     return value;
   }
+  // cbor-x gives a 64-bit integer head as a bigint; within 2^53 it is an ordinary JSON number.
+  if (typeof value === 'bigint') {
+    if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) throw codeErrors.CODE_ERR_CLAIMS(`${path} is an integer beyond 2^53`);
+    return Number(value);
+  }
   if (value instanceof Date) {
     if (Number.isNaN(value.getTime())) throw codeErrors.CODE_ERR_CLAIMS(`${path} is a tagged date that is not a time`);
     return value.toISOString();

@@ -154,6 +154,16 @@ describe('malformed codes: each layer gets its own reason, never a crash', () =>
       expect(reasonFor(craft({ key, claims: healthClaims(), unprotected: new Map([[1, -7]]) }))).toBe('CODE_ERR_ALG'); // in both buckets
     });
 
+    it('takes a DCC alg from the unprotected header when the protected one has none (dgc-testdata CO19), never from both', () => {
+      const dcc = (protectedHeader: Map<unknown, unknown> | Buffer, unprotected: Map<unknown, unknown>) =>
+        reasonFor(craft({ key, prefix: 'HC1:', claims: dccClaims(dccVaccination), protectedHeader, unprotected }));
+      expect(dcc(Buffer.alloc(0), new Map<unknown, unknown>([[1, -7], [4, kid]]))).toBe('DECODED');
+      expect(dcc(new Map<unknown, unknown>([[4, kid]]), new Map<unknown, unknown>([[1, -7]]))).toBe('DECODED');
+      expect(dcc(new Map<unknown, unknown>([[1, -7], [4, kid]]), new Map<unknown, unknown>([[1, -7]]))).toBe('CODE_ERR_ALG');
+      expect(dcc(Buffer.alloc(0), new Map<unknown, unknown>([[1, -8], [4, kid]]))).toBe('CODE_ERR_ALG'); // EdDSA is no HCERT alg
+      expect(dcc(Buffer.alloc(0), new Map<unknown, unknown>([[4, kid]]))).toBe('CODE_ERR_ALG');
+    });
+
     it('refuses EdDSA in a DCC but takes it in city codes', () => {
       const ed = fixtureKey('EdDSA').privateKey;
       expect(reasonFor(craft({ key: ed, alg: 'EdDSA', prefix: 'HC1:', claims: dccClaims(dccVaccination) }))).toBe('CODE_ERR_ALG');
