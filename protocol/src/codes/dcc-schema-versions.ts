@@ -87,6 +87,9 @@ export function createDccSchemaSet(): DccSchemaSet {
         allErrors: true,
         strict: true,
         strictRequired: false,
+        // The files are checked against the 2020-12 meta-schema by the test, not at every start:
+        // compiling the meta-schema per release would cost ~40 ms each.
+        validateSchema: false,
         formats: { date: advisoryFormat('full-date', isFullDate), 'date-time': advisoryFormat('date-time', isDateTime) },
       });
       ajv.addKeyword({ keyword: 'valueset-uri', schemaType: 'string' });
