@@ -1,5 +1,5 @@
 import type { KeyObject } from 'node:crypto';
-import { checkDccKeyUsage, isCityopsError, verifyCodeSignature, type DecodedCode } from '@cityops/protocol';
+import { certificateValidity, checkDccKeyUsage, dccSignerValidAt, isCityopsError, verifyCodeSignature, type DecodedCode } from '@cityops/protocol';
 import { identifierHash, pseudonym } from './identifier-hashes.ts';
 import { malformedReason, type Reason } from './reasons.ts';
 import type { TrustKey, TrustView } from './trust-list.ts';
@@ -24,7 +24,10 @@ export interface AuthenticCode {
   /** HMAC of the subject with the audit key; '' without a key. */
   readonly pseudonym: string;
   readonly colour?: Colour;
+  /** The DCC's certificate type (its first group). */
   readonly dccType?: DccType;
+  /** Every group a DCC carries (several only in schema 1.0.x-1.2.x payloads). */
+  readonly dccTypes?: readonly DccType[];
 }
 
 export interface Unauthentic {
@@ -97,8 +100,15 @@ function authenticateDecoded(decoded: DecodedCode, trust: TrustView, pseudonymKe
   if (signer.issuer !== undefined && decoded.issuer !== '' && decoded.issuer !== signer.issuer) {
     return refused(decoded, 'ISSUER_MISMATCH', subjectPseudonym, `key of ${signer.issuer}`);
   }
-  if (decoded.kind === 'eu-dcc' && signer.certificate !== undefined && !checkDccKeyUsage(decoded, signer.certificate)) {
-    return refused(decoded, 'KEY_USAGE_MISMATCH', subjectPseudonym, `type ${decoded.keyUsage}`);
+  if (decoded.kind === 'eu-dcc' && signer.certificate !== undefined) {
+    if (!checkDccKeyUsage(decoded, signer.certificate)) {
+      return refused(decoded, 'KEY_USAGE_MISMATCH', subjectPseudonym, `type ${decoded.keyUsages.join(',')}`);
+    }
+    if (!dccSignerValidAt(signer.certificate, decoded.issuedAt)) {
+      const { notBefore, notAfter } = certificateValidity(signer.certificate);
+      const detail = `iat ${new Date(decoded.issuedAt).toISOString()} outside ${new Date(notBefore).toISOString()}..${new Date(notAfter).toISOString()}`;
+      return refused(decoded, 'SIGNER_NOT_VALID_AT_ISSUE', subjectPseudonym, detail);
+    }
   }
   return {
     ok: true,
@@ -110,6 +120,6 @@ function authenticateDecoded(decoded: DecodedCode, trust: TrustView, pseudonymKe
     subjectHash,
     pseudonym: subjectPseudonym,
     ...(decoded.kind === 'health-code' ? { colour: decoded.claims.colour } : {}),
-    ...(decoded.kind === 'eu-dcc' ? { dccType: decoded.keyUsage } : {}),
+    ...(decoded.kind === 'eu-dcc' ? { dccType: decoded.keyUsage, dccTypes: decoded.keyUsages } : {}),
   };
 }

@@ -65,7 +65,9 @@ export function judgeCode(
     const downgraded = colours.issuedColour !== undefined && policy.colours.has(colours.issuedColour);
     return downgraded ? deny('COLOUR_DOWNGRADED', colours.colour, colours) : deny('POLICY_DENIED', 'colour', colours);
   }
-  if (auth.dccType !== undefined && !policy.dccTypes.has(auth.dccType)) return deny('POLICY_DENIED', 'dccType', colours);
+  // A DCC with several groups (schema 1.0.x) passes when the venue accepts any one of them.
+  const dccTypes = auth.dccTypes ?? (auth.dccType === undefined ? [] : [auth.dccType]);
+  if (dccTypes.length > 0 && !dccTypes.some((t) => policy.dccTypes.has(t))) return deny('POLICY_DENIED', 'dccType', colours);
   if (stale.length > 0 && options.staleAction === 'deny') return deny('STALE_DATA', stale.join(','), colours);
   return { verdict: 'allow', reason: 'OK', ...facts, ...colours, ...marks };
 }

@@ -22,6 +22,7 @@ export const REASONS = {
   ISSUER_MISMATCH: 'the code names another issuer than the trust entry of its key',
   BAD_SIGNATURE: 'the signature does not verify with any trusted key of that key id',
   KEY_USAGE_MISMATCH: 'the DCC signer certificate’s extended key usage does not cover this certificate type',
+  SIGNER_NOT_VALID_AT_ISSUE: 'the DCC was issued (iat) outside its signer certificate’s validity (HCERT §3.2.6)',
   NOT_YET_VALID: 'issued in the future, beyond the allowed clock skew',
   EXPIRED: 'expired, beyond the allowed clock skew',
   REVOKED: 'the code id or the subject is on the revocation list',

@@ -26,6 +26,13 @@ function head(major: number, n: number): Buffer {
 }
 
 export function cbor(value: unknown): Buffer {
+  if (typeof value === 'number' && !Number.isInteger(value)) {
+    // RFC 8949 §3.3: a double-precision float, major type 7, additional information 27.
+    const b = Buffer.alloc(9);
+    b[0] = 0xfb;
+    b.writeDoubleBE(value, 1);
+    return b;
+  }
   if (typeof value === 'number') return value >= 0 ? head(0, value) : head(1, -1 - value);
   if (Buffer.isBuffer(value)) return Buffer.concat([head(2, value.length), value]);
   if (typeof value === 'string') {

@@ -45,6 +45,7 @@ const cases: { name: string; qr: string; venue?: string; reason: Reason; expect?
   { name: 'a trusted key whose entry names another issuer', qr: issuers.impostor.issueHealthCode({ subject: 'p-100004', colour: 'green' }), reason: 'ISSUER_MISMATCH', expect: { detail: 'key of someone-else' } },
   { name: 'a forged signature', qr: forged('p-100005'), reason: 'BAD_SIGNATURE' },
   { name: 'a test DCC from a vaccination-only signer', qr: issuers.dcc.issueDcc({ payload: dccTest() }), reason: 'KEY_USAGE_MISMATCH', expect: { detail: 'type t' } },
+  { name: 'a DCC issued before its signer certificate was valid', qr: issuers.dcc.issueDcc({ payload: dccVaccination(), issuedAt: NOW - 2 * 24 * 60 * MINUTE }), reason: 'SIGNER_NOT_VALID_AT_ISSUE' },
   { name: 'a code from the future', qr: green('p-100006', { issuedAt: NOW + 5 * MINUTE }), reason: 'NOT_YET_VALID' },
   { name: 'an expired code', qr: green('p-100007', { issuedAt: NOW - 2 * 60 * MINUTE, validMinutes: 60 }), reason: 'EXPIRED' },
   { name: 'a revoked code id', qr: green('p-100008', { codeId: revokedCodeId }), reason: 'REVOKED', expect: { detail: 'code' } },

@@ -17,9 +17,9 @@ export interface CodeFormat {
 export const DCC_ALGS: readonly CodeAlg[] = ['ES256', 'PS256'];
 
 export const CODE_FORMATS: readonly CodeFormat[] = Object.freeze([
-  { kind: 'eu-dcc', prefix: DCC_PREFIX, zlib: 'required', cose: { requireTag: false, allowCwtTag: true, algs: DCC_ALGS } },
-  { kind: 'health-code', prefix: HEALTH_CODE_PREFIX, zlib: 'when-shorter', cose: { requireTag: true, allowCwtTag: false, algs: CODE_ALGS } },
-  { kind: 'site-code', prefix: SITE_CODE_PREFIX, zlib: 'when-shorter', cose: { requireTag: true, allowCwtTag: false, algs: CODE_ALGS } },
+  { kind: 'eu-dcc', prefix: DCC_PREFIX, zlib: 'required', cose: { requireTag: false, allowCwtTag: true, algMayBeUnprotected: true, algs: DCC_ALGS } },
+  { kind: 'health-code', prefix: HEALTH_CODE_PREFIX, zlib: 'when-shorter', cose: { requireTag: true, allowCwtTag: false, algMayBeUnprotected: false, algs: CODE_ALGS } },
+  { kind: 'site-code', prefix: SITE_CODE_PREFIX, zlib: 'when-shorter', cose: { requireTag: true, allowCwtTag: false, algMayBeUnprotected: false, algs: CODE_ALGS } },
 ]);
 
 export function formatOf(kind: CodeKind): CodeFormat {

@@ -162,7 +162,9 @@ export function createCodeIssuer(signer: CodeSignerConfig, deps: CodeIssuerDeps 
       return seal('site-code', claims);
     },
     issueDcc(input) {
-      const payload = checkDcc(structuredClone(input.payload));
+      // What a published release allows, and never a date that is not a date (advisory for readers only).
+      const { payload, formatMisses } = checkDcc(structuredClone(input.payload));
+      if (formatMisses.length > 0) issueError(`the DCC payload has ${formatMisses.join('; ')}`);
       const { iat, exp } = window('eu-dcc', input);
       return seal('eu-dcc', writeDccClaims({ issuer: signer.issuer, iat, exp, payload }));
     },

@@ -1,5 +1,6 @@
 import type { Place } from '../hierarchy.ts';
 import type { DccCertificateType, DccPayload } from './dcc-schema.ts';
+import type { DccSchemaVersion } from './dcc-schema-versions.ts';
 
 /** The three code formats: the EU Digital COVID Certificate, the city's health code, a venue's site code. */
 export const CODE_KINDS = ['eu-dcc', 'health-code', 'site-code'] as const;
@@ -76,6 +77,12 @@ export interface DecodedDcc extends DecodedCodeBase {
    * certificate's extended key usage may restrict (see `checkDccKeyUsage`).
    */
   readonly keyUsage: DccCertificateType;
+  /** Every certificate type the payload carries (a 1.0.x-1.2.x payload may carry v, t and r together). */
+  readonly keyUsages: readonly DccCertificateType[];
+  /** The published schema release the payload was validated with (see `dccSchemaVersionFor`). */
+  readonly schemaVersion: DccSchemaVersion;
+  /** What the payload misses that the schemas treat as advisory (formats, its own release's stricter rules). */
+  readonly advisories: readonly string[];
 }
 
 /** A decoded code, not yet trusted: its signature is checked with `verifyCodeSignature`. */

@@ -28,6 +28,8 @@ export interface CoseReadRules {
   readonly requireTag: boolean;
   /** Accept the CWT tag 61 around the COSE_Sign1 (RFC 8392 §6). */
   readonly allowCwtTag: boolean;
+  /** Take alg from the unprotected header when the protected one has none (DCC: see readAlg). */
+  readonly algMayBeUnprotected: boolean;
   readonly algs: readonly CodeAlg[];
 }
 
@@ -89,10 +91,14 @@ function readProtectedHeader(bytes: Buffer, cbor: CborCodec): Map<unknown, unkno
 }
 
 function readAlg(protectedHeader: Map<unknown, unknown>, unprotected: Map<unknown, unknown>, rules: CoseReadRules): CodeAlg {
-  // RFC 9052 §3.1: alg must be integrity protected; a label never sits in both buckets (§3).
-  if (unprotected.has(ALG)) throw codeErrors.CODE_ERR_ALG('alg is in the unprotected header');
-  const id = protectedHeader.get(ALG);
-  if (id === undefined) throw codeErrors.CODE_ERR_ALG('no alg in the protected header');
+  // RFC 9052 §3: a label never sits in both buckets.
+  if (unprotected.has(ALG) && protectedHeader.has(ALG)) throw codeErrors.CODE_ERR_ALG('alg is in both headers');
+  // RFC 9052 §3.1 wants alg authenticated; our own formats insist. DCC issuers put it in the
+  // unprotected header too (eHN dgc-testdata CO19: VALID), and it cannot change how a signature is
+  // checked: the trusted key's type fixes the algorithm (keyFitsAlg), so it is taken there as well.
+  if (unprotected.has(ALG) && !rules.algMayBeUnprotected) throw codeErrors.CODE_ERR_ALG('alg is in the unprotected header');
+  const id = protectedHeader.has(ALG) ? protectedHeader.get(ALG) : unprotected.get(ALG);
+  if (id === undefined) throw codeErrors.CODE_ERR_ALG('no alg in either header');
   const alg = algFromCoseId(id);
   if (alg === undefined) throw codeErrors.CODE_ERR_ALG(`COSE alg ${describe(id)} is not ES256 (-7), EdDSA (-8) or PS256 (-37)`);
   if (!rules.algs.includes(alg)) throw codeErrors.CODE_ERR_ALG(`${alg} is not allowed here (allowed: ${rules.algs.join(', ')})`);

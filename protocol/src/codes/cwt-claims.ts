@@ -21,11 +21,19 @@ export function readClaimsMap(payload: Buffer, cbor: CborCodec): ClaimsMap {
   return claims;
 }
 
-/** RFC 8392 §2 NumericDate, as HCERT §3.2.5 narrows it: whole seconds. Returned in ms. */
-export function readNumericDate(map: Map<unknown, unknown>, key: number, name: string): number {
+/**
+ * Whole seconds (our own closed formats, CHC1/CSC1) or any finite number (RFC 8392 §2 takes
+ * NumericDate from RFC 7519 §2: "non-integer values can be represented"; a DCC's CBOR float
+ * 1621262460.78 is one).
+ */
+export type NumericDateForm = 'whole-seconds' | 'fraction';
+
+/** Reads an RFC 8392 §2 NumericDate (seconds, 1970 to 9999), returned in ms, fraction kept. */
+export function readNumericDate(map: Map<unknown, unknown>, key: number, name: string, form: NumericDateForm = 'whole-seconds'): number {
   const value = map.get(key);
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_NUMERIC_DATE) {
-    throw codeErrors.CODE_ERR_CLAIMS(`${name} is ${describe(value)}, not a NumericDate in whole seconds`);
+  const number = typeof value === 'number' && Number.isFinite(value) && (form === 'fraction' || Number.isInteger(value));
+  if (!number || value < 0 || value > MAX_NUMERIC_DATE) {
+    throw codeErrors.CODE_ERR_CLAIMS(`${name} is ${describe(value)}, not a NumericDate${form === 'fraction' ? '' : ' in whole seconds'}`);
   }
   return value * 1000;
 }

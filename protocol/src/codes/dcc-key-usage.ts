@@ -32,11 +32,12 @@ export function dccTypesAllowedBy(certificate: X509Certificate): DccCertificateT
 
 /**
  * HCERT A.2: when the signer certificate lists DCC key usage OIDs, the verifier SHALL check the
- * certificate type against them; without any, the certificate may sign all types. Codes that are
- * not DCCs have no such restriction (true).
+ * certificate type against them; without any, the certificate may sign all types. A payload with
+ * several groups (schema 1.0.x-1.2.x) needs every one of its types allowed. Codes that are not DCCs
+ * have no such restriction (true).
  */
 export function checkDccKeyUsage(decoded: DecodedCode, certificate: X509Certificate): boolean {
   if (decoded.kind !== 'eu-dcc') return true;
   const allowed = dccTypesAllowedBy(certificate);
-  return allowed === undefined || allowed.includes(decoded.keyUsage);
+  return allowed === undefined || decoded.keyUsages.every((t) => allowed.includes(t));
 }

@@ -1,12 +1,11 @@
 import type { FromSchema } from 'json-schema-to-ts';
 
 /**
- * The EU Digital COVID Certificate payload (the `hcert` claim's `eu_dgc_v1`), written from the
- * published ehn-dcc-schema (DCC.schema.json, DCC.Core.Types, DCC.Types, DCC.ValueSets; release
- * 1.3.2: `fnt` or `gnt` required, as in Implementing Decision (EU) 2022/483 Annex II §3.2).
- * The schema's own patterns are kept as published, including the unanchored `country_vt` and the
- * unescaped dots of `ver`. Value sets are checked as strings only: which codes a venue accepts is
- * policy, and the published value sets change without a schema release.
+ * The TypeScript shape of an EU Digital COVID Certificate payload (the `hcert` claim's `eu_dgc_v1`):
+ * release 1.3.2's fields, loosened to what any published release allows (one or more of `v`, `t`,
+ * `r`, arrays of any length), so that the type never promises more than the decoder checked.
+ * Validation is not done with this: each payload is validated against the published release its
+ * `ver` declares (`dcc-schemas/`, `dcc-schema-versions.ts`).
  */
 const standardisedName = { type: 'string', pattern: '^[A-Z<]*$', maxLength: 80 } as const;
 const freeName = { type: 'string', maxLength: 80 } as const;
@@ -53,7 +52,7 @@ export const dccVaccinationEntrySchema = {
 
 export const dccTestEntrySchema = {
   type: 'object',
-  required: ['tg', 'tt', 'sc', 'tr', 'tc', 'co', 'is', 'ci'],
+  required: ['tg', 'tt', 'sc', 'tr', 'co', 'is', 'ci'],
   properties: {
     tg: valueSetCode,
     tt: valueSetCode,
@@ -86,16 +85,16 @@ export const dccPayloadSchema = {
   $id: 'https://id.uvci.eu/DCC.schema.json',
   type: 'object',
   required: ['ver', 'nam', 'dob'],
-  // Exactly one of the vaccination, test and recovery groups.
+  // As a TypeScript type: at least one of the groups (a union of objects, each requiring one).
   oneOf: [{ required: ['v'] }, { required: ['t'] }, { required: ['r'] }],
   properties: {
     ver: { type: 'string', pattern: '^\\d+.\\d+.\\d+$' },
     nam: dccPersonNameSchema,
     /** 1900-2099, year, year-month or full date; empty when unknown. */
     dob: { type: 'string', pattern: '^((19|20)\\d\\d(-\\d\\d){0,2}){0,1}$' },
-    v: { type: 'array', items: dccVaccinationEntrySchema, minItems: 1, maxItems: 1 },
-    t: { type: 'array', items: dccTestEntrySchema, minItems: 1, maxItems: 1 },
-    r: { type: 'array', items: dccRecoveryEntrySchema, minItems: 1, maxItems: 1 },
+    v: { type: 'array', items: dccVaccinationEntrySchema, minItems: 1 },
+    t: { type: 'array', items: dccTestEntrySchema, minItems: 1 },
+    r: { type: 'array', items: dccRecoveryEntrySchema, minItems: 1 },
   },
 } as const;
 

@@ -6,12 +6,14 @@ export { COSE_ALG_IDS, keyFitsAlg, verifyCodeSignature, type SignedCode } from '
 export { sigStructure, COSE_SIGN1_TAG, CWT_TAG } from './cose-sign1.ts';
 export { CWT_CLAIM, CITYOPS_HEALTH_CODE_CLAIM, CITYOPS_SITE_CODE_CLAIM } from './cwt-claims.ts';
 export * from './dcc-schema.ts';
-export { DCC_PREFIX, HCERT_CLAIM, EU_DGC_V1, dccSubjectHash, dccCertificateId, dccCertificateType } from './dcc-payload.ts';
+export { DCC_PREFIX, HCERT_CLAIM, EU_DGC_V1, dccSubjectHash, dccCertificateId, dccCertificateType, dccCertificateTypes } from './dcc-payload.ts';
+export { DCC_SCHEMA_VERSIONS, dccSchemaVersionFor, type DccSchemaVersion } from './dcc-schema-versions.ts';
 export { HEALTH_CODE_PREFIX } from './health-code.ts';
 export { SITE_CODE_PREFIX } from './site-code.ts';
 export { CODE_FORMATS, DCC_ALGS, algsFor, type CodeFormat } from './code-formats.ts';
 export * from './code-decoder.ts';
 export * from './code-issuer.ts';
 export * from './dcc-key-usage.ts';
+export { certificateValidity, dccSignerValidAt } from './dcc-signer-validity.ts';
 export { DCC_KEY_USAGE_OIDS, createSelfSignedCertificate, type SelfSignedCertificateOptions } from './x509-self-signed.ts';
 export * from './development-issuer.ts';

@@ -154,6 +154,16 @@ describe('malformed codes: each layer gets its own reason, never a crash', () =>
       expect(reasonFor(craft({ key, claims: healthClaims(), unprotected: new Map([[1, -7]]) }))).toBe('CODE_ERR_ALG'); // in both buckets
     });
 
+    it('takes a DCC alg from the unprotected header when the protected one has none (dgc-testdata CO19), never from both', () => {
+      const dcc = (protectedHeader: Map<unknown, unknown> | Buffer, unprotected: Map<unknown, unknown>) =>
+        reasonFor(craft({ key, prefix: 'HC1:', claims: dccClaims(dccVaccination), protectedHeader, unprotected }));
+      expect(dcc(Buffer.alloc(0), new Map<unknown, unknown>([[1, -7], [4, kid]]))).toBe('DECODED');
+      expect(dcc(new Map<unknown, unknown>([[4, kid]]), new Map<unknown, unknown>([[1, -7]]))).toBe('DECODED');
+      expect(dcc(new Map<unknown, unknown>([[1, -7], [4, kid]]), new Map<unknown, unknown>([[1, -7]]))).toBe('CODE_ERR_ALG');
+      expect(dcc(Buffer.alloc(0), new Map<unknown, unknown>([[1, -8], [4, kid]]))).toBe('CODE_ERR_ALG'); // EdDSA is no HCERT alg
+      expect(dcc(Buffer.alloc(0), new Map<unknown, unknown>([[4, kid]]))).toBe('CODE_ERR_ALG');
+    });
+
     it('refuses EdDSA in a DCC but takes it in city codes', () => {
       const ed = fixtureKey('EdDSA').privateKey;
       expect(reasonFor(craft({ key: ed, alg: 'EdDSA', prefix: 'HC1:', claims: dccClaims(dccVaccination) }))).toBe('CODE_ERR_ALG');
@@ -244,8 +254,13 @@ describe('malformed codes: each layer gets its own reason, never a crash', () =>
       expect(dcc((m) => m.set(-260, new Map([[1, 'text']])))).toBe('CODE_ERR_CLAIMS');
       expect(dcc(() => undefined, { ...dccVaccination, nam: Buffer.from('MUSTERMANN') })).toBe('CODE_ERR_CLAIMS');
       expect(dcc(() => undefined, new Map<unknown, unknown>([[1, 'integer key']]))).toBe('CODE_ERR_CLAIMS');
-      expect(dcc((m) => m.set(6, 1.5))).toBe('CODE_ERR_CLAIMS');
+      // RFC 8392 §2 NumericDate: a number of seconds, fractions allowed (see dcc-versions.test.ts), never these.
+      for (const iat of [-1, Number.NaN, Number.POSITIVE_INFINITY, 1e308, '1621262460', null]) {
+        expect(dcc((m) => m.set(6, iat))).toBe('CODE_ERR_CLAIMS');
+      }
       expect(dcc((m) => m.delete(4))).toBe('CODE_ERR_CLAIMS');
+      expect(dcc((m) => m.delete(6))).toBe('CODE_ERR_CLAIMS');
+      expect(dcc((m) => m.set(1, 42))).toBe('CODE_ERR_CLAIMS'); // RFC 8392 §3.1.1: iss is a text string
     });
 
     it('takes a DCC without iss (HCERT §3.2.4: optional) and with extra claims', () => {
@@ -273,24 +288,34 @@ describe('malformed codes: each layer gets its own reason, never a crash', () =>
       expect(dcc({ ...dccVaccination, dob: '1979' })).toBe('DECODED');
     });
 
-    it('refuses payloads the published schema refuses', () => {
+    it('refuses payloads no published schema release allows', () => {
       expect(nam).toBeDefined();
       expect(dcc(withoutName)).toBe('CODE_ERR_SCHEMA');
       expect(dcc({ ...dccVaccination, nam: { fn: 'Only free text' } })).toBe('CODE_ERR_SCHEMA'); // neither fnt nor gnt
       expect(dcc({ ...dccVaccination, nam: { fnt: 'lower' } })).toBe('CODE_ERR_SCHEMA');
       expect(dcc({ ...dccVaccination, dob: '1850-01-01' })).toBe('CODE_ERR_SCHEMA');
       expect(dcc({ ...dccVaccination, ver: 'one' })).toBe('CODE_ERR_SCHEMA');
-      expect(dcc({ ...dccVaccination, t: dccTest.t })).toBe('CODE_ERR_SCHEMA'); // two groups
       const { v: _v, ...noGroup } = dccVaccination as { v: unknown };
-      expect(dcc(noGroup)).toBe('CODE_ERR_SCHEMA');
-      expect(dcc({ ...dccVaccination, v: [entry, entry] })).toBe('CODE_ERR_SCHEMA'); // maxItems 1
+      expect(dcc(noGroup)).toBe('CODE_ERR_SCHEMA'); // certifies nothing (ours: 1.0.0-1.2.0 would take it)
+      expect(dcc({ ...dccVaccination, v: [] })).toBe('CODE_ERR_SCHEMA'); // minItems 1 everywhere
       expect(dcc({ ...dccVaccination, v: [{ ...entry, dn: 0 }] })).toBe('CODE_ERR_SCHEMA');
-      expect(dcc({ ...dccVaccination, v: [{ ...entry, dt: '2021-02-30' }] })).toBe('CODE_ERR_SCHEMA'); // format date
+      expect(dcc({ ...dccVaccination, v: [{ ...entry, dn: '2' }] })).toBe('CODE_ERR_SCHEMA');
       expect(dcc({ ...dccVaccination, v: [{ ...entry, ci: 'x'.repeat(81) }] })).toBe('CODE_ERR_SCHEMA');
       const { ci: _ci, ...noId } = entry;
       expect(dcc({ ...dccVaccination, v: [noId] })).toBe('CODE_ERR_SCHEMA');
+    });
+
+    it('accepts, as advisory, what only an older release or a format check would refuse', () => {
+      const advisories = (payload: unknown) => {
+        const decoded = decoder.decode(craft({ key, prefix: 'HC1:', claims: dccClaims(payload) }));
+        return decoded.kind === 'eu-dcc' ? decoded.advisories : [];
+      };
+      expect(advisories({ ...dccVaccination, t: dccTest.t })[0]).toMatch(/^does not meet its declared schema 1\.3\.0 .*; meets 1\.2\.0$/);
+      expect(advisories({ ...dccVaccination, v: [entry, entry] })[0]).toMatch(/meets 1\.2\.0$/); // maxItems 1 from 1.3.0
+      expect(advisories({ ...dccVaccination, v: [{ ...entry, dt: '2021-02-30' }] })).toEqual(['a full-date field is not an RFC 3339 full-date']);
       const test = (dccTest as { t: Record<string, unknown>[] }).t[0]!;
-      expect(dcc({ ...dccTest, t: [{ ...test, sc: '2021-05-30 10:12' }] })).toBe('CODE_ERR_SCHEMA'); // format date-time
+      expect(advisories({ ...dccTest, t: [{ ...test, sc: '2021-05-30 10:12' }] })).toEqual(['a date-time field is not an RFC 3339 date-time']);
+      expect(advisories(dccVaccination)).toEqual([]);
     });
   });
 
