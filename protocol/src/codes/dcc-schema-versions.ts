@@ -1,5 +1,12 @@
-import { readFileSync } from 'node:fs';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+// Imported, not read from disk at run time, so that a bundle (npm run build:gateway) carries them.
+import schema100 from './dcc-schemas/1.0.0.json' with { type: 'json' };
+import schema101 from './dcc-schemas/1.0.1.json' with { type: 'json' };
+import schema110 from './dcc-schemas/1.1.0.json' with { type: 'json' };
+import schema120 from './dcc-schemas/1.2.0.json' with { type: 'json' };
+import schema130 from './dcc-schemas/1.3.0.json' with { type: 'json' };
+import schema131 from './dcc-schemas/1.3.1.json' with { type: 'json' };
+import schema132 from './dcc-schemas/1.3.2.json' with { type: 'json' };
 
 /**
  * Every published release of the DCC JSON schema we ship (`dcc-schemas/`, see its README), oldest
@@ -7,6 +14,16 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
  */
 export const DCC_SCHEMA_VERSIONS = ['1.0.0', '1.0.1', '1.1.0', '1.2.0', '1.3.0', '1.3.1', '1.3.2'] as const;
 export type DccSchemaVersion = (typeof DCC_SCHEMA_VERSIONS)[number];
+
+const SCHEMAS: Readonly<Record<DccSchemaVersion, object>> = {
+  '1.0.0': schema100,
+  '1.0.1': schema101,
+  '1.1.0': schema110,
+  '1.2.0': schema120,
+  '1.3.0': schema130,
+  '1.3.1': schema131,
+  '1.3.2': schema132,
+};
 
 /** The schemas' own `ver` pattern, dots unescaped as published ("^\d+.\d+.\d+$"). */
 const VER = /^(\d+).(\d+).(\d+)$/;
@@ -64,7 +81,7 @@ export function isDateTime(text: string): boolean {
 }
 
 /**
- * The shipped schemas, each read and compiled on first use (start-up reads none of them), one Ajv
+ * The shipped schemas, each compiled on first use (start-up compiles none of them), one Ajv
  * per release since all share one `$id`. JSON Schema 2020-12 makes `format` an annotation unless
  * asserted; the DCC schemas use it for dates the business rules read, so a miss is recorded as an
  * advisory and never fails validation. Value sets are `valueset-uri` annotations, never enforced.
@@ -81,7 +98,6 @@ export function createDccSchemaSet(): DccSchemaSet {
   function validator(version: DccSchemaVersion): ValidateFunction {
     let validate = compiled.get(version);
     if (validate === undefined) {
-      const schema: unknown = JSON.parse(readFileSync(new URL(`./dcc-schemas/${version}.json`, import.meta.url), 'utf8'));
       // strictRequired off: the published oneOf/anyOf name properties declared at the level above.
       const ajv = new Ajv2020({
         allErrors: true,
@@ -93,7 +109,7 @@ export function createDccSchemaSet(): DccSchemaSet {
         formats: { date: advisoryFormat('full-date', isFullDate), 'date-time': advisoryFormat('date-time', isDateTime) },
       });
       ajv.addKeyword({ keyword: 'valueset-uri', schemaType: 'string' });
-      validate = ajv.compile(schema as object);
+      validate = ajv.compile(SCHEMAS[version]);
       compiled.set(version, validate);
     }
     return validate;
