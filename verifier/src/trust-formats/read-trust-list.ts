@@ -1,0 +1,132 @@
+import { verify } from 'node:crypto';
+import { compileSchemaCheck } from '@cityops/protocol';
+import { verifierErrors } from '../errors.ts';
+import { buildTrustSnapshot, parseTrustFile, type TrustFileEntry, type TrustSnapshot } from '../trust-list.ts';
+import { dscEntriesToTrust, dscEntrySchema, type DscEntry } from './dsc-entries.ts';
+import { NO_TRUST_CHECKS, type TrustChecks, type TrustListFormat } from './trust-material.ts';
+
+/** The same bound as the project's own format. */
+const dscListSchema = { type: 'array', maxItems: 100_000, items: dscEntrySchema } as const;
+const nationalListSchema = { type: 'object', required: ['certificates'], properties: { certificates: dscListSchema } } as const;
+const checkDscList = compileSchemaCheck(dscListSchema);
+const checkNationalList = compileSchemaCheck(nationalListSchema);
+
+/** Far longer than any ECDSA signature in base64 (P-521 DER: under 200 characters). */
+const MAX_SIGNATURE_CHARS = 1024;
+const CURVE_BYTES: Readonly<Record<string, number>> = { prime256v1: 32, secp384r1: 48, secp521r1: 66 };
+
+type Detected = Exclude<TrustListFormat, 'auto'>;
+
+const refuse = (what: string, cause?: unknown) => verifierErrors.VERIFIER_ERR_TRUST_LIST(what, cause);
+
+function isSpace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x09 || byte === 0x0a || byte === 0x0d;
+}
+
+function trimmed(bytes: Buffer): Buffer {
+  let start = 0;
+  let end = bytes.length;
+  // A UTF-8 byte order mark is no content (some editors write one).
+  if (bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf) start = 3;
+  while (start < end && isSpace(bytes[start]!)) start++;
+  while (end > start && isSpace(bytes[end - 1]!)) end--;
+  return bytes.subarray(start, end);
+}
+
+function parseJson(bytes: Buffer, what: string): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (err) {
+    throw refuse(`${what} is not JSON: ${(err as Error).message}`, err);
+  }
+}
+
+/** An array whose first item looks like a gateway entry is the gateway's format; any other array, ours. */
+function arrayFormat(value: unknown[]): Detected {
+  const first = value[0];
+  return typeof first === 'object' && first !== null && ('rawData' in first || 'certificateType' in first) ? 'dcc-gateway' : 'cityops';
+}
+
+/**
+ * A national backend's list (de.dscg.ubirch.com/trustList/DSC): the base64 ECDSA signature, a
+ * newline, then the JSON. What is signed is the JSON as sent, trimmed, with SHA-256; the signature
+ * is raw r||s (cwa-server DscListDecoder splits it in halves into a DER sequence), DER accepted too.
+ */
+function verifyNationalList(text: Buffer, checks: TrustChecks): Buffer {
+  const brace = text.indexOf(0x7b);
+  if (brace <= 0) throw refuse('national list: no signature line before the JSON');
+  const signatureText = trimmed(text.subarray(0, brace)).toString('latin1');
+  if (signatureText.length > MAX_SIGNATURE_CHARS || !/^[A-Za-z0-9+/]+={0,2}$/.test(signatureText)) throw refuse('national list: the first line is not a base64 signature');
+  const content = trimmed(text.subarray(brace));
+  if (checks.signer === undefined) throw refuse('national list: no signer is configured to check its signature (trust.signer, --trust-signer)');
+  const signature = Buffer.from(signatureText, 'base64');
+  const curve = checks.signer.asymmetricKeyDetails?.namedCurve ?? '';
+  const raw = signature.length === 2 * (CURVE_BYTES[curve] ?? -1);
+  let holds = false;
+  try {
+    holds = verify('sha256', content, { key: checks.signer, dsaEncoding: raw ? 'ieee-p1363' : 'der' }, signature);
+  } catch {
+    holds = false;
+  }
+  if (!holds) throw refuse('national list: the signature does not verify with the configured signer');
+  return content;
+}
+
+function dscTrust(list: unknown, check: (value: unknown) => string[], what: string, checks: TrustChecks): TrustFileEntry[] {
+  const shape = check(list);
+  if (shape.length > 0) throw refuse(`${what}: ${shape.slice(0, 20).join('; ')}`);
+  const items = (what === 'national list' ? (list as { certificates: DscEntry[] }).certificates : list) as DscEntry[];
+  const problems: string[] = [];
+  const { entries } = dscEntriesToTrust(items, checks, problems);
+  if (problems.length > 0) throw refuse(`${what}: ${problems.slice(0, 20).join('; ')}`);
+  return entries;
+}
+
+function detect(bytes: Buffer): Detected {
+  const first = bytes[0];
+  if (first === 0x5b) return 'dcc-gateway'; // an array: refined once parsed
+  if (first === 0x7b) {
+    parseJson(bytes, 'trust list');
+    throw refuse('a JSON object is neither a trust file nor a signed national list (its signature line is missing)');
+  }
+  if (first === undefined || !/[A-Za-z0-9+/]/.test(String.fromCharCode(first))) throw refuse('not a trust list: neither JSON nor a signed national list');
+  return 'national';
+}
+
+/**
+ * Reads trust material in any of the formats real backends publish, checking what they sign, into
+ * one snapshot: the project's own trust file, the EU DCC Gateway trust list, or a national backend's
+ * signed DSC list. The format is told from the content unless configured; a list with any problem
+ * is refused whole (VERIFIER_ERR_TRUST_LIST, naming what failed), so the list in force stays.
+ * With a signer configured only a signed national list is taken, and with trust anchors only
+ * signed entries: an unsigned list in their place would otherwise bypass the check.
+ */
+export function readTrustList(input: unknown, version: number, checks: TrustChecks = NO_TRUST_CHECKS): TrustSnapshot {
+  let format: Detected;
+  let value: unknown;
+  let bytes: Buffer | undefined;
+  if (typeof input === 'string' || Buffer.isBuffer(input)) {
+    bytes = trimmed(Buffer.isBuffer(input) ? input : Buffer.from(input, 'utf8'));
+    format = detect(bytes);
+    if (format === 'dcc-gateway') {
+      value = parseJson(bytes, 'trust list');
+      format = Array.isArray(value) ? arrayFormat(value) : 'cityops';
+    }
+  } else {
+    value = input;
+    format = Array.isArray(value) ? arrayFormat(value) : 'cityops';
+  }
+  if (checks.format !== 'auto' && checks.format !== format) throw refuse(`the list is in the ${format} format, the source is configured for ${checks.format}`);
+  if (checks.signer !== undefined && format !== 'national') throw refuse(`a signer is configured, but the list (${format}) is not a signed national list`);
+  if (checks.anchors.length > 0 && format === 'cityops') throw refuse('trust anchors are configured, but the list (cityops) has no signed entries');
+  switch (format) {
+    case 'cityops':
+      return buildTrustSnapshot(parseTrustFile(value), version);
+    case 'dcc-gateway':
+      return buildTrustSnapshot(dscTrust(value, checkDscList, 'dcc-gateway list', checks), version);
+    case 'national': {
+      const content = verifyNationalList(bytes!, checks);
+      return buildTrustSnapshot(dscTrust(parseJson(content, 'national list'), checkNationalList, 'national list', checks), version);
+    }
+  }
+}
