@@ -6,7 +6,8 @@ import { dscEntriesToTrust, dscEntrySchema, type DscEntry } from './dsc-entries.
 import { NO_TRUST_CHECKS, type TrustChecks, type TrustListFormat } from './trust-material.ts';
 
 /** The same bound as the project's own format. */
-const dscListSchema = { type: 'array', maxItems: 100_000, items: dscEntrySchema } as const;
+const MAX_ENTRIES = 100_000;
+const dscListSchema = { type: 'array', maxItems: MAX_ENTRIES, items: dscEntrySchema } as const;
 const nationalListSchema = { type: 'object', required: ['certificates'], properties: { certificates: dscListSchema } } as const;
 const checkDscList = compileSchemaCheck(dscListSchema);
 const checkNationalList = compileSchemaCheck(nationalListSchema);
@@ -72,7 +73,14 @@ function verifyNationalList(text: Buffer, checks: TrustChecks): Buffer {
   return content;
 }
 
+/** Counted before the schema walks every item: too long a list is refused at once, whatever its items. */
+function checkLength(value: unknown, what: string): void {
+  const items = Array.isArray(value) ? value : (value as { certificates?: unknown } | null)?.certificates;
+  if (Array.isArray(items) && items.length > MAX_ENTRIES) throw refuse(`${what}: ${items.length} entries, at most ${MAX_ENTRIES}`);
+}
+
 function dscTrust(list: unknown, check: (value: unknown) => string[], what: string, checks: TrustChecks): TrustFileEntry[] {
+  checkLength(list, what);
   const shape = check(list);
   if (shape.length > 0) throw refuse(`${what}: ${shape.slice(0, 20).join('; ')}`);
   const items = (what === 'national list' ? (list as { certificates: DscEntry[] }).certificates : list) as DscEntry[];
@@ -121,6 +129,7 @@ export function readTrustList(input: unknown, version: number, checks: TrustChec
   if (checks.anchors.length > 0 && format === 'cityops') throw refuse('trust anchors are configured, but the list (cityops) has no signed entries');
   switch (format) {
     case 'cityops':
+      checkLength(value, 'trust file');
       return buildTrustSnapshot(parseTrustFile(value), version);
     case 'dcc-gateway':
       return buildTrustSnapshot(dscTrust(value, checkDscList, 'dcc-gateway list', checks), version);
