@@ -8,11 +8,15 @@ import {
   buildPolicySnapshot,
   buildRevocationSnapshot,
   buildStatusSnapshot,
+  compileTrustChecks,
   isCodeValid,
   parseRevocationList,
   parseStatusFeed,
-  parseTrustList,
   parseVenuePolicies,
+  readTrustList,
+  TRUST_LIST_FORMATS,
+  type TrustListFormat,
+  type TrustSnapshot,
   verifyCode,
   type Verdict,
   type VerificationContext,
@@ -20,6 +24,11 @@ import {
 import { cliErrors } from '../cli-errors.ts';
 
 export const verifyUsage = `cityops verify --trust FILE [--at ISO-8601] [--revocation FILE] [--status FILE] [--policies FILE] [--venue ID] [--clock-skew-ms N]
+               [--trust-format auto|cityops|dcc-gateway|national] [--trust-signer PEM] [--trust-anchor PEM]... [--trust-csca PEM]...
+  --trust takes our trust file, an EU DCC Gateway trust list (/trustList, /trustList/DSC) or a national
+  backend's signed DSC list (signature line + JSON), told apart by content. --trust-signer: the key or
+  certificate that signs the national list (required for one); --trust-anchor: gateway trust anchor(s),
+  then every entry's CMS signature is checked; --trust-csca: CSCAs every DSC must be issued by.
   reads QR codes from stdin, one a line: the raw QR text, or JSON {"qr": "...", "at": "...", "venue": "..."}
   ("at", ISO-8601 or ms, overrides the clock for that line); writes one JSON line per input, in order:
   {"valid": true|false, "verdict": "allow"|"deny", "reason": "CODE", "kind": "..."|null, "detail"?: "..."}
@@ -42,10 +51,54 @@ function parseTime(text: string | number, what: string): number {
   return ms;
 }
 
-async function loadContext(values: { trust: string; revocation?: string | undefined; status?: string | undefined; policies?: string | undefined }): Promise<VerificationContext> {
+interface TrustOptions {
+  readonly trust: string;
+  readonly 'trust-format'?: string | undefined;
+  readonly 'trust-signer'?: string | undefined;
+  readonly 'trust-anchor'?: string[] | undefined;
+  readonly 'trust-csca'?: string[] | undefined;
+}
+
+/** A PEM file as it is, a DER file as base64: what the trust configuration takes. */
+async function readKeyText(path: string): Promise<string> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch (err) {
+    throw cliErrors.CLI_ERR_USAGE(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  const text = bytes.toString('latin1').trim();
+  return text.startsWith('-----BEGIN') ? text : bytes.toString('base64');
+}
+
+/** The trust list in any format the verifier reads, checked with the signer, anchors and CSCAs given. */
+async function loadTrust(values: TrustOptions): Promise<TrustSnapshot> {
+  const format = values['trust-format'] ?? 'auto';
+  if (!(TRUST_LIST_FORMATS as readonly string[]).includes(format)) throw cliErrors.CLI_ERR_USAGE(`--trust-format must be one of ${TRUST_LIST_FORMATS.join(', ')}`);
+  const signer = values['trust-signer'] === undefined ? undefined : await readKeyText(values['trust-signer']);
+  const { checks, problems } = compileTrustChecks(
+    {
+      format: format as TrustListFormat,
+      ...(signer === undefined ? {} : { signer: signer.includes('BEGIN CERTIFICATE') ? { certificate: signer } : { publicKey: signer } }),
+      ...(values['trust-anchor'] === undefined ? {} : { anchors: await Promise.all(values['trust-anchor'].map(readKeyText)) }),
+      ...(values['trust-csca'] === undefined ? {} : { cscas: await Promise.all(values['trust-csca'].map(readKeyText)) }),
+    },
+    '',
+  );
+  if (checks === undefined) throw cliErrors.CLI_ERR_USAGE(`the trust options: ${problems.join('; ')}`);
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(values.trust);
+  } catch (err) {
+    throw cliErrors.CLI_ERR_USAGE(`cannot read ${values.trust}: ${(err as Error).message}`);
+  }
+  return readTrustList(bytes, 1, checks);
+}
+
+async function loadContext(values: TrustOptions & { revocation?: string | undefined; status?: string | undefined; policies?: string | undefined }): Promise<VerificationContext> {
   return {
     generation: 1,
-    trust: parseTrustList(await readText(values.trust), 1),
+    trust: await loadTrust(values),
     revocation: values.revocation === undefined ? buildRevocationSnapshot({}, 0, 1e-6) : parseRevocationList(await readText(values.revocation), 1, 1e-6),
     status: values.status === undefined ? buildStatusSnapshot([], 0) : parseStatusFeed(await readText(values.status), 1),
     policies: values.policies === undefined ? buildPolicySnapshot({}, 0, ACCEPT_ALL_POLICY) : parseVenuePolicies(await readText(values.policies), 1),
@@ -100,6 +153,10 @@ export async function verifyCommand(argv: string[], out: NodeJS.WritableStream, 
       policies: { type: 'string' },
       venue: { type: 'string' },
       'clock-skew-ms': { type: 'string' },
+      'trust-format': { type: 'string' },
+      'trust-signer': { type: 'string' },
+      'trust-anchor': { type: 'string', multiple: true },
+      'trust-csca': { type: 'string', multiple: true },
     },
   });
   if (values.trust === undefined) throw cliErrors.CLI_ERR_USAGE(`--trust FILE is required\n\n${verifyUsage}`);
@@ -111,7 +168,7 @@ export async function verifyCommand(argv: string[], out: NodeJS.WritableStream, 
   }
   const skew = values['clock-skew-ms'] === undefined ? DEFAULT_SKEW_MS : Number(values['clock-skew-ms']);
   if (!Number.isSafeInteger(skew) || skew < 0) throw cliErrors.CLI_ERR_USAGE('--clock-skew-ms must be a non-negative integer');
-  const context = await loadContext({ trust: values.trust, revocation: values.revocation, status: values.status, policies: values.policies });
+  const context = await loadContext({ ...values, trust: values.trust });
   const decoder = createCodeDecoder();
 
   const lines = createInterface({ input, crlfDelay: Infinity });
