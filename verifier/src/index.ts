@@ -6,6 +6,7 @@ export * from './bloom-filter.ts';
 export * from './trust-list.ts';
 export * from './trust-formats/trust-material.ts';
 export * from './trust-formats/read-trust-list.ts';
+export * from './trust-formats/trust-check-memo.ts';
 export * from './source-reader.ts';
 export * from './revocation-list.ts';
 export * from './status-feed.ts';

@@ -4,6 +4,7 @@ import { buildRevocationSnapshot, parseRevocationList } from './revocation-list.
 import { createSourceReader, type SourceReader } from './source-reader.ts';
 import { buildStatusSnapshot, parseStatusFeed } from './status-feed.ts';
 import { readTrustList } from './trust-formats/read-trust-list.ts';
+import { createTrustCheckMemo } from './trust-formats/trust-check-memo.ts';
 import { compileTrustChecks, type TrustCheckConfig } from './trust-formats/trust-material.ts';
 import { buildTrustSnapshot } from './trust-list.ts';
 import { buildPolicySnapshot, parseVenuePolicies } from './venue-policies.ts';
@@ -59,6 +60,7 @@ export function createReferenceStore(config: ReferenceStoreConfig, deps: Referen
   const { now, logger } = deps;
   const { checks: trustChecks, problems } = compileTrustChecks(config.trust, '/trust');
   if (trustChecks === undefined) throw verifierErrors.VERIFIER_ERR_CONFIG(problems.join('; '));
+  const trustMemo = createTrustCheckMemo();
   const readerOptions = { maxBytes: config.maxSourceBytes, timeoutMs: config.sourceTimeoutMs };
   const readerDeps = { now, ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }) };
   const sources: Partial<Record<ReferenceKind, SourceConfig>> = {
@@ -91,7 +93,7 @@ export function createReferenceStore(config: ReferenceStoreConfig, deps: Referen
     switch (kind) {
       case 'trust':
         freshness.trust = { freshAt, maxAgeMs: config.trust.maxAgeMs };
-        return { ...base, freshness, ...(bytes === undefined ? {} : { trust: readTrustList(bytes, version, trustChecks) }) };
+        return { ...base, freshness, ...(bytes === undefined ? {} : { trust: readTrustList(bytes, version, trustChecks, trustMemo) }) };
       case 'revocation': {
         const c = config.revocation!;
         freshness.revocation = { freshAt, maxAgeMs: c.maxAgeMs };

@@ -171,13 +171,16 @@ describe('trust lists as real backends publish them', () => {
       const first = await store.start();
       expect(first.trust.size).toBe(2);
       const good = pki.nationalList(pki.gatewayList(), listSigner.privateKey);
-      for (const bad of [good.replace('"XA"', '"XQ"'), pki.nationalList(pki.gatewayList().map((e) => (e.certificateType === 'DSC' ? { ...e, kid: 'AAAAAAAAAAA=' } : e)), listSigner.privateKey), 'garbage']) {
+      // The store remembers checks of the last read (trust-check-memo.ts): a changed entry is checked anew.
+      const strangerSigned = pki.gatewayList().map((e) => (e.certificateType === 'DSC' && e.country === 'XA' ? pki.entryOf('DSC', 'XA', pki.countries.XA!.dsc, 'stranger') : e));
+      const badKid = pki.gatewayList().map((e) => (e.certificateType === 'DSC' ? { ...e, kid: 'AAAAAAAAAAA=' } : e));
+      for (const bad of [good.replace('"XA"', '"XQ"'), pki.nationalList(badKid, listSigner.privateKey), pki.nationalList(strangerSigned, listSigner.privateKey), 'garbage']) {
         await writeFile(path, bad);
         await expect(store.reload('trust')).rejects.toMatchObject({ code: 'VERIFIER_ERR_TRUST_LIST' });
         expect(store.current().trust).toBe(first.trust);
         expect(verdictOf(pki, 'XA', store.current().trust)).toMatchObject({ verdict: 'allow', reason: 'OK' });
       }
-      expect(outcomes).toEqual(['trust:failed', 'trust:failed', 'trust:failed']);
+      expect(outcomes).toEqual(['trust:failed', 'trust:failed', 'trust:failed', 'trust:failed']);
       // The next good list is taken.
       await writeFile(path, pki.nationalList(pki.gatewayList().filter((e) => e.country !== 'XB'), listSigner.privateKey));
       await store.reload('trust');

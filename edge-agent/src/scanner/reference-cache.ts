@@ -8,6 +8,7 @@ import {
   buildTrustSnapshot,
   compileTrustChecks,
   createSourceReader,
+  createTrustCheckMemo,
   parseVenuePolicies,
   readTrustList,
   type PolicySnapshot,
@@ -98,6 +99,7 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
   const { logger, timers, now } = deps;
   const { checks: trustChecks, problems } = compileTrustChecks(config.trust, '/reference/trust');
   if (trustChecks === undefined) throw scannerErrors.SCANNER_ERR_CONFIG(problems.join('; '));
+  const trustMemo = createTrustCheckMemo();
   const sources: Partial<Record<ReferenceKind, SourceConfig>> = {
     trust: config.trust,
     ...(config.revocation === undefined ? {} : { revocation: config.revocation }),
@@ -148,7 +150,7 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
     version++;
     switch (kind) {
       case 'trust':
-        trust = readTrustList(bytes, version, trustChecks);
+        trust = readTrustList(bytes, version, trustChecks, trustMemo);
         return;
       case 'revocation':
         revocation = filterRevocationSnapshot(bloomFilterFromBytes(bytes), version);

@@ -2,6 +2,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import type { FromSchema } from 'json-schema-to-ts';
 import type { TrustFileEntry } from '../trust-list.ts';
 import { verifyCmsSignature } from './cms-signature.ts';
+import type { TrustCheckMemo } from './trust-check-memo.ts';
 import type { TrustChecks } from './trust-material.ts';
 
 const base64 = '^[A-Za-z0-9+/]+={0,2}$';
@@ -34,6 +35,8 @@ interface Parsed {
   readonly entry: DscEntry;
   readonly index: number;
   readonly der: Buffer;
+  /** SHA-256 of der, hex: the memo's key. */
+  readonly thumbprint: string;
   readonly certificate: X509Certificate;
 }
 
@@ -42,29 +45,38 @@ function subjectCountry(certificate: X509Certificate): string | undefined {
   return /(?:^|\n)C=([A-Z]{2})(?:\n|$)/.exec(certificate.subject)?.[1];
 }
 
-function issuedBy(certificate: X509Certificate, ca: X509Certificate): boolean {
-  return certificate.checkIssued(ca) && certificate.verify(ca.publicKey);
+interface Authority {
+  readonly country?: string;
+  readonly certificate: X509Certificate;
+}
+
+function issuedBy(item: Parsed, ca: Authority, memo: TrustCheckMemo): boolean {
+  return memo.remember(`issued:${item.thumbprint}:${ca.certificate.fingerprint256}`, () => item.certificate.checkIssued(ca.certificate) && item.certificate.verify(ca.certificate.publicKey));
 }
 
 /** Decodes rawData and checks the thumbprint and kid it must have; throws saying which does not hold. */
-function parseEntry(entry: DscEntry, index: number): Parsed {
+function parseEntry(entry: DscEntry, index: number, memo: TrustCheckMemo): Parsed {
   const der = Buffer.from(entry.rawData!, 'base64');
-  const certificate = new X509Certificate(der);
   const digest = createHash('sha256').update(der).digest();
-  if (digest.toString('hex') !== entry.thumbprint.toLowerCase()) throw new Error('thumbprint is not the SHA-256 of rawData');
+  const thumbprint = digest.toString('hex');
+  if (thumbprint !== entry.thumbprint.toLowerCase()) throw new Error('thumbprint is not the SHA-256 of rawData');
   if (Buffer.from(entry.kid, 'base64').toString('base64') !== digest.subarray(0, 8).toString('base64')) throw new Error('kid is not the first 8 bytes of the SHA-256 of rawData');
-  return { entry, index, der, certificate };
+  const certificate = memo.remember(`x509:${thumbprint}`, () => new X509Certificate(der));
+  return { entry, index, der, thumbprint, certificate };
 }
 
-function signerOf(item: Parsed): X509Certificate {
-  if (item.entry.signature === undefined || item.entry.signature === null) throw new Error('no signature');
-  return verifyCmsSignature(item.entry.signature, item.der);
+function signerOf(item: Parsed, memo: TrustCheckMemo): X509Certificate {
+  const signature = item.entry.signature;
+  if (signature === undefined || signature === null) throw new Error('no signature');
+  return memo.remember(`cms:${item.thumbprint}:${signature}`, () => verifyCmsSignature(signature, item.der));
 }
 
 const isAnchor = (signer: X509Certificate, anchors: readonly X509Certificate[]) => anchors.some((a) => a.raw.equals(signer.raw));
 
 export interface DscListOutcome {
   readonly entries: TrustFileEntry[];
+  /** The certificate of each entry, parsed here, so the snapshot does not parse it again. */
+  readonly certificates: ReadonlyMap<TrustFileEntry, X509Certificate>;
   /** Revoked DSCs (rawData null), left out. */
   readonly revoked: number;
   /** CSCA, UPLOAD and AUTHENTICATION entries, used for checks only. */
@@ -79,7 +91,7 @@ export interface DscListOutcome {
  * any CSCA known (configured, or listed), that each DSC was issued by a CSCA of its country.
  * Every problem is collected; the caller refuses the list when there is one.
  */
-export function dscEntriesToTrust(list: readonly DscEntry[], checks: TrustChecks, problems: string[]): DscListOutcome {
+export function dscEntriesToTrust(list: readonly DscEntry[], checks: TrustChecks, memo: TrustCheckMemo, problems: string[]): DscListOutcome {
   const note = (index: number, kid: string, message: string) => {
     if (problems.length < 50) problems.push(`entry ${index} (kid ${kid}): ${message}`);
   };
@@ -92,14 +104,14 @@ export function dscEntriesToTrust(list: readonly DscEntry[], checks: TrustChecks
       return;
     }
     try {
-      parsed.push(parseEntry(entry, index));
+      parsed.push(parseEntry(entry, index, memo));
     } catch (err) {
       note(index, entry.kid, (err as Error).message);
     }
   });
   const anchored = checks.anchors.length > 0;
   const uploads = new Map<string, X509Certificate[]>();
-  const cscas: { country?: string; certificate: X509Certificate }[] = checks.cscas.map((certificate) => {
+  const cscas: Authority[] = checks.cscas.map((certificate) => {
     const country = subjectCountry(certificate);
     return country === undefined ? { certificate } : { country, certificate };
   });
@@ -107,7 +119,7 @@ export function dscEntriesToTrust(list: readonly DscEntry[], checks: TrustChecks
     if (item.entry.certificateType === 'DSC') continue;
     if (anchored) {
       try {
-        if (!isAnchor(signerOf(item), checks.anchors)) throw new Error('signed by a certificate that is not a configured trust anchor');
+        if (!isAnchor(signerOf(item, memo), checks.anchors)) throw new Error('signed by a certificate that is not a configured trust anchor');
       } catch (err) {
         note(item.index, item.entry.kid, `${item.entry.certificateType} signature: ${(err as Error).message}`);
         continue;
@@ -117,24 +129,28 @@ export function dscEntriesToTrust(list: readonly DscEntry[], checks: TrustChecks
     if (item.entry.certificateType === 'CSCA') cscas.push({ country: item.entry.country, certificate: item.certificate });
   }
   const entries: TrustFileEntry[] = [];
+  const certificates = new Map<TrustFileEntry, X509Certificate>();
   for (const item of parsed) {
     const { entry } = item;
     if (entry.certificateType !== 'DSC') continue;
-    const problem = dscProblem(item, checks, uploads, cscas);
+    const problem = dscProblem(item, checks, memo, uploads, cscas);
     if (problem !== undefined) {
       note(item.index, entry.kid, problem);
       continue;
     }
-    entries.push({ kid: entry.kid, certificate: item.der.toString('base64'), issuer: entry.country, region: entry.country, kinds: ['eu-dcc'] });
+    const trusted: TrustFileEntry = { kid: entry.kid, certificate: entry.rawData!, issuer: entry.country, region: entry.country, kinds: ['eu-dcc'] };
+    entries.push(trusted);
+    certificates.set(trusted, item.certificate);
   }
-  return { entries, revoked, authorities: parsed.filter((p) => p.entry.certificateType !== 'DSC').length };
+  return { entries, certificates, revoked, authorities: parsed.filter((p) => p.entry.certificateType !== 'DSC').length };
 }
 
 function dscProblem(
   item: Parsed,
   checks: TrustChecks,
+  memo: TrustCheckMemo,
   uploads: ReadonlyMap<string, readonly X509Certificate[]>,
-  cscas: readonly { country?: string; certificate: X509Certificate }[],
+  cscas: readonly Authority[],
 ): string | undefined {
   const country = item.entry.country;
   const declared = subjectCountry(item.certificate);
@@ -142,7 +158,7 @@ function dscProblem(
   if (checks.anchors.length > 0) {
     let signer: X509Certificate;
     try {
-      signer = signerOf(item);
+      signer = signerOf(item, memo);
     } catch (err) {
       return `DSC signature: ${(err as Error).message}`;
     }
@@ -151,7 +167,7 @@ function dscProblem(
   }
   if (cscas.length > 0) {
     const ofCountry = cscas.filter((c) => c.country === undefined || c.country === country);
-    if (!ofCountry.some((c) => issuedBy(item.certificate, c.certificate))) return `not issued by a CSCA of ${country}`;
+    if (!ofCountry.some((c) => issuedBy(item, c, memo))) return `not issued by a CSCA of ${country}`;
   }
   return undefined;
 }

@@ -1,8 +1,9 @@
 import { verify } from 'node:crypto';
 import { compileSchemaCheck } from '@cityops/protocol';
 import { verifierErrors } from '../errors.ts';
-import { buildTrustSnapshot, parseTrustFile, type TrustFileEntry, type TrustSnapshot } from '../trust-list.ts';
-import { dscEntriesToTrust, dscEntrySchema, type DscEntry } from './dsc-entries.ts';
+import { buildTrustSnapshot, parseTrustFile, type TrustSnapshot } from '../trust-list.ts';
+import { dscEntriesToTrust, dscEntrySchema, type DscEntry, type DscListOutcome } from './dsc-entries.ts';
+import { NO_MEMO, type TrustCheckMemo } from './trust-check-memo.ts';
 import { NO_TRUST_CHECKS, type TrustChecks, type TrustListFormat } from './trust-material.ts';
 
 /** The same bound as the project's own format. */
@@ -79,15 +80,15 @@ function checkLength(value: unknown, what: string): void {
   if (Array.isArray(items) && items.length > MAX_ENTRIES) throw refuse(`${what}: ${items.length} entries, at most ${MAX_ENTRIES}`);
 }
 
-function dscTrust(list: unknown, check: (value: unknown) => string[], what: string, checks: TrustChecks): TrustFileEntry[] {
+function dscTrust(list: unknown, check: (value: unknown) => string[], what: string, checks: TrustChecks, memo: TrustCheckMemo, version: number): TrustSnapshot {
   checkLength(list, what);
   const shape = check(list);
   if (shape.length > 0) throw refuse(`${what}: ${shape.slice(0, 20).join('; ')}`);
   const items = (what === 'national list' ? (list as { certificates: DscEntry[] }).certificates : list) as DscEntry[];
   const problems: string[] = [];
-  const { entries } = dscEntriesToTrust(items, checks, problems);
+  const outcome: DscListOutcome = dscEntriesToTrust(items, checks, memo, problems);
   if (problems.length > 0) throw refuse(`${what}: ${problems.slice(0, 20).join('; ')}`);
-  return entries;
+  return buildTrustSnapshot(outcome.entries, version, (entry) => outcome.certificates.get(entry));
 }
 
 function detect(bytes: Buffer): Detected {
@@ -109,7 +110,8 @@ function detect(bytes: Buffer): Detected {
  * With a signer configured only a signed national list is taken, and with trust anchors only
  * signed entries: an unsigned list in their place would otherwise bypass the check.
  */
-export function readTrustList(input: unknown, version: number, checks: TrustChecks = NO_TRUST_CHECKS): TrustSnapshot {
+export function readTrustList(input: unknown, version: number, checks: TrustChecks = NO_TRUST_CHECKS, memo: TrustCheckMemo = NO_MEMO): TrustSnapshot {
+  memo.begin();
   let format: Detected;
   let value: unknown;
   let bytes: Buffer | undefined;
@@ -132,10 +134,10 @@ export function readTrustList(input: unknown, version: number, checks: TrustChec
       checkLength(value, 'trust file');
       return buildTrustSnapshot(parseTrustFile(value), version);
     case 'dcc-gateway':
-      return buildTrustSnapshot(dscTrust(value, checkDscList, 'dcc-gateway list', checks), version);
+      return dscTrust(value, checkDscList, 'dcc-gateway list', checks, memo, version);
     case 'national': {
       const content = verifyNationalList(bytes!, checks);
-      return buildTrustSnapshot(dscTrust(parseJson(content, 'national list'), checkNationalList, 'national list', checks), version);
+      return dscTrust(parseJson(content, 'national list'), checkNationalList, 'national list', checks, memo, version);
     }
   }
 }
