@@ -140,12 +140,16 @@ describe('trust lists as real backends publish them', () => {
   });
 
   it('refuses garbage and oversized lists with the trust-list code', () => {
-    for (const garbage of [randomBytes(4096), Buffer.from('{not json'), Buffer.from(''), Buffer.from('QUJD\n{"certificates": 5}'), Buffer.from('[1, 2, 3]')]) {
+    const deep = (n: number) => Buffer.from(`[{"rawData":${'['.repeat(n)}${']'.repeat(n)}}]`);
+    for (const garbage of [randomBytes(4096), Buffer.from('{not json'), Buffer.from(''), Buffer.from('QUJD\n{"certificates": 5}'), Buffer.from('[1, 2, 3]'), deep(10_000), Buffer.from('['.repeat(100_000))]) {
       expect(() => readTrustList(garbage, 1, checks({ signer: { publicKey: signerPem } }))).toThrow(expect.objectContaining({ code: 'VERIFIER_ERR_TRUST_LIST' }));
     }
     const many = JSON.stringify(Array.from({ length: 100_001 }, () => ({ rawData: null })));
     expect(() => readTrustList(many, 1)).toThrow(refused(/dcc-gateway list: 100001 entries, at most 100000/));
     expect(() => readTrustList(`[${'{"kid":"AA=="},'.repeat(100_001)}{}]`, 1)).toThrow(refused(/trust file: 100002 entries/));
+    // An empty list is whichever format the source expects: no keys, no refusal.
+    expect(readTrustList('[]', 1, anchored).size).toBe(0);
+    expect(readTrustList(' [ ]\n', 1, checks({ format: 'dcc-gateway' })).size).toBe(0);
   });
 
   it('config: key material is parsed once at start, every problem named with its path', () => {

@@ -43,8 +43,12 @@ function parseJson(bytes: Buffer, what: string): unknown {
   }
 }
 
-/** An array whose first item looks like a gateway entry is the gateway's format; any other array, ours. */
-function arrayFormat(value: unknown[]): Detected {
+/**
+ * An array whose first item looks like a gateway entry is the gateway's format; any other array,
+ * ours. An empty one is whichever the source expects (a country without DSCs is an empty gateway list).
+ */
+function arrayFormat(value: unknown[], checks: TrustChecks): Detected {
+  if (value.length === 0) return checks.format === 'dcc-gateway' || checks.anchors.length > 0 ? 'dcc-gateway' : 'cityops';
   const first = value[0];
   return typeof first === 'object' && first !== null && ('rawData' in first || 'certificateType' in first) ? 'dcc-gateway' : 'cityops';
 }
@@ -91,15 +95,19 @@ function dscTrust(list: unknown, check: (value: unknown) => string[], what: stri
   return buildTrustSnapshot(outcome.entries, version, (entry) => outcome.certificates.get(entry));
 }
 
-function detect(bytes: Buffer): Detected {
+/** By the first byte: `[` a JSON array (ours or the gateway's, by its items), `{` a national list without its signature line, else that line. */
+function detect(bytes: Buffer, checks: TrustChecks): { format: Detected; value?: unknown } {
   const first = bytes[0];
-  if (first === 0x5b) return 'dcc-gateway'; // an array: refined once parsed
+  if (first === 0x5b) {
+    const value = parseJson(bytes, 'trust list') as unknown[];
+    return { format: arrayFormat(value, checks), value };
+  }
   if (first === 0x7b) {
     parseJson(bytes, 'trust list');
     throw refuse('a JSON object is neither a trust file nor a signed national list (its signature line is missing)');
   }
   if (first === undefined || !/[A-Za-z0-9+/]/.test(String.fromCharCode(first))) throw refuse('not a trust list: neither JSON nor a signed national list');
-  return 'national';
+  return { format: 'national' };
 }
 
 /**
@@ -112,20 +120,9 @@ function detect(bytes: Buffer): Detected {
  */
 export function readTrustList(input: unknown, version: number, checks: TrustChecks = NO_TRUST_CHECKS, memo: TrustCheckMemo = NO_MEMO): TrustSnapshot {
   memo.begin();
-  let format: Detected;
-  let value: unknown;
-  let bytes: Buffer | undefined;
-  if (typeof input === 'string' || Buffer.isBuffer(input)) {
-    bytes = trimmed(Buffer.isBuffer(input) ? input : Buffer.from(input, 'utf8'));
-    format = detect(bytes);
-    if (format === 'dcc-gateway') {
-      value = parseJson(bytes, 'trust list');
-      format = Array.isArray(value) ? arrayFormat(value) : 'cityops';
-    }
-  } else {
-    value = input;
-    format = Array.isArray(value) ? arrayFormat(value) : 'cityops';
-  }
+  const bytes = typeof input === 'string' || Buffer.isBuffer(input) ? trimmed(Buffer.isBuffer(input) ? input : Buffer.from(input, 'utf8')) : undefined;
+  // Parsed JSON (tests, callers holding an object) can only be one of the array formats.
+  const { format, value } = bytes === undefined ? { format: Array.isArray(input) ? arrayFormat(input, checks) : 'cityops', value: input } : detect(bytes, checks);
   if (checks.format !== 'auto' && checks.format !== format) throw refuse(`the list is in the ${format} format, the source is configured for ${checks.format}`);
   if (checks.signer !== undefined && format !== 'national') throw refuse(`a signer is configured, but the list (${format}) is not a signed national list`);
   if (checks.anchors.length > 0 && format === 'cityops') throw refuse('trust anchors are configured, but the list (cityops) has no signed entries');
