@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer } from 'node:net';
+import { scanCommand } from '../src/commands/scan.ts';
 import { verifyCommand } from '../src/commands/verify.ts';
+import { createShutdown } from '../src/shutdown.ts';
 import { dccVaccination } from '../../verifier/test/code-fixtures.ts';
 import { createTrustPki, type TrustPki } from '../../verifier/test/trust-pki.ts';
 
@@ -67,5 +70,22 @@ describe('cityops verify --trust in the formats backends publish', () => {
     await expect(run(['--trust', path('gateway.json'), '--trust-format', 'xml'], [])).rejects.toMatchObject({ code: 'CLI_ERR_USAGE' });
     await expect(run(['--trust', path('gateway.json'), '--trust-anchor', path('gateway.json')], [])).rejects.toMatchObject({ code: 'CLI_ERR_USAGE', message: expect.stringMatching(/anchors\/0/) as unknown });
     await expect(run(['--trust', path('gateway.json'), '--trust-csca', path('missing.pem')], [])).rejects.toMatchObject({ code: 'CLI_ERR_USAGE' });
+  });
+
+  it('cityops scan verifies offline through the same signed list (no broker to be heard)', async () => {
+    // A port that was just free: nothing answers there, so every verdict is the scanner's own.
+    const port = await new Promise<number>((resolve) => {
+      const server = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = server.address() as { port: number };
+        server.close(() => resolve(free));
+      });
+    });
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    const argv = ['--scanner', 'gate-9', '--broker', `mqtt://127.0.0.1:${port}`, '--data', path('gate-9'), '--connect-wait-ms', '0', '--upload-wait-ms', '0', '--timeout-ms', '50'];
+    await scanCommand([...argv, '--trust', path('national.txt'), '--trust-signer', path('signer.pem'), '--trust-anchor', path('anchor.pem')], out, createShutdown(), Readable.from([`${dccOf('XA')}\n`]));
+    expect(JSON.parse(text.trim())).toMatchObject({ verdict: 'allow', reason: 'OK', kind: 'eu-dcc', offline: true });
+    await expect(scanCommand([...argv, '--trust', path('national.txt'), '--trust-signer', path('gateway.json')], out, createShutdown(), Readable.from([]))).rejects.toMatchObject({ code: 'SCANNER_ERR_CONFIG' });
   });
 });

@@ -14,17 +14,16 @@ import {
   parseStatusFeed,
   parseVenuePolicies,
   readTrustList,
-  TRUST_LIST_FORMATS,
-  type TrustListFormat,
   type TrustSnapshot,
   verifyCode,
   type Verdict,
   type VerificationContext,
 } from '@cityops/verifier';
 import { cliErrors } from '../cli-errors.ts';
+import { readTrustOptions, trustOptions, trustOptionsUsage, type TrustOptionValues } from '../trust-options.ts';
 
 export const verifyUsage = `cityops verify --trust FILE [--at ISO-8601] [--revocation FILE] [--status FILE] [--policies FILE] [--venue ID] [--clock-skew-ms N]
-               [--trust-format auto|cityops|dcc-gateway|national] [--trust-signer PEM] [--trust-anchor PEM]... [--trust-csca PEM]...
+               ${trustOptionsUsage}
   --trust takes our trust file, an EU DCC Gateway trust list (/trustList, /trustList/DSC) or a national
   backend's signed DSC list (signature line + JSON), told apart by content. --trust-signer: the key or
   certificate that signs the national list (required for one); --trust-anchor: gateway trust anchor(s),
@@ -51,40 +50,9 @@ function parseTime(text: string | number, what: string): number {
   return ms;
 }
 
-interface TrustOptions {
-  readonly trust: string;
-  readonly 'trust-format'?: string | undefined;
-  readonly 'trust-signer'?: string | undefined;
-  readonly 'trust-anchor'?: string[] | undefined;
-  readonly 'trust-csca'?: string[] | undefined;
-}
-
-/** A PEM file as it is, a DER file as base64: what the trust configuration takes. */
-async function readKeyText(path: string): Promise<string> {
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(path);
-  } catch (err) {
-    throw cliErrors.CLI_ERR_USAGE(`cannot read ${path}: ${(err as Error).message}`);
-  }
-  const text = bytes.toString('latin1').trim();
-  return text.startsWith('-----BEGIN') ? text : bytes.toString('base64');
-}
-
 /** The trust list in any format the verifier reads, checked with the signer, anchors and CSCAs given. */
-async function loadTrust(values: TrustOptions): Promise<TrustSnapshot> {
-  const format = values['trust-format'] ?? 'auto';
-  if (!(TRUST_LIST_FORMATS as readonly string[]).includes(format)) throw cliErrors.CLI_ERR_USAGE(`--trust-format must be one of ${TRUST_LIST_FORMATS.join(', ')}`);
-  const signer = values['trust-signer'] === undefined ? undefined : await readKeyText(values['trust-signer']);
-  const { checks, problems } = compileTrustChecks(
-    {
-      format: format as TrustListFormat,
-      ...(signer === undefined ? {} : { signer: signer.includes('BEGIN CERTIFICATE') ? { certificate: signer } : { publicKey: signer } }),
-      ...(values['trust-anchor'] === undefined ? {} : { anchors: await Promise.all(values['trust-anchor'].map(readKeyText)) }),
-      ...(values['trust-csca'] === undefined ? {} : { cscas: await Promise.all(values['trust-csca'].map(readKeyText)) }),
-    },
-    '',
-  );
+async function loadTrust(values: TrustOptionValues & { trust: string }): Promise<TrustSnapshot> {
+  const { checks, problems } = compileTrustChecks(await readTrustOptions(values), '');
   if (checks === undefined) throw cliErrors.CLI_ERR_USAGE(`the trust options: ${problems.join('; ')}`);
   let bytes: Buffer;
   try {
@@ -95,7 +63,7 @@ async function loadTrust(values: TrustOptions): Promise<TrustSnapshot> {
   return readTrustList(bytes, 1, checks);
 }
 
-async function loadContext(values: TrustOptions & { revocation?: string | undefined; status?: string | undefined; policies?: string | undefined }): Promise<VerificationContext> {
+async function loadContext(values: TrustOptionValues & { trust: string; revocation?: string | undefined; status?: string | undefined; policies?: string | undefined }): Promise<VerificationContext> {
   return {
     generation: 1,
     trust: await loadTrust(values),
@@ -153,10 +121,7 @@ export async function verifyCommand(argv: string[], out: NodeJS.WritableStream, 
       policies: { type: 'string' },
       venue: { type: 'string' },
       'clock-skew-ms': { type: 'string' },
-      'trust-format': { type: 'string' },
-      'trust-signer': { type: 'string' },
-      'trust-anchor': { type: 'string', multiple: true },
-      'trust-csca': { type: 'string', multiple: true },
+      ...trustOptions,
     },
   });
   if (values.trust === undefined) throw cliErrors.CLI_ERR_USAGE(`--trust FILE is required\n\n${verifyUsage}`);
