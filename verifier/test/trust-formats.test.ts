@@ -108,6 +108,8 @@ describe('trust lists as real backends publish them', () => {
     const forgedCsca = pki.gatewayList();
     forgedCsca[0] = pki.entryOf('CSCA', 'XA', pki.countries.XA!.csca, 'stranger');
     expect(() => readTrustList(JSON.stringify(forgedCsca), 9, anchored)).toThrow(refused(/CSCA signature: signed by a certificate that is not a configured trust anchor/));
+    forgedCsca[0] = { ...forgedCsca[0]!, rawData: null };
+    expect(() => readTrustList(JSON.stringify(forgedCsca), 9)).toThrow(refused(/entry 0 \(kid .*\): CSCA without rawData/));
     expect(() => readTrustList(JSON.stringify([{ ...list[dscIndex]!, certificateType: 'ISSUER' }]), 9)).toThrow(refused(/certificateType/));
   });
 

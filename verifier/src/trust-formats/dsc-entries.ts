@@ -77,10 +77,6 @@ export interface DscListOutcome {
   readonly entries: TrustFileEntry[];
   /** The certificate of each entry, parsed here, so the snapshot does not parse it again. */
   readonly certificates: ReadonlyMap<TrustFileEntry, X509Certificate>;
-  /** Revoked DSCs (rawData null), left out. */
-  readonly revoked: number;
-  /** CSCA, UPLOAD and AUTHENTICATION entries, used for checks only. */
-  readonly authorities: number;
 }
 
 /**
@@ -96,11 +92,10 @@ export function dscEntriesToTrust(list: readonly DscEntry[], checks: TrustChecks
     if (problems.length < 50) problems.push(`entry ${index} (kid ${kid}): ${message}`);
   };
   const parsed: Parsed[] = [];
-  let revoked = 0;
   list.forEach((entry, index) => {
+    // A revoked DSC is left out; an authority entry without its certificate is a broken list.
     if (entry.rawData === null) {
-      if (entry.certificateType === 'DSC') revoked++;
-      else note(index, entry.kid, `${entry.certificateType} without rawData`);
+      if (entry.certificateType !== 'DSC') note(index, entry.kid, `${entry.certificateType} without rawData`);
       return;
     }
     try {
@@ -142,7 +137,7 @@ export function dscEntriesToTrust(list: readonly DscEntry[], checks: TrustChecks
     entries.push(trusted);
     certificates.set(trusted, item.certificate);
   }
-  return { entries, certificates, revoked, authorities: parsed.filter((p) => p.entry.certificateType !== 'DSC').length };
+  return { entries, certificates };
 }
 
 function dscProblem(
