@@ -95,12 +95,22 @@ describe('trust lists as real backends publish them', () => {
     expect(tamper((e) => ({ ...e, kid: 'AAAAAAAAAAA=' }))).toThrow(refused(/kid is not the first 8 bytes/));
     // Another certificate with its own thumbprint and kid, but the signature of the one it replaces.
     const stray = pki.entryOf('DSC', 'XA', pki.strayDsc, 'upload');
-    expect(tamper((e) => ({ ...stray, signature: e.signature }))).toThrow(refused(/DSC signature: messageDigest does not match/));
+    expect(tamper((e) => ({ ...stray, signature: e.signature }))).toThrow(refused(/DSC signature: the embedded content is not the certificate/));
+    // The same with the anchor's detached DER signature moved onto another CSCA entry.
+    const swapped = pki.gatewayList();
+    swapped[0] = { ...pki.entryOf('CSCA', 'XA', pki.countries.XB!.csca, 'anchor'), signature: swapped[0]!.signature };
+    expect(() => readTrustList(JSON.stringify(swapped), 9, anchored)).toThrow(refused(/CSCA signature: messageDigest does not match/));
     // Properly signed by XA's UPLOAD, but not issued by XA's CSCA.
     expect(tamper(() => stray)).toThrow(refused(/not issued by a CSCA of XA/));
     expect(tamper(() => stray, checks({}))).toThrow(refused(/not issued by a CSCA of XA/));
     expect(tamper(() => pki.entryOf('DSC', 'XA', pki.countries.XA!.dsc, 'stranger'))).toThrow(refused(/not by an UPLOAD certificate of XA/));
     expect(tamper((e) => ({ ...e, signature: Buffer.from(e.signature!, 'base64').subarray(0, 40).toString('base64') }))).toThrow(refused(/DSC signature: DER/));
+    const hex = (text: string) => Buffer.from(text, 'hex').toString('base64');
+    expect(tamper((e) => ({ ...e, signature: hex('3080'.repeat(100)) }))).toThrow(refused(/DSC signature: DER: nested too deep/));
+    expect(tamper((e) => ({ ...e, signature: hex('30800400') }))).toThrow(refused(/DSC signature: DER: indefinite length without end-of-contents/));
+    expect(tamper((e) => ({ ...e, signature: hex('0480') }))).toThrow(refused(/DSC signature: DER: indefinite length on a primitive/));
+    // The countries' signatures are BER with indefinite lengths, as the gateway's entries (MIAGCSqG...).
+    expect(list[dscIndex]!.signature!.startsWith('MIAGCSqG')).toBe(true);
     expect(tamper((e) => ({ ...e, signature: null }))).toThrow(refused(/DSC signature: no signature/));
     // Listed under another country than its own.
     expect(tamper((e) => ({ ...e, country: 'XB' }), checks({}))).toThrow(refused(/certificate of XA listed under XB/));
@@ -108,7 +118,7 @@ describe('trust lists as real backends publish them', () => {
     const forgedCsca = pki.gatewayList();
     forgedCsca[0] = pki.entryOf('CSCA', 'XA', pki.countries.XA!.csca, 'stranger');
     expect(() => readTrustList(JSON.stringify(forgedCsca), 9, anchored)).toThrow(refused(/CSCA signature: signed by a certificate that is not a configured trust anchor/));
-    forgedCsca[0] = { ...forgedCsca[0]!, rawData: null };
+    forgedCsca[0] = { ...forgedCsca[0], rawData: null };
     expect(() => readTrustList(JSON.stringify(forgedCsca), 9)).toThrow(refused(/entry 0 \(kid .*\): CSCA without rawData/));
     expect(() => readTrustList(JSON.stringify([{ ...list[dscIndex]!, certificateType: 'ISSUER' }]), 9)).toThrow(refused(/certificateType/));
   });

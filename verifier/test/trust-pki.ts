@@ -76,9 +76,12 @@ export function createTrustPki(countries: readonly string[] = ['XA', 'XB']): Tru
   selfSigned('rogue-ca', '/C=XA/CN=rogue CA', ec, true);
   const strayDsc = issueDsc('stray', 'XA', 'rogue-ca').der;
 
+  // The anchor's signatures in DER, detached; the countries' in streamed BER with indefinite lengths,
+  // as BouncyCastle (dgc-lib, which the countries upload with) writes them.
   const cms = (der: Buffer, signer: string) => {
     writeFileSync(join(dir, 'content.der'), der);
-    openssl('cms', '-sign', '-binary', '-in', 'content.der', '-signer', `${signer}.pem`, '-inkey', `${signer}.key`, '-md', 'sha256', '-outform', 'DER', '-out', 'signature.der');
+    const ber = signer.startsWith('upload-') ? ['-stream'] : [];
+    openssl('cms', '-sign', '-binary', ...ber, '-in', 'content.der', '-signer', `${signer}.pem`, '-inkey', `${signer}.key`, '-md', 'sha256', '-outform', 'DER', '-out', 'signature.der');
     return readFileSync(join(dir, 'signature.der')).toString('base64');
   };
   const entryOf: TrustPki['entryOf'] = (certificateType, country, der, signedBy) => {

@@ -1,9 +1,10 @@
 import { constants, createHash, verify, X509Certificate, type KeyObject } from 'node:crypto';
-import { childrenOf, expectTag, oidOf, readSingle, type DerElement } from './der-reader.ts';
+import { childrenOf, expectTag, octetsOf, oidOf, readSingle, type DerElement } from './der-reader.ts';
 
 /**
  * Checks the `signature` of an EU DCC Gateway trust-list entry: a CMS SignedData (RFC 5652) over
- * the entry's certificate (rawData, DER), detached or embedding the same bytes, with exactly one
+ * the entry's certificate (rawData, DER), detached or embedding the same bytes, in DER or in the BER
+ * BouncyCastle writes (indefinite lengths: the gateway's entries begin `MIAGCSqG`), with exactly one
  * certificate and one SignerInfo, as the gateway's own parser (dgc-lib SignedCertificateMessageParser)
  * demands. Returns the certificate that signed; whether that signer is trusted is the caller's call
  * (the trust anchor for CSCA/UPLOAD entries, the country's UPLOAD certificate for DSCs).
@@ -110,8 +111,8 @@ export function verifyCmsSignature(signatureBase64: string, content: Buffer): X5
   const encapsulated = childrenOf(expectTag(signedData[2], 0x30, 'encapContentInfo'));
   if (oidOf(expectTag(encapsulated[0], 0x06, 'eContentType')) !== OID.data) throw new Error('the signed content is not id-data');
   if (encapsulated[1] !== undefined) {
-    const embedded = expectTag(childrenOf(expectTag(encapsulated[1], 0xa0, 'eContent'))[0], 0x04, 'eContent');
-    if (!embedded.body.equals(content)) throw new Error('the embedded content is not the certificate');
+    const embedded = childrenOf(expectTag(encapsulated[1], 0xa0, 'eContent'))[0];
+    if (embedded === undefined || !octetsOf(embedded).equals(content)) throw new Error('the embedded content is not the certificate');
   }
   const rest = signedData.slice(3);
   const certificates = rest[0]?.tag === 0xa0 ? childrenOf(rest[0]) : [];

@@ -1,26 +1,42 @@
 /**
- * A reader of DER (ITU-T X.690 §10) just wide enough to walk a CMS SignedData (RFC 5652): one
- * element at a time, every length checked against what is left, no indefinite lengths (DER forbids
- * them, X.690 §10.1). Throws a plain Error naming what is wrong; the caller wraps it with its code.
+ * A reader of DER (ITU-T X.690 §10) just wide enough to walk a CMS SignedData (RFC 5652), and of the
+ * BER a CMS may also come in: BouncyCastle, which signs the EU DCC Gateway's entries, and openssl
+ * -stream write indefinite lengths (X.690 §8.1.3.6) and constructed OCTET STRINGs (§8.7.3). Every
+ * length is checked against what is left, nesting is bounded. Throws a plain Error naming what is
+ * wrong; the caller wraps it with its code.
  */
 export interface DerElement {
   readonly tag: number;
   /** The whole element, header included (what a signature or a digest covers). */
   readonly raw: Buffer;
-  /** The contents octets. */
+  /** The contents octets (for an indefinite length, without the end-of-contents octets). */
   readonly body: Buffer;
 }
 
-export function readElement(bytes: Buffer, offset = 0): DerElement {
+/** Far deeper than any CMS; a bound on the recursion through indefinite lengths. */
+const MAX_DEPTH = 32;
+
+export function readElement(bytes: Buffer, offset = 0, depth = 0): DerElement {
+  if (depth > MAX_DEPTH) throw new Error('DER: nested too deep');
   if (offset + 2 > bytes.length) throw new Error('DER: truncated header');
   const tag = bytes[offset]!;
   // X.690 §8.1.2.4: high tag numbers are not used by the structures read here.
   if ((tag & 0x1f) === 0x1f) throw new Error('DER: high tag number');
   let length = bytes[offset + 1]!;
   let header = 2;
+  if (length === 0x80) {
+    // X.690 §8.1.3.6: constructed only, contents end at two zero octets.
+    if ((tag & 0x20) === 0) throw new Error('DER: indefinite length on a primitive element');
+    let at = offset + 2;
+    for (;;) {
+      if (at + 2 > bytes.length) throw new Error('DER: indefinite length without end-of-contents');
+      if (bytes[at] === 0 && bytes[at + 1] === 0) break;
+      at += readElement(bytes, at, depth + 1).raw.length;
+    }
+    return { tag, raw: bytes.subarray(offset, at + 2), body: bytes.subarray(offset + 2, at) };
+  }
   if (length & 0x80) {
     const count = length & 0x7f;
-    if (count === 0) throw new Error('DER: indefinite length');
     if (count > 4) throw new Error('DER: length too large');
     if (offset + 2 + count > bytes.length) throw new Error('DER: truncated length');
     length = 0;
@@ -37,6 +53,13 @@ export function readSingle(bytes: Buffer): DerElement {
   const element = readElement(bytes, 0);
   if (element.raw.length !== bytes.length) throw new Error('DER: trailing bytes');
   return element;
+}
+
+/** An OCTET STRING's octets, primitive or constructed of segments (X.690 §8.7.3). */
+export function octetsOf(element: DerElement, depth = 0): Buffer {
+  if (element.tag === 0x04) return element.body;
+  if (element.tag !== 0x24 || depth > MAX_DEPTH) throw new Error('DER: not an OCTET STRING');
+  return Buffer.concat(childrenOf(element).map((segment) => octetsOf(segment, depth + 1)));
 }
 
 /** The elements of a constructed element's contents, in order. */
