@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCodeDecoder } from '@cityops/protocol';
+import { createCodeDecoder, createSelfSignedCertificate } from '@cityops/protocol';
 import { createReferenceStore, type ReloadOutcome } from '../src/reference-store.ts';
 import { readTrustList } from '../src/trust-formats/read-trust-list.ts';
 import { compileTrustChecks, type TrustCheckConfig, type TrustChecks } from '../src/trust-formats/trust-material.ts';
@@ -72,6 +72,10 @@ describe('trust lists as real backends publish them', () => {
     expect(raw.size).toBe(2);
     expect(verdictOf(pki, 'XB', raw)).toMatchObject({ verdict: 'allow', reason: 'OK' });
     expect(readTrustList(`${pki.nationalList(pki.gatewayList(), listSigner.privateKey, 'der')}\n`, 2, signer).size).toBe(2);
+    // The signer given by its certificate (PEM) instead of its key.
+    const certificate = createSelfSignedCertificate({ ...listSigner, commonName: 'national backend', notBefore: Date.now() - 60_000, notAfter: Date.now() + 3_600_000 });
+    const byCertificate = checks({ signer: { certificate: `-----BEGIN CERTIFICATE-----\n${certificate.toString('base64')}\n-----END CERTIFICATE-----\n` } });
+    expect(readTrustList(pki.nationalList(pki.gatewayList(), listSigner.privateKey), 2, byCertificate).size).toBe(2);
     // With anchors too, the entries' own signatures are checked as well.
     const both = checks({ signer: { publicKey: signerPem }, anchors: [pki.anchorPem], format: 'national' });
     expect(readTrustList(pki.nationalList(pki.gatewayList(), listSigner.privateKey), 3, both).size).toBe(2);
