@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +65,18 @@ describe('cityops verify --trust in the formats backends publish', () => {
     });
     await expect(run(['--trust', path('national.txt')], [])).rejects.toMatchObject({ code: 'VERIFIER_ERR_TRUST_LIST', message: expect.stringMatching(/no signer/) as unknown });
     await expect(run(['--trust', path('gateway.json'), '--trust-signer', path('signer.pem')], [])).rejects.toMatchObject({ code: 'VERIFIER_ERR_TRUST_LIST' });
+  });
+
+  it('reads --trust from a URL too, as the verifier reads its feeds', async () => {
+    const body = pki.nationalList(pki.gatewayList(), signer.privateKey);
+    const server = createHttpServer((_req, res) => res.writeHead(200).end(body));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/trustList/DSC/`;
+      expect(await run(['--trust', url, '--trust-signer', path('signer.pem')], [dccOf('XA')])).toEqual([{ valid: true, verdict: 'allow', reason: 'OK', kind: 'eu-dcc' }]);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('refuses unusable trust options as usage errors', async () => {

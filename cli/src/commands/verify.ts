@@ -9,6 +9,7 @@ import {
   buildRevocationSnapshot,
   buildStatusSnapshot,
   compileTrustChecks,
+  createSourceReader,
   isCodeValid,
   parseRevocationList,
   parseStatusFeed,
@@ -22,7 +23,7 @@ import {
 import { cliErrors } from '../cli-errors.ts';
 import { readTrustOptions, trustOptions, trustOptionsUsage, type TrustOptionValues } from '../trust-options.ts';
 
-export const verifyUsage = `cityops verify --trust FILE [--at ISO-8601] [--revocation FILE] [--status FILE] [--policies FILE] [--venue ID] [--clock-skew-ms N]
+export const verifyUsage = `cityops verify --trust FILE|URL [--at ISO-8601] [--revocation FILE] [--status FILE] [--policies FILE] [--venue ID] [--clock-skew-ms N]
                ${trustOptionsUsage}
   --trust takes our trust file, an EU DCC Gateway trust list (/trustList, /trustList/DSC) or a national
   backend's signed DSC list (signature line + JSON), told apart by content. --trust-signer: the key or
@@ -35,6 +36,8 @@ export const verifyUsage = `cityops verify --trust FILE [--at ISO-8601] [--revoc
   (without --policies every kind, colour and DCC type is accepted). Blank lines are skipped.`;
 
 const DEFAULT_SKEW_MS = 30_000;
+/** The verifier's default maxSourceBytes. */
+const MAX_TRUST_BYTES = 268_435_456;
 
 async function readText(path: string): Promise<string> {
   try {
@@ -54,13 +57,15 @@ function parseTime(text: string | number, what: string): number {
 async function loadTrust(values: TrustOptionValues & { trust: string }): Promise<TrustSnapshot> {
   const { checks, problems } = compileTrustChecks(await readTrustOptions(values), '');
   if (checks === undefined) throw cliErrors.CLI_ERR_USAGE(`the trust options: ${problems.join('; ')}`);
-  let bytes: Buffer;
+  // The verifier's reader: bounded as its sources are (a file, or an http(s) URL).
+  const reader = createSourceReader(values.trust, { maxBytes: MAX_TRUST_BYTES, timeoutMs: 30_000 }, { now: Date.now });
+  let bytes: Buffer | undefined;
   try {
-    bytes = await readFile(values.trust);
+    bytes = (await reader.read()).bytes;
   } catch (err) {
-    throw cliErrors.CLI_ERR_USAGE(`cannot read ${values.trust}: ${(err as Error).message}`);
+    throw cliErrors.CLI_ERR_USAGE(`cannot read --trust: ${(err as Error).message}`);
   }
-  return readTrustList(bytes, 1, checks);
+  return readTrustList(bytes ?? Buffer.alloc(0), 1, checks);
 }
 
 async function loadContext(values: TrustOptionValues & { trust: string; revocation?: string | undefined; status?: string | undefined; policies?: string | undefined }): Promise<VerificationContext> {
