@@ -1,8 +1,12 @@
 import type { Logger } from 'pino';
+import { verifierErrors } from './errors.ts';
 import { buildRevocationSnapshot, parseRevocationList } from './revocation-list.ts';
 import { createSourceReader, type SourceReader } from './source-reader.ts';
 import { buildStatusSnapshot, parseStatusFeed } from './status-feed.ts';
-import { parseTrustList } from './trust-list.ts';
+import { readTrustList } from './trust-formats/read-trust-list.ts';
+import { createTrustCheckMemo } from './trust-formats/trust-check-memo.ts';
+import { compileTrustChecks, type TrustCheckConfig } from './trust-formats/trust-material.ts';
+import { buildTrustSnapshot } from './trust-list.ts';
 import { buildPolicySnapshot, parseVenuePolicies } from './venue-policies.ts';
 import type { VerificationContext } from './verification-context.ts';
 
@@ -15,7 +19,8 @@ interface SourceConfig {
 }
 
 export interface ReferenceStoreConfig {
-  readonly trust: SourceConfig & { readonly maxAgeMs: number };
+  /** The trust source, with what its lists are checked with (format, signer, anchors, CSCAs). */
+  readonly trust: SourceConfig & TrustCheckConfig & { readonly maxAgeMs: number };
   readonly revocation?: SourceConfig & { readonly maxAgeMs: number; readonly filterFalsePositiveRate: number };
   readonly status?: SourceConfig & { readonly maxAgeMs: number };
   readonly policies?: SourceConfig;
@@ -53,6 +58,9 @@ export interface ReferenceStore {
  */
 export function createReferenceStore(config: ReferenceStoreConfig, deps: ReferenceStoreDeps): ReferenceStore {
   const { now, logger } = deps;
+  const { checks: trustChecks, problems } = compileTrustChecks(config.trust, '/trust');
+  if (trustChecks === undefined) throw verifierErrors.VERIFIER_ERR_CONFIG(problems.join('; '));
+  const trustMemo = createTrustCheckMemo();
   const readerOptions = { maxBytes: config.maxSourceBytes, timeoutMs: config.sourceTimeoutMs };
   const readerDeps = { now, ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }) };
   const sources: Partial<Record<ReferenceKind, SourceConfig>> = {
@@ -78,13 +86,14 @@ export function createReferenceStore(config: ReferenceStoreConfig, deps: Referen
   }
 
   /** Applies one read to the context (or to the initial parts during start). */
-  function apply(base: Omit<VerificationContext, 'generation'>, kind: ReferenceKind, text: string | undefined, freshAt: number) {
+  function apply(base: Omit<VerificationContext, 'generation'>, kind: ReferenceKind, bytes: Buffer | undefined, freshAt: number) {
     const version = nextVersion++;
+    const text = bytes?.toString('utf8');
     const freshness = { ...base.freshness };
     switch (kind) {
       case 'trust':
         freshness.trust = { freshAt, maxAgeMs: config.trust.maxAgeMs };
-        return { ...base, freshness, ...(text === undefined ? {} : { trust: parseTrustList(text, version) }) };
+        return { ...base, freshness, ...(bytes === undefined ? {} : { trust: readTrustList(bytes, version, trustChecks, trustMemo) }) };
       case 'revocation': {
         const c = config.revocation!;
         freshness.revocation = { freshAt, maxAgeMs: c.maxAgeMs };
@@ -102,7 +111,7 @@ export function createReferenceStore(config: ReferenceStoreConfig, deps: Referen
     const reader = readers.get(kind)!;
     const read = await reader.read();
     try {
-      return { next: apply(base, kind, read.text, read.freshAt), changed: read.text !== undefined };
+      return { next: apply(base, kind, read.bytes, read.freshAt), changed: read.bytes !== undefined };
     } catch (err) {
       // Read it again next time: until a good text arrives, the data in use must keep ageing.
       reader.forget();
@@ -164,7 +173,7 @@ export function createReferenceStore(config: ReferenceStoreConfig, deps: Referen
     async start() {
       if (context !== undefined) return context;
       let base: Omit<VerificationContext, 'generation'> = {
-        trust: parseTrustList([], 0),
+        trust: buildTrustSnapshot([], 0),
         revocation: buildRevocationSnapshot({}, 0, config.revocation?.filterFalsePositiveRate ?? 0.000001),
         status: buildStatusSnapshot([], 0),
         policies: buildPolicySnapshot({}, 0),

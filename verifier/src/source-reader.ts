@@ -2,23 +2,29 @@ import { open } from 'node:fs/promises';
 import { verifierErrors } from './errors.ts';
 
 /**
- * Reads one reference-data source: a file path, or an http(s) URL polled with ETag. Returns the
- * text only when it changed, and in every case the time the data was last known current:
+ * Reads one reference-data source as bytes (the caller decodes text; the scanner's revocation
+ * filter is binary): a file path, or an http(s) URL polled with If-None-Match. The one home of this
+ * for the verifier and the scanner's offline cache. Returns the bytes only when they changed, and
+ * in every case the time the data was last known current:
  * - a file is as fresh as its modification time (whatever syncs it touches it);
  * - a feed is as fresh as its last answer, 200 or 304 Not Modified.
  */
 export interface SourceRead {
-  /** undefined when unchanged since the previous read. */
-  readonly text?: string;
+  /** undefined when unchanged since the previous read (304, or the same file identity). */
+  readonly bytes?: Buffer;
   /** ms since the epoch. */
   readonly freshAt: number;
+  /** What identifies this version (a feed's ETag, a file's inode:size:mtime), to persist and `remember` after a restart. */
+  readonly validator?: string;
 }
 
 export interface SourceReader {
   readonly source: string;
   read(): Promise<SourceRead>;
-  /** Forgets what was read, so the next read returns the text again (after the text was refused). */
+  /** Forgets what was read, so the next read returns the bytes again (after they were refused). */
   forget(): void;
+  /** The validator of the copy held (restored from a persisted copy at start). */
+  remember(validator: string | undefined): void;
 }
 
 export interface SourceReaderOptions {
@@ -31,12 +37,13 @@ export interface SourceReaderDeps {
   readonly fetch?: typeof fetch;
 }
 
-function isUrl(source: string): boolean {
+export function isUrlSource(source: string): boolean {
   return /^https?:\/\//i.test(source);
 }
 
-async function readBounded(body: ReadableStream<Uint8Array> | null, maxBytes: number, source: string): Promise<string> {
-  if (body === null) return '';
+/** Stops reading at maxBytes + 1: a body declaring nothing, or lying, never costs more memory than the bound. */
+async function readBounded(body: ReadableStream<Uint8Array> | null, maxBytes: number, source: string): Promise<Buffer> {
+  if (body === null) return Buffer.alloc(0);
   const chunks: Uint8Array[] = [];
   let total = 0;
   for await (const chunk of body) {
@@ -44,12 +51,13 @@ async function readBounded(body: ReadableStream<Uint8Array> | null, maxBytes: nu
     if (total > maxBytes) throw verifierErrors.VERIFIER_ERR_SOURCE(`${source} is larger than ${maxBytes} bytes`);
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 function createFeedReader(url: string, options: SourceReaderOptions, deps: SourceReaderDeps): SourceReader {
   const fetchFn = deps.fetch ?? fetch;
   let etag: string | undefined;
+  const withEtag = () => (etag === undefined ? {} : { validator: etag });
   return {
     source: url,
     async read() {
@@ -64,18 +72,26 @@ function createFeedReader(url: string, options: SourceReaderOptions, deps: Sourc
       }
       if (response.status === 304) {
         await response.body?.cancel();
-        return { freshAt: deps.now() };
+        return { freshAt: deps.now(), ...withEtag() };
       }
       if (!response.ok) {
         await response.body?.cancel();
         throw verifierErrors.VERIFIER_ERR_SOURCE(`${url} answered ${response.status}`);
       }
-      const text = await readBounded(response.body, options.maxBytes, url);
+      const declared = Number(response.headers.get('content-length') ?? Number.NaN);
+      if (declared > options.maxBytes) {
+        await response.body?.cancel();
+        throw verifierErrors.VERIFIER_ERR_SOURCE(`${url} is larger than ${options.maxBytes} bytes`);
+      }
+      const bytes = await readBounded(response.body, options.maxBytes, url);
       etag = response.headers.get('etag') ?? undefined;
-      return { text, freshAt: deps.now() };
+      return { bytes, freshAt: deps.now(), ...withEtag() };
     },
     forget() {
       etag = undefined;
+    },
+    remember(validator) {
+      etag = validator;
     },
   };
 }
@@ -90,11 +106,13 @@ function createFileReader(path: string, options: SourceReaderOptions): SourceRea
         try {
           const info = await handle.stat();
           const identity = `${info.ino}:${info.size}:${info.mtimeMs}`;
-          if (identity === seen) return { freshAt: info.mtimeMs };
+          if (identity === seen) return { freshAt: info.mtimeMs, validator: identity };
           if (info.size > options.maxBytes) throw verifierErrors.VERIFIER_ERR_SOURCE(`${path} is larger than ${options.maxBytes} bytes`);
-          const text = await handle.readFile('utf8');
+          const bytes = await handle.readFile();
+          // Written to since the stat: the bound holds for what was read, not what was declared.
+          if (bytes.length > options.maxBytes) throw verifierErrors.VERIFIER_ERR_SOURCE(`${path} is larger than ${options.maxBytes} bytes`);
           seen = identity;
-          return { text, freshAt: info.mtimeMs };
+          return { bytes, freshAt: info.mtimeMs, validator: identity };
         } finally {
           await handle.close();
         }
@@ -106,10 +124,12 @@ function createFileReader(path: string, options: SourceReaderOptions): SourceRea
     forget() {
       seen = undefined;
     },
+    remember(validator) {
+      seen = validator;
+    },
   };
 }
 
 export function createSourceReader(source: string, options: SourceReaderOptions, deps: SourceReaderDeps): SourceReader {
-  return isUrl(source) ? createFeedReader(source, options, deps) : createFileReader(source, options);
+  return isUrlSource(source) ? createFeedReader(source, options, deps) : createFileReader(source, options);
 }
-

@@ -86,8 +86,11 @@ function canonicalBase64(text: string): string {
   return Buffer.from(text, 'base64').toString('base64');
 }
 
+/** A certificate the caller parsed already (while checking the list it came in), else undefined. */
+export type ParsedCertificateOf = (entry: TrustFileEntry) => X509Certificate | undefined;
+
 /** Parses one entry's key material; throws a plain Error with what is wrong. */
-function parseKey(entry: TrustFileEntry): { publicKey: KeyObject; certificate?: X509Certificate; row: TrustTableEntry } {
+function parseKey(entry: TrustFileEntry, parsed: ParsedCertificateOf): { publicKey: KeyObject; certificate?: X509Certificate; row: TrustTableEntry } {
   const common = {
     kid: canonicalBase64(entry.kid),
     kinds: entry.kinds ?? CODE_KINDS,
@@ -96,7 +99,7 @@ function parseKey(entry: TrustFileEntry): { publicKey: KeyObject; certificate?: 
   };
   if (entry.certificate !== undefined) {
     const der = Buffer.from(entry.certificate, 'base64');
-    const certificate = new X509Certificate(der);
+    const certificate = parsed(entry) ?? new X509Certificate(der);
     return { publicKey: certificate.publicKey, certificate, row: { ...common, certificate: der.toString('base64') } };
   }
   const der = Buffer.from(entry.publicKey ?? '', 'base64');
@@ -126,13 +129,13 @@ function snapshotOf(keys: ReadonlyMap<string, readonly TrustKey[]>, rows: readon
  * Builds a snapshot: every key (SPKI or certificate) is parsed here, once per entry, so that no
  * request ever parses a key. A list with any unusable entry is refused whole (the old one stays).
  */
-export function buildTrustSnapshot(entries: readonly TrustFileEntry[], version: number): TrustSnapshot {
+export function buildTrustSnapshot(entries: readonly TrustFileEntry[], version: number, parsed: ParsedCertificateOf = () => undefined): TrustSnapshot {
   const keys = new Map<string, TrustKey[]>();
   const rows: TrustTableEntry[] = [];
   const problems: string[] = [];
   entries.forEach((entry, i) => {
     try {
-      const { publicKey, certificate, row } = parseKey(entry);
+      const { publicKey, certificate, row } = parseKey(entry, parsed);
       const key: TrustKey = Object.freeze({
         kid: row.kid,
         kinds: Object.freeze([...row.kinds]),

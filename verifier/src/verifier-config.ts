@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import type { FromSchema } from 'json-schema-to-ts';
 import { accessTokenProblems, accessTokensSchema, failedLoginLimitsSchema, parseConfig } from '@cityops/protocol';
 import { verifierErrors } from './errors.ts';
+import { compileTrustChecks, trustCheckProperties } from './trust-formats/trust-material.ts';
 
 const source = {
   /** A file path, or an http(s) URL polled with If-None-Match. */
@@ -68,12 +69,16 @@ export const verifierConfigSchema = {
         leaveTimeoutMs: { type: 'integer', minimum: 0, maximum: 60_000, default: 2000 },
       },
     },
-    /** The trust list: kid -> key or certificate, issuer, region, kinds (trust-file format). */
+    /**
+     * The trust list: the project's trust file (kid -> key or certificate, issuer, region, kinds), an
+     * EU DCC Gateway trust list, or a national backend's signed DSC list, told apart by content; with
+     * what they are checked with (signer, anchors, cscas: PEM or base64 DER).
+     */
     trust: {
       type: 'object',
       additionalProperties: false,
       required: ['source'],
-      properties: { ...source, maxAgeMs },
+      properties: { ...source, maxAgeMs, ...trustCheckProperties },
     },
     /** Revoked code ids and subjects (SHA-256 hex). Absent: nothing is revoked, never stale. */
     revocation: {
@@ -179,7 +184,7 @@ export type VerifierConfigInput = FromSchema<typeof verifierConfigSchema, { keep
 
 export function parseVerifierConfig(input: unknown): VerifierConfig {
   const config = parseConfig<VerifierConfig>(verifierConfigSchema, input, verifierErrors.VERIFIER_ERR_CONFIG);
-  const problems = accessTokenProblems(config.http.tokens, '/http/tokens');
+  const problems = [...accessTokenProblems(config.http.tokens, '/http/tokens'), ...compileTrustChecks(config.trust, '/trust').problems];
   if (problems.length > 0) throw verifierErrors.VERIFIER_ERR_CONFIG(problems.join('; '));
   return config;
 }

@@ -127,12 +127,15 @@ describe('sources and the reference store', () => {
     const reader = createSourceReader(feedUrl, { maxBytes: 1 << 20, timeoutMs: 5000 }, { now: () => clock });
     requests = [];
     feedBody = JSON.stringify([a.trustEntry]);
-    expect(await reader.read()).toEqual({ text: feedBody, freshAt: 1_000 });
+    expect(await reader.read()).toEqual({ bytes: Buffer.from(feedBody), freshAt: 1_000, validator: '"v1"' });
     clock = 2_000;
-    expect(await reader.read()).toEqual({ freshAt: 2_000 });
+    expect(await reader.read()).toEqual({ freshAt: 2_000, validator: '"v1"' });
     expect(requests.map((r) => r.ifNoneMatch)).toEqual([undefined, '"v1"']);
     reader.forget();
-    expect((await reader.read()).text).toBe(feedBody);
+    expect((await reader.read()).bytes?.toString()).toBe(feedBody);
+    // A validator restored from a persisted copy is sent again (the scanner after a restart).
+    reader.remember('"v1"');
+    expect((await reader.read()).bytes).toBeUndefined();
     const small = createSourceReader(feedUrl, { maxBytes: 10, timeoutMs: 5000 }, { now: () => clock });
     await expect(small.read()).rejects.toThrow(/larger than 10 bytes/);
     const missing = createSourceReader(join(dir, 'missing.json'), { maxBytes: 1 << 20, timeoutMs: 5000 }, { now: () => clock });

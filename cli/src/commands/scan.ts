@@ -17,12 +17,14 @@ import { createVerifierService } from '@cityops/verifier';
 import { pino, type Logger } from 'pino';
 import { cliErrors } from '../cli-errors.ts';
 import type { Shutdown } from '../shutdown.ts';
+import { readTrustOptions, trustOptions, trustOptionsUsage } from '../trust-options.ts';
 
 export const scanUsage = `cityops scan --scanner ID --trust FILE|URL [--secret S] [--broker mqtt://127.0.0.1:1883] [--ca FILE]
              [--revocation URL|FILE] [--policies FILE|URL] [--venue ID] [--data DIR] [--timeout-ms 1500] [--upload-wait-ms 5000]
   one scanner agent at a door: QR codes from stdin, one a line (the raw text, or {"qr": "...", "venue": "..."}),
   one JSON line per input line, in order: the verdict {"verdict","reason","kind",...,"offline": false|true},
   or {"line": N, "error": "SCANNER_ERR_INPUT_LINE", ...} for a line that is not a code.
+  --trust in any format cityops verify takes, checked with ${trustOptionsUsage} as there.
   It asks the verifier over MQTT (username = client id = the scanner id); when the verifier cannot be heard it
   verifies with its cached trust list (--trust) and revocation filter (--revocation: the verifier's
   /v1/revocation/filter), kept in --data, and says "offline": true. Events of offline verdicts are uploaded
@@ -86,6 +88,7 @@ async function scanStdin(argv: string[], out: NodeJS.WritableStream, shutdown: S
       'timeout-ms': { type: 'string', default: '1500' },
       'upload-wait-ms': { type: 'string', default: '5000' },
       'connect-wait-ms': { type: 'string', default: '3000' },
+      ...trustOptions,
     },
   });
   if (values.scanner === undefined || values.trust === undefined) throw cliErrors.CLI_ERR_USAGE('--scanner and --trust are required (or --simulate)');
@@ -101,7 +104,7 @@ async function scanStdin(argv: string[], out: NodeJS.WritableStream, shutdown: S
       },
       verify: { timeoutMs: positive(values['timeout-ms'], '--timeout-ms') },
       reference: {
-        trust: { source: values.trust },
+        trust: { source: values.trust, ...(await readTrustOptions(values)) },
         ...(values.revocation === undefined ? {} : { revocation: { source: values.revocation } }),
         ...(values.policies === undefined ? {} : { policies: { source: values.policies } }),
       },

@@ -8,18 +8,27 @@ import {
   buildPolicySnapshot,
   buildRevocationSnapshot,
   buildStatusSnapshot,
+  compileTrustChecks,
+  createSourceReader,
   isCodeValid,
   parseRevocationList,
   parseStatusFeed,
-  parseTrustList,
   parseVenuePolicies,
+  readTrustList,
+  type TrustSnapshot,
   verifyCode,
   type Verdict,
   type VerificationContext,
 } from '@cityops/verifier';
 import { cliErrors } from '../cli-errors.ts';
+import { readTrustOptions, trustOptions, trustOptionsUsage, type TrustOptionValues } from '../trust-options.ts';
 
-export const verifyUsage = `cityops verify --trust FILE [--at ISO-8601] [--revocation FILE] [--status FILE] [--policies FILE] [--venue ID] [--clock-skew-ms N]
+export const verifyUsage = `cityops verify --trust FILE|URL [--at ISO-8601] [--revocation FILE] [--status FILE] [--policies FILE] [--venue ID] [--clock-skew-ms N]
+               ${trustOptionsUsage}
+  --trust takes our trust file, an EU DCC Gateway trust list (/trustList, /trustList/DSC) or a national
+  backend's signed DSC list (signature line + JSON), told apart by content. --trust-signer: the key or
+  certificate that signs the national list (required for one); --trust-anchor: gateway trust anchor(s),
+  then every entry's CMS signature is checked; --trust-csca: CSCAs every DSC must be issued by.
   reads QR codes from stdin, one a line: the raw QR text, or JSON {"qr": "...", "at": "...", "venue": "..."}
   ("at", ISO-8601 or ms, overrides the clock for that line); writes one JSON line per input, in order:
   {"valid": true|false, "verdict": "allow"|"deny", "reason": "CODE", "kind": "..."|null, "detail"?: "..."}
@@ -27,6 +36,8 @@ export const verifyUsage = `cityops verify --trust FILE [--at ISO-8601] [--revoc
   (without --policies every kind, colour and DCC type is accepted). Blank lines are skipped.`;
 
 const DEFAULT_SKEW_MS = 30_000;
+/** The verifier's default maxSourceBytes. */
+const MAX_TRUST_BYTES = 268_435_456;
 
 async function readText(path: string): Promise<string> {
   try {
@@ -42,10 +53,25 @@ function parseTime(text: string | number, what: string): number {
   return ms;
 }
 
-async function loadContext(values: { trust: string; revocation?: string | undefined; status?: string | undefined; policies?: string | undefined }): Promise<VerificationContext> {
+/** The trust list in any format the verifier reads, checked with the signer, anchors and CSCAs given. */
+async function loadTrust(values: TrustOptionValues & { trust: string }): Promise<TrustSnapshot> {
+  const { checks, problems } = compileTrustChecks(await readTrustOptions(values), '');
+  if (checks === undefined) throw cliErrors.CLI_ERR_USAGE(`the trust options: ${problems.join('; ')}`);
+  // The verifier's reader: bounded as its sources are (a file, or an http(s) URL).
+  const reader = createSourceReader(values.trust, { maxBytes: MAX_TRUST_BYTES, timeoutMs: 30_000 }, { now: Date.now });
+  let bytes: Buffer | undefined;
+  try {
+    bytes = (await reader.read()).bytes;
+  } catch (err) {
+    throw cliErrors.CLI_ERR_USAGE(`cannot read --trust: ${(err as Error).message}`);
+  }
+  return readTrustList(bytes ?? Buffer.alloc(0), 1, checks);
+}
+
+async function loadContext(values: TrustOptionValues & { trust: string; revocation?: string | undefined; status?: string | undefined; policies?: string | undefined }): Promise<VerificationContext> {
   return {
     generation: 1,
-    trust: parseTrustList(await readText(values.trust), 1),
+    trust: await loadTrust(values),
     revocation: values.revocation === undefined ? buildRevocationSnapshot({}, 0, 1e-6) : parseRevocationList(await readText(values.revocation), 1, 1e-6),
     status: values.status === undefined ? buildStatusSnapshot([], 0) : parseStatusFeed(await readText(values.status), 1),
     policies: values.policies === undefined ? buildPolicySnapshot({}, 0, ACCEPT_ALL_POLICY) : parseVenuePolicies(await readText(values.policies), 1),
@@ -100,6 +126,7 @@ export async function verifyCommand(argv: string[], out: NodeJS.WritableStream, 
       policies: { type: 'string' },
       venue: { type: 'string' },
       'clock-skew-ms': { type: 'string' },
+      ...trustOptions,
     },
   });
   if (values.trust === undefined) throw cliErrors.CLI_ERR_USAGE(`--trust FILE is required\n\n${verifyUsage}`);
@@ -111,7 +138,7 @@ export async function verifyCommand(argv: string[], out: NodeJS.WritableStream, 
   }
   const skew = values['clock-skew-ms'] === undefined ? DEFAULT_SKEW_MS : Number(values['clock-skew-ms']);
   if (!Number.isSafeInteger(skew) || skew < 0) throw cliErrors.CLI_ERR_USAGE('--clock-skew-ms must be a non-negative integer');
-  const context = await loadContext({ trust: values.trust, revocation: values.revocation, status: values.status, policies: values.policies });
+  const context = await loadContext({ ...values, trust: values.trust });
   const decoder = createCodeDecoder();
 
   const lines = createInterface({ input, crlfDelay: Infinity });

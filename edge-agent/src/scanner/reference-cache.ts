@@ -5,10 +5,16 @@ import {
   buildPolicySnapshot,
   buildRevocationSnapshot,
   buildStatusSnapshot,
-  parseTrustList,
+  buildTrustSnapshot,
+  compileTrustChecks,
+  createSourceReader,
+  createTrustCheckMemo,
   parseVenuePolicies,
+  readTrustList,
   type PolicySnapshot,
   type RevocationSnapshot,
+  type SourceReader,
+  type TrustCheckConfig,
   type TrustSnapshot,
   type VerificationContext,
 } from '@cityops/verifier';
@@ -17,7 +23,6 @@ import type { Timers } from '../agent-deps.ts';
 import { writeFileAtomic } from '../journal/fs-durability.ts';
 import { filterRevocationSnapshot } from './filter-revocation.ts';
 import { scannerErrors } from './scanner-errors.ts';
-import { createSourceFetcher, type SourceFetcher } from './source-fetch.ts';
 
 export type ReferenceKind = 'trust' | 'revocation' | 'policies';
 export type RefreshOutcome = 'changed' | 'unchanged' | 'failed';
@@ -30,7 +35,8 @@ interface SourceConfig {
 export interface ReferenceCacheConfig {
   /** Where the last good copies are kept: `trust.json`, `revocation.cbf`, `policies.json`, `meta.json`. */
   readonly dir: string;
-  readonly trust: SourceConfig & { readonly maxAgeMs: number };
+  /** The trust source, in any format the verifier reads, with what it is checked with (signer, anchors, cscas). */
+  readonly trust: SourceConfig & TrustCheckConfig & { readonly maxAgeMs: number };
   readonly revocation?: (SourceConfig & { readonly maxAgeMs: number }) | undefined;
   readonly policies?: SourceConfig | undefined;
   readonly maxSourceBytes: number;
@@ -91,18 +97,21 @@ interface Part {
  */
 export function createReferenceCache(config: ReferenceCacheConfig, deps: ReferenceCacheDeps): ReferenceCache {
   const { logger, timers, now } = deps;
+  const { checks: trustChecks, problems } = compileTrustChecks(config.trust, '/reference/trust');
+  if (trustChecks === undefined) throw scannerErrors.SCANNER_ERR_CONFIG(problems.join('; '));
+  const trustMemo = createTrustCheckMemo();
   const sources: Partial<Record<ReferenceKind, SourceConfig>> = {
     trust: config.trust,
     ...(config.revocation === undefined ? {} : { revocation: config.revocation }),
     ...(config.policies === undefined ? {} : { policies: config.policies }),
   };
   const kinds = Object.keys(sources) as ReferenceKind[];
-  const fetchers = new Map<ReferenceKind, SourceFetcher>();
+  const fetchers = new Map<ReferenceKind, SourceReader>();
   const parts = new Map<ReferenceKind, Part>();
   for (const kind of kinds) {
     fetchers.set(
       kind,
-      createSourceFetcher(
+      createSourceReader(
         sources[kind]!.source,
         { maxBytes: config.maxSourceBytes, timeoutMs: config.sourceTimeoutMs },
         { now, ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }) },
@@ -110,7 +119,7 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
     );
     parts.set(kind, { freshAt: 0, loaded: false, refreshes: 0, failures: 0, persistFailures: 0 });
   }
-  let trust: TrustSnapshot = parseTrustList([], 0);
+  let trust: TrustSnapshot = buildTrustSnapshot([], 0);
   let revocation: RevocationSnapshot = buildRevocationSnapshot({}, 0, 0.000001);
   let policies: PolicySnapshot = buildPolicySnapshot({}, 0);
   const status = buildStatusSnapshot([], 0);
@@ -141,7 +150,7 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
     version++;
     switch (kind) {
       case 'trust':
-        trust = parseTrustList(bytes.toString('utf8'), version);
+        trust = readTrustList(bytes, version, trustChecks, trustMemo);
         return;
       case 'revocation':
         revocation = filterRevocationSnapshot(bloomFilterFromBytes(bytes), version);
@@ -193,7 +202,9 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
     const fetcher = fetchers.get(kind)!;
     const part = parts.get(kind)!;
     try {
-      const read = await fetcher.fetch();
+      const read = await fetcher.read().catch((err: unknown) => {
+        throw scannerErrors.SCANNER_ERR_REFERENCE(`${kind} from ${fetcher.source} not read`, err);
+      });
       if (read.bytes !== undefined) {
         try {
           install(kind, read.bytes);
@@ -209,7 +220,7 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
       }
       part.loaded = true;
       part.freshAt = read.freshAt;
-      part.etag = read.etag;
+      part.etag = read.validator;
       part.refreshes++;
       rebuild();
       // The copy is in use; a disk that refuses it only costs the next restart its freshness.

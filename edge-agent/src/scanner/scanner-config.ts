@@ -1,5 +1,5 @@
 import { DEVICE_ID_PATTERN, parseConfig } from '@cityops/protocol';
-import { VENUE_ID_PATTERN } from '@cityops/verifier';
+import { compileTrustChecks, trustCheckProperties, VENUE_ID_PATTERN } from '@cityops/verifier';
 import type { FromSchema } from 'json-schema-to-ts';
 import { FSYNC_POLICIES } from '../journal/journal.ts';
 import { mqttConnectionProperties } from '../mqtt-connection-schema.ts';
@@ -51,7 +51,7 @@ export const scannerAgentConfigSchema = {
       additionalProperties: false,
       required: ['trust'],
       properties: {
-        /** The trust file (the verifier's format), from a file or a feed. */
+        /** The trust list in any format the verifier reads (its trust file, an EU DCC Gateway list, a signed national list), from a file or a feed. */
         trust: {
           type: 'object',
           additionalProperties: false,
@@ -60,6 +60,7 @@ export const scannerAgentConfigSchema = {
             source,
             refreshMs: { type: 'integer', minimum: 10, default: 300_000 },
             maxAgeMs: { type: 'integer', minimum: 1000, default: 86_400_000 },
+            ...trustCheckProperties,
           },
         },
         /** The revocation filter (the verifier's `GET /v1/revocation/filter`, CBF1). Absent: nothing is revoked offline. */
@@ -126,7 +127,7 @@ export type ScannerAgentConfig = FromSchema<typeof scannerAgentConfigSchema>;
 /** Validates once, reporting every problem together; returns a frozen copy with defaults. */
 export function parseScannerAgentConfig(input: ScannerAgentConfigInput): ScannerAgentConfig {
   const config = parseConfig<ScannerAgentConfig>(scannerAgentConfigSchema, input, scannerErrors.SCANNER_ERR_CONFIG);
-  const problems: string[] = [];
+  const problems: string[] = [...compileTrustChecks(config.reference.trust, '/reference/trust').problems];
   const { reconnectMinMs, reconnectMaxMs, tls } = config.mqtt;
   if (reconnectMaxMs < reconnectMinMs) problems.push(`/mqtt/reconnectMaxMs (${reconnectMaxMs}) is below reconnectMinMs (${reconnectMinMs})`);
   if ((tls?.cert === undefined) !== (tls?.key === undefined)) problems.push('/mqtt/tls cert and key go together');
