@@ -158,3 +158,14 @@ export function encodeFrame(frame: RgbaFrame, format: 'png' | 'jpeg', quality = 
   });
   return (format === 'png' ? image.png() : image.jpeg({ quality })).toBuffer();
 }
+
+/** Two frames side by side in one image: two people holding up their codes. */
+export function sideBySide(left: RgbaFrame, right: RgbaFrame): RgbaFrame {
+  const width = left.width + right.width;
+  const data = new Uint8ClampedArray(width * left.height * 4);
+  for (let y = 0; y < left.height; y++) {
+    data.set(left.data.subarray(y * left.width * 4, (y + 1) * left.width * 4), y * width * 4);
+    data.set(right.data.subarray(y * right.width * 4, (y + 1) * right.width * 4), (y * width + left.width) * 4);
+  }
+  return { width, height: left.height, data };
+}

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { createDevelopmentIssuer } from '@cityops/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dccVaccination } from '../../verifier/test/code-fixtures.ts';
-import { encodeFrame, QR_FRAME_VARIANTS, renderQrFrame, renderQrVariant, type QrFrameVariant, type RgbaFrame } from '../../test-peers/qr-frames.ts';
+import { encodeFrame, QR_FRAME_VARIANTS, renderQrFrame, renderQrVariant, sideBySide, type QrFrameVariant, type RgbaFrame } from '../../test-peers/qr-frames.ts';
 import { createImageCodeReader } from '../src/scanner/image/image-code-reader.ts';
 
 const run = promisify(execFile);
@@ -35,17 +35,6 @@ async function zbarimg(path: string): Promise<string | undefined> {
     // zbarimg exits 4 when it found no symbol.
     return undefined;
   }
-}
-
-/** Two frames side by side in one image: two people holding up their codes. */
-function sideBySide(left: RgbaFrame, right: RgbaFrame): RgbaFrame {
-  const width = left.width + right.width;
-  const data = new Uint8ClampedArray(width * left.height * 4);
-  for (let y = 0; y < left.height; y++) {
-    data.set(left.data.subarray(y * left.width * 4, (y + 1) * left.width * 4), y * width * 4);
-    data.set(right.data.subarray(y * right.width * 4, (y + 1) * right.width * 4), (y * width + left.width) * 4);
-  }
-  return { width, height: left.height, data };
 }
 
 describe('image code reader', () => {
