@@ -1,4 +1,5 @@
 import QRCode from 'qrcode';
+import { createSeededRandom } from '@cityops/edge-agent';
 import sharp from 'sharp';
 
 /**
@@ -48,18 +49,6 @@ export type QrFrameVariant = keyof typeof QR_FRAME_VARIANTS;
 const QUIET_MODULES = 4;
 const BACKGROUND = 200;
 const SUPERSAMPLE = 2;
-
-/** mulberry32: a small seeded generator, so that the same seed gives the same frame. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function boxBlur(grey: Float32Array, width: number, height: number, radius: number): Float32Array {
   const horizontal = new Float32Array(grey.length);
@@ -129,7 +118,7 @@ export function renderQrFrame(text: string, options: QrFrameOptions): RgbaFrame 
   const blur = options.blur ?? 0;
   if (blur > 0) grey = boxBlur(boxBlur(grey, width, height, blur), width, height, blur);
 
-  const random = seeded(options.seed ?? 1);
+  const random = createSeededRandom(options.seed ?? 1);
   const sigma = options.noise ?? 0;
   const data = new Uint8ClampedArray(width * height * 4);
   for (let i = 0; i < grey.length; i++) {

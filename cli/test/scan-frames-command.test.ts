@@ -7,20 +7,10 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeFrame, renderQrVariant } from '../../test-peers/qr-frames.ts';
 import { scanCommand } from '../src/commands/scan.ts';
 import { createShutdown } from '../src/shutdown.ts';
+import { collect } from './json-lines-output.ts';
 
 const health = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'] });
 const rogue = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'] });
-
-function collect(out: PassThrough): Record<string, unknown>[] {
-  const printed: Record<string, unknown>[] = [];
-  let rest = '';
-  out.on('data', (chunk: Buffer) => {
-    const lines = (rest + chunk.toString()).split('\n');
-    rest = lines.pop() ?? '';
-    for (const line of lines) if (line.startsWith('{')) printed.push(JSON.parse(line) as Record<string, unknown>);
-  });
-  return printed;
-}
 
 describe('cityops scan --frames-command / --frames-dir (offline: no broker)', () => {
   let dir: string;

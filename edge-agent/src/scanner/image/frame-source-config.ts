@@ -1,6 +1,7 @@
 import { parseConfig } from '@cityops/protocol';
 import type { FromSchema } from 'json-schema-to-ts';
 import { imageErrors } from './image-errors.ts';
+import { imageReaderConfigSchema } from './image-reader-config.ts';
 
 const MIB = 1024 * 1024;
 
@@ -8,11 +9,9 @@ const MIB = 1024 * 1024;
 const frameProperties = {
   /** A frame (a JPEG from the command, a file in the folder) larger than this is dropped unread. */
   maxFrameBytes: { type: 'integer', minimum: 1024, maximum: 64 * MIB, default: 4 * MIB },
-  /** Declared width x height above this is refused from the header. */
-  maxPixels: { type: 'integer', minimum: 1, maximum: 268_402_689, default: 16_777_216 },
-  maxDecodeSide: { type: 'integer', minimum: 64, maximum: 16_384, default: 1920 },
-  /** Codes taken from one frame. */
-  maxCodes: { type: 'integer', minimum: 1, maximum: 16, default: 4 },
+  maxPixels: imageReaderConfigSchema.properties.maxPixels,
+  maxDecodeSide: imageReaderConfigSchema.properties.maxDecodeSide,
+  maxCodes: imageReaderConfigSchema.properties.maxCodes,
   presentation: {
     type: 'object',
     additionalProperties: false,
