@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createImageCodeReader } from '@cityops/edge-agent';
-import { createDevelopmentIssuer, type DccPayload } from '@cityops/protocol';
 import { encodeFrame, renderQrVariant, type QrFrameVariant, type RgbaFrame } from '../../../test-peers/qr-frames.ts';
 import type { Scenario } from '../scenario.ts';
 
@@ -19,12 +19,15 @@ const SIZES = [
 ] as const;
 const VARIANTS: readonly QrFrameVariant[] = ['clean', 'noisy', 'combined'];
 
-const DCC: DccPayload = {
-  ver: '1.3.0',
-  nam: { fn: 'Musterfrau', fnt: 'MUSTERFRAU', gn: 'Erika', gnt: 'ERIKA' },
-  dob: '1964-08-12',
-  v: [{ tg: '840539006', vp: '1119349007', mp: 'EU/1/20/1528', ma: 'ORG-100030215', dn: 2, sd: 2, dt: '2021-05-29', co: 'XA', is: 'Ministry of Health', ci: 'URN:UVCI:01:XA:DADFCC47C7334E45A906DB12FD859FB7#1' }],
-};
+/** The checked-in vectors of protocol/CODES.md (real codes, the same every run): two health codes and an ES256 DCC. */
+function vectorCodes(): string[] {
+  const vectors = JSON.parse(readFileSync(new URL('../../../protocol/test/codes/fixtures/vectors.json', import.meta.url), 'utf8')) as { name: string; qr: string }[];
+  return ['health code, ES256', 'health code, EdDSA', 'EU DCC, ES256, vaccination'].map((name) => {
+    const found = vectors.find((v) => v.name.startsWith(name));
+    if (found === undefined) throw new Error(`no vector ${name} in protocol/test/codes/fixtures/vectors.json`);
+    return found.qr;
+  });
+}
 
 interface Frame {
   readonly qr: string | undefined;
@@ -51,9 +54,7 @@ export const scanScenario: Scenario = {
   question: QUESTION,
   defaultDurationS: 10,
   async run({ durationS, smoke, workDir, log }) {
-    const health = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'] });
-    const dcc = createDevelopmentIssuer({ issuer: 'XA', kinds: ['eu-dcc'] });
-    const codes = [health.issueHealthCode({ subject: 'p-000001', colour: 'green' }), dcc.issueDcc({ payload: DCC })];
+    const codes = vectorCodes();
     const reader = createImageCodeReader();
     const figures: Record<string, number> = {};
     const rows: (string | number)[][] = [];
@@ -111,7 +112,7 @@ export const scanScenario: Scenario = {
         { name: 'every frame with a code read (clean, noisy, rotated+blurred+noisy)', target: 'all', met: SIZES.every(([w, h]) => figures[`ours_${w}x${h}_read_of_${VARIANTS.length * codes.length}`] === VARIANTS.length * codes.length) },
       ],
       notes: [
-        `Frames: a CHC1: health code (214 chars) and an HC1: DCC (~550 chars), EC level Q, ${VARIANTS.join(', ')} (test-peers/qr-frames.ts), JPEG q85, plus a frame without a code; each frame in turn.`,
+        `Frames: the CODES.md vectors (CHC1: health codes of 227 and 218 chars, an HC1: ES256 DCC of 567), EC level Q, ${VARIANTS.join(', ')} (test-peers/qr-frames.ts), JPEG q85, plus a frame without a code; each frame in turn.`,
         'Ours includes the JPEG decode (sharp, on the libuv pool: CPU-seconds count every thread) and a second binarizer pass on frames where the first reads nothing.',
         'zbarimg reads all files in one process (ImageMagick decode included), so its start-up is spread over the frames.',
       ],
