@@ -140,11 +140,12 @@ export function renderQrVariant(text: string, variant: QrFrameVariant, width: nu
   return renderQrFrame(text, { width, height, seed, ...QR_FRAME_VARIANTS[variant] });
 }
 
-/** The frame as a PNG or JPEG file (sharp, as the decoder's own image library). */
-export function encodeFrame(frame: RgbaFrame, format: 'png' | 'jpeg', quality = 85): Promise<Buffer> {
-  const image = sharp(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength), {
+/** The frame as a PNG or JPEG file (sharp, as the decoder's own image library); `grey`: one channel. */
+export function encodeFrame(frame: RgbaFrame, format: 'png' | 'jpeg', quality = 85, grey = false): Promise<Buffer> {
+  let image = sharp(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength), {
     raw: { width: frame.width, height: frame.height, channels: 4 },
   });
+  if (grey) image = image.extractChannel(0).toColourspace('b-w');
   return (format === 'png' ? image.png() : image.jpeg({ quality })).toBuffer();
 }
 

@@ -4,9 +4,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame, QR_FRAME_VARIANTS, renderQrFrame, renderQrVariant, sideBySide, type QrFrameVariant, type RgbaFrame } from '../../test-peers/qr-frames.ts';
 import { createImageCodeReader } from '../src/scanner/image/image-code-reader.ts';
+import type { RgbaImage } from '../src/scanner/image/qr-image-reader.ts';
 
 const run = promisify(execFile);
 /** The checked-in vectors of protocol/CODES.md: the same real codes every run, so the same frames. */
@@ -82,6 +84,18 @@ describe('image code reader', () => {
     expect([...found].sort()).toEqual([CODES[0], CODES[2]].sort());
     const blank: RgbaFrame = { width: 320, height: 240, data: new Uint8ClampedArray(320 * 240 * 4).fill(200) };
     expect((await reader.readBytes(await encodeFrame(blank, 'jpeg'))).codes).toEqual([]);
+  });
+
+  it('reads one-channel grey PNG and JPEG files (decoded to RGBA first)', async () => {
+    for (const format of ['png', 'jpeg'] as const) {
+      const grey = await encodeFrame(renderQrVariant(CODES[2]!, 'rotated', 1280, 720), format, 90, true);
+      expect((await sharp(grey).metadata()).channels).toBe(1);
+      expect((await reader.readBytes(grey)).codes).toEqual([CODES[2]]);
+      // What the QR decoder is handed: RGBA, 4 bytes a pixel (a grey+alpha buffer would be read askew).
+      const seen: RgbaImage[] = [];
+      await createImageCodeReader({}, { qr: { read: (image) => Promise.resolve((seen.push(image), [])) } }).readBytes(grey);
+      expect(seen.map((i) => [i.width, i.height, i.data.length])).toEqual([[1280, 720, 1280 * 720 * 4]]);
+    }
   });
 
   it('scales an image above maxDecodeSide down while decoding, and still reads it', async () => {

@@ -39,7 +39,10 @@ export function createImageCodeReader(input: ImageReaderConfigInput = {}, deps: 
       pipeline = pipeline.resize({ width: config.maxDecodeSide, height: config.maxDecodeSide, fit: 'inside', kernel: 'linear' });
     }
     try {
-      const { data, info } = await pipeline.ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      // Grey, grey+alpha, palette or CMYK files all become 4-channel sRGB (sharp's default output,
+      // said here because the QR reader reads the buffer as RGBA whatever it holds).
+      const { data, info } = await pipeline.toColourspace('srgb').ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      if (info.channels !== 4) throw new Error(`decoded to ${info.channels} channels`);
       return { data, width: info.width, height: info.height };
     } catch (err) {
       throw imageErrors.IMAGE_ERR_UNREADABLE((err as Error).message.slice(0, 200), err);
