@@ -1,12 +1,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jpegDeclaring, pngDeclaring } from '../../test-peers/hostile-images.ts';
 import { encodeFrame, renderQrVariant } from '../../test-peers/qr-frames.ts';
 import { createImageCodeReader } from '../src/scanner/image/image-code-reader.ts';
 import { readImageHeader } from '../src/scanner/image/image-header.ts';
-import type { QrImageReader } from '../src/scanner/image/qr-image-reader.ts';
+import type { QrImageReader, RgbaImage } from '../src/scanner/image/qr-image-reader.ts';
 
 describe('image reader against hostile files', () => {
   let calls = 0;
@@ -37,6 +38,19 @@ describe('image reader against hostile files', () => {
     expect(process.memoryUsage().rss - before).toBeLessThan(64 * 1024 * 1024);
     await expect(reader.readBytes(pngDeclaring(0, 10))).rejects.toMatchObject({ code: 'IMAGE_ERR_FORMAT' });
     expect(calls).toBe(0);
+  });
+
+  it('decodes a 36-megapixel PNG of 116 KB (a bomb within the pixel limit) scaled down, in bounded memory', async () => {
+    const white = { width: 6000, height: 6000, channels: 3, background: { r: 255, g: 255, b: 255 } } as const;
+    const png = await sharp({ create: white }).png({ compressionLevel: 9 }).toBuffer();
+    expect(png.length).toBeLessThan(256 * 1024);
+    const seen: RgbaImage[] = [];
+    const capturing = createImageCodeReader({}, { qr: { read: (image) => Promise.resolve((seen.push(image), [])) } });
+    const before = process.memoryUsage().rss;
+    expect(await capturing.readBytes(png)).toEqual({ format: 'png', width: 6000, height: 6000, codes: [] });
+    // Handed over at maxDecodeSide (2560), never 6000² x 4 = 144 MB of pixels.
+    expect(seen.map((i) => [i.width, i.height])).toEqual([[2560, 2560]]);
+    expect(process.memoryUsage().rss - before).toBeLessThan(256 * 1024 * 1024);
   });
 
   it('refuses garbage, empty and truncated files with a code, and files over the size limit unread', async () => {
