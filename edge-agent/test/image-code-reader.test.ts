@@ -86,6 +86,13 @@ describe('image code reader', () => {
     expect((await reader.readBytes(await encodeFrame(blank, 'jpeg'))).codes).toEqual([]);
   });
 
+  it('reads an inverted code (light on dark, a phone in dark mode)', async () => {
+    const frame = renderQrVariant(CODES[0]!, 'noisy', 640, 480, 5);
+    const inverted = new Uint8ClampedArray(frame.data.length);
+    for (let i = 0; i < inverted.length; i++) inverted[i] = i % 4 === 3 ? 255 : 255 - frame.data[i]!;
+    expect((await reader.readBytes(await encodeFrame({ ...frame, data: inverted }, 'jpeg'))).codes).toEqual([CODES[0]]);
+  });
+
   it('reads one-channel grey PNG and JPEG files (decoded to RGBA first)', async () => {
     for (const format of ['png', 'jpeg'] as const) {
       const grey = await encodeFrame(renderQrVariant(CODES[2]!, 'rotated', 1280, 720), format, 90, true);

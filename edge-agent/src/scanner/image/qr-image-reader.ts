@@ -37,8 +37,9 @@ export function createQrImageReader(options: { readonly maxCodes: number }): QrI
   });
   const base: ReaderOptions = { formats: ['QRCode'], tryHarder: true, tryInvert: false, maxNumberOfSymbols: options.maxCodes };
   // The local-average binarizer reads most frames; a global threshold rescues small, blurred
-  // codes it loses (measured: 640x480 rotated+blurred DCC codes 3/6 -> 5/6). Tried only on a miss.
-  const passes: ReaderOptions[] = [base, { ...base, binarizer: 'GlobalHistogram' }];
+  // codes it loses (measured: 640x480 rotated+blurred DCC codes 3/6 -> 5/6), and inverted
+  // (light on dark: a phone in dark mode) codes are tried there too. Only on a miss.
+  const passes: ReaderOptions[] = [base, { ...base, binarizer: 'GlobalHistogram', tryInvert: true }];
 
   return {
     async read(image) {
