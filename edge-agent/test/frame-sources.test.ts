@@ -144,6 +144,11 @@ describe('frame sources', () => {
     const before = process.memoryUsage().rss;
     const endless = track(createFrameCommandSource({ command: ['sh', '-c', "printf '\\377\\330\\377\\332\\000\\002'; head -c 30000000 /dev/zero; head -c 3000000 /dev/urandom"], maxFrameBytes: 1024 * 1024, restart: { minMs: 600_000, maxMs: 600_000 } }, { logger: silent }));
     drain(endless);
+    // A door beside the flood (same process, same event loop) still reads its frames.
+    const folder = await mkdtemp(join(dir, 'beside-'));
+    await writeFile(join(folder, 'a.jpg'), await encodeFrame(renderQrVariant(CODE_A, 'clean', 640, 480), 'jpeg'));
+    const beside = drain(track(createFrameFolderSource({ dir: folder, rescanMs: 20 }, { logger: silent })));
+    await vi.waitFor(() => expect(beside.codes.map((c) => c.qr)).toEqual([CODE_A]), { timeout: 10_000 });
     await vi.waitFor(() => expect(endless.stats().restarts).toBe(1), { timeout: 20_000 });
     expect(endless.stats().split.oversized).toBeGreaterThanOrEqual(1);
     expect(endless.stats().split.skippedBytes).toBeGreaterThan(30_000_000);
