@@ -13,10 +13,11 @@ import { ingestScenario } from './scenarios/ingest-scenario.ts';
 import { memoryScenario } from './scenarios/memory-scenario.ts';
 import { queryScenario } from './scenarios/query-scenario.ts';
 import { scalingScenario } from './scenarios/scaling-scenario.ts';
+import { scanScenario } from './scenarios/scan-scenario.ts';
 import { soakScenario } from './scenarios/soak-scenario.ts';
 import { verifyScenario } from './scenarios/verify-scenario.ts';
 
-const SCENARIOS: readonly Scenario[] = [codecScenario, ingestScenario, verifyScenario, queryScenario, alertsScenario, brokerScenario, edgeScenario, soakScenario, scalingScenario, memoryScenario];
+const SCENARIOS: readonly Scenario[] = [codecScenario, ingestScenario, verifyScenario, queryScenario, alertsScenario, brokerScenario, edgeScenario, soakScenario, scalingScenario, memoryScenario, scanScenario];
 
 /** `npm run bench [-- <scenario>...] [--duration S] [--smoke] [--out DIR]` */
 export async function runBench(argv: string[]): Promise<{ results: ScenarioResult[]; paths: { json: string; markdown: string } }> {

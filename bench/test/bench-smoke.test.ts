@@ -53,6 +53,9 @@ describe('bench smoke run', () => {
     const memory = results.find((r) => r.scenario === 'memory');
     expect(memory?.figures.slow_rss_max_mib).toBeGreaterThan(0); // sampled through every phase, the slow warehouse's last
     expect(memory?.figures.verify_ok_verdicts).toBeGreaterThan(memory?.figures.codes_cycled ?? Infinity); // codes of the city's own issuer verified OK (the memory targets are bench's business)
+    const scan = results.find((r) => r.scenario === 'scan');
+    expect(scan?.figures.ours_1280x720_frames_per_cpu_second).toBeGreaterThan(0);
+    expect(scan?.figures.ours_640x480_read_of_9).toBe(9); // every generated frame with a code read (speed is bench's business)
     const report = JSON.parse(await readFile(paths.json, 'utf8')) as { machine: { node: string; cores: number } };
     expect(report.machine.node).toBe(process.version);
     expect(await readFile(paths.markdown, 'utf8')).toMatch(/## ingest/);

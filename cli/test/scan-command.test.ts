@@ -9,20 +9,10 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanCommand } from '../src/commands/scan.ts';
 import { createShutdown } from '../src/shutdown.ts';
+import { collect } from './json-lines-output.ts';
 import { startCityops, type CityopsProcess } from '../../test-peers/cityops-process.ts';
 
 const TOKEN = 'scan-test-token-0123456789abcdef';
-
-function collect(out: PassThrough): Record<string, unknown>[] {
-  const printed: Record<string, unknown>[] = [];
-  let rest = '';
-  out.on('data', (chunk: Buffer) => {
-    const lines = (rest + chunk.toString()).split('\n');
-    rest = lines.pop() ?? '';
-    for (const line of lines) if (line.startsWith('{')) printed.push(JSON.parse(line) as Record<string, unknown>);
-  });
-  return printed;
-}
 
 describe('cityops scan (through the ingest broker, with its authentication and ACL)', () => {
   let dir: string;

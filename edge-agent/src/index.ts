@@ -18,6 +18,7 @@ export * from './scanner/scanner-config.ts';
 export * from './scanner/scanner-errors.ts';
 export * from './scanner/scan-source.ts';
 export * from './scanner/qr-lines-source.ts';
+export * from './scanner/image/index.ts';
 export type { OfflineEvent, OfflineVerdict } from './scanner/offline-verifier.ts';
 export type { EventSpoolStats, SpoolDropReason, SpoolWhenFull } from './scanner/event-spool.ts';
 export type { UploadCounts } from './scanner/event-uploader.ts';

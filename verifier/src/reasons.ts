@@ -5,6 +5,7 @@
 export const REASONS = {
   OK: 'every check passed (allow)',
   MALFORMED_REQUEST: 'a CLI line or MQTT request that is unusable (not JSON, no qr, an unreadable `at`); HTTP answers 400 instead',
+  NO_CODE_IN_IMAGE: 'an image (cityops verify --image) in which no QR code could be read',
   MALFORMED_TOO_LARGE: 'the QR text is longer than the decoder accepts',
   MALFORMED_PREFIX: 'the QR text has no known prefix (HC1:, CHC1:, CSC1:)',
   MALFORMED_BASE45: 'the text is not strict base45 (RFC 9285)',

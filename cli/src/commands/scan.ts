@@ -18,6 +18,7 @@ import { pino, type Logger } from 'pino';
 import { cliErrors } from '../cli-errors.ts';
 import type { Shutdown } from '../shutdown.ts';
 import { readTrustOptions, trustOptions, trustOptionsUsage } from '../trust-options.ts';
+import { frameSourceFromOptions, scanFramesUsage } from './scan-frames.ts';
 
 export const scanUsage = `cityops scan --scanner ID --trust FILE|URL [--secret S] [--broker mqtt://127.0.0.1:1883] [--ca FILE]
              [--revocation URL|FILE] [--policies FILE|URL] [--venue ID] [--data DIR] [--timeout-ms 1500] [--upload-wait-ms 5000]
@@ -29,6 +30,7 @@ export const scanUsage = `cityops scan --scanner ID --trust FILE|URL [--secret S
   verifies with its cached trust list (--trust) and revocation filter (--revocation: the verifier's
   /v1/revocation/filter), kept in --data, and says "offline": true. Events of offline verdicts are uploaded
   when the verifier answers again; once stdin ends the command waits up to --upload-wait-ms for them.
+${scanFramesUsage}
 cityops scan --simulate [--scanners 8] [--rate 20] [--count N] [--duration S] [--mix valid=80,expired=5,...] [--seed N]
              [--broker URL] [--credentials FILE] [--service-id ID --service-secret S] [--verifier-port 0] [--data DIR]
   a fleet of scanner agents at venues across the city (--credentials: scanners provisioned on the broker),
@@ -89,6 +91,9 @@ async function scanStdin(argv: string[], out: NodeJS.WritableStream, shutdown: S
       'upload-wait-ms': { type: 'string', default: '5000' },
       'connect-wait-ms': { type: 'string', default: '3000' },
       ...trustOptions,
+      'frames-command': { type: 'string' },
+      'frames-dir': { type: 'string' },
+      'presentation-gap-ms': { type: 'string' },
     },
   });
   if (values.scanner === undefined || values.trust === undefined) throw cliErrors.CLI_ERR_USAGE('--scanner and --trust are required (or --simulate)');
@@ -111,10 +116,12 @@ async function scanStdin(argv: string[], out: NodeJS.WritableStream, shutdown: S
     },
     { logger },
   );
-  const source = createQrLinesSource(input, {}, {
-    logger,
-    onBadLine: (line, reason) => out.write(`${JSON.stringify({ line, error: 'SCANNER_ERR_INPUT_LINE', message: reason })}\n`),
-  });
+  const source =
+    frameSourceFromOptions(values, logger) ??
+    createQrLinesSource(input, {}, {
+      logger,
+      onBadLine: (line, reason) => out.write(`${JSON.stringify({ line, error: 'SCANNER_ERR_INPUT_LINE', message: reason })}\n`),
+    });
   shutdown.add(() => agent.stop());
   shutdown.add(() => source.stop());
   const online = untilOnline(agent, positive(values['connect-wait-ms'], '--connect-wait-ms', true));

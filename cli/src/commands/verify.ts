@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { createImageCodeReader, type ImageCodeReader } from '@cityops/edge-agent';
 import { createCodeDecoder } from '@cityops/protocol';
 import {
   ACCEPT_ALL_POLICY,
@@ -22,6 +23,7 @@ import {
 } from '@cityops/verifier';
 import { cliErrors } from '../cli-errors.ts';
 import { readTrustOptions, trustOptions, trustOptionsUsage, type TrustOptionValues } from '../trust-options.ts';
+import { verifyImages } from './verify-images.ts';
 
 export const verifyUsage = `cityops verify --trust FILE|URL [--at ISO-8601] [--revocation FILE] [--status FILE] [--policies FILE] [--venue ID] [--clock-skew-ms N]
                ${trustOptionsUsage}
@@ -33,7 +35,13 @@ export const verifyUsage = `cityops verify --trust FILE|URL [--at ISO-8601] [--r
   ("at", ISO-8601 or ms, overrides the clock for that line); writes one JSON line per input, in order:
   {"valid": true|false, "verdict": "allow"|"deny", "reason": "CODE", "kind": "..."|null, "detail"?: "..."}
   valid: the code is genuine, current and not revoked; verdict: also under the status feed and the policy
-  (without --policies every kind, colour and DCC type is accepted). Blank lines are skipped.`;
+  (without --policies every kind, colour and DCC type is accepted). Blank lines are skipped.
+cityops verify --trust FILE [options above] --image PNG_OR_JPEG [PNG_OR_JPEG...] [--max-image-bytes 16777216]
+  reads the QR codes in each image instead of stdin: one line per code, in order, the verdict above plus
+  "image" (the path) and "qr" (the text read); an image showing several codes gives a line for each (at most 4);
+  none readable: {"image", "qr": null, "valid": false, "verdict": "deny", "reason": "NO_CODE_IN_IMAGE", ...};
+  a file missing, over --max-image-bytes, declaring over 40 M pixels, not PNG/JPEG or corrupt:
+  {"image", "qr": null, "error": "IMAGE_ERR_IO|IMAGE_ERR_TOO_LARGE|IMAGE_ERR_FORMAT|IMAGE_ERR_UNREADABLE", "message"}.`;
 
 const DEFAULT_SKEW_MS = 30_000;
 /** The verifier's default maxSourceBytes. */
@@ -100,8 +108,9 @@ function readLine(text: string): Line {
   };
 }
 
-function output(verdict: Verdict): string {
+function output(verdict: Verdict, about: Record<string, unknown> = {}): string {
   const line = {
+    ...about,
     valid: isCodeValid(verdict.reason),
     verdict: verdict.verdict,
     reason: verdict.reason,
@@ -116,7 +125,7 @@ function output(verdict: Verdict): string {
  * no warehouse. One output line per input line, in order, whatever the input holds.
  */
 export async function verifyCommand(argv: string[], out: NodeJS.WritableStream, input: NodeJS.ReadableStream = process.stdin): Promise<void> {
-  const { values } = parseArgs({
+  const { values, positionals } = parseArgs({
     args: argv,
     options: {
       trust: { type: 'string' },
@@ -127,7 +136,11 @@ export async function verifyCommand(argv: string[], out: NodeJS.WritableStream, 
       venue: { type: 'string' },
       'clock-skew-ms': { type: 'string' },
       ...trustOptions,
+      image: { type: 'string', multiple: true },
+      'max-image-bytes': { type: 'string' },
     },
+    // Paths after --image: `--image a.png b.jpg`.
+    allowPositionals: true,
   });
   if (values.trust === undefined) throw cliErrors.CLI_ERR_USAGE(`--trust FILE is required\n\n${verifyUsage}`);
   let fixedNow: number | undefined;
@@ -140,6 +153,22 @@ export async function verifyCommand(argv: string[], out: NodeJS.WritableStream, 
   if (!Number.isSafeInteger(skew) || skew < 0) throw cliErrors.CLI_ERR_USAGE('--clock-skew-ms must be a non-negative integer');
   const context = await loadContext({ ...values, trust: values.trust });
   const decoder = createCodeDecoder();
+  if (values.image !== undefined) {
+    const maxFileBytes = values['max-image-bytes'] === undefined ? undefined : Number(values['max-image-bytes']);
+    let reader: ImageCodeReader;
+    try {
+      reader = createImageCodeReader(maxFileBytes === undefined ? {} : { maxFileBytes });
+    } catch (err) {
+      throw cliErrors.CLI_ERR_USAGE(`--max-image-bytes: ${(err as Error).message}`);
+    }
+    const check = (qr: string) => verifyCode(qr, context, decoder, { now: fixedNow ?? Date.now(), venue: values.venue, clockSkewMs: skew, staleAction: 'warn' }).verdict;
+    for await (const line of verifyImages([...values.image, ...positionals], reader, check)) {
+      const text = 'error' in line ? `${JSON.stringify(line)}\n` : output(line.verdict, { image: line.image, qr: line.qr });
+      if (!out.write(text)) await once(out, 'drain');
+    }
+    return;
+  }
+  if (positionals.length > 0) throw cliErrors.CLI_ERR_USAGE(`unexpected ${positionals[0]} (image paths go after --image)`);
 
   const lines = createInterface({ input, crlfDelay: Infinity });
   for await (const raw of lines) {
