@@ -11,7 +11,8 @@ import { createShutdown } from '../src/shutdown.ts';
 import { collectJsonLines } from './printed-json.ts';
 
 const WAIT = { timeout: 15_000, interval: 50 };
-const PROBE = '{probe';
+// A line with a control byte: a bad line (reported, not verified), so probing leaves no verdict behind.
+const PROBE = '\u0001probe';
 
 describe('cityops scan --serial (a socat pty pair as the scanner, verifying offline)', () => {
   let dir: string;
@@ -61,26 +62,29 @@ describe('cityops scan --serial (a socat pty pair as the scanner, verifying offl
     await pty.type(`${rogue.issueHealthCode({ subject: 'p-2', colour: 'green' })}\r`);
     await pty.type(Buffer.concat([Buffer.from([0x00, 0xff, 0x1b]), Buffer.from(`\n${health.issueHealthCode({ subject: 'p-3', colour: 'red' })}\n`)]));
     await pty.type('CHC1:GGW\r');
-    await vi.waitFor(() => expect(verdicts()).toHaveLength(4), WAIT);
+    // A code whose content is JSON naming a laxer venue: from a scanner it is the code's text, no instruction.
+    await pty.type(`${JSON.stringify({ qr: health.issueHealthCode({ subject: 'p-6', colour: 'red' }), venue: 'lenient-venue' })}\r`);
+    await vi.waitFor(() => expect(verdicts()).toHaveLength(5), WAIT);
     expect(verdicts()).toEqual([
       expect.objectContaining({ verdict: 'allow', reason: 'OK', kind: 'health-code', offline: true }),
       expect.objectContaining({ verdict: 'deny', reason: 'UNKNOWN_KEY', offline: true }),
       expect.objectContaining({ verdict: 'deny', reason: 'POLICY_DENIED', colour: 'red', offline: true }),
       expect.objectContaining({ verdict: 'deny', reason: 'MALFORMED_BASE45', offline: true }),
+      expect.objectContaining({ verdict: 'deny', reason: 'MALFORMED_PREFIX', offline: true }),
     ]);
     expect(badLines().at(-1)).toMatchObject({ message: 'not text (control bytes or invalid UTF-8)' });
 
     // Unplugged while sending a code, and plugged back in: the same command reads on, nothing restarted.
     await pty.type(`${health.issueHealthCode({ subject: 'p-4', colour: 'green' })}\rCHC1:HALF-A-CO`);
-    await vi.waitFor(() => expect(verdicts()).toHaveLength(5), WAIT);
+    await vi.waitFor(() => expect(verdicts()).toHaveLength(6), WAIT);
     await pty.unplug();
     // The piece of a code it was sending is reported, never verified as a code.
     await vi.waitFor(() => expect(badLines().at(-1)).toMatchObject({ message: 'cut off: the input ended inside the line' }), WAIT);
     await pty.plug();
     await untilListening();
     await pty.type(`${health.issueHealthCode({ subject: 'p-5', colour: 'green' })}\r`);
-    await vi.waitFor(() => expect(verdicts()).toHaveLength(6), WAIT);
-    expect(verdicts().slice(4)).toEqual([
+    await vi.waitFor(() => expect(verdicts()).toHaveLength(7), WAIT);
+    expect(verdicts().slice(5)).toEqual([
       expect.objectContaining({ verdict: 'allow', reason: 'OK', offline: true }),
       expect.objectContaining({ verdict: 'allow', reason: 'OK', offline: true }),
     ]);

@@ -67,7 +67,7 @@ describe('serial scanner on a socat pseudo-terminal pair', () => {
 
   it('reads codes ended by CR, LF or CR LF, split across writes, framed, in JSON; counts an over-long line and garbage', async () => {
     pty = await startPtyPair(dir);
-    const run = read({ prefix: '\u0002', suffix: '\u0003' });
+    const run = read({ prefix: '\u0002', suffix: '\u0003', lineFormat: 'raw-or-json' });
     await vi.waitFor(() => expect(run.stats().opens).toBe(1), WAIT);
     await pty.type('CHC1:ONE\rCHC1:TWO\nCHC1:THR');
     await vi.waitFor(() => expect(run.codes).toHaveLength(2), WAIT);
@@ -93,6 +93,15 @@ describe('serial scanner on a socat pseudo-terminal pair', () => {
     await source!.stop();
     await run.done;
     expect(run.stats().connected).toBe(false);
+  });
+
+  it('takes a JSON line from a scanner as the code it holds: a code cannot name its venue', async () => {
+    pty = await startPtyPair(dir);
+    const run = read();
+    await vi.waitFor(() => expect(run.stats().opens).toBe(1), WAIT);
+    const crafted = '{"qr":"CHC1:REAL","venue":"lenient-venue"}';
+    await pty.type(`${crafted}\r`);
+    await vi.waitFor(() => expect(run.codes).toEqual([{ qr: crafted }]), WAIT);
   });
 
   it('keeps memory bounded against a device that floods bytes without a terminator', async () => {

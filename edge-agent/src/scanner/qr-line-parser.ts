@@ -16,6 +16,12 @@ export interface QrLineParserOptions {
   /** Framing a hardware scanner adds around each code (e.g. STX and ETX, or the AIM identifier `]Q1`): removed where present. */
   readonly prefix?: string;
   readonly suffix?: string;
+  /**
+   * Whether a line may be JSON `{"qr","venue"}` (default true, for stdin). A hardware scanner prints
+   * what a code holds: there a JSON line was put into a QR code by its bearer, and its venue would pick
+   * another venue's policy. Without JSON such a line is the code's text, and verified (and refused) as one.
+   */
+  readonly json?: boolean;
 }
 
 export interface QrLineParserDeps {
@@ -38,7 +44,7 @@ const NOT_TEXT = /[\u0000-\u0008\u000a-\u001f\u007f\ufffd]/;
  * SCANNER_ERR_INPUT_LINE and skipped. Shared by the stdin and the serial sources.
  */
 export function createQrLineParser(options: QrLineParserOptions, deps: QrLineParserDeps) {
-  const { maxLineBytes, prefix = '', suffix = '' } = options;
+  const { maxLineBytes, prefix = '', suffix = '', json = true } = options;
   const stats: QrLineStats = { lines: 0, codes: 0, badLines: 0 };
 
   function bad(reason: string): undefined {
@@ -57,7 +63,7 @@ export function createQrLineParser(options: QrLineParserOptions, deps: QrLinePar
 
   function parseText(text: string): ScanInput | undefined {
     if (NOT_TEXT.test(text)) return bad('not text (control bytes or invalid UTF-8)');
-    if (!text.startsWith('{')) {
+    if (!json || !text.startsWith('{')) {
       stats.codes++;
       return { qr: text };
     }

@@ -36,6 +36,12 @@ export const serialScannerConfigSchema = {
     /** Framing the scanner adds around each code (e.g. "\u0002" and "\u0003", or the AIM identifier "]Q1"): removed where present. */
     prefix: { type: 'string', maxLength: 16, default: '' },
     suffix: { type: 'string', maxLength: 16, default: '' },
+    /**
+     * `raw`: a line is a code's text, whatever it holds. `raw-or-json` also takes `{"qr","venue"}`, for a
+     * trusted device in front that names the venue: from a scanner the JSON would be a code's content,
+     * chosen by whoever made the code (its venue picking a laxer policy), so it is not the default.
+     */
+    lineFormat: { enum: ['raw', 'raw-or-json'], default: 'raw' },
     /** Longest line held (a QR code holds at most 4296 characters); past it the line is dropped up to its terminator and counted. */
     maxLineBytes: { type: 'integer', minimum: 64, maximum: 1_048_576, default: 16_384 },
     /** Reopening after an unplug or a failed open: jittered exponential backoff between these. */
