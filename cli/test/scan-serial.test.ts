@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../test-peers/free-port.ts';
 import { startPtyPair, type PtyPair } from '../../test-peers/socat-pty.ts';
 import { scanCommand } from '../src/commands/scan.ts';
-import { createShutdown } from '../src/shutdown.ts';
+import { createShutdown, type Shutdown } from '../src/shutdown.ts';
 import { collectJsonLines } from './printed-json.ts';
 
 const WAIT = { timeout: 15_000, interval: 50 };
@@ -17,6 +17,7 @@ const PROBE = '\u0001probe';
 describe('cityops scan --serial (a socat pty pair as the scanner, verifying offline)', () => {
   let dir: string;
   let pty: PtyPair;
+  let shutdown: Shutdown | undefined;
   const health = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'] });
   const rogue = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'] });
 
@@ -27,6 +28,7 @@ describe('cityops scan --serial (a socat pty pair as the scanner, verifying offl
     pty = await startPtyPair(dir);
   });
   afterAll(async () => {
+    await shutdown?.run(); // a test that failed half-way leaves its command running
     await pty?.stop();
     await rm(dir, { recursive: true, force: true });
   });
@@ -34,7 +36,7 @@ describe('cityops scan --serial (a socat pty pair as the scanner, verifying offl
   it('prints a verdict for each code typed on the scanner end, and goes on after the scanner is unplugged and back', async () => {
     const out = new PassThrough();
     const printed = collectJsonLines(out);
-    const shutdown = createShutdown();
+    shutdown = createShutdown();
     const noBroker = `mqtt://127.0.0.1:${await freePort()}`;
     const command = scanCommand(
       [

@@ -2,12 +2,14 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startPtyPair, type PtyPair } from '../../test-peers/socat-pty.ts';
-import { createSerialLinesSource, parseSerialScannerConfig, type ScanInput, type SerialLinesSourceStats } from '../src/index.ts';
+import { systemTimers } from '../src/agent-deps.ts';
+import { createSerialLinesSource, parseSerialScannerConfig, type OpenSerial, type ScanInput, type SerialLinesSourceStats } from '../src/index.ts';
 
 // A collection before each look at memory, so that what is counted is what is held, not garbage.
 setFlagsFromString('--expose-gc');
@@ -32,6 +34,53 @@ describe('serial scanner configuration', () => {
     const config = parseSerialScannerConfig({ path: '/dev/ttyACM0' });
     expect(config).toMatchObject({ baudRate: 9600, dataBits: 8, stopBits: 1, parity: 'none', rtscts: false, xonxoff: false, terminator: 'any', maxLineBytes: 16_384 });
     expect(Object.isFrozen(config.reconnect)).toBe(true);
+  });
+});
+
+describe('serial source reopening (an injected device)', () => {
+  /** A device that opens, sends `lines` (if any), and goes away at once, every time. */
+  function flakyDevice(lines: string): OpenSerial {
+    return () =>
+      Promise.resolve({
+        chunks: Readable.from(lines === '' ? [] : [Buffer.from(lines)]),
+        endReason: () => new Error('EIO'),
+        close: () => Promise.resolve(),
+      });
+  }
+
+  async function delaysBeforeReopen(lines: string, opens: number): Promise<number[]> {
+    const delays: number[] = [];
+    let stopping: Promise<void> | undefined;
+    const source = createSerialLinesSource(
+      { path: '/dev/ttyACM9', reconnect: { minMs: 100, maxMs: 5000 } },
+      {
+        logger: silent,
+        random: () => 1, // the top of each jitter range: the ceilings themselves
+        openSerial: flakyDevice(lines),
+        timers: {
+          ...systemTimers,
+          setTimeout(fn, ms) {
+            delays.push(ms);
+            if (delays.length >= opens) stopping ??= source.stop();
+            return setImmediate(fn);
+          },
+          clearTimeout: (handle) => clearImmediate(handle as NodeJS.Immediate),
+        },
+      },
+    );
+    for await (const _ of source) {
+      // codes are not the point here
+    }
+    await stopping;
+    expect(source.stats()).toMatchObject({ opens, disconnects: opens, openFailures: 0 });
+    return delays;
+  }
+
+  it('backs off further each time a device opens and fails at once; a line read starts again from the bottom', async () => {
+    // No line between open and failure: nothing proves the device works, so no reset, no spin.
+    expect(await delaysBeforeReopen('', 7)).toEqual([200, 400, 800, 1600, 3200, 5000, 5000]);
+    // A code each time: each outage is a new one, reopened after the shortest wait.
+    expect(await delaysBeforeReopen('CHC1:X\r', 4)).toEqual([200, 200, 200, 200]);
   });
 });
 
