@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
@@ -75,6 +75,41 @@ describe('serial source reopening (an injected device)', () => {
     expect(source.stats()).toMatchObject({ opens, disconnects: opens, openFailures: 0 });
     return delays;
   }
+
+  it('logs a noisy line once per interval, with how many bad lines it did not log; reports each', async () => {
+    const logged: Record<string, unknown>[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => void logged.push(JSON.parse(line) as Record<string, unknown>) });
+    let clock = 1_000_000;
+    let reported = 0;
+    const line = new PassThrough();
+    const source = createSerialLinesSource(
+      { path: '/dev/ttyUSB7' },
+      {
+        logger,
+        now: () => clock,
+        openSerial: () => Promise.resolve({ chunks: line, endReason: () => undefined, close: () => Promise.resolve(void line.end()) }),
+        onBadLine: () => reported++,
+      },
+    );
+    const done = (async () => {
+      for await (const _ of source) {
+        // nothing but noise
+      }
+    })();
+    line.write('\u0001noise\r'.repeat(1000));
+    await vi.waitFor(() => expect(source.stats().badLines).toBe(1000), WAIT);
+    clock += 10_000;
+    line.write('\u0001noise\r'.repeat(1000));
+    await vi.waitFor(() => expect(source.stats().badLines).toBe(2000), WAIT);
+    await source.stop();
+    await done;
+    const badLineLogs = logged.filter((l) => l.msg === 'bad input line');
+    expect(badLineLogs).toEqual([
+      expect.objectContaining({ badLines: 1, notLogged: 0, err: expect.objectContaining({ code: 'SCANNER_ERR_INPUT_LINE' }) as unknown }),
+      expect.objectContaining({ badLines: 1001, notLogged: 999 }),
+    ]);
+    expect(reported).toBe(source.stats().badLines);
+  });
 
   it('backs off further each time a device opens and fails at once; a line read starts again from the bottom', async () => {
     // No line between open and failure: nothing proves the device works, so no reset, no spin.

@@ -26,9 +26,14 @@ export interface QrLineParserOptions {
 
 export interface QrLineParserDeps {
   readonly logger: Logger;
+  /** For the bad-line log's interval. */
+  readonly now?: () => number;
   /** Called in line order, before the next code is yielded: a CLI can answer every line in order. */
   readonly onBadLine?: (line: number, reason: string) => void;
 }
+
+/** Bad lines are logged at most once per this (with how many were not): a noisy line must not flood the log. */
+export const BAD_LINE_LOG_INTERVAL_MS = 10_000;
 
 export type ReadLine = Buffer | typeof LINE_TOO_LONG | typeof LINE_CUT;
 
@@ -45,11 +50,21 @@ const NOT_TEXT = /[\u0000-\u0008\u000a-\u001f\u007f\ufffd]/;
  */
 export function createQrLineParser(options: QrLineParserOptions, deps: QrLineParserDeps) {
   const { maxLineBytes, prefix = '', suffix = '', json = true } = options;
+  const now = deps.now ?? Date.now;
   const stats: QrLineStats = { lines: 0, codes: 0, badLines: 0 };
+  let loggedAt = -Infinity;
+  let unlogged = 0;
 
   function bad(reason: string): undefined {
     stats.badLines++;
-    deps.logger.warn({ err: scannerErrors.SCANNER_ERR_INPUT_LINE(`line ${stats.lines}: ${reason}`) }, 'bad input line');
+    const at = now();
+    if (at - loggedAt >= BAD_LINE_LOG_INTERVAL_MS) {
+      deps.logger.warn({ err: scannerErrors.SCANNER_ERR_INPUT_LINE(`line ${stats.lines}: ${reason}`), badLines: stats.badLines, notLogged: unlogged }, 'bad input line');
+      loggedAt = at;
+      unlogged = 0;
+    } else {
+      unlogged++;
+    }
     deps.onBadLine?.(stats.lines, reason);
     return undefined;
   }

@@ -44,7 +44,7 @@ export function createSerialLinesSource(input: SerialScannerConfigInput, deps: S
   const now = deps.now ?? Date.now;
   const open = deps.openSerial ?? openSerialPort;
   const backoff = createBackoff(config.reconnect, deps.random ?? Math.random);
-  const parser = createQrLineParser({ ...config, json: config.lineFormat === 'raw-or-json' }, { logger, ...(deps.onBadLine ? { onBadLine: deps.onBadLine } : {}) });
+  const parser = createQrLineParser({ ...config, json: config.lineFormat === 'raw-or-json' }, { logger, now, ...(deps.onBadLine ? { onBadLine: deps.onBadLine } : {}) });
   const counts = { opens: 0, disconnects: 0, openFailures: 0 };
 
   let stopped = false;
