@@ -32,7 +32,7 @@ describe('serial scanner configuration', () => {
     expect(attempt).toThrow(/\/path.*\/baudRate.*\/dataBits.*\/stopBits.*\/parity.*\/terminator.*\/maxLineBytes/s);
     expect(() => parseSerialScannerConfig({ path: '/dev/ttyUSB0', reconnect: { minMs: 500, maxMs: 100 } })).toThrow(/reconnect\/maxMs \(100\) is below minMs \(500\)/);
     const config = parseSerialScannerConfig({ path: '/dev/ttyACM0' });
-    expect(config).toMatchObject({ baudRate: 9600, dataBits: 8, stopBits: 1, parity: 'none', rtscts: false, xonxoff: false, terminator: 'any', maxLineBytes: 16_384 });
+    expect(config).toMatchObject({ baudRate: 9600, dataBits: 8, stopBits: 1, parity: 'none', rtscts: false, xonxoff: false, terminator: 'any', maxLineBytes: 16_384, readBufferBytes: 16_384, lineFormat: 'raw' });
     expect(Object.isFrozen(config.reconnect)).toBe(true);
   });
 });

@@ -44,6 +44,8 @@ export const serialScannerConfigSchema = {
     lineFormat: { enum: ['raw', 'raw-or-json'], default: 'raw' },
     /** Longest line held (a QR code holds at most 4296 characters); past it the line is dropped up to its terminator and counted. */
     maxLineBytes: { type: 'integer', minimum: 64, maximum: 1_048_576, default: 16_384 },
+    /** Bytes read ahead of the agent (the port stream's buffer); past it reads wait, then the OS buffer fills, then flow control holds the scanner. */
+    readBufferBytes: { type: 'integer', minimum: 1024, maximum: 1_048_576, default: 16_384 },
     /** Reopening after an unplug or a failed open: jittered exponential backoff between these. */
     reconnect: {
       type: 'object',

@@ -67,8 +67,7 @@ export const openSerialPort: OpenSerial = async (config) => {
     xon: config.xonxoff,
     xoff: config.xonxoff,
     lock: config.lock,
-    // The stream's read buffer: at most this much waits for a slow consumer (then the OS buffer, then flow control).
-    highWaterMark: 16 * 1024,
+    highWaterMark: config.readBufferBytes,
     autoOpen: false,
   });
   // Failures reach us through open's callback and the iterator; an 'error' without a listener would throw.
