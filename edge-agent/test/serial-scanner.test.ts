@@ -173,7 +173,7 @@ describe('serial scanner on a socat pseudo-terminal pair', () => {
       [7, 'longer than 4096 bytes'],
       [9, 'not text (control bytes or invalid UTF-8)'],
     ]);
-    expect(run.stats()).toEqual({ lines: 10, codes: 7, badLines: 2, opens: 1, disconnects: 0, openFailures: 0, connected: true });
+    expect(run.stats()).toEqual({ lines: 10, codes: 7, badLines: 2, opens: 1, reconnects: 0, disconnects: 0, openFailures: 0, connected: true });
     await source!.stop();
     await run.done;
     expect(run.stats().connected).toBe(false);
@@ -237,7 +237,7 @@ describe('serial scanner on a socat pseudo-terminal pair', () => {
     await pty.unplug();
     await vi.waitFor(() => expect(run.stats().disconnects).toBe(2), WAIT);
     await pty.plug();
-    await vi.waitFor(() => expect(run.stats()).toMatchObject({ opens: 3, connected: true }), WAIT);
+    await vi.waitFor(() => expect(run.stats()).toMatchObject({ opens: 3, reconnects: 2, connected: true }), WAIT);
     await pty.type('CHC1:THIRD\n');
     await vi.waitFor(() => expect(run.codes.at(-1)).toEqual({ qr: 'CHC1:THIRD' }), WAIT);
   });

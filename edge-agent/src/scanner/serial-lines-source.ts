@@ -12,6 +12,8 @@ import { openSerialPort, type OpenSerial, type SerialConnection } from './serial
 export interface SerialLinesSourceStats extends QrLineStats {
   /** Successful opens of the device: the first, then one per reconnect. */
   opens: number;
+  /** Opens after the first: the device came back (or was found again) without a restart. */
+  reconnects: number;
   /** Times the open device went away (unplugged, EIO). */
   disconnects: number;
   /** Attempts to open that failed (absent device, no permission, busy). */
@@ -146,6 +148,6 @@ export function createSerialLinesSource(input: SerialScannerConfigInput, deps: S
       })();
       return stopping;
     },
-    stats: () => ({ ...parser.stats(), ...counts, connected: current !== undefined }),
+    stats: () => ({ ...parser.stats(), ...counts, reconnects: Math.max(0, counts.opens - 1), connected: current !== undefined }),
   };
 }
