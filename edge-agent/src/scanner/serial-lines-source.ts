@@ -2,6 +2,7 @@ import { pino, type Logger } from 'pino';
 import { systemTimers, type Timers } from '../agent-deps.ts';
 import { createBackoff } from '../backoff.ts';
 import { readBoundedLines } from '../bounded-lines.ts';
+import type { Random } from '../seeded-random.ts';
 import { createQrLineParser, type QrLineStats } from './qr-line-parser.ts';
 import type { ScanInput } from './scanner-agent.ts';
 import type { ScanSource } from './scan-source.ts';
@@ -24,7 +25,7 @@ export interface SerialLinesSourceStats extends QrLineStats {
 export interface SerialLinesSourceDeps {
   readonly logger?: Logger;
   /** Jitter of the reopen backoff. */
-  readonly random?: () => number;
+  readonly random?: Random;
   readonly timers?: Timers;
   readonly now?: () => number;
   /** Called in line order, before the next code is yielded (as for stdin). */
@@ -34,8 +35,8 @@ export interface SerialLinesSourceDeps {
 }
 
 /**
- * QR codes from a hardware scanner on a serial line, one a line (the raw text or `{"qr","venue"}`,
- * as on stdin), framed as configured. Unplugging the device never ends the source: it reopens the
+ * QR codes from a hardware scanner on a serial line, one a line (its raw text; `{"qr","venue"}` only
+ * with `lineFormat: 'raw-or-json'`), framed as configured. Unplugging the device never ends the source: it reopens the
  * path with backoff until the device is back or `stop()` is called, logging SCANNER_ERR_SERIAL once
  * per outage. A line the device was in the middle of when it went away is dropped and counted.
  */
