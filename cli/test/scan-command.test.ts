@@ -9,7 +9,7 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanCommand } from '../src/commands/scan.ts';
 import { createShutdown } from '../src/shutdown.ts';
-import { collect } from './json-lines-output.ts';
+import { collectJsonLines } from './printed-json.ts';
 import { startCityops, type CityopsProcess } from '../../test-peers/cityops-process.ts';
 
 const TOKEN = 'scan-test-token-0123456789abcdef';
@@ -63,7 +63,7 @@ describe('cityops scan (through the ingest broker, with its authentication and A
 
     const stdin = new PassThrough();
     const out = new PassThrough();
-    const printed = collect(out);
+    const printed = collectJsonLines(out);
     stdin.end(
       [
         health.issueHealthCode({ subject: 'p-1', colour: 'green' }),
@@ -100,7 +100,7 @@ describe('cityops scan (through the ingest broker, with its authentication and A
     await writeCredentialsFile(join(dir, 'scanners.json'), devices);
     const serviceSecret = await provision('verifier-sim', 'service');
     const out = new PassThrough();
-    const printed = collect(out);
+    const printed = collectJsonLines(out);
     await scanCommand(
       [
         '--simulate', '--credentials', join(dir, 'scanners.json'), '--broker', mqttUrl, '--service-id', 'verifier-sim', `--service-secret=${serviceSecret}`,

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { encodeFrame, renderQrVariant } from '../../test-peers/qr-frames.ts';
 import { scanCommand } from '../src/commands/scan.ts';
 import { createShutdown } from '../src/shutdown.ts';
-import { collect } from './json-lines-output.ts';
+import { collectJsonLines } from './printed-json.ts';
 
 const health = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'] });
 const rogue = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'] });
@@ -34,7 +34,7 @@ describe('cityops scan --frames-command / --frames-dir (offline: no broker)', ()
 
   async function scan(extra: string[], scanner: string, until: (printed: Record<string, unknown>[]) => void): Promise<Record<string, unknown>[]> {
     const out = new PassThrough();
-    const printed = collect(out);
+    const printed = collectJsonLines(out);
     const shutdown = createShutdown();
     const argv = ['--scanner', scanner, '--trust', trust, '--broker', 'mqtt://127.0.0.1:1', '--connect-wait-ms', '0', '--upload-wait-ms', '0', '--data', join(dir, scanner), ...extra];
     const running = scanCommand(argv, out, shutdown, Readable.from([]));

@@ -16,6 +16,7 @@ import {
 import { createVerifierService } from '@cityops/verifier';
 import { pino, type Logger } from 'pino';
 import { cliErrors } from '../cli-errors.ts';
+import { serialOptions, serialSourceFrom, serialUsage } from '../serial-option.ts';
 import type { Shutdown } from '../shutdown.ts';
 import { readTrustOptions, trustOptions, trustOptionsUsage } from '../trust-options.ts';
 import { frameSourceFromOptions, scanFramesUsage } from './scan-frames.ts';
@@ -31,6 +32,7 @@ export const scanUsage = `cityops scan --scanner ID --trust FILE|URL [--secret S
   /v1/revocation/filter), kept in --data, and says "offline": true. Events of offline verdicts are uploaded
   when the verifier answers again; once stdin ends the command waits up to --upload-wait-ms for them.
 ${scanFramesUsage}
+${serialUsage}
 cityops scan --simulate [--scanners 8] [--rate 20] [--count N] [--duration S] [--mix valid=80,expired=5,...] [--seed N]
              [--broker URL] [--credentials FILE] [--service-id ID --service-secret S] [--verifier-port 0] [--data DIR]
   a fleet of scanner agents at venues across the city (--credentials: scanners provisioned on the broker),
@@ -94,6 +96,7 @@ async function scanStdin(argv: string[], out: NodeJS.WritableStream, shutdown: S
       'frames-command': { type: 'string' },
       'frames-dir': { type: 'string' },
       'presentation-gap-ms': { type: 'string' },
+      ...serialOptions,
     },
   });
   if (values.scanner === undefined || values.trust === undefined) throw cliErrors.CLI_ERR_USAGE('--scanner and --trust are required (or --simulate)');
@@ -116,19 +119,19 @@ async function scanStdin(argv: string[], out: NodeJS.WritableStream, shutdown: S
     },
     { logger },
   );
-  const source =
-    frameSourceFromOptions(values, logger) ??
-    createQrLinesSource(input, {}, {
-      logger,
-      onBadLine: (line, reason) => out.write(`${JSON.stringify({ line, error: 'SCANNER_ERR_INPUT_LINE', message: reason })}\n`),
-    });
+  const onBadLine = (line: number, reason: string) => out.write(`${JSON.stringify({ line, error: 'SCANNER_ERR_INPUT_LINE', message: reason })}\n`);
+  const inputs = [values.serial, values['frames-command'], values['frames-dir']].filter((v) => v !== undefined);
+  if (inputs.length > 1) throw cliErrors.CLI_ERR_USAGE('one input at a time: --serial, --frames-command or --frames-dir');
+  const device = frameSourceFromOptions(values, logger) ?? serialSourceFrom(values, { logger, onBadLine });
+  const source = device ?? createQrLinesSource(input, {}, { logger, onBadLine });
   shutdown.add(() => agent.stop());
   shutdown.add(() => source.stop());
   const online = untilOnline(agent, positive(values['connect-wait-ms'], '--connect-wait-ms', true));
   await agent.start();
   await online;
   await agent.consume(source, (result) => out.write(`${JSON.stringify(result)}\n`));
-  await untilUploaded(agent, positive(values['upload-wait-ms'], '--upload-wait-ms', true));
+  // A serial line or a camera ends only with a signal: the agent is stopping; its spool is on disk for the next start.
+  if (device === undefined) await untilUploaded(agent, positive(values['upload-wait-ms'], '--upload-wait-ms', true));
   const stats = agent.stats();
   logger.info({ ...source.stats(), online: stats.onlineVerdicts, offline: stats.offlineVerdicts, spoolPending: stats.spool.pending }, 'scan done');
   await shutdown.run();
@@ -230,7 +233,7 @@ async function scanSimulated(argv: string[], out: NodeJS.WritableStream, shutdow
 }
 
 /**
- * `cityops scan`: one scanner agent fed by stdin, or `--simulate` a fleet with its own verifier.
+ * `cityops scan`: one scanner agent fed by stdin (or `--serial DEVICE`), or `--simulate` a fleet with its own verifier.
  * Returns once stdin ended (and offline events were uploaded, or the wait ran out) or the
  * simulation finished; a signal ends it through `shutdown`.
  */

@@ -13,5 +13,6 @@ export const scannerErrors = defineErrors({
   SCANNER_ERR_SPOOL_FULL: { message: 'Offline event spool reached spool.maxBytes; the whenFull policy dropped events', statusCode: 507 },
   SCANNER_ERR_SPOOL_IO: { message: 'Offline event spool file operation failed' },
   SCANNER_ERR_UPLOAD_REFUSED: { message: 'The verifier refused some uploaded offline events (they do not match its schema)' },
+  SCANNER_ERR_SERIAL: { message: 'Serial scanner device could not be opened or went away; reopening it with backoff' },
   SCANNER_ERR_INPUT_LINE: { message: 'Input line is not a QR text or {"qr", "venue"?}; it was skipped', statusCode: 400 },
 });

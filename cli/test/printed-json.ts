@@ -1,7 +1,7 @@
 import type { PassThrough } from 'node:stream';
 
-/** The JSON lines a command writes to `out`, parsed as they come (other lines ignored). */
-export function collect(out: PassThrough): Record<string, unknown>[] {
+/** Every JSON line a command prints to `out`, as it prints it (other lines are skipped). */
+export function collectJsonLines(out: PassThrough): Record<string, unknown>[] {
   const printed: Record<string, unknown>[] = [];
   let rest = '';
   out.on('data', (chunk: Buffer) => {
