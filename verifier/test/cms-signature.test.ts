@@ -27,6 +27,7 @@ describe('verifyCmsSignature on what openssl signs', () => {
     const selfSigned = (name: string, keyAlg: string[]) =>
       openssl('req', '-x509', '-newkey', ...keyAlg, '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-subj', `/C=XA/CN=${name}`, '-days', '30');
     selfSigned('ec', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256']);
+    selfSigned('ec2', ['ec', '-pkeyopt', 'ec_paramgen_curve:P-256']);
     selfSigned('rsa', ['rsa:2048']);
     openssl('x509', '-in', 'ec.pem', '-outform', 'DER', '-out', 'content.der');
     content = readFileSync(join(dir, 'content.der'));
@@ -47,7 +48,7 @@ describe('verifyCmsSignature on what openssl signs', () => {
     }
   });
 
-  it('refuses another content, a flipped messageDigest, two certificates or signers, none, another eContentType, trailing bytes', () => {
+  it('refuses another content, a flipped messageDigest, two certificates or signers, none, another eContentType, trailing bytes, a swapped signer', () => {
     const changed = Buffer.from(content);
     changed[changed.length - 3]! ^= 0x01;
     expect(() => verifyCmsSignature(cms(...by('rsa'), '-keyopt', 'rsa_padding_mode:pss'), changed)).toThrow(/messageDigest does not match/);
@@ -63,5 +64,14 @@ describe('verifyCmsSignature on what openssl signs', () => {
     expect(() => verifyCmsSignature(cms(...by('ec'), '-econtent_type', '1.2.3.4'), content)).toThrow(/signed content is not id-data/);
     expect(() => verifyCmsSignature(Buffer.concat([signature, Buffer.from([0])]).toString('base64'), content)).toThrow(/DER: trailing bytes/);
     expect(verifyCmsSignature(signature.toString('base64'), content).raw.equals(pem('ec').raw)).toBe(true);
+    // Another signer's certificate in place of the one that signed: in the streamed BER only the
+    // certificates [0] around it has a length (A0 82 hi lo), its parents end at end-of-contents.
+    const streamed = Buffer.from(cms(...by('ec2'), '-stream', '-nodetach'), 'base64');
+    const at = streamed.indexOf(pem('ec2').raw);
+    expect(streamed.subarray(at - 4, at - 2).toString('hex')).toBe('a082');
+    const other = pem('ec').raw;
+    const swapped = Buffer.concat([streamed.subarray(0, at - 2), Buffer.from([other.length >> 8, other.length & 0xff]), other, streamed.subarray(at + pem('ec2').raw.length)]);
+    expect(verifyCmsSignature(streamed.toString('base64'), content).raw.equals(pem('ec2').raw)).toBe(true);
+    expect(() => verifyCmsSignature(swapped.toString('base64'), content)).toThrow(/the signature does not verify/);
   });
 });
