@@ -154,6 +154,21 @@ export function edgeCharts(source: ChartSource): Chart[] {
   ];
 }
 
+export function scanCharts(source: ChartSource): Chart[] {
+  const f = source.figures;
+  const perFrame = (size: string) =>
+    barChart(`Scan: QR code read from a ${size} JPEG frame`, 'ms/frame', bars(['ours', known(f, `ours_${size}_ms_per_frame`), 'ours'], ['zbarimg', known(f, `zbarimg_${size}_ms_per_frame`), 'peer']));
+  return [
+    ...perFrame('640x480'),
+    ...perFrame('1280x720'),
+    ...barChart('Scan: frames read per CPU-second', 'frames/CPU-s', bars(
+      ['640x480', known(f, 'ours_640x480_frames_per_cpu_second'), 'ours'],
+      ['1280x720', known(f, 'ours_1280x720_frames_per_cpu_second'), 'ours'],
+      ['target', 10, 'target', '1280x720'],
+    )),
+  ];
+}
+
 /** A soak sample's value, or null where it was not measured (-1). */
 function sampleSeries(samples: readonly Readonly<Record<string, number>>[], key: string): (number | null)[] {
   return samples.map((s) => {
@@ -220,6 +235,7 @@ export const SCENARIO_CHARTS: Readonly<Record<string, (source: ChartSource) => C
   codec: codecCharts,
   ingest: ingestCharts,
   verify: verifyCharts,
+  scan: scanCharts,
   query: queryCharts,
   alerts: alertsCharts,
   broker: brokerCharts,

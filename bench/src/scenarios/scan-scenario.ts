@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createImageCodeReader } from '@cityops/edge-agent';
 import { encodeFrame, renderQrVariant, type QrFrameVariant, type RgbaFrame } from '../../../test-peers/qr-frames.ts';
+import { scanCharts, withCharts } from '../charts/scenario-charts.ts';
 import type { Scenario } from '../scenario.ts';
 
 const run = promisify(execFile);
@@ -103,7 +104,7 @@ export const scanScenario: Scenario = {
       log(`scan ${size}: ${n} frames, ${(wallMs / n).toFixed(1)} ms/frame, ${(n / cpuS).toFixed(1)} frames/CPU-s; zbarimg ${peer.msPerFrame.toFixed(1)} ms/frame`);
     }
     const hd = figures['ours_1280x720_frames_per_cpu_second'] ?? 0;
-    return {
+    return withCharts(scanCharts, {
       scenario: 'scan',
       question: QUESTION,
       figures,
@@ -117,6 +118,6 @@ export const scanScenario: Scenario = {
         'zbarimg reads all files in one process (ImageMagick decode included), so its start-up is spread over the frames.',
       ],
       tables: [{ title: 'Decode per frame', columns: ['frame', 'ours ms/frame', 'ours frames/CPU-s', 'ours read', 'zbarimg ms/frame', 'zbarimg read'], rows }],
-    };
+    });
   },
 };
