@@ -1,11 +1,10 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { runVerify } from './run-verify.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDevelopmentIssuer } from '@cityops/protocol';
 import { identifierHash } from '@cityops/verifier';
-import { verifyCommand } from '../src/commands/verify.ts';
 
 const T = Date.UTC(2026, 10, 26, 9, 0, 0);
 const MINUTE = 60_000;
@@ -13,16 +12,7 @@ const health = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-
 const site = createDevelopmentIssuer({ issuer: 'huangpu-office', kinds: ['site-code'], trustForm: 'public-key', alg: 'EdDSA', now: () => T });
 const rogue = createDevelopmentIssuer({ issuer: 'city-health', now: () => T });
 
-async function run(argv: string[], lines: string[]): Promise<Record<string, unknown>[]> {
-  const out = new PassThrough();
-  let text = '';
-  out.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  await verifyCommand(argv, out, Readable.from(lines.map((l) => `${l}\n`)));
-  return text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+const run = runVerify;
 
 describe('cityops verify', () => {
   let dir: string;

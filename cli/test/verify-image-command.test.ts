@@ -1,28 +1,18 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { runVerify } from './run-verify.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDevelopmentIssuer } from '@cityops/protocol';
 import { dccVaccination } from '../../verifier/test/code-fixtures.ts';
 import { pngDeclaring } from '../../test-peers/hostile-images.ts';
 import { encodeFrame, renderQrFrame, renderQrVariant, sideBySide, type RgbaFrame } from '../../test-peers/qr-frames.ts';
-import { verifyCommand } from '../src/commands/verify.ts';
 
 const now = Date.now();
 const health = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'], now: () => now });
 const dcc = createDevelopmentIssuer({ issuer: 'XA', kinds: ['eu-dcc'], now: () => now });
 
-async function run(argv: string[]): Promise<Record<string, unknown>[]> {
-  const out = new PassThrough();
-  let text = '';
-  out.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  await verifyCommand(argv, out, Readable.from([]));
-  return text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+const run = (argv: string[]) => runVerify(argv);
 
 describe('cityops verify --image', () => {
   let dir: string;

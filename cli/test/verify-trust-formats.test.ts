@@ -4,24 +4,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
+import { runVerify } from './run-verify.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer } from 'node:net';
 import { scanCommand } from '../src/commands/scan.ts';
-import { verifyCommand } from '../src/commands/verify.ts';
 import { createShutdown } from '../src/shutdown.ts';
 import { dccVaccination } from '../../verifier/test/code-fixtures.ts';
 import { createTrustPki, type TrustPki } from '../../verifier/test/trust-pki.ts';
 
-async function run(argv: string[], lines: string[]): Promise<Record<string, unknown>[]> {
-  const out = new PassThrough();
-  let text = '';
-  out.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  await verifyCommand(argv, out, Readable.from(lines.map((l) => `${l}\n`)));
-  return text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+const run = runVerify;
 
 describe('cityops verify --trust in the formats backends publish', () => {
   let dir: string;

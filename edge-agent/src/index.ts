@@ -1,5 +1,6 @@
 export * from './agent-config.ts';
 export * from './agent-deps.ts';
+export * from './wakeable-delay.ts';
 export * from './backoff.ts';
 export * from './errors.ts';
 export * from './gateway-agent.ts';

@@ -5,6 +5,7 @@ import { agentErrors } from './errors.ts';
 import type { ReadingSource } from './reading-source.ts';
 import type { Random } from './seeded-random.ts';
 import { METRICS, SENSOR_MODELS, isAlarmValue, type Metric } from './sensor-models.ts';
+import { createWakeableDelay } from './wakeable-delay.ts';
 
 export const simulatedSourceConfigSchema = {
   type: 'object',
@@ -101,19 +102,8 @@ export function createSimulatedSource(
   }));
   const stats: SimulatedSourceStats = { readings: 0, alarms: 0, skipped: 0 };
   let stopped = false;
-  let timer: unknown;
-  let wake: (() => void) | undefined;
+  const delay = createWakeableDelay(timers);
   let iterator: AsyncGenerator<Reading> | undefined;
-
-  function delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      wake = resolve;
-      timer = timers.setTimeout(() => {
-        wake = undefined;
-        resolve();
-      }, ms);
-    });
-  }
 
   function read(sensor: (typeof sensors)[number], ts: number): Reading {
     const value = sensor.sample(ts);
@@ -133,7 +123,7 @@ export function createSimulatedSource(
         yield read(sensor, ts);
       }
       if (limitReached()) return;
-      await delay(intervalMs);
+      await delay.wait(intervalMs);
     }
   }
 
@@ -155,7 +145,7 @@ export function createSimulatedSource(
         next = (next + 1) % sensors.length;
       }
       if (limitReached()) return;
-      await delay(cfg.tickMs);
+      await delay.wait(cfg.tickMs);
     }
   }
 
@@ -166,9 +156,7 @@ export function createSimulatedSource(
     },
     stop() {
       stopped = true;
-      timers.clearTimeout(timer);
-      wake?.();
-      wake = undefined;
+      delay.wake();
       return Promise.resolve();
     },
     stats: () => ({ ...stats }),

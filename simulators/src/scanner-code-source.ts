@@ -1,4 +1,4 @@
-import { systemTimers, type Random, type ScanInput, type ScanSource, type Timers } from '@cityops/edge-agent';
+import { createWakeableDelay, systemTimers, type Random, type ScanInput, type ScanSource, type Timers } from '@cityops/edge-agent';
 import { pickCodeClass, type CodeClass, type CodeMix, type ScannerCodeMint } from './scanner-code-mix.ts';
 
 /** A scan with what the simulator expects of it. */
@@ -40,21 +40,9 @@ export function createSimulatedScanSource(
   const maxBacklog = config.maxBacklog ?? 100;
   const stats: SimulatedScanSourceStats = { codes: 0, skipped: 0 };
   let stopped = false;
-  let wake: (() => void) | undefined;
   let iterator: AsyncGenerator<SimulatedScan> | undefined;
 
-  const pause = (ms: number) =>
-    new Promise<void>((resolve) => {
-      const timer = timers.setTimeout(() => {
-        wake = undefined;
-        resolve();
-      }, ms);
-      wake = () => {
-        timers.clearTimeout(timer);
-        wake = undefined;
-        resolve();
-      };
-    });
+  const pause = createWakeableDelay(timers);
 
   async function* run(): AsyncGenerator<SimulatedScan> {
     const started = now();
@@ -64,7 +52,7 @@ export function createSimulatedScanSource(
       if (config.ratePerSecond !== undefined) {
         const due = Math.floor(((now() - started) / 1000) * config.ratePerSecond);
         if (due <= accounted) {
-          await pause(Math.max(1, Math.min(tickMs, ((accounted + 1) / config.ratePerSecond) * 1000 - (now() - started))));
+          await pause.wait(Math.max(1, Math.min(tickMs, ((accounted + 1) / config.ratePerSecond) * 1000 - (now() - started))));
           continue;
         }
         if (due - accounted > maxBacklog) {
@@ -86,7 +74,7 @@ export function createSimulatedScanSource(
     },
     stop() {
       stopped = true;
-      wake?.();
+      pause.wake();
       return Promise.resolve();
     },
     stats: () => ({ ...stats }),

@@ -3,6 +3,7 @@ import { systemTimers, type Timers } from '../agent-deps.ts';
 import { createBackoff } from '../backoff.ts';
 import { readBoundedLines } from '../bounded-lines.ts';
 import type { Random } from '../seeded-random.ts';
+import { createWakeableDelay } from '../wakeable-delay.ts';
 import { createQrLineParser, type QrLineStats } from './qr-line-parser.ts';
 import type { ScanInput } from './scanner-agent.ts';
 import type { ScanSource } from './scan-source.ts';
@@ -55,7 +56,8 @@ export function createSerialLinesSource(input: SerialScannerConfigInput, deps: S
   let current: SerialConnection | undefined;
   let opening: Promise<SerialConnection | undefined> | undefined;
   let stopping: Promise<void> | undefined;
-  let wake: (() => void) | undefined;
+  // Waits before the next open; stop() cuts it short.
+  const pause = createWakeableDelay(timers);
   let outageSince: number | undefined;
 
   function outage(what: string, cause: unknown): void {
@@ -82,21 +84,6 @@ export function createSerialLinesSource(input: SerialScannerConfigInput, deps: S
     }
   }
 
-  /** Waits before the next open; stop() cuts it short. */
-  function pause(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const handle = timers.setTimeout(() => {
-        wake = undefined;
-        resolve();
-      }, ms);
-      wake = () => {
-        timers.clearTimeout(handle);
-        wake = undefined;
-        resolve();
-      };
-    });
-  }
-
   async function* readFrom(connection: SerialConnection): AsyncGenerator<ScanInput> {
     try {
       const lines = readBoundedLines(connection.chunks, config.maxLineBytes, () => stopped, { terminator: config.terminator, unterminated: 'cut' });
@@ -119,7 +106,7 @@ export function createSerialLinesSource(input: SerialScannerConfigInput, deps: S
       const connection = await opening;
       opening = undefined;
       if (connection === undefined) {
-        await pause(backoff.next());
+        await pause.wait(backoff.next());
         continue;
       }
       current = connection;
@@ -128,7 +115,7 @@ export function createSerialLinesSource(input: SerialScannerConfigInput, deps: S
       if (stopped) break;
       counts.disconnects++;
       outage('the device went away', connection.endReason());
-      await pause(backoff.next());
+      await pause.wait(backoff.next());
     }
     await current?.close();
   }
@@ -141,7 +128,7 @@ export function createSerialLinesSource(input: SerialScannerConfigInput, deps: S
     },
     stop() {
       stopped = true;
-      wake?.();
+      pause.wake();
       stopping ??= (async () => {
         // An open under way finishes first, so that its descriptor is closed too.
         const pending = await opening;
