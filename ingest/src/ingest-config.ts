@@ -37,6 +37,27 @@ export const ingestConfigSchema = {
             clientCert: { type: 'string', enum: ['off', 'optional', 'required'], default: 'off' },
           },
         },
+        /**
+         * Limits before authentication and at the wire (mqtt-wire-guard.ts): packet sizes are checked
+         * at each fixed header, before a body is buffered; a PUBLISH may carry telemetry.maxPayloadBytes
+         * plus publishOverheadBytes (topic, packet id, properties).
+         */
+        wire: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            maxConnectBytes: { type: 'integer', minimum: 256, maximum: 268435455, default: 65536 },
+            publishOverheadBytes: { type: 'integer', minimum: 64, maximum: 65600, default: 4096 },
+            maxSubscribeBytes: { type: 'integer', minimum: 256, maximum: 268435455, default: 65536 },
+            maxOtherBytes: { type: 'integer', minimum: 16, maximum: 268435455, default: 4096 },
+            /** A socket that has not sent a whole CONNECT by then is closed (aedes' connectTimeout). */
+            connectTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
+            maxConnectionsPerAddress: { type: 'integer', minimum: 1, default: 256 },
+            maxUnauthenticated: { type: 'integer', minimum: 1, default: 2048 },
+            logIntervalMs: { type: 'integer', minimum: 0, default: 60000 },
+          },
+        },
       },
     },
     http: {

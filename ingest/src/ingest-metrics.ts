@@ -124,6 +124,23 @@ export function createIngestMetrics(registry = new Registry()) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    refusedPackets: new Counter({
+      name: 'cityops_broker_refused_packets_total',
+      help: 'MQTT connections closed at a packet fixed header, by reason (too_large, malformed) and packet type, before the body was buffered.',
+      labelNames: ['reason', 'type'] as const,
+      registers: [registry],
+    }),
+    refusedSockets: new Counter({
+      name: 'cityops_broker_refused_sockets_total',
+      help: 'MQTT sockets closed before CONNECT completed, by reason (address_connections, unauthenticated_sockets at accept; connect_timeout at the CONNECT deadline).',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    unauthenticatedSockets: new Gauge({
+      name: 'cityops_broker_unauthenticated_sockets',
+      help: 'MQTT sockets accepted and not yet past CONNECT (capped by mqtt.wire.maxUnauthenticated).',
+      registers: [registry],
+    }),
     denied: new Counter({
       name: 'cityops_broker_denied_total',
       help: 'Refused publishes and subscriptions, by operation.',

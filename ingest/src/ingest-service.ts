@@ -9,6 +9,7 @@ import { buildHttpApi } from './http-api.ts';
 import { parseIngestConfig, type IngestConfigInput } from './ingest-config.ts';
 import { createIngestMetrics, type IngestMetrics } from './ingest-metrics.ts';
 import { createMqttBroker, type MqttBroker } from './mqtt-broker.ts';
+import { createWireGuard } from './mqtt-wire-guard.ts';
 import { createInstanceLease, type InstanceLease } from './instance-lease.ts';
 import { createPipelineStatusPublisher } from './pipeline-status-publisher.ts';
 import { createTelemetryPipeline, type TelemetryPipeline } from './telemetry-pipeline.ts';
@@ -109,12 +110,29 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
           },
           { redis: cluster.redis(), logger },
         );
+  const wireConfig = config.mqtt.wire;
+  const wire = createWireGuard(
+    {
+      packets: {
+        connectBytes: wireConfig.maxConnectBytes,
+        publishBytes: config.telemetry.maxPayloadBytes + wireConfig.publishOverheadBytes,
+        subscribeBytes: wireConfig.maxSubscribeBytes,
+        otherBytes: wireConfig.maxOtherBytes,
+      },
+      maxConnectionsPerAddress: wireConfig.maxConnectionsPerAddress,
+      exemptAddresses: config.limits.exemptAddresses,
+      maxUnauthenticated: wireConfig.maxUnauthenticated,
+      logIntervalMs: wireConfig.logIntervalMs,
+    },
+    { metrics, logger, now },
+  );
   const broker = createMqttBroker(config.mqtt, {
     registry,
     pipeline,
     metrics,
     logger,
     guard,
+    wire,
     ...(cluster === undefined || clusterConfig === undefined
       ? {}
       : { cluster: { ...cluster, heartbeatIntervalMs: clusterConfig.heartbeatIntervalMs } }),

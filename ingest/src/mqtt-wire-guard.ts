@@ -1,0 +1,110 @@
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { normalizeAddress } from '@cityops/protocol';
+import type { IngestMetrics } from './ingest-metrics.ts';
+import { createPacketScanner, type PacketLimits, type PacketRefusal } from './mqtt-packet-limits.ts';
+
+/** The broker's limits before (and at) the MQTT parser: what a peer without credentials can hold. */
+export interface WireGuardConfig {
+  readonly packets: PacketLimits;
+  /** Open connections from one address, counted at accept (before any CONNECT). */
+  readonly maxConnectionsPerAddress: number;
+  /** Addresses the per-address cap leaves alone (limits.exemptAddresses: a local proxy is everyone's address). */
+  readonly exemptAddresses: readonly string[];
+  /** Sockets accepted but not yet past CONNECT/CONNACK, over all addresses. */
+  readonly maxUnauthenticated: number;
+  /** A refusal is logged at most once per address per interval (a flood must not flood the log). */
+  readonly logIntervalMs: number;
+}
+
+export interface WireGuardDeps {
+  readonly metrics: IngestMetrics;
+  readonly logger: Logger;
+  readonly now: () => number;
+}
+
+export interface WireGuard {
+  /** Counts a just-accepted socket; false (and the socket destroyed) when a cap is reached. */
+  admit(socket: Socket): boolean;
+  /**
+   * Scans what aedes reads from `conn` for oversized or malformed packets. Over TLS `conn` is the
+   * TLS socket and `accepted` the TCP socket admitted under it.
+   */
+  watch(conn: Socket, accepted?: Socket): void;
+  /** The connection `conn` has completed CONNECT: it no longer counts as unauthenticated. */
+  authenticated(conn: object): void;
+}
+
+// Addresses remembered for log throttling at most; beyond, the memory is dropped (one extra line each).
+const MAX_LOGGED_ADDRESSES = 4096;
+
+export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): WireGuard {
+  const { metrics, logger, now } = deps;
+  const perAddress = new Map<string, number>();
+  const exempt = new Set(config.exemptAddresses.map((a) => normalizeAddress(a)));
+  // Sockets counted as unauthenticated until CONNACK (or close); keyed by the socket aedes sees.
+  const pending = new Set<object>();
+  const lastLogged = new Map<string, number>();
+  // TLS socket -> the TCP socket admitted under it.
+  const admittedAs = new WeakMap<object, object>();
+
+  function logOnce(address: string, fields: Record<string, unknown>, message: string): void {
+    const t = now();
+    const last = lastLogged.get(address);
+    if (last !== undefined && t - last < config.logIntervalMs) return;
+    if (lastLogged.size >= MAX_LOGGED_ADDRESSES) lastLogged.clear();
+    lastLogged.set(address, t);
+    logger.warn({ address, ...fields }, message);
+  }
+
+  function refuseSocket(socket: Socket, reason: 'address_connections' | 'unauthenticated_sockets'): false {
+    metrics.refusedSockets.inc({ reason });
+    logOnce(socket.remoteAddress ?? 'unknown', { code: 'INGEST_ERR_WIRE_LIMIT', reason }, 'MQTT connection refused at accept');
+    socket.destroy();
+    return false;
+  }
+
+  function refusePacket(conn: Socket, refusal: PacketRefusal): void {
+    metrics.refusedPackets.inc({ reason: refusal.reason, type: refusal.type });
+    logOnce(conn.remoteAddress ?? 'unknown', { code: 'INGEST_ERR_WIRE_LIMIT', ...refusal }, 'MQTT packet refused: connection closed');
+    conn.destroy();
+  }
+
+  return {
+    admit(socket) {
+      const address = normalizeAddress(socket.remoteAddress) ?? 'unknown';
+      const open = perAddress.get(address) ?? 0;
+      if (open >= config.maxConnectionsPerAddress && !exempt.has(address)) return refuseSocket(socket, 'address_connections');
+      if (pending.size >= config.maxUnauthenticated) return refuseSocket(socket, 'unauthenticated_sockets');
+      perAddress.set(address, open + 1);
+      pending.add(socket);
+      metrics.unauthenticatedSockets.set(pending.size);
+      socket.once('close', () => {
+        const left = (perAddress.get(address) ?? 1) - 1;
+        if (left === 0) perAddress.delete(address);
+        else perAddress.set(address, left);
+        if (pending.delete(socket)) metrics.unauthenticatedSockets.set(pending.size);
+      });
+      return true;
+    },
+    watch(conn, accepted = conn) {
+      if (accepted !== conn) admittedAs.set(conn, accepted);
+      const scanner = createPacketScanner(config.packets);
+      // aedes 1.2 pulls with conn.read() on 'readable' and hands each chunk to its parser: the chunk
+      // is scanned here first, so an oversized body is refused at its header, having cost at most
+      // one socket read (the stream's highWaterMark), never the declared length.
+      const read = conn.read.bind(conn);
+      conn.read = (size?: number) => {
+        const chunk = read(size) as Buffer | null;
+        if (chunk === null || conn.destroyed) return chunk;
+        const refusal = scanner.scan(chunk);
+        if (refusal === undefined) return chunk;
+        refusePacket(conn, refusal);
+        return null;
+      };
+    },
+    authenticated(conn) {
+      if (pending.delete(admittedAs.get(conn) ?? conn)) metrics.unauthenticatedSockets.set(pending.size);
+    },
+  };
+}
