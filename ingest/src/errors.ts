@@ -17,5 +17,6 @@ export const ingestErrors = defineErrors({
   INGEST_ERR_CLUSTER_UNAVAILABLE: { message: 'Cluster routing (Redis) is unavailable; nothing is accepted until it is back', statusCode: 503 },
   INGEST_ERR_CLIENT_CERT: { message: 'The client certificate is not trusted or does not name this device', statusCode: 403 },
   INGEST_ERR_LOCKED_OUT: { message: 'Too many failed logins from this address; try again later', statusCode: 429 },
+  INGEST_ERR_WIRE_LIMIT: { message: 'An MQTT packet or socket beyond the wire limits (mqtt.wire): connection closed', statusCode: 400 },
   INGEST_ERR_INSTANCE_TAKEN: { message: 'Another live ingest instance uses this pipeline instance name', statusCode: 500 },
 });

@@ -59,14 +59,14 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
 
   function refuseSocket(socket: Socket, reason: 'address_connections' | 'unauthenticated_sockets'): false {
     metrics.refusedSockets.inc({ reason });
-    logOnce(socket.remoteAddress ?? 'unknown', { code: 'INGEST_ERR_WIRE_LIMIT', reason }, 'MQTT connection refused at accept');
+    logOnce(normalizeAddress(socket.remoteAddress) ?? 'unknown', { code: 'INGEST_ERR_WIRE_LIMIT', reason }, 'MQTT connection refused at accept');
     socket.destroy();
     return false;
   }
 
   function refusePacket(conn: Socket, refusal: PacketRefusal): void {
     metrics.refusedPackets.inc({ reason: refusal.reason, type: refusal.type });
-    logOnce(conn.remoteAddress ?? 'unknown', { code: 'INGEST_ERR_WIRE_LIMIT', ...refusal }, 'MQTT packet refused: connection closed');
+    logOnce(normalizeAddress(conn.remoteAddress) ?? 'unknown', { code: 'INGEST_ERR_WIRE_LIMIT', ...refusal }, 'MQTT packet refused: connection closed');
     conn.destroy();
   }
 

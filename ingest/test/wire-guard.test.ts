@@ -1,14 +1,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
+import { EventEmitter } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MqttClient } from 'mqtt';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parsePlace, topics } from '@cityops/protocol';
 import { openWarehouse, type Warehouse } from '@cityops/warehouse';
 import { createIngestService, type IngestAddresses, type IngestService } from '../src/index.ts';
+import { createIngestMetrics } from '../src/ingest-metrics.ts';
 import { createPacketScanner } from '../src/mqtt-packet-limits.ts';
+import { createWireGuard } from '../src/mqtt-wire-guard.ts';
 import { countByKey } from './ingest-harness.ts';
 
 const LIMITS = { connectBytes: 100, publishBytes: 1000, subscribeBytes: 50, otherBytes: 2 };
@@ -33,6 +36,30 @@ describe('packet scanner', () => {
     expect(createPacketScanner(LIMITS).scan(Buffer.from([0x40, 3]))).toEqual({ reason: 'too_large', type: 'puback', length: 3 });
     expect(createPacketScanner(LIMITS).scan(Buffer.from([0x30, ...MAX_VBI]))).toEqual({ reason: 'too_large', type: 'publish', length: 268_435_455 });
     expect(createPacketScanner(LIMITS).scan(Buffer.from([0x10, 0x80, 0x80, 0x80, 0x80, 0x01]))).toEqual({ reason: 'malformed', type: 'connect' });
+  });
+});
+
+describe('wire guard refusals in the log', () => {
+  it('logs a refused address once per interval however often it is refused, and counts every refusal', async () => {
+    let t = 1_000_000;
+    const warn = vi.fn();
+    const metrics = createIngestMetrics();
+    const guard = createWireGuard(
+      { packets: LIMITS, maxConnectionsPerAddress: 1, maxUnauthenticated: 100, exemptAddresses: [], logIntervalMs: 60_000 },
+      { metrics, logger: { warn } as unknown as Logger, now: () => t },
+    );
+    const destroyed = vi.fn();
+    const socket = () => Object.assign(new EventEmitter(), { remoteAddress: '::ffff:10.0.0.9', destroy: destroyed }) as unknown as Socket;
+    expect(guard.admit(socket())).toBe(true);
+    const refused = Array.from({ length: 5 }, socket);
+    expect(refused.map((s) => guard.admit(s))).toEqual([false, false, false, false, false]);
+    expect(destroyed).toHaveBeenCalledTimes(5);
+    expect(warn).toHaveBeenCalledTimes(1);
+    expect(warn.mock.calls[0]![0]).toMatchObject({ address: '10.0.0.9', reason: 'address_connections' });
+    t += 60_000;
+    expect(guard.admit(socket())).toBe(false);
+    expect(warn).toHaveBeenCalledTimes(2);
+    expect((await metrics.refusedSockets.get()).values[0]).toMatchObject({ value: 6, labels: { reason: 'address_connections' } });
   });
 });
 
