@@ -39,8 +39,9 @@ export const ingestConfigSchema = {
         },
         /**
          * Limits before authentication and at the wire (mqtt-wire-guard.ts): packet sizes are checked
-         * at each fixed header, before a body is buffered; a PUBLISH may carry telemetry.maxPayloadBytes
-         * plus publishOverheadBytes (topic, packet id, properties).
+         * at each fixed header, before a body is buffered; a PUBLISH may carry 2 × telemetry.maxPayloadBytes
+         * (up to there an oversized payload becomes a dead letter, as over HTTP) plus publishOverheadBytes
+         * (topic, packet id, properties).
          */
         wire: {
           type: 'object',

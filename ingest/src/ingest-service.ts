@@ -115,7 +115,9 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
     {
       packets: {
         connectBytes: wireConfig.maxConnectBytes,
-        publishBytes: config.telemetry.maxPayloadBytes + wireConfig.publishOverheadBytes,
+        // Twice the payload limit, as the HTTP body limit: a payload a little over the limit is still
+        // read, kept as a dead letter and answered on the device's errors topic; far over, it is not read.
+        publishBytes: 2 * config.telemetry.maxPayloadBytes + wireConfig.publishOverheadBytes,
         subscribeBytes: wireConfig.maxSubscribeBytes,
         otherBytes: wireConfig.maxOtherBytes,
       },

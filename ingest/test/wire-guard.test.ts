@@ -206,7 +206,7 @@ describe('the broker before authentication, with real sockets', () => {
       let socket: Socket | undefined;
       const hostile = await gatewayClient('127.0.0.4', 'gw-hostile', (s) => (socket = s));
       const rss = process.memoryUsage().rss;
-      // The default telemetry payload limit is 1 MiB: declare 8 MiB and send it all.
+      // The default telemetry payload limit is 1 MiB (the wire allows 2 MiB + 4 KiB): declare 8 MiB and send it all.
       await streamUntilClosed(socket!, Buffer.from([0x32, 0x80, 0x80, 0x80, 0x04]), 8 << 20);
       growth = process.memoryUsage().rss - rss;
       await hostile.endAsync(true).catch(() => undefined);
