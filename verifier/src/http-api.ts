@@ -86,7 +86,8 @@ function itemSchema(maxQrChars: number) {
 /**
  * The verifier's HTTP API. Verdicts are answers, not errors: a deny is 200. Only OVERLOADED on the
  * single route is a 503 (with the deny verdict as body and Retry-After), so that load balancers and
- * scanners retry elsewhere or fall back to offline verification.
+ * scanners retry elsewhere or fall back to offline verification; and THROTTLED, which like it says
+ * nothing about the code, is a 429 with Retry-After (RFC 6585 §4) and the deny verdict as body.
  */
 export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
   const { engine, reference, metrics } = deps;
@@ -121,6 +122,7 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
       const body = request.body as { qr: string; venue?: string; scanner?: string };
       const verdict = await engine.verify({ qr: body.qr, venue: body.venue, scanner: body.scanner, transport: 'http' });
       if (verdict.reason === 'OVERLOADED') void reply.status(OVERLOADED_STATUS).header('retry-after', '1');
+      if (verdict.reason === 'THROTTLED') void reply.status(429).header('retry-after', String(Math.max(1, Math.ceil((verdict.retryAfterMs ?? 0) / 1000))));
       return verdict;
     },
   );

@@ -19,6 +19,8 @@ export * from './verify-code.ts';
 export * from './verifier-config.ts';
 export * from './verifier-metrics.ts';
 export * from './audit-writer.ts';
+export * from './credential-throttle.ts';
+export * from './credential-flags.ts';
 export * from './offline-events.ts';
 export * from './offline-event-store.ts';
 export * from './verifier-group.ts';

@@ -31,6 +31,7 @@ export const REASONS = {
   POLICY_DENIED: 'the venue does not accept this kind, colour or certificate type',
   STALE_DATA: 'trust or revocation data is older than its maximum age, and the stale action is deny',
   OVERLOADED: 'the verification queue is full; nothing was checked (retry, or verify offline)',
+  THROTTLED: 'the credential sent more checks than a door can see (rates.checksPerSecond); nothing was checked nor recorded',
   INTERNAL_ERROR: 'the verifier failed; nothing was concluded about the code',
 } as const;
 

@@ -28,6 +28,8 @@ export interface Verdict {
   /** Present when trust or revocation data was past its maximum age. */
   readonly stale?: true;
   readonly staleSources?: readonly StaleSource[];
+  /** THROTTLED: when the credential may send its next check (ms from now). */
+  readonly retryAfterMs?: number;
 }
 
 export function denied(reason: Reason, kind: CodeKind | null, detail?: string): Verdict {

@@ -1,12 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import { authenticateCode, type Authentication, type CodeDecoder } from './authenticate-code.ts';
 import type { AuditWriter } from './audit-writer.ts';
+import type { CredentialFlags } from './credential-flags.ts';
+import type { CredentialThrottle } from './credential-throttle.ts';
 import { qrDigest } from './identifier-hashes.ts';
 import { judgeCode, type JudgeOptions } from './judge-code.ts';
 import type { Reason } from './reasons.ts';
 import type { ReferenceStore } from './reference-store.ts';
 import type { VerdictCache } from './verdict-cache.ts';
-import type { Verdict } from './verdict.ts';
+import { denied, type Verdict } from './verdict.ts';
 import { nextStaleAt } from './verification-context.ts';
 import type { VerifierMetrics } from './verifier-metrics.ts';
 import type { VerifyPool } from './verify-pool.ts';
@@ -17,6 +19,11 @@ export interface VerifyRequest {
   readonly qr: string;
   readonly venue?: string | undefined;
   readonly scanner?: string | undefined;
+  /**
+   * Who asked, as the transport authenticated it: a scanner id, or `venue-token:<name>`. Absent in
+   * the open development mode (nothing to count a rate against).
+   */
+  readonly credential?: string | undefined;
   readonly transport: Transport;
 }
 
@@ -34,6 +41,11 @@ export interface VerificationEngineDeps {
   readonly audit?: AuditWriter | undefined;
   readonly metrics: VerifierMetrics;
   readonly now: () => number;
+  /** Rates per credential; absent: no limit. */
+  readonly throttle?: CredentialThrottle | undefined;
+  /** Where a throttled credential's flag goes (once per flag window); absent: metrics and a log line only. */
+  readonly flags?: Pick<CredentialFlags, 'record'> | undefined;
+  readonly logger?: { warn(obj: object, msg: string): void } | undefined;
 }
 
 export interface VerificationEngine {
@@ -48,7 +60,20 @@ const UNCACHEABLE: ReadonlySet<Reason> = new Set(['OVERLOADED', 'INTERNAL_ERROR'
  * meanwhile), the cache, the CPU half (pool or inline), the judgement, metrics and the audit event.
  */
 export function createVerificationEngine(options: VerificationEngineOptions, deps: VerificationEngineDeps): VerificationEngine {
-  const { reference, pool, decoder, cache, audit, metrics, now } = deps;
+  const { reference, pool, decoder, cache, audit, metrics, now, throttle } = deps;
+
+  /**
+   * A credential over its rate gets deny THROTTLED before anything else: not verified, not cached,
+   * not in the audit (a stolen credential cannot move a venue's statistics), only counted and flagged.
+   */
+  function throttled(request: VerifyRequest, credential: string, limit: CredentialThrottle, retryAfterMs: number, flag: boolean): Verdict {
+    metrics.throttled.inc({ transport: request.transport });
+    if (flag) {
+      deps.logger?.warn({ credential, transport: request.transport }, 'credential throttled: more checks than a door can see');
+      deps.flags?.record({ at: now(), credential, scanner: request.scanner ?? '', venue: request.venue ?? '', transport: request.transport });
+    }
+    return { ...denied('THROTTLED', null, `over ${limit.checksPerSecond} checks per second (burst ${limit.burst}) from this credential`), retryAfterMs };
+  }
 
   function until(auth: Authentication, at: number, staleAt: number): number {
     let bound = Math.min(at + options.cacheTtlMs, staleAt);
@@ -77,6 +102,10 @@ export function createVerificationEngine(options: VerificationEngineOptions, dep
 
   return {
     async verify(request) {
+      if (throttle !== undefined && request.credential !== undefined) {
+        const decision = throttle.take(request.credential);
+        if (!decision.allowed) return throttled(request, request.credential, throttle, decision.retryAfterMs, decision.flag);
+      }
       const started = performance.now();
       const context = reference.current();
       const at = now();

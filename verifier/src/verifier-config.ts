@@ -42,6 +42,31 @@ export const verifierConfigSchema = {
      * same address as a token guesser keeps checking codes. Loopback is exempt by default.
      */
     limits: failedLoginLimitsSchema,
+    /**
+     * Checks per credential (a scanner, a venue token), over HTTP and MQTT alike: a door sees a few
+     * people a second, so a credential far beyond that is a stolen or broken one. Over the rate a
+     * request is answered deny THROTTLED (HTTP 429 with Retry-After), neither verified nor recorded,
+     * and the credential is flagged (one row in credential_flags per flagWindowMs, for analytics'
+     * scanner_flood alert). Requests without a credential (the open development mode) are not limited.
+     */
+    rates: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** False: no limit (a benchmark driving one credential as fast as it can). */
+        enabled: { type: 'boolean', default: true },
+        checksPerSecond: { type: 'number', exclusiveMinimum: 0, maximum: 1_000_000, default: 5 },
+        /** Checks at once after a quiet spell (a queue at the door). */
+        burst: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 30 },
+        /** Credentials tracked; the least recently seen is forgotten first (counted). */
+        maxCredentials: { type: 'integer', minimum: 1, default: 100_000 },
+        /** One flag per throttled credential per this long, however long its flood. */
+        flagWindowMs: { type: 'integer', minimum: 1000, maximum: 86_400_000, default: 60_000 },
+        /** Flags waiting for the warehouse; beyond, dropped and counted. */
+        maxPendingFlags: { type: 'integer', minimum: 1, default: 10_000 },
+      },
+    },
     /** Scanners' request/response over MQTT. Absent: MQTT off. */
     mqtt: {
       type: 'object',

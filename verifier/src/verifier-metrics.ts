@@ -9,6 +9,8 @@ export interface MetricsProbe {
   pool(): { queueSize: number; utilization: number; threads: number; openBatchItems: number } | undefined;
   cacheEntries(): number;
   auditBuffered(): number;
+  /** Credentials throttled within the last flag window. */
+  flaggedCredentials(): number;
 }
 
 /**
@@ -73,6 +75,23 @@ export function createVerifierMetrics(registry = new Registry()) {
     overloaded: new Counter({
       name: 'cityops_verifier_overloaded_total',
       help: 'Items answered deny OVERLOADED because the pool queue was full.',
+      registers: [registry],
+    }),
+    throttled: new Counter({
+      name: 'cityops_verifier_throttled_total',
+      help: 'Requests answered deny THROTTLED (their credential over rates.checksPerSecond), by transport; not verified, not in the audit.',
+      labelNames: ['transport'] as const,
+      registers: [registry],
+    }),
+    throttleEvictions: new Counter({
+      name: 'cityops_verifier_throttle_evictions_total',
+      help: 'Credentials forgotten by the rate limiter to stay within rates.maxCredentials.',
+      registers: [registry],
+    }),
+    flags: new Counter({
+      name: 'cityops_verifier_credential_flags_total',
+      help: 'Flags of throttled credentials (one per credential per rates.flagWindowMs), by outcome (written, dropped: queue full or stopped with the warehouse down).',
+      labelNames: ['outcome'] as const,
       registers: [registry],
     }),
     keysParsed: new Gauge({
@@ -150,6 +169,11 @@ export function createVerifierMetrics(registry = new Registry()) {
     poolOpenBatch: gauge('cityops_verifier_pool_open_batch_items', 'Items in the batch being gathered.', (p) => p.pool()?.openBatchItems),
     cacheEntries: gauge('cityops_verifier_cache_entries', 'Verdicts in the cache.', (p) => p.cacheEntries()),
     auditBuffered: gauge('cityops_verifier_audit_buffered_events', 'Audit events waiting for (or in) a warehouse insert.', (p) => p.auditBuffered()),
+    flaggedCredentials: gauge(
+      'cityops_verifier_flagged_credentials',
+      'Credentials throttled within the last rates.flagWindowMs (sending more checks than a door can see).',
+      (p) => p.flaggedCredentials(),
+    ),
   };
 }
 

@@ -4,6 +4,8 @@ import { pino, type Logger } from 'pino';
 import { applyAuditRetention } from './audit-retention.ts';
 import { createAuditTrailReader } from './audit-trail-reader.ts';
 import { createAuditWriter, type AuditWriter } from './audit-writer.ts';
+import { createCredentialFlags, type CredentialFlags } from './credential-flags.ts';
+import { createCredentialThrottle } from './credential-throttle.ts';
 import { verifierErrors } from './errors.ts';
 import { buildHttpApi } from './http-api.ts';
 import { createMqttResponder, type MqttResponder } from './mqtt-responder.ts';
@@ -42,6 +44,8 @@ export interface VerifierService {
   readonly reference: ReferenceStore;
   readonly metrics: VerifierMetrics;
   readonly audit: AuditWriter | undefined;
+  /** Flags of throttled credentials waiting for the warehouse (absent without a warehouse or without rates). */
+  readonly flags: CredentialFlags | undefined;
   /** With MQTT: this verifier's id and the live verifiers sharing the scanners with it (itself included). */
   readonly mqtt: { readonly verifierId: string; members(): string[] } | undefined;
 }
@@ -92,6 +96,11 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
       )
     : undefined;
   const audit = warehouse === undefined ? undefined : createAuditWriter(config.audit, { warehouse, metrics, logger });
+  const throttle = config.rates.enabled ? createCredentialThrottle(config.rates, { now, onEvict: () => metrics.throttleEvictions.inc() }) : undefined;
+  const flags =
+    warehouse === undefined || throttle === undefined
+      ? undefined
+      : createCredentialFlags({ maxPending: config.rates.maxPendingFlags, retryMs: config.audit.retryMaxMs }, { warehouse, metrics, logger });
   const engine = createVerificationEngine(
     {
       clockSkewMs: config.clockSkewMs,
@@ -99,7 +108,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
       cacheTtlMs: config.cache.maxEntries === 0 ? 0 : config.cache.ttlMs,
       pseudonymKey,
     },
-    { reference, pool, decoder, cache, audit, metrics, now },
+    { reference, pool, decoder, cache, audit, metrics, now, throttle, flags, logger },
   );
   let started: VerifierAddresses | undefined;
   const mqtt: MqttResponder | undefined =
@@ -143,6 +152,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
     pool: () => pool?.stats(),
     cacheEntries: () => cache.size,
     auditBuffered: () => audit?.buffered ?? 0,
+    flaggedCredentials: () => throttle?.flagged() ?? 0,
   });
 
   let stopping: Promise<void> | undefined;
@@ -153,6 +163,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
       await http.close();
       await pool?.stop();
       await audit?.stop();
+      await flags?.stop();
       await reference.stop();
     })();
     return stopping;
@@ -162,6 +173,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
     reference,
     metrics,
     audit,
+    flags,
     mqtt: mqtt === undefined ? undefined : { verifierId: mqtt.verifierId, members: () => mqtt.members() },
     verify: (request) => engine.verify({ ...request, transport: request.transport ?? 'http' }),
     async start() {

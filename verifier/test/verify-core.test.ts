@@ -80,7 +80,8 @@ describe('verification core', () => {
   it('reaches every documented reason (the rest are covered by the service, pool and CLI tests)', () => {
     const reached = new Set(cases.map((c) => c.reason));
     // NO_CODE_IN_IMAGE: given by the image readers (cli/test/verify-image-command.test.ts), never by the core.
-    const elsewhere: Reason[] = ['MALFORMED_REQUEST', 'MALFORMED_INPUT', 'STALE_DATA', 'OVERLOADED', 'INTERNAL_ERROR', 'NO_CODE_IN_IMAGE'];
+    // THROTTLED: given by the engine before the core (verifier/test/credential-throttle.test.ts).
+    const elsewhere: Reason[] = ['MALFORMED_REQUEST', 'MALFORMED_INPUT', 'STALE_DATA', 'OVERLOADED', 'INTERNAL_ERROR', 'NO_CODE_IN_IMAGE', 'THROTTLED'];
     expect(REASON_CODES.filter((r) => !reached.has(r) && !elsewhere.includes(r))).toEqual([]);
   });
 

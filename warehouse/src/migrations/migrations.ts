@@ -8,6 +8,7 @@ import { alertEventsMigration } from './0007-alert-events.ts';
 import { verificationEventIdsMigration } from './0008-verification-event-ids.ts';
 import { auditReadsMigration } from './0009-audit-reads.ts';
 import { deviceDepartmentsMigration } from './0010-device-departments.ts';
+import { credentialFlagsMigration } from './0011-credential-flags.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration, in version order. Append only. */
@@ -22,4 +23,5 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   verificationEventIdsMigration,
   auditReadsMigration,
   deviceDepartmentsMigration,
+  credentialFlagsMigration,
 ]);

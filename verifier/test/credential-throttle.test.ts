@@ -1,0 +1,195 @@
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openWarehouse, type Warehouse } from '@cityops/warehouse';
+import { createCredentialThrottle, type CredentialThrottleConfig } from '../src/credential-throttle.ts';
+import { buildHttpApi } from '../src/http-api.ts';
+import type { Verdict } from '../src/verdict.ts';
+import { createVerifierService, type VerifierService } from '../src/verifier-service.ts';
+import { createTestIssuers, PSEUDONYM_KEY, trustEntries } from './code-fixtures.ts';
+import { createDataDir } from './service-harness.ts';
+
+const logger = pino({ level: 'silent' });
+const RATES: CredentialThrottleConfig = { checksPerSecond: 5, burst: 30, maxCredentials: 1000, flagWindowMs: 60_000 };
+
+function clock(start = 1_000_000) {
+  let t = start;
+  return { now: () => t, advance: (ms: number) => (t += ms), set: (ms: number) => (t = ms) };
+}
+
+describe('credential throttle (token bucket per credential, injected clock)', () => {
+  it('lets a burst through, then refuses with the time to the next check, flagging once per window', () => {
+    const c = clock();
+    const throttle = createCredentialThrottle(RATES, { now: c.now });
+    for (let i = 0; i < 30; i++) expect(throttle.take('scn-1').allowed, `check ${i + 1}`).toBe(true);
+    expect(throttle.take('scn-1')).toEqual({ allowed: false, retryAfterMs: 200, flag: true });
+    // The flood goes on: refused, never flagged again within the window.
+    for (let i = 0; i < 100; i++) expect(throttle.take('scn-1')).toMatchObject({ allowed: false, flag: false });
+    // Another credential has a bucket of its own.
+    expect(throttle.take('scn-2').allowed).toBe(true);
+    // Refill: 1 s later, 5 checks and no more.
+    c.advance(1000);
+    expect(Array.from({ length: 6 }, () => throttle.take('scn-1').allowed)).toEqual([true, true, true, true, true, false]);
+    // Half a token in: the next check in 100 ms.
+    c.advance(100);
+    expect(throttle.take('scn-1')).toEqual({ allowed: false, retryAfterMs: 100, flag: false });
+    expect(throttle.flagged()).toBe(1);
+    // A new window, the flood still on: flagged once more.
+    c.advance(60_000);
+    for (let i = 0; i < 30; i++) throttle.take('scn-1');
+    expect(throttle.take('scn-1')).toMatchObject({ allowed: false, flag: true });
+    // Quiet for a window: no longer counted as flagged.
+    c.advance(60_001);
+    expect(throttle.flagged()).toBe(0);
+  });
+
+  it('lets a door at the sustained rate through for an hour, and refuses exactly what is over it', () => {
+    const c = clock();
+    const throttle = createCredentialThrottle(RATES, { now: c.now });
+    // Exactly 5 a second for an hour: every one allowed.
+    let refused = 0;
+    for (let i = 0; i < 5 * 3600; i++) {
+      if (!throttle.take('door').allowed) refused++;
+      c.advance(200);
+    }
+    expect(refused).toBe(0);
+    // 10 a second for 10 s from a full bucket: the burst plus 5 a second (30 + 99 × 0.5 = 79.5 tokens), the rest refused.
+    c.advance(60_000);
+    let allowed = 0;
+    for (let i = 0; i < 100; i++) {
+      if (throttle.take('door').allowed) allowed++;
+      c.advance(100);
+    }
+    expect(allowed).toBe(79);
+  });
+
+  it('never refills when the clock steps back', () => {
+    const c = clock();
+    const throttle = createCredentialThrottle({ ...RATES, burst: 2 }, { now: c.now });
+    expect([throttle.take('a').allowed, throttle.take('a').allowed, throttle.take('a').allowed]).toEqual([true, true, false]);
+    c.advance(-3_600_000);
+    expect(throttle.take('a').allowed).toBe(false);
+    // Back at the time it was refused: still 0 tokens, 200 ms to the next.
+    c.advance(3_600_000);
+    expect(throttle.take('a')).toMatchObject({ allowed: false, retryAfterMs: 200 });
+  });
+
+  it('keeps at most maxCredentials, forgetting the least recently seen (counted)', () => {
+    const c = clock();
+    let evicted = 0;
+    const throttle = createCredentialThrottle({ ...RATES, burst: 1, maxCredentials: 3 }, { now: c.now, onEvict: () => evicted++ });
+    for (const id of ['a', 'b', 'c']) expect(throttle.take(id).allowed).toBe(true);
+    // `a` seen again (refused: its bucket is empty), so `b` is now the least recently seen.
+    expect(throttle.take('a').allowed).toBe(false);
+    expect(throttle.take('d').allowed).toBe(true);
+    expect(throttle.size()).toBe(3);
+    expect(evicted).toBe(1);
+    // `a` was kept (still empty); `b` was forgotten and comes back with a full bucket (one burst at most).
+    expect(throttle.take('a').allowed).toBe(false);
+    expect(throttle.take('b').allowed).toBe(true);
+    expect(evicted).toBe(2);
+    // A flood of new credentials never grows the map.
+    for (let i = 0; i < 10_000; i++) throttle.take(`x-${i}`);
+    expect(throttle.size()).toBe(3);
+    expect(evicted).toBe(10_002);
+  });
+});
+
+describe('credential rates through the verification engine', () => {
+  const issuers = createTestIssuers();
+  const c = clock(Date.now());
+  let data: Awaited<ReturnType<typeof createDataDir>>;
+  let warehouse: Warehouse;
+  let service: VerifierService;
+  let app: ReturnType<typeof buildHttpApi>;
+
+  beforeAll(async () => {
+    data = await createDataDir('cityops-verifier-rates-');
+    warehouse = await openWarehouse({ backend: 'chdb', path: join(data.dir, 'warehouse') });
+    await data.write('trust.json', trustEntries(issuers));
+    service = createVerifierService(
+      {
+        http: { port: 0 },
+        trust: { source: data.path('trust.json'), refreshMs: 3_600_000 },
+        pool: { enabled: false },
+        cache: { maxEntries: 0 },
+        rates: { checksPerSecond: 5, burst: 3, flagWindowMs: 60_000 },
+        audit: { pseudonymKey: PSEUDONYM_KEY, flushIntervalMs: 20 },
+      },
+      { warehouse, logger, now: c.now },
+    );
+    await service.start();
+    // The route as the verifier builds it; the engine gets the credential as the authenticating transport passes it.
+    app = buildHttpApi(
+      { maxBatchItems: 16, maxQrChars: 4296 },
+      {
+        engine: { verify: (request) => service.verify({ ...request, credential: request.scanner }) },
+        reference: service.reference,
+        metrics: service.metrics,
+        logger,
+        ready: () => true,
+      },
+    );
+    await app.ready();
+  });
+
+  afterAll(async () => {
+    await app?.close();
+    await service?.stop();
+    await warehouse?.close();
+    await data?.remove();
+  });
+
+  const count = async (sql: string, params: Record<string, string> = {}) => Number((await warehouse.query<{ n: string }>(sql, params))[0]!.n);
+  const metric = async (name: string, labels: Record<string, string> = {}) =>
+    (await service.metrics.registry.getSingleMetric(name)!.get()).values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value ?? 0;
+
+  it('answers a flooding credential THROTTLED without verifying or recording it, flags it once, and leaves others alone', async () => {
+    const qr = issuers.health.issueHealthCode({ subject: 'p-1', colour: 'green', issuedAt: c.now() });
+    const verdicts: Verdict[] = [];
+    for (let i = 0; i < 20; i++) verdicts.push(await service.verify({ qr, venue: 'pudong/pudong-s01/g001/b01', scanner: 'scn-flood', credential: 'scn-flood' }));
+    expect(verdicts.slice(0, 3).map((v) => v.reason)).toEqual(['OK', 'OK', 'OK']);
+    expect(verdicts.slice(3).every((v) => v.verdict === 'deny' && v.reason === 'THROTTLED' && v.kind === null && v.retryAfterMs === 200)).toBe(true);
+    // Another scanner at the same venue, and a request without credential (open mode), are not limited by it.
+    expect((await service.verify({ qr, venue: 'pudong/pudong-s01/g001/b01', scanner: 'scn-door', credential: 'scn-door' })).reason).toBe('OK');
+    for (let i = 0; i < 10; i++) expect((await service.verify({ qr, venue: 'dev-venue' })).reason).toBe('OK');
+    await service.audit!.flush();
+    await service.flags!.flush();
+    // 3 + 1 + 10 verdicts in the audit; none of the 17 throttled ones.
+    expect(await count("SELECT count() AS n FROM verification_events WHERE scanner = 'scn-flood'")).toBe(3);
+    expect(await count("SELECT count() AS n FROM verification_events WHERE reason = 'THROTTLED'")).toBe(0);
+    expect(await count('SELECT count() AS n FROM verification_events')).toBe(14);
+    // One flag for the whole flood.
+    const flags = await warehouse.query<{ credential: string; scanner: string; venue: string; transport: string }>(
+      'SELECT credential, scanner, venue, transport FROM credential_flags',
+    );
+    expect(flags).toEqual([{ credential: 'scn-flood', scanner: 'scn-flood', venue: 'pudong/pudong-s01/g001/b01', transport: 'http' }]);
+    expect(await metric('cityops_verifier_throttled_total', { transport: 'http' })).toBe(17);
+    expect(await metric('cityops_verifier_flagged_credentials')).toBe(1);
+    expect(await metric('cityops_verifier_verdicts_total', { reason: 'THROTTLED' })).toBe(0);
+    expect(await metric('cityops_verifier_credential_flags_total', { outcome: 'written' })).toBe(1);
+
+    // The flood goes on into the next window: one more flag, no more.
+    c.advance(60_000);
+    for (let i = 0; i < 40; i++) await service.verify({ qr, scanner: 'scn-flood', credential: 'scn-flood', transport: 'mqtt' });
+    await service.flags!.flush();
+    expect(await count('SELECT count() AS n FROM credential_flags')).toBe(2);
+    expect(await metric('cityops_verifier_throttled_total', { transport: 'mqtt' })).toBe(37);
+  });
+
+  it('answers THROTTLED on POST /v1/verify as 429 with Retry-After and the deny verdict as body; a batch keeps 200 per item', async () => {
+    const qr = issuers.health.issueHealthCode({ subject: 'p-2', colour: 'green', issuedAt: c.now() });
+    const send = () => app.inject({ method: 'POST', url: '/v1/verify', payload: { qr, scanner: 'scn-http' } });
+    const answers = [];
+    for (let i = 0; i < 4; i++) answers.push(await send());
+    expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200, 429]);
+    expect(answers[3]!.headers['retry-after']).toBe('1');
+    expect(answers[3]!.json()).toMatchObject({ verdict: 'deny', reason: 'THROTTLED', kind: null, retryAfterMs: 200 });
+    const batch = await app.inject({ method: 'POST', url: '/v1/verify/batch', payload: { scanner: 'scn-http', items: [{ qr }, { qr }] } });
+    expect(batch.statusCode).toBe(200);
+    expect(batch.json<{ results: Verdict[] }>().results.map((v) => v.reason)).toEqual(['THROTTLED', 'THROTTLED']);
+    // After the refill (5 a second), the door is answered again.
+    c.advance(1000);
+    expect((await send()).statusCode).toBe(200);
+  });
+});
