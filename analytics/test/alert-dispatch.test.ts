@@ -34,6 +34,8 @@ describe('dispatch file', () => {
     expect(dispatch.route({ metric: 'water_level', kind: 'rate_of_change', place: 'pudong/pudong-s01/g001' }).department).toBe('pudong-water');
     expect(dispatch.route({ kind: 'verification_anomaly', place: 'huangpu/huangpu-s01/g001/b01' }).department).toBe('huangpu-public-security');
     expect(dispatch.route({ kind: 'gateway_offline', place: 'minhang/minhang-s03/g002' }).department).toBe('minhang-ops-center');
+    expect(dispatch.route({ kind: 'scanner_flood', place: 'pudong/pudong-s02/g004/b02' }).department).toBe('pudong-ops-center');
+    expect(dispatch.route({ kind: 'scanner_flood', place: '' }).department).toBe('city-ops-center');
     expect(dispatch.route({ metric: 'pm25', kind: 'threshold', place: '' }).department).toBe('city-ecology');
     expect(dispatch.route({ kind: 'pipeline_backlog', place: '' }).department).toBe('city-ops-center');
     expect(dispatch.route({ metric: 'radiation', kind: 'threshold', place: 'elsewhere/x/y' })).toEqual({ department: 'city-duty-office', acceptWithinMs: 30 * 60_000 });

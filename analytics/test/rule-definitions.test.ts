@@ -8,7 +8,7 @@ describe('rule definitions', () => {
   it('loads the shipped city set: every kind, thresholds resolved against their indicators', () => {
     const set = loadRuleDefinitions(indicators);
     expect(new Set(set.rules.map((r) => r.kind))).toEqual(
-      new Set(['threshold', 'rate_of_change', 'sensor_silent', 'gateway_offline', 'grid_quiet', 'pipeline_backlog', 'verification_anomaly']),
+      new Set(['threshold', 'rate_of_change', 'sensor_silent', 'gateway_offline', 'grid_quiet', 'pipeline_backlog', 'verification_anomaly', 'scanner_flood']),
     );
     const pm25 = set.thresholds.find((t) => t.rule.name === 'pm25_high_grid');
     expect(pm25).toMatchObject({ metric: 'pm25', aggregation: 'avg', windowMs: 300_000, forMs: 120_000, threshold: 150, direction: 'above' });
@@ -29,6 +29,7 @@ describe('rule definitions', () => {
         { name: 'f', title: 'F', kind: 'verification_anomaly', match: {}, window: '5m', baseline: '1h', minEvents: 3, severity: 'warning' },
         { name: 'g1', title: 'G', kind: 'grid_quiet', after: '3m', severity: 'warning' },
         { name: 'g2', title: 'G', kind: 'grid_quiet', after: '3m', severity: 'warning' },
+        { name: 'h', title: 'H', kind: 'scanner_flood', window: '0s', every: '100ms', severity: 'warning' },
       ],
     };
     let message = '';
@@ -47,6 +48,8 @@ describe('rule definitions', () => {
       '/rules/5 must NOT have additional properties (extra)',
       '/rules/6/match must NOT have fewer than 1 properties',
       'at most one grid_quiet rule (found 2)',
+      '/rules/9/window must be longer than 0',
+      '/rules/9/every 100ms is under 1s',
     ]) {
       expect(message).toContain(expected);
     }

@@ -320,10 +320,11 @@ describe('alert rules on the live stream', () => {
     await t.engine.pollVerificationsNow();
     await t.engine.settled();
     const raised = t.sink.raises('denies:');
-    expect(raised.map((s) => s.key)).toEqual(['denies:venue-1']);
+    // The venue is sc-v1's registered place, whatever the requests named.
+    expect(raised.map((s) => s.key)).toEqual(['denies:changning/changning-s01/g801/b09']);
     expect(raised[0]).toMatchObject({
       kind: 'verification_anomaly',
-      subject: 'venue-1',
+      subject: 'changning/changning-s01/g801/b09',
       place: 'changning/changning-s01/g801/b09',
       level: 'building',
       value: 12,
@@ -331,7 +332,7 @@ describe('alert rules on the live stream', () => {
     clock.advance(6 * MINUTE);
     await t.engine.pollVerificationsNow();
     await t.engine.settled();
-    expect(t.sink.clears('denies:')).toEqual(['denies:venue-1']);
+    expect(t.sink.clears('denies:')).toEqual(['denies:changning/changning-s01/g801/b09']);
     await t.engine.stop();
   });
 });

@@ -24,17 +24,17 @@ export function manualClock(start = Date.now() - 3_600_000) {
 
 export type SinkCall = { op: 'raise'; signal: AlertSignal } | { op: 'clear'; key: string; at: number };
 
-/** Records every call in order. */
-export function recordingSink() {
+/** Records every call in order, and hands it on to `forward` (an alert lifecycle) when given. */
+export function recordingSink(forward?: AlertSink) {
   const calls: SinkCall[] = [];
   const sink: AlertSink = {
     raise(signal) {
       calls.push({ op: 'raise', signal });
-      return Promise.resolve();
+      return forward?.raise(signal) ?? Promise.resolve();
     },
     clear(key, at) {
       calls.push({ op: 'clear', key, at });
-      return Promise.resolve();
+      return forward?.clear(key, at) ?? Promise.resolve();
     },
   };
   return {
@@ -62,8 +62,8 @@ export interface RuleHarness {
   readonly serviceSecret: string;
   provision(id: string, kind: DeviceKind, place?: string): Promise<string>;
   gateway(id: string, secret: string): Promise<TestGateway>;
-  /** An engine on the harness's broker, with the given rules, a manual clock, and a recording sink. */
-  engine(rules: unknown[], clock: ReturnType<typeof manualClock>): Promise<TestEngine>;
+  /** An engine on the harness's broker, with the given rules, a manual clock, and a recording sink (forwarding to `forward`). */
+  engine(rules: unknown[], clock: ReturnType<typeof manualClock>, forward?: AlertSink): Promise<TestEngine>;
   close(): Promise<void>;
 }
 
@@ -134,8 +134,8 @@ export async function startRuleHarness(): Promise<RuleHarness> {
         },
       };
     },
-    async engine(rules, clock) {
-      const sink = recordingSink();
+    async engine(rules, clock, forward) {
+      const sink = recordingSink(forward);
       const metrics = createAnalyticsMetrics();
       const received: string[] = [];
       let client: MqttClient | undefined;

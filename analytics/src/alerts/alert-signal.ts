@@ -9,6 +9,7 @@ export const ALERT_KINDS = [
   'grid_quiet',
   'pipeline_backlog',
   'verification_anomaly',
+  'scanner_flood',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 

@@ -58,6 +58,21 @@ export function placeAt(entry: DeviceEntry, level: HierarchyLevel): string {
 
 const LEVEL_INDEX: Readonly<Record<HierarchyLevel, number>> = { city: 0, district: 1, subdistrict: 2, grid: 3, building: 4 };
 
+/**
+ * A scanner's venue: its registered building, or its grid when it is registered at grid level; the
+ * one place verification alerts name and are routed by (issue 16: never a venue from a request).
+ * Undefined for a device that is not a scanner or has no place below the city.
+ */
+export function venueOf(entry: DeviceEntry | undefined): { readonly place: string; readonly level: HierarchyLevel } | undefined {
+  if (entry === undefined || entry.kind !== 'scanner') return undefined;
+  // The deepest level the registry names (a level left empty repeats its parent's place).
+  let depth = 0;
+  for (let i = 1; i < entry.places.length; i++) if (entry.places[i] !== entry.places[i - 1]) depth = i;
+  return depth === 0 ? undefined : { place: entry.places[depth]!, level: LEVELS[depth]! };
+}
+
+const LEVELS = Object.keys(LEVEL_INDEX) as HierarchyLevel[];
+
 function placesOf(row: DeviceRow): string[] {
   const parts = [row.district, row.subdistrict, row.grid, row.building];
   const places = [''];

@@ -12,6 +12,7 @@ import { loadRuleDefinitions, type RuleSet } from './rule-definitions.ts';
 import { parseRuleEngineConfig, type RuleEngineConfigInput } from './rule-engine-config.ts';
 import { createRuleStream, type MqttConnect } from './rule-stream.ts';
 import type { RateOfChangeRule, SensorSilentRule } from './rule-schema.ts';
+import { createScannerFloodCheck } from './scanner-flood.ts';
 import { createSilenceTracker } from './silence-tracker.ts';
 import { createVerificationAnomalyCheck } from './verification-anomaly.ts';
 
@@ -42,7 +43,7 @@ export interface RuleEngine extends RuleConditions {
   stop(): Promise<void>;
   /** One tick now: windows slide, `for` expires, silences begin. */
   tickNow(): void;
-  /** Runs every verification_anomaly rule now. */
+  /** Runs every rule that reads the warehouse (verification_anomaly, scanner_flood) now. */
   pollVerificationsNow(): Promise<void>;
   /** Resolves when every sink call made so far has settled. */
   settled(): Promise<void>;
@@ -99,17 +100,21 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
     bounds,
     { conditions, now, onDrop: drop, onEvaluations: (n) => metrics.ruleEvaluations.inc({ source: 'reading' }, n) },
   );
-  const verifications = rules
-    .filter((r) => r.kind === 'verification_anomaly')
-    .map((rule) =>
-      createVerificationAnomalyCheck(rule, {
-        warehouse: deps.warehouse,
-        conditions,
-        now,
-        device: (id) => directory.get(id),
-        onEvaluations: (n) => metrics.ruleEvaluations.inc({ source: 'verification' }, n),
-      }),
-    );
+  const checkDeps = {
+    warehouse: deps.warehouse,
+    conditions,
+    now,
+    device: (id: string) => directory.get(id),
+    onEvaluations: (n: number) => metrics.ruleEvaluations.inc({ source: 'verification' }, n),
+  };
+  // Rules that read the warehouse every `every`, not the stream.
+  const verifications = rules.flatMap((rule): { readonly rule: { readonly name: string }; readonly everyMs: number; run(): Promise<void> }[] =>
+    rule.kind === 'verification_anomaly'
+      ? [createVerificationAnomalyCheck(rule, checkDeps)]
+      : rule.kind === 'scanner_flood'
+        ? [createScannerFloodCheck(rule, checkDeps)]
+        : [],
+  );
 
   let flushScheduled = false;
   function flushSoon(): void {
@@ -198,7 +203,7 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
     const p = verifications[i]!
       .run()
       .then(() => conditions.flush())
-      .catch((err: unknown) => logger.warn({ err, rule: verifications[i]!.rule.name }, 'verification anomaly rule not evaluated; retrying at its next run'))
+      .catch((err: unknown) => logger.warn({ err, rule: verifications[i]!.rule.name }, 'verification rule not evaluated; retrying at its next run'))
       .finally(() => running.delete(i));
     running.set(i, p);
     return p;

@@ -137,8 +137,26 @@ const verificationAnomalyRule = {
   },
 } as const;
 
+/** A scanner credential the verifier throttled (`credential_flags`): more checks than a door can see. */
+const scannerFloodRule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'title', 'kind', 'window', 'severity'],
+  properties: {
+    ...common,
+    kind: { const: 'scanner_flood' },
+    /** The episode lasts while flags come within this (longer than the verifier's rates.flagWindowMs). */
+    window: DURATION,
+    /** Most credentials read per run (the most flagged first). */
+    maxCredentials: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 10_000 },
+    /** How often the rule queries the warehouse. */
+    every: { ...DURATION, default: '5s' },
+    severity: SEVERITY,
+  },
+} as const;
+
 export const ruleSchema = {
-  oneOf: [thresholdRule, rateOfChangeRule, sensorSilentRule, gatewayOfflineRule, gridQuietRule, pipelineBacklogRule, verificationAnomalyRule],
+  oneOf: [thresholdRule, rateOfChangeRule, sensorSilentRule, gatewayOfflineRule, gridQuietRule, pipelineBacklogRule, verificationAnomalyRule, scannerFloodRule],
 } as const;
 
 /** The rules file (`analytics/alerts/city-rules.json`). */
@@ -160,6 +178,7 @@ export const RULE_SCHEMAS = {
   grid_quiet: gridQuietRule,
   pipeline_backlog: pipelineBacklogRule,
   verification_anomaly: verificationAnomalyRule,
+  scanner_flood: scannerFloodRule,
 } as const;
 
 export type ThresholdRule = FromSchema<typeof thresholdRule>;
@@ -169,6 +188,7 @@ export type GatewayOfflineRule = FromSchema<typeof gatewayOfflineRule>;
 export type GridQuietRule = FromSchema<typeof gridQuietRule>;
 export type PipelineBacklogRule = FromSchema<typeof pipelineBacklogRule>;
 export type VerificationAnomalyRule = FromSchema<typeof verificationAnomalyRule>;
+export type ScannerFloodRule = FromSchema<typeof scannerFloodRule>;
 export type RuleDefinition =
   | ThresholdRule
   | RateOfChangeRule
@@ -176,5 +196,6 @@ export type RuleDefinition =
   | GatewayOfflineRule
   | GridQuietRule
   | PipelineBacklogRule
-  | VerificationAnomalyRule;
+  | VerificationAnomalyRule
+  | ScannerFloodRule;
 export type RuleKind = RuleDefinition['kind'];

@@ -1,19 +1,26 @@
 import type { HierarchyLevel } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import type { ConditionSet } from './condition-set.ts';
-import type { DeviceEntry } from './device-directory.ts';
+import { venueOf, type DeviceEntry } from './device-directory.ts';
 import { ruleDurationMs } from './rule-duration.ts';
 import type { VerificationAnomalyRule } from './rule-schema.ts';
 
 /** The columns a rule may match on; identifiers come from here, values are query parameters. */
 const MATCH_FIELDS = ['verdict', 'reason', 'kind'] as const;
 
-interface VenueRow {
-  venue: string;
+interface ScannerRow {
   scanner: string;
   recent: number | string;
   recent_all: number | string;
   baseline: number | string;
+}
+
+/** A venue's counts, summed over its scanners. */
+interface VenueCounts {
+  level: HierarchyLevel;
+  recent: number;
+  all: number;
+  baseline: number;
 }
 
 export interface VerificationAnomalyDeps {
@@ -31,7 +38,11 @@ export interface VerificationAnomalyCheck {
   run(): Promise<void>;
 }
 
-/** The SQL for one rule: matching events per venue in the window and in the baseline before it. */
+/**
+ * The SQL for one rule: matching events per scanner in the window and in the baseline before it.
+ * Per scanner, not per the `venue` column: the venue is the scanner's registered place (the rule
+ * sums its scanners); verdicts without a scanner (the open development mode) count for no venue.
+ */
 type Params = Record<string, string | number | readonly string[]>;
 
 export function verificationAnomalyQuery(rule: VerificationAnomalyRule, nowMs: number): { sql: string; params: Params } {
@@ -52,11 +63,26 @@ export function verificationAnomalyQuery(rule: VerificationAnomalyRule, nowMs: n
   const matched = conditions.join(' AND ');
   const recent = "at > fromUnixTimestamp64Milli({split:Int64}, 'UTC')";
   const sql =
-    `SELECT venue, any(scanner) AS scanner, countIf(${recent} AND ${matched}) AS recent, countIf(${recent}) AS recent_all, ` +
+    `SELECT scanner, countIf(${recent} AND ${matched}) AS recent, countIf(${recent}) AS recent_all, ` +
     `countIf(NOT (${recent}) AND ${matched}) AS baseline FROM verification_events ` +
-    "WHERE at > fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND at <= fromUnixTimestamp64Milli({to:Int64}, 'UTC') " +
-    'GROUP BY venue';
+    "WHERE at > fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND at <= fromUnixTimestamp64Milli({to:Int64}, 'UTC') AND scanner != '' " +
+    'GROUP BY scanner';
   return { sql, params };
+}
+
+/** Sums the scanners' counts per venue, the venue being each scanner's registered place; unknown scanners count for none. */
+function countsByVenue(rows: readonly ScannerRow[], device: (id: string) => DeviceEntry | undefined): Map<string, VenueCounts> {
+  const venues = new Map<string, VenueCounts>();
+  for (const row of rows) {
+    const venue = venueOf(device(row.scanner));
+    if (venue === undefined) continue;
+    let counts = venues.get(venue.place);
+    if (counts === undefined) venues.set(venue.place, (counts = { level: venue.level, recent: 0, all: 0, baseline: 0 }));
+    counts.recent += Number(row.recent);
+    counts.all += Number(row.recent_all);
+    counts.baseline += Number(row.baseline);
+  }
+  return venues;
 }
 
 /**
@@ -64,7 +90,8 @@ export function verificationAnomalyQuery(rule: VerificationAnomalyRule, nowMs: n
  * most: asked every `every`, not streamed). A venue is anomalous when the window holds at least
  * minEvents matching events and their rate is at least `factor` times the venue's rate over the
  * baseline before it, or, with `share`, they are at least that share of the venue's events. The
- * place is the venue's scanner's place in the registry (the city when unknown).
+ * venue, the alert's place and (through the dispatch routes) its department all come from one
+ * source: the registered place of the scanners that gave the verdicts (issue 16).
  */
 export function createVerificationAnomalyCheck(rule: VerificationAnomalyRule, deps: VerificationAnomalyDeps): VerificationAnomalyCheck {
   const windowMs = ruleDurationMs(rule.window);
@@ -77,25 +104,17 @@ export function createVerificationAnomalyCheck(rule: VerificationAnomalyRule, de
     async run() {
       const t = deps.now();
       const { sql, params } = verificationAnomalyQuery(rule, t);
-      const rows = await deps.warehouse.query<VenueRow>(sql, params);
+      const rows = await deps.warehouse.query<ScannerRow>(sql, params);
       const seen = new Set<string>();
-      for (const row of rows) {
-        const recent = Number(row.recent);
-        const all = Number(row.recent_all);
-        const baseline = Number(row.baseline);
+      for (const [place, { level, recent, all, baseline }] of countsByVenue(rows, deps.device)) {
         const rate = recent / windowMs;
         const usual = baseline / baselineMs;
         const spike = rate >= rule.factor * usual || (rule.share !== undefined && all > 0 && recent / all >= rule.share);
         if (recent < rule.minEvents || !spike) continue;
-        const key = `${rule.name}:${row.venue}`;
+        const key = `${rule.name}:${place}`;
         seen.add(key);
         if (active.has(key)) continue;
         active.add(key);
-        const entry = deps.device(row.scanner);
-        const building = entry?.places[4] ?? '';
-        const grid = entry?.places[3] ?? '';
-        const place = building !== '' && building !== grid ? building : grid;
-        const level: HierarchyLevel = place === '' ? 'city' : place === building && building !== grid ? 'building' : 'grid';
         deps.conditions.activate({
           key,
           rule: rule.name,
@@ -103,11 +122,11 @@ export function createVerificationAnomalyCheck(rule: VerificationAnomalyRule, de
           severity: rule.severity,
           place,
           level,
-          subject: row.venue,
+          subject: place,
           value: recent,
           threshold: rule.minEvents,
           summary:
-            `${rule.title}: ${recent} matching of ${all} verifications at ${row.venue} in ${rule.window}` +
+            `${rule.title}: ${recent} matching of ${all} verifications at ${place} in ${rule.window}` +
             ` (usual ${(usual * windowMs).toFixed(1)} per ${rule.window})`,
           at: t,
           verification: { by: 'condition', windowMs, windows: rule.verifyWindows },
