@@ -18,7 +18,7 @@ const code = (subject: string) => health.issueHealthCode({ subject, colour: 'gre
 interface FakeVerifier {
   requests: { scanner: string; id: string; qr: string; venue?: string }[];
   uploads: { id: string; events: Record<string, unknown>[] }[];
-  answerRequests: 'ok' | 'overloaded' | 'never';
+  answerRequests: 'ok' | 'overloaded' | 'throttled' | 'never';
   /**
    * `deferred`: answers that it could not store them yet (its warehouse), as the verifier does;
    * `lost`: stores them, but the answer never reaches the scanner (killed before it was sent).
@@ -49,6 +49,7 @@ async function startFakeVerifier(url: string): Promise<FakeVerifier> {
       fake.requests.push({ scanner: device, ...body });
       if (fake.answerRequests === 'ok') void fake.reply(device, { id: body.id, verdict: 'allow', reason: 'OK', kind: 'health-code', issuer: 'city-health' });
       if (fake.answerRequests === 'overloaded') void fake.reply(device, { id: body.id, verdict: 'deny', reason: 'OVERLOADED', kind: null });
+      if (fake.answerRequests === 'throttled') void fake.reply(device, { id: body.id, verdict: 'deny', reason: 'THROTTLED', kind: null, retryAfterMs: 200 });
     } else if (channel === 'verify-events' && fake.answerUploads === 'deferred') {
       void fake.reply(device, { id: body.id, accepted: 0, refused: 0, duplicates: 0, deferred: true });
     } else if (channel === 'verify-events' && fake.answerUploads !== false) {
@@ -143,6 +144,13 @@ describe('scanner agent request/response and uploads (a stand-in verifier on Aed
       },
     ]);
     expect(scanner.stats().online).toBe(true);
+  });
+
+  it('verifies offline when its credential is throttled (someone flooding with a copy of it): the person at the door is not refused for it', async () => {
+    const scanner = await start('scanner-t');
+    fake.answerRequests = 'throttled';
+    expect(await scanner.scan(code('p-throttled'))).toMatchObject({ verdict: 'allow', reason: 'OK', offline: true });
+    expect(scanner.stats().offlineByCause.overloaded).toBe(1);
   });
 
   it('keeps events until the verifier answers their upload (a PUBACK alone is not enough), then sends each once', async () => {

@@ -27,7 +27,8 @@ export interface ScanInput {
 /**
  * Why a verdict was given offline: no connection or the verifier silent (`unreachable`), this
  * request unanswered in time (`timeout`), too many requests awaiting answers (`busy`), or the
- * verifier answered that it could not check (`overloaded`: OVERLOADED or INTERNAL_ERROR).
+ * verifier answered that it could not check (`overloaded`: OVERLOADED, INTERNAL_ERROR, or THROTTLED:
+ * this scanner's credential over its rate, e.g. while someone floods with a copy of it).
  */
 export type OfflineCause = 'unreachable' | 'timeout' | 'busy' | 'overloaded';
 
@@ -288,7 +289,7 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
     }
     const verdict = answer.value;
     // "Nothing was checked": the verdict is ours to give.
-    if (verdict.reason === 'OVERLOADED' || verdict.reason === 'INTERNAL_ERROR') return offline(qr, venue, 'overloaded');
+    if (verdict.reason === 'OVERLOADED' || verdict.reason === 'INTERNAL_ERROR' || verdict.reason === 'THROTTLED') return offline(qr, venue, 'overloaded');
     return count({ ...verdict, offline: false });
   }
 
