@@ -13,6 +13,7 @@ import { parseRuleEngineConfig, type RuleEngineConfigInput } from './rule-engine
 import { createRuleStream, type MqttConnect } from './rule-stream.ts';
 import type { RateOfChangeRule, SensorSilentRule } from './rule-schema.ts';
 import { createScannerFloodCheck } from './scanner-flood.ts';
+import type { PolledRuleCheck, PolledRuleDeps } from './polled-rule.ts';
 import { createSilenceTracker } from './silence-tracker.ts';
 import { createVerificationAnomalyCheck } from './verification-anomaly.ts';
 
@@ -100,15 +101,15 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
     bounds,
     { conditions, now, onDrop: drop, onEvaluations: (n) => metrics.ruleEvaluations.inc({ source: 'reading' }, n) },
   );
-  const checkDeps = {
+  const checkDeps: PolledRuleDeps = {
     warehouse: deps.warehouse,
     conditions,
     now,
-    device: (id: string) => directory.get(id),
-    onEvaluations: (n: number) => metrics.ruleEvaluations.inc({ source: 'verification' }, n),
+    device: (id) => directory.get(id),
+    onEvaluations: (n) => metrics.ruleEvaluations.inc({ source: 'verification' }, n),
   };
   // Rules that read the warehouse every `every`, not the stream.
-  const verifications = rules.flatMap((rule): { readonly rule: { readonly name: string }; readonly everyMs: number; run(): Promise<void> }[] =>
+  const verifications = rules.flatMap((rule): PolledRuleCheck<{ readonly name: string }>[] =>
     rule.kind === 'verification_anomaly'
       ? [createVerificationAnomalyCheck(rule, checkDeps)]
       : rule.kind === 'scanner_flood'

@@ -1,6 +1,5 @@
-import type { Warehouse } from '@cityops/warehouse';
-import type { ConditionSet } from './condition-set.ts';
-import { venueOf, type DeviceEntry } from './device-directory.ts';
+import { venueOf } from './device-directory.ts';
+import { createPolledCheck, type PolledRuleCheck, type PolledRuleDeps } from './polled-rule.ts';
 import { ruleDurationMs } from './rule-duration.ts';
 import type { ScannerFloodRule } from './rule-schema.ts';
 
@@ -9,20 +8,7 @@ interface FlagRow {
   flags: number | string;
 }
 
-export interface ScannerFloodDeps {
-  readonly warehouse: Warehouse;
-  readonly conditions: ConditionSet;
-  readonly now: () => number;
-  readonly device: (id: string) => DeviceEntry | undefined;
-  readonly onEvaluations: (n: number) => void;
-}
-
-export interface ScannerFloodCheck {
-  readonly rule: ScannerFloodRule;
-  readonly everyMs: number;
-  /** Reads the flags of the last window and raises or clears per credential. */
-  run(): Promise<void>;
-}
+export type ScannerFloodCheck = PolledRuleCheck<ScannerFloodRule>;
 
 /** Flags per credential in the last `window`, the most flagged first, at most `maxCredentials`. */
 export function scannerFloodQuery(rule: ScannerFloodRule, nowMs: number): { sql: string; params: Record<string, number> } {
@@ -43,45 +29,30 @@ export function scannerFloodQuery(rule: ScannerFloodRule, nowMs: number): { sql:
  * the forgery alerts use, never the venue the requests named; a credential that is no registered
  * scanner (a venue token) is raised for the city.
  */
-export function createScannerFloodCheck(rule: ScannerFloodRule, deps: ScannerFloodDeps): ScannerFloodCheck {
+export function createScannerFloodCheck(rule: ScannerFloodRule, deps: PolledRuleDeps): ScannerFloodCheck {
   const windowMs = ruleDurationMs(rule.window);
-  const active = new Set<string>();
-
-  return {
-    rule,
-    everyMs: ruleDurationMs(rule.every),
-    async run() {
-      const t = deps.now();
-      const { sql, params } = scannerFloodQuery(rule, t);
-      const rows = await deps.warehouse.query<FlagRow>(sql, params);
-      const seen = new Set<string>();
+  return createPolledCheck<ScannerFloodRule, FlagRow>(rule, deps, {
+    query: (t) => scannerFloodQuery(rule, t),
+    evaluate(rows, t, holds) {
       for (const row of rows) {
-        const key = `${rule.name}:${row.credential}`;
-        seen.add(key);
-        if (active.has(key)) continue;
-        active.add(key);
-        const venue = venueOf(deps.device(row.credential));
-        const flags = Number(row.flags);
-        deps.conditions.activate({
-          key,
-          rule: rule.name,
-          kind: 'scanner_flood',
-          severity: rule.severity,
-          place: venue?.place ?? '',
-          level: venue?.level ?? 'city',
-          subject: row.credential,
-          value: flags,
-          summary: `${rule.title}: ${row.credential} throttled at ${venue?.place ?? 'an unregistered place'} (${flags} flag${flags === 1 ? '' : 's'} in ${rule.window})`,
-          at: t,
-          verification: { by: 'condition', windowMs, windows: rule.verifyWindows },
+        holds(`${rule.name}:${row.credential}`, () => {
+          const venue = venueOf(deps.device(row.credential));
+          const flags = Number(row.flags);
+          return {
+            key: `${rule.name}:${row.credential}`,
+            rule: rule.name,
+            kind: 'scanner_flood',
+            severity: rule.severity,
+            place: venue?.place ?? '',
+            level: venue?.level ?? 'city',
+            subject: row.credential,
+            value: flags,
+            summary: `${rule.title}: ${row.credential} throttled at ${venue?.place ?? 'an unregistered place'} (${flags} flag${flags === 1 ? '' : 's'} in ${rule.window})`,
+            at: t,
+            verification: { by: 'condition', windowMs, windows: rule.verifyWindows },
+          };
         });
       }
-      for (const key of active) {
-        if (seen.has(key)) continue;
-        active.delete(key);
-        deps.conditions.deactivate(key, t);
-      }
-      deps.onEvaluations(rows.length);
     },
-  };
+  });
 }

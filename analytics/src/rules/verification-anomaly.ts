@@ -1,7 +1,6 @@
 import type { HierarchyLevel } from '@cityops/protocol';
-import type { Warehouse } from '@cityops/warehouse';
-import type { ConditionSet } from './condition-set.ts';
 import { venueOf, type DeviceEntry } from './device-directory.ts';
+import { createPolledCheck, type PolledRuleCheck, type PolledRuleDeps } from './polled-rule.ts';
 import { ruleDurationMs } from './rule-duration.ts';
 import type { VerificationAnomalyRule } from './rule-schema.ts';
 
@@ -23,20 +22,8 @@ interface VenueCounts {
   baseline: number;
 }
 
-export interface VerificationAnomalyDeps {
-  readonly warehouse: Warehouse;
-  readonly conditions: ConditionSet;
-  readonly now: () => number;
-  readonly device: (id: string) => DeviceEntry | undefined;
-  readonly onEvaluations: (n: number) => void;
-}
-
-export interface VerificationAnomalyCheck {
-  readonly rule: VerificationAnomalyRule;
-  readonly everyMs: number;
-  /** Queries the last window and baseline and raises or clears per venue. */
-  run(): Promise<void>;
-}
+export type VerificationAnomalyDeps = PolledRuleDeps;
+export type VerificationAnomalyCheck = PolledRuleCheck<VerificationAnomalyRule>;
 
 /**
  * The SQL for one rule: matching events per scanner in the window and in the baseline before it.
@@ -96,27 +83,16 @@ function countsByVenue(rows: readonly ScannerRow[], device: (id: string) => Devi
 export function createVerificationAnomalyCheck(rule: VerificationAnomalyRule, deps: VerificationAnomalyDeps): VerificationAnomalyCheck {
   const windowMs = ruleDurationMs(rule.window);
   const baselineMs = ruleDurationMs(rule.baseline);
-  const active = new Set<string>();
-
-  return {
-    rule,
-    everyMs: ruleDurationMs(rule.every),
-    async run() {
-      const t = deps.now();
-      const { sql, params } = verificationAnomalyQuery(rule, t);
-      const rows = await deps.warehouse.query<ScannerRow>(sql, params);
-      const seen = new Set<string>();
+  return createPolledCheck<VerificationAnomalyRule, ScannerRow>(rule, deps, {
+    query: (t) => verificationAnomalyQuery(rule, t),
+    evaluate(rows, t, holds) {
       for (const [place, { level, recent, all, baseline }] of countsByVenue(rows, deps.device)) {
         const rate = recent / windowMs;
         const usual = baseline / baselineMs;
         const spike = rate >= rule.factor * usual || (rule.share !== undefined && all > 0 && recent / all >= rule.share);
         if (recent < rule.minEvents || !spike) continue;
-        const key = `${rule.name}:${place}`;
-        seen.add(key);
-        if (active.has(key)) continue;
-        active.add(key);
-        deps.conditions.activate({
-          key,
+        holds(`${rule.name}:${place}`, () => ({
+          key: `${rule.name}:${place}`,
           rule: rule.name,
           kind: 'verification_anomaly',
           severity: rule.severity,
@@ -130,14 +106,8 @@ export function createVerificationAnomalyCheck(rule: VerificationAnomalyRule, de
             ` (usual ${(usual * windowMs).toFixed(1)} per ${rule.window})`,
           at: t,
           verification: { by: 'condition', windowMs, windows: rule.verifyWindows },
-        });
+        }));
       }
-      for (const key of active) {
-        if (seen.has(key)) continue;
-        active.delete(key);
-        deps.conditions.deactivate(key, t);
-      }
-      deps.onEvaluations(rows.length);
     },
-  };
+  });
 }
