@@ -1,10 +1,12 @@
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openWarehouse, type Warehouse } from '@cityops/warehouse';
+import { createCredentialFlags, type CredentialFlag } from '../src/credential-flags.ts';
 import { createCredentialThrottle, type CredentialThrottleConfig } from '../src/credential-throttle.ts';
 import { buildHttpApi } from '../src/http-api.ts';
 import type { Verdict } from '../src/verdict.ts';
+import { createVerifierMetrics } from '../src/verifier-metrics.ts';
 import { createVerifierService, type VerifierService } from '../src/verifier-service.ts';
 import { createTestIssuers, PSEUDONYM_KEY, trustEntries } from './code-fixtures.ts';
 import { createDataDir } from './service-harness.ts';
@@ -92,6 +94,58 @@ describe('credential throttle (token bucket per credential, injected clock)', ()
     for (let i = 0; i < 10_000; i++) throttle.take(`x-${i}`);
     expect(throttle.size()).toBe(3);
     expect(evicted).toBe(10_002);
+  });
+});
+
+describe('credential flags writer', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('writes a flag at once; while the warehouse is down keeps at most maxPending (overflow counted), retries, and drops what is left at stop', async () => {
+    vi.useFakeTimers();
+    let down = false;
+    const inserted: Record<string, unknown>[][] = [];
+    let attempts = 0;
+    const warehouse = {
+      insertRows: (table: string, rows: Record<string, unknown>[]) => {
+        attempts++;
+        expect(table).toBe('credential_flags');
+        if (down) return Promise.reject(new Error('warehouse down (test)'));
+        inserted.push(rows);
+        return Promise.resolve();
+      },
+    } as unknown as Warehouse;
+    const metrics = createVerifierMetrics();
+    const flags = createCredentialFlags({ maxPending: 2, retryMs: 1000 }, { warehouse, metrics, logger });
+    const flag = (i: number): CredentialFlag => ({ at: Date.UTC(2026, 10, 26, 0, 0, i), credential: `scn-${i}`, scanner: `scn-${i}`, venue: '', transport: 'mqtt' });
+    const outcomes = async () => Object.fromEntries((await metrics.flags.get()).values.map((v) => [String(v.labels.outcome), v.value]));
+
+    flags.record(flag(0));
+    await flags.flush();
+    expect(inserted).toEqual([[{ at: '2026-11-26 00:00:00.000', credential: 'scn-0', scanner: 'scn-0', venue: '', transport: 'mqtt' }]]);
+
+    down = true;
+    for (let i = 1; i <= 5; i++) flags.record(flag(i));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(flags.pending).toBe(2);
+    expect(await outcomes()).toEqual({ written: 1, dropped: 3 });
+    // Retried every retryMs while down, never more often.
+    const before = attempts;
+    await vi.advanceTimersByTimeAsync(3000);
+    expect(attempts - before).toBe(3);
+    down = false;
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(inserted.at(-1)!.map((r) => r.credential)).toEqual(['scn-1', 'scn-2']);
+    expect(flags.pending).toBe(0);
+
+    down = true;
+    flags.record(flag(9));
+    await flags.stop();
+    expect(await outcomes()).toEqual({ written: 3, dropped: 4 });
+    // Stopped: nothing more is queued.
+    flags.record(flag(10));
+    expect(flags.pending).toBe(0);
   });
 });
 
