@@ -25,7 +25,10 @@ export const httpServerLimitsSchema = {
     requestTimeoutMs: { type: 'integer', minimum: 100, maximum: 3600000, default: 30000 },
     /** An idle keep-alive connection is closed after this (Node's default; undici/fetch clients close theirs at 4 s). */
     keepAliveTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
-    /** Request line (so URL and query string) and headers together, in bytes: beyond, 431 (Node's maxHeaderSize). */
+    /**
+     * Request line (so URL and query string) and headers together, in bytes: beyond, 431 (Node's
+     * maxHeaderSize: the URL, header names and values are counted, not the separators).
+     */
     maxHeaderBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 16384 },
     /** Headers beyond this count are dropped, not parsed into the request (Node's maxHeadersCount). */
     maxHeadersCount: { type: 'integer', minimum: 16, maximum: 2000, default: 100 },
