@@ -63,9 +63,14 @@ function checkIntervalMs(limits: HttpServerLimits): number {
   return Math.min(1000, Math.max(50, Math.floor(Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs) / 4)));
 }
 
-/** The options node's http(s).createServer alone takes (fastify: `http`, or merged into `https`). */
-export function httpServerOptions(limits: HttpServerLimits): ServerOptions {
+/**
+ * The options node's http(s).createServer alone takes (fastify: `http`, or merged into `https`).
+ * `handshakeTimeout` (TLS only; Node's default 120 s) is the headers deadline too: a socket that never
+ * starts its handshake holds its slot no longer than one that never sends a header.
+ */
+export function httpServerOptions(limits: HttpServerLimits): ServerOptions & { handshakeTimeout: number } {
   return {
+    handshakeTimeout: limits.headersTimeoutMs,
     maxHeaderSize: limits.maxHeaderBytes,
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
@@ -74,7 +79,7 @@ export function httpServerOptions(limits: HttpServerLimits): ServerOptions {
   };
 }
 
-export type HttpRefusalReason = ConnectionRefusal | 'headers_timeout' | 'request_timeout' | 'headers_too_large' | 'malformed' | 'tls_failed';
+export type HttpRefusalReason = ConnectionRefusal | 'headers_timeout' | 'request_timeout' | 'headers_too_large' | 'malformed' | 'tls_timeout' | 'tls_failed';
 
 export interface HttpServerLimitsDeps {
   /** The service's `limits.exemptAddresses`. */
@@ -105,7 +110,8 @@ function reasonOf(err: Error & { code?: string }, request: IncomingMessage | und
   if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return request !== undefined && !request.complete ? 'request_timeout' : 'headers_timeout';
   if (code === 'HPE_HEADER_OVERFLOW') return 'headers_too_large';
   if (code.startsWith('HPE_')) return 'malformed';
-  if (code.startsWith('ERR_SSL_') || 'library' in err) return 'tls_failed';
+  if (code === 'ERR_TLS_HANDSHAKE_TIMEOUT') return 'tls_timeout';
+  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_') || 'library' in err) return 'tls_failed';
   return undefined;
 }
 

@@ -21,7 +21,7 @@ export function createHttpServerMetrics(registry: Registry, prefix: string) {
       name: `${prefix}http_refused_connections_total`,
       help:
         'HTTP connections closed by http.limits, by reason: address_connections, total_connections (at accept, before a byte is read); ' +
-        'headers_timeout, request_timeout, headers_too_large, malformed, tls_failed (answered, then closed).',
+        'headers_timeout, request_timeout, headers_too_large, malformed (answered, then closed); tls_timeout, tls_failed (handshake).',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
