@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { accessTokenProblems, accessTokensSchema, failedLoginLimitsSchema, parseConfig } from '@cityops/protocol';
+import { accessTokenProblems, accessTokensSchema, failedLoginLimitsSchema, httpServerLimitsProblems, httpServerLimitsSchema, parseConfig } from '@cityops/protocol';
 import { analyticsErrors } from './errors.ts';
 import { alertsConfigSchema } from './alerts/alerts-config.ts';
 import { dashboardConfigSchema } from './dashboard/dashboard-config.ts';
@@ -17,6 +17,18 @@ export const analyticsConfigSchema = {
       properties: {
         host: { type: 'string', default: '127.0.0.1' },
         port: { type: 'integer', minimum: 0, maximum: 65535, default: 8082 },
+        /**
+         * Timeouts, header size and open connections per address and in total (protocol's
+         * http-server-limits.ts); dashboard streams count toward the connection caps.
+         */
+        limits: {
+          ...httpServerLimitsSchema,
+          properties: {
+            ...httpServerLimitsSchema.properties,
+            /** Bodies of alert actions (feedback, reason: 4,000 characters) at most; GET routes take none. */
+            maxBodyBytes: { type: 'integer', minimum: 1024, maximum: 1048576, default: 65536 },
+          },
+        },
       },
     },
     /**
@@ -89,7 +101,7 @@ export type AnalyticsConfigInput = FromSchema<typeof analyticsConfigSchema, { ke
 
 export function parseAnalyticsConfig(input: unknown): AnalyticsConfig {
   const config = parseConfig<AnalyticsConfig>(analyticsConfigSchema, input, analyticsErrors.ANALYTICS_ERR_CONFIG);
-  const problems = accessTokenProblems(config.auth.tokens, '/auth/tokens');
+  const problems = [...accessTokenProblems(config.auth.tokens, '/auth/tokens'), ...httpServerLimitsProblems(config.http.limits, '/http/limits')];
   if (config.auth.tokens.length > 0 && config.alerts.operators.length > 0) {
     // One model at a time: a plaintext operator token beside hashed role tokens would be a second way in.
     problems.push(

@@ -1,14 +1,14 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createHttpServerMetrics, createServiceRegistry } from '@cityops/protocol/service-metrics';
 import { createAlertMetrics } from './alerts/alert-metrics.ts';
 
 /** The analytics service's metrics, on a registry of its own (never the global one). */
 export function createAnalyticsMetrics(registry = new Registry()) {
-  collectDefaultMetrics({ register: registry, prefix: 'cityops_analytics_' });
-  // prom-client's *_active_*_total are gauges with a counter's suffix (promtool warns); the per-type
-  // nodejs_active_* gauges say the same.
-  for (const name of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`cityops_analytics_nodejs_active_${name}_total`);
+  createServiceRegistry('cityops_analytics_', registry);
   return {
     registry,
+    /** The HTTP API's server limits (http.limits); dashboard streams are connections too. */
+    http: createHttpServerMetrics(registry, 'cityops_analytics_'),
     addressRefused: new Counter({
       name: 'cityops_analytics_address_refused_total',
       help: 'Requests refused with 429 because their address is locked out after failed logins.',

@@ -72,6 +72,14 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
     // The job in this instance knows where the rollups end; another instance's job writes it down.
     ...(config.rollup.enabled ? { rolledUpThrough: () => rollup.rolledUpThrough() } : {}),
   });
+  // One address holds at most maxConnectionsPerAddress streams: below maxClients, it cannot take
+  // every page's stream alone (loopback, exempt, is bounded by maxClients only).
+  if (config.dashboard.enabled && config.dashboard.stream.maxClients <= config.http.limits.maxConnectionsPerAddress) {
+    logger.warn(
+      { maxClients: config.dashboard.stream.maxClients, maxConnectionsPerAddress: config.http.limits.maxConnectionsPerAddress },
+      'dashboard.stream.maxClients <= http.limits.maxConnectionsPerAddress: one address can hold every dashboard stream',
+    );
+  }
   const link = config.rules === undefined ? undefined : createAlertMqttLink(config.rules.mqtt, { logger: logger.child({ component: 'alerts' }) });
   const dashboard = config.dashboard.enabled
     ? createDashboard(config.dashboard, {
@@ -116,6 +124,8 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
     alerts: { lifecycle: alerts, operators: config.alerts.operators },
     access,
     guard: createAddressGuard(config.limits, { now, onEvict: () => metrics.addressEvictions.inc() }),
+    server: { limits: config.http.limits, exemptAddresses: config.limits.exemptAddresses, bodyLimit: config.http.limits.maxBodyBytes },
+    now,
     ...(dashboard === undefined ? {} : { dashboard }),
     ready: async () => {
       if (!rollup.healthy()) return false;

@@ -1,5 +1,14 @@
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
-import { HIERARCHY_LEVELS, httpLockoutHooks, isCityopsError, type AddressGuard, type HierarchyLevel } from '@cityops/protocol';
+import {
+  HIERARCHY_LEVELS,
+  httpAppOptions,
+  httpLockoutHooks,
+  setUpHttpApp,
+  type AddressGuard,
+  type HierarchyLevel,
+  type HttpAppConfig,
+} from '@cityops/protocol';
+import { httpServerMetricHooks } from '@cityops/protocol/service-metrics';
 import type { Logger } from 'pino';
 import type { AnalyticsMetrics } from './analytics-metrics.ts';
 import { alertsApi, type AlertsApiOptions } from './alerts/alerts-api.ts';
@@ -26,6 +35,12 @@ export interface AnalyticsApiDeps {
   readonly access?: AnalyticsAccess;
   /** Failed-login lockout per address, on every route: each 401 counts, a locked-out address gets 429. */
   readonly guard?: AddressGuard;
+  /**
+   * The server's configuration (`http.limits`, `limits.exemptAddresses`, `http.limits.maxBodyBytes`:
+   * protocol's http-app-setup.ts); absent: defaults. Dashboard streams count toward its connection caps.
+   */
+  readonly server?: HttpAppConfig;
+  readonly now?: () => number;
 }
 
 /** Milliseconds since the epoch, or ISO 8601 with a zone. */
@@ -75,29 +90,16 @@ export function buildAnalyticsApi(deps: AnalyticsApiDeps) {
     loggerInstance: deps.logger.child({ component: 'http' }, { level: 'warn' }),
     // An unknown query parameter (`levle=grid`) is an error, not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
+    // The server limits; alert actions are the only bodies (GET routes take none).
+    ...httpAppOptions(deps.server),
   });
-
-  app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown }, request, reply) => {
-    if (isCityopsError(err)) {
-      metrics.queryErrors.inc({ code: err.code });
-      if (err.statusCode >= 500) request.log.error({ err }, 'request failed');
-      return reply.status(err.statusCode).send({ code: err.code, message: err.message });
-    }
-    if (err.validation !== undefined) {
-      metrics.queryErrors.inc({ code: 'ANALYTICS_ERR_QUERY_INVALID' });
-      return reply.status(400).send({ code: 'ANALYTICS_ERR_QUERY_INVALID', message: err.message });
-    }
-    if (err.statusCode !== undefined && err.statusCode < 500) {
-      return reply.status(err.statusCode).send({ code: err.code ?? 'ANALYTICS_ERR_REQUEST', message: err.message });
-    }
-    request.log.error({ err }, 'request failed');
-    metrics.queryErrors.inc({ code: 'ANALYTICS_ERR_INTERNAL' });
-    return reply.status(500).send({ code: 'ANALYTICS_ERR_INTERNAL', message: 'Internal error' });
+  setUpHttpApp(app, deps.server ?? {}, {
+    ...httpServerMetricHooks(metrics.http),
+    codes: { invalid: 'ANALYTICS_ERR_QUERY_INVALID', request: 'ANALYTICS_ERR_REQUEST', internal: 'ANALYTICS_ERR_INTERNAL', notFound: 'ANALYTICS_ERR_NOT_FOUND' },
+    onServiceError: (code) => metrics.queryErrors.inc({ code }),
+    logger: deps.logger,
+    ...(deps.now === undefined ? {} : { now: deps.now }),
   });
-  // fastify's own 404 has no code; an indicator name or alert id with a '/' (unencoded) lands here too.
-  app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ code: 'ANALYTICS_ERR_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` }),
-  );
 
   if (deps.guard !== undefined) {
     const lockout = httpLockoutHooks(deps.guard, {

@@ -2,15 +2,19 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   DEVICE_ID_PATTERN,
   DEVICE_KINDS,
+  httpAppOptions,
   httpLockoutHooks,
   isCityopsError,
   parsePlace,
+  setUpHttpApp,
   PLACED_DEVICE_KINDS,
   type AccessTokenEntry,
   type AddressGuard,
   type DeviceKind,
+  type HttpAppConfig,
   type TokenAuthenticator,
 } from '@cityops/protocol';
+import { httpServerMetricHooks } from '@cityops/protocol/service-metrics';
 import type { Warehouse } from '@cityops/warehouse';
 import type { Logger } from 'pino';
 import type { DeviceInfo, DeviceRegistry } from './device-registry.ts';
@@ -26,6 +30,9 @@ export interface HttpApiConfig {
   readonly tokens?: readonly AccessTokenEntry[];
   /** PEM text; present: HTTPS only. */
   readonly tls?: { readonly key: string; readonly cert: string; readonly ca?: string };
+  /** `http.limits` and `limits.exemptAddresses` (protocol's http-app-setup.ts); absent: defaults. */
+  readonly limits?: HttpAppConfig['limits'];
+  readonly exemptAddresses?: readonly string[];
 }
 
 export interface HttpApiDeps {
@@ -50,6 +57,7 @@ export interface HttpApiDeps {
   readonly guard?: AddressGuard;
   /** The live token set (a TokenStore a file watcher replaces), consulted per request; absent: `config.tokens`, fixed. */
   readonly tokens?: TokenAuthenticator;
+  readonly now?: () => number;
 }
 
 
@@ -99,27 +107,16 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
   const app = Fastify({
     // Per-request lines only at warn and above: at thousands of requests a second they are noise.
     loggerInstance: deps.logger.child({ component: 'http' }, { level: 'warn' }),
-    // Oversized telemetry must reach the codec, which keeps it as a dead letter with its reason.
-    bodyLimit: config.maxPayloadBytes * 2,
-    // HTTPS on the same port when configured; the routes and inject() are the same either way.
-    ...(config.tls === undefined ? {} : { https: { ...config.tls } }),
+    // The server limits, 64 KiB bodies (POST /v1/telemetry has its own limit) and, when configured,
+    // HTTPS on the same port; the routes and inject() are the same either way.
+    ...httpAppOptions(config),
   });
-
-  app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown }, request, reply) => {
-    if (isCityopsError(err)) return reply.status(err.statusCode).send({ code: err.code, message: err.message });
-    if (err.validation !== undefined) {
-      return reply.status(400).send({ code: 'INGEST_ERR_QUERY_INVALID', message: err.message });
-    }
-    if (err.statusCode !== undefined && err.statusCode < 500) {
-      return reply.status(err.statusCode).send({ code: err.code ?? 'INGEST_ERR_REQUEST', message: err.message });
-    }
-    request.log.error({ err }, 'request failed');
-    return reply.status(500).send({ code: 'INGEST_ERR_INTERNAL', message: 'Internal error' });
+  setUpHttpApp(app, config, {
+    ...httpServerMetricHooks(metrics.http),
+    codes: { invalid: 'INGEST_ERR_QUERY_INVALID', request: 'INGEST_ERR_REQUEST', internal: 'INGEST_ERR_INTERNAL', notFound: 'INGEST_ERR_NOT_FOUND' },
+    logger: deps.logger,
+    ...(deps.now === undefined ? {} : { now: deps.now }),
   });
-  // fastify's own 404 has no code; an id with a '/' (DELETE /v1/devices/a/b) lands here too.
-  app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ code: 'INGEST_ERR_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` }),
-  );
 
   // Per-address failed-login lockout on every route (devices' Basic, admin and role tokens alike):
   // a locked-out address gets 429 before its credentials are looked at; each 401 counts.
@@ -159,7 +156,8 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
       { parseAs: 'buffer' },
       (_request, body, done) => done(null, body),
     );
-    scope.post('/v1/telemetry', async (request: FastifyRequest, reply: FastifyReply) => {
+    // Oversized telemetry must reach the codec, which keeps it as a dead letter with its reason.
+    scope.post('/v1/telemetry', { bodyLimit: config.maxPayloadBytes * 2 }, async (request: FastifyRequest, reply: FastifyReply) => {
       const device = await authenticateDevice(request);
       if (device.kind !== 'gateway') throw ingestErrors.INGEST_ERR_NOT_A_GATEWAY(device.id);
       const refused = deps.refuseTelemetry?.();

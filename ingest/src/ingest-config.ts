@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { accessTokenProblems, accessTokensSchema, addressLimitsSchema, parseConfig } from '@cityops/protocol';
+import { accessTokenProblems, accessTokensSchema, addressLimitsSchema, httpServerLimitsProblems, httpServerLimitsSchema, parseConfig } from '@cityops/protocol';
 import { ingestErrors } from './errors.ts';
 
 /** The ingest service's configuration: validated once at start, all problems reported together. */
@@ -86,6 +86,12 @@ export const ingestConfigSchema = {
             ca: { type: 'string', minLength: 1 },
           },
         },
+        /**
+         * Timeouts, header size and open connections per address and in total, before any route
+         * (protocol's http-server-limits.ts). POST /v1/telemetry takes 2 × telemetry.maxPayloadBytes,
+         * the other routes 64 KiB (GET and DELETE none).
+         */
+        limits: httpServerLimitsSchema,
       },
     },
     /**
@@ -194,7 +200,7 @@ export type IngestConfigInput = FromSchema<typeof ingestConfigSchema, { keepDefa
 
 export function parseIngestConfig(input: unknown): IngestConfig {
   const config = parseConfig<IngestConfig>(ingestConfigSchema, input, ingestErrors.INGEST_ERR_CONFIG);
-  const problems = accessTokenProblems(config.http.tokens, '/http/tokens');
+  const problems = [...accessTokenProblems(config.http.tokens, '/http/tokens'), ...httpServerLimitsProblems(config.http.limits, '/http/limits')];
   if (!config.mqtt.plain && config.mqtt.tls === undefined) problems.push('/mqtt/plain: false needs /mqtt/tls (otherwise no MQTT listener is left)');
   const tls = config.mqtt.tls;
   if (tls !== undefined && tls.clientCert !== 'off' && tls.ca === undefined) problems.push(`/mqtt/tls/clientCert: ${tls.clientCert} needs /mqtt/tls/ca (the CA that signs device certificates)`);

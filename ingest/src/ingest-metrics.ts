@@ -1,13 +1,13 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createHttpServerMetrics, createServiceRegistry } from '@cityops/protocol/service-metrics';
 
 /** The ingest service's metrics, on a registry of its own (never the global one). */
 export function createIngestMetrics(registry = new Registry()) {
-  collectDefaultMetrics({ register: registry, prefix: 'cityops_ingest_' });
-  // promtool: a gauge must not end in _total. prom-client's three are sums of the labelled
-  // nodejs_active_{handles,requests,resources} gauges it also exposes, so nothing is lost.
-  for (const name of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`cityops_ingest_nodejs_active_${name}_total`);
+  createServiceRegistry('cityops_ingest_', registry);
   return {
     registry,
+    /** The HTTP API's server limits (http.limits). */
+    http: createHttpServerMetrics(registry, 'cityops_ingest_'),
     batches: new Counter({
       name: 'cityops_ingest_batches_total',
       help: 'Telemetry batches received, by outcome (accepted, duplicate, dead_letter).',

@@ -154,9 +154,12 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       ...(config.http.adminToken === undefined ? {} : { adminToken: config.http.adminToken }),
       tokens: config.http.tokens,
       ...(config.http.tls === undefined ? {} : { tls: config.http.tls }),
+      limits: config.http.limits,
+      exemptAddresses: config.limits.exemptAddresses,
     },
     {
       guard,
+      now,
       registry,
       pipeline,
       warehouse,

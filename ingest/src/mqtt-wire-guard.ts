@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { normalizeAddress } from '@cityops/protocol';
+import { createConnectionCaps, createLogThrottle, normalizeAddress } from '@cityops/protocol';
 import type { IngestMetrics } from './ingest-metrics.ts';
 import { createPacketScanner, type PacketLimits, type PacketRefusal } from './mqtt-packet-limits.ts';
 
@@ -35,26 +35,18 @@ export interface WireGuard {
   authenticated(conn: object): void;
 }
 
-// Addresses remembered for log throttling at most; beyond, the memory is dropped (one extra line each).
-const MAX_LOGGED_ADDRESSES = 4096;
-
 export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): WireGuard {
   const { metrics, logger, now } = deps;
-  const perAddress = new Map<string, number>();
-  const exempt = new Set(config.exemptAddresses.map((a) => normalizeAddress(a)));
+  // The global cap here is on sockets not yet past CONNECT (`pending`), not on open sockets.
+  const caps = createConnectionCaps({ maxPerAddress: config.maxConnectionsPerAddress, maxTotal: Number.POSITIVE_INFINITY, exemptAddresses: config.exemptAddresses });
   // Sockets counted as unauthenticated until CONNACK (or close); keyed by the socket aedes sees.
   const pending = new Set<object>();
-  const lastLogged = new Map<string, number>();
+  const logNow = createLogThrottle({ intervalMs: config.logIntervalMs, now });
   // TLS socket -> the TCP socket admitted under it.
   const admittedAs = new WeakMap<object, object>();
 
   function logOnce(address: string, fields: Record<string, unknown>, message: string): void {
-    const t = now();
-    const last = lastLogged.get(address);
-    if (last !== undefined && t - last < config.logIntervalMs) return;
-    if (lastLogged.size >= MAX_LOGGED_ADDRESSES) lastLogged.clear();
-    lastLogged.set(address, t);
-    logger.warn({ address, ...fields }, message);
+    if (logNow(address)) logger.warn({ address, ...fields }, message);
   }
 
   function refuseSocket(socket: Socket, reason: 'address_connections' | 'unauthenticated_sockets'): false {
@@ -73,16 +65,12 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
   return {
     admit(socket) {
       const address = normalizeAddress(socket.remoteAddress) ?? 'unknown';
-      const open = perAddress.get(address) ?? 0;
-      if (open >= config.maxConnectionsPerAddress && !exempt.has(address)) return refuseSocket(socket, 'address_connections');
+      if (caps.refusal(address) !== undefined) return refuseSocket(socket, 'address_connections');
       if (pending.size >= config.maxUnauthenticated) return refuseSocket(socket, 'unauthenticated_sockets');
-      perAddress.set(address, open + 1);
+      caps.count(socket, address);
       pending.add(socket);
       metrics.unauthenticatedSockets.set(pending.size);
       socket.once('close', () => {
-        const left = (perAddress.get(address) ?? 1) - 1;
-        if (left === 0) perAddress.delete(address);
-        else perAddress.set(address, left);
         if (pending.delete(socket)) metrics.unauthenticatedSockets.set(pending.size);
       });
       return true;

@@ -1,11 +1,13 @@
+/** Every address limit leaves these alone by default: a local proxy or test fleet is one address for everyone. */
+export const LOOPBACK_ADDRESSES = ['127.0.0.1', '::1'] as const;
+
 /** The failed-login lockout's settings, as every service with credentials on HTTP takes them (`limits`). */
 const FAILED_LOGIN_PROPERTIES = {
   maxAddresses: { type: 'integer', minimum: 1, default: 100000 },
   failedLoginsPerWindow: { type: 'integer', minimum: 1, default: 10 },
   failedLoginWindowMs: { type: 'integer', minimum: 1, default: 300000 },
   lockoutMs: { type: 'integer', minimum: 1, default: 900000 },
-  // Loopback by default: a local proxy or test fleet is one address for everyone.
-  exemptAddresses: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 1000, default: ['127.0.0.1', '::1'] },
+  exemptAddresses: { type: 'array', items: { type: 'string', minLength: 1 }, maxItems: 1000, default: LOOPBACK_ADDRESSES },
 } as const;
 
 /** `limits` of a service with HTTP routes only (analytics, the verifier): failed-login lockout per address. */

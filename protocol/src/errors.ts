@@ -55,3 +55,15 @@ export const protocolErrors = defineErrors({
   PROTOCOL_ERR_PAYLOAD_DECODE: { message: 'Payload is neither valid msgpack nor valid JSON', statusCode: 400 },
   PROTOCOL_ERR_SCHEMA: { message: 'Payload does not match the telemetry batch schema', statusCode: 400 },
 });
+
+/**
+ * Refusals by the HTTP server limits (http-server-limits.ts, http-replies.ts), the same in every
+ * service: a client that breaks them never reached a route, so no service code applies.
+ */
+export const httpErrors = defineErrors({
+  HTTP_ERR_CONNECTION_REFUSED: { message: 'HTTP connection refused at accept: too many open connections (http.limits)', statusCode: 503 },
+  HTTP_ERR_TIMEOUT: { message: 'The request was not received in time (http.limits headersTimeoutMs / requestTimeoutMs)', statusCode: 408 },
+  HTTP_ERR_HEADERS_TOO_LARGE: { message: 'Request line and headers exceed http.limits.maxHeaderBytes', statusCode: 431 },
+  HTTP_ERR_MALFORMED: { message: 'Malformed HTTP request', statusCode: 400 },
+  HTTP_ERR_BODY_TOO_LARGE: { message: 'Request body is larger than this route accepts', statusCode: 413 },
+});

@@ -14,3 +14,8 @@ export * from './token-store.ts';
 export * from './address-guard.ts';
 export * from './address-limits-schema.ts';
 export * from './http-lockout.ts';
+export * from './log-throttle.ts';
+export * from './connection-caps.ts';
+export * from './http-server-limits.ts';
+export * from './http-replies.ts';
+export * from './http-app-setup.ts';

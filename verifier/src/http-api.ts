@@ -3,13 +3,16 @@ import {
   createTokenAuthenticator,
   decideAccess,
   DEVICE_ID_PATTERN,
+  httpAppOptions,
   httpLockoutHooks,
-  isCityopsError,
+  setUpHttpApp,
   type AccessRole,
   type AccessTokenEntry,
   type AddressGuard,
+  type HttpAppConfig,
   type TokenAuthenticator,
 } from '@cityops/protocol';
+import { httpServerMetricHooks } from '@cityops/protocol/service-metrics';
 import type { Logger } from 'pino';
 import type { AuditTrailReader } from './audit-trail-reader.ts';
 import { verifierErrors } from './errors.ts';
@@ -25,6 +28,9 @@ export interface HttpApiConfig {
   readonly maxQrChars: number;
   /** Role tokens for GET /v1/audit; none: that route refuses everyone (verification stays open). */
   readonly tokens?: readonly AccessTokenEntry[];
+  /** `http.limits` and `limits.exemptAddresses` (protocol's http-app-setup.ts); absent: defaults. */
+  readonly limits?: HttpAppConfig['limits'];
+  readonly exemptAddresses?: readonly string[];
 }
 
 export interface HttpApiDeps {
@@ -93,31 +99,24 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
   const { engine, reference, metrics } = deps;
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'http' }, { level: 'warn' }),
-    bodyLimit: Math.max(1_048_576, config.maxBatchItems * (config.maxQrChars * 2 + 512)),
     // A number is not a QR text: no type coercion of bodies.
     ajv: { customOptions: { coerceTypes: false } },
+    // The server limits; each POST route has its own body limit, the others take none.
+    ...httpAppOptions(config),
   });
-
-  app.setErrorHandler((err: Error & { code?: string; statusCode?: number; validation?: unknown }, request, reply) => {
-    if (isCityopsError(err)) return reply.status(err.statusCode).send({ code: err.code, message: err.message });
-    if (err.validation !== undefined) return reply.status(400).send({ code: 'VERIFIER_ERR_REQUEST_INVALID', message: err.message });
-    if (err.statusCode !== undefined && err.statusCode < 500) {
-      return reply.status(err.statusCode).send({ code: err.code ?? 'VERIFIER_ERR_REQUEST_INVALID', message: err.message });
-    }
-    request.log.error({ err }, 'request failed');
-    return reply.status(500).send({ code: 'VERIFIER_ERR_INTERNAL', message: 'Internal error' });
+  setUpHttpApp(app, config, {
+    ...httpServerMetricHooks(metrics.http),
+    codes: { invalid: 'VERIFIER_ERR_REQUEST_INVALID', request: 'VERIFIER_ERR_REQUEST_INVALID', internal: 'VERIFIER_ERR_INTERNAL', notFound: 'VERIFIER_ERR_NOT_FOUND' },
+    logger: deps.logger,
   });
-  // fastify's own 404 has no code; a mistyped route answers like every other refusal.
-  app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ code: 'VERIFIER_ERR_NOT_FOUND', message: `No route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}` }),
-  );
 
   const item = itemSchema(config.maxQrChars);
   const scanner = { type: 'string', pattern: DEVICE_ID_PATTERN.source } as const;
 
   app.post(
     '/v1/verify',
-    { schema: { body: { ...item, properties: { ...item.properties, scanner } } } },
+    // A QR text of twice the decoder's bound, every character JSON-escaped (\uXXXX), and the ids.
+    { bodyLimit: config.maxQrChars * 12 + 4096, schema: { body: { ...item, properties: { ...item.properties, scanner } } } },
     async (request, reply) => {
       const body = request.body as { qr: string; venue?: string; scanner?: string };
       const verdict = await engine.verify({ qr: body.qr, venue: body.venue, scanner: body.scanner, transport: 'http' });
@@ -130,6 +129,7 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
   app.post(
     '/v1/verify/batch',
     {
+      bodyLimit: Math.max(1_048_576, config.maxBatchItems * (config.maxQrChars * 2 + 512)),
       schema: {
         body: {
           type: 'object',

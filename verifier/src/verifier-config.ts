@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { FromSchema } from 'json-schema-to-ts';
-import { accessTokenProblems, accessTokensSchema, failedLoginLimitsSchema, parseConfig } from '@cityops/protocol';
+import { accessTokenProblems, accessTokensSchema, failedLoginLimitsSchema, httpServerLimitsProblems, httpServerLimitsSchema, parseConfig } from '@cityops/protocol';
 import { verifierErrors } from './errors.ts';
 import { compileTrustChecks, trustCheckProperties } from './trust-formats/trust-material.ts';
 
@@ -33,6 +33,12 @@ export const verifierConfigSchema = {
          * None: the audit route refuses everyone. Verification itself stays open to scanners and venues.
          */
         tokens: accessTokensSchema,
+        /**
+         * Timeouts, header size and open connections per address and in total, before any route
+         * (protocol's http-server-limits.ts). Bodies: POST /v1/verify 12 × decoder.maxQrChars + 4 KiB,
+         * /v1/verify/batch its items' worth, GET routes none.
+         */
+        limits: httpServerLimitsSchema,
       },
     },
     /**
@@ -209,7 +215,11 @@ export type VerifierConfigInput = FromSchema<typeof verifierConfigSchema, { keep
 
 export function parseVerifierConfig(input: unknown): VerifierConfig {
   const config = parseConfig<VerifierConfig>(verifierConfigSchema, input, verifierErrors.VERIFIER_ERR_CONFIG);
-  const problems = [...accessTokenProblems(config.http.tokens, '/http/tokens'), ...compileTrustChecks(config.trust, '/trust').problems];
+  const problems = [
+    ...accessTokenProblems(config.http.tokens, '/http/tokens'),
+    ...httpServerLimitsProblems(config.http.limits, '/http/limits'),
+    ...compileTrustChecks(config.trust, '/trust').problems,
+  ];
   if (problems.length > 0) throw verifierErrors.VERIFIER_ERR_CONFIG(problems.join('; '));
   return config;
 }

@@ -1,4 +1,5 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { createHttpServerMetrics, createServiceRegistry } from '@cityops/protocol/service-metrics';
 
 /** What the gauges read at scrape time, attached by the service once its parts exist. */
 export interface MetricsProbe {
@@ -18,10 +19,7 @@ export interface MetricsProbe {
  * transport, outcome); never a subject, a code, a device or a venue id.
  */
 export function createVerifierMetrics(registry = new Registry()) {
-  collectDefaultMetrics({ register: registry, prefix: 'cityops_verifier_' });
-  // promtool: a gauge must not end in _total. prom-client's three are sums of the labelled
-  // nodejs_active_{handles,requests,resources} gauges it also exposes, so nothing is lost.
-  for (const name of ['handles', 'requests', 'resources']) registry.removeSingleMetric(`cityops_verifier_nodejs_active_${name}_total`);
+  createServiceRegistry('cityops_verifier_', registry);
   let probe: MetricsProbe | undefined;
   const gauge = (name: string, help: string, read: (p: MetricsProbe) => number | undefined) =>
     new Gauge({
@@ -38,6 +36,8 @@ export function createVerifierMetrics(registry = new Registry()) {
     attach(p: MetricsProbe) {
       probe = p;
     },
+    /** The HTTP API's server limits (http.limits). */
+    http: createHttpServerMetrics(registry, 'cityops_verifier_'),
     addressRefused: new Counter({
       name: 'cityops_verifier_address_refused_total',
       help: 'Audit-trail requests refused with 429 because their address is locked out after failed logins.',

@@ -127,7 +127,13 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
         );
   if (config.http.tokens.length === 0) logger.warn('no http.tokens: GET /v1/audit (the verification audit trail) refuses everyone');
   const http = buildHttpApi(
-    { maxBatchItems: config.http.maxBatchItems, maxQrChars: config.decoder.maxQrChars, tokens: config.http.tokens },
+    {
+      maxBatchItems: config.http.maxBatchItems,
+      maxQrChars: config.decoder.maxQrChars,
+      tokens: config.http.tokens,
+      limits: config.http.limits,
+      exemptAddresses: config.limits.exemptAddresses,
+    },
     {
       engine,
       reference,
