@@ -3,9 +3,8 @@ import { mkdir } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { generateCity, provisionGateways, writeCredentialsFile, type DeviceCredentials } from '@cityops/simulators';
-import { openWarehouse } from '@cityops/warehouse';
 import { startCityops, type CityopsProcess } from '../../../test-peers/cityops-process.ts';
-import { checkAcknowledged, type AckCheck } from '../ack-check.ts';
+import { checkAcknowledgedInStore, type AckCheck } from '../ack-check.ts';
 import { HOSTILE_PHASES, HOSTILE_RATIO_TARGET, HOSTILE_RSS_GROWTH_TARGET_MIB, hostileCharts, type HostilePhaseKey } from '../charts/hostile-charts.ts';
 import { startAttacker, type Attacker } from '../hostile-attack-client.ts';
 import type { AttackSpec, AttackStats } from '../hostile-attack-messages.ts';
@@ -253,13 +252,7 @@ export function createHostileScenario(full: HostileOptions, smokeOptions: Hostil
         const ledger = await load.finish();
         await untilDrained(httpUrl, 0, 60_000);
         await broker.stop();
-        const warehouse = await openWarehouse({ backend: 'chdb', path: join(dataDir, 'warehouse') });
-        let check: AckCheck;
-        try {
-          check = await checkAcknowledged(warehouse, ledger.devices, o.batch);
-        } finally {
-          await warehouse.close();
-        }
+        const check = await checkAcknowledgedInStore(join(dataDir, 'warehouse'), ledger.devices, o.batch);
         return withPhases(phases, check, ledger.stats, o, phaseS, loadAvg);
       } finally {
         await attacker?.close();

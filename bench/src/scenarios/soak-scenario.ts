@@ -3,9 +3,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { generateCity, provisionGateways, summarizeLatencies, writeCredentialsFile } from '@cityops/simulators';
-import { openWarehouse } from '@cityops/warehouse';
 import { startCityops, type CityopsProcess } from '../../../test-peers/cityops-process.ts';
-import { checkAcknowledged, type AckCheck } from '../ack-check.ts';
+import { checkAcknowledgedInStore } from '../ack-check.ts';
 import { leastSquaresSlope } from '../least-squares.ts';
 import { processMemoryMiB } from '../process-memory.ts';
 import { untilDrained } from '../ingest-drained.ts';
@@ -255,13 +254,7 @@ export function createSoakScenario(full: SoakOptions, smokeOptions: SoakOptions)
         await probe.close();
         probeStop = undefined;
         await up.stop();
-        const warehouse = await openWarehouse({ backend: 'chdb', path: join(dataDir, 'warehouse') });
-        let check: AckCheck;
-        try {
-          check = await checkAcknowledged(warehouse, ledger.devices, o.batch);
-        } finally {
-          await warehouse.close();
-        }
+        const check = await checkAcknowledgedInStore(join(dataDir, 'warehouse'), ledger.devices, o.batch);
 
         const half = durationS / 2;
         const series = (key: string) => samples.map((s) => s[key]!).filter((v) => v >= 0);
