@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { availableParallelism, loadavg } from 'node:os';
+import { availableParallelism, getPriority, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { generateCity, provisionGateways, writeCredentialsFile, type DeviceCredentials } from '@cityops/simulators';
 import { startCityops, type CityopsProcess } from '../../../test-peers/cityops-process.ts';
@@ -117,6 +117,17 @@ function refusals(text: string) {
   };
 }
 
+/**
+ * Waits until the broker holds no socket of the stopped attack (its not-yet-authenticated gauge at 0),
+ * so that thousands of closes land in no phase's window: the next phase starts from a broker at rest.
+ * Returns the seconds it took (the gauge is polled every 100 ms, for at most 30 s).
+ */
+async function untilSettled(metricsUrl: string): Promise<number> {
+  const started = performance.now();
+  while (metricOrZero(await scrape(metricsUrl), 'cityops_broker_unauthenticated_sockets') > 0 && performance.now() - started < 30_000) await sleep(100);
+  return (performance.now() - started) / 1000;
+}
+
 interface PhaseResult {
   readonly key: HostilePhaseKey;
   readonly seconds: number;
@@ -146,6 +157,7 @@ async function runPhase(key: HostilePhaseKey, spec: AttackSpec | undefined, phas
   const cpu1 = { broker: processCpuSeconds(s.brokerPid), attacker: processCpuSeconds(s.attacker.pid), gateway: processCpuSeconds(s.load.pid) };
   const memory = rss.stop();
   const attack: AttackStats | undefined = spec === undefined ? undefined : await s.attacker.stop();
+  const settleS = await untilSettled(s.metricsUrl);
   const [r0, r1] = [refusals(start.text), refusals(endText)];
   const f: Record<string, number> = {
     acked_batches_per_second: round((end.stats.acked - start.acked) / seconds, 1),
@@ -167,10 +179,12 @@ async function runPhase(key: HostilePhaseKey, spec: AttackSpec | undefined, phas
   };
   if (attack !== undefined) {
     Object.assign(f, {
+      settle_s: round(settleS, 1),
       attack_sockets_per_second: round(attack.attempts / seconds, 1),
       attack_closed_by_broker: attack.closedByBroker,
       attack_logged_in: attack.loggedIn,
-      attack_mib_sent: round(attack.bytesSent / 2 ** 20, 1),
+      // Handed to the socket (Node's bytesWritten): what the broker was offered, not all of it delivered before the reset.
+      attack_mib_written: round(attack.bytesSent / 2 ** 20, 1),
       attack_open_at_end: attack.openAtStop,
     });
   }
@@ -247,13 +261,15 @@ export function createHostileScenario(full: HostileOptions, smokeOptions: Hostil
           log(`hostile: ${label}: ${phase.figures.acked_batches_per_second} batches/s, PUBACK p99 ${phase.figures.puback_p99_ms} ms, broker RSS max ${phase.figures.broker_rss_max_mib} MiB`);
         }
         const loadAvg = loadavg();
+        // Read back from the kernel: the attacker did run below the broker and the gateway.
+        const attackerNice = getPriority(attacker.pid);
 
         log('hostile: stopping the gateway and collecting its ledger of PUBACKs');
         const ledger = await load.finish();
         await untilDrained(httpUrl, 0, 60_000);
         await broker.stop();
         const check = await checkAcknowledgedInStore(join(dataDir, 'warehouse'), ledger.devices, o.batch);
-        return withPhases(phases, check, ledger.stats, o, phaseS, loadAvg);
+        return withPhases(phases, attackerNice, check, ledger.stats, o, phaseS, loadAvg);
       } finally {
         await attacker?.close();
         await load?.close();
@@ -265,6 +281,7 @@ export function createHostileScenario(full: HostileOptions, smokeOptions: Hostil
 
 function withPhases(
   phases: readonly PhaseResult[],
+  attackerNice: number,
   check: AckCheck,
   gateway: { errors: number; connectErrors: number },
   o: HostileOptions,
@@ -280,6 +297,7 @@ function withPhases(
     lost_readings: check.lostReadings,
     duplicate_rows: check.duplicateRows,
     stored_unacked_readings: check.storedUnacked,
+    attacker_nice: attackerNice,
     gateway_publish_errors: gateway.errors,
     gateway_connect_errors: gateway.connectErrors,
   };
@@ -324,7 +342,7 @@ function withPhases(
 
 function hostileNotes(o: HostileOptions, phaseS: number, check: AckCheck, loadAvg: number[], unrefused: readonly string[]): string[] {
   return [
-    `Three processes on ${availableParallelism()} cores: the broker (\`cityops ingest\` as shipped${o.fsync ? '' : ' but with --no-fsync (the attacks act on sockets, CPU and memory; an fsync\'ed PUBACK p99 on a shared disk is that disk\'s jitter; the broker scenario measures fsync)'}: WAL, embedded chDB, wire limits 256 sockets per address counted at accept, 2,048 not yet authenticated, a 5 s CONNECT deadline, packet sizes at each fixed header); one legitimate gateway on 127.0.0.1 (the soak's load process: ${o.batchesPerSecond} batches/s of ${o.batch} readings offered, QoS 1, at most ${o.inflight} in flight, every PUBACK in a ledger); the attacker on other loopback addresses, forked at nice 10, so that it gets the CPU the broker and the gateway leave and cannot slow the gateway from the client side (its CPU is listed per phase). Load average at the end ${loadAvg.map((l) => l.toFixed(1)).join(' ')}.`,
+    `Three processes on ${availableParallelism()} cores: the broker (\`cityops ingest\` as shipped${o.fsync ? '' : ' but with --no-fsync (the attacks act on sockets, CPU and memory; an fsync\'ed PUBACK p99 on a shared disk is that disk\'s jitter; the broker scenario measures fsync)'}: WAL, embedded chDB, wire limits 256 sockets per address counted at accept, 2,048 not yet authenticated, a 5 s CONNECT deadline, packet sizes at each fixed header); one legitimate gateway on 127.0.0.1 (the soak's load process: ${o.batchesPerSecond} batches/s of ${o.batch} readings offered, QoS 1, at most ${o.inflight} in flight, every PUBACK in a ledger); the attacker on other loopback addresses, forked at nice 10, so that it gets the CPU the broker and the gateway leave and cannot slow the gateway from the client side (its CPU is listed per phase; attacker_nice is read back from the kernel). After each attack the next phase waits until the broker holds none of its sockets (settle_s), so no phase pays for the previous one's closes. Load average at the end ${loadAvg.map((l) => l.toFixed(1)).join(' ')}.`,
     `Phases of ${phaseS} s each, in order, after ${o.warmupS} s of warm-up at the same rate: ${HOSTILE_PHASES.map((p) => p.label).join(' → ')}. Oversized CONNECT: ${o.streamAddresses} addresses × ${o.streamPerAddress} sockets, each a CONNECT declaring 268,435,455 bytes and then 1 MiB writes of zeros until the broker closes it, reopened at once. Oversized PUBLISH: the same from a provisioned device that logs in (a raw CONNECT with its secret, a client id of its own per socket) and then declares a 268,435,455-byte QoS 1 PUBLISH; each socket reopened ${o.publishReopenAfterMs} ms after it closed, to stay within the broker's per-address CONNECT rate (30 per 10 s): reconnecting at once is a CONNECT flood, which that rate refuses (counted as refused CONNECT rate). Idle: ${o.idleOneAddress.toLocaleString('en')} sockets from one address, then ${o.idleAddresses} addresses × ${o.idlePerAddress}, never a byte, each reopened ${o.idleReopenAfterMs} ms after the broker closed it. Slowloris: ${o.slowlorisAddresses} × ${o.slowlorisPerAddress} sockets each sending a 92-byte CONNECT one byte every ${o.slowlorisByteEveryMs} ms, reopened at once when cut. Sockets open ${o.waveSize} at a time at an attack's start (the listen backlog is 511).`,
     'Per phase: the gateway\'s acknowledged batches/s and PUBACK p50/p99 (publish → PUBACK, 1 ms histogram, of that phase only; a batch not sent because the window was full shows as a lower rate, not a latency); the broker\'s VmRSS every 100 ms (max, and growth = max − RSS at the phase start) and CPU (/proc); refusals from the broker\'s /metrics: cityops_broker_refused_packets_total, cityops_broker_refused_sockets_total by reason, cityops_ingest_address_refused_total (the per-address CONNECT rate, 30 per 10 s, that bounds a logged-in attacker\'s reconnects), and the cityops_broker_unauthenticated_sockets gauge mid-phase.',
     `Exactly once: after the last phase the gateway stops and waits for its PUBACKs, ingest drains, the broker stops, and the bench counts each acknowledged batch's rows in the warehouse: ${check.ackedReadings} readings acknowledged, ${check.lostReadings} missing, ${check.duplicateRows} duplicate rows, ${check.storedUnacked} stored whose PUBACK never arrived (allowed).`,
