@@ -155,7 +155,7 @@ async function runPhase(key: HostilePhaseKey, spec: AttackSpec | undefined, phas
   const rss = sampleRss(s.brokerPid, 100);
   if (spec !== undefined) await s.attacker.start(spec);
   await sleep((phaseS * 1000) / 2);
-  const unauthenticatedMid = metricOrZero(await scrape(s.metricsUrl), 'cityops_broker_unauthenticated_sockets');
+  const midText = await scrape(s.metricsUrl);
   await sleep(t0 + phaseS * 1000 - performance.now());
   const end = await s.load.sample();
   const seconds = (performance.now() - t0) / 1000;
@@ -181,7 +181,12 @@ async function runPhase(key: HostilePhaseKey, spec: AttackSpec | undefined, phas
     refused_sockets_unauthenticated: r1.unauthenticatedSockets - r0.unauthenticatedSockets,
     refused_sockets_connect_timeout: r1.connectTimeout - r0.connectTimeout,
     refused_connection_rate: r1.addressRate - r0.addressRate,
-    unauthenticated_sockets_mid: unauthenticatedMid,
+    unauthenticated_sockets_mid: metricOrZero(midText, 'cityops_broker_unauthenticated_sockets'),
+    // The broker's event-loop delay (prom-client resets its histogram at each scrape: the start, the middle
+    // and the end scrapes make two half-phases, the larger taken). Timer lateness, so a busy machine's
+    // scheduling shows too, but only as the broker's process felt it.
+    broker_loop_delay_p99_ms: round(1000 * Math.max(...[midText, endText].map((t) => metricOrZero(t, 'cityops_ingest_nodejs_eventloop_lag_p99_seconds'))), 1),
+    broker_loop_delay_max_ms: round(1000 * Math.max(...[midText, endText].map((t) => metricOrZero(t, 'cityops_ingest_nodejs_eventloop_lag_max_seconds'))), 1),
   };
   if (attack !== undefined) {
     Object.assign(f, {
@@ -203,7 +208,7 @@ function phaseTable(phases: readonly PhaseResult[]) {
   const cell = (v: number | undefined) => (v === undefined || v < 0 ? '–' : v);
   return {
     title: 'Phases (each as long as the others; the attacks from their own addresses)',
-    columns: ['phase', 'gateway batches/s', 'PUBACK p50 ms', 'PUBACK p99 ms', 'p99 / quiet', 'rate / quiet', 'broker RSS max MiB', 'RSS growth MiB', 'broker CPU cores', 'attack sockets/s', 'attacker CPU cores', 'refused packets', 'refused sockets (address, unauth., deadline)', 'refused CONNECT rate', 'unauth. sockets mid-phase'],
+    columns: ['phase', 'gateway batches/s', 'PUBACK p50 ms', 'PUBACK p99 ms', 'p99 / quiet', 'rate / quiet', 'broker RSS max MiB', 'RSS growth MiB', 'broker CPU cores', 'broker loop delay p99 ms', 'attack sockets/s', 'attacker CPU cores', 'refused packets', 'refused sockets (address, unauth., deadline)', 'refused CONNECT rate', 'unauth. sockets mid-phase'],
     rows: phases.map((p) => {
       const f = p.figures;
       return [
@@ -216,6 +221,7 @@ function phaseTable(phases: readonly PhaseResult[]) {
         f.broker_rss_max_mib!,
         f.broker_rss_growth_mib!,
         f.broker_cpu_cores!,
+        f.broker_loop_delay_p99_ms!,
         cell(f.attack_sockets_per_second),
         f.attacker_cpu_cores!,
         f.refused_packets!,
@@ -313,6 +319,7 @@ function withPhases(
     figures[`${p.key}_rate_to_quiet`] = round(p.figures.acked_batches_per_second! / quiet.acked_batches_per_second!, 3);
     // Beside the growth within a phase: how far above the quiet baseline's highest sample the phase went.
     figures[`${p.key}_broker_rss_above_quiet_mib`] = round(p.figures.broker_rss_max_mib! - quiet.broker_rss_max_mib!, 1);
+    figures[`${p.key}_broker_cpu_above_quiet_cores`] = round(p.figures.broker_cpu_cores! - quiet.broker_cpu_cores!, 2);
   }
   figures.load_average_1m = round(loadAvg[0]!, 2);
   const attacks = phases.filter((p) => p.figures.attack_sockets_per_second !== undefined);
@@ -352,7 +359,7 @@ function hostileNotes(o: HostileOptions, phaseS: number, check: AckCheck, loadAv
   return [
     `Three processes on ${availableParallelism()} cores: the broker (\`cityops ingest\` as shipped${o.fsync ? '' : ' but with --no-fsync (the attacks act on sockets, CPU and memory; an fsync\'ed PUBACK p99 on a shared disk is that disk\'s jitter; the broker scenario measures fsync)'}: WAL, embedded chDB, wire limits 256 sockets per address counted at accept, 2,048 not yet authenticated, a 5 s CONNECT deadline, packet sizes at each fixed header); one legitimate gateway on 127.0.0.1 (the soak's load process: ${o.batchesPerSecond} batches/s of ${o.batch} readings offered, QoS 1, at most ${o.inflight} in flight, every PUBACK in a ledger); the attacker on other loopback addresses, forked at nice 10, so that it gets the CPU the broker and the gateway leave and cannot slow the gateway from the client side (its CPU is listed per phase; attacker_nice is read back from the kernel). After each attack the next phase waits until the broker holds none of its sockets (settle_s), so no phase pays for the previous one's closes. Load average at the end ${loadAvg.map((l) => l.toFixed(1)).join(' ')}.`,
     `Phases of ${phaseS} s each, in order, after ${o.warmupS} s of warm-up at the same rate: ${HOSTILE_PHASES.map((p) => p.label).join(' → ')}. Oversized CONNECT: ${o.streamAddresses} addresses × ${o.streamPerAddress} sockets, each a CONNECT declaring 268,435,455 bytes and then 1 MiB writes of zeros until the broker closes it, reopened at once. Oversized PUBLISH: the same from a provisioned device that logs in (a raw CONNECT with its secret, a client id of its own per socket) and then declares a 268,435,455-byte QoS 1 PUBLISH; each socket reopened ${o.publishReopenAfterMs} ms after it closed, to stay within the broker's per-address CONNECT rate (30 per 10 s): reconnecting at once is a CONNECT flood, which that rate refuses (counted as refused CONNECT rate). Idle: ${o.idleOneAddress.toLocaleString('en')} sockets from one address, then ${o.idleAddresses} addresses × ${o.idlePerAddress}, never a byte, each reopened ${o.idleReopenAfterMs} ms after the broker closed it. Slowloris: ${o.slowlorisAddresses} × ${o.slowlorisPerAddress} sockets each sending a 92-byte CONNECT one byte every ${o.slowlorisByteEveryMs} ms, reopened at once when cut. Sockets open ${o.waveSize} at a time at an attack's start (the listen backlog is 511).`,
-    'Per phase: the gateway\'s acknowledged batches/s and PUBACK p50/p99 (publish → PUBACK, 1 ms histogram, of that phase only; a batch not sent because the window was full shows as a lower rate, not a latency); the broker\'s VmRSS every 100 ms (max, and growth = max − RSS at the phase start) and CPU (/proc); refusals from the broker\'s /metrics: cityops_broker_refused_packets_total, cityops_broker_refused_sockets_total by reason, cityops_ingest_address_refused_total (the per-address CONNECT rate, 30 per 10 s, that bounds a logged-in attacker\'s reconnects), and the cityops_broker_unauthenticated_sockets gauge mid-phase.',
+    'Per phase: the gateway\'s acknowledged batches/s and PUBACK p50/p99 (publish → PUBACK, 1 ms histogram, of that phase only; a batch not sent because the window was full shows as a lower rate, not a latency); the broker\'s VmRSS every 100 ms (max, and growth = max − RSS at the phase start) and CPU (/proc); refusals from the broker\'s /metrics: cityops_broker_refused_packets_total, cityops_broker_refused_sockets_total by reason, cityops_ingest_address_refused_total (the per-address CONNECT rate, 30 per 10 s, that bounds a logged-in attacker\'s reconnects), the cityops_broker_unauthenticated_sockets gauge mid-phase, and the broker\'s event-loop delay p99 (cityops_ingest_nodejs_eventloop_lag_p99_seconds, the larger of the two half-phases). On a machine shared with other work the PUBACK p99 and the loop delay carry its scheduling noise (compare the two quiet phases); the broker\'s CPU per phase is the attack\'s cost in a form that noise barely moves.',
     `Exactly once: after the last phase the gateway stops and waits for its PUBACKs, ingest drains, the broker stops, and the bench counts each acknowledged batch's rows in the warehouse: ${check.ackedReadings} readings acknowledged, ${check.lostReadings} missing, ${check.duplicateRows} duplicate rows, ${check.storedUnacked} stored whose PUBACK never arrived (allowed).`,
     unrefused.length === 0 ? 'Every attack phase was refused and counted by the broker.' : `No refusal counted in: ${unrefused.join(', ')} (a phase shorter than the 5 s CONNECT deadline cuts no idle or slowloris socket).`,
   ];
