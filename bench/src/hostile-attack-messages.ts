@@ -21,6 +21,8 @@ export type AttackSpec =
   | (AttackSockets & { readonly kind: 'oversized_connect' })
   /** A provisioned device logs in, then sends a PUBLISH declaring 268,435,455 bytes and streams zeros. */
   | (AttackSockets & { readonly kind: 'oversized_publish'; readonly device: { readonly id: string; readonly secret: string } })
+  /** CONNECTs of a provisioned device with a wrong secret (each costs the broker an scrypt until the address is locked out). */
+  | (AttackSockets & { readonly kind: 'failed_logins'; readonly device: { readonly id: string; readonly secret: string } })
   /** Sockets that never send a byte. */
   | (AttackSockets & { readonly kind: 'idle_sockets' })
   /** A CONNECT sent one byte per socket every `byteEveryMs` (slowloris). */
@@ -35,8 +37,9 @@ export interface AttackStats {
   readonly connected: number;
   /** Sockets the broker closed (the attacker closes none until told to stop). */
   readonly closedByBroker: number;
-  /** Logins accepted (CONNACK 0; oversized_publish only). */
+  /** Logins accepted (CONNACK 0) and refused (another return code) by the broker. */
   readonly loggedIn: number;
+  readonly loginsRefused: number;
   readonly bytesSent: number;
   /** Sockets open (connected, not yet closed) when the attack was stopped. */
   readonly openAtStop: number;

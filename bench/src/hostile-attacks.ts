@@ -74,7 +74,7 @@ export function createAttack(target: AttackProcessConfig, spec: AttackSpec): Att
   let interval: NodeJS.Timeout | undefined;
   let stopping = false;
   let sequence = 0;
-  const stats = { attempts: 0, connected: 0, closedByBroker: 0, loggedIn: 0, bytesSent: 0 };
+  const stats = { attempts: 0, connected: 0, closedByBroker: 0, loggedIn: 0, loginsRefused: 0, bytesSent: 0 };
 
   /** Writes `header`, then zeros as fast as the socket takes them, until the broker closes it. */
   async function stream(socket: Socket, header: Buffer): Promise<void> {
@@ -84,16 +84,20 @@ export function createAttack(target: AttackProcessConfig, spec: AttackSpec): Att
     }
   }
 
-  function logInThenPublish(socket: Socket, device: { id: string; secret: string }): void {
+  /** Sends a CONNECT with the device's id and `secret`; `then` once it is accepted (a refused one is closed). */
+  function logIn(socket: Socket, device: { id: string; secret: string }, then: () => void): void {
     let received = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
       if (received.length < 4) return;
       socket.off('data', onData);
       // CONNACK (§3.2): 0x20, length 2, flags, return code; 0 is accepted.
-      if (received[0] !== 0x20 || received[3] !== 0) return void socket.destroy();
+      if (received[0] !== 0x20 || received[3] !== 0) {
+        stats.loginsRefused++;
+        return void socket.destroy();
+      }
       stats.loggedIn++;
-      void stream(socket, OVERSIZED_PUBLISH);
+      then();
     };
     socket.on('data', onData);
     // Its own client id per socket (`<device>:<n>`, which the broker allows), so no login takes over another's session.
@@ -102,7 +106,8 @@ export function createAttack(target: AttackProcessConfig, spec: AttackSpec): Att
 
   function behave(socket: Socket): void {
     if (spec.kind === 'oversized_connect') void stream(socket, OVERSIZED_CONNECT);
-    else if (spec.kind === 'oversized_publish') logInThenPublish(socket, spec.device);
+    else if (spec.kind === 'oversized_publish') logIn(socket, spec.device, () => void stream(socket, OVERSIZED_PUBLISH));
+    else if (spec.kind === 'failed_logins') logIn(socket, spec.device, () => socket.destroy());
     else if (spec.kind === 'slowloris') trickle.set(socket, 0);
     // idle_sockets: say nothing.
   }

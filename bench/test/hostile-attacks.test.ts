@@ -84,6 +84,25 @@ describe('hostile bench attacks', () => {
     expect(stats.loggedIn).toBeGreaterThanOrEqual(2);
   });
 
+  it('counts a refused login and logs in again once the broker has closed the socket', async () => {
+    let connects = 0;
+    const port = await listen((socket, received) => {
+      socket.on('data', () => {
+        if (received().length < 2 + received()[1]!) return;
+        connects++;
+        // CONNACK return code 5: not authorized (MQTT 3.1.1 §3.2.2.3).
+        socket.end(Buffer.from([0x20, 0x02, 0x00, 0x05]));
+      });
+    });
+    attack = createAttack({ host: '127.0.0.1', port }, { kind: 'failed_logins', addresses: ['127.0.0.7'], perAddress: 1, reopenAfterMs: 0, waveSize: 1, device: { id: 'gw-x', secret: 'wrong' } });
+    attack.start();
+    await vi.waitFor(() => expect(connects).toBeGreaterThanOrEqual(3), { timeout: 10_000 });
+    const stats = await attack.stop();
+    attack = undefined;
+    expect(stats.loginsRefused).toBeGreaterThanOrEqual(3);
+    expect(stats.loggedIn).toBe(0);
+  });
+
   it('builds CONNECT as MQTT 3.1.1 §3.1 lays it out', () => {
     const packet = connectPacket('a', 'b', 'cd');
     // type 1; remaining length 6 ("MQTT") + 4 (level 4, flags user+password+clean, keep alive 60) + 3 + 3 + 4 (three strings) = 20.

@@ -10,6 +10,7 @@ export const HOSTILE_PHASES = [
   { key: 'idle_one_address', label: 'idle sockets, one address' },
   { key: 'idle_many_addresses', label: 'idle sockets, many addresses' },
   { key: 'slowloris', label: 'slowloris CONNECT' },
+  { key: 'failed_logins', label: 'failed logins, many addresses' },
   { key: 'recovery', label: 'quiet again' },
 ] as const;
 

@@ -18,7 +18,7 @@ import { startSoakLoad, type SoakLoad } from '../soak-load-client.ts';
 const QUESTION =
   'While hostile clients attack the broker (`cityops ingest`, shipped limits) before and after authentication — ' +
   'CONNECTs and PUBLISHes declaring 268,435,455 bytes, thousands of idle sockets from one address and from many, ' +
-  'slowloris CONNECTs — does a legitimate gateway keep its acknowledged rate and PUBACK p99 within 1.2× of a quiet ' +
+  'slowloris CONNECTs, failed logins from many addresses — does a legitimate gateway keep its acknowledged rate and PUBACK p99 within 1.2× of a quiet ' +
   "baseline measured in the same run, does the broker's RSS stay put, and is every acknowledged batch stored exactly once?";
 
 export interface HostileOptions {
@@ -45,6 +45,8 @@ export interface HostileOptions {
   readonly slowlorisAddresses: number;
   readonly slowlorisPerAddress: number;
   readonly slowlorisByteEveryMs: number;
+  /** Addresses each logging in as the attacker's device with a wrong secret, one socket each, reopened after `publishReopenAfterMs`. */
+  readonly failedLoginAddresses: number;
   /** Sockets opened at once at an attack's start. */
   readonly waveSize: number;
   /** Seconds of load before the quiet baseline (connections, JIT, the warehouse's first parts and caches). */
@@ -67,14 +69,14 @@ const FULL: HostileOptions = {
   batchesPerSecond: 200, batch: 100, inflight: 64,
   streamAddresses: 4, streamPerAddress: 2, publishReopenAfterMs: 700,
   idleOneAddress: 5_000, idleAddresses: 10, idlePerAddress: 256, idleReopenAfterMs: 1_000,
-  slowlorisAddresses: 4, slowlorisPerAddress: 250, slowlorisByteEveryMs: 1_000,
+  slowlorisAddresses: 4, slowlorisPerAddress: 250, slowlorisByteEveryMs: 1_000, failedLoginAddresses: 16,
   waveSize: 250, warmupS: 10, fsync: FSYNC,
 };
 const SMOKE: HostileOptions = {
   batchesPerSecond: 50, batch: 100, inflight: 16,
   streamAddresses: 2, streamPerAddress: 1, publishReopenAfterMs: 350,
   idleOneAddress: 400, idleAddresses: 3, idlePerAddress: 100, idleReopenAfterMs: 1_000,
-  slowlorisAddresses: 2, slowlorisPerAddress: 50, slowlorisByteEveryMs: 200,
+  slowlorisAddresses: 2, slowlorisPerAddress: 50, slowlorisByteEveryMs: 200, failedLoginAddresses: 4,
   waveSize: 200, warmupS: 0.3, fsync: FSYNC, smokePhaseS: 1.5,
 };
 
@@ -106,6 +108,8 @@ function attackOf(phase: HostilePhaseKey, o: HostileOptions, hostile: DeviceCred
       return { kind: 'idle_sockets', addresses: aliases('127.0.6', o.idleAddresses), perAddress: o.idlePerAddress, reopenAfterMs: o.idleReopenAfterMs, waveSize: o.waveSize };
     case 'slowloris':
       return { kind: 'slowloris', addresses: aliases('127.0.7', o.slowlorisAddresses), perAddress: o.slowlorisPerAddress, reopenAfterMs: 0, waveSize: o.waveSize, byteEveryMs: o.slowlorisByteEveryMs };
+    case 'failed_logins':
+      return { kind: 'failed_logins', addresses: aliases('127.0.8', o.failedLoginAddresses), perAddress: 1, reopenAfterMs: o.publishReopenAfterMs, waveSize: o.waveSize, device: { id: hostile.id, secret: `${hostile.secret}-wrong` } };
     default:
       return undefined;
   }
@@ -120,6 +124,8 @@ function refusals(text: string) {
     connectTimeout: metricOrZero(text, 'cityops_broker_refused_sockets_total{reason="connect_timeout"}'),
     // The per-address connection rate, checked at CONNECT (preConnect): what stops a logged-in attacker's reconnect loop.
     addressRate: metricOrZero(text, 'cityops_ingest_address_refused_total'),
+    // Wrong secrets: each one an scrypt, until the address is locked out (10 failures in 5 min by default).
+    authFailures: metricOrZero(text, 'cityops_broker_auth_failures_total'),
   };
 }
 
@@ -181,6 +187,7 @@ async function runPhase(key: HostilePhaseKey, spec: AttackSpec | undefined, phas
     refused_sockets_unauthenticated: r1.unauthenticatedSockets - r0.unauthenticatedSockets,
     refused_sockets_connect_timeout: r1.connectTimeout - r0.connectTimeout,
     refused_connection_rate: r1.addressRate - r0.addressRate,
+    refused_logins: r1.authFailures - r0.authFailures,
     unauthenticated_sockets_mid: metricOrZero(midText, 'cityops_broker_unauthenticated_sockets'),
     // The broker's event-loop delay (prom-client resets its histogram at each scrape: the start, the middle
     // and the end scrapes make two half-phases, the larger taken). Timer lateness, so a busy machine's
@@ -194,6 +201,7 @@ async function runPhase(key: HostilePhaseKey, spec: AttackSpec | undefined, phas
       attack_sockets_per_second: round(attack.attempts / seconds, 1),
       attack_closed_by_broker: attack.closedByBroker,
       attack_logged_in: attack.loggedIn,
+      attack_logins_refused: attack.loginsRefused,
       // Handed to the socket (Node's bytesWritten): what the broker was offered, not all of it delivered before the reset.
       attack_mib_written: round(attack.bytesSent / 2 ** 20, 1),
       attack_open_at_end: attack.openAtStop,
@@ -208,7 +216,7 @@ function phaseTable(phases: readonly PhaseResult[]) {
   const cell = (v: number | undefined) => (v === undefined || v < 0 ? '–' : v);
   return {
     title: 'Phases (each as long as the others; the attacks from their own addresses)',
-    columns: ['phase', 'gateway batches/s', 'PUBACK p50 ms', 'PUBACK p99 ms', 'p99 / quiet', 'rate / quiet', 'broker RSS max MiB', 'RSS growth MiB', 'broker CPU cores', 'broker loop delay p99 ms', 'attack sockets/s', 'attacker CPU cores', 'refused packets', 'refused sockets (address, unauth., deadline)', 'refused CONNECT rate', 'unauth. sockets mid-phase'],
+    columns: ['phase', 'gateway batches/s', 'PUBACK p50 ms', 'PUBACK p99 ms', 'p99 / quiet', 'rate / quiet', 'broker RSS max MiB', 'RSS growth MiB', 'broker CPU cores', 'broker loop delay p99 ms', 'attack sockets/s', 'attacker CPU cores', 'refused packets', 'refused sockets (address, unauth., deadline)', 'refused CONNECT rate, failed logins', 'unauth. sockets mid-phase'],
     rows: phases.map((p) => {
       const f = p.figures;
       return [
@@ -226,7 +234,7 @@ function phaseTable(phases: readonly PhaseResult[]) {
         f.attacker_cpu_cores!,
         f.refused_packets!,
         `${f.refused_sockets_address_connections}, ${f.refused_sockets_unauthenticated}, ${f.refused_sockets_connect_timeout}`,
-        f.refused_connection_rate!,
+        `${f.refused_connection_rate}, ${f.refused_logins}`,
         f.unauthenticated_sockets_mid!,
       ];
     }),
@@ -334,6 +342,7 @@ function withPhases(
     idle_one_address: (f) => f.refused_sockets_address_connections!,
     idle_many_addresses: (f) => f.refused_sockets_unauthenticated! + f.refused_sockets_connect_timeout!,
     slowloris: (f) => f.refused_sockets_connect_timeout!,
+    failed_logins: (f) => f.refused_logins! + f.refused_connection_rate!,
   };
   const unrefused = attacks.filter((p) => !((expected[p.key]?.(p.figures) ?? 0) > 0)).map((p) => p.key);
   const label = (key: string) => HOSTILE_PHASES.find((h) => h.key === key)!.label;
@@ -364,7 +373,7 @@ function withPhases(
 function hostileNotes(o: HostileOptions, phaseS: number, check: AckCheck, loadAvg: number[], unrefused: readonly string[]): string[] {
   return [
     `Three processes on ${availableParallelism()} cores: the broker (\`cityops ingest\` as shipped${o.fsync ? '' : ' but with --no-fsync (the attacks act on sockets, CPU and memory; an fsync\'ed PUBACK p99 on a shared disk is that disk\'s jitter; the broker scenario measures fsync)'}: WAL, embedded chDB, wire limits 256 sockets per address counted at accept, 2,048 not yet authenticated, a 5 s CONNECT deadline, packet sizes at each fixed header); one legitimate gateway on 127.0.0.1 (the soak's load process: ${o.batchesPerSecond} batches/s of ${o.batch} readings offered, QoS 1, at most ${o.inflight} in flight, every PUBACK in a ledger); the attacker on other loopback addresses, forked at nice 10, so that it gets the CPU the broker and the gateway leave and cannot slow the gateway from the client side (its CPU is listed per phase; attacker_nice is read back from the kernel). After each attack the next phase waits until the broker holds none of its sockets (settle_s), so no phase pays for the previous one's closes. Load average at the end ${loadAvg.map((l) => l.toFixed(1)).join(' ')}.`,
-    `Phases of ${phaseS} s each, in order, after ${o.warmupS} s of warm-up at the same rate: ${HOSTILE_PHASES.map((p) => p.label).join(' → ')}. Oversized CONNECT: ${o.streamAddresses} addresses × ${o.streamPerAddress} sockets, each a CONNECT declaring 268,435,455 bytes and then 1 MiB writes of zeros until the broker closes it, reopened at once. Oversized PUBLISH: the same from a provisioned device that logs in (a raw CONNECT with its secret, a client id of its own per socket) and then declares a 268,435,455-byte QoS 1 PUBLISH; each socket reopened ${o.publishReopenAfterMs} ms after it closed, to stay within the broker's per-address CONNECT rate (30 per 10 s): reconnecting at once is a CONNECT flood, which that rate refuses (counted as refused CONNECT rate). Idle: ${o.idleOneAddress.toLocaleString('en')} sockets from one address, then ${o.idleAddresses} addresses × ${o.idlePerAddress}, never a byte, each reopened ${o.idleReopenAfterMs} ms after the broker closed it. Slowloris: ${o.slowlorisAddresses} × ${o.slowlorisPerAddress} sockets each sending a 92-byte CONNECT one byte every ${o.slowlorisByteEveryMs} ms, reopened at once when cut. Sockets open ${o.waveSize} at a time at an attack's start (the listen backlog is 511).`,
+    `Phases of ${phaseS} s each, in order, after ${o.warmupS} s of warm-up at the same rate: ${HOSTILE_PHASES.map((p) => p.label).join(' → ')}. Oversized CONNECT: ${o.streamAddresses} addresses × ${o.streamPerAddress} sockets, each a CONNECT declaring 268,435,455 bytes and then 1 MiB writes of zeros until the broker closes it, reopened at once. Oversized PUBLISH: the same from a provisioned device that logs in (a raw CONNECT with its secret, a client id of its own per socket) and then declares a 268,435,455-byte QoS 1 PUBLISH; each socket reopened ${o.publishReopenAfterMs} ms after it closed, to stay within the broker's per-address CONNECT rate (30 per 10 s): reconnecting at once is a CONNECT flood, which that rate refuses (counted as refused CONNECT rate). Idle: ${o.idleOneAddress.toLocaleString('en')} sockets from one address, then ${o.idleAddresses} addresses × ${o.idlePerAddress}, never a byte, each reopened ${o.idleReopenAfterMs} ms after the broker closed it. Slowloris: ${o.slowlorisAddresses} × ${o.slowlorisPerAddress} sockets each sending a 92-byte CONNECT one byte every ${o.slowlorisByteEveryMs} ms, reopened at once when cut. Failed logins: ${o.failedLoginAddresses} addresses, one socket each, logging in as that device with a wrong secret, reopened ${o.publishReopenAfterMs} ms after each refusal (each costs the broker an scrypt on libuv's pool until the address is locked out after 10 failures). Sockets open ${o.waveSize} at a time at an attack's start (the listen backlog is 511).`,
     'Per phase: the gateway\'s acknowledged batches/s and PUBACK p50/p99 (publish → PUBACK, 1 ms histogram, of that phase only; a batch not sent because the window was full shows as a lower rate, not a latency); the broker\'s VmRSS every 100 ms (max, and growth = max − RSS at the phase start) and CPU (/proc); refusals from the broker\'s /metrics: cityops_broker_refused_packets_total, cityops_broker_refused_sockets_total by reason, cityops_ingest_address_refused_total (the per-address CONNECT rate, 30 per 10 s, that bounds a logged-in attacker\'s reconnects), the cityops_broker_unauthenticated_sockets gauge mid-phase, and the broker\'s event-loop delay p99 (cityops_ingest_nodejs_eventloop_lag_p99_seconds, the larger of the two half-phases). On a machine shared with other work the PUBACK p99 and the loop delay carry its scheduling noise: the first target compares the two quiet phases, and where they are further apart than the 1.2× the attacks are allowed, this run cannot judge the p99 targets (re-run on a quiet machine); the broker\'s CPU per phase is the attack\'s cost in a form that noise barely moves.',
     `Exactly once: after the last phase the gateway stops and waits for its PUBACKs, ingest drains, the broker stops, and the bench counts each acknowledged batch's rows in the warehouse: ${check.ackedReadings} readings acknowledged, ${check.lostReadings} missing, ${check.duplicateRows} duplicate rows, ${check.storedUnacked} stored whose PUBACK never arrived (allowed).`,
     unrefused.length === 0 ? 'Every attack phase was refused and counted by the broker.' : `No refusal counted in: ${unrefused.join(', ')} (a phase shorter than the 5 s CONNECT deadline cuts no idle or slowloris socket).`,
