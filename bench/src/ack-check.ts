@@ -1,4 +1,4 @@
-import type { Warehouse } from '@cityops/warehouse';
+import { openWarehouse, type Warehouse } from '@cityops/warehouse';
 import type { DeviceLedger } from './acked-publisher.ts';
 
 export interface AckCheck {
@@ -41,4 +41,14 @@ export async function checkAcknowledged(warehouse: Warehouse, ledgers: readonly 
     for (const keys of stored.values()) storedUnacked += keys;
   }
   return { ackedReadings, lostReadings, duplicateRows, storedUnacked };
+}
+
+/** `checkAcknowledged` on the embedded (chDB) warehouse at `path`, opened for it and closed after: once its service has stopped. */
+export async function checkAcknowledgedInStore(path: string, ledgers: readonly DeviceLedger[], readingsPerBatch: number): Promise<AckCheck> {
+  const warehouse = await openWarehouse({ backend: 'chdb', path });
+  try {
+    return await checkAcknowledged(warehouse, ledgers, readingsPerBatch);
+  } finally {
+    await warehouse.close();
+  }
 }

@@ -9,6 +9,7 @@ import { alertsScenario } from './scenarios/alerts-scenario.ts';
 import { brokerScenario } from './scenarios/broker-scenario.ts';
 import { codecScenario } from './scenarios/codec-scenario.ts';
 import { edgeScenario } from './scenarios/edge-scenario.ts';
+import { hostileScenario } from './scenarios/hostile-scenario.ts';
 import { ingestScenario } from './scenarios/ingest-scenario.ts';
 import { memoryScenario } from './scenarios/memory-scenario.ts';
 import { queryScenario } from './scenarios/query-scenario.ts';
@@ -17,7 +18,7 @@ import { scanScenario } from './scenarios/scan-scenario.ts';
 import { soakScenario } from './scenarios/soak-scenario.ts';
 import { verifyScenario } from './scenarios/verify-scenario.ts';
 
-const SCENARIOS: readonly Scenario[] = [codecScenario, ingestScenario, verifyScenario, queryScenario, alertsScenario, brokerScenario, edgeScenario, soakScenario, scalingScenario, memoryScenario, scanScenario];
+const SCENARIOS: readonly Scenario[] = [codecScenario, ingestScenario, verifyScenario, queryScenario, alertsScenario, brokerScenario, edgeScenario, soakScenario, scalingScenario, memoryScenario, scanScenario, hostileScenario];
 
 /** `npm run bench [-- <scenario>...] [--duration S] [--smoke] [--out DIR]` */
 export async function runBench(argv: string[]): Promise<{ results: ScenarioResult[]; paths: { json: string; markdown: string } }> {

@@ -16,6 +16,15 @@ export function metricValue(text: string, name: string): number {
   return sum;
 }
 
+/** As `metricValue`, but 0 for a sample not (yet) exposed: a counter appears only once incremented. */
+export function metricOrZero(text: string, name: string): number {
+  try {
+    return metricValue(text, name);
+  } catch {
+    return 0;
+  }
+}
+
 export async function scrape(url: string): Promise<string> {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`scrape ${url}: ${response.status}`);

@@ -56,8 +56,14 @@ describe('bench smoke run', () => {
     const scan = results.find((r) => r.scenario === 'scan');
     expect(scan?.figures.ours_1280x720_frames_per_cpu_second).toBeGreaterThan(0);
     expect(scan?.figures.ours_640x480_read_of_9).toBe(9); // every generated frame with a code read (speed is bench's business)
+    const hostile = results.find((r) => r.scenario === 'hostile');
+    expect(hostile?.figures.quiet_acked_batches_per_second).toBeGreaterThan(0);
+    expect(hostile?.figures.oversized_connect_refused_packets).toBeGreaterThan(0); // refused at the fixed header and counted (the ratios are bench's business)
+    expect(hostile?.figures.oversized_publish_attack_logged_in).toBeGreaterThan(0);
+    expect(hostile?.figures.idle_one_address_refused_sockets_address_connections).toBeGreaterThan(0);
+    expect([hostile?.figures.lost_readings, hostile?.figures.duplicate_rows]).toEqual([0, 0]);
     const report = JSON.parse(await readFile(paths.json, 'utf8')) as { machine: { node: string; cores: number } };
     expect(report.machine.node).toBe(process.version);
     expect(await readFile(paths.markdown, 'utf8')).toMatch(/## ingest/);
-  }, 330_000); // ten scenarios, eight of them starting cityops processes (soak: ~40 s, scaling: ~35 s, broker: ~30 s, memory: ~20 s)
+  }, 360_000); // twelve scenarios, most of them starting cityops processes (soak: ~40 s, scaling: ~35 s, broker: ~30 s, hostile: ~25 s, memory: ~20 s)
 });

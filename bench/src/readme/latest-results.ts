@@ -16,7 +16,7 @@ export interface LatestResult {
 }
 
 /** The order scenarios appear in; others follow by name. */
-const ORDER = ['codec', 'ingest', 'verify', 'scan', 'query', 'alerts', 'broker', 'edge', 'soak', 'scaling', 'memory'];
+const ORDER = ['codec', 'ingest', 'verify', 'scan', 'query', 'alerts', 'broker', 'hostile', 'edge', 'soak', 'scaling', 'memory'];
 
 /** Every `<stamp>.json` report in `dir` (other files are left alone). */
 export async function readReports(dir: string): Promise<StoredReport[]> {

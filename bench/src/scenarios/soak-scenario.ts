@@ -3,12 +3,12 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { generateCity, provisionGateways, summarizeLatencies, writeCredentialsFile } from '@cityops/simulators';
-import { openWarehouse } from '@cityops/warehouse';
 import { startCityops, type CityopsProcess } from '../../../test-peers/cityops-process.ts';
-import { checkAcknowledged, type AckCheck } from '../ack-check.ts';
+import { checkAcknowledgedInStore } from '../ack-check.ts';
 import { leastSquaresSlope } from '../least-squares.ts';
 import { processMemoryMiB } from '../process-memory.ts';
-import { bucketQuantileBound, histogramBuckets, metricValue, scrape } from '../prometheus-text.ts';
+import { untilDrained } from '../ingest-drained.ts';
+import { bucketQuantileBound, histogramBuckets, metricOrZero as sampleOf, scrape } from '../prometheus-text.ts';
 import type { ReportTable, Scenario, ScenarioOptions, ScenarioResult } from '../scenario.ts';
 import { soakCharts, withCharts } from '../charts/scenario-charts.ts';
 import { startSoakLoad, type SoakLoad } from '../soak-load-client.ts';
@@ -61,32 +61,12 @@ const TARGET_KEPT_UP = 0.95;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (v: number, digits = 0) => (Number.isFinite(v) ? Number(v.toFixed(digits)) : -1);
 
-function sampleOf(text: string, name: string): number {
-  try {
-    return metricValue(text, name);
-  } catch {
-    return 0; // a counter appears only once incremented
-  }
-}
-
 async function writeRules(dir: string): Promise<string> {
   const shipped = JSON.parse(await readFile(SHIPPED_RULES, 'utf8')) as { rules: { kind: string }[] };
   const path = join(dir, 'soak-rules.json');
   // The shipped value rules are left out: the load's values (0–99 for every metric) would keep them raising alerts.
   await writeFile(path, JSON.stringify({ rules: shipped.rules.filter((r) => TIME_DRIVEN_KINDS.has(r.kind)) }));
   return path;
-}
-
-/** Waits until ingest holds no backlog beyond a second of the agents' telemetry (the capacity probe's overload drained). */
-async function untilDrained(httpUrl: string, steadyRows: number, timeoutMs: number): Promise<number> {
-  const started = performance.now();
-  for (;;) {
-    const text = await scrape(`${httpUrl}/metrics`);
-    if (sampleOf(text, 'cityops_ingest_buffered_rows') <= steadyRows && sampleOf(text, 'cityops_ingest_lag_seconds') < 2) break;
-    if (performance.now() - started > timeoutMs) break;
-    await sleep(500);
-  }
-  return (performance.now() - started) / 1000;
 }
 
 /** One row of the time series; every value a number so the JSON carries them all. */
@@ -274,13 +254,7 @@ export function createSoakScenario(full: SoakOptions, smokeOptions: SoakOptions)
         await probe.close();
         probeStop = undefined;
         await up.stop();
-        const warehouse = await openWarehouse({ backend: 'chdb', path: join(dataDir, 'warehouse') });
-        let check: AckCheck;
-        try {
-          check = await checkAcknowledged(warehouse, ledger.devices, o.batch);
-        } finally {
-          await warehouse.close();
-        }
+        const check = await checkAcknowledgedInStore(join(dataDir, 'warehouse'), ledger.devices, o.batch);
 
         const half = durationS / 2;
         const series = (key: string) => samples.map((s) => s[key]!).filter((v) => v >= 0);
