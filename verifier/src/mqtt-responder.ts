@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { verifierErrors } from './errors.ts';
 import type { OfflineEventStore } from './offline-event-store.ts';
 import { createOfflineUploadReader } from './offline-events.ts';
+import { attribute, type Requester, type RequesterDirectory } from './requester.ts';
 import { createVerifierGroup } from './verifier-group.ts';
 import type { VerificationEngine } from './verification-engine.ts';
 import type { VerifierMetrics } from './verifier-metrics.ts';
@@ -80,6 +81,8 @@ export function createMqttResponder(
   config: MqttResponderConfig,
   deps: {
     readonly engine: VerificationEngine;
+    /** Who the scanner of a topic is, and its registered venue (issue 16). */
+    readonly requesters: RequesterDirectory;
     /** Where offline uploads are stored; absent (no warehouse): they are acknowledged unstored. */
     readonly offlineStore?: OfflineEventStore | undefined;
     readonly metrics: VerifierMetrics;
@@ -87,7 +90,7 @@ export function createMqttResponder(
     readonly now: () => number;
   },
 ): MqttResponder {
-  const { engine, offlineStore, metrics, logger, now } = deps;
+  const { engine, requesters, offlineStore, metrics, logger, now } = deps;
   // Behind the ingest broker a service may publish a status only under its own id, its username.
   const verifierId = config.username ?? config.clientId;
   if (!DEVICE_ID_PATTERN.test(verifierId)) {
@@ -129,14 +132,39 @@ export function createMqttResponder(
     }
   }
 
-  function reply(scanner: string, id: unknown, body: Verdict | { accepted: number; refused: number; duplicates: number; deferred?: true }): void {
+  type Receipt = { accepted: number; refused: number; duplicates: number; deferred?: true; code?: string };
+  type Refusal = { code: string; message: string };
+  function reply(scanner: string, id: unknown, body: Verdict | Receipt | Refusal): void {
     client?.publish(topics.verifyResponse(scanner), JSON.stringify({ id, ...body }), { qos: config.qos }, (err) => {
       if (err !== undefined && err !== null && stopped === undefined) logger.warn({ err, scanner }, 'verdict could not be published');
     });
   }
 
-  function onUpload(scanner: string, body: unknown): void {
-    const upload = readUpload(scanner, body);
+  /** A scanner unknown to the registry (or any refusal of who asks): counted, logged, answered with its code. */
+  function refuse(scanner: string, id: unknown, err: unknown): void {
+    const code = (err as { code?: string }).code ?? 'VERIFIER_ERR_INTERNAL';
+    metrics.mqttRequests.inc({ outcome: 'refused' });
+    metrics.requestsRefused.inc({ transport: 'mqtt', code });
+    logger.warn({ scanner, code }, 'MQTT request refused');
+    if (typeof id === 'string' || typeof id === 'number') reply(scanner, id, { code, message: (err as Error).message.slice(0, 300) });
+  }
+
+  function onUpload(scanner: string, requester: Requester | Error, body: unknown): void {
+    if (requester instanceof Error || requester.venue === undefined) {
+      // An offline upload is a scanner's own record: without a registered scanner it counts nowhere.
+      // Answered as a receipt (all refused), so that the scanner stops sending it.
+      const events = (body as { events?: unknown } | null)?.events;
+      const refused = Array.isArray(events) ? events.length : 0;
+      const code = requester instanceof Error ? ((requester as { code?: string }).code ?? 'VERIFIER_ERR_UNKNOWN_SCANNER') : 'VERIFIER_ERR_UNKNOWN_SCANNER';
+      metrics.mqttRequests.inc({ outcome: 'refused' });
+      metrics.requestsRefused.inc({ transport: 'offline', code });
+      metrics.offlineEvents.inc({ outcome: 'refused' }, refused);
+      logger.warn({ scanner, code, events: refused }, 'offline upload of an unregistered scanner refused');
+      const id = (body as { id?: unknown } | null)?.id;
+      if (typeof id === 'string' || typeof id === 'number') reply(scanner, id, { accepted: 0, refused, duplicates: 0, code });
+      return;
+    }
+    const upload = readUpload(scanner, requester.venue, body);
     if (typeof upload === 'string') {
       metrics.mqttRequests.inc({ outcome: 'dropped' });
       logger.warn({ scanner, problems: upload }, 'offline upload refused');
@@ -144,6 +172,10 @@ export function createMqttResponder(
     }
     metrics.mqttRequests.inc({ outcome: 'offline_upload' });
     metrics.offlineEvents.inc({ outcome: 'refused' }, upload.refused);
+    if (upload.otherVenue > 0) {
+      metrics.requestsRefused.inc({ transport: 'offline', code: 'VERIFIER_ERR_VENUE_MISMATCH' }, upload.otherVenue);
+      logger.warn({ scanner, venue: requester.venue, events: upload.otherVenue, code: 'VERIFIER_ERR_VENUE_MISMATCH' }, 'offline events naming another venue refused');
+    }
     if (offlineStore === undefined) {
       if (upload.id !== undefined) reply(scanner, upload.id, { accepted: upload.audit.length, refused: upload.refused, duplicates: 0 });
       return;
@@ -200,7 +232,13 @@ export function createMqttResponder(
       metrics.mqttRequests.inc({ outcome: 'dropped' });
       return;
     }
-    if (parsed.channel === 'verify-events') return onUpload(scanner, body);
+    if (parsed.channel === 'verify-events') {
+      void requesters.fromTopic(scanner).then(
+        (requester) => onUpload(scanner, requester, body),
+        (err: Error) => onUpload(scanner, err, body),
+      );
+      return;
+    }
     const id = (body as { id?: unknown } | null)?.id;
     const problems = check(body);
     if (problems.length > 0) {
@@ -220,17 +258,29 @@ export function createMqttResponder(
       return;
     }
     inFlight++;
-    engine
-      .verify({ qr: request.qr, venue: request.venue, scanner, transport: 'mqtt' })
+    requesters
+      .fromTopic(scanner)
       .then(
-        (verdict) => {
-          metrics.mqttRequests.inc({ outcome: 'answered' });
-          reply(scanner, request.id, verdict);
+        (requester) => {
+          let who;
+          try {
+            who = attribute(requester, request.venue);
+          } catch (err) {
+            refuse(scanner, request.id, err);
+            return undefined;
+          }
+          return engine.verify({ qr: request.qr, ...who, transport: 'mqtt' }).then(
+            (verdict) => {
+              metrics.mqttRequests.inc({ outcome: 'answered' });
+              reply(scanner, request.id, verdict);
+            },
+            (err: unknown) => {
+              logger.error({ err, scanner }, 'verification failed');
+              reply(scanner, request.id, { verdict: 'deny', reason: 'INTERNAL_ERROR', kind: null });
+            },
+          );
         },
-        (err: unknown) => {
-          logger.error({ err, scanner }, 'verification failed');
-          reply(scanner, request.id, { verdict: 'deny', reason: 'INTERNAL_ERROR', kind: null });
-        },
+        (err: unknown) => refuse(scanner, request.id, err),
       )
       .finally(settle);
   }

@@ -59,7 +59,10 @@ type OfflineEvent = FromSchema<typeof offlineEventSchema>;
 export interface OfflineUpload {
   readonly id?: string | number;
   readonly audit: AuditEvent[];
+  /** Events not stored: not the schema, or naming another venue than the scanner's. */
   readonly refused: number;
+  /** Of `refused`, those naming another venue (VERIFIER_ERR_VENUE_MISMATCH). */
+  readonly otherVenue: number;
 }
 
 /** The id of an event uploaded without one (scanners before event ids): a digest of what it says. */
@@ -68,24 +71,34 @@ export function contentEventId(scanner: string, e: OfflineEvent): string {
   return `h-${createHash('sha256').update(fields.join('\u0000')).digest('hex').slice(0, 40)}`;
 }
 
-export function createOfflineUploadReader(pseudonymKey: string | undefined): (scanner: string, body: unknown) => OfflineUpload | string {
+/**
+ * Reads one upload of `scanner`, registered at `venue`: its events are recorded there. An event may
+ * name that venue or none; one naming another is refused (issue 16: never re-attributed).
+ */
+export function createOfflineUploadReader(pseudonymKey: string | undefined): (scanner: string, venue: string, body: unknown) => OfflineUpload | string {
   const checkUpload = compileSchemaCheck(offlineUploadSchema);
   const checkEvent = compileSchemaCheck(offlineEventSchema);
-  return (scanner, body) => {
+  return (scanner, venue, body) => {
     const problems = checkUpload(body);
     if (problems.length > 0) return problems.join('; ');
     const upload = body as FromSchema<typeof offlineUploadSchema>;
     const audit: AuditEvent[] = [];
     let refused = 0;
+    let otherVenue = 0;
     for (const raw of upload.events) {
       if (checkEvent(raw).length > 0) {
         refused++;
         continue;
       }
       const e = raw as OfflineEvent;
+      if (e.venue !== undefined && e.venue !== venue) {
+        refused++;
+        otherVenue++;
+        continue;
+      }
       audit.push({
         at: e.at,
-        venue: e.venue ?? '',
+        venue,
         kind: e.kind ?? '',
         verdict: e.verdict,
         reason: e.reason,
@@ -98,6 +111,6 @@ export function createOfflineUploadReader(pseudonymKey: string | undefined): (sc
         eventId: e.id ?? contentEventId(scanner, e),
       });
     }
-    return { ...(upload.id === undefined ? {} : { id: upload.id }), audit, refused };
+    return { ...(upload.id === undefined ? {} : { id: upload.id }), audit, refused, otherVenue };
   };
 }

@@ -108,9 +108,15 @@ export function createVerifierMetrics(registry = new Registry()) {
       help: 'Failed audit inserts (retried with backoff while the events fit the buffer).',
       registers: [registry],
     }),
+    requestsRefused: new Counter({
+      name: 'cityops_verifier_requests_refused_total',
+      help: 'Verification requests refused for who asks (issue 16), by transport (http, mqtt, offline) and code: unauthenticated, unknown scanner, venue mismatch, role.',
+      labelNames: ['transport', 'code'] as const,
+      registers: [registry],
+    }),
     mqttRequests: new Counter({
       name: 'cityops_verifier_mqtt_requests_total',
-      help: 'MQTT messages from scanners, by outcome (answered, malformed, overloaded, offline_upload, dropped: no id to answer to).',
+      help: 'MQTT messages from scanners, by outcome (answered, malformed, overloaded, offline_upload, refused: an unregistered scanner or another venue, dropped: no id to answer to).',
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),
