@@ -150,12 +150,12 @@ export function createMqttResponder(
   }
 
   function onUpload(scanner: string, requester: Requester | Error, body: unknown): void {
-    if (requester instanceof Error || requester.venue === undefined) {
+    if (requester instanceof Error) {
       // An offline upload is a scanner's own record: without a registered scanner it counts nowhere.
       // Answered as a receipt (all refused), so that the scanner stops sending it.
       const events = (body as { events?: unknown } | null)?.events;
       const refused = Array.isArray(events) ? events.length : 0;
-      const code = requester instanceof Error ? ((requester as { code?: string }).code ?? 'VERIFIER_ERR_UNKNOWN_SCANNER') : 'VERIFIER_ERR_UNKNOWN_SCANNER';
+      const code = (requester as { code?: string }).code ?? 'VERIFIER_ERR_UNKNOWN_SCANNER';
       metrics.mqttRequests.inc({ outcome: 'refused' });
       metrics.requestsRefused.inc({ transport: 'offline', code });
       metrics.offlineEvents.inc({ outcome: 'refused' }, refused);
@@ -164,7 +164,7 @@ export function createMqttResponder(
       if (typeof id === 'string' || typeof id === 'number') reply(scanner, id, { accepted: 0, refused, duplicates: 0, code });
       return;
     }
-    const upload = readUpload(scanner, requester.venue, body);
+    const upload = readUpload(scanner, requester, body);
     if (typeof upload === 'string') {
       metrics.mqttRequests.inc({ outcome: 'dropped' });
       logger.warn({ scanner, problems: upload }, 'offline upload refused');
@@ -182,7 +182,8 @@ export function createMqttResponder(
     }
     inFlight++;
     offlineStore
-      .store(scanner, upload.audit)
+      // Resends are recognised per recorded scanner (open mode's anonymous: '', ids carry a boot id).
+      .store(requester.scanner ?? '', upload.audit)
       .then(
         ({ stored, duplicates }) => {
           if (upload.id !== undefined) reply(scanner, upload.id, { accepted: stored + duplicates, refused: upload.refused, duplicates });

@@ -4,6 +4,7 @@ import { CODE_KINDS, compileSchemaCheck } from '@cityops/protocol';
 import type { AuditEvent } from './audit-writer.ts';
 import { pseudonym } from './identifier-hashes.ts';
 import { REASON_CODES } from './reasons.ts';
+import type { Requester } from './requester.ts';
 import { VENUE_ID_PATTERN } from './venue-policies.ts';
 
 /**
@@ -72,13 +73,15 @@ export function contentEventId(scanner: string, e: OfflineEvent): string {
 }
 
 /**
- * Reads one upload of `scanner`, registered at `venue`: its events are recorded there. An event may
- * name that venue or none; one naming another is refused (issue 16: never re-attributed).
+ * Reads one upload of the scanner of topic `scanner`, as `requester` (requester.ts): its events are
+ * recorded at the registered venue, under the registered scanner. An event may name that venue or
+ * none; one naming another is refused (issue 16: never re-attributed). Open mode's anonymous
+ * requester: any venue named, recorded for no venue and no scanner.
  */
-export function createOfflineUploadReader(pseudonymKey: string | undefined): (scanner: string, venue: string, body: unknown) => OfflineUpload | string {
+export function createOfflineUploadReader(pseudonymKey: string | undefined): (scanner: string, requester: Requester, body: unknown) => OfflineUpload | string {
   const checkUpload = compileSchemaCheck(offlineUploadSchema);
   const checkEvent = compileSchemaCheck(offlineEventSchema);
-  return (scanner, venue, body) => {
+  return (scanner, requester, body) => {
     const problems = checkUpload(body);
     if (problems.length > 0) return problems.join('; ');
     const upload = body as FromSchema<typeof offlineUploadSchema>;
@@ -91,20 +94,20 @@ export function createOfflineUploadReader(pseudonymKey: string | undefined): (sc
         continue;
       }
       const e = raw as OfflineEvent;
-      if (e.venue !== undefined && e.venue !== venue) {
+      if (requester.venue !== undefined && e.venue !== undefined && e.venue !== requester.venue) {
         refused++;
         otherVenue++;
         continue;
       }
       audit.push({
         at: e.at,
-        venue,
+        venue: requester.venue ?? '',
         kind: e.kind ?? '',
         verdict: e.verdict,
         reason: e.reason,
         issuer: e.issuer ?? '',
         pseudonym: pseudonymKey === undefined || e.subjectHash === undefined ? '' : pseudonym(pseudonymKey, e.subjectHash),
-        scanner,
+        scanner: requester.scanner ?? '',
         transport: 'offline',
         offline: true,
         stale: false,

@@ -60,10 +60,6 @@ export interface RequesterDirectoryDeps {
 
 const HOW = 'use HTTP Basic with the scanner id and secret, or Authorization: Bearer <token of role venue>';
 
-function scannerRequester(device: DeviceInfo | undefined): Requester | undefined {
-  if (device === undefined || device.revoked || device.kind !== 'scanner') return undefined;
-  return { venue: formatPlace(device.place), scanner: device.id, credential: device.id };
-}
 
 /**
  * Who may ask the verifier (issue 16): scanners by their device credentials (the registry, cached
@@ -72,6 +68,18 @@ function scannerRequester(device: DeviceInfo | undefined): Requester | undefined
  */
 export function createRequesterDirectory(mode: VerifyAccessMode, deps: RequesterDirectoryDeps): RequesterDirectory {
   const { registry, tokens } = deps;
+  // One Requester per registry entry (a refresh or a rotation makes new entries): no string built per request.
+  const requesters = new WeakMap<DeviceInfo, Requester>();
+
+  function scannerRequester(device: DeviceInfo | undefined): Requester | undefined {
+    if (device === undefined || device.revoked || device.kind !== 'scanner') return undefined;
+    let requester = requesters.get(device);
+    if (requester === undefined) {
+      requester = Object.freeze({ venue: formatPlace(device.place), scanner: device.id, credential: device.id });
+      requesters.set(device, requester);
+    }
+    return requester;
+  }
 
   async function fromBasic(id: string, secret: string): Promise<Requester> {
     if (registry === undefined) throw verifierErrors.VERIFIER_ERR_UNAUTHENTICATED('this verifier has no device registry (no warehouse): only venue tokens');
