@@ -1,6 +1,6 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { compileSchemaCheck, DEVICE_ID_PATTERN, parseTopic, topics, type ParsedTopic } from '@cityops/protocol';
+import { compileSchemaCheck, createLogLimiter, DEVICE_ID_PATTERN, parseTopic, topics, type ParsedTopic } from '@cityops/protocol';
 import type { Logger } from 'pino';
 import { verifierErrors } from './errors.ts';
 import type { OfflineEventStore } from './offline-event-store.ts';
@@ -59,6 +59,9 @@ export function verifyRequestSchema(maxQrChars: number) {
  * (aedes 1.2 has no shared subscriptions, `$share/`, moscajs/aedes#228: the verifiers split the
  * scanners among themselves instead).
  */
+/** A refused scanner is logged at most once per this many ms (counted every time). */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
 const SUBSCRIPTIONS = [topics.allOf('status'), topics.allOf('verify-req'), topics.allOf('verify-events')];
 
 /**
@@ -100,6 +103,8 @@ export function createMqttResponder(
   const group = createVerifierGroup({ verifierId, group: config.group, partition: config.partition });
   const check = compileSchemaCheck(verifyRequestSchema(config.maxQrChars));
   const readUpload = createOfflineUploadReader(config.pseudonymKey);
+  // Refusals of who asks are counted each, logged once per scanner per interval.
+  const refusalLog = createLogLimiter({ intervalMs: REFUSAL_LOG_INTERVAL_MS, maxKeys: 10_000 }, { now });
   let client: MqttClient | undefined;
   let inFlight = 0;
   let stopped: Promise<void> | undefined;
@@ -145,7 +150,7 @@ export function createMqttResponder(
     const code = (err as { code?: string }).code ?? 'VERIFIER_ERR_INTERNAL';
     metrics.mqttRequests.inc({ outcome: 'refused' });
     metrics.requestsRefused.inc({ transport: 'mqtt', code });
-    logger.warn({ scanner, code }, 'MQTT request refused');
+    if (refusalLog.allow(scanner)) logger.warn({ scanner, code }, 'MQTT request refused (logged once per scanner per 10 s)');
     if (typeof id === 'string' || typeof id === 'number') reply(scanner, id, { code, message: (err as Error).message.slice(0, 300) });
   }
 
@@ -159,7 +164,7 @@ export function createMqttResponder(
       metrics.mqttRequests.inc({ outcome: 'refused' });
       metrics.requestsRefused.inc({ transport: 'offline', code });
       metrics.offlineEvents.inc({ outcome: 'refused' }, refused);
-      logger.warn({ scanner, code, events: refused }, 'offline upload of an unregistered scanner refused');
+      if (refusalLog.allow(scanner)) logger.warn({ scanner, code, events: refused }, 'offline upload of an unregistered scanner refused');
       const id = (body as { id?: unknown } | null)?.id;
       if (typeof id === 'string' || typeof id === 'number') reply(scanner, id, { accepted: 0, refused, duplicates: 0, code });
       return;
@@ -174,7 +179,9 @@ export function createMqttResponder(
     metrics.offlineEvents.inc({ outcome: 'refused' }, upload.refused);
     if (upload.otherVenue > 0) {
       metrics.requestsRefused.inc({ transport: 'offline', code: 'VERIFIER_ERR_VENUE_MISMATCH' }, upload.otherVenue);
-      logger.warn({ scanner, venue: requester.venue, events: upload.otherVenue, code: 'VERIFIER_ERR_VENUE_MISMATCH' }, 'offline events naming another venue refused');
+      if (refusalLog.allow(scanner)) {
+        logger.warn({ scanner, venue: requester.venue, events: upload.otherVenue, code: 'VERIFIER_ERR_VENUE_MISMATCH' }, 'offline events naming another venue refused');
+      }
     }
     if (offlineStore === undefined) {
       if (upload.id !== undefined) reply(scanner, upload.id, { accepted: upload.audit.length, refused: upload.refused, duplicates: 0 });
