@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { mintAccessToken, topics } from '@cityops/protocol';
-import { openWarehouse, type Warehouse } from '@cityops/warehouse';
+import { createDeviceRegistry, openWarehouse, type Warehouse } from '@cityops/warehouse';
 import { identifierHash } from '../src/identifier-hashes.ts';
 import { createVerifierService, type VerifierService } from '../src/verifier-service.ts';
 import { createTestIssuers, PSEUDONYM_KEY, trustEntries } from './code-fixtures.ts';
@@ -46,6 +46,7 @@ describe('who may ask the verifier, and for which venue', () => {
   let door: RegisteredDevice;
   let other: RegisteredDevice;
   let gateway: RegisteredDevice;
+  let leaving: RegisteredDevice;
   const clients: MqttClient[] = [];
 
   const rows = async (): Promise<Row[]> => {
@@ -81,11 +82,12 @@ describe('who may ask the verifier, and for which venue', () => {
     data = await createDataDir('cityops-verify-requesters-');
     broker = await startPlainBroker();
     warehouse = await openWarehouse({ backend: 'chdb', path: join(data.dir, 'warehouse') });
-    [door, other, gateway] = await registerDevices(warehouse, [
+    [door, other, gateway, leaving] = (await registerDevices(warehouse, [
       { id: 'scn-00001', at: HUANGPU },
       { id: 'scn-00002', at: PUDONG },
       { id: 'gw-00001', at: 'huangpu/nanjing-east/g001', kind: 'gateway' },
-    ]) as [RegisteredDevice, RegisteredDevice, RegisteredDevice];
+      { id: 'scn-00003', at: XUHUI },
+    ])) as [RegisteredDevice, RegisteredDevice, RegisteredDevice, RegisteredDevice];
     await data.write('trust.json', trustEntries(issuers));
     const common = {
       trust: { source: data.path('trust.json'), refreshMs: 3_600_000 },
@@ -97,6 +99,8 @@ describe('who may ask the verifier, and for which venue', () => {
         ...common,
         http: { port: 0, tokens: [venueToken.entry, auditor.entry] },
         mqtt: { url: broker.url, clientId: 'verifier-requesters', partition: false },
+        // Revocations elsewhere (cityops device revoke --store) reach this verifier at the next read.
+        registry: { refreshMs: 200 },
         // 127.0.0.1 stays exempt; the lockout test plays another loopback address.
         limits: { failedLoginsPerWindow: 3, lockoutMs: 60_000, exemptAddresses: ['127.0.0.1'] },
       },
@@ -158,6 +162,20 @@ describe('who may ask the verifier, and for which venue', () => {
       expect.objectContaining({ venue: HUANGPU, scanner: door.id, transport: 'http', reason: 'OK' }),
       expect.objectContaining({ venue: HUANGPU, scanner: door.id, transport: 'http', reason: 'OK' }),
     ]);
+  });
+
+  it('refuses a scanner revoked elsewhere from the next registry read, its secret verified before notwithstanding', async () => {
+    expect(await verify(leaving.basic, { qr: fresh() })).toMatchObject({ status: 200 });
+    const elsewhere = createDeviceRegistry({ refreshMs: 3_600_000 }, { warehouse });
+    await elsewhere.start();
+    await elsewhere.revoke(leaving.id);
+    await elsewhere.stop();
+    await vi.waitFor(async () => expect(await verify(leaving.basic, { qr: fresh() })).toMatchObject({ status: 401, body: { code: 'VERIFIER_ERR_UNAUTHENTICATED' } }), {
+      timeout: 10_000,
+      interval: 50,
+    });
+    const scn = await scannerClient(leaving.id);
+    expect(await scn.ask({ qr: fresh() })).toMatchObject({ code: 'VERIFIER_ERR_UNKNOWN_SCANNER' });
   });
 
   it("records a venue token's verdicts at the token's venue, with no scanner", async () => {
