@@ -38,12 +38,12 @@ export function createVerifierMetrics(registry = new Registry()) {
     },
     addressRefused: new Counter({
       name: 'cityops_verifier_address_refused_total',
-      help: 'Audit-trail requests refused with 429 because their address is locked out after failed logins.',
+      help: 'Audit-trail and verification requests refused with 429 because their address is locked out after failed logins.',
       registers: [registry],
     }),
     addressLockouts: new Counter({
       name: 'cityops_verifier_address_lockouts_total',
-      help: 'Addresses locked out of the audit trail after too many failed logins (answers of 401).',
+      help: 'Addresses locked out of the audit trail and verification after too many failed logins (answers of 401).',
       registers: [registry],
     }),
     addressEvictions: new Counter({
