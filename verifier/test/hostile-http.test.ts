@@ -156,9 +156,13 @@ describe('verifier HTTP API under hostile bodies', () => {
 
   it('POST /v1/verify: any body answers a verdict with a documented reason, or 400 with a code', async () => {
     const reasons = new Set<string>();
+    // A body naming a scanner is refused here (403: open mode's anonymous requester is no scanner,
+    // issue 16), so most bodies name none and reach the decoder.
     const body = fc.oneof(
+      fc.record({ qr: hostileQr, venue: hostileId }, { requiredKeys: ['qr'] }),
       fc.record({ qr: hostileQr, venue: hostileId, scanner: hostileId }, { requiredKeys: ['qr'] }),
-      item.map((i) => ({ ...i, scanner: 'sc-1' })),
+      item,
+      item,
       wrongType,
     );
     await fc.assert(
