@@ -29,6 +29,19 @@ interface AutocannonOptions {
 
 export type Autocannon = (options: AutocannonOptions) => Promise<AutocannonResult>;
 
+/**
+ * A JSON POST of `path`; the n-th request carries `authorizations[n % length]` (scanners' Basic
+ * credentials, issue 16): the load comes from many doors, each authenticated as a real one.
+ */
+export function jsonPost(path: string, authorizations: readonly string[] = []): (body: string, n: number) => AutocannonRequest {
+  return (body, n) => ({
+    method: 'POST',
+    path,
+    headers: { 'content-type': 'application/json', ...(authorizations.length === 0 ? {} : { authorization: authorizations[n % authorizations.length]! }) },
+    body,
+  });
+}
+
 /** autocannon, loaded through require (CommonJS, untyped). */
 export function loadAutocannon(): Autocannon {
   return createRequire(import.meta.url)('autocannon') as Autocannon;
@@ -38,19 +51,19 @@ export function loadAutocannon(): Autocannon {
  * POSTs JSON `bodies` for `seconds` over `connections`: each connection sends its own equal slice
  * once, so no body is sent twice; a run that runs out of bodies ends early (see `duration`).
  */
-export async function postEach(autocannon: Autocannon, url: string, path: string, bodies: readonly string[], connections: number, seconds: number): Promise<AutocannonResult> {
-  const request = (body: string): AutocannonRequest => ({ method: 'POST', path, headers: { 'content-type': 'application/json' }, body });
+export async function postEach(autocannon: Autocannon, url: string, path: string, bodies: readonly string[], connections: number, seconds: number, authorizations: readonly string[] = []): Promise<AutocannonResult> {
+  const request = jsonPost(path, authorizations);
   // Equal slices (autocannon has one maxConnectionRequests for all connections).
   const per = Math.floor(bodies.length / connections);
   if (per < 1) throw new Error(`${bodies.length} request bodies for ${connections} connections`);
-  const slices = Array.from({ length: connections }, (_, c) => bodies.slice(c * per, (c + 1) * per).map(request));
+  const slices = Array.from({ length: connections }, (_, c) => bodies.slice(c * per, (c + 1) * per).map((body, i) => request(body, c * per + i)));
   let next = 0;
   return autocannon({
     url,
     connections,
     duration: seconds,
     maxConnectionRequests: per,
-    requests: [request(bodies[0]!)],
+    requests: [request(bodies[0]!, 0)],
     setupClient: (client) => client.setRequests(slices[next++ % connections]!),
   });
 }

@@ -39,10 +39,10 @@ export interface VerifierThreadsRun {
 export async function measureVerifierThreads(o: VerifierThreadsOptions): Promise<VerifierThreadsRun> {
   const verifier = await startVerifierProcess(o.trustPath, { threads: o.threads });
   try {
-    if (o.warmBodies.length >= o.connections) await postEach(o.autocannon, verifier.httpUrl, '/v1/verify/batch', o.warmBodies, o.connections, o.warmupS);
+    if (o.warmBodies.length >= o.connections) await postEach(o.autocannon, verifier.httpUrl, '/v1/verify/batch', o.warmBodies, o.connections, o.warmupS, verifier.authorizations);
     const before = await verifierCounts(verifier.httpUrl);
     const window = startCpuWindow({ verifier: verifier.pid });
-    const result = await postEach(o.autocannon, verifier.httpUrl, '/v1/verify/batch', o.bodies, o.connections, o.seconds);
+    const result = await postEach(o.autocannon, verifier.httpUrl, '/v1/verify/batch', o.bodies, o.connections, o.seconds, verifier.authorizations);
     const cpu = window.stop();
     const after = await verifierCounts(verifier.httpUrl);
     return {

@@ -1,5 +1,6 @@
 import { access, readFile, writeFile } from 'node:fs/promises';
 import type { DeviceRegistry } from '@cityops/ingest';
+import { formatPlace } from '@cityops/protocol';
 import { readCredentialsFile, writeCredentialsFile, type City, type DeviceCredentials, type ScannerSite } from '@cityops/simulators';
 
 /**
@@ -70,8 +71,11 @@ export async function provisionScanners(registry: DeviceRegistry, sites: readonl
             ? await registry.add({ id: site.id, kind: 'scanner', place: site.place })
             : await registry.rotate(site.id)
           ).secret;
-    out.push({ ...site, password: secret });
-    saved.push({ id: site.id, secret, place: site.place, sensors: [] });
+    // The venue is the registered place (issue 16: the verifier records a scanner's checks there and
+    // refuses any other): a scanner provisioned earlier keeps the place it was registered at.
+    const place = registry.get(site.id)?.place ?? site.place;
+    out.push({ ...site, password: secret, place, venue: formatPlace(place) });
+    saved.push({ id: site.id, secret, place, sensors: [] });
   }
   await writeCredentialsFile(credentialsPath, saved);
   return out;

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createScannerAgent } from '@cityops/edge-agent';
 import { createDevelopmentIssuer } from '@cityops/protocol';
 import { createVerifierService, type VerifierService } from '@cityops/verifier';
-import { openWarehouse } from '@cityops/warehouse';
+import { createDeviceRegistry, openWarehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startAedesBroker } from '../../edge-agent/test/aedes-broker.ts';
@@ -92,6 +92,13 @@ describe('fault: a scanner agent killed with SIGKILL', () => {
 
     const warehouse = await openWarehouse({ backend: 'chdb', path: join(dir, 'warehouse') });
     cleanups.push(() => warehouse.close());
+    // The verifier records a scanner's events at its registered place (issue 16).
+    const registry = createDeviceRegistry({ refreshMs: 3_600_000 }, { warehouse });
+    await registry.start();
+    for (const [id, building] of [[SCANNER, 'b01'], ['door-other', 'b02']] as const) {
+      await registry.add({ id, kind: 'scanner', place: { district: 'jingan', subdistrict: 'jingan-s01', grid: 'g001', building } });
+    }
+    await registry.stop();
     const verifier: VerifierService = createVerifierService(
       {
         http: { port: 0 },

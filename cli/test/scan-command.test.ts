@@ -52,7 +52,8 @@ describe('cityops scan (through the ingest broker, with its authentication and A
     const scannerSecret = await provision('gate-1', 'scanner', 'putuo/putuo-s01/g002/b04');
     verifier = createVerifierService(
       {
-        http: { port: 0 },
+        // Ingest's registry is in its own process's embedded store: open (judged at the scanner's --venue).
+        http: { port: 0, verifyAccess: 'open' },
         mqtt: { url: mqttUrl, clientId: 'verifier-1', username: 'verifier-1', password: verifierSecret },
         trust: { source: join(dir, 'trust.json') },
         pool: { enabled: false },
@@ -70,7 +71,9 @@ describe('cityops scan (through the ingest broker, with its authentication and A
         rogue.issueHealthCode({ subject: 'p-2', colour: 'green' }),
         '{oops',
         '',
-        JSON.stringify({ qr: health.issueHealthCode({ subject: 'p-3', colour: 'red' }), venue: 'mall-9' }),
+        JSON.stringify({ qr: health.issueHealthCode({ subject: 'p-3', colour: 'red' }), venue: 'putuo/putuo-s01/g002/b04' }),
+        // Another venue than the scanner's own: no verdict (issue 16), said in its place.
+        JSON.stringify({ qr: health.issueHealthCode({ subject: 'p-4', colour: 'green' }), venue: 'mall-9' }),
       ].join('\n'),
     );
     await scanCommand(
@@ -87,6 +90,7 @@ describe('cityops scan (through the ingest broker, with its authentication and A
       expect.objectContaining({ verdict: 'deny', reason: 'UNKNOWN_KEY', offline: false }),
       { line: 3, error: 'SCANNER_ERR_INPUT_LINE', message: expect.stringMatching(/^not JSON/) as string },
       expect.objectContaining({ verdict: 'deny', reason: 'POLICY_DENIED', colour: 'red', offline: false }),
+      { error: 'SCANNER_ERR_VENUE_MISMATCH', message: expect.stringContaining('mall-9') as string },
     ]);
   });
 

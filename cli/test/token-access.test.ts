@@ -31,4 +31,12 @@ describe('cityops token new', () => {
     await expect(run(['new', '--role', 'analyst', '--name', 'x', '--department', 'd'])).rejects.toThrow(/--department is required/);
     await expect(run(['list'])).rejects.toThrow(/cityops token new/);
   });
+
+  it('binds a venue token to a place (issue 16), and only a venue token', async () => {
+    const { token, entry } = JSON.parse(await run(['new', '--role', 'venue', '--name', 'gate', '--venue', 'huangpu/nanjing-east/g001/b01', '--json'])) as { token: string; entry: AccessTokenEntry };
+    expect(createTokenAuthenticator([entry]).authenticate(`Bearer ${token}`)).toEqual({ name: 'gate', role: 'venue', venue: 'huangpu/nanjing-east/g001/b01' });
+    await expect(run(['new', '--role', 'venue', '--name', 'x'])).rejects.toThrow(/--venue .* is required for role venue/);
+    await expect(run(['new', '--role', 'auditor', '--name', 'x', '--venue', 'huangpu/nanjing-east/g001'])).rejects.toThrow(/--venue/);
+    await expect(run(['new', '--role', 'venue', '--name', 'x', '--venue', 'Not A Place'])).rejects.toMatchObject({ code: 'PROTOCOL_ERR_PLACE_INVALID' });
+  });
 });

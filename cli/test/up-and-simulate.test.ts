@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createDevelopmentIssuer } from '@cityops/protocol';
+import { readCredentialsFile } from '@cityops/simulators';
 import { startCityops, type CityopsProcess } from '../../test-peers/cityops-process.ts';
 
 interface ReadingsBody {
@@ -55,7 +56,16 @@ describe('cityops up and cityops simulate', () => {
       certificate: new X509Certificate(await readFile(join(dir, 'city', 'issuer', 'certificate.pem'))).raw,
     });
     const qr = issuer.issueHealthCode({ subject: 'resident-1', colour: 'green', validMinutes: 30 });
-    const verdict = await fetch(`${String(up.ready.verifierUrl)}/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ qr }) });
+    // Asked as one of the city's scanners (issue 16): its credentials are kept in the data directory.
+    const [door] = await readCredentialsFile(join(dir, 'city', 'scanner-credentials.json'));
+    const ask = (authorization?: string) =>
+      fetch(`${String(up.ready.verifierUrl)}/v1/verify`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) },
+        body: JSON.stringify({ qr }),
+      });
+    expect((await ask()).status).toBe(401);
+    const verdict = await ask(`Basic ${Buffer.from(`${door!.id}:${door!.secret}`).toString('base64')}`);
     expect(await verdict.json()).toMatchObject({ verdict: 'allow', kind: 'health-code', colour: 'green' });
 
     // The venue scanners ask the verifier through the broker.

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { createDevelopmentIssuer } from '@cityops/protocol';
+import { createDevelopmentIssuer, parsePlace } from '@cityops/protocol';
 import type { VerifierConfigInput } from '@cityops/verifier';
-import { openWarehouse } from '@cityops/warehouse';
+import { createDeviceRegistry, openWarehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createScannerAgent, type ScannerAgent } from '../src/index.ts';
@@ -74,6 +74,13 @@ describe('fault: the verifier killed with SIGKILL mid-stream', () => {
     cleanups.push(() => broker.stop());
     await writeFile(join(dir, 'trust.json'), JSON.stringify([health.trustEntry]));
     const warehousePath = join(dir, 'warehouse');
+    // The doors are registered at their venue (issue 16), before the verifier's process opens the store.
+    const store = await openWarehouse({ backend: 'chdb', path: warehousePath });
+    const registry = createDeviceRegistry({ refreshMs: 3_600_000 }, { warehouse: store });
+    await registry.start();
+    for (const id of SCANNERS) await registry.add({ id, kind: 'scanner', place: parsePlace('jingan/jingan-s01/g001/b01') });
+    await registry.stop();
+    await store.close();
     const config: VerifierConfigInput = {
       http: { port: 0 },
       mqtt: { url: broker.url, clientId: 'verifier-faults' },

@@ -2,9 +2,9 @@ import { createServer } from 'node:net';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCodeIssuer, createDevelopmentIssuer } from '@cityops/protocol';
+import { createCodeIssuer, createDevelopmentIssuer, parsePlace } from '@cityops/protocol';
 import { createVerifierService, identifierHash, pseudonym, type VerifierService } from '@cityops/verifier';
-import { openWarehouse, type Warehouse } from '@cityops/warehouse';
+import { createDeviceRegistry, openWarehouse, type Warehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createScannerAgent, type ScanResult, type ScannerAgent, type ScannerAgentConfigInput } from '../src/index.ts';
@@ -102,6 +102,11 @@ describe('scanner agent with a real verifier', () => {
     dir = await mkdtemp(join(tmpdir(), 'cityops-scanner-'));
     broker = await startAedesBroker('unused');
     warehouse = await openWarehouse({ backend: 'chdb', path: join(dir, 'warehouse') });
+    // The verifier records the scanner's verdicts at its registered venue (issue 16).
+    const registry = createDeviceRegistry({ refreshMs: 3_600_000 }, { warehouse });
+    await registry.start();
+    await registry.add({ id: SCANNER, kind: 'scanner', place: parsePlace(VENUE) });
+    await registry.stop();
     await writeFile(join(dir, 'trust.json'), JSON.stringify([health.trustEntry, siteOffice.trustEntry]));
     await writeFile(
       join(dir, 'revocation.json'),

@@ -5,7 +5,7 @@ import { createDevelopmentIssuer, parseTopic, topics } from '@cityops/protocol';
 import { connect, connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createScannerAgent, type ScannerAgent, type ScannerAgentConfigInput, type ScannerAgentDeps, type ScannerAgentStats } from '../src/index.ts';
+import { createScannerAgent, type ScanInput, type ScannerAgent, type ScannerAgentConfigInput, type ScannerAgentDeps, type ScannerAgentStats } from '../src/index.ts';
 import { startAedesBroker, type TestBroker } from './aedes-broker.ts';
 
 const health = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'] });
@@ -18,7 +18,7 @@ const code = (subject: string) => health.issueHealthCode({ subject, colour: 'gre
 interface FakeVerifier {
   requests: { scanner: string; id: string; qr: string; venue?: string }[];
   uploads: { id: string; events: Record<string, unknown>[] }[];
-  answerRequests: 'ok' | 'overloaded' | 'throttled' | 'never';
+  answerRequests: 'ok' | 'overloaded' | 'throttled' | 'never' | 'refused';
   /**
    * `deferred`: answers that it could not store them yet (its warehouse), as the verifier does;
    * `lost`: stores them, but the answer never reaches the scanner (killed before it was sent).
@@ -50,6 +50,7 @@ async function startFakeVerifier(url: string): Promise<FakeVerifier> {
       if (fake.answerRequests === 'ok') void fake.reply(device, { id: body.id, verdict: 'allow', reason: 'OK', kind: 'health-code', issuer: 'city-health' });
       if (fake.answerRequests === 'overloaded') void fake.reply(device, { id: body.id, verdict: 'deny', reason: 'OVERLOADED', kind: null });
       if (fake.answerRequests === 'throttled') void fake.reply(device, { id: body.id, verdict: 'deny', reason: 'THROTTLED', kind: null, retryAfterMs: 200 });
+      if (fake.answerRequests === 'refused') void fake.reply(device, { id: body.id, code: 'VERIFIER_ERR_VENUE_MISMATCH', message: 'registered elsewhere' });
     } else if (channel === 'verify-events' && fake.answerUploads === 'deferred') {
       void fake.reply(device, { id: body.id, accepted: 0, refused: 0, duplicates: 0, deferred: true });
     } else if (channel === 'verify-events' && fake.answerUploads !== false) {
@@ -103,6 +104,27 @@ describe('scanner agent request/response and uploads (a stand-in verifier on Aed
     await online;
     return agent;
   }
+
+  it('sends only its own venue: a scan naming another is refused unsent; a refusal by the verifier is no verdict, online or offline', async () => {
+    const scanner = await start('scanner-venue');
+    await expect(scanner.scan(code('p-v1'), 'pudong/pudong-s01/g001/b01')).rejects.toMatchObject({ code: 'SCANNER_ERR_VENUE_MISMATCH' });
+    expect(await scanner.scan(code('p-v2'), 'mall-3')).toMatchObject({ verdict: 'allow', offline: false });
+    expect(fake.requests.map((r) => r.venue)).toEqual(['mall-3']);
+    // The verifier refuses the scanner: the scan rejects with the verifier's code, nothing is spooled.
+    fake.answerRequests = 'refused';
+    await expect(scanner.scan(code('p-v3'))).rejects.toMatchObject({ code: 'SCANNER_ERR_REFUSED', message: expect.stringContaining('VERIFIER_ERR_VENUE_MISMATCH') as string });
+    expect(scanner.stats()).toMatchObject({ online: true, offlineVerdicts: 0, spool: { pending: 0 } });
+    // consume() goes on past inputs that get no verdict, saying which.
+    fake.answerRequests = 'ok';
+    const skipped: string[] = [];
+    const verdicts: string[] = [];
+    async function* inputs(): AsyncIterable<ScanInput> {
+      yield* [{ qr: code('p-v4'), venue: 'xuhui/xujiahui/g001/b01' }, { qr: code('p-v5') }];
+      await Promise.resolve();
+    }
+    await scanner.consume(inputs(), (r) => verdicts.push(r.reason), (err) => skipped.push(err.code));
+    expect([skipped, verdicts]).toEqual([['SCANNER_ERR_VENUE_MISMATCH'], ['OK']]);
+  });
 
   it('correlates answers by id, bounds the requests in flight, and times out into an offline verdict', async () => {
     const scanner = await start('scanner-a', { verify: { maxInFlight: 2, timeoutMs: 250, probeIntervalMs: 60_000 } });

@@ -5,6 +5,7 @@ import {
   httpAppOptions,
   httpLockoutHooks,
   isCityopsError,
+  parseBasicCredentials,
   parsePlace,
   setUpHttpApp,
   PLACED_DEVICE_KINDS,
@@ -15,9 +16,8 @@ import {
   type TokenAuthenticator,
 } from '@cityops/protocol';
 import { httpServerMetricHooks } from '@cityops/protocol/service-metrics';
-import type { Warehouse } from '@cityops/warehouse';
+import type { DeviceInfo, DeviceRegistry, Warehouse } from '@cityops/warehouse';
 import type { Logger } from 'pino';
-import type { DeviceInfo, DeviceRegistry } from './device-registry.ts';
 import { createIngestAccess } from './http-access.ts';
 import { ingestErrors } from './errors.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
@@ -93,14 +93,6 @@ function parseTime(text: string | undefined, name: string): number | undefined {
   return ms;
 }
 
-function basicCredentials(request: FastifyRequest): { id: string; secret: string } | undefined {
-  const header = request.headers.authorization;
-  if (header?.startsWith('Basic ') !== true) return undefined;
-  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
-  const colon = decoded.indexOf(':');
-  return colon < 0 ? undefined : { id: decoded.slice(0, colon), secret: decoded.slice(colon + 1) };
-}
-
 /** The ingest HTTP API: telemetry for devices without MQTT, stored readings, provisioning, probes. */
 export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
   const { registry, pipeline, warehouse, metrics } = deps;
@@ -132,7 +124,7 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
   }
 
   async function authenticateDevice(request: FastifyRequest): Promise<DeviceInfo> {
-    const creds = basicCredentials(request);
+    const creds = parseBasicCredentials(request.headers.authorization);
     if (creds === undefined) throw ingestErrors.INGEST_ERR_UNAUTHORIZED('use HTTP Basic with the device id and secret');
     try {
       return await registry.authenticate(creds.id, creds.secret);

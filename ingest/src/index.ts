@@ -1,6 +1,18 @@
 export * from './errors.ts';
-export * from './credentials.ts';
-export * from './device-registry.ts';
+// The device registry lives in the warehouse package (the verifier reads it too); re-exported for
+// the callers that know it from here.
+export {
+  createDeviceRegistry,
+  generateSecret,
+  hashSecret,
+  verifySecret,
+  MAX_CONSOLE_DEPARTMENTS,
+  type DeviceInfo,
+  type DeviceRegistry,
+  type DeviceRegistryConfig,
+  type DeviceRegistryDeps,
+  type CredentialsListener,
+} from '@cityops/warehouse';
 export * from './ingest-config.ts';
 export * from './ingest-metrics.ts';
 export * from './ingest-service.ts';

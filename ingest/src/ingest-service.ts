@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { createAddressGuard, topics, type AddressGuard, type TokenAuthenticator } from '@cityops/protocol';
-import type { Warehouse } from '@cityops/warehouse';
+import { createDeviceRegistry, type DeviceRegistry, type Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
-import { createDeviceRegistry, type DeviceRegistry } from './device-registry.ts';
 import { createClusterRouting, type ClusterRouting } from './cluster-routing.ts';
 import { ingestErrors } from './errors.ts';
 import { buildHttpApi } from './http-api.ts';

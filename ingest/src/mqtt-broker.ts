@@ -3,7 +3,7 @@ import { createServer as createTlsServer, TLSSocket, type PeerCertificate } from
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { filterIsConfinedTo, parseTopic, topics, type AddressGuard, type Channel, type DeviceErrorReport, type DeviceKind, type ParsedTopic } from '@cityops/protocol';
-import type { DeviceInfo, DeviceRegistry } from './device-registry.ts';
+import type { DeviceInfo, DeviceRegistry } from '@cityops/warehouse';
 import { ingestErrors } from './errors.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
 import type { TelemetryPipeline } from './telemetry-pipeline.ts';

@@ -1,7 +1,6 @@
 import { createTelemetryCodec, formatPlace, isCityopsError, parsePlace, type TelemetryBatch } from '@cityops/protocol';
-import type { PackedBatch, StoredBatch, Warehouse } from '@cityops/warehouse';
+import type { DeviceInfo, PackedBatch, StoredBatch, Warehouse } from '@cityops/warehouse';
 import { createDedupWindow } from './dedup-window.ts';
-import type { DeviceInfo } from './device-registry.ts';
 import { ingestErrors } from './errors.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
 import { createWarehouseWriter, type WarehouseWriter, type WriterConfig } from './warehouse-writer.ts';

@@ -62,7 +62,7 @@ export async function startRunningCity(): Promise<RunningCity> {
         pool: { threads: 1 },
         audit: { pseudonymKey: 'ops-test-pseudonym-key-0123456789abcdef', flushIntervalMs: 20 },
       },
-      { warehouse, logger },
+      { warehouse, logger, registry: ingest.registry },
     );
     stops.push(() => verifier.stop());
     const verifierAddresses = await verifier.start();
@@ -113,8 +113,11 @@ async function driveTraffic(
   expect((await telemetry(batch, 'wrong-secret')).status, 'refused').toBe(401);
   await vi.waitFor(() => expect(ingest.metrics.rowsWritten.get()).resolves.toMatchObject({ values: [{ value: 1 }] }));
 
-  const verify = (qr: string) =>
-    fetch(`${urls.verifier}/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ qr }) });
+  // A scanner at its door asks with its device credentials (issue 16); without them: 401.
+  const door = await ingest.registry.add({ id: 'scn-ops-1', kind: 'scanner', place: { district: 'huangpu', subdistrict: 'nanjing-east', grid: 'g001', building: 'b01' } });
+  const verify = (qr: string, authorization = `Basic ${Buffer.from(`scn-ops-1:${door.secret}`).toString('base64')}`) =>
+    fetch(`${urls.verifier}/v1/verify`, { method: 'POST', headers: { 'content-type': 'application/json', authorization }, body: JSON.stringify({ qr }) });
+  expect((await verify('CHC1:garbage', 'Basic bm9ib2R5Om5vdGhpbmc=')).status, 'verify without a scanner').toBe(401);
   const rogue = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'] });
   for (const qr of [issuer.issueHealthCode({ subject: 'p-1', colour: 'green' }), rogue.issueHealthCode({ subject: 'p-2', colour: 'green' }), 'CHC1:garbage']) {
     expect((await verify(qr)).status, 'verify').toBe(200);

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FromSchema } from 'json-schema-to-ts';
+import { parsePlace } from './hierarchy.ts';
 
 /**
  * API tokens with roles, one model for every service's HTTP API (issue 6, item 3). Config holds the
@@ -9,9 +10,10 @@ import type { FromSchema } from 'json-schema-to-ts';
  * - operator: every alert (read and act) and indicators;
  * - department: the alerts currently with its departments only, and indicators;
  * - analyst: indicators and other aggregates only (no alert, no raw reading of a person);
- * - auditor: the verification audit trail (pseudonyms), each read itself audited.
+ * - auditor: the verification audit trail (pseudonyms), each read itself audited;
+ * - venue: asks the verifier to check codes at its one venue (a place), and nothing else (issue 16).
  */
-export const ACCESS_ROLES = ['admin', 'operator', 'department', 'analyst', 'auditor'] as const;
+export const ACCESS_ROLES = ['admin', 'operator', 'department', 'analyst', 'auditor', 'venue'] as const;
 export type AccessRole = (typeof ACCESS_ROLES)[number];
 
 /** Tokens shorter than this are refused outright: too few bits to resist guessing. */
@@ -29,6 +31,8 @@ export const accessTokenEntrySchema = {
     tokenSha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
     /** Role `department`: the department ids whose alerts the holder sees and acts on. */
     departments: { type: 'array', minItems: 1, maxItems: 256, items: { type: 'string', minLength: 1, maxLength: 64 } },
+    /** Role `venue`: the place (`district/subdistrict/grid[/building]`) its verdicts are recorded at. */
+    venue: { type: 'string', minLength: 5, maxLength: 200 },
   },
 } as const;
 
@@ -42,6 +46,8 @@ export interface AccessPrincipal {
   readonly role: AccessRole;
   /** Role `department` only. */
   readonly departments?: readonly string[] | undefined;
+  /** Role `venue` only: its place, as `formatPlace` writes it. */
+  readonly venue?: string | undefined;
 }
 
 export interface TokenAuthenticator {
@@ -69,10 +75,25 @@ export function accessTokenProblems(entries: readonly AccessTokenEntry[], where 
     if (e.role !== 'department' && e.departments !== undefined) {
       problems.push(`${where}/${i} (${e.name}): departments apply to role department only`);
     }
+    if (e.role === 'venue') {
+      if (e.venue === undefined) problems.push(`${where}/${i} (${e.name}): role venue needs venue (district/subdistrict/grid[/building])`);
+      else if (placeProblem(e.venue) !== undefined) problems.push(`${where}/${i} (${e.name}): venue ${placeProblem(e.venue)}`);
+    } else if (e.venue !== undefined) {
+      problems.push(`${where}/${i} (${e.name}): venue applies to role venue only`);
+    }
     if (seen.has(e.tokenSha256)) problems.push(`${where}/${i} (${e.name}): the same token hash is listed twice`);
     seen.add(e.tokenSha256);
   });
   return problems;
+}
+
+function placeProblem(text: string): string | undefined {
+  try {
+    parsePlace(text);
+    return undefined;
+  } catch (err) {
+    return (err as Error).message;
+  }
 }
 
 /**
@@ -82,7 +103,12 @@ export function accessTokenProblems(entries: readonly AccessTokenEntry[], where 
 export function createTokenAuthenticator(entries: readonly AccessTokenEntry[]): TokenAuthenticator {
   const known = entries.map((e) => ({
     digest: Buffer.from(e.tokenSha256, 'hex'),
-    principal: Object.freeze({ name: e.name, role: e.role, ...(e.departments === undefined ? {} : { departments: [...e.departments] }) }),
+    principal: Object.freeze({
+      name: e.name,
+      role: e.role,
+      ...(e.departments === undefined ? {} : { departments: [...e.departments] }),
+      ...(e.venue === undefined ? {} : { venue: e.venue }),
+    }),
   }));
   return {
     configured: known.length > 0,
@@ -99,9 +125,15 @@ export function createTokenAuthenticator(entries: readonly AccessTokenEntry[]): 
 }
 
 /** A new random token (256 bits, base64url, 43 chars) and its config entry. Print the token once. */
-export function mintAccessToken(name: string, role: AccessRole, departments?: readonly string[]): { token: string; entry: AccessTokenEntry } {
+export function mintAccessToken(name: string, role: AccessRole, departments?: readonly string[], venue?: string): { token: string; entry: AccessTokenEntry } {
   const token = randomBytes(32).toString('base64url');
-  const entry: AccessTokenEntry = { name, role, tokenSha256: sha256Hex(token), ...(departments === undefined ? {} : { departments: [...departments] }) };
+  const entry: AccessTokenEntry = {
+    name,
+    role,
+    tokenSha256: sha256Hex(token),
+    ...(departments === undefined ? {} : { departments: [...departments] }),
+    ...(venue === undefined ? {} : { venue }),
+  };
   return { token, entry };
 }
 

@@ -10,6 +10,8 @@ export * from './device-error-report.ts';
 export * from './codes/index.ts';
 export * from './pipeline-status.ts';
 export * from './access-tokens.ts';
+export * from './basic-credentials.ts';
+export * from './log-limiter.ts';
 export * from './token-store.ts';
 export * from './address-guard.ts';
 export * from './address-limits-schema.ts';

@@ -14,6 +14,22 @@ describe('access tokens', () => {
     expect(auth.authenticate(`Bearer ${dept.token}`)).toEqual({ name: 'pudong water', role: 'department', departments: ['pudong-water'] });
   });
 
+  it('binds a venue token to one place (issue 16): checked at config time, carried by the principal', () => {
+    const gate = mintAccessToken('gate', 'venue', undefined, 'huangpu/nanjing-east/g001/b01');
+    expect(createTokenAuthenticator([gate.entry]).authenticate(`Bearer ${gate.token}`)).toEqual({ name: 'gate', role: 'venue', venue: 'huangpu/nanjing-east/g001/b01' });
+    expect(accessTokenProblems([gate.entry])).toEqual([]);
+    const problems = accessTokenProblems([
+      { name: 'no place', role: 'venue', tokenSha256: sha256Hex('a'.repeat(40)) },
+      { name: 'bad place', role: 'venue', tokenSha256: sha256Hex('b'.repeat(40)), venue: "x'; DROP TABLE --/y/z" },
+      { name: 'auditor', role: 'auditor', tokenSha256: sha256Hex('c'.repeat(40)), venue: 'huangpu/nanjing-east/g001' },
+    ]);
+    expect(problems).toEqual([
+      expect.stringMatching(/no place\): role venue needs venue/),
+      expect.stringMatching(/bad place\): venue Place must be/),
+      expect.stringMatching(/auditor\): venue applies to role venue only/),
+    ]);
+  });
+
   it('refuses absent, malformed, unknown and short tokens', () => {
     const short = 'x'.repeat(31);
     const shortAuth = createTokenAuthenticator([{ name: 's', role: 'admin', tokenSha256: sha256Hex(short) }]);

@@ -15,8 +15,10 @@ export const verifierErrors = defineErrors({
   VERIFIER_ERR_STOPPED: { message: 'The verifier is stopping and takes no more requests', statusCode: 503 },
   VERIFIER_ERR_WORKER: { message: 'A verification worker failed', statusCode: 500 },
   VERIFIER_ERR_MQTT: { message: 'The MQTT broker refused the verifier', statusCode: 502 },
-  VERIFIER_ERR_UNAUTHENTICATED: { message: 'A valid token is required: Authorization: Bearer <token>', statusCode: 401 },
+  VERIFIER_ERR_UNAUTHENTICATED: { message: 'Valid credentials are required (Authorization: Bearer <token>, or a scanner\'s Basic id:secret)', statusCode: 401 },
   VERIFIER_ERR_LOCKED_OUT: { message: 'Too many failed logins from this address; try again later', statusCode: 429 },
   VERIFIER_ERR_ROLE_FORBIDDEN: { message: "The token's role does not allow this route", statusCode: 403 },
+  VERIFIER_ERR_UNKNOWN_SCANNER: { message: 'This scanner is not registered, revoked, or not a scanner: its requests are refused', statusCode: 403 },
+  VERIFIER_ERR_VENUE_MISMATCH: { message: 'The request names another venue than the one the scanner or token is registered at', statusCode: 403 },
   VERIFIER_ERR_AUDIT_UNAVAILABLE: { message: 'The audit trail cannot be read now (no warehouse, or the read could not be recorded)', statusCode: 503 },
 });

@@ -17,6 +17,7 @@ import type { Logger } from 'pino';
 import type { AuditTrailReader } from './audit-trail-reader.ts';
 import { verifierErrors } from './errors.ts';
 import type { ReferenceStore } from './reference-store.ts';
+import { attribute, type Attribution, type Requester, type RequesterDirectory } from './requester.ts';
 import type { VerificationEngine } from './verification-engine.ts';
 import type { VerifierMetrics } from './verifier-metrics.ts';
 import { VENUE_ID_PATTERN } from './venue-policies.ts';
@@ -26,7 +27,7 @@ export interface HttpApiConfig {
   readonly maxBatchItems: number;
   /** Longest QR text the body schema lets through (the decoder gives the precise reason below it). */
   readonly maxQrChars: number;
-  /** Role tokens for GET /v1/audit; none: that route refuses everyone (verification stays open). */
+  /** Role tokens: GET /v1/audit (auditor, admin), POST /v1/verify(/batch) (venue); none: the audit route refuses everyone. */
   readonly tokens?: readonly AccessTokenEntry[];
   /** `http.limits` and `limits.exemptAddresses` (protocol's http-app-setup.ts); absent: defaults. */
   readonly limits?: HttpAppConfig['limits'];
@@ -43,8 +44,10 @@ export interface HttpApiDeps {
   readonly auditTrail?: AuditTrailReader;
   /** The live token set (a TokenStore a file watcher replaces), consulted per request; absent: `config.tokens`, fixed. */
   readonly tokens?: TokenAuthenticator;
-  /** Failed-login lockout per address on the audit route (the only one with credentials). */
+  /** Failed-login lockout per address on the routes with credentials: audit and verification. */
   readonly guard?: AddressGuard;
+  /** Who may ask for verdicts, and at which venue (scanners from the registry, venue tokens). */
+  readonly requesters: RequesterDirectory;
 }
 
 /** Who may read the verification audit trail (pseudonyms): auditors, and admins who may do anything. */
@@ -110,16 +113,58 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
     logger: deps.logger,
   });
 
+  const auditAuth = deps.tokens ?? createTokenAuthenticator(config.tokens ?? []);
+  // Each 401 on a route with credentials counts against the address; once locked out it gets 429
+  // there (verification and audit), before its credentials are looked at.
+  const lockout =
+    deps.guard === undefined
+      ? undefined
+      : httpLockoutHooks(deps.guard, {
+          lockedOut: () => verifierErrors.VERIFIER_ERR_LOCKED_OUT(),
+          logger: deps.logger,
+          onRefused: () => metrics.addressRefused.inc(),
+          onLockout: () => metrics.addressLockouts.inc(),
+        });
+
+  // Who asks, from the Authorization header alone (issue 16), in onRequest: before the body is read
+  // or validated, so a stranger learns nothing and costs no parse.
+  const requesters = new WeakMap<FastifyRequest, Requester>();
+  const refused = (err: unknown, transport: 'http' | 'batch') => {
+    metrics.requestsRefused.inc({ transport, code: (err as { code?: string }).code ?? 'VERIFIER_ERR_INTERNAL' });
+    return err;
+  };
+  const identify = async (request: FastifyRequest) => {
+    try {
+      requesters.set(request, await deps.requesters.fromAuthorization(request.headers.authorization));
+    } catch (err) {
+      throw refused(err, request.url.startsWith('/v1/verify/batch') ? 'batch' : 'http');
+    }
+  };
+  const verifyAccess = lockout === undefined ? { onRequest: identify } : { onRequest: [lockout.onRequest, identify], onResponse: lockout.onResponse };
+  /** The request's attribution; a body naming another venue or scanner is refused (VERIFIER_ERR_VENUE_MISMATCH). */
+  const attributed = (request: FastifyRequest, venues: readonly (string | undefined)[], scanner: string | undefined, transport: 'http' | 'batch'): Attribution[] => {
+    const requester = requesters.get(request)!;
+    try {
+      if (scanner !== undefined && scanner !== requester.scanner) {
+        throw verifierErrors.VERIFIER_ERR_VENUE_MISMATCH(`the request names scanner ${scanner}; it comes from ${requester.scanner ?? 'no scanner'}`);
+      }
+      return venues.map((venue) => attribute(requester, venue));
+    } catch (err) {
+      throw refused(err, transport);
+    }
+  };
+
   const item = itemSchema(config.maxQrChars);
   const scanner = { type: 'string', pattern: DEVICE_ID_PATTERN.source } as const;
 
   app.post(
     '/v1/verify',
     // A QR text of twice the decoder's bound, every character JSON-escaped (\uXXXX), and the ids.
-    { bodyLimit: config.maxQrChars * 12 + 4096, schema: { body: { ...item, properties: { ...item.properties, scanner } } } },
+    { bodyLimit: config.maxQrChars * 12 + 4096, schema: { body: { ...item, properties: { ...item.properties, scanner } } }, ...verifyAccess },
     async (request, reply) => {
       const body = request.body as { qr: string; venue?: string; scanner?: string };
-      const verdict = await engine.verify({ qr: body.qr, venue: body.venue, scanner: body.scanner, transport: 'http' });
+      const [who] = attributed(request, [body.venue], body.scanner, 'http');
+      const verdict = await engine.verify({ qr: body.qr, ...who!, transport: 'http' });
       if (verdict.reason === 'OVERLOADED') void reply.status(OVERLOADED_STATUS).header('retry-after', '1');
       if (verdict.reason === 'THROTTLED') void reply.status(429).header('retry-after', String(Math.max(1, Math.ceil((verdict.retryAfterMs ?? 0) / 1000))));
       return verdict;
@@ -138,32 +183,22 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
           properties: { items: { type: 'array', items: item }, scanner },
         },
       },
+      ...verifyAccess,
     },
     async (request) => {
       const body = request.body as { items: { qr: string; venue?: string }[]; scanner?: string };
       if (body.items.length > config.maxBatchItems) {
         throw verifierErrors.VERIFIER_ERR_BATCH_TOO_LARGE(`${body.items.length} items; at most ${config.maxBatchItems}`);
       }
-      const results: Verdict[] = await Promise.all(
-        body.items.map((i) => engine.verify({ qr: i.qr, venue: i.venue, scanner: body.scanner, transport: 'batch' })),
-      );
+      // Every item is checked before any is verified: a batch naming another venue records nothing.
+      const who = attributed(request, body.items.map((i) => i.venue), body.scanner, 'batch');
+      const results: Verdict[] = await Promise.all(body.items.map((i, n) => engine.verify({ qr: i.qr, ...who[n]!, transport: 'batch' })));
       return { results };
     },
   );
 
   // The verification audit trail, for auditors. The token is checked before the query is validated
   // (a stranger learns nothing about the route); every read is recorded in audit_reads first.
-  const auditAuth = deps.tokens ?? createTokenAuthenticator(config.tokens ?? []);
-  // Each 401 here counts against the address; once locked out it gets 429 on this route only.
-  const lockout =
-    deps.guard === undefined
-      ? undefined
-      : httpLockoutHooks(deps.guard, {
-          lockedOut: () => verifierErrors.VERIFIER_ERR_LOCKED_OUT(),
-          logger: deps.logger,
-          onRefused: () => metrics.addressRefused.inc(),
-          onLockout: () => metrics.addressLockouts.inc(),
-        });
   const checkAuditToken = (request: FastifyRequest, _reply: FastifyReply, next: (err?: Error) => void) => {
     const decision = decideAccess(auditAuth, request.headers.authorization, AUDIT_READ_ROLES);
     if (!auditAuth.configured || decision.outcome === 'unauthenticated') {

@@ -26,3 +26,4 @@ export * from './offline-event-store.ts';
 export * from './verifier-group.ts';
 export * from './verifier-service.ts';
 export * from './audit-trail-reader.ts';
+export * from './requester.ts';

@@ -1,10 +1,11 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { compileSchemaCheck, DEVICE_ID_PATTERN, parseTopic, topics, type ParsedTopic } from '@cityops/protocol';
+import { compileSchemaCheck, createLogLimiter, DEVICE_ID_PATTERN, parseTopic, topics, type ParsedTopic } from '@cityops/protocol';
 import type { Logger } from 'pino';
 import { verifierErrors } from './errors.ts';
 import type { OfflineEventStore } from './offline-event-store.ts';
 import { createOfflineUploadReader } from './offline-events.ts';
+import { attribute, type Requester, type RequesterDirectory } from './requester.ts';
 import { createVerifierGroup } from './verifier-group.ts';
 import type { VerificationEngine } from './verification-engine.ts';
 import type { VerifierMetrics } from './verifier-metrics.ts';
@@ -58,6 +59,9 @@ export function verifyRequestSchema(maxQrChars: number) {
  * (aedes 1.2 has no shared subscriptions, `$share/`, moscajs/aedes#228: the verifiers split the
  * scanners among themselves instead).
  */
+/** A refused scanner is logged at most once per this many ms (counted every time). */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
+
 const SUBSCRIPTIONS = [topics.allOf('status'), topics.allOf('verify-req'), topics.allOf('verify-events')];
 
 /**
@@ -80,6 +84,8 @@ export function createMqttResponder(
   config: MqttResponderConfig,
   deps: {
     readonly engine: VerificationEngine;
+    /** Who the scanner of a topic is, and its registered venue (issue 16). */
+    readonly requesters: RequesterDirectory;
     /** Where offline uploads are stored; absent (no warehouse): they are acknowledged unstored. */
     readonly offlineStore?: OfflineEventStore | undefined;
     readonly metrics: VerifierMetrics;
@@ -87,7 +93,7 @@ export function createMqttResponder(
     readonly now: () => number;
   },
 ): MqttResponder {
-  const { engine, offlineStore, metrics, logger, now } = deps;
+  const { engine, requesters, offlineStore, metrics, logger, now } = deps;
   // Behind the ingest broker a service may publish a status only under its own id, its username.
   const verifierId = config.username ?? config.clientId;
   if (!DEVICE_ID_PATTERN.test(verifierId)) {
@@ -97,6 +103,8 @@ export function createMqttResponder(
   const group = createVerifierGroup({ verifierId, group: config.group, partition: config.partition });
   const check = compileSchemaCheck(verifyRequestSchema(config.maxQrChars));
   const readUpload = createOfflineUploadReader(config.pseudonymKey);
+  // Refusals of who asks are counted each, logged once per scanner per interval.
+  const refusalLog = createLogLimiter({ intervalMs: REFUSAL_LOG_INTERVAL_MS, maxKeys: 10_000 }, { now });
   let client: MqttClient | undefined;
   let inFlight = 0;
   let stopped: Promise<void> | undefined;
@@ -129,14 +137,39 @@ export function createMqttResponder(
     }
   }
 
-  function reply(scanner: string, id: unknown, body: Verdict | { accepted: number; refused: number; duplicates: number; deferred?: true }): void {
+  type Receipt = { accepted: number; refused: number; duplicates: number; deferred?: true; code?: string };
+  type Refusal = { code: string; message: string };
+  function reply(scanner: string, id: unknown, body: Verdict | Receipt | Refusal): void {
     client?.publish(topics.verifyResponse(scanner), JSON.stringify({ id, ...body }), { qos: config.qos }, (err) => {
       if (err !== undefined && err !== null && stopped === undefined) logger.warn({ err, scanner }, 'verdict could not be published');
     });
   }
 
-  function onUpload(scanner: string, body: unknown): void {
-    const upload = readUpload(scanner, body);
+  /** A scanner unknown to the registry (or any refusal of who asks): counted, logged, answered with its code. */
+  function refuse(scanner: string, id: unknown, err: unknown): void {
+    const code = (err as { code?: string }).code ?? 'VERIFIER_ERR_INTERNAL';
+    metrics.mqttRequests.inc({ outcome: 'refused' });
+    metrics.requestsRefused.inc({ transport: 'mqtt', code });
+    if (refusalLog.allow(scanner)) logger.warn({ scanner, code }, 'MQTT request refused (logged once per scanner per 10 s)');
+    if (typeof id === 'string' || typeof id === 'number') reply(scanner, id, { code, message: (err as Error).message.slice(0, 300) });
+  }
+
+  function onUpload(scanner: string, requester: Requester | Error, body: unknown): void {
+    if (requester instanceof Error) {
+      // An offline upload is a scanner's own record: without a registered scanner it counts nowhere.
+      // Answered as a receipt (all refused), so that the scanner stops sending it.
+      const events = (body as { events?: unknown } | null)?.events;
+      const refused = Array.isArray(events) ? events.length : 0;
+      const code = (requester as { code?: string }).code ?? 'VERIFIER_ERR_UNKNOWN_SCANNER';
+      metrics.mqttRequests.inc({ outcome: 'refused' });
+      metrics.requestsRefused.inc({ transport: 'offline', code });
+      metrics.offlineEvents.inc({ outcome: 'refused' }, refused);
+      if (refusalLog.allow(scanner)) logger.warn({ scanner, code, events: refused }, 'offline upload of an unregistered scanner refused');
+      const id = (body as { id?: unknown } | null)?.id;
+      if (typeof id === 'string' || typeof id === 'number') reply(scanner, id, { accepted: 0, refused, duplicates: 0, code });
+      return;
+    }
+    const upload = readUpload(scanner, requester, body);
     if (typeof upload === 'string') {
       metrics.mqttRequests.inc({ outcome: 'dropped' });
       logger.warn({ scanner, problems: upload }, 'offline upload refused');
@@ -144,13 +177,20 @@ export function createMqttResponder(
     }
     metrics.mqttRequests.inc({ outcome: 'offline_upload' });
     metrics.offlineEvents.inc({ outcome: 'refused' }, upload.refused);
+    if (upload.otherVenue > 0) {
+      metrics.requestsRefused.inc({ transport: 'offline', code: 'VERIFIER_ERR_VENUE_MISMATCH' }, upload.otherVenue);
+      if (refusalLog.allow(scanner)) {
+        logger.warn({ scanner, venue: requester.venue, events: upload.otherVenue, code: 'VERIFIER_ERR_VENUE_MISMATCH' }, 'offline events naming another venue refused');
+      }
+    }
     if (offlineStore === undefined) {
       if (upload.id !== undefined) reply(scanner, upload.id, { accepted: upload.audit.length, refused: upload.refused, duplicates: 0 });
       return;
     }
     inFlight++;
     offlineStore
-      .store(scanner, upload.audit)
+      // Resends are recognised per recorded scanner (open mode's anonymous: '', ids carry a boot id).
+      .store(requester.scanner ?? '', upload.audit)
       .then(
         ({ stored, duplicates }) => {
           if (upload.id !== undefined) reply(scanner, upload.id, { accepted: stored + duplicates, refused: upload.refused, duplicates });
@@ -200,7 +240,13 @@ export function createMqttResponder(
       metrics.mqttRequests.inc({ outcome: 'dropped' });
       return;
     }
-    if (parsed.channel === 'verify-events') return onUpload(scanner, body);
+    if (parsed.channel === 'verify-events') {
+      void requesters.fromTopic(scanner).then(
+        (requester) => onUpload(scanner, requester, body),
+        (err: Error) => onUpload(scanner, err, body),
+      );
+      return;
+    }
     const id = (body as { id?: unknown } | null)?.id;
     const problems = check(body);
     if (problems.length > 0) {
@@ -220,17 +266,29 @@ export function createMqttResponder(
       return;
     }
     inFlight++;
-    engine
-      .verify({ qr: request.qr, venue: request.venue, scanner, transport: 'mqtt' })
+    requesters
+      .fromTopic(scanner)
       .then(
-        (verdict) => {
-          metrics.mqttRequests.inc({ outcome: 'answered' });
-          reply(scanner, request.id, verdict);
+        (requester) => {
+          let who;
+          try {
+            who = attribute(requester, request.venue);
+          } catch (err) {
+            refuse(scanner, request.id, err);
+            return undefined;
+          }
+          return engine.verify({ qr: request.qr, ...who, transport: 'mqtt' }).then(
+            (verdict) => {
+              metrics.mqttRequests.inc({ outcome: 'answered' });
+              reply(scanner, request.id, verdict);
+            },
+            (err: unknown) => {
+              logger.error({ err, scanner }, 'verification failed');
+              reply(scanner, request.id, { verdict: 'deny', reason: 'INTERNAL_ERROR', kind: null });
+            },
+          );
         },
-        (err: unknown) => {
-          logger.error({ err, scanner }, 'verification failed');
-          reply(scanner, request.id, { verdict: 'deny', reason: 'INTERNAL_ERROR', kind: null });
-        },
+        (err: unknown) => refuse(scanner, request.id, err),
       )
       .finally(settle);
   }

@@ -4,6 +4,7 @@ import { CODE_KINDS, compileSchemaCheck } from '@cityops/protocol';
 import type { AuditEvent } from './audit-writer.ts';
 import { pseudonym } from './identifier-hashes.ts';
 import { REASON_CODES } from './reasons.ts';
+import type { Requester } from './requester.ts';
 import { VENUE_ID_PATTERN } from './venue-policies.ts';
 
 /**
@@ -59,7 +60,10 @@ type OfflineEvent = FromSchema<typeof offlineEventSchema>;
 export interface OfflineUpload {
   readonly id?: string | number;
   readonly audit: AuditEvent[];
+  /** Events not stored: not the schema, or naming another venue than the scanner's. */
   readonly refused: number;
+  /** Of `refused`, those naming another venue (VERIFIER_ERR_VENUE_MISMATCH). */
+  readonly otherVenue: number;
 }
 
 /** The id of an event uploaded without one (scanners before event ids): a digest of what it says. */
@@ -68,36 +72,48 @@ export function contentEventId(scanner: string, e: OfflineEvent): string {
   return `h-${createHash('sha256').update(fields.join('\u0000')).digest('hex').slice(0, 40)}`;
 }
 
-export function createOfflineUploadReader(pseudonymKey: string | undefined): (scanner: string, body: unknown) => OfflineUpload | string {
+/**
+ * Reads one upload of the scanner of topic `scanner`, as `requester` (requester.ts): its events are
+ * recorded at the registered venue, under the registered scanner. An event may name that venue or
+ * none; one naming another is refused (issue 16: never re-attributed). Open mode's anonymous
+ * requester: any venue named, recorded for no venue and no scanner.
+ */
+export function createOfflineUploadReader(pseudonymKey: string | undefined): (scanner: string, requester: Requester, body: unknown) => OfflineUpload | string {
   const checkUpload = compileSchemaCheck(offlineUploadSchema);
   const checkEvent = compileSchemaCheck(offlineEventSchema);
-  return (scanner, body) => {
+  return (scanner, requester, body) => {
     const problems = checkUpload(body);
     if (problems.length > 0) return problems.join('; ');
     const upload = body as FromSchema<typeof offlineUploadSchema>;
     const audit: AuditEvent[] = [];
     let refused = 0;
+    let otherVenue = 0;
     for (const raw of upload.events) {
       if (checkEvent(raw).length > 0) {
         refused++;
         continue;
       }
       const e = raw as OfflineEvent;
+      if (requester.venue !== undefined && e.venue !== undefined && e.venue !== requester.venue) {
+        refused++;
+        otherVenue++;
+        continue;
+      }
       audit.push({
         at: e.at,
-        venue: e.venue ?? '',
+        venue: requester.venue ?? '',
         kind: e.kind ?? '',
         verdict: e.verdict,
         reason: e.reason,
         issuer: e.issuer ?? '',
         pseudonym: pseudonymKey === undefined || e.subjectHash === undefined ? '' : pseudonym(pseudonymKey, e.subjectHash),
-        scanner,
+        scanner: requester.scanner ?? '',
         transport: 'offline',
         offline: true,
         stale: false,
         eventId: e.id ?? contentEventId(scanner, e),
       });
     }
-    return { ...(upload.id === undefined ? {} : { id: upload.id }), audit, refused };
+    return { ...(upload.id === undefined ? {} : { id: upload.id }), audit, refused, otherVenue };
   };
 }

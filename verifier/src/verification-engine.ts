@@ -17,7 +17,10 @@ export type Transport = 'http' | 'batch' | 'mqtt';
 
 export interface VerifyRequest {
   readonly qr: string;
+  /** Where the verdict is judged and recorded: the requester's registered venue (requester.ts), never the body's. */
   readonly venue?: string | undefined;
+  /** Open mode only: the venue the request names, judged by its policy but recorded for no venue. */
+  readonly policyVenue?: string | undefined;
   readonly scanner?: string | undefined;
   /**
    * Who asked, as the transport authenticated it: a scanner id, or `venue-token:<name>`. Absent in
@@ -109,7 +112,8 @@ export function createVerificationEngine(options: VerificationEngineOptions, dep
       const started = performance.now();
       const context = reference.current();
       const at = now();
-      const key = options.cacheTtlMs > 0 ? `${request.venue ?? ''}\n${qrDigest(request.qr)}` : undefined;
+      const judgedAt = request.venue ?? request.policyVenue;
+      const key = options.cacheTtlMs > 0 ? `${judgedAt ?? ''}\n${qrDigest(request.qr)}` : undefined;
       if (key !== undefined) {
         const hit = cache.get(key, context.generation, at);
         metrics.cacheLookups.inc({ result: hit === undefined ? 'miss' : 'hit' });
@@ -119,7 +123,7 @@ export function createVerificationEngine(options: VerificationEngineOptions, dep
         pool === undefined
           ? authenticateCode(request.qr, context.trust, decoder, options.pseudonymKey)
           : await pool.authenticate(request.qr, context.trust);
-      const verdict = judgeCode(auth, context, request.venue, at, options);
+      const verdict = judgeCode(auth, context, judgedAt, at, options);
       const pseudonym = auth.pseudonym ?? '';
       // A verdict made with a context that was swapped out meanwhile would never answer: skip it.
       if (key !== undefined && !UNCACHEABLE.has(verdict.reason) && reference.current().generation === context.generation) {

@@ -29,8 +29,8 @@ export const verifierConfigSchema = {
         /** Items per POST /v1/verify/batch. */
         maxBatchItems: { type: 'integer', minimum: 1, maximum: 10_000, default: 256 },
         /**
-         * Role tokens (protocol/src/access-tokens.ts) for GET /v1/audit (roles auditor and admin).
-         * None: the audit route refuses everyone. Verification itself stays open to scanners and venues.
+         * Role tokens (protocol/src/access-tokens.ts): GET /v1/audit takes roles auditor and admin,
+         * POST /v1/verify(/batch) role venue (bound to its venue). None: the audit route refuses everyone.
          */
         tokens: accessTokensSchema,
         /**
@@ -39,13 +39,30 @@ export const verifierConfigSchema = {
          * /v1/verify/batch its items' worth, GET routes none.
          */
         limits: httpServerLimitsSchema,
+        /**
+         * Who may ask for verdicts (issue 16). `credentials`: a scanner's device credentials (HTTP Basic,
+         * id:secret, as POST /v1/telemetry) or a `venue` token; anything else 401. `open`, for a
+         * development city only: requests without credentials are answered too, judged at the venue
+         * they name and recorded for no venue and no scanner (logged loudly at start).
+         */
+        verifyAccess: { enum: ['credentials', 'open'], default: 'credentials' },
+      },
+    },
+    /** The device registry (warehouse `devices`), where scanners' venues come from. */
+    registry: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** How often the shared registry table is re-read (an unknown id also triggers a read, at most once a second). */
+        refreshMs: { type: 'integer', minimum: 100, default: 10_000 },
       },
     },
     /**
-     * Failed-login lockout per client address on GET /v1/audit (protocol's address-guard.ts): after
-     * failedLoginsPerWindow answers of 401 within failedLoginWindowMs, the address gets 429
-     * VERIFIER_ERR_LOCKED_OUT there for lockoutMs. Verification stays open to it: a venue behind the
-     * same address as a token guesser keeps checking codes. Loopback is exempt by default.
+     * Failed-login lockout per client address on GET /v1/audit and POST /v1/verify(/batch)
+     * (protocol's address-guard.ts): after failedLoginsPerWindow answers of 401 within
+     * failedLoginWindowMs, the address gets 429 VERIFIER_ERR_LOCKED_OUT there for lockoutMs.
+     * Loopback is exempt by default.
      */
     limits: failedLoginLimitsSchema,
     /**

@@ -40,12 +40,12 @@ export function createVerifierMetrics(registry = new Registry()) {
     http: createHttpServerMetrics(registry, 'cityops_verifier_'),
     addressRefused: new Counter({
       name: 'cityops_verifier_address_refused_total',
-      help: 'Audit-trail requests refused with 429 because their address is locked out after failed logins.',
+      help: 'Audit-trail and verification requests refused with 429 because their address is locked out after failed logins.',
       registers: [registry],
     }),
     addressLockouts: new Counter({
       name: 'cityops_verifier_address_lockouts_total',
-      help: 'Addresses locked out of the audit trail after too many failed logins (answers of 401).',
+      help: 'Addresses locked out of the audit trail and verification after too many failed logins (answers of 401).',
       registers: [registry],
     }),
     addressEvictions: new Counter({
@@ -127,9 +127,15 @@ export function createVerifierMetrics(registry = new Registry()) {
       help: 'Failed audit inserts (retried with backoff while the events fit the buffer).',
       registers: [registry],
     }),
+    requestsRefused: new Counter({
+      name: 'cityops_verifier_requests_refused_total',
+      help: 'Verification requests refused for who asks (issue 16), by transport (http, mqtt, offline) and code: unauthenticated, unknown scanner, venue mismatch, role.',
+      labelNames: ['transport', 'code'] as const,
+      registers: [registry],
+    }),
     mqttRequests: new Counter({
       name: 'cityops_verifier_mqtt_requests_total',
-      help: 'MQTT messages from scanners, by outcome (answered, malformed, overloaded, offline_upload, dropped: no id to answer to).',
+      help: 'MQTT messages from scanners, by outcome (answered, malformed, overloaded, offline_upload, refused: an unregistered scanner or another venue, dropped: no id to answer to).',
       labelNames: ['outcome'] as const,
       registers: [registry],
     }),

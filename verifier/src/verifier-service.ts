@@ -1,5 +1,5 @@
-import { createAddressGuard, createCodeDecoder, type TokenAuthenticator } from '@cityops/protocol';
-import type { Warehouse } from '@cityops/warehouse';
+import { createAddressGuard, createCodeDecoder, createTokenAuthenticator, type TokenAuthenticator } from '@cityops/protocol';
+import { createDeviceRegistry, type DeviceRegistry, type Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
 import { applyAuditRetention } from './audit-retention.ts';
 import { createAuditTrailReader } from './audit-trail-reader.ts';
@@ -11,6 +11,7 @@ import { buildHttpApi } from './http-api.ts';
 import { createMqttResponder, type MqttResponder } from './mqtt-responder.ts';
 import { createOfflineEventStore } from './offline-event-store.ts';
 import { createReferenceStore, type ReferenceStore } from './reference-store.ts';
+import { createRequesterDirectory } from './requester.ts';
 import { createVerdictCache } from './verdict-cache.ts';
 import type { Verdict } from './verdict.ts';
 import { createVerificationEngine, type VerifyRequest } from './verification-engine.ts';
@@ -26,8 +27,14 @@ export interface VerifierServiceDeps {
   readonly metrics?: VerifierMetrics;
   /** For HTTP(S) reference feeds. */
   readonly fetch?: typeof fetch;
-  /** The live token set for GET /v1/audit (a TokenStore, revocable at runtime); absent: `http.tokens`, fixed. */
+  /** The live token set for GET /v1/audit and venue tokens (a TokenStore, revocable at runtime); absent: `http.tokens`, fixed. */
   readonly tokens?: TokenAuthenticator;
+  /**
+   * The device registry scanners are authenticated and placed with, when the caller has one (one
+   * process with ingest: `cityops up`); it starts and stops it. Absent: one over `warehouse`, started
+   * here; no warehouse either: no scanner is known (venue tokens only, or open mode).
+   */
+  readonly registry?: DeviceRegistry;
 }
 
 export interface VerifierAddresses {
@@ -110,6 +117,10 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
     },
     { reference, pool, decoder, cache, audit, metrics, now, throttle, flags, logger },
   );
+  // Who may ask, and at which venue (issue 16): scanners from the registry, venues by token.
+  const ownRegistry = deps.registry === undefined && warehouse !== undefined ? createDeviceRegistry(config.registry, { warehouse, now }) : undefined;
+  const tokens = deps.tokens ?? createTokenAuthenticator(config.http.tokens);
+  const requesters = createRequesterDirectory(config.http.verifyAccess, { registry: deps.registry ?? ownRegistry, tokens });
   let started: VerifierAddresses | undefined;
   const mqtt: MqttResponder | undefined =
     config.mqtt === undefined
@@ -118,6 +129,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
           { ...config.mqtt, maxQrChars: config.decoder.maxQrChars, pseudonymKey },
           {
             engine,
+            requesters,
             offlineStore:
               warehouse === undefined ? undefined : createOfflineEventStore({ recentIds: config.audit.recentEventIds }, { warehouse, metrics, logger }),
             metrics,
@@ -125,7 +137,13 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
             now,
           },
         );
-  if (config.http.tokens.length === 0) logger.warn('no http.tokens: GET /v1/audit (the verification audit trail) refuses everyone');
+  if (config.http.tokens.length === 0 && deps.tokens === undefined) logger.warn('no http.tokens: GET /v1/audit (the verification audit trail) refuses everyone');
+  if (config.http.verifyAccess === 'open') {
+    logger.warn(
+      { verifyAccess: 'open' },
+      'OPEN VERIFICATION (http.verifyAccess: open): anyone who reaches this verifier gets verdicts without credentials; they are recorded for no venue and no scanner. A development city only.',
+    );
+  }
   const http = buildHttpApi(
     {
       maxBatchItems: config.http.maxBatchItems,
@@ -141,8 +159,9 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
       logger,
       ready: () => started !== undefined && (mqtt?.connected() ?? true),
       guard: createAddressGuard(config.limits, { now, onEvict: () => metrics.addressEvictions.inc() }),
+      requesters,
+      tokens,
       ...(warehouse === undefined ? {} : { auditTrail: createAuditTrailReader({ warehouse, now }) }),
-      ...(deps.tokens === undefined ? {} : { tokens: deps.tokens }),
     },
   );
 
@@ -170,6 +189,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
       await pool?.stop();
       await audit?.stop();
       await flags?.stop();
+      await ownRegistry?.stop();
       await reference.stop();
     })();
     return stopping;
@@ -186,6 +206,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
       if (started !== undefined) return started;
       try {
         await reference.start();
+        await ownRegistry?.start();
         await pool?.start();
         if (warehouse !== undefined && audit !== undefined) {
           const from = await applyAuditRetention(warehouse, config.audit.retentionDays, now());

@@ -4,11 +4,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { openWarehouse, type Warehouse } from '@cityops/warehouse';
 import { createCredentialFlags, type CredentialFlag } from '../src/credential-flags.ts';
 import { createCredentialThrottle, type CredentialThrottleConfig } from '../src/credential-throttle.ts';
-import { buildHttpApi } from '../src/http-api.ts';
 import type { Verdict } from '../src/verdict.ts';
 import { createVerifierMetrics } from '../src/verifier-metrics.ts';
 import { createVerifierService, type VerifierService } from '../src/verifier-service.ts';
 import { createTestIssuers, PSEUDONYM_KEY, trustEntries } from './code-fixtures.ts';
+import { registerDevices, type RegisteredDevice } from './registry-fixtures.ts';
 import { createDataDir } from './service-harness.ts';
 
 const logger = pino({ level: 'silent' });
@@ -155,7 +155,8 @@ describe('credential rates through the verification engine', () => {
   let data: Awaited<ReturnType<typeof createDataDir>>;
   let warehouse: Warehouse;
   let service: VerifierService;
-  let app: ReturnType<typeof buildHttpApi>;
+  let door: RegisteredDevice;
+  let url: string;
 
   beforeAll(async () => {
     data = await createDataDir('cityops-verifier-rates-');
@@ -172,23 +173,12 @@ describe('credential rates through the verification engine', () => {
       },
       { warehouse, logger, now: c.now },
     );
-    await service.start();
-    // The route as the verifier builds it; the engine gets the credential as the authenticating transport passes it.
-    app = buildHttpApi(
-      { maxBatchItems: 16, maxQrChars: 4296 },
-      {
-        engine: { verify: (request) => service.verify({ ...request, credential: request.scanner }) },
-        reference: service.reference,
-        metrics: service.metrics,
-        logger,
-        ready: () => true,
-      },
-    );
-    await app.ready();
+    // The door whose HTTP checks are counted: a scanner registered at its venue, asking with its credentials.
+    door = (await registerDevices(warehouse, [{ id: 'scn-http', at: 'pudong/pudong-s01/g001/b02' }]))[0]!;
+    url = (await service.start()).httpUrl;
   });
 
   afterAll(async () => {
-    await app?.close();
     await service?.stop();
     await warehouse?.close();
     await data?.remove();
@@ -233,15 +223,19 @@ describe('credential rates through the verification engine', () => {
 
   it('answers THROTTLED on POST /v1/verify as 429 with Retry-After and the deny verdict as body; a batch keeps 200 per item', async () => {
     const qr = issuers.health.issueHealthCode({ subject: 'p-2', colour: 'green', issuedAt: c.now() });
-    const send = () => app.inject({ method: 'POST', url: '/v1/verify', payload: { qr, scanner: 'scn-http' } });
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${url}${path}`, { method: 'POST', headers: { authorization: door.basic, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+      return { statusCode: res.status, retryAfter: res.headers.get('retry-after'), body: (await res.json()) as Record<string, unknown> };
+    };
+    const send = () => post('/v1/verify', { qr });
     const answers = [];
     for (let i = 0; i < 4; i++) answers.push(await send());
     expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200, 429]);
-    expect(answers[3]!.headers['retry-after']).toBe('1');
-    expect(answers[3]!.json()).toMatchObject({ verdict: 'deny', reason: 'THROTTLED', kind: null, retryAfterMs: 200 });
-    const batch = await app.inject({ method: 'POST', url: '/v1/verify/batch', payload: { scanner: 'scn-http', items: [{ qr }, { qr }] } });
+    expect(answers[3]!.retryAfter).toBe('1');
+    expect(answers[3]!.body).toMatchObject({ verdict: 'deny', reason: 'THROTTLED', kind: null, retryAfterMs: 200 });
+    const batch = await post('/v1/verify/batch', { items: [{ qr }, { qr }] });
     expect(batch.statusCode).toBe(200);
-    expect(batch.json<{ results: Verdict[] }>().results.map((v) => v.reason)).toEqual(['THROTTLED', 'THROTTLED']);
+    expect((batch.body as unknown as { results: Verdict[] }).results.map((v) => v.reason)).toEqual(['THROTTLED', 'THROTTLED']);
     // After the refill (5 a second), the door is answered again.
     c.advance(1000);
     expect((await send()).statusCode).toBe(200);

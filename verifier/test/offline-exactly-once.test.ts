@@ -9,16 +9,19 @@ import { createOfflineEventStore } from '../src/offline-event-store.ts';
 import { createVerifierMetrics } from '../src/verifier-metrics.ts';
 import { createVerifierService, type VerifierService } from '../src/verifier-service.ts';
 import { createTestIssuers, PSEUDONYM_KEY, trustEntries } from './code-fixtures.ts';
+import { registerDevices } from './registry-fixtures.ts';
 import { createDataDir, startPlainBroker } from './service-harness.ts';
 
 const SCANNER = 'gate-9';
+/** Where SCANNER is registered: its events are recorded there. */
+const VENUE = 'huangpu/nanjing-east/g001/b09';
 /** Verdicts of the last few hours (on the hour, minus 3 h): inside the audit's retention whatever the date. */
 const BASE = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3 * 3_600_000;
 const at = (minute: number) => BASE + minute * 60_000;
 const event = (id: string | undefined, minute: number) => ({
   ...(id === undefined ? {} : { id }),
   at: at(minute),
-  venue: 'mall-3',
+  venue: VENUE,
   kind: 'health-code',
   verdict: 'allow',
   reason: 'OK',
@@ -75,6 +78,7 @@ describe('offline uploads are stored exactly once', () => {
     broker = await startPlainBroker();
     warehouse = await openWarehouse({ backend: 'chdb', path: join(data.dir, 'warehouse') });
     await data.write('trust.json', trustEntries(createTestIssuers()));
+    await registerDevices(warehouse, [{ id: SCANNER, at: VENUE }]);
     scanner = await connectAsync(broker.url, { clientId: SCANNER, protocolVersion: 4, reconnectPeriod: 0 });
     scanner.on('message', (_topic, payload) => {
       const body = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;

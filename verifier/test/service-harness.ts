@@ -44,7 +44,9 @@ export interface Posted<T = Record<string, unknown>> {
   readonly body: T;
 }
 
-export async function post<T = Record<string, unknown>>(url: string, body: unknown): Promise<Posted<T>> {
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+/** A JSON POST; `authorization` as the header (a scanner's Basic credentials, a Bearer token). */
+export async function post<T = Record<string, unknown>>(url: string, body: unknown, authorization?: string): Promise<Posted<T>> {
+  const headers = { 'content-type': 'application/json', ...(authorization === undefined ? {} : { authorization }) };
+  const response = await fetch(url, { method: 'POST', headers, body: JSON.stringify(body) });
   return { status: response.status, headers: response.headers, body: (await response.json()) as T };
 }

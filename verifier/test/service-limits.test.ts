@@ -36,7 +36,8 @@ describe('overload', () => {
   it('answers deny OVERLOADED (503 with Retry-After on the single route) when the pool queue is full, and counts it', async () => {
     service = createVerifierService(
       {
-        http: { port: 0 },
+        // Open (no credentials): this is about the pool's queue, not about who asks.
+        http: { port: 0, verifyAccess: 'open' },
         trust: { source: data.path('trust.json') },
         pool: { threads: 1, concurrentTasksPerWorker: 1, maxQueue: 1, batchMaxItems: 2000, batchMaxDelayMs: 1 },
         cache: { maxEntries: 0 },

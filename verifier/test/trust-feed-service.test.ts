@@ -33,7 +33,8 @@ describe('the verifier fed a signed national list over HTTP', () => {
     const source = `http://127.0.0.1:${(feed.address() as AddressInfo).port}/trustList/DSC/`;
     service = createVerifierService(
       {
-        http: { port: 0 },
+        // Open (no credentials): this is about the trust feed, not about who asks.
+        http: { port: 0, verifyAccess: 'open' },
         trust: { source, refreshMs: 3_600_000, signer: { publicKey: signer.publicKey.export({ type: 'spki', format: 'pem' }).toString() }, anchors: [pki.anchorPem] },
         pool: { enabled: true, threads: 1 },
         cache: { maxEntries: 0 },

@@ -48,7 +48,8 @@ describe('several verifiers on one broker share the scanners (rendezvous hashing
   }
 
   async function startVerifier(id: string): Promise<VerifierService> {
-    const service = createVerifierService(config(id), { logger: pino({ level: 'silent' }) });
+    // The scanners are registered with ingest's registry: the verifiers in this process share it.
+    const service = createVerifierService(config(id), { logger: pino({ level: 'silent' }), registry: ingest.registry });
     verifiers.push(service);
     await service.start();
     return service;
@@ -63,7 +64,7 @@ describe('several verifiers on one broker share the scanners (rendezvous hashing
           const id = `r-${serial++}`;
           ids.push(id);
           const qr = issuers.health.issueHealthCode({ subject: `p-${id}`, colour: 'green' });
-          return scanners.get(scanner)!.publishAsync(topics.verifyRequest(scanner), JSON.stringify({ id, qr, venue: 'mall-3' }), { qos: 1 });
+          return scanners.get(scanner)!.publishAsync(topics.verifyRequest(scanner), JSON.stringify({ id, qr }), { qos: 1 });
         }),
       ),
     );
@@ -141,7 +142,10 @@ describe('several verifiers on one broker share the scanners (rendezvous hashing
 
     // verifier-c in a process of its own, killed with SIGKILL: the broker sees the socket close
     // without DISCONNECT and publishes its will.
-    child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./verifier-process.ts', import.meta.url)), JSON.stringify(config('verifier-c'))], {
+    // A process of its own has no access to this process's embedded registry: open mode answers its
+    // scanners without placing them (the group, not the venue, is what this test is about).
+    const childConfig = { ...config('verifier-c'), http: { port: 0, verifyAccess: 'open' } };
+    child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./verifier-process.ts', import.meta.url)), JSON.stringify(childConfig)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const [line] = (await once(child.stdout!, 'data')) as [Buffer];
@@ -176,7 +180,7 @@ describe('several verifiers on one broker share the scanners (rendezvous hashing
       ids.push(...(await ask(SCANNERS, 1)));
       return ids;
     }
-    const b = createVerifierService(config('verifier-b'), { logger: pino({ level: 'silent' }) });
+    const b = createVerifierService(config('verifier-b'), { logger: pino({ level: 'silent' }), registry: ingest.registry });
     verifiers.push(b);
     const joined = streamDuring(
       (async () => {

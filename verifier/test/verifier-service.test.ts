@@ -13,9 +13,18 @@ import { revocationFilterKey } from '../src/revocation-list.ts';
 import type { Verdict } from '../src/verdict.ts';
 import { createVerifierService, type VerifierAddresses, type VerifierService } from '../src/verifier-service.ts';
 import { createTestIssuers, dccVaccination, MALFORMED, PSEUDONYM_KEY, trustEntries } from './code-fixtures.ts';
-import { createDataDir, post, startPlainBroker } from './service-harness.ts';
+import { registerDevices, type RegisteredDevice } from './registry-fixtures.ts';
+import { createDataDir, post as postJson, startPlainBroker } from './service-harness.ts';
 
 const issuers = createTestIssuers();
+/** Where the scanners of this test are registered (issue 16: the venue comes from the registry). */
+const MALL_3 = 'huangpu/nanjing-east/g002/mall-3';
+const CLINIC_1 = 'huangpu/nanjing-east/g001/clinic-1';
+let gate: RegisteredDevice;
+let clinic: RegisteredDevice;
+let auditGate: RegisteredDevice;
+/** Requests come from scanner gate-1 (at MALL_3) unless another's credentials are given. */
+const post = <T = Record<string, unknown>>(url: string, body: unknown, authorization = gate.basic) => postJson<T>(url, body, authorization);
 /** Offline verdicts two hours old, on the minute: inside the audit's 7-day retention whatever the date. */
 const OFFLINE_AT = Math.floor((Date.now() - 2 * 3_600_000) / 60_000) * 60_000;
 let serial = 100_000;
@@ -41,7 +50,13 @@ describe('verifier service (pool, HTTP, MQTT, audit in chDB)', () => {
     await data.write('trust.json', trustEntries(issuers));
     await data.write('revocation.json', { codes: [], subjects: [] });
     await data.write('status.json', { entries: [] });
-    await data.write('policies.json', { venues: { 'clinic-1': { kinds: ['eu-dcc'] } } });
+    await data.write('policies.json', { venues: { [CLINIC_1]: { kinds: ['eu-dcc'] } } });
+    [gate, clinic, auditGate] = (await registerDevices(warehouse, [
+      { id: 'gate-1', at: MALL_3 },
+      { id: 'clinic-door', at: CLINIC_1 },
+      { id: 'gate-audit', at: MALL_3 },
+      { id: 'scanner-7', at: MALL_3 },
+    ])) as [RegisteredDevice, RegisteredDevice, RegisteredDevice];
     service = createVerifierService(
       {
         http: { port: 0, maxBatchItems: 16 },
@@ -68,16 +83,16 @@ describe('verifier service (pool, HTTP, MQTT, audit in chDB)', () => {
   });
 
   it('answers POST /v1/verify through the pool with a reason for every outcome', async () => {
-    const cases: [unknown, string][] = [
+    const cases: [unknown, string, string?][] = [
       [{ qr: freshCode().qr }, 'OK'],
-      [{ qr: issuers.dcc.issueDcc({ payload: dccVaccination() }), venue: 'clinic-1' }, 'OK'],
-      [{ qr: freshCode().qr, venue: 'clinic-1' }, 'POLICY_DENIED'],
+      [{ qr: issuers.dcc.issueDcc({ payload: dccVaccination() }), venue: CLINIC_1 }, 'OK', clinic.basic],
+      [{ qr: freshCode().qr }, 'POLICY_DENIED', clinic.basic],
       [{ qr: freshCode(issuers.rogue).qr }, 'UNKNOWN_KEY'],
       [{ qr: freshCode(issuers.siteOnly).qr }, 'KEY_NOT_ALLOWED_FOR_KIND'],
       [{ qr: issuers.health.issueHealthCode({ subject: 'p-1', colour: 'green', issuedAt: Date.now() - 7_200_000, validMinutes: 60 }) }, 'EXPIRED'],
       ...MALFORMED.map((m): [unknown, string] => [{ qr: m.qr }, m.reason]),
     ];
-    const answers = await Promise.all(cases.map(([body]) => post<Verdict>(verifyUrl(), body)));
+    const answers = await Promise.all(cases.map(([body, , from]) => post<Verdict>(verifyUrl(), body, from)));
     expect(answers.map((a) => a.status)).toEqual(cases.map(() => 200));
     expect(answers.map((a) => a.body.reason)).toEqual(cases.map(([, reason]) => reason));
     for (const a of answers) expect(REASON_CODES).toContain(a.body.reason);
@@ -168,10 +183,13 @@ describe('verifier service (pool, HTTP, MQTT, audit in chDB)', () => {
   });
 
   it('answers batches in order, bounded in size', async () => {
-    const items = [{ qr: freshCode().qr }, { qr: 'XX1:nope' }, { qr: freshCode(issuers.rogue).qr }, { qr: freshCode().qr, venue: 'clinic-1' }];
-    const { status, body } = await post<{ results: Verdict[] }>(`${addresses.httpUrl}/v1/verify/batch`, { items, scanner: 'gate-9' });
+    const items = [{ qr: freshCode().qr }, { qr: 'XX1:nope' }, { qr: freshCode(issuers.rogue).qr }, { qr: freshCode().qr, venue: MALL_3 }];
+    const { status, body } = await post<{ results: Verdict[] }>(`${addresses.httpUrl}/v1/verify/batch`, { items, scanner: 'gate-1' });
     expect(status).toBe(200);
-    expect(body.results.map((r) => r.reason)).toEqual(['OK', 'MALFORMED_PREFIX', 'UNKNOWN_KEY', 'POLICY_DENIED']);
+    expect(body.results.map((r) => r.reason)).toEqual(['OK', 'MALFORMED_PREFIX', 'UNKNOWN_KEY', 'OK']);
+    // The clinic's door is judged by the clinic's policy: its registered venue.
+    const atClinic = await post<{ results: Verdict[] }>(`${addresses.httpUrl}/v1/verify/batch`, { items: [{ qr: freshCode().qr }] }, clinic.basic);
+    expect(atClinic.body.results.map((r) => r.reason)).toEqual(['POLICY_DENIED']);
     const tooMany = await post(`${addresses.httpUrl}/v1/verify/batch`, { items: Array.from({ length: 17 }, () => ({ qr: 'x' })) });
     expect(tooMany).toMatchObject({ status: 413, body: { code: 'VERIFIER_ERR_BATCH_TOO_LARGE' } });
   });
@@ -185,7 +203,7 @@ describe('verifier service (pool, HTTP, MQTT, audit in chDB)', () => {
       replies.set(reply.id, reply);
     });
     const code = freshCode();
-    await scanner.publishAsync(topics.verifyRequest('scanner-7'), JSON.stringify({ id: 'r-1', qr: code.qr, venue: 'mall-3' }), { qos: 1 });
+    await scanner.publishAsync(topics.verifyRequest('scanner-7'), JSON.stringify({ id: 'r-1', qr: code.qr, venue: MALL_3 }), { qos: 1 });
     await scanner.publishAsync(topics.verifyRequest('scanner-7'), JSON.stringify({ id: 2, qr: freshCode(issuers.rogue).qr }), { qos: 1 });
     await scanner.publishAsync(topics.verifyRequest('scanner-7'), JSON.stringify({ id: 'r-3', qr: 7 }), { qos: 1 });
     await scanner.publishAsync(topics.verifyRequest('scanner-7'), 'not json', { qos: 1 });
@@ -203,8 +221,8 @@ describe('verifier service (pool, HTTP, MQTT, audit in chDB)', () => {
     const offline = {
       id: 'upload-1',
       events: [
-        { at: OFFLINE_AT, venue: 'mall-3', kind: 'health-code', verdict: 'allow', reason: 'OK', issuer: 'city-health', subjectHash: identifierHash('p-offline') },
-        { at: OFFLINE_AT + 60_000, venue: 'mall-3', kind: null, verdict: 'deny', reason: 'MALFORMED_BASE45' },
+        { at: OFFLINE_AT, venue: MALL_3, kind: 'health-code', verdict: 'allow', reason: 'OK', issuer: 'city-health', subjectHash: identifierHash('p-offline') },
+        { at: OFFLINE_AT + 60_000, venue: MALL_3, kind: null, verdict: 'deny', reason: 'MALFORMED_BASE45' },
         { at: 'yesterday', verdict: 'allow', reason: 'OK' },
       ],
     };
@@ -214,14 +232,14 @@ describe('verifier service (pool, HTTP, MQTT, audit in chDB)', () => {
 
   it('audits every verdict with a keyed pseudonym, never the subject or the code, kept for the configured days', async () => {
     const code = freshCode();
-    await post(verifyUrl(), { qr: code.qr, venue: 'mall-3', scanner: 'gate-1' });
+    await post(verifyUrl(), { qr: code.qr, venue: MALL_3, scanner: 'gate-audit' }, auditGate.basic);
     await service.audit!.flush();
     const rows = await warehouse.query<Record<string, unknown>>('SELECT * FROM verification_events ORDER BY at');
     expect(rows.length).toBeGreaterThan(600);
-    const mine = rows.filter((r) => r.scanner === 'gate-1');
+    const mine = rows.filter((r) => r.scanner === 'gate-audit');
     expect(mine).toEqual([
       expect.objectContaining({
-        venue: 'mall-3',
+        venue: MALL_3,
         kind: 'health-code',
         verdict: 'allow',
         reason: 'OK',

@@ -25,3 +25,16 @@ export {
 export { readingsToJsonRows, type ReadingJsonRow } from './readings-json.ts';
 export { formatDateTime64Utc } from './datetime64-text.ts';
 export { readEngineMemory, ENGINE_MEMORY_METRICS, type EngineMemoryKind } from './engine-memory.ts';
+// The device registry (ids, kinds, places, secret hashes): ingest authenticates devices with it,
+// the verifier scanners (issue 16). One home, below both.
+export {
+  createDeviceRegistry,
+  MAX_CONSOLE_DEPARTMENTS,
+  type DeviceInfo,
+  type DeviceRegistry,
+  type DeviceRegistryConfig,
+  type DeviceRegistryDeps,
+  type CredentialsListener,
+} from './device-registry.ts';
+export { generateSecret, hashSecret, verifySecret } from './device-secrets.ts';
+export { registryErrors } from './registry-errors.ts';

@@ -3,7 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createDevelopmentIssuer } from '@cityops/protocol';
-import { generateCity, provisionGateways, writeCredentialsFile } from '@cityops/simulators';
+import { generateCity, provisionGateways, readCredentialsFile, writeCredentialsFile } from '@cityops/simulators';
 import { startCityops, type CityopsProcess } from '../../../test-peers/cityops-process.ts';
 import { failedRequests, loadAutocannon, type AutocannonResult } from '../autocannon-load.ts';
 import { MEMORY_PHASES, MEMORY_TARGET_RSS_MIB, memoryCharts } from '../charts/memory-charts.ts';
@@ -151,6 +151,9 @@ export function createMemoryScenario(full: MemoryOptions, smokeOptions: MemoryOp
         log(`memory: minting ${o.codes} codes with the city's issuer`);
         const codes = await mintCodes(await cityIssuer(dataDir), o.codes, availableParallelism());
         const bodies = verifyBatchBodies(codes, o.batchItems);
+        // The city's own scanners ask (issue 16: Basic credentials, kept by `cityops up` in its data directory).
+        const scanners = await readCredentialsFile(join(dataDir, 'scanner-credentials.json'));
+        const authorizations = scanners.map((d) => `Basic ${Buffer.from(`${d.id}:${d.secret}`).toString('base64')}`);
         const autocannon = loadAutocannon();
 
         let delayChanges = 0;
@@ -227,7 +230,7 @@ export function createMemoryScenario(full: MemoryOptions, smokeOptions: MemoryOp
           const start = (before.at - t0) / 1000;
           log(`memory: ${label} for ${phaseS} s (from ${start.toFixed(1)} s)`);
           const sent = verifyRuns.reduce((n, r) => n + r.requests.total, 0);
-          const verifying = p.verify ? cycleBodies(autocannon, verifierUrl, '/v1/verify/batch', bodies, o.verifyConnections, phaseS, sent) : undefined;
+          const verifying = p.verify ? cycleBodies(autocannon, verifierUrl, '/v1/verify/batch', bodies, o.verifyConnections, phaseS, sent, authorizations) : undefined;
           verifying?.catch(() => undefined); // awaited below; a failure must not go unhandled while the phase sleeps
           await sleep(phaseS * 1000);
           if (verifying !== undefined) verifyRuns.push(await verifying);

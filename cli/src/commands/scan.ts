@@ -25,7 +25,9 @@ export const scanUsage = `cityops scan --scanner ID --trust FILE|URL [--secret S
              [--revocation URL|FILE] [--policies FILE|URL] [--venue ID] [--data DIR] [--timeout-ms 1500] [--upload-wait-ms 5000]
   one scanner agent at a door: QR codes from stdin, one a line (the raw text, or {"qr": "...", "venue": "..."}),
   one JSON line per input line, in order: the verdict {"verdict","reason","kind",...,"offline": false|true},
-  or {"line": N, "error": "SCANNER_ERR_INPUT_LINE", ...} for a line that is not a code.
+  or {"line": N, "error": "SCANNER_ERR_INPUT_LINE", ...} for a line that is not a code, or
+  {"error": "SCANNER_ERR_VENUE_MISMATCH", ...} for a line naming another venue than --venue (the scanner's
+  registered place, where the verifier records its checks; without --venue the verifier uses the registry's).
   --trust in any format cityops verify takes, checked with ${trustOptionsUsage} as there.
   It asks the verifier over MQTT (username = client id = the scanner id); when the verifier cannot be heard it
   verifies with its cached trust list (--trust) and revocation filter (--revocation: the verifier's
@@ -129,7 +131,12 @@ async function scanStdin(argv: string[], out: NodeJS.WritableStream, shutdown: S
   const online = untilOnline(agent, positive(values['connect-wait-ms'], '--connect-wait-ms', true));
   await agent.start();
   await online;
-  await agent.consume(source, (result) => out.write(`${JSON.stringify(result)}\n`));
+  await agent.consume(
+    source,
+    (result) => out.write(`${JSON.stringify(result)}\n`),
+    // No verdict for it (a line naming another venue than --venue): said in its place, in order.
+    (err) => out.write(`${JSON.stringify({ error: err.code, message: err.message })}\n`),
+  );
   // A serial line or a camera ends only with a signal: the agent is stopping; its spool is on disk for the next start.
   if (device === undefined) await untilUploaded(agent, positive(values['upload-wait-ms'], '--upload-wait-ms', true));
   const stats = agent.stats();
@@ -186,7 +193,9 @@ async function scanSimulated(argv: string[], out: NodeJS.WritableStream, shutdow
   const serviceId = values['service-id'] ?? 'cityops-verifier-sim';
   const verifier = createVerifierService(
     {
-      http: { port: positive(values['verifier-port'], '--verifier-port', true) },
+      // The simulation's own verifier keeps no audit (no warehouse) and so no registry: open, judged at
+      // the venue each scanner names (its site), recorded nowhere.
+      http: { port: positive(values['verifier-port'], '--verifier-port', true), verifyAccess: 'open' },
       mqtt: {
         url: values.broker,
         clientId: serviceId,

@@ -1,9 +1,9 @@
 import { parseArgs } from 'node:util';
-import { ACCESS_ROLES, mintAccessToken, type AccessRole } from '@cityops/protocol';
+import { ACCESS_ROLES, formatPlace, mintAccessToken, parsePlace, type AccessRole } from '@cityops/protocol';
 import { cliErrors } from '../cli-errors.ts';
 
-export const tokenUsage = `cityops token new --role admin|operator|department|analyst|auditor --name NAME [--department ID ...] [--json]
-  a new API token (256 random bits) and its config entry { name, role, tokenSha256[, departments] } for
+export const tokenUsage = `cityops token new --role admin|operator|department|analyst|auditor|venue --name NAME [--department ID ...] [--venue PLACE] [--json]
+  a new API token (256 random bits) and its config entry { name, role, tokenSha256[, departments][, venue] } for
   auth.tokens (analytics) or http.tokens (ingest, verifier), or a file for cityops up --tokens. The token
   is printed once; only its SHA-256 goes into configuration.`;
 
@@ -16,6 +16,8 @@ export function tokenCommand(argv: string[], out: NodeJS.WritableStream): Promis
       role: { type: 'string' },
       name: { type: 'string' },
       department: { type: 'string', multiple: true },
+      /** Role venue: the place (district/subdistrict/grid[/building]) the verifier records its checks at. */
+      venue: { type: 'string' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -26,7 +28,11 @@ export function tokenCommand(argv: string[], out: NodeJS.WritableStream): Promis
   if ((role === 'department') !== (departments !== undefined && departments.length > 0)) {
     return Promise.reject(cliErrors.CLI_ERR_USAGE('--department is required for role department, and only for it'));
   }
-  const { token, entry } = mintAccessToken(values.name.trim(), role, departments);
+  if ((role === 'venue') !== (values.venue !== undefined)) {
+    return Promise.reject(cliErrors.CLI_ERR_USAGE('--venue district/subdistrict/grid[/building] is required for role venue, and only for it'));
+  }
+  const venue = values.venue === undefined ? undefined : formatPlace(parsePlace(values.venue));
+  const { token, entry } = mintAccessToken(values.name.trim(), role, departments, venue);
   out.write(
     values.json
       ? `${JSON.stringify({ token, entry })}\n`

@@ -94,7 +94,8 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       mqtt: { url: addresses.mqttUrl, username: 'cityops-verifier', password: verifierSecret, clientId: 'cityops-verifier' },
       audit: { pseudonymKey: cityIssuer.pseudonymKey },
     },
-    { warehouse, logger, ...tokenDeps },
+    // One registry for the broker and the verifier: a scanner is authenticated and placed by the same copy.
+    { warehouse, logger, registry: ingest.registry, ...tokenDeps },
   );
   shutdown.add(() => verifier.stop());
   const verifierAddresses = await verifier.start();
@@ -162,6 +163,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       `  indicators    ${analyticsAddresses.httpUrl}/v1/indicators   (e.g. ${analyticsAddresses.httpUrl}/v1/indicators/pm25_avg?level=district)`,
       `  alerts        ${analyticsAddresses.httpUrl}/v1/alerts   (events on MQTT: cityops/v1/alerts/+)`,
       `  verifier      ${verifierAddresses.httpUrl}/v1/verify   (trust: ${trustPath}; mint codes with 'cityops codes issue --key ${join(dataDir, 'issuer', 'private-key.pem')} --kid ${cityIssuer.issuer.trustEntry.kid} ...')`,
+      `                asked by scanners (HTTP Basic id:secret, e.g. from ${join(dataDir, 'scanner-credentials.json')}) or a venue token (cityops token new --role venue)`,
       `  admin token   ${adminToken}   (cityops device add <id> --kind gateway --at <place> --api ${addresses.httpUrl} --token <token>)`,
       `  data          ${dataDir}`,
       `Stop with Ctrl-C (SIGINT) or SIGTERM: agents flush, ingest writes what it holds, the store closes.`,

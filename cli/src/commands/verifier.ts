@@ -11,12 +11,14 @@ import { tokenFileOption } from '../token-file.ts';
 
 export const verifierUsage = `cityops verifier --trust FILE|URL [--revocation FILE|URL] [--mqtt mqtt://HOST:PORT] [--service-id ID]
                   [--data DIR] [--store URL] [--host H] [--http-port 8081] [--pseudonym-key-file FILE] [--group NAME]
-                  [--tokens FILE]
+                  [--tokens FILE] [--open-verification]
   runs the verifier alone (a scaled deployment runs several): HTTP, and MQTT request/response through the broker as
   service device ID (default cityops-verifier; provisioned in the store's registry on first start, its secret kept in
   DIR/ID-credentials.json); audit events go to the store, pseudonymised with the key in --pseudonym-key-file (made if
   absent; default DIR/pseudonym-key; share it between verifiers). Prints one JSON line when ready
-  --tokens FILE: API token entries (cityops token new), as on 'cityops up'; edits take effect while running (without it GET /v1/audit is closed)`;
+  --tokens FILE: API token entries (cityops token new), as on 'cityops up'; edits take effect while running (without it GET /v1/audit is closed)
+  POST /v1/verify takes a scanner's device credentials (HTTP Basic) or a token of role venue; --open-verification (a development
+  city only) also answers without credentials, recorded for no venue`;
 
 export async function verifierCommand(argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown): Promise<void> {
   const { values } = parseArgs({
@@ -33,6 +35,7 @@ export async function verifierCommand(argv: string[], out: NodeJS.WritableStream
       'pseudonym-key-file': { type: 'string' },
       group: { type: 'string' },
       tokens: { type: 'string' },
+      'open-verification': { type: 'boolean', default: false },
     },
   });
   if (values.trust === undefined) throw cliErrors.CLI_ERR_USAGE(`--trust is required\n\n${verifierUsage}`);
@@ -57,7 +60,7 @@ export async function verifierCommand(argv: string[], out: NodeJS.WritableStream
     {
       trust: { source: values.trust },
       ...(values.revocation === undefined ? {} : { revocation: { source: values.revocation } }),
-      http: { host: values.host, port: Number(values['http-port']), tokens },
+      http: { host: values.host, port: Number(values['http-port']), tokens, verifyAccess: values['open-verification'] ? 'open' : 'credentials' },
       ...(mqtt === undefined ? {} : { mqtt }),
       audit: { pseudonymKey },
     },

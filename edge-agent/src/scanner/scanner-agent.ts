@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { join } from 'node:path';
-import { topics } from '@cityops/protocol';
+import { isCityopsError, topics, type CityopsError } from '@cityops/protocol';
 import { REASON_CODES, type Reason, type Verdict } from '@cityops/verifier';
 import type { IClientOptions, MqttClient } from 'mqtt';
 import { pino } from 'pino';
@@ -18,7 +18,7 @@ import { createScannerLink } from './scanner-link.ts';
 /** A verdict as the door shows it: the verifier's, or one given offline (`offline: true`). */
 export type ScanResult = Verdict & { readonly offline: boolean };
 
-/** One code to check, and where (default: the scanner's venue). */
+/** One code to check, and where: the scanner's own venue (or none); another is refused (SCANNER_ERR_VENUE_MISMATCH). */
 export interface ScanInput {
   readonly qr: string;
   readonly venue?: string | undefined;
@@ -73,10 +73,22 @@ export interface ScannerAgent {
   start(): Promise<void>;
   /** Idempotent: requests in flight are answered offline, then MQTT, reference polling and the spool stop. */
   stop(): Promise<void>;
-  /** A verdict for one code, always: from the verifier when it answers in time, else offline. */
+  /**
+   * A verdict for one code: from the verifier when it answers in time, else offline. Rejects
+   * SCANNER_ERR_VENUE_MISMATCH when `venue` is not the scanner's own (issue 16: the verifier records
+   * a scanner's checks at its registered venue only), SCANNER_ERR_REFUSED when the verifier refuses
+   * the scanner itself (unregistered, or registered elsewhere than `config.venue`).
+   */
   scan(qr: string, venue?: string): Promise<ScanResult>;
-  /** Scans every input of a source in order until it ends or the agent stops. */
-  consume(source: AsyncIterable<ScanInput>, onResult?: (result: ScanResult, input: ScanInput) => void): Promise<void>;
+  /**
+   * Scans every input of a source in order until it ends or the agent stops. An input refused
+   * (SCANNER_ERR_VENUE_MISMATCH, SCANNER_ERR_REFUSED) gets no verdict: `onSkipped`, and on to the next.
+   */
+  consume(
+    source: AsyncIterable<ScanInput>,
+    onResult?: (result: ScanResult, input: ScanInput) => void,
+    onSkipped?: (err: CityopsError, input: ScanInput) => void,
+  ): Promise<void>;
   /** Reads the reference sources now (rejects when one fails; the cached copy stays). */
   refreshReference(kind?: ReferenceKind): Promise<void>;
   stats(): ScannerAgentStats;
@@ -97,6 +109,17 @@ function readAnswer(payload: Buffer): { id: string; body: Record<string, unknown
   } catch {
     return undefined;
   }
+}
+
+/** The verifier's refusal of the request itself (requester.ts): not a verdict on the code. */
+interface Refusal {
+  readonly refused: string;
+  readonly message: string;
+}
+
+function asRefusal(body: Record<string, unknown>): Refusal | undefined {
+  if (typeof body.code !== 'string' || !/^VERIFIER_ERR_[A-Z_]{1,60}$/.test(body.code) || body.verdict !== undefined || body.accepted !== undefined) return undefined;
+  return { refused: body.code, message: typeof body.message === 'string' ? body.message.slice(0, 300) : '' };
 }
 
 function asVerdict(body: Record<string, unknown>): Verdict | undefined {
@@ -140,7 +163,7 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
     offlineByCause: { unreachable: 0, timeout: 0, busy: 0, overloaded: 0 } as Record<OfflineCause, number>,
     byReason: {} as Partial<Record<Reason, number>>,
   };
-  const requests = createPendingAnswers<Verdict>({ prefix: `r${prefix}`, max: config.verify.maxInFlight, timeoutMs: config.verify.timeoutMs }, { timers });
+  const requests = createPendingAnswers<Verdict | Refusal>({ prefix: `r${prefix}`, max: config.verify.maxInFlight, timeoutMs: config.verify.timeoutMs }, { timers });
   const uploadAnswers = createPendingAnswers<UploadReceipt>({ prefix: `u${prefix}`, max: 1, timeoutMs: config.spool.uploadTimeoutMs }, { timers });
   const scansInFlight = new Set<Promise<ScanResult>>();
   let state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -191,7 +214,7 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
       onResponse: (payload) => {
         const answer = readAnswer(payload);
         if (answer !== undefined) {
-          const verdict = asVerdict(answer.body);
+          const verdict = asVerdict(answer.body) ?? asRefusal(answer.body);
           if (verdict !== undefined && requests.answer(answer.id, verdict)) return;
           const receipt = asReceipt(answer.body);
           if (receipt !== undefined && uploadAnswers.answer(answer.id, receipt)) return;
@@ -287,6 +310,12 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
       if (answer.why === 'timeout') verifierSilent('timeout');
       return offline(qr, venue, answer.why === 'timeout' ? 'timeout' : 'unreachable');
     }
+    if ('refused' in answer.value) {
+      // Verifying offline would not help: its event would be refused at upload just the same.
+      const err = scannerErrors.SCANNER_ERR_REFUSED(`${answer.value.refused}: ${answer.value.message}`);
+      logger.error({ err }, 'the verifier refuses this scanner');
+      throw err;
+    }
     const verdict = answer.value;
     // "Nothing was checked": the verdict is ours to give.
     if (verdict.reason === 'OVERLOADED' || verdict.reason === 'INTERNAL_ERROR' || verdict.reason === 'THROTTLED') return offline(qr, venue, 'overloaded');
@@ -345,6 +374,9 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
 
     scan(qr, venue = config.venue) {
       if (state !== 'running') return Promise.reject(scannerErrors.SCANNER_ERR_STOPPED(`state ${state}`));
+      if (venue !== config.venue) {
+        return Promise.reject(scannerErrors.SCANNER_ERR_VENUE_MISMATCH(`${config.venue ?? 'no venue of its own'}; the scan named ${venue?.slice(0, 200) ?? 'none'}`));
+      }
       counters.scans++;
       const scan = ask(qr, venue);
       scansInFlight.add(scan);
@@ -353,10 +385,19 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
       return scan;
     },
 
-    async consume(source, onResult) {
+    async consume(source, onResult, onSkipped) {
       for await (const item of source) {
         if (state !== 'running') return;
-        const result = await agent.scan(item.qr, item.venue ?? config.venue);
+        let result: ScanResult;
+        try {
+          result = await agent.scan(item.qr, item.venue ?? config.venue);
+        } catch (err) {
+          // This input gets no verdict (another venue named, or the verifier refuses the scanner); the next one may.
+          if (!isCityopsError(err, 'SCANNER_ERR_VENUE_MISMATCH') && !isCityopsError(err, 'SCANNER_ERR_REFUSED')) throw err;
+          logger.warn({ err }, 'scan skipped');
+          onSkipped?.(err, item);
+          continue;
+        }
         onResult?.(result, item);
       }
     },

@@ -19,7 +19,11 @@ export const scannerAgentConfigSchema = {
   properties: {
     /** MQTT client id and username; the last level of the scanner's topics. */
     scannerId: { type: 'string', pattern: DEVICE_ID_PATTERN.source },
-    /** The venue this scanner guards, sent with every request unless a scan names another. */
+    /**
+     * The venue this scanner guards: its registered place (`cityops device add --kind scanner --at`),
+     * sent with every request and offline event. Absent: none is sent, and the verifier records the
+     * registered place. A scan naming another is refused (issue 16).
+     */
     venue: { type: 'string', pattern: VENUE_ID_PATTERN.source },
     /** Offline event spool (`spool/`) and the cached reference data (`reference/`). One scanner per directory. */
     dataDir: { type: 'string', minLength: 1 },

@@ -14,5 +14,10 @@ export const scannerErrors = defineErrors({
   SCANNER_ERR_SPOOL_IO: { message: 'Offline event spool file operation failed' },
   SCANNER_ERR_UPLOAD_REFUSED: { message: 'The verifier refused some uploaded offline events (they do not match its schema)' },
   SCANNER_ERR_SERIAL: { message: 'Serial scanner device could not be opened or went away; reopening it with backoff' },
+  SCANNER_ERR_VENUE_MISMATCH: {
+    message: "A scan named another venue than the scanner's own; the verifier records a scanner's checks only at its registered venue",
+    statusCode: 400,
+  },
+  SCANNER_ERR_REFUSED: { message: 'The verifier refused this scanner (not registered as a scanner, or at another venue): no verdict', statusCode: 403 },
   SCANNER_ERR_INPUT_LINE: { message: 'Input line is not a QR text or {"qr", "venue"?}; it was skipped', statusCode: 400 },
 });

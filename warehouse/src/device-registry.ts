@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import { assertDeviceId, DEVICE_ID_PATTERN, type DeviceKind, type Place } from '@cityops/protocol';
-import { formatDateTime64Utc, type Warehouse } from '@cityops/warehouse';
-import { generateSecret, hashSecret, verifySecret } from './credentials.ts';
-import { ingestErrors } from './errors.ts';
+import { formatDateTime64Utc } from './datetime64-text.ts';
+import { generateSecret, hashSecret, verifySecret } from './device-secrets.ts';
+import { registryErrors } from './registry-errors.ts';
+import type { Warehouse } from './types.ts';
 
 export interface DeviceInfo {
   readonly id: string;
@@ -51,6 +52,8 @@ export interface DeviceRegistry {
   /** Gives an existing device a new secret (shown once), e.g. when the old one is lost or leaked. */
   rotate(id: string): Promise<{ id: string; secret: string }>;
   get(id: string): DeviceInfo | undefined;
+  /** As `get`, but an unknown id first re-reads the table (at most once a second, shared with `authenticate`). */
+  find(id: string): Promise<DeviceInfo | undefined>;
   /** Resolves the device, or throws INGEST_ERR_UNKNOWN_DEVICE / INGEST_ERR_BAD_CREDENTIALS. */
   authenticate(id: string, secret: string): Promise<DeviceInfo>;
   refresh(): Promise<void>;
@@ -76,14 +79,14 @@ export const MAX_CONSOLE_DEPARTMENTS = 64;
 
 function checkDepartments(kind: DeviceKind, departments: readonly string[]): void {
   if (kind !== 'console') {
-    if (departments.length > 0) throw ingestErrors.INGEST_ERR_QUERY_INVALID(`a ${kind} has no departments; only a console does`);
+    if (departments.length > 0) throw registryErrors.INGEST_ERR_QUERY_INVALID(`a ${kind} has no departments; only a console does`);
     return;
   }
   if (departments.length === 0 || departments.length > MAX_CONSOLE_DEPARTMENTS) {
-    throw ingestErrors.INGEST_ERR_QUERY_INVALID(`a console needs 1 to ${MAX_CONSOLE_DEPARTMENTS} departments`);
+    throw registryErrors.INGEST_ERR_QUERY_INVALID(`a console needs 1 to ${MAX_CONSOLE_DEPARTMENTS} departments`);
   }
   const bad = departments.find((d) => !DEVICE_ID_PATTERN.test(d));
-  if (bad !== undefined) throw ingestErrors.INGEST_ERR_QUERY_INVALID(`department ${JSON.stringify(bad.slice(0, 80))} is not an id (${DEVICE_ID_PATTERN.source})`);
+  if (bad !== undefined) throw registryErrors.INGEST_ERR_QUERY_INVALID(`department ${JSON.stringify(bad.slice(0, 80))} is not an id (${DEVICE_ID_PATTERN.source})`);
 }
 
 /** At most one on-demand refresh per this many ms when an unknown device tries to connect. */
@@ -104,6 +107,8 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
   let lastMissRefresh = 0;
   let refreshing: Promise<void> | undefined;
   const listeners = new Set<CredentialsListener>();
+  // Secret checks running now, by (id, hash, digest of the secret): at most one scrypt each at a time.
+  const checking = new Map<string, Promise<boolean>>();
 
   function announce(before: DeviceEntry | undefined, after: DeviceEntry): void {
     const reason = invalidation(before, after);
@@ -160,6 +165,34 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
     announce(before, entry);
   }
 
+  async function find(id: string): Promise<DeviceEntry | undefined> {
+    const entry = devices.get(id);
+    if (entry !== undefined || now() - lastMissRefresh < MISS_REFRESH_MS) return entry;
+    lastMissRefresh = now();
+    await refresh();
+    return devices.get(id);
+  }
+
+  async function authenticateSlowly(id: string, secret: string): Promise<DeviceInfo> {
+    const entry = await find(id);
+    if (entry === undefined || entry.revoked) throw registryErrors.INGEST_ERR_UNKNOWN_DEVICE(id.slice(0, 64));
+    const d = digest(secret);
+    const known = verified.get(id);
+    if (known !== undefined && known.hash === entry.secretHash && known.digest === d) return entry;
+    // Requests of one device arriving together before its first check ends share one scrypt
+    // (a scanner's first burst over HTTP would otherwise cost one each).
+    const key = `${id}\n${entry.secretHash}\n${d}`;
+    let check = checking.get(key);
+    if (check === undefined) {
+      check = verifySecret(secret, entry.secretHash).finally(() => checking.delete(key));
+      checking.set(key, check);
+    }
+    if (!(await check)) throw registryErrors.INGEST_ERR_BAD_CREDENTIALS(id);
+    // Only if the hash is still the one checked: a rotation meanwhile must not be undone.
+    if (devices.get(id)?.secretHash === entry.secretHash) verified.set(id, { hash: entry.secretHash, digest: d });
+    return entry;
+  }
+
   function digest(secret: string): string {
     return createHash('sha256').update(secret).digest('base64');
   }
@@ -183,7 +216,7 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
       assertDeviceId(id);
       checkDepartments(kind, departments);
       // The in-memory copy is at most refreshMs old; provisioning is an operator's act, not a race.
-      if (devices.has(id)) throw ingestErrors.INGEST_ERR_DEVICE_EXISTS(id);
+      if (devices.has(id)) throw registryErrors.INGEST_ERR_DEVICE_EXISTS(id);
       const secret = generateSecret();
       await write({ id, kind, place, departments: [...new Set(departments)], revoked: false, secretHash: await hashSecret(secret) });
       return { id, secret };
@@ -191,13 +224,13 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
     async revoke(id) {
       if (!devices.has(id)) await refresh();
       const entry = devices.get(id);
-      if (entry === undefined) throw ingestErrors.INGEST_ERR_UNKNOWN_DEVICE(id);
+      if (entry === undefined) throw registryErrors.INGEST_ERR_UNKNOWN_DEVICE(id);
       await write({ ...entry, revoked: true });
     },
     async rotate(id) {
       if (!devices.has(id)) await refresh();
       const entry = devices.get(id);
-      if (entry === undefined) throw ingestErrors.INGEST_ERR_UNKNOWN_DEVICE(id);
+      if (entry === undefined) throw registryErrors.INGEST_ERR_UNKNOWN_DEVICE(id);
       const secret = generateSecret();
       await write({ ...entry, revoked: false, secretHash: await hashSecret(secret) });
       return { id, secret };
@@ -205,20 +238,15 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
     get(id) {
       return devices.get(id);
     },
-    async authenticate(id, secret) {
-      let entry = devices.get(id);
-      if (entry === undefined && now() - lastMissRefresh >= MISS_REFRESH_MS) {
-        lastMissRefresh = now();
-        await refresh();
-        entry = devices.get(id);
-      }
-      if (entry === undefined || entry.revoked) throw ingestErrors.INGEST_ERR_UNKNOWN_DEVICE(id.slice(0, 64));
-      const d = digest(secret);
+    find,
+    authenticate(id, secret) {
+      // The hot path (a known device, its secret verified before): no promise chain, one SHA-256.
+      const current = devices.get(id);
       const known = verified.get(id);
-      if (known !== undefined && known.hash === entry.secretHash && known.digest === d) return entry;
-      if (!(await verifySecret(secret, entry.secretHash))) throw ingestErrors.INGEST_ERR_BAD_CREDENTIALS(id);
-      verified.set(id, { hash: entry.secretHash, digest: d });
-      return entry;
+      if (current !== undefined && !current.revoked && known !== undefined && known.hash === current.secretHash && known.digest === digest(secret)) {
+        return Promise.resolve(current);
+      }
+      return authenticateSlowly(id, secret);
     },
     refresh,
     size: () => devices.size,

@@ -1,0 +1,13 @@
+import { defineErrors } from '@cityops/protocol';
+
+/**
+ * The device registry's refusals. The codes keep the names devices, operators and their scripts
+ * have seen since the registry lived in ingest: it moved down so that the verifier can read it too
+ * (issue 16), and a client must not see a device's credentials answered differently for that.
+ */
+export const registryErrors = defineErrors({
+  INGEST_ERR_UNKNOWN_DEVICE: { message: 'Unknown or revoked device', statusCode: 401 },
+  INGEST_ERR_BAD_CREDENTIALS: { message: 'Wrong device id or secret', statusCode: 401 },
+  INGEST_ERR_DEVICE_EXISTS: { message: 'A device with this id already exists', statusCode: 409 },
+  INGEST_ERR_QUERY_INVALID: { message: 'Invalid query parameters', statusCode: 400 },
+});
