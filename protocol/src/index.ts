@@ -11,7 +11,6 @@ export * from './codes/index.ts';
 export * from './pipeline-status.ts';
 export * from './access-tokens.ts';
 export * from './basic-credentials.ts';
-export * from './log-limiter.ts';
 export * from './token-store.ts';
 export * from './address-guard.ts';
 export * from './address-limits-schema.ts';

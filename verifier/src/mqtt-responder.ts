@@ -1,6 +1,6 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { compileSchemaCheck, createLogLimiter, DEVICE_ID_PATTERN, parseTopic, topics, type ParsedTopic } from '@cityops/protocol';
+import { compileSchemaCheck, createLogThrottle, DEVICE_ID_PATTERN, parseTopic, topics, type ParsedTopic } from '@cityops/protocol';
 import type { Logger } from 'pino';
 import { verifierErrors } from './errors.ts';
 import type { OfflineEventStore } from './offline-event-store.ts';
@@ -104,7 +104,7 @@ export function createMqttResponder(
   const check = compileSchemaCheck(verifyRequestSchema(config.maxQrChars));
   const readUpload = createOfflineUploadReader(config.pseudonymKey);
   // Refusals of who asks are counted each, logged once per scanner per interval.
-  const refusalLog = createLogLimiter({ intervalMs: REFUSAL_LOG_INTERVAL_MS, maxKeys: 10_000 }, { now });
+  const logRefusal = createLogThrottle({ intervalMs: REFUSAL_LOG_INTERVAL_MS, maxKeys: 10_000, now });
   let client: MqttClient | undefined;
   let inFlight = 0;
   let stopped: Promise<void> | undefined;
@@ -150,7 +150,7 @@ export function createMqttResponder(
     const code = (err as { code?: string }).code ?? 'VERIFIER_ERR_INTERNAL';
     metrics.mqttRequests.inc({ outcome: 'refused' });
     metrics.requestsRefused.inc({ transport: 'mqtt', code });
-    if (refusalLog.allow(scanner)) logger.warn({ scanner, code }, 'MQTT request refused (logged once per scanner per 10 s)');
+    if (logRefusal(scanner)) logger.warn({ scanner, code }, 'MQTT request refused (logged once per scanner per 10 s)');
     if (typeof id === 'string' || typeof id === 'number') reply(scanner, id, { code, message: (err as Error).message.slice(0, 300) });
   }
 
@@ -164,7 +164,7 @@ export function createMqttResponder(
       metrics.mqttRequests.inc({ outcome: 'refused' });
       metrics.requestsRefused.inc({ transport: 'offline', code });
       metrics.offlineEvents.inc({ outcome: 'refused' }, refused);
-      if (refusalLog.allow(scanner)) logger.warn({ scanner, code, events: refused }, 'offline upload of an unregistered scanner refused');
+      if (logRefusal(scanner)) logger.warn({ scanner, code, events: refused }, 'offline upload of an unregistered scanner refused');
       const id = (body as { id?: unknown } | null)?.id;
       if (typeof id === 'string' || typeof id === 'number') reply(scanner, id, { accepted: 0, refused, duplicates: 0, code });
       return;
@@ -179,7 +179,7 @@ export function createMqttResponder(
     metrics.offlineEvents.inc({ outcome: 'refused' }, upload.refused);
     if (upload.otherVenue > 0) {
       metrics.requestsRefused.inc({ transport: 'offline', code: 'VERIFIER_ERR_VENUE_MISMATCH' }, upload.otherVenue);
-      if (refusalLog.allow(scanner)) {
+      if (logRefusal(scanner)) {
         logger.warn({ scanner, venue: requester.venue, events: upload.otherVenue, code: 'VERIFIER_ERR_VENUE_MISMATCH' }, 'offline events naming another venue refused');
       }
     }
