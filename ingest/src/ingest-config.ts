@@ -1,5 +1,6 @@
 import type { FromSchema } from 'json-schema-to-ts';
 import { accessTokenProblems, accessTokensSchema, addressLimitsSchema, httpServerLimitsProblems, httpServerLimitsSchema, parseConfig } from '@cityops/protocol';
+import { deviceRegistryConfigSchema } from '@cityops/warehouse';
 import { ingestErrors } from './errors.ts';
 
 /** The ingest service's configuration: validated once at start, all problems reported together. */
@@ -182,14 +183,8 @@ export const ingestConfigSchema = {
         instanceLeaseMs: { type: 'integer', minimum: 1000, maximum: 600000, default: 15000 },
       },
     },
-    registry: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        refreshMs: { type: 'integer', minimum: 100, default: 5000 },
-      },
-    },
+    /** The device registry (warehouse `devices`): refresh, and how many secret checks at once. */
+    registry: deviceRegistryConfigSchema,
   },
 } as const;
 

@@ -313,7 +313,8 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
               const known = code === 'INGEST_ERR_UNKNOWN_DEVICE' || code === 'INGEST_ERR_BAD_CREDENTIALS';
               if (known) failed(client, code);
               else metrics.authFailures.inc({ reason: code });
-              if (!known) logger.error({ err }, 'device authentication failed');
+              // Busy (a login flood queued the secret checks): the device retries; not its failure, not ours.
+              if (!known && code !== 'INGEST_ERR_REGISTRY_BUSY') logger.error({ err }, 'device authentication failed');
               done(authError(known ? BAD_USERNAME_OR_PASSWORD : SERVER_UNAVAILABLE, 'not authorized'), false);
             },
           );

@@ -86,7 +86,9 @@ export function createRequesterDirectory(mode: VerifyAccessMode, deps: Requester
     let device: DeviceInfo;
     try {
       device = await registry.authenticate(id, secret);
-    } catch {
+    } catch (err) {
+      // Busy (a login flood queued the secret checks): 503, the scanner retries; not a failed login.
+      if ((err as { code?: string }).code === 'INGEST_ERR_REGISTRY_BUSY') throw err;
       // Unknown, revoked or a wrong secret: one answer, so that ids cannot be probed.
       throw verifierErrors.VERIFIER_ERR_UNAUTHENTICATED(`wrong scanner id or secret; ${HOW}`);
     }

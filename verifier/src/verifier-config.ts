@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { FromSchema } from 'json-schema-to-ts';
 import { accessTokenProblems, accessTokensSchema, failedLoginLimitsSchema, httpServerLimitsProblems, httpServerLimitsSchema, parseConfig } from '@cityops/protocol';
+import { deviceRegistryConfigSchema } from '@cityops/warehouse';
 import { verifierErrors } from './errors.ts';
 import { compileTrustChecks, trustCheckProperties } from './trust-formats/trust-material.ts';
 
@@ -49,15 +50,7 @@ export const verifierConfigSchema = {
       },
     },
     /** The device registry (warehouse `devices`), where scanners' venues come from. */
-    registry: {
-      type: 'object',
-      additionalProperties: false,
-      default: {},
-      properties: {
-        /** How often the shared registry table is re-read (an unknown id also triggers a read, at most once a second). */
-        refreshMs: { type: 'integer', minimum: 100, default: 10_000 },
-      },
-    },
+    registry: deviceRegistryConfigSchema,
     /**
      * Failed-login lockout per client address on GET /v1/audit and POST /v1/verify(/batch)
      * (protocol's address-guard.ts): after failedLoginsPerWindow answers of 401 within

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { assertDeviceId, DEVICE_ID_PATTERN, type DeviceKind, type Place } from '@cityops/protocol';
 import { formatDateTime64Utc } from './datetime64-text.ts';
+import { createConcurrencyGate } from './concurrency-gate.ts';
 import { generateSecret, hashSecret, verifySecret } from './device-secrets.ts';
 import { registryErrors } from './registry-errors.ts';
 import type { Warehouse } from './types.ts';
@@ -33,7 +34,30 @@ interface DeviceRow {
 export interface DeviceRegistryConfig {
   /** How often every instance re-reads the shared registry table. */
   readonly refreshMs: number;
+  /** scrypt checks of secrets not seen before running at once (default 1: libuv's pool has four threads). */
+  readonly maxConcurrentSecretChecks?: number;
+  /** Checks waiting for a turn (default 256); beyond, INGEST_ERR_REGISTRY_BUSY (MQTT CONNACK 3, HTTP 503). */
+  readonly maxQueuedSecretChecks?: number;
 }
+
+/** `registry` in the config of a service that authenticates devices (ingest, the verifier). */
+export const deviceRegistryConfigSchema = {
+  type: 'object',
+  additionalProperties: false,
+  default: {},
+  properties: {
+    /** How often the shared table is re-read (an unknown id also triggers a read, at most once a second). */
+    refreshMs: { type: 'integer', minimum: 100, default: 5000 },
+    /**
+     * Secret checks (scrypt, 16 MiB and ~50 ms of a core each) at once. Each holds one of libuv's
+     * four pool threads, which the write-ahead log's writes need too: a flood of logins with wrong
+     * secrets from many addresses must not stall every device's PUBACK.
+     */
+    maxConcurrentSecretChecks: { type: 'integer', minimum: 1, maximum: 16, default: 1 },
+    /** Checks waiting; beyond, refused as busy (CONNACK 3, HTTP 503): the device retries, no memory grows. */
+    maxQueuedSecretChecks: { type: 'integer', minimum: 0, maximum: 100_000, default: 256 },
+  },
+} as const;
 
 export interface DeviceRegistryDeps {
   readonly warehouse: Warehouse;
@@ -109,6 +133,10 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
   const listeners = new Set<CredentialsListener>();
   // Secret checks running now, by (id, hash, digest of the secret): at most one scrypt each at a time.
   const checking = new Map<string, Promise<boolean>>();
+  const secretChecks = createConcurrencyGate(
+    { maxRunning: config.maxConcurrentSecretChecks ?? 1, maxQueued: config.maxQueuedSecretChecks ?? 256 },
+    () => registryErrors.INGEST_ERR_REGISTRY_BUSY(`${config.maxQueuedSecretChecks ?? 256} secret checks already waiting`),
+  );
 
   function announce(before: DeviceEntry | undefined, after: DeviceEntry): void {
     const reason = invalidation(before, after);
@@ -184,7 +212,7 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
     const key = `${id}\n${entry.secretHash}\n${d}`;
     let check = checking.get(key);
     if (check === undefined) {
-      check = verifySecret(secret, entry.secretHash).finally(() => checking.delete(key));
+      check = secretChecks.run(() => verifySecret(secret, entry.secretHash)).finally(() => checking.delete(key));
       checking.set(key, check);
     }
     if (!(await check)) throw registryErrors.INGEST_ERR_BAD_CREDENTIALS(id);

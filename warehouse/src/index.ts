@@ -29,6 +29,7 @@ export { readEngineMemory, ENGINE_MEMORY_METRICS, type EngineMemoryKind } from '
 // the verifier scanners (issue 16). One home, below both.
 export {
   createDeviceRegistry,
+  deviceRegistryConfigSchema,
   MAX_CONSOLE_DEPARTMENTS,
   type DeviceInfo,
   type DeviceRegistry,
@@ -38,3 +39,4 @@ export {
 } from './device-registry.ts';
 export { generateSecret, hashSecret, verifySecret } from './device-secrets.ts';
 export { registryErrors } from './registry-errors.ts';
+export { createConcurrencyGate, type ConcurrencyGate, type ConcurrencyGateConfig } from './concurrency-gate.ts';

@@ -9,5 +9,7 @@ export const registryErrors = defineErrors({
   INGEST_ERR_UNKNOWN_DEVICE: { message: 'Unknown or revoked device', statusCode: 401 },
   INGEST_ERR_BAD_CREDENTIALS: { message: 'Wrong device id or secret', statusCode: 401 },
   INGEST_ERR_DEVICE_EXISTS: { message: 'A device with this id already exists', statusCode: 409 },
+  /** Too many secret checks waiting (a login flood): try again shortly. */
+  INGEST_ERR_REGISTRY_BUSY: { message: 'Too many logins being checked; try again', statusCode: 503 },
   INGEST_ERR_QUERY_INVALID: { message: 'Invalid query parameters', statusCode: 400 },
 });
