@@ -26,7 +26,9 @@ const SCANNERS = 64;
  * their Basic credentials as real doors do, and each costs what it costs a scanner in production.
  */
 export async function startVerifierProcess(trustPath: string, pool: NonNullable<VerifierConfigInput['pool']> = {}): Promise<VerifierProcess> {
-  const config: VerifierConfigInput = { http: { port: 0, maxBatchItems: 256 }, trust: { source: trustPath }, pool };
+  // rates off: the load drives 64 doors thousands of times a second each, far past a door's rate
+  // (rates.checksPerSecond); with it on nearly every request would be THROTTLED, not verified.
+  const config: VerifierConfigInput = { http: { port: 0, maxBatchItems: 256 }, trust: { source: trustPath }, pool, rates: { enabled: false } };
   const registryDir = await mkdtemp(join(tmpdir(), 'cityops-bench-registry-'));
   // CommonJS (no --input-type: the pool threads inherit execArgv, and it is refused for files).
   const script = `(async () => {

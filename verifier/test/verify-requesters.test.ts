@@ -47,6 +47,7 @@ describe('who may ask the verifier, and for which venue', () => {
   let other: RegisteredDevice;
   let gateway: RegisteredDevice;
   let leaving: RegisteredDevice;
+  let flooding: RegisteredDevice;
   const clients: MqttClient[] = [];
 
   const rows = async (): Promise<Row[]> => {
@@ -82,12 +83,13 @@ describe('who may ask the verifier, and for which venue', () => {
     data = await createDataDir('cityops-verify-requesters-');
     broker = await startPlainBroker();
     warehouse = await openWarehouse({ backend: 'chdb', path: join(data.dir, 'warehouse') });
-    [door, other, gateway, leaving] = (await registerDevices(warehouse, [
+    [door, other, gateway, leaving, flooding] = (await registerDevices(warehouse, [
       { id: 'scn-00001', at: HUANGPU },
       { id: 'scn-00002', at: PUDONG },
       { id: 'gw-00001', at: 'huangpu/nanjing-east/g001', kind: 'gateway' },
       { id: 'scn-00003', at: XUHUI },
-    ])) as [RegisteredDevice, RegisteredDevice, RegisteredDevice, RegisteredDevice];
+      { id: 'scn-00004', at: XUHUI },
+    ])) as [RegisteredDevice, RegisteredDevice, RegisteredDevice, RegisteredDevice, RegisteredDevice];
     await data.write('trust.json', trustEntries(issuers));
     const common = {
       trust: { source: data.path('trust.json'), refreshMs: 3_600_000 },
@@ -203,6 +205,24 @@ describe('who may ask the verifier, and for which venue', () => {
     expect((await rows()).slice(before)).toEqual([
       expect.objectContaining({ venue: HUANGPU, scanner: door.id, transport: 'mqtt' }),
       expect.objectContaining({ venue: HUANGPU, scanner: door.id, transport: 'mqtt' }),
+    ]);
+  });
+
+  it('over MQTT: a scanner far past a door\'s rate is answered THROTTLED, nothing of the excess recorded, and flagged once', async () => {
+    const before = (await rows()).filter((r) => r.scanner === flooding.id).length;
+    expect(before).toBe(0);
+    const scn = await scannerClient(flooding.id);
+    // 60 at once: the burst (30) and what refills meanwhile (5 a second) are checked, the rest refused.
+    const answers = await Promise.all(Array.from({ length: 60 }, () => scn.ask({ qr: fresh() })));
+    const throttled = answers.filter((a) => a.reason === 'THROTTLED');
+    expect(throttled.length).toBeGreaterThan(0);
+    expect(throttled.every((a) => a.verdict === 'deny' && typeof a.retryAfterMs === 'number')).toBe(true);
+    const recorded = (await rows()).filter((r) => r.scanner === flooding.id);
+    expect(recorded).toHaveLength(60 - throttled.length);
+    expect(recorded.every((r) => r.venue === XUHUI && r.transport === 'mqtt' && r.reason === 'OK')).toBe(true);
+    await service.flags!.flush();
+    expect(await warehouse.query('SELECT credential, scanner, venue, transport FROM credential_flags WHERE scanner = {s:String}', { s: flooding.id })).toEqual([
+      { credential: flooding.id, scanner: flooding.id, venue: XUHUI, transport: 'mqtt' },
     ]);
   });
 
