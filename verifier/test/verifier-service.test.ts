@@ -67,6 +67,9 @@ describe('verifier service (pool, HTTP, MQTT, audit in chDB)', () => {
         policies: { source: data.path('policies.json'), refreshMs: 3_600_000 },
         pool: { threads: 2 },
         audit: { pseudonymKey: PSEUDONYM_KEY, flushIntervalMs: 20, retentionDays: 7 },
+        // These tests drive a few scanners far past a door's rate (streams of requests, 600 audited
+        // verdicts); the per-credential limit has its own tests (credential-throttle, verify-requesters).
+        rates: { enabled: false },
       },
       { warehouse, logger: pino({ level: 'silent' }) },
     );

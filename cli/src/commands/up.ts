@@ -7,6 +7,7 @@ import { createAgentFleet, createScannerCodeMint, createScannerFleet, describeCi
 import { createVerifierService } from '@cityops/verifier';
 import { openWarehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
+import { cliErrors } from '../cli-errors.ts';
 import { loadOrCreateCityIssuer } from '../city-issuer.ts';
 import { provisionCity, provisionScanners, provisionService } from '../provision-city.ts';
 import type { Shutdown } from '../shutdown.ts';
@@ -17,13 +18,15 @@ import { tokenFileOption } from '../token-file.ts';
 export const upUsage = `cityops up [--data DIR] [--store URL] [--host H] [--mqtt-port 1883] [--http-port 8080] [--verifier-port 8081]
            [--analytics-port 8082] [--gateways 64] [--rate 500] [--scanners 8] [--scan-rate 10]
            [--indicators FILE] [--rules FILE] [--dispatch FILE] [--tokens FILE] [--json]
-           [--slow-inserts-ms N] [--slow-inserts-file FILE]
+           [--slow-inserts-ms N] [--slow-inserts-file FILE] [--checks-per-scanner 5]
   the whole city in one process: broker, ingest, warehouse (embedded chDB unless --store), HTTP API,
   verifier, analytics (indicators, alert rules on the live stream, alert dispatch, the operator dashboard), and a simulated
   city of gateway agents and venue scanners publishing through MQTT. Ctrl-C stops it.
   --tokens: a JSON array of API token entries (cityops token new) for every service's HTTP API; without
   it readings, indicators, alerts and the dashboard are open (development) and the audit route is closed.
   Edits to FILE take effect while running (an entry removed: revoked; added: granted); an invalid edit is ignored.
+  --checks-per-scanner: checks a second one scanner credential may ask for (beyond: THROTTLED and flagged);
+  0: no limit, for a benchmark that drives a few credentials far past a door's rate.
 ${slowInsertsUsage}`;
 
 export async function upCommand(argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown): Promise<void> {
@@ -49,6 +52,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       json: { type: 'boolean', default: false },
       'slow-inserts-ms': { type: 'string' },
       'slow-inserts-file': { type: 'string' },
+      'checks-per-scanner': { type: 'string', default: '5' },
     },
   });
   const dataDir = resolve(values.data);
@@ -85,6 +89,8 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
   const revocationPath = join(verifierDir, 'revocation.json');
   await writeFile(trustPath, JSON.stringify([cityIssuer.issuer.trustEntry, ...mint.trustEntries]));
   await writeFile(revocationPath, JSON.stringify(mint.revocation));
+  const checksPerScanner = Number(values['checks-per-scanner']);
+  if (!Number.isFinite(checksPerScanner) || checksPerScanner < 0) throw cliErrors.CLI_ERR_USAGE(`--checks-per-scanner ${values['checks-per-scanner']}: a number of checks a second, 0 for no limit`);
   const verifierSecret = await provisionService(ingest.registry, 'cityops-verifier', join(dataDir, 'verifier-credentials.json'));
   const verifier = createVerifierService(
     {
@@ -93,6 +99,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       http: { host: values.host, port: Number(values['verifier-port']), tokens },
       mqtt: { url: addresses.mqttUrl, username: 'cityops-verifier', password: verifierSecret, clientId: 'cityops-verifier' },
       audit: { pseudonymKey: cityIssuer.pseudonymKey },
+      rates: checksPerScanner === 0 ? { enabled: false } : { checksPerSecond: checksPerScanner },
     },
     // One registry for the broker and the verifier: a scanner is authenticated and placed by the same copy.
     { warehouse, logger, registry: ingest.registry, ...tokenDeps },
