@@ -24,7 +24,10 @@ export interface CityopsProcess {
  * its `{"ready": true, ...}` line. For tests and benchmarks that need a real process to kill.
  */
 export async function startCityops(args: readonly string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CityopsProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+  // CITYOPS_CPU_PROF_DIR: each cityops process writes a V8 CPU profile there when it exits (a
+  // benchmark's services profiled where they run; NODE_OPTIONS does not take --cpu-prof).
+  const profile = process.env.CITYOPS_CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.CITYOPS_CPU_PROF_DIR}`];
+  const child = spawn(process.execPath, [...profile, '--import', 'tsx', MAIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     // As `npm start` runs it: the allocator settings of scripts/memory.env.
     env: { ...memoryEnv(), ...process.env, LOG_LEVEL: 'warn', ...options.env },

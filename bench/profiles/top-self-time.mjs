@@ -1,0 +1,20 @@
+import { readFileSync } from 'node:fs';
+const p = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const byId = new Map(p.nodes.map((n) => [n.id, n]));
+const self = new Map();
+const total = p.samples.length;
+const dt = new Map();
+for (let i = 0; i < p.samples.length; i++) dt.set(i, p.timeDeltas[i] ?? 0);
+let sum = 0;
+const selfUs = new Map();
+p.samples.forEach((id, i) => {
+  const n = byId.get(id);
+  const f = n.callFrame;
+  const key = `${f.functionName || '(anon)'} ${f.url.replace(/.*node_modules\//, 'nm/').replace(/.*\/work\/main\//, '')}:${f.lineNumber}`;
+  const d = p.timeDeltas[i + 1] ?? 0;
+  selfUs.set(key, (selfUs.get(key) ?? 0) + d);
+  sum += d;
+});
+const rows = [...selfUs.entries()].sort((a, b) => b[1] - a[1]).slice(0, Number(process.argv[3] ?? 40));
+console.log(`total ${(sum / 1e6).toFixed(1)} s sampled`);
+for (const [k, v] of rows) console.log(`${(v / 1e3).toFixed(0).padStart(7)} ms ${(100 * v / sum).toFixed(1).padStart(5)}%  ${k}`);
