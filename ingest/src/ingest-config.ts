@@ -53,7 +53,10 @@ export const ingestConfigSchema = {
             publishOverheadBytes: { type: 'integer', minimum: 64, maximum: 65600, default: 4096 },
             maxSubscribeBytes: { type: 'integer', minimum: 256, maximum: 268435455, default: 65536 },
             maxOtherBytes: { type: 'integer', minimum: 16, maximum: 268435455, default: 4096 },
-            /** A socket that has not sent a whole CONNECT by then is closed (aedes' connectTimeout). */
+            /**
+             * A socket not past CONNACK by then is closed by the wire guard's sweep (oldest first, 64 per
+             * turn of the loop); aedes' connectTimeout, at twice this, is only the backstop.
+             */
             connectTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
             maxConnectionsPerAddress: { type: 'integer', minimum: 1, default: 256 },
             maxUnauthenticated: { type: 'integer', minimum: 1, default: 2048 },

@@ -124,6 +124,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       exemptAddresses: config.limits.exemptAddresses,
       maxUnauthenticated: wireConfig.maxUnauthenticated,
       logIntervalMs: wireConfig.logIntervalMs,
+      connectTimeoutMs: wireConfig.connectTimeoutMs,
     },
     { metrics, logger, now },
   );

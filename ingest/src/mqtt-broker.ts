@@ -261,7 +261,9 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
       aedes = await Aedes.createBroker({
         // aedes clears this timer once a whole CONNECT is parsed: a CONNECT trickled a byte at a
         // time is cut here, however slowly it comes.
-        ...(config.wire === undefined ? {} : { connectTimeout: config.wire.connectTimeoutMs }),
+        // The wire guard cuts sockets at connectTimeoutMs, a few per turn of the loop; aedes' own timer
+        // (one per socket, all due in one run after a wave) is only the backstop.
+        ...(config.wire === undefined ? {} : { connectTimeout: (wire === undefined ? 1 : 2) * config.wire.connectTimeoutMs }),
         ...(cluster === undefined
           ? {}
           : { mq: cluster.mq(), persistence: cluster.persistence(), heartbeatInterval: cluster.heartbeatIntervalMs }),
@@ -410,6 +412,7 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
     async stop() {
       unsubscribeRegistry?.();
       unsubscribeRegistry = undefined;
+      wire?.stop();
       const closing = [close(tlsFront), close(tcp)];
       if (aedes !== undefined) {
         const broker = aedes;

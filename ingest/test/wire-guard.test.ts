@@ -63,6 +63,40 @@ describe('wire guard refusals in the log', () => {
   });
 });
 
+describe('wire guard CONNECT deadline', () => {
+  it('cuts sockets past the deadline oldest first, a few per turn of the event loop, and leaves the authenticated alone', async () => {
+    const metrics = createIngestMetrics();
+    const guard = createWireGuard(
+      { packets: LIMITS, maxConnectionsPerAddress: 1000, maxUnauthenticated: 1000, exemptAddresses: [], logIntervalMs: 60_000, connectTimeoutMs: 50, cutsPerTurn: 10 },
+      { metrics, logger: pino({ level: 'silent' }), now: Date.now },
+    );
+    const cut: number[] = [];
+    // Destroyed so far when the first cut's turn yields: one turn's worth, not the whole wave.
+    let firstTurn = -1;
+    const sockets = Array.from({ length: 35 }, (_, i) => {
+      const socket = Object.assign(new EventEmitter(), {
+        remoteAddress: '10.0.0.7',
+        destroy: () => {
+          if (cut.length === 0) setImmediate(() => (firstTurn = cut.length));
+          cut.push(i);
+          socket.emit('close');
+        },
+      });
+      return socket as unknown as Socket;
+    });
+    for (const socket of sockets) expect(guard.admit(socket)).toBe(true);
+    // Two of them get through CONNECT/CONNACK in time: never cut.
+    guard.authenticated(sockets[3]!);
+    guard.authenticated(sockets[20]!);
+    await vi.waitFor(() => expect(cut).toHaveLength(33), { timeout: 5_000 });
+    expect(firstTurn).toBe(10);
+    expect(cut).toEqual(Array.from({ length: 35 }, (_, i) => i).filter((i) => i !== 3 && i !== 20));
+    expect((await metrics.refusedSockets.get()).values).toEqual([expect.objectContaining({ value: 33, labels: { reason: 'connect_timeout' } })]);
+    expect((await metrics.unauthenticatedSockets.get()).values[0]!.value).toBe(0);
+    guard.stop();
+  });
+});
+
 describe('the broker before authentication, with real sockets', () => {
   const CONNECT_TIMEOUT_MS = 1500;
   const PER_ADDRESS = 64;
