@@ -88,6 +88,9 @@ describe('fault: the verifier killed with SIGKILL mid-stream', () => {
       pool: { enabled: false },
       cache: { maxEntries: 0 },
       audit: { pseudonymKey: PSEUDONYM_KEY, flushIntervalMs: 20 },
+      // The doors scan as fast as they decide, far past a door's rate: this test is about the kill,
+      // the per-credential limit has its own (verifier/test/credential-throttle, verify-requesters).
+      rates: { enabled: false },
     };
     let verifier = await startVerifierProcess(config, warehousePath);
     cleanups.push(() => verifier.kill());

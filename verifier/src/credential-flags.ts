@@ -19,7 +19,7 @@ export interface CredentialFlag {
   readonly scanner: string;
   /** The venue of the request (the registry's, once the transports take it from there). */
   readonly venue: string;
-  readonly transport: 'http' | 'batch' | 'mqtt';
+  readonly transport: 'http' | 'batch' | 'mqtt' | 'offline';
 }
 
 export interface CredentialFlagsConfig {

@@ -2,7 +2,10 @@ import type { FromSchema } from 'json-schema-to-ts';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { compileSchemaCheck, createLogThrottle, DEVICE_ID_PATTERN, parseTopic, topics, type ParsedTopic } from '@cityops/protocol';
 import type { Logger } from 'pino';
+import type { AuditEvent } from './audit-writer.ts';
+import type { CredentialFlags } from './credential-flags.ts';
 import { verifierErrors } from './errors.ts';
+import type { OfflineEventBudget } from './offline-event-budget.ts';
 import type { OfflineEventStore } from './offline-event-store.ts';
 import { createOfflineUploadReader } from './offline-events.ts';
 import { attribute, type Requester, type RequesterDirectory } from './requester.ts';
@@ -88,12 +91,16 @@ export function createMqttResponder(
     readonly requesters: RequesterDirectory;
     /** Where offline uploads are stored; absent (no warehouse): they are acknowledged unstored. */
     readonly offlineStore?: OfflineEventStore | undefined;
+    /** What a door can have checked offline (rates); absent: uploads are not limited. */
+    readonly offlineBudget?: OfflineEventBudget | undefined;
+    /** Where a credential over its offline budget is flagged (as a throttled one). */
+    readonly flags?: Pick<CredentialFlags, 'record'> | undefined;
     readonly metrics: VerifierMetrics;
     readonly logger: Logger;
     readonly now: () => number;
   },
 ): MqttResponder {
-  const { engine, requesters, offlineStore, metrics, logger, now } = deps;
+  const { engine, requesters, offlineStore, offlineBudget, metrics, logger, now } = deps;
   // Behind the ingest broker a service may publish a status only under its own id, its username.
   const verifierId = config.username ?? config.clientId;
   if (!DEVICE_ID_PATTERN.test(verifierId)) {
@@ -154,6 +161,25 @@ export function createMqttResponder(
     if (typeof id === 'string' || typeof id === 'number') reply(scanner, id, { code, message: (err as Error).message.slice(0, 300) });
   }
 
+  /**
+   * The events a door can have checked (offline-event-budget.ts); the rest refused, counted as
+   * THROTTLED, and the credential flagged once per window as a throttled one is.
+   */
+  function withinBudget(requester: Requester, events: AuditEvent[]): { audit: AuditEvent[]; overBudget: number } {
+    const credential = requester.credential;
+    if (offlineBudget === undefined || credential === undefined) return { audit: events, overBudget: 0 };
+    const audit = events.filter((e) => offlineBudget.admit(credential, e.at));
+    const overBudget = events.length - audit.length;
+    if (overBudget > 0) {
+      metrics.throttled.inc({ transport: 'offline' }, overBudget);
+      if (offlineBudget.flag(credential, now())) {
+        logger.warn({ credential, events: overBudget }, 'offline upload over what a door can check: events refused, credential flagged');
+        deps.flags?.record({ at: now(), credential, scanner: requester.scanner ?? '', venue: requester.venue ?? '', transport: 'offline' });
+      }
+    }
+    return { audit, overBudget };
+  }
+
   function onUpload(scanner: string, requester: Requester | Error, body: unknown): void {
     if (requester instanceof Error) {
       // An offline upload is a scanner's own record: without a registered scanner it counts nowhere.
@@ -176,7 +202,9 @@ export function createMqttResponder(
       return;
     }
     metrics.mqttRequests.inc({ outcome: 'offline_upload' });
-    metrics.offlineEvents.inc({ outcome: 'refused' }, upload.refused);
+    const { audit, overBudget } = withinBudget(requester, upload.audit);
+    const refused = upload.refused + overBudget;
+    metrics.offlineEvents.inc({ outcome: 'refused' }, refused);
     if (upload.otherVenue > 0) {
       metrics.requestsRefused.inc({ transport: 'offline', code: 'VERIFIER_ERR_VENUE_MISMATCH' }, upload.otherVenue);
       if (logRefusal(scanner)) {
@@ -184,20 +212,20 @@ export function createMqttResponder(
       }
     }
     if (offlineStore === undefined) {
-      if (upload.id !== undefined) reply(scanner, upload.id, { accepted: upload.audit.length, refused: upload.refused, duplicates: 0 });
+      if (upload.id !== undefined) reply(scanner, upload.id, { accepted: audit.length, refused, duplicates: 0 });
       return;
     }
     inFlight++;
     offlineStore
       // Resends are recognised per recorded scanner (open mode's anonymous: '', ids carry a boot id).
-      .store(requester.scanner ?? '', upload.audit)
+      .store(requester.scanner ?? '', audit)
       .then(
         ({ stored, duplicates }) => {
-          if (upload.id !== undefined) reply(scanner, upload.id, { accepted: stored + duplicates, refused: upload.refused, duplicates });
+          if (upload.id !== undefined) reply(scanner, upload.id, { accepted: stored + duplicates, refused, duplicates });
         },
         (err: unknown) => {
           // The scanner keeps them and sends them again: nothing is lost, and the ids keep it once.
-          metrics.offlineEvents.inc({ outcome: 'failed' }, upload.audit.length);
+          metrics.offlineEvents.inc({ outcome: 'failed' }, audit.length);
           logger.error({ err, scanner }, 'offline upload not stored');
           if (upload.id !== undefined) reply(scanner, upload.id, { accepted: 0, refused: 0, duplicates: 0, deferred: true });
         },

@@ -5,6 +5,7 @@ import { applyAuditRetention } from './audit-retention.ts';
 import { createAuditTrailReader } from './audit-trail-reader.ts';
 import { createAuditWriter, type AuditWriter } from './audit-writer.ts';
 import { createCredentialFlags, type CredentialFlags } from './credential-flags.ts';
+import { createOfflineEventBudget } from './offline-event-budget.ts';
 import { createCredentialThrottle } from './credential-throttle.ts';
 import { verifierErrors } from './errors.ts';
 import { buildHttpApi } from './http-api.ts';
@@ -132,6 +133,14 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
             requesters,
             offlineStore:
               warehouse === undefined ? undefined : createOfflineEventStore({ recentIds: config.audit.recentEventIds }, { warehouse, metrics, logger }),
+            offlineBudget:
+              throttle === undefined
+                ? undefined
+                : createOfflineEventBudget(
+                    { checksPerSecond: config.rates.checksPerSecond, burst: config.rates.burst, maxKeys: config.rates.maxCredentials, flagWindowMs: config.rates.flagWindowMs },
+                    { onEvict: () => metrics.throttleEvictions.inc() },
+                  ),
+            flags,
             metrics,
             logger,
             now,

@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { openWarehouse, type Warehouse } from '@cityops/warehouse';
 import { createCredentialFlags, type CredentialFlag } from '../src/credential-flags.ts';
 import { createCredentialThrottle, type CredentialThrottleConfig } from '../src/credential-throttle.ts';
+import { createOfflineEventBudget } from '../src/offline-event-budget.ts';
 import type { Verdict } from '../src/verdict.ts';
 import { createVerifierMetrics } from '../src/verifier-metrics.ts';
 import { createVerifierService, type VerifierService } from '../src/verifier-service.ts';
@@ -239,5 +240,22 @@ describe('credential rates through the verification engine', () => {
     // After the refill (5 a second), the door is answered again.
     c.advance(1000);
     expect((await send()).statusCode).toBe(200);
+  });
+});
+
+describe('offline event budget (per credential and minute of the door\'s clock)', () => {
+  it('admits 2 × (rate × 60 + burst) events a minute over any number of uploads, each minute apart, flags once per window, and stays bounded', () => {
+    const evicted = vi.fn();
+    const budget = createOfflineEventBudget({ checksPerSecond: 5, burst: 30, maxKeys: 3, flagWindowMs: 60_000 }, { onEvict: evicted });
+    const minute = 1_000 * 60_000;
+    const admitted = (credential: string, at: number, n: number) => Array.from({ length: n }, () => budget.admit(credential, at)).filter(Boolean).length;
+    expect(admitted('scn-1', minute, 600)).toBe(600);
+    expect(admitted('scn-1', minute + 59_999, 100)).toBe(60);
+    expect(admitted('scn-1', minute + 60_000, 10)).toBe(10);
+    expect(admitted('scn-2', minute, 10)).toBe(10);
+    expect([budget.flag('scn-1', 0), budget.flag('scn-1', 59_999), budget.flag('scn-1', 60_000)]).toEqual([true, false, true]);
+    // Three (credential, minute) counters and three flags at most: the oldest forgotten, counted.
+    expect(admitted('scn-3', minute, 1)).toBe(1);
+    expect(evicted).toHaveBeenCalled();
   });
 });

@@ -48,6 +48,7 @@ describe('who may ask the verifier, and for which venue', () => {
   let gateway: RegisteredDevice;
   let leaving: RegisteredDevice;
   let flooding: RegisteredDevice;
+  let uploading: RegisteredDevice;
   const clients: MqttClient[] = [];
 
   const rows = async (): Promise<Row[]> => {
@@ -83,13 +84,14 @@ describe('who may ask the verifier, and for which venue', () => {
     data = await createDataDir('cityops-verify-requesters-');
     broker = await startPlainBroker();
     warehouse = await openWarehouse({ backend: 'chdb', path: join(data.dir, 'warehouse') });
-    [door, other, gateway, leaving, flooding] = (await registerDevices(warehouse, [
+    [door, other, gateway, leaving, flooding, uploading] = (await registerDevices(warehouse, [
       { id: 'scn-00001', at: HUANGPU },
       { id: 'scn-00002', at: PUDONG },
       { id: 'gw-00001', at: 'huangpu/nanjing-east/g001', kind: 'gateway' },
       { id: 'scn-00003', at: XUHUI },
       { id: 'scn-00004', at: XUHUI },
-    ])) as [RegisteredDevice, RegisteredDevice, RegisteredDevice, RegisteredDevice, RegisteredDevice];
+      { id: 'scn-00005', at: XUHUI },
+    ])) as [RegisteredDevice, RegisteredDevice, RegisteredDevice, RegisteredDevice, RegisteredDevice, RegisteredDevice];
     await data.write('trust.json', trustEntries(issuers));
     const common = {
       trust: { source: data.path('trust.json'), refreshMs: 3_600_000 },
@@ -226,6 +228,25 @@ describe('who may ask the verifier, and for which venue', () => {
     ]);
   });
 
+  it('over MQTT offline uploads: more events in a minute than a door can check are refused, over several uploads, and flagged once', async () => {
+    const scn = await scannerClient(uploading.id);
+    // One minute of the door's own clock: 2 × (5/s × 60 + 30) = 660 events at most, over all uploads.
+    const minute = Math.floor(OFFLINE_AT / 60_000) * 60_000;
+    const event = (n: number) => ({ id: `boot-9:${n}`, at: minute + (n % 60_000), kind: 'health-code', verdict: 'allow', reason: 'OK', subjectHash: identifierHash(`p-flood-${n}`) });
+    const first = await scn.ask({ events: Array.from({ length: 500 }, (_, n) => event(n)) }, 'verify-events');
+    expect(first).toEqual(expect.objectContaining({ accepted: 500, refused: 0 }));
+    const second = await scn.ask({ events: Array.from({ length: 500 }, (_, n) => event(500 + n)) }, 'verify-events');
+    expect(second).toEqual(expect.objectContaining({ accepted: 160, refused: 340 }));
+    // The next minute has a budget of its own.
+    const next = await scn.ask({ events: [{ ...event(2000), at: minute + 60_000 }] }, 'verify-events');
+    expect(next).toEqual(expect.objectContaining({ accepted: 1, refused: 0 }));
+    expect((await rows()).filter((r) => r.scanner === uploading.id)).toHaveLength(661);
+    await service.flags!.flush();
+    expect(await warehouse.query('SELECT credential, venue, transport FROM credential_flags WHERE scanner = {s:String}', { s: uploading.id })).toEqual([
+      { credential: uploading.id, venue: XUHUI, transport: 'offline' },
+    ]);
+  });
+
   it('over MQTT offline uploads: events naming another venue are refused and counted, the rest stored at the registered venue', async () => {
     const before = (await rows()).length;
     const scn = await scannerClient(other.id);
@@ -240,7 +261,7 @@ describe('who may ask the verifier, and for which venue', () => {
     });
     const receipt = await scn.ask({ events: [event(1), event(2, PUDONG), event(3, HUANGPU)] }, 'verify-events');
     expect(receipt).toEqual(expect.objectContaining({ accepted: 2, refused: 1, duplicates: 0 }));
-    expect((await rows()).filter((r) => r.offline)).toEqual([
+    expect((await rows()).filter((r) => r.offline && r.scanner === other.id)).toEqual([
       expect.objectContaining({ venue: PUDONG, scanner: other.id, transport: 'offline', offline: true }),
       expect.objectContaining({ venue: PUDONG, scanner: other.id, transport: 'offline', offline: true }),
     ]);

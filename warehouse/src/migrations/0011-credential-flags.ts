@@ -6,7 +6,7 @@ import type { Migration } from './migration.ts';
  * Analytics' `scanner_flood` rule reads it and places the alert at the scanner's registered place.
  *
  * - `credential`: a scanner id, or `venue-token:<name>`; `scanner`: the request's scanner ('' for a
- *   venue token); `venue`: the request's venue as the verifier took it; `transport`: http, batch, mqtt.
+ *   venue token); `venue`: the request's venue as the verifier took it; `transport`: http, batch, mqtt, offline (an upload over what a door can check).
  *
  * No personal data (a device, never a person); kept 90 days, whole daily parts dropped.
  */
