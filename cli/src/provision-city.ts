@@ -1,5 +1,5 @@
 import { access, readFile, writeFile } from 'node:fs/promises';
-import type { DeviceRegistry } from '@cityops/ingest';
+import type { DeviceRegistry } from '@cityops/warehouse';
 import { formatPlace } from '@cityops/protocol';
 import { readCredentialsFile, writeCredentialsFile, type City, type DeviceCredentials, type ScannerSite } from '@cityops/simulators';
 

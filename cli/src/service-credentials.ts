@@ -1,8 +1,7 @@
 import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
-import { createDeviceRegistry } from '@cityops/ingest';
-import type { Warehouse } from '@cityops/warehouse';
+import { createDeviceRegistry, type Warehouse } from '@cityops/warehouse';
 import { provisionService } from './provision-city.ts';
 
 /**

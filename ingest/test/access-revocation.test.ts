@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { topics } from '@cityops/protocol';
-import { createDeviceRegistry } from '../src/index.ts';
+import { createDeviceRegistry } from '@cityops/warehouse';
 import { startHarness, type Harness } from './ingest-harness.ts';
 
 const ADMIN = 'test-admin-token-0123456789';

@@ -1,7 +1,7 @@
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parsePlace, topics } from '@cityops/protocol';
-import { createDeviceRegistry } from '../src/index.ts';
+import { createDeviceRegistry } from '@cityops/warehouse';
 import { startHarness, type Harness } from './ingest-harness.ts';
 
 /**

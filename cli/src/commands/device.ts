@@ -1,7 +1,6 @@
 import { parseArgs } from 'node:util';
 import { DEVICE_KINDS, parsePlace, PLACED_DEVICE_KINDS, type DeviceKind, type Place } from '@cityops/protocol';
-import { createDeviceRegistry } from '@cityops/ingest';
-import { openWarehouse } from '@cityops/warehouse';
+import { createDeviceRegistry, openWarehouse } from '@cityops/warehouse';
 import { cliErrors } from '../cli-errors.ts';
 import { warehouseConfigFrom } from '../store-option.ts';
 

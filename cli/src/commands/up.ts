@@ -1,11 +1,11 @@
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createAnalyticsService } from '@cityops/analytics';
-import { createIngestService, generateSecret } from '@cityops/ingest';
+import { createIngestService } from '@cityops/ingest';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createAgentFleet, createScannerCodeMint, createScannerFleet, describeCity, generateCity, planScannerSites } from '@cityops/simulators';
 import { createVerifierService } from '@cityops/verifier';
-import { openWarehouse } from '@cityops/warehouse';
+import { generateSecret, openWarehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
 import { cliErrors } from '../cli-errors.ts';
 import { loadOrCreateCityIssuer } from '../city-issuer.ts';
