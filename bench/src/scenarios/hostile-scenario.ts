@@ -246,7 +246,10 @@ export function createHostileScenario(full: HostileOptions, smokeOptions: Hostil
   return {
     name: 'hostile',
     question: QUESTION,
-    defaultDurationS: 15,
+    // 30 s a phase: at 15 s the two quiet phases of one run were 8/16, 8/4 and 5/12 ms apart in p99
+    // (the embedded store's inserts pause the broker now and then), too far apart to judge 1.2×; at
+    // 30 s 19/23 ms (bench/results/2026-12-06T09-25-33Z.md).
+    defaultDurationS: 30,
     async run({ durationS, smoke, workDir, log }: ScenarioOptions): Promise<ScenarioResult> {
       const o = smoke ? smokeOptions : full;
       const phaseS = smoke ? (o.smokePhaseS ?? durationS) : durationS;
