@@ -1,18 +1,17 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { openWarehouse, type Warehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { buildAnalyticsApi, createAnalyticsMetrics, createIndicatorEngine, loadIndicatorDefinitions, parseAnalyticsConfig, type AnalyticsMetrics } from '../src/index.ts';
 import { createDashboard, type Dashboard } from '../src/dashboard/dashboard.ts';
+import { startSocketFlood, type SocketFlood } from '../../test-peers/socket-flood.ts';
 
 const PER_ADDRESS = 20;
 const MAX_STREAMS = 50;
+const STREAM_REQUEST = 'GET /v1/dashboard/stream HTTP/1.1\r\nHost: x\r\n\r\n';
 
 describe('analytics HTTP limits: dashboard streams count toward the per-address cap', () => {
   let dir: string;
@@ -22,7 +21,7 @@ describe('analytics HTTP limits: dashboard streams count toward the per-address 
   let app: ReturnType<typeof buildAnalyticsApi>;
   let port: number;
   const sockets: Socket[] = [];
-  const children: ChildProcess[] = [];
+  const floods: SocketFlood[] = [];
 
   async function metric(name: string, labels = ''): Promise<number> {
     const text = await metrics.registry.metrics();
@@ -36,58 +35,9 @@ describe('analytics HTTP limits: dashboard streams count toward the per-address 
     let text = '';
     socket.on('error', () => undefined);
     socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
-    socket.once('connect', () => socket.write('GET /v1/dashboard/stream HTTP/1.1\r\nHost: x\r\n\r\n'));
+    socket.once('connect', () => socket.write(STREAM_REQUEST));
     sockets.push(socket);
     return { socket, text: () => text };
-  }
-
-  /**
-   * `count` pages opening their event streams from `localAddress`, in a child process (waves of 250:
-   * the listen backlog is 511); resolves once every socket connected or was closed.
-   */
-  async function startStreamFlood(localAddress: string, count: number): Promise<{ hellos(): Promise<number>; stop(): Promise<void> }> {
-    const script = `
-      const net = require('node:net');
-      const [port, address, count] = process.argv.slice(1);
-      let hellos = 0;
-      const open = () => new Promise((done) => {
-        const socket = net.connect({ host: '127.0.0.1', port: Number(port), localAddress: address });
-        let text = '';
-        socket.on('error', () => undefined);
-        socket.once('connect', () => { socket.write('GET /v1/dashboard/stream HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n'); done(); });
-        socket.once('close', done);
-        socket.on('data', (chunk) => {
-          if (text === null) return;
-          text += chunk;
-          if (text.includes('event: hello')) { hellos++; text = null; }
-        });
-      });
-      (async () => {
-        for (let left = Number(count); left > 0; left -= 250) await Promise.all(Array.from({ length: Math.min(250, left) }, open));
-        process.stdout.write('opened\\n');
-      })();
-      process.stdin.on('data', () => process.stdout.write(hellos + '\\n'));
-    `;
-    const child = spawn(process.execPath, ['-e', script, String(port), localAddress, String(count)], { stdio: ['pipe', 'pipe', 'inherit'] });
-    children.push(child);
-    const lines = createInterface({ input: child.stdout });
-    const next = () => new Promise<string>((resolve, reject) => {
-      lines.once('line', resolve);
-      child.once('exit', () => reject(new Error('the flood process exited')));
-    });
-    expect(await next()).toBe('opened');
-    return {
-      async hellos() {
-        const answer = next();
-        child.stdin.write('?\n');
-        return Number(await answer);
-      },
-      async stop() {
-        const exited = once(child, 'exit');
-        child.kill('SIGKILL');
-        await exited;
-      },
-    };
   }
 
   beforeAll(async () => {
@@ -114,7 +64,7 @@ describe('analytics HTTP limits: dashboard streams count toward the per-address 
     port = (app.server.address() as { port: number }).port;
   });
   afterAll(async () => {
-    for (const c of children) c.kill('SIGKILL');
+    for (const f of floods) await f.stop();
     for (const s of sockets) s.destroy();
     await dashboard?.stop();
     await app?.close();
@@ -125,11 +75,12 @@ describe('analytics HTTP limits: dashboard streams count toward the per-address 
   it('refuses a 2,000-stream flood from one address beyond its cap, while another address gets its stream; memory bounded', async () => {
     const rssBefore = process.memoryUsage().rss;
     // The flood comes from a process of its own, so this process's RSS is the server's alone.
-    const flood = await startStreamFlood('127.0.0.2', 2000);
+    const flood = await startSocketFlood({ port, localAddress: '127.0.0.2', count: 2000, request: STREAM_REQUEST, watchFor: 'event: hello' });
+    floods.push(flood);
     await vi.waitFor(async () => expect(await metric('cityops_analytics_http_refused_connections_total', 'reason="address_connections"')).toBe(2000 - PER_ADDRESS), { timeout: 20_000 });
     await vi.waitFor(() => expect(dashboard.clients()).toBe(PER_ADDRESS), { timeout: 10_000 });
     // The admitted ones are real streams; the refused never got a byte.
-    await vi.waitFor(async () => expect(await flood.hellos()).toBe(PER_ADDRESS), { timeout: 10_000 });
+    await vi.waitFor(async () => expect(await flood.matches()).toBe(PER_ADDRESS), { timeout: 10_000 });
     const page = stream('127.0.0.3');
     await vi.waitFor(() => expect(page.text()).toContain('event: hello'), { timeout: 10_000 });
     expect(page.text()).toMatch(/^HTTP\/1\.1 200/);

@@ -10,6 +10,7 @@ import {
   type HttpServerGuard,
   type HttpServerLimits,
 } from '../src/index.ts';
+import { startSocketFlood, type SocketFlood } from '../../test-peers/socket-flood.ts';
 
 interface Started {
   server: Server;
@@ -22,6 +23,7 @@ interface Started {
 
 const servers: Server[] = [];
 const sockets: Socket[] = [];
+const floods: SocketFlood[] = [];
 
 /** A plain node server under the limits: GET answers ok, POST answers the body's length once read. */
 async function start(overrides: Partial<HttpServerLimits>): Promise<Started> {
@@ -91,6 +93,7 @@ function statusAndCode(response: string): { status: number; code: string | undef
 }
 
 afterEach(async () => {
+  for (const f of floods.splice(0)) await f.stop();
   for (const s of sockets.splice(0)) s.destroy();
   await Promise.all(servers.splice(0).map((s) => new Promise((resolve) => { s.closeAllConnections(); s.close(resolve); })));
 });
@@ -101,11 +104,9 @@ describe('HTTP server limits, with real sockets', () => {
     // Long deadlines: the admitted sockets stay open for the whole test, so the counts are exact.
     const s = await start({ maxConnectionsPerAddress: PER_ADDRESS, maxConnections: 10_000, headersTimeoutMs: 60_000, requestTimeoutMs: 60_000 });
     const rssBefore = process.memoryUsage().rss;
-    // In waves, so the listen backlog does not turn the flood into SYN retransmissions.
-    for (let wave = 0; wave < 20; wave++) {
-      const batch = Array.from({ length: 250 }, () => raw(s.port, '127.0.0.2'));
-      await Promise.all(batch.map((c) => new Promise((resolve) => { c.once('connect', resolve); c.once('close', resolve); })));
-    }
+    // From a process of its own, so this process's RSS is the server's alone.
+    const flood = await startSocketFlood({ port: s.port, localAddress: '127.0.0.2', count: 5000 });
+    floods.push(flood);
     await vi.waitFor(() => expect(s.refused.get('address_connections')).toBe(5000 - PER_ADDRESS), { timeout: 20_000 });
     expect(s.guard.openFrom('127.0.0.2')).toBe(PER_ADDRESS);
     expect(await get(s.port, '127.0.0.3')).toEqual({ status: 200, body: 'ok' });
@@ -119,6 +120,7 @@ describe('HTTP server limits, with real sockets', () => {
     s.clock.t += 60_000;
     raw(s.port, '127.0.0.2');
     await vi.waitFor(() => expect(s.warn).toHaveBeenCalledTimes(2));
+    await flood.stop();
     for (const c of [...sockets]) c.destroy();
     for (const c of exempt) c.destroy();
     await vi.waitFor(() => expect(s.guard.open()).toBe(0), { timeout: 10_000 });
