@@ -96,18 +96,19 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
       if (due > t + slack) {
         sweepTimer = setTimeout(sweep, due - t);
         sweepTimer.unref();
-        return;
+        break;
       }
       if (cut === cutsPerTurn) {
         sweepImmediate = setImmediate(sweep);
-        return;
+        break;
       }
       cut++;
       pending.delete(socket);
       metrics.refusedSockets.inc({ reason: 'connect_timeout' });
       socket.destroy();
     }
-    metrics.unauthenticatedSockets.set(pending.size);
+    // Here, not in the sockets' close handlers: they find them already gone from `pending`.
+    if (cut > 0) metrics.unauthenticatedSockets.set(pending.size);
   }
 
   return {

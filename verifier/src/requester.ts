@@ -60,7 +60,6 @@ export interface RequesterDirectoryDeps {
 
 const HOW = 'use HTTP Basic with the scanner id and secret, or Authorization: Bearer <token of role venue>';
 
-
 /**
  * Who may ask the verifier (issue 16): scanners by their device credentials (the registry, cached
  * in memory: a known secret costs one SHA-256, device-registry.ts), venues by a token of role
