@@ -11,6 +11,7 @@ function gateway(id: string, grid: string): DeviceEntry {
     id,
     kind: 'gateway',
     revoked: false,
+    retired: new Set(),
     places: ['', district, `${district}/${subdistrict}`, grid, grid],
     cache: { series: [], sensors: new Map() },
   };

@@ -4,6 +4,7 @@ import { formatDateTime64Utc } from './datetime64-text.ts';
 import { createConcurrencyGate } from './concurrency-gate.ts';
 import { generateSecret, hashSecret, verifySecret } from './device-secrets.ts';
 import { registryErrors } from './registry-errors.ts';
+import { sensorSetsConfigSchema } from './sensor-sets.ts';
 import type { Warehouse } from './types.ts';
 
 export interface DeviceInfo {
@@ -13,6 +14,8 @@ export interface DeviceInfo {
   /** A console's departments: the alert topics it may read. Empty for every other kind. */
   readonly departments: readonly string[];
   readonly revoked: boolean;
+  /** The device's own sensor cap (issue 17); 0: `registry.sensors.defaultMaxPerDevice`. */
+  readonly maxSensors: number;
 }
 
 interface DeviceEntry extends DeviceInfo {
@@ -29,6 +32,7 @@ interface DeviceRow {
   secret_hash: string;
   revoked: number | boolean;
   departments: string[];
+  max_sensors: number | string;
 }
 
 export interface DeviceRegistryConfig {
@@ -56,6 +60,8 @@ export const deviceRegistryConfigSchema = {
     maxConcurrentSecretChecks: { type: 'integer', minimum: 1, maximum: 16, default: 1 },
     /** Checks waiting; beyond, refused as busy (CONNACK 3, HTTP 503): the device retries, no memory grows. */
     maxQueuedSecretChecks: { type: 'integer', minimum: 0, maximum: 100_000, default: 256 },
+    /** Each device's sensor set (sensor-sets.ts): caps on sensors and metric names, how learning is written. */
+    sensors: sensorSetsConfigSchema,
   },
 } as const;
 
@@ -71,7 +77,9 @@ export interface DeviceRegistry {
    * Provisions a device; the returned secret is shown once and stored only as a hash. A console needs
    * `departments` (its alert topics); no other kind may have any (INGEST_ERR_QUERY_INVALID otherwise).
    */
-  add(device: { id: string; kind: DeviceKind; place: Place; departments?: readonly string[] }): Promise<{ id: string; secret: string }>;
+  add(device: { id: string; kind: DeviceKind; place: Place; departments?: readonly string[]; maxSensors?: number }): Promise<{ id: string; secret: string }>;
+  /** Sets a device's own sensor cap (0: back to the default). */
+  setMaxSensors(id: string, maxSensors: number): Promise<void>;
   revoke(id: string): Promise<void>;
   /** Gives an existing device a new secret (shown once), e.g. when the old one is lost or leaked. */
   rotate(id: string): Promise<{ id: string; secret: string }>;
@@ -113,6 +121,15 @@ function checkDepartments(kind: DeviceKind, departments: readonly string[]): voi
   if (bad !== undefined) throw registryErrors.INGEST_ERR_QUERY_INVALID(`department ${JSON.stringify(bad.slice(0, 80))} is not an id (${DEVICE_ID_PATTERN.source})`);
 }
 
+/** The largest cap one device may be given: its set is held in memory by every ingest instance. */
+export const MAX_SENSORS_CEILING = 100_000;
+
+function checkMaxSensors(maxSensors: number): void {
+  if (!Number.isInteger(maxSensors) || maxSensors < 0 || maxSensors > MAX_SENSORS_CEILING) {
+    throw registryErrors.INGEST_ERR_QUERY_INVALID(`maxSensors must be an integer from 0 (the default) to ${MAX_SENSORS_CEILING}`);
+  }
+}
+
 /** At most one on-demand refresh per this many ms when an unknown device tries to connect. */
 const MISS_REFRESH_MS = 1000;
 
@@ -146,7 +163,7 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
 
   async function load(): Promise<void> {
     const rows = await deps.warehouse.query<DeviceRow>(
-      'SELECT id, kind, district, subdistrict, grid, building, secret_hash, revoked, departments FROM devices FINAL',
+      'SELECT id, kind, district, subdistrict, grid, building, secret_hash, revoked, departments, max_sensors FROM devices FINAL',
     );
     const next = new Map<string, DeviceEntry>();
     for (const row of rows) {
@@ -156,6 +173,7 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
         place: { district: row.district, subdistrict: row.subdistrict, grid: row.grid, building: row.building },
         departments: row.departments,
         revoked: row.revoked === true || row.revoked === 1,
+        maxSensors: Number(row.max_sensors),
         secretHash: row.secret_hash,
       });
     }
@@ -183,6 +201,7 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
         secret_hash: entry.secretHash,
         revoked: entry.revoked ? 1 : 0,
         departments: entry.departments,
+        max_sensors: entry.maxSensors,
         // Text, not a number: every ClickHouse version parses it the same way.
         updated_at: formatDateTime64Utc(now()),
       },
@@ -240,13 +259,14 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
       timer = undefined;
       return refreshing?.catch(() => undefined) ?? Promise.resolve();
     },
-    async add({ id, kind, place, departments = [] }) {
+    async add({ id, kind, place, departments = [], maxSensors = 0 }) {
       assertDeviceId(id);
       checkDepartments(kind, departments);
+      checkMaxSensors(maxSensors);
       // The in-memory copy is at most refreshMs old; provisioning is an operator's act, not a race.
       if (devices.has(id)) throw registryErrors.INGEST_ERR_DEVICE_EXISTS(id);
       const secret = generateSecret();
-      await write({ id, kind, place, departments: [...new Set(departments)], revoked: false, secretHash: await hashSecret(secret) });
+      await write({ id, kind, place, departments: [...new Set(departments)], revoked: false, maxSensors, secretHash: await hashSecret(secret) });
       return { id, secret };
     },
     async revoke(id) {
@@ -254,6 +274,13 @@ export function createDeviceRegistry(config: DeviceRegistryConfig, deps: DeviceR
       const entry = devices.get(id);
       if (entry === undefined) throw registryErrors.INGEST_ERR_UNKNOWN_DEVICE(id);
       await write({ ...entry, revoked: true });
+    },
+    async setMaxSensors(id, maxSensors) {
+      checkMaxSensors(maxSensors);
+      if (!devices.has(id)) await refresh();
+      const entry = devices.get(id);
+      if (entry === undefined) throw registryErrors.INGEST_ERR_UNKNOWN_DEVICE(id);
+      await write({ ...entry, maxSensors });
     },
     async rotate(id) {
       if (!devices.has(id)) await refresh();

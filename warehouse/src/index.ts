@@ -31,12 +31,25 @@ export {
   createDeviceRegistry,
   deviceRegistryConfigSchema,
   MAX_CONSOLE_DEPARTMENTS,
+  MAX_SENSORS_CEILING,
   type DeviceInfo,
   type DeviceRegistry,
   type DeviceRegistryConfig,
   type DeviceRegistryDeps,
   type CredentialsListener,
 } from './device-registry.ts';
+export {
+  createSensorSets,
+  sensorSetsConfigSchema,
+  type SensorOrigin,
+  type SensorRecord,
+  type SensorRefusal,
+  type SensorSetListing,
+  type SensorSets,
+  type SensorSetsConfig,
+  type SensorSetsDeps,
+  type Screened,
+} from './sensor-sets.ts';
 export { generateSecret, hashSecret, verifySecret } from './device-secrets.ts';
 export { registryErrors } from './registry-errors.ts';
 export { createConcurrencyGate, type ConcurrencyGate, type ConcurrencyGateConfig } from './concurrency-gate.ts';

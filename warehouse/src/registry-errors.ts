@@ -12,4 +12,9 @@ export const registryErrors = defineErrors({
   /** Too many secret checks waiting (a login flood): try again shortly. */
   INGEST_ERR_REGISTRY_BUSY: { message: 'Too many logins being checked; try again', statusCode: 503 },
   INGEST_ERR_QUERY_INVALID: { message: 'Invalid query parameters', statusCode: 400 },
+  /** Declaring sensors beyond the device's cap (raise `maxSensors` in the same call). */
+  INGEST_ERR_SENSOR_LIMIT: { message: "Beyond the device's sensor cap", statusCode: 409 },
+  /** Declaring sensors whose metrics would exceed the device's metric cap. */
+  INGEST_ERR_METRIC_LIMIT: { message: "Beyond the device's cap on distinct metric names", statusCode: 409 },
+  INGEST_ERR_UNKNOWN_SENSOR: { message: 'The device has no such sensor', statusCode: 404 },
 });

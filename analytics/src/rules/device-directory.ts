@@ -7,6 +7,11 @@ export interface DeviceEntry {
   readonly id: string;
   kind: DeviceKind;
   revoked: boolean;
+  /**
+   * The device's decommissioned sensors (issue 17: an operator retired them, ingest refuses their
+   * readings), so that their silence is not news. Replaced on each refresh; most devices share one empty set.
+   */
+  retired: ReadonlySet<string>;
   /** Place path at each level, city first (`''`, `pudong`, …, `pudong/s01/g001/b07`). */
   places: string[];
   /** Per-device caches the engine fills (series per stream, sensor slots); reset when the place changes. */
@@ -29,6 +34,8 @@ interface DeviceRow {
   building: string;
   revoked: number | boolean;
 }
+
+const NONE_RETIRED: ReadonlySet<string> = new Set();
 
 export interface DeviceDirectoryConfig {
   /** Periodic re-read of the registry. */
@@ -83,6 +90,12 @@ function placesOf(row: DeviceRow): string[] {
   return places;
 }
 
+/** Whether `names` are exactly `set`'s members (a refresh keeps the set, and its identity, when nothing changed). */
+function sameSet(set: ReadonlySet<string> | undefined, names: readonly string[]): boolean {
+  if (set === undefined || set.size !== names.length) return false;
+  return names.every((n) => set.has(n));
+}
+
 /**
  * Device → place, from the registry's `devices` table in the warehouse: loaded at start, re-read
  * every refreshMs and, rate-limited, when a device the copy does not know sends telemetry. Entries
@@ -96,19 +109,27 @@ export function createDeviceDirectory(config: DeviceDirectoryConfig, deps: Devic
   let lastUnknownRefresh = -Infinity;
 
   async function load(): Promise<void> {
-    const rows = await deps.warehouse.query<DeviceRow>(
-      'SELECT id, kind, district, subdistrict, grid, building, revoked FROM devices FINAL',
-    );
+    const [rows, retiredRows] = await Promise.all([
+      deps.warehouse.query<DeviceRow>('SELECT id, kind, district, subdistrict, grid, building, revoked FROM devices FINAL'),
+      // Only the decommissioned ones travel: a few rows, whatever the number of sensors the city has.
+      deps.warehouse.query<{ device: string; sensors: string[] }>(
+        "SELECT device, groupArray(sensor) AS sensors FROM device_sensors FINAL WHERE state = 'decommissioned' GROUP BY device",
+      ),
+    ]);
+    const retiredBy = new Map(retiredRows.map((r) => [r.device, r.sensors]));
     for (const row of rows) {
       const places = placesOf(row);
       const revoked = row.revoked === true || row.revoked === 1;
+      const names = retiredBy.get(row.id);
       const entry = devices.get(row.id);
+      const retired = names === undefined ? NONE_RETIRED : sameSet(entry?.retired, names) ? entry!.retired : new Set(names);
       if (entry === undefined) {
-        devices.set(row.id, { id: row.id, kind: row.kind, revoked, places, cache: { series: [], sensors: new Map() } });
+        devices.set(row.id, { id: row.id, kind: row.kind, revoked, retired, places, cache: { series: [], sensors: new Map() } });
         continue;
       }
       entry.kind = row.kind;
       entry.revoked = revoked;
+      entry.retired = retired;
       if (entry.places.join('\u0000') !== places.join('\u0000')) {
         entry.places = places;
         entry.cache = { series: [], sensors: new Map() };

@@ -9,6 +9,7 @@ import { verificationEventIdsMigration } from './0008-verification-event-ids.ts'
 import { auditReadsMigration } from './0009-audit-reads.ts';
 import { deviceDepartmentsMigration } from './0010-device-departments.ts';
 import { credentialFlagsMigration } from './0011-credential-flags.ts';
+import { deviceSensorsMigration } from './0012-device-sensors.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration, in version order. Append only. */
@@ -24,4 +25,5 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   auditReadsMigration,
   deviceDepartmentsMigration,
   credentialFlagsMigration,
+  deviceSensorsMigration,
 ]);
