@@ -19,4 +19,12 @@ export const ingestErrors = defineErrors({
   INGEST_ERR_LOCKED_OUT: { message: 'Too many failed logins from this address; try again later', statusCode: 429 },
   INGEST_ERR_WIRE_LIMIT: { message: 'An MQTT packet or socket beyond the wire limits (mqtt.wire): connection closed', statusCode: 400 },
   INGEST_ERR_INSTANCE_TAKEN: { message: 'Another live ingest instance uses this pipeline instance name', statusCode: 500 },
+  /** Readings refused because they name a sensor beyond the device's cap (issue 17): a dead letter, never stored. */
+  INGEST_ERR_SENSOR_LIMIT: { message: "Reading for a sensor beyond the device's sensor cap", statusCode: 400 },
+  /** Readings refused because their metric would exceed the device's cap on distinct metric names. */
+  INGEST_ERR_METRIC_LIMIT: { message: "Reading for a metric beyond the device's cap on distinct metric names", statusCode: 400 },
+  /** Readings refused because their sensor was decommissioned by an operator. */
+  /** An admin route naming a device the registry does not have. */
+  INGEST_ERR_NO_SUCH_DEVICE: { message: 'No device with this id', statusCode: 404 },
+  INGEST_ERR_SENSOR_DECOMMISSIONED: { message: 'Reading for a decommissioned sensor', statusCode: 400 },
 });

@@ -16,10 +16,11 @@ import {
   type TokenAuthenticator,
 } from '@cityops/protocol';
 import { httpServerMetricHooks } from '@cityops/protocol/service-metrics';
-import type { DeviceInfo, DeviceRegistry, Warehouse } from '@cityops/warehouse';
+import type { DeviceInfo, DeviceRegistry, SensorSets, Warehouse } from '@cityops/warehouse';
 import type { Logger } from 'pino';
 import { createIngestAccess } from './http-access.ts';
 import { ingestErrors } from './errors.ts';
+import { declaredSensorsSchema, maxSensorsSchema, sensorRoutes } from './http-sensor-routes.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
 import type { TelemetryPipeline } from './telemetry-pipeline.ts';
 
@@ -37,6 +38,7 @@ export interface HttpApiConfig {
 
 export interface HttpApiDeps {
   readonly registry: DeviceRegistry;
+  readonly sensors: SensorSets;
   readonly pipeline: TelemetryPipeline;
   readonly warehouse: Warehouse;
   readonly metrics: IngestMetrics;
@@ -83,6 +85,10 @@ const deviceBodySchema = {
     place: { type: 'string', maxLength: 200 },
     /** A console's departments (checked by the registry: ids, 1 to 64, consoles only). */
     departments: { type: 'array', items: { type: 'string', maxLength: 64 }, maxItems: 64 },
+    /** A gateway's sensors, declared at provisioning (issue 17); others are learned up to the cap. */
+    sensors: declaredSensorsSchema,
+    /** The device's own sensor cap; absent or 0: `registry.sensors.defaultMaxPerDevice`. */
+    maxSensors: maxSensorsSchema,
   },
 } as const;
 
@@ -156,11 +162,14 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
       if (refused !== undefined) throw refused;
       const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
       const result = await pipeline.accept(device, `http:/v1/telemetry/${device.id}`, body, 'http');
-      if (result.outcome === 'accepted') deps.forwardTelemetry?.(device.id, body);
       if (result.outcome === 'dead_letter') {
         return reply.status(400).send({ code: result.code, message: result.message, storedAs: 'dead_letter' });
       }
-      return reply.status(result.outcome === 'accepted' ? 202 : 200).send(result);
+      if (result.outcome === 'duplicate') return reply.status(200).send(result);
+      // Subscribers get what was stored: without the readings the device's sensor set refused.
+      deps.forwardTelemetry?.(device.id, result.payload);
+      const { payload: _stored, refused: some, ...accepted } = result;
+      return reply.status(202).send({ ...accepted, ...(some === undefined ? {} : { refused: { ...some, storedAs: 'dead_letter' } }) });
     });
     done();
   });
@@ -180,13 +189,22 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
   });
 
   app.post('/v1/devices', { schema: { body: deviceBodySchema }, onRequest: requireAdmin }, async (request, reply) => {
-    const body = request.body as { id: string; kind: DeviceKind; place?: string; departments?: string[] };
+    const body = request.body as { id: string; kind: DeviceKind; place?: string; departments?: string[]; sensors?: { id: string; metric: string }[]; maxSensors?: number };
     if (PLACED_DEVICE_KINDS.includes(body.kind) && body.place === undefined) {
       throw ingestErrors.INGEST_ERR_QUERY_INVALID('place is required for gateways and scanners');
     }
     const place =
       body.place === undefined ? { district: '', subdistrict: '', grid: '', building: '' } : parsePlace(body.place);
-    const created = await registry.add({ id: body.id, kind: body.kind, place, ...(body.departments === undefined ? {} : { departments: body.departments }) });
+    // Checked before the device exists: a refused declaration must not leave a device whose secret nobody saw.
+    if (body.sensors !== undefined) deps.sensors.checkRoom(body.id, body.sensors, body.maxSensors);
+    const created = await registry.add({
+      id: body.id,
+      kind: body.kind,
+      place,
+      ...(body.departments === undefined ? {} : { departments: body.departments }),
+      ...(body.maxSensors === undefined ? {} : { maxSensors: body.maxSensors }),
+    });
+    if (body.sensors !== undefined && body.sensors.length > 0) await deps.sensors.declare(body.id, body.sensors);
     return reply.status(201).send(created);
   });
 
@@ -194,6 +212,8 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
     await registry.revoke((request.params as { id: string }).id);
     return reply.status(204).send();
   });
+
+  void app.register(sensorRoutes, { registry, sensors: deps.sensors, requireAdmin });
 
   app.get('/metrics', async (_request, reply) => {
     return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());

@@ -25,6 +25,22 @@ export function createIngestMetrics(registry = new Registry()) {
       labelNames: ['reason'] as const,
       registers: [registry],
     }),
+    sensorRefusals: new Counter({
+      name: 'cityops_ingest_sensor_refusals_total',
+      help: "Readings refused by the device's sensor set (issue 17), by reason: sensor_limit, metric_limit, decommissioned.",
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    knownSensors: new Gauge({
+      name: 'cityops_ingest_known_sensors',
+      help: "Sensors in the devices' sensor sets held in memory (declared, learned, decommissioned).",
+      registers: [registry],
+    }),
+    sensorRowsPending: new Gauge({
+      name: 'cityops_ingest_sensor_rows_pending',
+      help: 'Sensors learned and not yet written to the warehouse.',
+      registers: [registry],
+    }),
     rowsWritten: new Counter({
       name: 'cityops_ingest_warehouse_rows_written_total',
       help: 'Reading rows inserted into the warehouse.',

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { createAddressGuard, topics, type AddressGuard, type TokenAuthenticator } from '@cityops/protocol';
-import { createDeviceRegistry, type DeviceRegistry, type Warehouse } from '@cityops/warehouse';
+import { createDeviceRegistry, createSensorSets, type DeviceRegistry, type SensorSets, type Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
 import { createClusterRouting, type ClusterRouting } from './cluster-routing.ts';
 import { ingestErrors } from './errors.ts';
@@ -51,6 +51,8 @@ export interface IngestService {
   start(): Promise<IngestAddresses>;
   stop(): Promise<void>;
   readonly registry: DeviceRegistry;
+  /** Each device's known sensors (issue 17). */
+  readonly sensors: SensorSets;
   readonly pipeline: TelemetryPipeline;
   readonly metrics: IngestMetrics;
   readonly broker: MqttBroker;
@@ -77,6 +79,15 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
     maxRecordBytes: config.telemetry.maxPayloadBytes + 4096,
   });
   const registry = createDeviceRegistry(config.registry, { warehouse, now });
+  const sensors = createSensorSets(
+    { ...config.registry.sensors, refreshMs: config.registry.refreshMs },
+    {
+      warehouse,
+      now,
+      capOf: (device) => registry.get(device)?.maxSensors,
+      onError: (err) => logger.warn({ err }, 'sensor sets not written or re-read; retrying on the next tick'),
+    },
+  );
   const pipeline = createTelemetryPipeline(
     {
       maxPayloadBytes: config.telemetry.maxPayloadBytes,
@@ -89,6 +100,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       warehouse,
       wal,
       metrics,
+      sensors,
       now,
       onError: (err) => logger.error({ err }, 'warehouse write failed; retrying, nothing is dropped'),
     },
@@ -161,6 +173,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       guard,
       now,
       registry,
+      sensors,
       pipeline,
       warehouse,
       metrics,
@@ -188,13 +201,19 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       },
     },
   );
-  const walBytesTimer = setInterval(() => metrics.walBytes.set(wal.bytesOnDisk()), 5000);
+  const walBytesTimer = setInterval(() => {
+    metrics.walBytes.set(wal.bytesOnDisk());
+    const known = sensors.stats();
+    metrics.knownSensors.set(known.sensors);
+    metrics.sensorRowsPending.set(known.pending);
+  }, 5000);
   walBytesTimer.unref();
   let started: IngestAddresses | undefined;
   let stopping: Promise<void> | undefined;
 
   return {
     registry,
+    sensors,
     pipeline,
     metrics,
     broker,
@@ -212,6 +231,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
         }
       }
       await registry.start();
+      await sensors.start();
       const recovered = await pipeline.start();
       if (recovered.replayedBatches + recovered.alreadyStored + recovered.truncatedBytes > 0) {
         logger.info(recovered, 'write-ahead log replayed');
@@ -243,6 +263,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
         await lease?.stop();
         await cluster?.stop();
         await pipeline.stop();
+        await sensors.stop();
         await registry.stop();
       })();
       return stopping;

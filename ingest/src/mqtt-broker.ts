@@ -195,7 +195,12 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
 
   async function acceptTelemetry(device: DeviceInfo, packet: { topic: string; payload: Buffer; retain: boolean }): Promise<void> {
     const result = await pipeline.accept(device, packet.topic, packet.payload, 'mqtt');
-    if (result.outcome === 'accepted') return;
+    if (result.outcome === 'accepted') {
+      // Some readings refused by the device's sensor set: subscribers get the accepted ones only.
+      packet.payload = result.payload;
+      if (result.refused !== undefined) notify(device.id, { code: result.refused.code, message: result.refused.message, topic: packet.topic, boot: result.boot, seq: result.seq });
+      return;
+    }
     // Duplicates and dead letters must not reach subscribers, on this instance or another. The
     // mark has to survive routing through Redis (a copy, not this buffer), so it is the payload
     // itself: emptied here, refused by authorizeForward. No valid batch is empty.

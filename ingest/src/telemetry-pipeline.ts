@@ -1,8 +1,9 @@
 import { createTelemetryCodec, formatPlace, isCityopsError, parsePlace, type TelemetryBatch } from '@cityops/protocol';
-import type { DeviceInfo, PackedBatch, StoredBatch, Warehouse } from '@cityops/warehouse';
+import type { DeviceInfo, PackedBatch, SensorSets, StoredBatch, Warehouse } from '@cityops/warehouse';
 import { createDedupWindow } from './dedup-window.ts';
 import { ingestErrors } from './errors.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
+import { describeSensorRefusals } from './sensor-refusals.ts';
 import { createWarehouseWriter, type WarehouseWriter, type WriterConfig } from './warehouse-writer.ts';
 import type { WalBatchRecord, WalRecord } from './wal/wal-record.ts';
 import type { WriteAheadLog } from './wal/write-ahead-log.ts';
@@ -21,6 +22,8 @@ export interface PipelineDeps {
   readonly warehouse: Warehouse;
   readonly wal: WriteAheadLog;
   readonly metrics: IngestMetrics;
+  /** Each device's known sensors: readings beyond a device's caps are refused (issue 17). */
+  readonly sensors: SensorSets;
   readonly now: () => number;
   readonly onError: (err: unknown) => void;
 }
@@ -28,7 +31,16 @@ export interface PipelineDeps {
 export type Transport = 'mqtt' | 'http';
 
 export type AcceptOutcome =
-  | { readonly outcome: 'accepted'; readonly boot: number; readonly seq: number; readonly readings: number }
+  | {
+      readonly outcome: 'accepted';
+      readonly boot: number;
+      readonly seq: number;
+      readonly readings: number;
+      /** What was stored and is to be forwarded: the payload itself, or re-encoded without the refused readings. */
+      readonly payload: Buffer;
+      /** Readings refused by the device's sensor set, kept as a dead letter with the raw payload. */
+      readonly refused?: { readonly code: string; readonly message: string; readonly readings: number };
+    }
   | { readonly outcome: 'duplicate'; readonly boot: number; readonly seq: number }
   | { readonly outcome: 'dead_letter'; readonly code: string; readonly message: string };
 
@@ -115,9 +127,8 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
     return { replayedBatches: batches.length - alreadyStored, alreadyStored, truncatedBytes };
   }
 
-  async function deadLetter(device: DeviceInfo, topic: string, payload: Buffer, err: unknown, transport: Transport) {
-    const code = isCityopsError(err) ? err.code : 'INGEST_ERR_INTERNAL';
-    const message = err instanceof Error ? err.message : String(err);
+  /** Makes a dead letter durable (write-ahead log) and counts it. */
+  async function storeDeadLetter(device: DeviceInfo, topic: string, payload: Buffer, code: string, message: string): Promise<void> {
     const record: WalRecord = {
       kind: 'dead',
       receivedAt: now(),
@@ -136,6 +147,12 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
       throw err;
     }
     metrics.deadLetters.inc({ reason: code });
+  }
+
+  async function deadLetter(device: DeviceInfo, topic: string, payload: Buffer, err: unknown, transport: Transport) {
+    const code = isCityopsError(err) ? err.code : 'INGEST_ERR_INTERNAL';
+    const message = err instanceof Error ? err.message : String(err);
+    await storeDeadLetter(device, topic, payload, code, message);
     metrics.batches.inc({ outcome: 'dead_letter', transport });
     return { outcome: 'dead_letter' as const, code, message };
   }
@@ -146,12 +163,9 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
       if (stopped) throw ingestErrors.INGEST_ERR_STOPPED();
       const receivedAt = now();
       let batch: TelemetryBatch;
-      let packed: PackedBatch;
       try {
         batch = codec.decode(payload);
         checkTimestamps(batch, receivedAt);
-        // Packed now, while the decoded readings are young: the writer holds only the packed bytes.
-        packed = deps.warehouse.pack({ device: device.id, place: device.place, boot: batch.boot, seq: batch.seq, receivedAt, readings: batch.readings });
       } catch (err) {
         return deadLetter(device, topic, payload, err, transport);
       }
@@ -160,7 +174,31 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
         metrics.batches.inc({ outcome: 'duplicate', transport });
         return { outcome: 'duplicate', boot, seq };
       }
-      const rows = batch.readings.length;
+      // A batch mixing known and refused readings: the known ones are stored and forwarded as usual,
+      // the refused ones are a dead letter (the raw payload, their sensors named in the detail). Only
+      // then is the payload re-encoded, so subscribers (analytics) never see a refused sensor.
+      let readings = batch.readings;
+      let stored = payload;
+      let refused: { code: string; message: string; readings: number } | undefined;
+      const screened = deps.sensors.screen(device.id, readings);
+      if (screened !== undefined) {
+        const refusal = describeSensorRefusals(screened.refused, readings.length);
+        for (const [reason, n] of refusal.counts) metrics.sensorRefusals.inc({ reason }, n);
+        const err = ingestErrors[refusal.code](refusal.message);
+        if (screened.kept.length === 0) return deadLetter(device, topic, payload, err, transport);
+        await storeDeadLetter(device, topic, payload, err.code, err.message);
+        refused = { code: err.code, message: err.message, readings: screened.refused.length };
+        readings = screened.kept;
+        stored = codec.encode({ boot, seq, readings });
+      }
+      let packed: PackedBatch;
+      try {
+        // Packed now, while the decoded readings are young: the writer holds only the packed bytes.
+        packed = deps.warehouse.pack({ device: device.id, place: device.place, boot, seq, receivedAt, readings });
+      } catch (err) {
+        return deadLetter(device, topic, payload, err, transport);
+      }
+      const rows = readings.length;
       await writer.admit(rows);
       if (stopped) {
         writer.release(rows);
@@ -179,7 +217,7 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
         place: formatPlace(device.place),
         boot,
         seq,
-        payload,
+        payload: stored,
       };
       const started = performance.now();
       try {
@@ -190,9 +228,9 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
         throw err;
       }
       metrics.walSyncSeconds.observe((performance.now() - started) / 1000);
-      metrics.readings.inc(batch.readings.length);
+      metrics.readings.inc(rows);
       metrics.batches.inc({ outcome: 'accepted', transport });
-      return { outcome: 'accepted', boot, seq, readings: batch.readings.length };
+      return { outcome: 'accepted', boot, seq, readings: rows, payload: stored, ...(refused === undefined ? {} : { refused }) };
     },
     writer: () => writer,
     async stop() {

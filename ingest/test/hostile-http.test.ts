@@ -103,6 +103,7 @@ describe('ingest HTTP API under hostile parameters', () => {
       { maxPayloadBytes: MAX_PAYLOAD, adminToken: ADMIN },
       {
         registry: h.service.registry,
+        sensors: h.service.sensors,
         pipeline: h.service.pipeline,
         warehouse: h.warehouse,
         metrics: h.service.metrics,

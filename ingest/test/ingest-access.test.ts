@@ -22,6 +22,7 @@ describe('ingest HTTP access by role', () => {
     h = await startHarness({ wal: { fsync: false } });
     const deps = {
       registry: h.service.registry,
+      sensors: h.service.sensors,
       pipeline: h.service.pipeline,
       warehouse: h.warehouse,
       metrics: h.service.metrics,
