@@ -67,6 +67,13 @@ describe('cityops device', () => {
     ) as { username: string; secret: string };
     expect(json.username).toBe('gw-api');
     expect(await publish(port, 'gw-api', json.secret, 2)).toBe(0);
+    // Its sensor was learned on first sight; decommissioned through the API, it stays listed as such.
+    const token = ['--api', api, '--token', 'device-test-token-0123456789', '--json'];
+    const listed = JSON.parse(await capture((out) => deviceCommand(['sensors', 'gw-api', ...token], out))) as { active: number; sensors: { sensor: string; origin: string }[] };
+    expect(listed).toMatchObject({ active: 1, sensors: [{ sensor: 's', origin: 'learned' }] });
+    await capture((out) => deviceCommand(['decommission', 'gw-api', 's', ...token], out));
+    const after = JSON.parse(await capture((out) => deviceCommand(['sensors', 'gw-api', ...token], out))) as { active: number; decommissioned: number };
+    expect(after).toMatchObject({ active: 0, decommissioned: 1 });
     await capture((out) => deviceCommand(['revoke', 'gw-cli', '--api', api, '--token', 'device-test-token-0123456789'], out));
     expect(await publish(port, 'gw-cli', secret!, 3)).not.toBe(0);
     await expect(deviceCommand(['revoke', 'gw-cli', '--api', api, '--token', 'wrong'], new PassThrough())).rejects.toMatchObject({ code: 'CLI_ERR_API' });

@@ -1,47 +1,18 @@
 import { parseArgs } from 'node:util';
 import { DEVICE_KINDS, parsePlace, PLACED_DEVICE_KINDS, type DeviceKind, type Place } from '@cityops/protocol';
-import { createDeviceRegistry, openWarehouse } from '@cityops/warehouse';
 import { cliErrors } from '../cli-errors.ts';
-import { warehouseConfigFrom } from '../store-option.ts';
+import { decommissionSensor, listSensors, parseMaxSensors, parseSensorList } from './device-sensors.ts';
+import { callApi, withStore, type Target } from './device-target.ts';
 
 export const deviceUsage = `cityops device add <id> --kind gateway|scanner|service|console [--at district/subdistrict/grid[/building]] [--departments a,b]
+    [--sensors s1:metric,s2:metric] [--max-sensors N]
   --at is required for gateways and scanners; --departments for a console (the alert topics it may read)
+  --sensors declares a gateway's sensors; others are learned on first sight up to its cap (--max-sensors, 0: the default)
 cityops device revoke <id>
+cityops device sensors <id>                  a device's sensors, with counts against its caps
+cityops device decommission <id> <sensor>    its readings are refused from now on, its silence is not news
   where the registry is: --api URL --token T (a running cityops), or --store URL, or --data DIR (default .cityops)
-  --json   print the credentials as JSON`;
-
-interface Target {
-  readonly api?: string | undefined;
-  readonly token?: string | undefined;
-  readonly store?: string | undefined;
-  readonly data: string;
-}
-
-async function callApi(target: Target, method: string, path: string, body?: unknown): Promise<unknown> {
-  const response = await fetch(new URL(path, target.api), {
-    method,
-    headers: {
-      authorization: `Bearer ${target.token ?? ''}`,
-      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-    },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  const text = await response.text();
-  if (!response.ok) throw cliErrors.CLI_ERR_API(`${response.status} ${text}`);
-  return text === '' ? undefined : (JSON.parse(text) as unknown);
-}
-
-async function withRegistry<T>(target: Target, fn: (registry: ReturnType<typeof createDeviceRegistry>) => Promise<T>): Promise<T> {
-  const warehouse = await openWarehouse(warehouseConfigFrom(target));
-  const registry = createDeviceRegistry({ refreshMs: 60_000 }, { warehouse });
-  try {
-    await registry.start();
-    return await fn(registry);
-  } finally {
-    await registry.stop();
-    await warehouse.close();
-  }
-}
+  --json   print JSON (the credentials of a device added)`;
 
 export async function deviceCommand(argv: string[], out: NodeJS.WritableStream): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -51,6 +22,8 @@ export async function deviceCommand(argv: string[], out: NodeJS.WritableStream):
       kind: { type: 'string' },
       at: { type: 'string' },
       departments: { type: 'string' },
+      sensors: { type: 'string' },
+      'max-sensors': { type: 'string' },
       api: { type: 'string' },
       token: { type: 'string' },
       store: { type: 'string' },
@@ -58,13 +31,19 @@ export async function deviceCommand(argv: string[], out: NodeJS.WritableStream):
       json: { type: 'boolean', default: false },
     },
   });
-  const [verb, id] = positionals;
-  if (id === undefined || (verb !== 'add' && verb !== 'revoke')) throw cliErrors.CLI_ERR_USAGE(deviceUsage);
+  const [verb, id, sensor] = positionals;
+  if (id === undefined || !['add', 'revoke', 'sensors', 'decommission'].includes(verb ?? '')) throw cliErrors.CLI_ERR_USAGE(deviceUsage);
   const target: Target = { api: values.api, token: values.token, store: values.store, data: values.data };
+
+  if (verb === 'sensors') return listSensors(target, id, values.json, out);
+  if (verb === 'decommission') {
+    if (sensor === undefined) throw cliErrors.CLI_ERR_USAGE('cityops device decommission <id> <sensor>');
+    return decommissionSensor(target, id, sensor, values.json, out);
+  }
 
   if (verb === 'revoke') {
     if (target.api !== undefined) await callApi(target, 'DELETE', `/v1/devices/${encodeURIComponent(id)}`);
-    else await withRegistry(target, (registry) => registry.revoke(id));
+    else await withStore(target, (registry) => registry.revoke(id));
     out.write(values.json ? `${JSON.stringify({ id, revoked: true })}\n` : `device ${id} revoked\n`);
     return;
   }
@@ -76,10 +55,19 @@ export async function deviceCommand(argv: string[], out: NodeJS.WritableStream):
   const place: Place = values.at === undefined ? { district: '', subdistrict: '', grid: '', building: '' } : parsePlace(values.at);
   const departments = values.departments?.split(',').map((d) => d.trim()).filter((d) => d !== '');
   const withDepartments = departments === undefined ? {} : { departments };
+  const sensors = values.sensors === undefined ? undefined : parseSensorList(values.sensors);
+  const maxSensors = parseMaxSensors(values['max-sensors']);
+  const withSensors = { ...(sensors === undefined ? {} : { sensors }), ...(maxSensors === undefined ? {} : { maxSensors }) };
   const created =
     target.api !== undefined
-      ? ((await callApi(target, 'POST', '/v1/devices', { id, kind, ...(values.at === undefined ? {} : { place: values.at }), ...withDepartments })) as { id: string; secret: string })
-      : await withRegistry(target, (registry) => registry.add({ id, kind, place, ...withDepartments }));
+      ? ((await callApi(target, 'POST', '/v1/devices', { id, kind, ...(values.at === undefined ? {} : { place: values.at }), ...withDepartments, ...withSensors })) as { id: string; secret: string })
+      : await withStore(target, async (registry, known) => {
+          // As the API does: the caps are checked before the device exists.
+          if (sensors !== undefined) known.checkRoom(id, sensors, maxSensors);
+          const added = await registry.add({ id, kind, place, ...withDepartments, ...(maxSensors === undefined ? {} : { maxSensors }) });
+          if (sensors !== undefined && sensors.length > 0) await known.declare(id, sensors);
+          return added;
+        });
   if (values.json) {
     out.write(`${JSON.stringify({ id: created.id, kind, place: values.at ?? null, ...withDepartments, username: created.id, secret: created.secret })}\n`);
     return;
