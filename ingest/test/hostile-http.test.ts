@@ -259,6 +259,28 @@ describe('ingest HTTP API under hostile parameters', () => {
     );
   });
 
+  it('the sensor routes (issue 17): any id, sensor, body and token answer 2xx or 4xx with a code', async () => {
+    const token = fc.constantFrom(`Bearer ${ADMIN}`, `Bearer ${ADMIN}x`, '', `Basic ${ADMIN}`);
+    const device = fc.oneof(fc.constant('gw-hostile'), hostileString);
+    const sensorsBody = fc.oneof(
+      fc.record({ sensors: fc.array(fc.record({ id: hostileString, metric: hostileString }, { requiredKeys: [] }), { maxLength: 5 }), maxSensors: fc.oneof(fc.integer(), fc.double(), hostileString) }, { requiredKeys: [] }),
+      fc.jsonValue({ maxDepth: 3 }),
+    );
+    await fc.assert(
+      fc.asyncProperty(device, hostileString, sensorsBody, token, fc.constantFrom('GET', 'POST', 'DELETE'), async (id, sensor, body, auth, method) => {
+        const headers = { ...(auth === '' ? {} : { authorization: auth }), ...(method === 'POST' ? { 'content-type': 'application/json' } : {}) };
+        const url = `/v1/devices/${encodeURIComponent(id)}/sensors${method === 'DELETE' ? `/${encodeURIComponent(sensor)}` : ''}`;
+        const payload = method === 'POST' ? (JSON.stringify(body) ?? 'null') : undefined;
+        const { status } = checked(await app.inject({ method, url, headers, ...(payload === undefined ? {} : { payload }) }), `${method} ${url.slice(0, 120)} ${payload?.slice(0, 120) ?? ''}`);
+        if (auth !== `Bearer ${ADMIN}`) expect([401, 404, 414]).toContain(status);
+      }),
+      { numRuns: 200 },
+    );
+    // Whatever was declared, the device's set stays within its cap.
+    const listed = h.service.sensors.list('gw-hostile');
+    expect(listed.active + listed.decommissioned).toBeLessThanOrEqual(listed.cap);
+  });
+
   it('SQL injection in every string parameter gets nowhere: tables and rows unchanged, text kept as data', async () => {
     // What the fuzzing above accepted is written first, so that the counts below compare like with like.
     await vi.waitFor(() => expect(h.service.pipeline.writer().load()).toBe(0), { timeout: 10_000 });
