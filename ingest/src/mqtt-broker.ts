@@ -196,8 +196,7 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
   async function acceptTelemetry(device: DeviceInfo, packet: { topic: string; payload: Buffer; retain: boolean }): Promise<void> {
     const result = await pipeline.accept(device, packet.topic, packet.payload, 'mqtt');
     if (result.outcome === 'accepted') {
-      // Some readings refused by the device's sensor set: subscribers get the accepted ones only.
-      packet.payload = result.payload;
+      packet.payload = result.payload; // without the readings the device's sensor set refused, if any
       if (result.refused !== undefined) notify(device.id, { code: result.refused.code, message: result.refused.message, topic: packet.topic, boot: result.boot, seq: result.seq });
       return;
     }
