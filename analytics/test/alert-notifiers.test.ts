@@ -159,7 +159,7 @@ describe('MQTT notifier', () => {
     const metrics = createAlertMetrics(registry);
     const sent: [string, string][] = [];
     let fail = false;
-    const notifier = createMqttAlertNotifier({
+    const notifier = createMqttAlertNotifier({ maxInFlight: 100 }, {
       publish: (topic, payload) => {
         if (fail) return Promise.reject(new Error('not connected'));
         sent.push([topic, payload]);

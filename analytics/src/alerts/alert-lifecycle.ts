@@ -127,7 +127,7 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
   const newId = deps.randomId ?? randomUUID;
   let conditions = deps.conditions;
   const notifiers: AlertNotifier[] = [];
-  if (deps.publish !== undefined) notifiers.push(createMqttAlertNotifier({ publish: deps.publish, logger, metrics }));
+  if (deps.publish !== undefined) notifiers.push(createMqttAlertNotifier(config.mqttQueue, { publish: deps.publish, logger, metrics }));
   if (config.webhooks.length > 0) {
     notifiers.push(createWebhookAlertNotifier(config.webhooks, config.webhookQueue, { logger, metrics, timers, ...(deps.fetch ? { fetch: deps.fetch } : {}) }));
   }
@@ -207,6 +207,9 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
         specs.push({ type: 'suppressed', actor, state: 'suppressed', parentKey });
       } else if (!live.conditionActive) {
         specs.push({ type: 'condition_returned', actor, state: live.state, parentKey });
+      } else if (live.summary !== description.summary || live.value !== description.value) {
+        // A group gained or lost members, a storm folded more: the same alert says so, not a new one.
+        specs.push({ type: 'updated', actor, state: live.state, parentKey });
       }
       if (specs.length > 0) await commit(live.id, live, description, specs);
     });

@@ -54,6 +54,15 @@ export const alertsConfigSchema = {
         },
       },
     },
+    /** MQTT notifications: publishes awaiting the broker's PUBACK; when full a new one is dropped (counted). */
+    mqttQueue: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxInFlight: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
+      },
+    },
     webhookQueue: {
       type: 'object',
       additionalProperties: false,

@@ -48,6 +48,8 @@ export interface RuleEngine extends RuleConditions {
   pollVerificationsNow(): Promise<void>;
   /** Resolves when every sink call made so far has settled. */
   settled(): Promise<void>;
+  /** A decommissioned sensor (DeviceEntry `retired`): stop watching it; its silence is no longer news. */
+  forgetSensor(device: string, sensor: string): boolean;
   readonly rules: RuleSet;
   stats(): { readonly connected: boolean; readonly sensors: number; readonly places: number; readonly conditions: number; readonly devices: number };
 }
@@ -83,6 +85,11 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
     logger,
     maxConditions: bounds.maxConditions,
     onDrop: () => drop('conditions', 1),
+    now,
+    storms: config.storms,
+    updateEveryMs: config.updateEveryMs,
+    maxPending: bounds.maxPendingAlerts,
+    onSinkBusy: () => drop('sink_busy', 1),
   });
   const rules = ruleSet.rules;
   const silence = createSilenceTracker(
@@ -92,7 +99,7 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
       ...pick(rules, 'grid_quiet', 'gridQuiet'),
       ...pick(rules, 'pipeline_backlog', 'pipelineBacklog'),
     },
-    bounds,
+    { ...bounds, groupAt: config.silenceGroups.at, groupListMax: config.silenceGroups.listMax },
     { conditions, now, onDrop: drop, onEvaluations: (n) => metrics.ruleEvaluations.inc({ source: 'silence' }, n) },
   );
   const readings = createReadingRules(
@@ -193,6 +200,17 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
     const byKind = conditions.activeByKind();
     for (const kind of ALERT_KINDS) metrics.ruleConditionsActive.set({ kind }, byKind.get(kind) ?? 0);
     metrics.ruleConditionsSuppressed.set(conditions.suppressed());
+    const held = silence.sizes();
+    const state = metrics.ruleStateEntries;
+    state.set({ kind: 'sensors' }, held.sensors);
+    state.set({ kind: 'groups' }, held.groups);
+    state.set({ kind: 'gateways' }, held.gateways);
+    state.set({ kind: 'grids' }, held.grids);
+    state.set({ kind: 'pipelines' }, held.pipelines);
+    state.set({ kind: 'series' }, readings.places());
+    state.set({ kind: 'conditions' }, conditions.size());
+    state.set({ kind: 'storms' }, conditions.storms());
+    state.set({ kind: 'pending_alerts' }, conditions.pending());
     const newest = readings.newestTs();
     if (newest > 0) metrics.ruleStreamLagSeconds.set((now() - newest) / 1000);
   }
@@ -243,6 +261,12 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
       await Promise.all(verifications.map((_, i) => poll(i)));
     },
     settled: () => conditions.settled(),
+    forgetSensor(device, sensor) {
+      const entry = directory.get(device);
+      if (entry === undefined || !silence.forget(entry, sensor)) return false;
+      flushSoon();
+      return true;
+    },
     async start() {
       if (state !== 'new') return;
       state = 'running';
@@ -266,7 +290,7 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
     },
     stats: () => ({
       connected: stream.connected(),
-      sensors: silence.sensors(),
+      sensors: silence.sizes().sensors,
       places: readings.places(),
       conditions: conditions.size(),
       devices: directory.size(),
