@@ -177,4 +177,26 @@ describe('MQTT notifier', () => {
     expect(alertTopic('')).toBe('cityops/v1/alerts/unassigned');
     expect(await counter(registry, 'cityops_analytics_alert_notify_failures_total')).toBe(1);
   });
+
+  it('a broker that never acknowledges holds at most maxInFlight publishes; the rest are dropped and counted', async () => {
+    const registry = new Registry();
+    const metrics = createAlertMetrics(registry);
+    const pending: (() => void)[] = [];
+    const notifier = createMqttAlertNotifier({ maxInFlight: 3 }, {
+      publish: () => new Promise<void>((resolve) => pending.push(resolve)),
+      logger,
+      metrics,
+    });
+    for (let seq = 1; seq <= 10; seq++) notifier.notify(notification(seq));
+    expect(pending).toHaveLength(3);
+    expect(await counter(registry, 'cityops_analytics_alert_notify_dropped_total')).toBe(7);
+    // Room again once the broker answers.
+    pending.shift()!();
+    await vi.waitFor(() => {
+      notifier.notify(notification(11));
+      expect(pending).toHaveLength(3);
+    });
+    for (const resolve of pending) resolve();
+    await notifier.close();
+  });
 });
