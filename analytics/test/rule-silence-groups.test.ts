@@ -50,7 +50,17 @@ function setup(options: { maxSensorsPerDevice?: number; maxNewAlerts?: number; m
     conditions.flush();
     await conditions.settled();
   };
-  return { clock, sink, conditions, tracker, tick, drops, busy: () => busy };
+  /** `n` gateways of one sensor, each in its own building, fall silent at once (one flush, not awaited). */
+  const silentAtOnce = (n: number) => {
+    const live = gateway('gw-live', GRID);
+    for (let i = 0; i < n; i++) tracker.sawBatch(gateway(`gw-n${i}`, GRID, `b${i}`), sensorsOf(1));
+    tracker.sawBatch(live, sensorsOf(1));
+    clock.advance(61_000);
+    tracker.sawBatch(live, sensorsOf(1));
+    tracker.evaluate();
+    conditions.flush();
+  };
+  return { clock, sink, conditions, tracker, tick, silentAtOnce, drops, busy: () => busy };
 }
 
 describe('silence grouped by gateway', () => {
@@ -213,15 +223,8 @@ describe('alert storms', () => {
   });
 
   it('sink calls wait in a bounded queue: when it is full they are sent at a later flush, none lost', async () => {
-    const { clock, sink, tracker, conditions, busy } = setup({ maxPending: 5, maxNewAlerts: 1000 });
-    const gws = Array.from({ length: 12 }, (_, i) => gateway(`gw-q${i}`, GRID, `b${i}`));
-    const live = gateway('gw-live', GRID);
-    for (const gw of gws) tracker.sawBatch(gw, sensorsOf(1));
-    tracker.sawBatch(live, sensorsOf(1));
-    clock.advance(61_000);
-    tracker.sawBatch(live, sensorsOf(1));
-    tracker.evaluate();
-    conditions.flush();
+    const { sink, conditions, silentAtOnce, busy } = setup({ maxPending: 5, maxNewAlerts: 1000 });
+    silentAtOnce(12);
     // One in flight, five waiting; six held for the next flush.
     expect(conditions.pending()).toBe(5);
     expect(busy()).toBe(6);
@@ -232,5 +235,16 @@ describe('alert storms', () => {
     await conditions.settled();
     expect(new Set(sink.raises('silent:').map((s) => s.key)).size).toBe(12);
     expect(sink.raises('silent:')).toHaveLength(12);
+  });
+});
+
+describe('stopping with a backlog', () => {
+  it('discard drops the sink calls still waiting, so settled waits only for the one in flight', async () => {
+    const { conditions, silentAtOnce } = setup({ maxNewAlerts: 1000 });
+    silentAtOnce(8);
+    expect(conditions.pending()).toBe(7);
+    expect(conditions.discard()).toBe(7);
+    await conditions.settled();
+    expect(conditions.pending()).toBe(0);
   });
 });

@@ -144,6 +144,10 @@ export function createAlertProjection(maxAlerts: number) {
     get evicted() {
       return evicted;
     },
+    /** Alerts not closed. */
+    liveCount(): number {
+      return byId.size - closedOrder.size;
+    },
     overCapacity(): boolean {
       return byId.size > maxAlerts;
     },

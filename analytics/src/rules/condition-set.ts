@@ -53,6 +53,8 @@ export interface ConditionSet {
   flush(): void;
   /** Resolves when every sink call made so far has settled. */
   settled(): Promise<void>;
+  /** Drops the sink calls still waiting (not the one in flight) and returns how many: what stop does. */
+  discard(): number;
   activeByKind(): Map<AlertKind, number>;
   suppressed(): number;
   size(): number;
@@ -253,5 +255,10 @@ export function createConditionSet(deps: ConditionSetDeps): ConditionSet {
     size: () => active.size,
     storms: () => storms.size(),
     pending: () => outbox.length - head,
+    discard() {
+      const n = outbox.length - head;
+      outbox.length = head;
+      return n;
+    },
   };
 }
