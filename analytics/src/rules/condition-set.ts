@@ -23,6 +23,8 @@ interface Condition {
   readonly storm: boolean;
   parent: string | undefined;
   raised: boolean;
+  /** Counted against its rule and place's storm cap (once, even if its raise has to wait). */
+  admitted: boolean;
   /** Folded into a storm: never raised. */
   folded: boolean;
   /** Its description changed since it was last sent. */
@@ -148,7 +150,7 @@ export function createConditionSet(deps: ConditionSetDeps): ConditionSet {
   function add(base: BaseSignal, links: ConditionLinks, storm: boolean): void {
     const k = kindRank(base.kind);
     const rank = k < 0 ? -1 : k * 2 + (links.isGroup === true || storm ? 1 : 0);
-    active.set(base.key, { base, links, rank, storm, parent: undefined, raised: false, folded: false, stale: false, sentAt: 0 });
+    active.set(base.key, { base, links, rank, storm, parent: undefined, raised: false, admitted: false, folded: false, stale: false, sentAt: 0 });
     fresh.add(base.key);
     if (rank > 0) chainChanged = true;
   }
@@ -166,9 +168,12 @@ export function createConditionSet(deps: ConditionSetDeps): ConditionSet {
 
   /** A condition that would be a new alert: admitted, or folded into its rule and place's storm. */
   function admit(cond: Condition, t: number): boolean {
-    if (cond.storm) return true;
+    if (cond.storm || cond.admitted) return true;
     const folded = storms.admit(cond.base, cond.links, t);
-    if (folded === undefined) return true;
+    if (folded === undefined) {
+      cond.admitted = true;
+      return true;
+    }
     cond.folded = true;
     const storm = active.get(folded.signal.key);
     if (storm === undefined) add(folded.signal, folded.links, true);
