@@ -82,6 +82,12 @@ export function createAnalyticsMetrics(registry = new Registry()) {
       help: 'Active conditions explained by an active condition above them (raised with a parentKey).',
       registers: [registry],
     }),
+    ruleStateEntries: new Gauge({
+      name: 'cityops_analytics_rule_state_entries',
+      help: "The rule engine's state, by kind (sensors, groups, gateways, grids, pipelines, series, conditions, storms, pending_alerts), each bounded by its config.",
+      labelNames: ['kind'] as const,
+      registers: [registry],
+    }),
     ruleStreamLagSeconds: new Gauge({
       name: 'cityops_analytics_rule_stream_lag_seconds',
       help: "The engine's clock minus the newest reading time seen on the live stream.",
@@ -89,7 +95,7 @@ export function createAnalyticsMetrics(registry = new Registry()) {
     }),
     ruleDrops: new Counter({
       name: 'cityops_analytics_rule_drops_total',
-      help: 'Readings or subjects the rules did not take, by reason (decode, unknown_device, late, places, sensors, gateways, grids, pipelines, conditions).',
+      help: 'Readings or subjects the rules did not take, by reason (decode, unknown_device, late, places, sensors, device_sensors: beyond a gateway bounds.maxSensorsPerDevice, gateways, grids, pipelines, conditions, sink_busy: a raise or clear held for the next tick because maxPendingAlerts are waiting).',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),

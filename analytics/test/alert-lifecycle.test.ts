@@ -60,6 +60,14 @@ async function newLifecycle(extra: Partial<AlertLifecycleDeps> = {}): Promise<Al
   return l;
 }
 
+/** A lifecycle over the same store keeping at most `maxAlerts`, without notifiers. */
+async function boundedLifecycle(maxAlerts: number): Promise<AlertLifecycle> {
+  const l = createAlertLifecycle({ ...config, maxAlerts }, { warehouse: wh, logger: pino({ level: 'silent' }), metrics: metrics.alerts, now: () => clock });
+  started.push(l);
+  await l.start();
+  return l;
+}
+
 function types(view: { events: readonly { type: string }[] } | undefined): string[] {
   return view?.events.map((e) => e.type) ?? [];
 }
@@ -337,14 +345,7 @@ describe('alert lifecycle', () => {
 
   it('keeps at most maxAlerts, evicting closed ones oldest first; an evicted alert is still read from the warehouse', async () => {
     const small = await newLifecycle({});
-    const bounded = createAlertLifecycle({ ...config, maxAlerts: 10 }, {
-      warehouse: wh,
-      logger: pino({ level: 'silent' }),
-      metrics: metrics.alerts,
-      now: () => clock,
-    });
-    started.push(bounded);
-    await bounded.start();
+    const bounded = await boundedLifecycle(10);
     const all = small.list({ limit: 1000 });
     const live = all.filter((a) => a.state !== 'closed').length;
     const kept = bounded.list({ limit: 1000 });
@@ -357,6 +358,19 @@ describe('alert lifecycle', () => {
     const reopened = await bounded.reopen(evicted!.id, 'it is back', { name: 'op' });
     expect(reopened.events.map((e) => e.seq)).toEqual([...stored!.events.map((e) => e.seq), stored!.seq + 1, stored!.seq + 2]);
     await small.stop();
+  });
+
+  it('refuses a new alert, counted, when maxAlerts alerts are live: live ones are never evicted, so memory stays bounded', async () => {
+    const bounded = await boundedLifecycle(10);
+    const liveNow = () => bounded.list({ limit: 100_000 }).filter((a) => a.state !== 'closed').length;
+    const refused = async () => (await metrics.alerts.refused.get()).values[0]?.value ?? 0;
+    const live0 = liveNow();
+    const before = await refused();
+    const t0 = freshHour();
+    for (let i = 0; i < Math.max(0, 10 - live0) + 5; i++) await bounded.raise(pmSignal(`gcap${i}`, t0));
+    expect(liveNow()).toBe(Math.max(10, live0));
+    expect((await refused()) - before).toBe(5);
+    await bounded.stop();
   });
 
   it('a webhook that hangs never holds up a transition, and stop() does not wait for it', async () => {

@@ -159,7 +159,7 @@ describe('MQTT notifier', () => {
     const metrics = createAlertMetrics(registry);
     const sent: [string, string][] = [];
     let fail = false;
-    const notifier = createMqttAlertNotifier({
+    const notifier = createMqttAlertNotifier({ maxInFlight: 100 }, {
       publish: (topic, payload) => {
         if (fail) return Promise.reject(new Error('not connected'));
         sent.push([topic, payload]);
@@ -176,5 +176,27 @@ describe('MQTT notifier', () => {
     expect(sent[0]![0]).toBe('cityops/v1/alerts/pudong-ecology');
     expect(alertTopic('')).toBe('cityops/v1/alerts/unassigned');
     expect(await counter(registry, 'cityops_analytics_alert_notify_failures_total')).toBe(1);
+  });
+
+  it('a broker that never acknowledges holds at most maxInFlight publishes; the rest are dropped and counted', async () => {
+    const registry = new Registry();
+    const metrics = createAlertMetrics(registry);
+    const pending: (() => void)[] = [];
+    const notifier = createMqttAlertNotifier({ maxInFlight: 3 }, {
+      publish: () => new Promise<void>((resolve) => pending.push(resolve)),
+      logger,
+      metrics,
+    });
+    for (let seq = 1; seq <= 10; seq++) notifier.notify(notification(seq));
+    expect(pending).toHaveLength(3);
+    expect(await counter(registry, 'cityops_analytics_alert_notify_dropped_total')).toBe(7);
+    // Room again once the broker answers.
+    pending.shift()!();
+    await vi.waitFor(() => {
+      notifier.notify(notification(11));
+      expect(pending).toHaveLength(3);
+    });
+    for (const resolve of pending) resolve();
+    await notifier.close();
   });
 });

@@ -152,14 +152,17 @@ describe('alert scenarios through MQTT, ingest and the analytics service', () =>
     expect((await analytics.get<AlertBody>(`/v1/alerts/${muted.id}`)).events!.map((e) => e.type)).toEqual(['opened', 'dispatched', 'suppressed']);
 
     // 3. B stops reporting too: 3 minutes after the grid's last reading (B's, 41 s ago) it is quiet
-    // as a whole. One tick: B's sensors fall silent in the same one, so they hang under the grid at once.
+    // as a whole. One tick: B's sensors fall silent in the same one, so their group hangs under the grid at once.
     clock.advance(3 * MINUTE - 40 * SECOND);
     await analytics.tick();
     alerts = byKey(await analytics.alerts({ place: grid }));
     const quietKey = `grid_quiet:${grid}`;
     expect(alerts.get(quietKey)).toMatchObject({ kind: 'grid_quiet', place: grid, level: 'grid', state: 'dispatched', department: 'xuhui-ops-center', parentKey: '' });
     expect(alerts.get(offlineKey)).toMatchObject({ state: 'suppressed', parentKey: quietKey });
-    for (const s of specB.sensors) expect(alerts.get(`sensor_silent:${specB.id}/${s.id}`)).toMatchObject({ state: 'suppressed', parentKey: quietKey, department: '' });
+    // B's three sensors fell silent together: one group alert for B (sensor-silence.ts), not one each.
+    expect(specB.sensors).toHaveLength(3);
+    expect(alerts.get(`sensor_silent:${specB.id}`)).toMatchObject({ state: 'suppressed', parentKey: quietKey, department: '', value: 3 });
+    for (const s of specB.sensors) expect(alerts.has(`sensor_silent:${specB.id}/${s.id}`)).toBe(false);
     // A's sensors stay under their nearest active ancestor, the gateway.
     for (const s of specA.sensors) expect(alerts.get(`sensor_silent:${specA.id}/${s.id}`)).toMatchObject({ state: 'suppressed', parentKey: offlineKey });
     // Of all of them, only the grid is with a department now.

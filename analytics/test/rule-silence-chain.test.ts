@@ -26,6 +26,11 @@ function setup() {
     logger: pino({ level: 'silent' }),
     maxConditions: 100,
     onDrop: () => undefined,
+    now: clock.now,
+    storms: { maxNewAlerts: 10, windowMs: 300_000, listMax: 20 },
+    updateEveryMs: 0,
+    maxPending: 1000,
+    onSinkBusy: () => undefined,
   });
   const tracker = createSilenceTracker(
     {
@@ -41,7 +46,7 @@ function setup() {
         verifyWindows: 3,
       },
     },
-    { maxSensors: 10, maxGateways: 10, maxGrids: 10, maxPipelines: 2 },
+    { maxSensors: 10, maxSensorsPerDevice: 10, groupAt: 3, groupListMax: 20, maxGateways: 10, maxGrids: 10, maxPipelines: 2 },
     { conditions, now: clock.now, onDrop: () => undefined, onEvaluations: () => undefined },
   );
   const tick = async () => {

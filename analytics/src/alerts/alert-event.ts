@@ -19,6 +19,8 @@ export const ALERT_EVENT_TYPES = [
   'unsuppressed',
   'cleared',
   'condition_returned',
+  // The condition's description changed while it stayed true (a group's or a storm's members).
+  'updated',
 ] as const;
 export type AlertEventType = (typeof ALERT_EVENT_TYPES)[number];
 

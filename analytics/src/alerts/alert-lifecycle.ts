@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Warehouse } from '@cityops/warehouse';
 import type { Logger } from 'pino';
+import { createLogThrottle } from '@cityops/protocol';
 import { analyticsErrors } from '../errors.ts';
 import type { IndicatorEngine } from '../indicator-engine.ts';
 import { ALERT_STATES, type AlertDescription, type AlertEvent, type AlertEventType, type AlertState } from './alert-event.ts';
@@ -127,7 +128,7 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
   const newId = deps.randomId ?? randomUUID;
   let conditions = deps.conditions;
   const notifiers: AlertNotifier[] = [];
-  if (deps.publish !== undefined) notifiers.push(createMqttAlertNotifier({ publish: deps.publish, logger, metrics }));
+  if (deps.publish !== undefined) notifiers.push(createMqttAlertNotifier(config.mqttQueue, { publish: deps.publish, logger, metrics }));
   if (config.webhooks.length > 0) {
     notifiers.push(createWebhookAlertNotifier(config.webhooks, config.webhookQueue, { logger, metrics, timers, ...(deps.fetch ? { fetch: deps.fetch } : {}) }));
   }
@@ -137,6 +138,7 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
   const intervals: unknown[] = [];
   let escalating: Promise<void> | undefined;
   let verifying: Promise<void> | undefined;
+  const logOnce = createLogThrottle({ intervalMs: 60_000, now });
 
   function updateGauge(): void {
     const counts = projection.countsByState();
@@ -168,7 +170,7 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
       for (const n of notifiers) n.notify(notification);
     }
     updateGauge();
-    if (projection.overCapacity()) logger.warn({ alerts: projection.size, maxAlerts: config.maxAlerts }, 'more live alerts than alerts.maxAlerts');
+    if (projection.overCapacity() && logOnce('capacity')) logger.warn({ alerts: projection.size, maxAlerts: config.maxAlerts }, 'more live alerts than alerts.maxAlerts');
     return view!;
   }
 
@@ -190,6 +192,12 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
       const suppress = liveParent(signal);
       const live = projection.liveFor(signal.key);
       if (live === undefined) {
+        // Live alerts are never evicted: past maxAlerts a new one is refused (the rule engine's storms keep far below).
+        if (projection.liveCount() >= config.maxAlerts) {
+          metrics.refused.inc();
+          if (logOnce('refused')) logger.error({ key: signal.key, maxAlerts: config.maxAlerts }, 'alert refused: alerts.maxAlerts alerts are live');
+          return;
+        }
         const specs: EventSpec[] = [{ type: 'opened', actor, state: 'open', parentKey }];
         specs.push(suppress ? { type: 'suppressed', actor, state: 'suppressed' } : dispatchSpecs(undefined, description, actor));
         await commit(newId(), undefined, description, specs);
@@ -207,6 +215,9 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
         specs.push({ type: 'suppressed', actor, state: 'suppressed', parentKey });
       } else if (!live.conditionActive) {
         specs.push({ type: 'condition_returned', actor, state: live.state, parentKey });
+      } else if (live.summary !== description.summary || live.value !== description.value) {
+        // A group gained or lost members, a storm folded more: the same alert says so, not a new one.
+        specs.push({ type: 'updated', actor, state: live.state, parentKey });
       }
       if (specs.length > 0) await commit(live.id, live, description, specs);
     });

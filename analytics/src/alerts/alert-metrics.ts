@@ -37,6 +37,16 @@ export function createAlertMetrics(registry: Registry) {
       help: 'Webhook deliveries dropped because the queue was full (oldest first).',
       registers: [registry],
     }),
+    refused: new Counter({
+      name: 'cityops_analytics_alerts_refused_total',
+      help: 'New alerts refused because alerts.maxAlerts alerts were live (not closed).',
+      registers: [registry],
+    }),
+    notifyDropped: new Counter({
+      name: 'cityops_analytics_alert_notify_dropped_total',
+      help: 'MQTT alert notifications dropped because alerts.mqttQueue.maxInFlight publishes were awaiting the broker.',
+      registers: [registry],
+    }),
     notifyFailures: new Counter({
       name: 'cityops_analytics_alert_notify_failures_total',
       help: 'MQTT publishes of alert events that failed.',

@@ -91,6 +91,9 @@ export function createAlertProjection(maxAlerts: number) {
   const byId = new Map<string, AlertView>();
   const liveByKey = new Map<string, string>();
   const counts = new Map<AlertState, number>();
+  // Closed alerts, least recently changed first: eviction takes from the front in O(1), so a
+  // projection over capacity (more live alerts than maxAlerts) costs nothing per event.
+  const closedOrder = new Set<string>();
   let evicted = 0;
 
   function count(state: AlertState, by: number): void {
@@ -99,10 +102,11 @@ export function createAlertProjection(maxAlerts: number) {
 
   function evict(): void {
     if (byId.size <= maxAlerts) return;
-    const closed = [...byId.values()].filter((v) => !isLive(v)).sort((a, b) => a.updatedAt - b.updatedAt);
-    for (const v of closed) {
+    for (const id of closedOrder) {
       if (byId.size <= maxAlerts) break;
-      byId.delete(v.id);
+      closedOrder.delete(id);
+      const v = byId.get(id)!;
+      byId.delete(id);
       count(v.state, -1);
       evicted++;
     }
@@ -115,8 +119,12 @@ export function createAlertProjection(maxAlerts: number) {
       if (before !== undefined) count(before.state, -1);
       count(view.state, 1);
       byId.set(view.id, view);
+      closedOrder.delete(view.id);
       if (isLive(view)) liveByKey.set(view.key, view.id);
-      else if (liveByKey.get(view.key) === view.id) liveByKey.delete(view.key);
+      else {
+        closedOrder.add(view.id);
+        if (liveByKey.get(view.key) === view.id) liveByKey.delete(view.key);
+      }
       evict();
       return view;
     },
@@ -136,6 +144,10 @@ export function createAlertProjection(maxAlerts: number) {
     get evicted() {
       return evicted;
     },
+    /** Alerts not closed. */
+    liveCount(): number {
+      return byId.size - closedOrder.size;
+    },
     overCapacity(): boolean {
       return byId.size > maxAlerts;
     },
@@ -146,6 +158,7 @@ export function createAlertProjection(maxAlerts: number) {
     clear(): void {
       byId.clear();
       liveByKey.clear();
+      closedOrder.clear();
       counts.clear();
     },
   };

@@ -14,7 +14,10 @@ export const alertsConfigSchema = {
     verifyConcurrency: { type: 'integer', minimum: 1, maximum: 64, default: 4 },
     /** How often unaccepted alerts are checked against their route's acceptWithin. */
     escalationIntervalMs: { type: 'integer', minimum: 100, maximum: 3600000, default: 15000 },
-    /** Alerts kept in memory; past it closed ones are evicted oldest first (still in the warehouse). */
+    /**
+     * Alerts kept in memory; past it closed ones are evicted oldest first (still in the warehouse),
+     * and when this many are live (not closed) a new alert is refused and counted.
+     */
     maxAlerts: { type: 'integer', minimum: 10, maximum: 10000000, default: 100000 },
     /** Closed alerts loaded at start (for GET and listing), by how recently they changed. */
     closedRetentionDays: { type: 'integer', minimum: 0, maximum: 365, default: 7 },
@@ -52,6 +55,15 @@ export const alertsConfigSchema = {
           secret: { type: 'string', minLength: 16, maxLength: 256 },
           timeoutMs: { type: 'integer', minimum: 100, maximum: 60000, default: 5000 },
         },
+      },
+    },
+    /** MQTT notifications: publishes awaiting the broker's PUBACK; when full a new one is dropped (counted). */
+    mqttQueue: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxInFlight: { type: 'integer', minimum: 1, maximum: 1000000, default: 1000 },
       },
     },
     webhookQueue: {

@@ -20,13 +20,26 @@ export interface MqttAlertNotifierDeps {
   readonly metrics: AlertMetrics;
 }
 
-/** Publishes every alert event as JSON on the alert's topic; a failed publish is logged and counted. */
-export function createMqttAlertNotifier(deps: MqttAlertNotifierDeps): AlertNotifier {
+export interface MqttAlertQueueConfig {
+  /** Publishes awaiting the broker at once; beyond it a new notification is dropped and counted. */
+  readonly maxInFlight: number;
+}
+
+/**
+ * Publishes every alert event as JSON on the alert's topic; a failed publish is logged and counted.
+ * Bounded: at most maxInFlight publishes wait for the broker (a slow or gone broker cannot make
+ * notifications pile up in memory); the events themselves are in the warehouse.
+ */
+export function createMqttAlertNotifier(queue: MqttAlertQueueConfig, deps: MqttAlertNotifierDeps): AlertNotifier {
   const inFlight = new Set<Promise<void>>();
   let closed = false;
   return {
     notify(n: AlertNotification) {
       if (closed) return;
+      if (inFlight.size >= queue.maxInFlight) {
+        deps.metrics.notifyDropped.inc();
+        return;
+      }
       const p = (async () => {
         try {
           await deps.publish(alertTopic(n.event.department), JSON.stringify(n));

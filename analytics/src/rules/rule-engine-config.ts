@@ -59,15 +59,45 @@ export const ruleEngineConfigSchema = {
         maxBuckets: { type: 'integer', minimum: 10, maximum: 10000, default: 300 },
         /** Most (metric, level, place) series; readings beyond are dropped and counted. */
         maxPlaces: { type: 'integer', minimum: 1, default: 50000 },
-        /** Most (gateway, sensor) pairs watched for silence. */
-        maxSensors: { type: 'integer', minimum: 1, default: 2000000 },
+        /** Most (gateway, sensor) pairs watched for silence, city-wide (memory grows with use, not preallocated). */
+        maxSensors: { type: 'integer', minimum: 1, default: 1000000 },
+        /** Most sensors watched per gateway, as ingest's default per-device cap; a device's further sensors are ignored and counted. */
+        maxSensorsPerDevice: { type: 'integer', minimum: 1, maximum: 100000, default: 256 },
         maxGateways: { type: 'integer', minimum: 1, default: 200000 },
         maxGrids: { type: 'integer', minimum: 1, default: 100000 },
         maxPipelines: { type: 'integer', minimum: 1, default: 64 },
-        /** Most conditions active at once. */
-        maxConditions: { type: 'integer', minimum: 1, default: 1000000 },
+        /** Most conditions active at once (grouping and storms keep the real number far below). */
+        maxConditions: { type: 'integer', minimum: 1, default: 200000 },
+        /** Most raises and clears waiting for the alert lifecycle; beyond it they wait in the engine for the next tick. */
+        maxPendingAlerts: { type: 'integer', minimum: 1, default: 10000 },
       },
     },
+    /** Silent sensors of one gateway grouped into one alert (see sensor-silence.ts for the rule). */
+    silenceGroups: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        /** From this many silent sensors of a gateway (per rule), one group alert instead of one each. */
+        at: { type: 'integer', minimum: 1, maximum: 100000, default: 3 },
+        /** Sensor ids a group's alert names; the rest are counted. */
+        listMax: { type: 'integer', minimum: 1, maximum: 1000, default: 20 },
+      },
+    },
+    /** Alert storms: new alerts per rule and place per window, beyond which they fold into one storm alert. */
+    storms: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxNewAlerts: { type: 'integer', minimum: 1, maximum: 100000, default: 10 },
+        windowMs: { type: 'integer', minimum: 1000, maximum: 86400000, default: 300000 },
+        /** Subjects a storm's alert names; the rest are counted. */
+        listMax: { type: 'integer', minimum: 1, maximum: 1000, default: 20 },
+      },
+    },
+    /** Least time between two descriptions of one alert (a group's or a storm's members changing). */
+    updateEveryMs: { type: 'integer', minimum: 0, maximum: 3600000, default: 10000 },
   },
 } as const;
 

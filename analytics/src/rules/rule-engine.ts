@@ -48,6 +48,8 @@ export interface RuleEngine extends RuleConditions {
   pollVerificationsNow(): Promise<void>;
   /** Resolves when every sink call made so far has settled. */
   settled(): Promise<void>;
+  /** A decommissioned sensor (DeviceEntry `retired`): stop watching it; its silence is no longer news. */
+  forgetSensor(device: string, sensor: string): boolean;
   readonly rules: RuleSet;
   stats(): { readonly connected: boolean; readonly sensors: number; readonly places: number; readonly conditions: number; readonly devices: number };
 }
@@ -83,6 +85,11 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
     logger,
     maxConditions: bounds.maxConditions,
     onDrop: () => drop('conditions', 1),
+    now,
+    storms: config.storms,
+    updateEveryMs: config.updateEveryMs,
+    maxPending: bounds.maxPendingAlerts,
+    onSinkBusy: () => drop('sink_busy', 1),
   });
   const rules = ruleSet.rules;
   const silence = createSilenceTracker(
@@ -92,7 +99,7 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
       ...pick(rules, 'grid_quiet', 'gridQuiet'),
       ...pick(rules, 'pipeline_backlog', 'pipelineBacklog'),
     },
-    bounds,
+    { ...bounds, groupAt: config.silenceGroups.at, groupListMax: config.silenceGroups.listMax },
     { conditions, now, onDrop: drop, onEvaluations: (n) => metrics.ruleEvaluations.inc({ source: 'silence' }, n) },
   );
   const readings = createReadingRules(
@@ -193,6 +200,17 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
     const byKind = conditions.activeByKind();
     for (const kind of ALERT_KINDS) metrics.ruleConditionsActive.set({ kind }, byKind.get(kind) ?? 0);
     metrics.ruleConditionsSuppressed.set(conditions.suppressed());
+    const held = silence.sizes();
+    const state = metrics.ruleStateEntries;
+    state.set({ kind: 'sensors' }, held.sensors);
+    state.set({ kind: 'groups' }, held.groups);
+    state.set({ kind: 'gateways' }, held.gateways);
+    state.set({ kind: 'grids' }, held.grids);
+    state.set({ kind: 'pipelines' }, held.pipelines);
+    state.set({ kind: 'series' }, readings.places());
+    state.set({ kind: 'conditions' }, conditions.size());
+    state.set({ kind: 'storms' }, conditions.storms());
+    state.set({ kind: 'pending_alerts' }, conditions.pending());
     const newest = readings.newestTs();
     if (newest > 0) metrics.ruleStreamLagSeconds.set((now() - newest) / 1000);
   }
@@ -218,8 +236,10 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
        FROM sensor_presence
        WHERE last_seen >= fromUnixTimestamp64Milli({since:Int64})
        GROUP BY device, sensor
+       LIMIT {perDevice:UInt32} BY device
        LIMIT {limit:UInt32}`,
-      { since: now() - config.seedWithinMs, limit: bounds.maxSensors },
+      // A device's sensors beyond the engine's per-device cap would be ignored: not read either.
+      { since: now() - config.seedWithinMs, perDevice: bounds.maxSensorsPerDevice, limit: bounds.maxSensors },
     );
     let seeded = 0;
     for (const row of rows) {
@@ -243,6 +263,12 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
       await Promise.all(verifications.map((_, i) => poll(i)));
     },
     settled: () => conditions.settled(),
+    forgetSensor(device, sensor) {
+      const entry = directory.get(device);
+      if (entry === undefined || !silence.forget(entry, sensor)) return false;
+      flushSoon();
+      return true;
+    },
     async start() {
       if (state !== 'new') return;
       state = 'running';
@@ -260,13 +286,18 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
         await stream.stop();
         await Promise.all(running.values());
         await directory.stop();
+        // Bounded stop: raises and clears still waiting are dropped, only the one in flight is awaited.
+        // After a restart the conditions are found again (silence seeded from sensor_presence, windows
+        // refilled from the stream); an alert whose clear was dropped is verified by its condition.
+        const dropped = conditions.discard();
+        if (dropped > 0) logger.warn({ dropped }, 'alert rule engine stopped with raises and clears waiting; dropped');
         await conditions.settled();
       })();
       return stopping;
     },
     stats: () => ({
       connected: stream.connected(),
-      sensors: silence.sensors(),
+      sensors: silence.sizes().sensors,
       places: readings.places(),
       conditions: conditions.size(),
       devices: directory.size(),

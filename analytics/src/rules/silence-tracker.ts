@@ -1,9 +1,9 @@
-import type { HierarchyLevel } from '@cityops/protocol';
 import type { AlertKind } from '../alerts/alert-signal.ts';
 import type { ConditionLinks, ConditionSet } from './condition-set.ts';
 import type { DeviceEntry } from './device-directory.ts';
 import { ruleDurationMs } from './rule-duration.ts';
 import type { GatewayOfflineRule, GridQuietRule, PipelineBacklogRule, SensorSilentRule } from './rule-schema.ts';
+import { createSensorSilence, finest, type SensorSilenceConfig } from './sensor-silence.ts';
 
 export interface SilenceRules {
   readonly sensorSilent: readonly SensorSilentRule[];
@@ -12,8 +12,7 @@ export interface SilenceRules {
   readonly pipelineBacklog?: PipelineBacklogRule;
 }
 
-export interface SilenceTrackerConfig {
-  readonly maxSensors: number;
+export interface SilenceTrackerConfig extends SensorSilenceConfig {
   readonly maxGateways: number;
   readonly maxGrids: number;
   readonly maxPipelines: number;
@@ -22,7 +21,7 @@ export interface SilenceTrackerConfig {
 export interface SilenceTrackerDeps {
   readonly conditions: ConditionSet;
   readonly now: () => number;
-  readonly onDrop: (reason: 'sensors' | 'gateways' | 'grids' | 'pipelines', n: number) => void;
+  readonly onDrop: (reason: 'sensors' | 'device_sensors' | 'gateways' | 'grids' | 'pipelines', n: number) => void;
   readonly onEvaluations: (n: number) => void;
 }
 
@@ -53,7 +52,14 @@ export interface SilenceTracker {
   evaluate(): void;
   /** The nearest active ancestor of a condition in the suppression chain. */
   parentOf(kind: AlertKind, links: ConditionLinks, isActive: (key: string) => boolean): string | undefined;
-  sensors(): number;
+  /**
+   * The one place a decommissioned sensor is forgotten (a DeviceEntry's `retired` set, kept by the
+   * registry): its condition ends, it leaves its gateway's group and its grid's count, its slot is
+   * reused. Whether it was watched.
+   */
+  forget(entry: DeviceEntry, sensor: string): boolean;
+  /** What the tracker holds, by kind (for the engine's state gauge). */
+  sizes(): { readonly sensors: number; readonly groups: number; readonly gateways: number; readonly grids: number; readonly pipelines: number };
 }
 
 interface GridState {
@@ -83,34 +89,17 @@ interface SilenceCache {
   grid: GridState | undefined;
 }
 
-function finest(entry: DeviceEntry): { place: string; level: HierarchyLevel } {
-  const building = entry.places[4]!;
-  return building !== entry.places[3] ? { place: building, level: 'building' } : { place: entry.places[3], level: 'grid' };
-}
-
 /**
  * Silence and the chain that explains it: sensors that stopped, gateways whose status says
- * offline, grids gone quiet, an ingest pipeline behind or gone, our own link down. Sensor state is
- * kept in typed arrays indexed by slot (bounded by maxSensors), so a batch costs one map lookup per
- * reading and a tick one pass over the arrays.
+ * offline, grids gone quiet, an ingest pipeline behind or gone, our own link down. Sensors and
+ * their grouping by gateway are sensor-silence.ts's; this file holds the chain above them.
  */
 export function createSilenceTracker(rules: SilenceRules, config: SilenceTrackerConfig, deps: SilenceTrackerDeps): SilenceTracker {
   const { conditions, now } = deps;
-  const lastSeen = new Float64Array(config.maxSensors);
-  // Bit k: sensor_silent rule k applies to the slot (its metric) / is active for it.
-  const eligible = new Uint8Array(config.maxSensors);
-  const silent = new Uint8Array(config.maxSensors);
-  const slotEntry: DeviceEntry[] = [];
-  const slotSensor: string[] = [];
-  let slots = 0;
+  const sensors = createSensorSilence(rules.sensorSilent, config, { conditions, onDrop: deps.onDrop });
   const grids = new Map<string, GridState>();
   const gateways = new Map<string, GatewayState>();
   const pipelines = new Map<string, PipelineState>();
-  const sensorRules = rules.sensorSilent.slice(0, 8).map((rule) => ({
-    rule,
-    afterMs: ruleDurationMs(rule.after),
-    metrics: rule.metrics === undefined ? undefined : new Set<string>(rule.metrics),
-  }));
   const gwRule = rules.gatewayOffline;
   const gwGraceMs = gwRule === undefined ? 0 : ruleDurationMs(gwRule.grace);
   const gridRule = rules.gridQuiet;
@@ -132,10 +121,6 @@ export function createSilenceTracker(rules: SilenceRules, config: SilenceTracker
     } else if (grid === undefined) deps.onDrop('grids', 1);
     cache.silence = { grid };
     return grid;
-  }
-
-  function sensorKey(k: number, slot: number): string {
-    return `${sensorRules[k]!.rule.name}:${slotEntry[slot]!.id}/${slotSensor[slot]!}`;
   }
 
   function gatewayState(entry: DeviceEntry): GatewayState | undefined {
@@ -190,35 +175,10 @@ export function createSilenceTracker(rules: SilenceRules, config: SilenceTracker
 
   /** `readings` seen at `t` (now, or a seeded time in the past). */
   function observe(entry: DeviceEntry, readings: readonly { readonly sensor: string; readonly metric: string }[], t: number): void {
-    const cache = entry.cache.sensors;
     const grid = gridOf(entry, t);
-    for (let r = 0; r < readings.length; r++) {
-      const reading = readings[r]!;
-      let slot = cache.get(reading.sensor);
-      if (slot === undefined) {
-        if (slots >= config.maxSensors) {
-          deps.onDrop('sensors', 1);
-          continue;
-        }
-        slot = slots++;
-        cache.set(reading.sensor, slot);
-        slotEntry[slot] = entry;
-        slotSensor[slot] = reading.sensor;
-        let bits = 0;
-        for (let k = 0; k < sensorRules.length; k++) {
-          const metrics = sensorRules[k]!.metrics;
-          if (metrics === undefined || metrics.has(reading.metric)) bits |= 1 << k;
-        }
-        eligible[slot] = bits;
-        if (grid !== undefined) grid.sensors++;
-      }
-      if (lastSeen[slot]! < t) lastSeen[slot] = t;
-      if (silent[slot] !== 0) {
-        for (let k = 0; k < sensorRules.length; k++) if ((silent[slot]! & (1 << k)) !== 0) conditions.deactivate(sensorKey(k, slot), t);
-        silent[slot] = 0;
-      }
-    }
+    const added = sensors.observe(entry, readings, t);
     if (grid !== undefined) {
+      grid.sensors += added;
       if (grid.lastSeen < t) grid.lastSeen = t;
       if (grid.active && gridRule !== undefined) {
         grid.active = false;
@@ -273,7 +233,7 @@ export function createSilenceTracker(rules: SilenceRules, config: SilenceTracker
       setPipeline(LINK_SUBJECT, linkDown, t, 'cannot reach the broker: silences are not observable');
       if (up) {
         // What we could not observe is not silence: every clock restarts at the reconnect.
-        for (let i = 0; i < slots; i++) if (lastSeen[i]! < t) lastSeen[i] = t;
+        sensors.restartClocks(t);
         for (const grid of grids.values()) if (grid.lastSeen < t) grid.lastSeen = t;
         for (const p of pipelines.values()) p.lastAt = t;
       }
@@ -282,35 +242,7 @@ export function createSilenceTracker(rules: SilenceRules, config: SilenceTracker
     evaluate() {
       const t = now();
       let evaluations = 0;
-      for (let k = 0; k < sensorRules.length; k++) {
-        const { afterMs } = sensorRules[k]!;
-        const bit = 1 << k;
-        const rule = sensorRules[k]!.rule;
-        for (let i = 0; i < slots; i++) {
-          if ((eligible[i]! & bit) === 0 || (silent[i]! & bit) !== 0 || t - lastSeen[i]! < afterMs) continue;
-          const entry = slotEntry[i]!;
-          if (entry.revoked) continue;
-          silent[i]! |= bit;
-          const where = finest(entry);
-          conditions.activate(
-            {
-              key: sensorKey(k, i),
-              rule: rule.name,
-              kind: 'sensor_silent',
-              severity: rule.severity,
-              place: where.place,
-              level: where.level,
-              subject: `${entry.id}/${slotSensor[i]!}`,
-              summary: `${rule.title}: sensor ${slotSensor[i]!} of ${entry.id} silent for ${rule.after}`,
-              at: t,
-              observedAt: lastSeen[i]!,
-              verification: { by: 'condition', windowMs: afterMs, windows: rule.verifyWindows },
-            },
-            { gateway: entry.id, grid: entry.places[3]! },
-          );
-        }
-        evaluations += slots;
-      }
+      evaluations += sensors.evaluate(t);
       if (gwRule !== undefined) {
         for (const gw of gateways.values()) {
           if (gw.active || Number.isNaN(gw.offlineSince) || t - gw.offlineSince < gwGraceMs || gw.entry.revoked) continue;
@@ -371,6 +303,8 @@ export function createSilenceTracker(rules: SilenceRules, config: SilenceTracker
 
     parentOf(kind, links, isActive) {
       if (kind === 'pipeline_backlog') return undefined;
+      // A sensor's own condition hangs under its gateway's group first (sensor-silence.ts).
+      if (links.group !== undefined && isActive(links.group)) return links.group;
       if (kind === 'sensor_silent' && gwRule !== undefined && links.gateway !== undefined) {
         const key = `${gwRule.name}:${links.gateway}`;
         if (isActive(key)) return key;
@@ -382,6 +316,12 @@ export function createSilenceTracker(rules: SilenceRules, config: SilenceTracker
       for (const key of activePipelines) return key;
       return undefined;
     },
-    sensors: () => slots,
+    forget(entry, sensor) {
+      if (!sensors.forget(entry, sensor, now())) return false;
+      const grid = gridOf(entry, now());
+      if (grid !== undefined) grid.sensors--;
+      return true;
+    },
+    sizes: () => ({ sensors: sensors.sensors(), groups: sensors.groups(), gateways: gateways.size, grids: grids.size, pipelines: pipelines.size }),
   };
 }
