@@ -29,7 +29,11 @@ describe('device directory: decommissioned sensors', () => {
     for (const id of ['gw-r1', 'gw-r2']) await registry.add({ id, kind: 'gateway', place: parsePlace('pudong/s01/g001') });
     await sensors.declare('gw-r1', ['a', 'b', 'c'].map((id) => ({ id, metric: 'water_level' })));
     await sensors.decommission('gw-r1', 'b');
-    const directory = createDeviceDirectory({ refreshMs: 3_600_000, unknownRefreshMs: 1000 }, { warehouse, now: Date.now, logger: pino({ level: 'silent' }) });
+    const newlyRetired: string[] = [];
+    const directory = createDeviceDirectory(
+      { refreshMs: 3_600_000, unknownRefreshMs: 1000 },
+      { warehouse, now: Date.now, logger: pino({ level: 'silent' }), onRetired: (e, sensor) => newlyRetired.push(`${e.id}/${sensor}`) },
+    );
     await directory.start();
     try {
       const entry = directory.get('gw-r1')!;
@@ -41,6 +45,8 @@ describe('device directory: decommissioned sensors', () => {
       await sensors.decommission('gw-r1', 'c');
       await directory.refresh();
       expect([...entry.retired].sort()).toEqual(['b', 'c']);
+      // What start() loaded was never news; the refresh tells the engine of 'c' only.
+      expect(newlyRetired).toEqual(['gw-r1/c']);
       // Recommissioned: its silence is news again.
       await sensors.declare('gw-r1', [{ id: 'b', metric: 'water_level' }]);
       await directory.refresh();

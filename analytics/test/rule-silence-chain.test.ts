@@ -12,6 +12,7 @@ function gateway(id: string, grid: string): DeviceEntry {
     kind: 'gateway',
     revoked: false,
     retired: new Set(),
+    maxSensors: 0,
     places: ['', district, `${district}/${subdistrict}`, grid, grid],
     cache: { series: [], sensors: new Map() },
   };

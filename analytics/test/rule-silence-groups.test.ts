@@ -11,6 +11,8 @@ function gateway(id: string, grid: string, building?: string): DeviceEntry {
     id,
     kind: 'gateway',
     revoked: false,
+    retired: new Set(),
+    maxSensors: 0,
     places: ['', district, `${district}/${subdistrict}`, grid, building === undefined ? grid : `${grid}/${building}`],
     cache: { series: [], sensors: new Map() },
   };

@@ -10,6 +10,7 @@ export const ALERT_KINDS = [
   'pipeline_backlog',
   'verification_anomaly',
   'scanner_flood',
+  'device_refusals',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 

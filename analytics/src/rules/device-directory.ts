@@ -12,6 +12,8 @@ export interface DeviceEntry {
    * readings), so that their silence is not news. Replaced on each refresh; most devices share one empty set.
    */
   retired: ReadonlySet<string>;
+  /** The device's own sensor cap from the registry (`devices.max_sensors`); 0: the engine's default. */
+  maxSensors: number;
   /** Place path at each level, city first (`''`, `pudong`, …, `pudong/s01/g001/b07`). */
   places: string[];
   /** Per-device caches the engine fills (series per stream, sensor slots); reset when the place changes. */
@@ -33,6 +35,7 @@ interface DeviceRow {
   grid: string;
   building: string;
   revoked: number | boolean;
+  max_sensors: number | string;
 }
 
 const NONE_RETIRED: ReadonlySet<string> = new Set();
@@ -48,6 +51,8 @@ export interface DeviceDirectoryDeps {
   readonly warehouse: Warehouse;
   readonly now: () => number;
   readonly logger: Logger;
+  /** A refresh found `sensor` of `entry` newly decommissioned (not called for what start() loads). */
+  readonly onRetired?: (entry: DeviceEntry, sensor: string) => void;
 }
 
 export interface DeviceDirectory {
@@ -65,17 +70,21 @@ export function placeAt(entry: DeviceEntry, level: HierarchyLevel): string {
 
 const LEVEL_INDEX: Readonly<Record<HierarchyLevel, number>> = { city: 0, district: 1, subdistrict: 2, grid: 3, building: 4 };
 
+/** The deepest place the registry names for a device (a level left empty repeats its parent's), or undefined at city level. */
+export function registeredPlaceOf(entry: DeviceEntry | undefined): { readonly place: string; readonly level: HierarchyLevel } | undefined {
+  if (entry === undefined) return undefined;
+  let depth = 0;
+  for (let i = 1; i < entry.places.length; i++) if (entry.places[i] !== entry.places[i - 1]) depth = i;
+  return depth === 0 ? undefined : { place: entry.places[depth]!, level: LEVELS[depth]! };
+}
+
 /**
  * A scanner's venue: its registered building, or its grid when it is registered at grid level; the
  * one place verification alerts name and are routed by (issue 16: never a venue from a request).
  * Undefined for a device that is not a scanner or has no place below the city.
  */
 export function venueOf(entry: DeviceEntry | undefined): { readonly place: string; readonly level: HierarchyLevel } | undefined {
-  if (entry === undefined || entry.kind !== 'scanner') return undefined;
-  // The deepest level the registry names (a level left empty repeats its parent's place).
-  let depth = 0;
-  for (let i = 1; i < entry.places.length; i++) if (entry.places[i] !== entry.places[i - 1]) depth = i;
-  return depth === 0 ? undefined : { place: entry.places[depth]!, level: LEVELS[depth]! };
+  return entry?.kind === 'scanner' ? registeredPlaceOf(entry) : undefined;
 }
 
 const LEVELS = Object.keys(LEVEL_INDEX) as HierarchyLevel[];
@@ -110,7 +119,7 @@ export function createDeviceDirectory(config: DeviceDirectoryConfig, deps: Devic
 
   async function load(): Promise<void> {
     const [rows, retiredRows] = await Promise.all([
-      deps.warehouse.query<DeviceRow>('SELECT id, kind, district, subdistrict, grid, building, revoked FROM devices FINAL'),
+      deps.warehouse.query<DeviceRow>('SELECT id, kind, district, subdistrict, grid, building, revoked, max_sensors FROM devices FINAL'),
       // Only the decommissioned ones travel: a few rows, whatever the number of sensors the city has.
       deps.warehouse.query<{ device: string; sensors: string[] }>(
         "SELECT device, groupArray(sensor) AS sensors FROM device_sensors FINAL WHERE state = 'decommissioned' GROUP BY device",
@@ -120,16 +129,20 @@ export function createDeviceDirectory(config: DeviceDirectoryConfig, deps: Devic
     for (const row of rows) {
       const places = placesOf(row);
       const revoked = row.revoked === true || row.revoked === 1;
+      const maxSensors = Number(row.max_sensors);
       const names = retiredBy.get(row.id);
       const entry = devices.get(row.id);
       const retired = names === undefined ? NONE_RETIRED : sameSet(entry?.retired, names) ? entry!.retired : new Set(names);
       if (entry === undefined) {
-        devices.set(row.id, { id: row.id, kind: row.kind, revoked, retired, places, cache: { series: [], sensors: new Map() } });
+        devices.set(row.id, { id: row.id, kind: row.kind, revoked, retired, maxSensors, places, cache: { series: [], sensors: new Map() } });
         continue;
       }
       entry.kind = row.kind;
       entry.revoked = revoked;
+      entry.maxSensors = maxSensors;
+      const before = entry.retired;
       entry.retired = retired;
+      if (retired !== before && deps.onRetired !== undefined) for (const name of retired) if (!before.has(name)) deps.onRetired(entry, name);
       if (entry.places.join('\u0000') !== places.join('\u0000')) {
         entry.places = places;
         entry.cache = { series: [], sensors: new Map() };

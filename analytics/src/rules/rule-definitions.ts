@@ -122,7 +122,7 @@ export function parseRuleDefinitions(input: unknown, indicators: readonly Indica
         if (ruleDurationMs(rule.window) === 0 || ruleDurationMs(rule.baseline) === 0) problems.push(`${where} window and baseline must be longer than 0`);
         if (ruleDurationMs(rule.every) < 1000) problems.push(`${where}/every ${rule.every} is under 1s: the warehouse is asked too often`);
       }
-      if (rule.kind === 'scanner_flood') {
+      if (rule.kind === 'scanner_flood' || rule.kind === 'device_refusals') {
         if (ruleDurationMs(rule.window) === 0) problems.push(`${where}/window must be longer than 0`);
         if (ruleDurationMs(rule.every) < 1000) problems.push(`${where}/every ${rule.every} is under 1s: the warehouse is asked too often`);
       }

@@ -7,6 +7,7 @@ import { loadIndicatorDefinitions } from '../indicator-definitions.ts';
 import type { IndicatorDefinition } from '../indicator-schema.ts';
 import { createConditionSet } from './condition-set.ts';
 import { createDeviceDirectory } from './device-directory.ts';
+import { createDeviceRefusalsCheck } from './device-refusals.ts';
 import { createReadingRules } from './reading-rules.ts';
 import { loadRuleDefinitions, type RuleSet } from './rule-definitions.ts';
 import { parseRuleEngineConfig, type RuleEngineConfigInput } from './rule-engine-config.ts';
@@ -76,7 +77,15 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
   const parsePipeline = createPipelineStatusParser();
   const drop = (reason: string, n: number) => metrics.ruleDrops.inc({ reason }, n);
 
-  const directory = createDeviceDirectory(config.registry, { warehouse: deps.warehouse, now, logger });
+  // A sensor an operator decommissions is forgotten at the next refresh: its silence is no longer news.
+  const directory = createDeviceDirectory(config.registry, {
+    warehouse: deps.warehouse,
+    now,
+    logger,
+    onRetired: (entry, sensor) => {
+      if (silence.forget(entry, sensor)) flushSoon();
+    },
+  });
   // The condition set asks the silence tracker for parents; the tracker is created just below.
   const parentOf: Parameters<typeof createConditionSet>[0]['parentOf'] = (kind, links, isActive) => silence.parentOf(kind, links, isActive);
   const conditions = createConditionSet({
@@ -121,7 +130,9 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
       ? [createVerificationAnomalyCheck(rule, checkDeps)]
       : rule.kind === 'scanner_flood'
         ? [createScannerFloodCheck(rule, checkDeps)]
-        : [],
+        : rule.kind === 'device_refusals'
+          ? [createDeviceRefusalsCheck(rule, checkDeps)]
+          : [],
   );
 
   let flushScheduled = false;

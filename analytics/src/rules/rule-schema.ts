@@ -155,8 +155,37 @@ const scannerFloodRule = {
   },
 } as const;
 
+/** A device whose readings ingest refuses (`dead_letters` by reason): sensors beyond its set and the like. */
+const deviceRefusalsRule = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'title', 'kind', 'window', 'severity'],
+  properties: {
+    ...common,
+    kind: { const: 'device_refusals' },
+    /** The episode lasts while refusals come within this. */
+    window: DURATION,
+    /** Dead-letter reasons that count (ingest's codes). */
+    reasons: {
+      type: 'array',
+      minItems: 1,
+      maxItems: 32,
+      uniqueItems: true,
+      items: { type: 'string', pattern: '^[A-Z][A-Z0-9_]{0,99}$' },
+      default: ['INGEST_ERR_SENSOR_LIMIT', 'INGEST_ERR_METRIC_LIMIT', 'INGEST_ERR_SENSOR_DECOMMISSIONED'],
+    },
+    /** Refused batches within `window` before it is news. */
+    minRefusals: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 1 },
+    /** Most devices read per run (the most refused first). */
+    maxDevices: { type: 'integer', minimum: 1, maximum: 1_000_000, default: 10_000 },
+    /** How often the rule queries the warehouse. */
+    every: { ...DURATION, default: '5s' },
+    severity: SEVERITY,
+  },
+} as const;
+
 export const ruleSchema = {
-  oneOf: [thresholdRule, rateOfChangeRule, sensorSilentRule, gatewayOfflineRule, gridQuietRule, pipelineBacklogRule, verificationAnomalyRule, scannerFloodRule],
+  oneOf: [thresholdRule, rateOfChangeRule, sensorSilentRule, gatewayOfflineRule, gridQuietRule, pipelineBacklogRule, verificationAnomalyRule, scannerFloodRule, deviceRefusalsRule],
 } as const;
 
 /** The rules file (`analytics/alerts/city-rules.json`). */
@@ -179,6 +208,7 @@ export const RULE_SCHEMAS = {
   pipeline_backlog: pipelineBacklogRule,
   verification_anomaly: verificationAnomalyRule,
   scanner_flood: scannerFloodRule,
+  device_refusals: deviceRefusalsRule,
 } as const;
 
 export type ThresholdRule = FromSchema<typeof thresholdRule>;
@@ -189,6 +219,7 @@ export type GridQuietRule = FromSchema<typeof gridQuietRule>;
 export type PipelineBacklogRule = FromSchema<typeof pipelineBacklogRule>;
 export type VerificationAnomalyRule = FromSchema<typeof verificationAnomalyRule>;
 export type ScannerFloodRule = FromSchema<typeof scannerFloodRule>;
+export type DeviceRefusalsRule = FromSchema<typeof deviceRefusalsRule>;
 export type RuleDefinition =
   | ThresholdRule
   | RateOfChangeRule
@@ -197,5 +228,6 @@ export type RuleDefinition =
   | GridQuietRule
   | PipelineBacklogRule
   | VerificationAnomalyRule
-  | ScannerFloodRule;
+  | ScannerFloodRule
+  | DeviceRefusalsRule;
 export type RuleKind = RuleDefinition['kind'];

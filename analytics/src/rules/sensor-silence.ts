@@ -227,7 +227,10 @@ export function createSensorSilence(rules: readonly SensorSilentRule[], config: 
         const reading = readings[r]!;
         let slot = cache.get(reading.sensor);
         if (slot === undefined) {
-          if (cache.size >= config.maxSensorsPerDevice) {
+          // Decommissioned (ingest refuses its readings; a seed from the warehouse may still name it).
+          if (entry.retired.has(reading.sensor)) continue;
+          // The device's registered cap (ingest refuses beyond it), else the engine's default.
+          if (cache.size >= (entry.maxSensors > 0 ? entry.maxSensors : config.maxSensorsPerDevice)) {
             deps.onDrop('device_sensors', 1);
             continue;
           }
