@@ -38,6 +38,12 @@ export interface ConditionSet {
   flush(): void;
   /** Resolves when every sink call made so far has settled. */
   settled(): Promise<void>;
+  /**
+   * Stopping: sink calls not yet begun are dropped from now on (the one in flight finishes), so
+   * `settled` waits for one call, not a storm's backlog. Resolves, once settled, with how many were
+   * dropped: the engine derives its conditions again at start (silence from sensor_presence).
+   */
+  close(): Promise<number>;
   activeByKind(): Map<AlertKind, number>;
   suppressed(): number;
   size(): number;
@@ -65,12 +71,17 @@ export function createConditionSet(deps: ConditionSetDeps): ConditionSet {
   // A chain ancestor appeared or went: every silence below must be looked at again.
   let chainChanged = false;
   let chain: Promise<void> = Promise.resolve();
+  let closed = false;
+  let dropped = 0;
 
   const isActive = (key: string) => active.has(key);
   const rank = (kind: AlertKind) => CHAIN.indexOf(kind);
 
   function send(call: () => Promise<void>, what: string): void {
-    chain = chain.then(call).catch((err: unknown) => deps.logger.error({ err }, `alert sink ${what} failed`));
+    if (closed) return void dropped++;
+    chain = chain
+      .then(() => (closed ? void dropped++ : call()))
+      .catch((err: unknown) => deps.logger.error({ err }, `alert sink ${what} failed`));
   }
 
   function raise(cond: Condition, parent: string | undefined): void {
@@ -123,6 +134,11 @@ export function createConditionSet(deps: ConditionSetDeps): ConditionSet {
       chainChanged = false;
     },
     settled: () => chain,
+    async close() {
+      closed = true;
+      await chain;
+      return dropped;
+    },
     activeByKind() {
       const counts = new Map<AlertKind, number>();
       for (const cond of active.values()) counts.set(cond.base.kind, (counts.get(cond.base.kind) ?? 0) + 1);
