@@ -4,7 +4,7 @@ import type { AlertSignal, AlertSink } from '../src/alerts/alert-signal.ts';
 import { createConditionSet, type BaseSignal } from '../src/rules/condition-set.ts';
 
 function signal(n: number): BaseSignal {
-  return { key: `sensor_silent:gw/s${n}`, rule: 'silent', kind: 'sensor_silent', severity: 'warning', place: 'd/s/g', level: 'grid', subject: `gw/s${n}`, summary: 'silent', at: 1_000 };
+  return { key: `sensor_silent:gw/s${n}`, rule: 'silent', kind: 'sensor_silent', severity: 'warning', place: 'd/s/g', level: 'grid', subject: `gw/s${n}`, summary: 'silent', at: 1_000, verification: { by: 'condition', windowMs: 60_000, windows: 3 } };
 }
 
 /** A sink whose every raise waits until released: a slow store under an alert storm. */
