@@ -40,7 +40,7 @@ const round = (v: number, digits = 0) => (Number.isFinite(v) ? Number(v.toFixed(
 const PHASES = [
   { key: 'city_quiet', label: 'quiet (city baseline)' },
   { key: 'sensor_flood', label: 'sensor flood' },
-  { key: 'flood_silence', label: 'silence after the flood' },
+  { key: 'after_flood', label: 'silence after the flood' },
 ] as const;
 type FloodPhaseKey = (typeof PHASES)[number]['key'];
 
