@@ -51,7 +51,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     ({ argv: rest, deadlineMs } = takeStopDeadline(args, process.env));
   } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${stopDeadlineUsage}\n`);
+    process.stderr.write(`${isCityopsError(err) ? `${err.code}: ` : ''}${(err as Error).message}\n\n${stopDeadlineUsage}\n`);
     return 2;
   }
   // Issue 17: a stop never holds the process. The first signal stops in order, within deadlineMs; a
