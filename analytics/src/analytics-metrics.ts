@@ -95,7 +95,7 @@ export function createAnalyticsMetrics(registry = new Registry()) {
     }),
     ruleDrops: new Counter({
       name: 'cityops_analytics_rule_drops_total',
-      help: 'Readings or subjects the rules did not take, by reason (decode, unknown_device, late, places, sensors, device_sensors: beyond a gateway bounds.maxSensorsPerDevice, gateways, grids, pipelines, conditions, sink_busy: a raise or clear held for the next tick because maxPendingAlerts are waiting).',
+      help: 'Readings or subjects the rules did not take, by reason (decode, unknown_device, late, places, sensors, device_sensors: beyond a gateway bounds.maxSensorsPerDevice, gateways, grids, pipelines, conditions, sink_busy: a raise or clear held for the next tick because maxPendingAlerts are waiting, stopped: raises and clears not yet sent when the engine stopped).',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),

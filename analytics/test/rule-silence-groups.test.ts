@@ -243,11 +243,11 @@ describe('alert storms', () => {
 });
 
 describe('stopping with a backlog', () => {
-  it('discard drops the sink calls still waiting, so settled waits only for the one in flight', async () => {
+  it('close drops the sink calls still waiting, so settled waits only for the one in flight', async () => {
     const { conditions, silentAtOnce } = setup({ maxNewAlerts: 1000 });
     silentAtOnce(8);
     expect(conditions.pending()).toBe(7);
-    expect(conditions.discard()).toBe(7);
+    expect(await conditions.close()).toBe(7);
     await conditions.settled();
     expect(conditions.pending()).toBe(0);
   });

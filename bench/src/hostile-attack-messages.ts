@@ -26,9 +26,23 @@ export type AttackSpec =
   /** Sockets that never send a byte. */
   | (AttackSockets & { readonly kind: 'idle_sockets' })
   /** A CONNECT sent one byte per socket every `byteEveryMs` (slowloris). */
-  | (AttackSockets & { readonly kind: 'slowloris'; readonly byteEveryMs: number });
+  | (AttackSockets & { readonly kind: 'slowloris'; readonly byteEveryMs: number })
+  /**
+   * Issue 17: a provisioned gateway publishes `batches` valid QoS 1 batches, every reading a sensor id
+   * never seen before, `batchesPerSecond` of them, then falls silent (stays connected until stopped).
+   */
+  | {
+      readonly kind: 'sensor_flood';
+      readonly device: { readonly id: string; readonly secret: string };
+      readonly batches: number;
+      readonly readingsPerBatch: number;
+      readonly batchesPerSecond: number;
+      readonly inflight: number;
+    };
 
 export type AttackKind = AttackSpec['kind'];
+/** The attacks played with raw sockets (hostile-attacks.ts). */
+export type SocketAttackSpec = Exclude<AttackSpec, { readonly kind: 'sensor_flood' }>;
 
 export interface AttackStats {
   /** Sockets the attacker tried to open. */
@@ -43,6 +57,10 @@ export interface AttackStats {
   readonly bytesSent: number;
   /** Sockets open (connected, not yet closed) when the attack was stopped. */
   readonly openAtStop: number;
+  /** The sensor flood: batches published and acknowledged (PUBACK), distinct sensor ids sent. */
+  readonly batchesPublished?: number;
+  readonly batchesAcked?: number;
+  readonly sensorIds?: number;
 }
 
 /** Parent → attacker process. */

@@ -1,4 +1,5 @@
 import { createAttack, type Attack } from './hostile-attacks.ts';
+import { createSensorFloodAttack } from './sensor-flood-attack.ts';
 import type { AttackCommand, AttackMessage, AttackProcessConfig } from './hostile-attack-messages.ts';
 
 // The hostile bench's attacker as its own process (forked, and lowered in priority, by
@@ -13,7 +14,8 @@ process.on('message', (raw) => {
   const command = raw as AttackCommand;
   if (command.type === 'start') {
     if (current !== undefined) return void send({ type: 'error', message: 'an attack is already running; stop it first' });
-    current = createAttack(config, command.spec);
+    const spec = command.spec;
+    current = spec.kind === 'sensor_flood' ? createSensorFloodAttack(config, spec) : createAttack(config, spec);
     current.start();
     send({ type: 'started' });
   } else if (command.type === 'stop') {

@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import type { AttackProcessConfig, AttackSpec, AttackStats } from './hostile-attack-messages.ts';
+import type { AttackProcessConfig, AttackStats, SocketAttackSpec } from './hostile-attack-messages.ts';
 
 export interface Attack {
   /** Opens the first sockets wave by wave in the background; returns at once. */
@@ -63,7 +63,7 @@ function writable(socket: Socket): Promise<void> {
  * aliases: it keeps `perAddress` sockets per address going, each reopened `reopenAfterMs` after the
  * broker closes it, until stopped.
  */
-export function createAttack(target: AttackProcessConfig, spec: AttackSpec): Attack {
+export function createAttack(target: AttackProcessConfig, spec: SocketAttackSpec): Attack {
   const zeros = Buffer.alloc(1 << 20);
   // Every socket of the attack not yet closed (connecting or connected), and those connected.
   const sockets = new Set<Socket>();

@@ -25,6 +25,17 @@ export function metricOrZero(text: string, name: string): number {
   }
 }
 
+/** A counter's samples by the value of one label (`reason`, `state`, ...): the label sets it has exposed. */
+export function metricByLabel(text: string, name: string, label: string): Map<string, number> {
+  const out = new Map<string, number>();
+  const pattern = new RegExp(`^${name}\\{(?:[^}]*,)?${label}="([^"]*)"[^}]*\\} (\\S+)$`);
+  for (const line of text.split('\n')) {
+    const m = pattern.exec(line);
+    if (m !== null) out.set(m[1]!, (out.get(m[1]!) ?? 0) + Number(m[2]));
+  }
+  return out;
+}
+
 export async function scrape(url: string): Promise<string> {
   const response = await fetch(url);
   if (!response.ok) throw new Error(`scrape ${url}: ${response.status}`);

@@ -62,8 +62,12 @@ describe('bench smoke run', () => {
     expect(hostile?.figures.oversized_publish_attack_logged_in).toBeGreaterThan(0);
     expect(hostile?.figures.idle_one_address_refused_sockets_address_connections).toBeGreaterThan(0);
     expect([hostile?.figures.lost_readings, hostile?.figures.duplicate_rows]).toEqual([0, 0]);
+    // The sensor flood's run against `cityops up`: the flood delivered, the city stopped by SIGTERM in time (exit 0).
+    expect(hostile?.figures.flood_batches_acked).toBeGreaterThan(0);
+    expect(hostile?.figures.flood_city_exit_code).toBe(0);
+    expect([hostile?.figures.flood_gateway_lost_readings, hostile?.figures.flood_gateway_duplicate_rows]).toEqual([0, 0]);
     const report = JSON.parse(await readFile(paths.json, 'utf8')) as { machine: { node: string; cores: number } };
     expect(report.machine.node).toBe(process.version);
     expect(await readFile(paths.markdown, 'utf8')).toMatch(/## ingest/);
-  }, 360_000); // twelve scenarios, most of them starting cityops processes (soak: ~40 s, scaling: ~35 s, broker: ~30 s, hostile: ~25 s, memory: ~20 s)
+  }, 420_000); // twelve scenarios, most of them starting cityops processes (soak: ~40 s, scaling: ~35 s, broker: ~30 s, hostile: ~55 s with its `cityops up` run, memory: ~20 s)
 });

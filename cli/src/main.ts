@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { isCityopsError } from '@cityops/protocol';
+import { cliErrors } from './cli-errors.ts';
 import { createShutdown, type Shutdown } from './shutdown.ts';
+import { stopDeadlineUsage, takeStopDeadline } from './stop-deadline-option.ts';
 
 type Command = (argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown) => Promise<void>;
 
@@ -32,11 +34,11 @@ const COMMANDS: Record<string, { readonly load: () => Promise<CommandModule>; re
 
 async function usage(): Promise<string> {
   const modules = await Promise.all(Object.values(COMMANDS).map((c) => c.load()));
-  return `cityops <command>\n\n${modules.map((m) => m.usage).join('\n\n')}\n`;
+  return `cityops <command>\n\n${stopDeadlineUsage}\n\n${modules.map((m) => m.usage).join('\n\n')}\n`;
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
+  const [name, ...args] = argv;
   const entry = name === undefined ? undefined : COMMANDS[name];
   if (entry === undefined) {
     process.stderr.write(await usage());
@@ -44,15 +46,37 @@ async function main(argv: string[]): Promise<number> {
   }
   const command = await entry.load();
   const shutdown = createShutdown();
-  const stop = (signal: string) => {
-    process.stderr.write(`\n${signal}: stopping…\n`);
-    shutdown.run().then(
-      () => process.exit(0),
+  let rest: string[];
+  let deadlineMs: number;
+  try {
+    ({ argv: rest, deadlineMs } = takeStopDeadline(args, process.env));
+  } catch (err) {
+    process.stderr.write(`${isCityopsError(err) ? `${err.code}: ` : ''}${(err as Error).message}\n\n${stopDeadlineUsage}\n`);
+    return 2;
+  }
+  // Issue 17: a stop never holds the process. The first signal stops in order, within deadlineMs; a
+  // second one (the operator's Ctrl-C again, or a supervisor's SIGTERM after SIGINT) exits at once.
+  let stopping = false;
+  const stop = (signal: 'SIGINT' | 'SIGTERM') => {
+    if (stopping) {
+      const step = shutdown.current();
+      process.stderr.write(`${signal} again: exiting at once${step === undefined ? '' : ` (was stopping: ${step})`}\n`);
+      process.exit(signal === 'SIGINT' ? 130 : 143);
+    }
+    stopping = true;
+    process.stderr.write(`\n${signal}: stopping… (at most ${deadlineMs} ms; ${signal} again exits at once)\n`);
+    shutdown.runWithin(deadlineMs).then(
+      (outcome) => {
+        if (outcome.finished) process.exit(0);
+        const err = cliErrors.CLI_ERR_STOP_DEADLINE(`${deadlineMs} ms passed; still running: ${outcome.step} (${outcome.left} step(s) not finished)`);
+        process.stderr.write(`${err.code}: ${err.message}\n`);
+        process.exit(1);
+      },
       () => process.exit(1),
     );
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
   try {
     await command.run(rest, process.stdout, shutdown);
   } catch (err) {

@@ -262,6 +262,7 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
   async function escalateNow(): Promise<void> {
     const due = [...projection.all()].filter((v) => v.state === 'dispatched' && v.assignedAt !== undefined);
     for (const candidate of due) {
+      if (phase === 'stopped') return; // a stop waits for one transition, not a storm's round (issue 17)
       await serial.run(candidate.key, async () => {
         const v = projection.get(candidate.id);
         if (v === undefined || v.state !== 'dispatched' || v.assignedAt === undefined) return;
@@ -298,7 +299,7 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
   async function verifyNow(): Promise<void> {
     const queue = [...projection.all()].filter((v) => v.state === 'resolved');
     const worker = async () => {
-      for (let v = queue.shift(); v !== undefined; v = queue.shift()) {
+      for (let v = queue.shift(); v !== undefined && phase !== 'stopped'; v = queue.shift()) {
         try {
           await verifyOne(v);
         } catch (err) {

@@ -55,8 +55,12 @@ export interface ConditionSet {
   flush(): void;
   /** Resolves when every sink call made so far has settled. */
   settled(): Promise<void>;
-  /** Drops the sink calls still waiting (not the one in flight) and returns how many: what stop does. */
-  discard(): number;
+  /**
+   * Stopping: sink calls not yet begun are dropped from now on (the one in flight finishes), so
+   * `settled` waits for one call, not a storm's backlog. Resolves, once settled, with how many were
+   * dropped in all: the engine derives its conditions again at start (silence from sensor_presence).
+   */
+  close(): Promise<number>;
   activeByKind(): Map<AlertKind, number>;
   suppressed(): number;
   size(): number;
@@ -99,6 +103,8 @@ export function createConditionSet(deps: ConditionSetDeps): ConditionSet {
   const outbox: { call: () => Promise<void>; what: string }[] = [];
   let head = 0;
   let draining: Promise<void> | undefined;
+  let closed = false;
+  let dropped = 0;
 
   const isActive = (key: string) => active.has(key);
   const kindRank = (kind: AlertKind) => CHAIN.indexOf(kind);
@@ -124,6 +130,10 @@ export function createConditionSet(deps: ConditionSetDeps): ConditionSet {
 
   /** Queues a sink call; false when the queue is full (the caller keeps it for the next flush). */
   function send(call: () => Promise<void>, what: string): boolean {
+    if (closed) {
+      dropped++;
+      return true; // taken as sent: nothing keeps it for a later flush
+    }
     if (outbox.length - head >= deps.maxPending) {
       deps.onSinkBusy();
       return false;
@@ -260,10 +270,12 @@ export function createConditionSet(deps: ConditionSetDeps): ConditionSet {
     size: () => active.size,
     storms: () => storms.size(),
     pending: () => outbox.length - head,
-    discard() {
-      const n = outbox.length - head;
+    async close() {
+      closed = true;
+      dropped += outbox.length - head;
       outbox.length = head;
-      return n;
+      while (draining !== undefined) await draining;
+      return dropped;
     },
   };
 }

@@ -15,14 +15,17 @@ import { processMemoryMiB, sampleRss } from '../process-memory.ts';
 import { metricOrZero, scrape } from '../prometheus-text.ts';
 import type { Scenario, ScenarioOptions, ScenarioResult } from '../scenario.ts';
 import { startSoakLoad, type SoakLoad } from '../soak-load-client.ts';
+import { runSensorFlood, type SensorFloodOptions } from './hostile-sensor-flood.ts';
 
 const QUESTION =
   'While hostile clients attack the broker (`cityops ingest`, shipped limits) before and after authentication — ' +
   'CONNECTs and PUBLISHes declaring 268,435,455 bytes, thousands of idle sockets from one address and from many, ' +
   'slowloris CONNECTs, failed logins from many addresses — does a legitimate gateway keep its acknowledged rate and PUBACK p99 within 1.2× of a quiet ' +
-  "baseline measured in the same run, does the broker's RSS stay put, and is every acknowledged batch stored exactly once?";
+  "baseline measured in the same run, does the broker's RSS stay put, and is every acknowledged batch stored exactly once? " +
+  'And when a provisioned gateway publishes 500,000 new sensor ids and falls silent (against `cityops up`, rules and alert board in): ' +
+  'are the readings beyond its sensor cap refused, does the city stay within 50 MiB, does the board show at most a few alerts, and does it still stop in time?';
 
-export interface HostileOptions {
+export interface HostileOptions extends Omit<SensorFloodOptions, 'batchesPerSecond' | 'batch' | 'inflight' | 'warmupS'> {
   /** The legitimate gateway: batches per second offered (open loop), readings per batch, QoS 1 window. */
   readonly batchesPerSecond: number;
   readonly batch: number;
@@ -72,6 +75,8 @@ const FULL: HostileOptions = {
   idleOneAddress: 5_000, idleAddresses: 10, idlePerAddress: 256, idleReopenAfterMs: 1_000,
   slowlorisAddresses: 4, slowlorisPerAddress: 250, slowlorisByteEveryMs: 1_000, failedLoginAddresses: 16,
   waveSize: 250, warmupS: 10, fsync: FSYNC,
+  // 5,000 batches of 100 over a 30 s phase (~167 batches/s): the issue's 500,000 ids.
+  floodBatches: 5_000, floodInflight: 64, silenceAfterS: 10,
 };
 const SMOKE: HostileOptions = {
   batchesPerSecond: 50, batch: 100, inflight: 16,
@@ -79,6 +84,7 @@ const SMOKE: HostileOptions = {
   idleOneAddress: 400, idleAddresses: 3, idlePerAddress: 100, idleReopenAfterMs: 1_000,
   slowlorisAddresses: 2, slowlorisPerAddress: 50, slowlorisByteEveryMs: 200, failedLoginAddresses: 4,
   waveSize: 200, warmupS: 0.3, fsync: FSYNC, smokePhaseS: 1.5,
+  floodBatches: 30, floodInflight: 16, silenceAfterS: 1,
 };
 
 /**
@@ -263,6 +269,7 @@ export function createHostileScenario(full: HostileOptions, smokeOptions: Hostil
       );
       let load: SoakLoad | undefined;
       let attacker: Attacker | undefined;
+      let result: ScenarioResult;
       try {
         const httpUrl = String(broker.ready.httpUrl);
         const [legit, hostile] = await provisionGateways(httpUrl, token, generateCity({ gateways: 2, seed: 15, idPrefix: 'hostile-bench-gw-' }).gateways);
@@ -298,12 +305,21 @@ export function createHostileScenario(full: HostileOptions, smokeOptions: Hostil
         await untilDrained(httpUrl, 0, 60_000);
         await broker.stop();
         const check = await checkAcknowledgedInStore(join(dataDir, 'warehouse'), ledger.devices, o.batch);
-        return withPhases(phases, attackerNice, check, ledger.stats, o, phaseS, loadAvg);
+        result = withPhases(phases, attackerNice, check, ledger.stats, o, phaseS, loadAvg);
       } finally {
         await attacker?.close();
         await load?.close();
         await broker.stop();
       }
+      // After the broker's run, never beside it: a second embedded store and its rule engine would move those baselines.
+      const flood = await runSensorFlood(o, phaseS, workDir, log);
+      return {
+        ...result,
+        figures: { ...result.figures, ...flood.figures },
+        targets: [...result.targets, ...flood.targets],
+        notes: [...result.notes, ...flood.notes],
+        tables: [...(result.tables ?? []), ...(flood.tables ?? [])],
+      };
     },
   };
 }
