@@ -63,6 +63,7 @@ export async function gatewayCommand(argv: string[], out: NodeJS.WritableStream,
   // stdin ended: send what is left and wait for the acknowledgements, then report and stop.
   agent.flush();
   await agent.waitForIdle();
-  out.write(`${JSON.stringify({ done: true, ...source.stats(), batchesAcked: agent.stats().batchesAcked })}\n`);
+  const { batchesAcked, ingestErrors } = agent.stats();
+  out.write(`${JSON.stringify({ done: true, ...source.stats(), batchesAcked, ingestErrors })}\n`);
   await shutdown.run();
 }
