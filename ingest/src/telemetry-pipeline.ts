@@ -136,8 +136,10 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
       topic,
       reason: code,
       detail: message.slice(0, 1000),
-      // Oversized payloads are cut to the limit: their reason and size are what matter.
-      payload: payload.subarray(0, config.maxPayloadBytes),
+      // Oversized payloads are cut to the limit: their reason and size are what matter. A copy: the
+      // payload is often a view into the socket's 64 KiB read, which the writer's buffer would keep
+      // alive whole (a flood of refused batches: ~10x their bytes held, issue 17).
+      payload: Buffer.from(payload.subarray(0, config.maxPayloadBytes)),
     };
     await writer.admit(1);
     try {
