@@ -1,6 +1,4 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createAlertLifecycle, createAnalyticsMetrics, parseAnalyticsConfig, type AlertLifecycle } from '../src/index.ts';
 import { manualClock, startRuleHarness, type RuleHarness } from './rule-harness.ts';
 
 const SECOND = 1000;
@@ -12,7 +10,6 @@ let hoursBack = 2;
 const freshClock = () => manualClock(Date.now() - (hoursBack += 2) * 3_600_000);
 
 let h: RuleHarness;
-const lifecycles: AlertLifecycle[] = [];
 
 beforeAll(async () => {
   h = await startRuleHarness();
@@ -21,22 +18,9 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all(lifecycles.map((l) => l.stop()));
   await h?.close();
 });
 
-async function lifecycleAt(clock: ReturnType<typeof manualClock>): Promise<AlertLifecycle> {
-  const lifecycle = createAlertLifecycle(parseAnalyticsConfig({}).alerts, {
-    warehouse: h.warehouse,
-    logger: pino({ level: 'silent' }),
-    metrics: createAnalyticsMetrics().alerts,
-    now: clock.now,
-    timers: { setTimeout: () => undefined, clearTimeout: () => undefined, setInterval: () => undefined, clearInterval: () => undefined },
-  });
-  lifecycles.push(lifecycle);
-  await lifecycle.start();
-  return lifecycle;
-}
 
 const letter = (device: string, reason: string, at: number) => ({
   receivedAt: at,
@@ -51,7 +35,7 @@ const letter = (device: string, reason: string, at: number) => ({
 describe('device_refusals rule', () => {
   it("raises one alert per refusing device for the whole episode, at its registered place, with its district's operations centre", async () => {
     const clock = freshClock();
-    const lifecycle = await lifecycleAt(clock);
+    const lifecycle = await h.lifecycle(clock);
     const t = await h.engine([RULE], clock, lifecycle);
     const poll = async () => {
       await t.engine.pollVerificationsNow();
@@ -89,7 +73,7 @@ describe('device_refusals rule', () => {
 
   it('a decommissioned sensor still sending is news too, and minRefusals holds back a single slip', async () => {
     const clock = freshClock();
-    const lifecycle = await lifecycleAt(clock);
+    const lifecycle = await h.lifecycle(clock);
     const t = await h.engine([{ ...RULE, name: 'refused_min', minRefusals: 3 }], clock, lifecycle);
     await h.warehouse.insertDeadLetters([letter('gw-honest', 'INGEST_ERR_SENSOR_DECOMMISSIONED', clock.now())]);
     await t.engine.pollVerificationsNow();

@@ -8,7 +8,7 @@ describe('rule definitions', () => {
   it('loads the shipped city set: every kind, thresholds resolved against their indicators', () => {
     const set = loadRuleDefinitions(indicators);
     expect(new Set(set.rules.map((r) => r.kind))).toEqual(
-      new Set(['threshold', 'rate_of_change', 'sensor_silent', 'gateway_offline', 'grid_quiet', 'pipeline_backlog', 'verification_anomaly', 'scanner_flood']),
+      new Set(['threshold', 'rate_of_change', 'sensor_silent', 'gateway_offline', 'grid_quiet', 'pipeline_backlog', 'verification_anomaly', 'scanner_flood', 'device_refusals']),
     );
     const pm25 = set.thresholds.find((t) => t.rule.name === 'pm25_high_grid');
     expect(pm25).toMatchObject({ metric: 'pm25', aggregation: 'avg', windowMs: 300_000, forMs: 120_000, threshold: 150, direction: 'above' });

@@ -8,7 +8,8 @@ import { createIngestService, type IngestAddresses, type IngestService } from '@
 import { createTelemetryCodec, parsePlace, topics, type DeviceKind, type Reading } from '@cityops/protocol';
 import { openWarehouse, type Warehouse } from '@cityops/warehouse';
 import type { AlertSignal, AlertSink } from '../src/alerts/alert-signal.ts';
-import { createAnalyticsMetrics, loadIndicatorDefinitions, type AnalyticsMetrics } from '../src/index.ts';
+import type { DeviceEntry } from '../src/rules/device-directory.ts';
+import { createAlertLifecycle, createAnalyticsMetrics, loadIndicatorDefinitions, parseAnalyticsConfig, type AlertLifecycle, type AnalyticsMetrics } from '../src/index.ts';
 import { createRuleEngine, parseRuleDefinitions, type RuleEngine } from '../src/index.ts';
 
 /** A clock the test moves by hand; an hour behind the wall clock so ingest accepts its readings as recent. */
@@ -48,6 +49,20 @@ export function recordingSink(forward?: AlertSink) {
 
 const codec = createTelemetryCodec();
 
+/** A gateway as the rule engine's directory holds it, at `grid` (and `building`, else the grid itself). */
+export function gatewayEntry(id: string, grid: string, building?: string): DeviceEntry {
+  const [district, subdistrict] = grid.split('/') as [string, string];
+  return {
+    id,
+    kind: 'gateway',
+    revoked: false,
+    retired: new Set(),
+    maxSensors: 0,
+    places: ['', district, `${district}/${subdistrict}`, grid, building === undefined ? grid : `${grid}/${building}`],
+    cache: { series: [], sensors: new Map() },
+  };
+}
+
 /** A gateway on MQTT as the agent connects: client id = device id, retained online status, a last will. */
 export interface TestGateway {
   readonly id: string;
@@ -64,6 +79,8 @@ export interface RuleHarness {
   gateway(id: string, secret: string): Promise<TestGateway>;
   /** An engine on the harness's broker, with the given rules, a manual clock, and a recording sink (forwarding to `forward`). */
   engine(rules: unknown[], clock: ReturnType<typeof manualClock>, forward?: AlertSink): Promise<TestEngine>;
+  /** The alert lifecycle as analytics runs it (the shipped dispatch routes, alerts in the harness's warehouse), on `clock`, no timers of its own. */
+  lifecycle(clock: ReturnType<typeof manualClock>): Promise<AlertLifecycle>;
   close(): Promise<void>;
 }
 
@@ -100,6 +117,7 @@ export async function startRuleHarness(): Promise<RuleHarness> {
   const { secret: serviceSecret } = await ingest.registry.add({ id: 'analytics', kind: 'service', place: { district: '', subdistrict: '', grid: '', building: '' } });
   const clients: MqttClient[] = [];
   const engines: RuleEngine[] = [];
+  const lifecycles: AlertLifecycle[] = [];
   const indicators = loadIndicatorDefinitions();
 
   return {
@@ -178,8 +196,21 @@ export async function startRuleHarness(): Promise<RuleHarness> {
         },
       };
     },
+    async lifecycle(clock) {
+      const lifecycle = createAlertLifecycle(parseAnalyticsConfig({}).alerts, {
+        warehouse,
+        logger: pino({ level: 'silent' }),
+        metrics: createAnalyticsMetrics().alerts,
+        now: clock.now,
+        timers: { setTimeout: () => undefined, clearTimeout: () => undefined, setInterval: () => undefined, clearInterval: () => undefined },
+      });
+      lifecycles.push(lifecycle);
+      await lifecycle.start();
+      return lifecycle;
+    },
     async close() {
       await Promise.all(engines.map((e) => e.stop()));
+      await Promise.all(lifecycles.map((l) => l.stop()));
       await Promise.all(clients.map((c) => c.endAsync(true)));
       await ingest.stop();
       await warehouse.close();

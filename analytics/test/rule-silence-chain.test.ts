@@ -1,22 +1,9 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createConditionSet } from '../src/rules/condition-set.ts';
-import type { DeviceEntry } from '../src/rules/device-directory.ts';
 import { createSilenceTracker } from '../src/rules/silence-tracker.ts';
-import { manualClock, recordingSink } from './rule-harness.ts';
+import { gatewayEntry, manualClock, recordingSink } from './rule-harness.ts';
 
-function gateway(id: string, grid: string): DeviceEntry {
-  const [district, subdistrict] = grid.split('/') as [string, string];
-  return {
-    id,
-    kind: 'gateway',
-    revoked: false,
-    retired: new Set(),
-    maxSensors: 0,
-    places: ['', district, `${district}/${subdistrict}`, grid, grid],
-    cache: { series: [], sensors: new Map() },
-  };
-}
 
 function setup() {
   const clock = manualClock(1_000_000);
@@ -61,7 +48,7 @@ function setup() {
 describe('pipeline backlog over silence', () => {
   it('fires when the oldest pending reading is older than maxLagMs for `for`, suppressing silences, and lets them go when it recovers', async () => {
     const { clock, sink, tracker, tick, conditions } = setup();
-    tracker.sawBatch(gateway('gw-1', 'pudong/pudong-s01/g001'), [{ sensor: 'a', metric: 'pm25' }]);
+    tracker.sawBatch(gatewayEntry('gw-1', 'pudong/pudong-s01/g001'), [{ sensor: 'a', metric: 'pm25' }]);
     tracker.sawPipeline({ instance: 'ingest-1', online: true, oldestPendingMs: 20_000 });
     await tick();
     // 35 s behind: over maxLagMs since 5 s ago; `for` is 10 s.

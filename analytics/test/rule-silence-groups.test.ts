@@ -1,22 +1,9 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createConditionSet } from '../src/rules/condition-set.ts';
-import type { DeviceEntry } from '../src/rules/device-directory.ts';
 import { createSilenceTracker } from '../src/rules/silence-tracker.ts';
-import { manualClock, recordingSink } from './rule-harness.ts';
+import { gatewayEntry, manualClock, recordingSink } from './rule-harness.ts';
 
-function gateway(id: string, grid: string, building?: string): DeviceEntry {
-  const [district, subdistrict] = grid.split('/') as [string, string];
-  return {
-    id,
-    kind: 'gateway',
-    revoked: false,
-    retired: new Set(),
-    maxSensors: 0,
-    places: ['', district, `${district}/${subdistrict}`, grid, building === undefined ? grid : `${grid}/${building}`],
-    cache: { series: [], sensors: new Map() },
-  };
-}
 
 const GRID = 'pudong/pudong-s01/g001';
 const sensorsOf = (n: number, prefix = 's') => Array.from({ length: n }, (_, i) => ({ sensor: `${prefix}${String(i).padStart(2, '0')}`, metric: 'pm25' }));
@@ -54,8 +41,8 @@ function setup(options: { maxSensorsPerDevice?: number; maxNewAlerts?: number; m
   };
   /** `n` gateways of one sensor, each in its own building or all in one, fall silent at once (one flush, not awaited). */
   const silentAtOnce = (n: number, oneBuilding = false) => {
-    const live = gateway('gw-live', GRID);
-    for (let i = 0; i < n; i++) tracker.sawBatch(gateway(`gw-n${i}`, GRID, oneBuilding ? 'b00' : `b${i}`), sensorsOf(1));
+    const live = gatewayEntry('gw-live', GRID);
+    for (let i = 0; i < n; i++) tracker.sawBatch(gatewayEntry(`gw-n${i}`, GRID, oneBuilding ? 'b00' : `b${i}`), sensorsOf(1));
     tracker.sawBatch(live, sensorsOf(1));
     clock.advance(61_000);
     tracker.sawBatch(live, sensorsOf(1));
@@ -68,9 +55,9 @@ function setup(options: { maxSensorsPerDevice?: number; maxNewAlerts?: number; m
 describe('silence grouped by gateway', () => {
   it('20 sensors of a gateway that fall silent together are one alert naming them; members leave by updates, the last one back clears it', async () => {
     const { clock, sink, tracker, tick, conditions } = setup();
-    const gw = gateway('gw-20', GRID);
+    const gw = gatewayEntry('gw-20', GRID);
     // Another gateway in the grid keeps talking, so the grid is not quiet.
-    const other = gateway('gw-live', GRID);
+    const other = gatewayEntry('gw-live', GRID);
     tracker.sawBatch(gw, sensorsOf(20));
     tracker.sawBatch(other, sensorsOf(1, 'o'));
     clock.advance(61_000);
@@ -105,8 +92,8 @@ describe('silence grouped by gateway', () => {
 
   it('below the group size each sensor is its own alert; the third makes a group, and the first two hang under it', async () => {
     const { clock, sink, tracker, tick } = setup();
-    const gw = gateway('gw-3', GRID);
-    const other = gateway('gw-live', GRID);
+    const gw = gatewayEntry('gw-3', GRID);
+    const other = gatewayEntry('gw-live', GRID);
     const talk = () => tracker.sawBatch(other, sensorsOf(1, 'o'));
     tracker.sawBatch(gw, sensorsOf(5));
     talk();
@@ -134,7 +121,7 @@ describe('silence grouped by gateway', () => {
 
   it("a gateway offline suppresses its group, and a quiet grid the gateway's", async () => {
     const { clock, sink, tracker, tick } = setup();
-    const gw = gateway('gw-off', GRID);
+    const gw = gatewayEntry('gw-off', GRID);
     tracker.sawBatch(gw, sensorsOf(10));
     tracker.sawStatus(gw, false);
     clock.advance(121_000);
@@ -148,7 +135,7 @@ describe('silence grouped by gateway', () => {
 
   it('a gateway sending 100,000 sensor ids is watched for its first 256 only; the rest are counted', async () => {
     const { clock, sink, tracker, tick, drops } = setup();
-    const gw = gateway('gw-flood', GRID);
+    const gw = gatewayEntry('gw-flood', GRID);
     for (let b = 0; b < 1000; b++) tracker.sawBatch(gw, Array.from({ length: 100 }, (_, i) => ({ sensor: `c${b * 100 + i}`, metric: 'pm25' })));
     expect(tracker.sizes().sensors).toBe(256);
     expect(drops.get('device_sensors')).toBe(100_000 - 256);
@@ -159,8 +146,8 @@ describe('silence grouped by gateway', () => {
 
   it('a decommissioned sensor is forgotten: it leaves its group, and the last one forgotten clears it', async () => {
     const { clock, sink, tracker, tick } = setup();
-    const gw = gateway('gw-dec', GRID);
-    const other = gateway('gw-live', GRID);
+    const gw = gatewayEntry('gw-dec', GRID);
+    const other = gatewayEntry('gw-live', GRID);
     tracker.sawBatch(gw, sensorsOf(3));
     tracker.sawBatch(other, sensorsOf(1, 'o'));
     clock.advance(61_000);
@@ -190,8 +177,8 @@ describe('silence grouped by gateway', () => {
 describe('alert storms', () => {
   it('50 gateways of one building silent at once: 10 alerts, then one storm alert that counts the other 40 and is updated, then ends', async () => {
     const { clock, sink, tracker, tick, conditions } = setup();
-    const live = gateway('gw-live', GRID, 'b01');
-    const gws = Array.from({ length: 50 }, (_, i) => gateway(`gw-${i}`, GRID, 'b07'));
+    const live = gatewayEntry('gw-live', GRID, 'b01');
+    const gws = Array.from({ length: 50 }, (_, i) => gatewayEntry(`gw-${i}`, GRID, 'b07'));
     for (const gw of gws) tracker.sawBatch(gw, sensorsOf(1));
     tracker.sawBatch(live, sensorsOf(1));
     clock.advance(61_000);
@@ -207,7 +194,7 @@ describe('alert storms', () => {
     expect(conditions.storms()).toBe(1);
 
     // Five more fall silent a minute later: folded into the same storm, which is described again.
-    const late = Array.from({ length: 5 }, (_, i) => gateway(`gw-late-${i}`, GRID, 'b07'));
+    const late = Array.from({ length: 5 }, (_, i) => gatewayEntry(`gw-late-${i}`, GRID, 'b07'));
     for (const gw of late) tracker.sawBatch(gw, sensorsOf(1));
     clock.advance(61_000);
     tracker.sawBatch(live, sensorsOf(1));

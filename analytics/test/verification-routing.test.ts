@@ -1,7 +1,5 @@
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatDateTime64Utc } from '@cityops/warehouse';
-import { createAlertLifecycle, createAnalyticsMetrics, parseAnalyticsConfig, type AlertLifecycle } from '../src/index.ts';
 import { startRuleHarness, manualClock, type RuleHarness } from './rule-harness.ts';
 
 const SECOND = 1000;
@@ -33,7 +31,6 @@ let hoursBack = 2;
 const freshClock = () => manualClock(Date.now() - (hoursBack += 2) * 3_600_000);
 
 let h: RuleHarness;
-const lifecycles: AlertLifecycle[] = [];
 
 beforeAll(async () => {
   h = await startRuleHarness();
@@ -42,24 +39,9 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.all(lifecycles.map((l) => l.stop()));
   await h?.close();
 });
 
-/** The alert lifecycle as analytics runs it: the shipped dispatch routes, alerts stored in the harness's warehouse. */
-async function lifecycleAt(clock: ReturnType<typeof manualClock>): Promise<AlertLifecycle> {
-  const metrics = createAnalyticsMetrics();
-  const lifecycle = createAlertLifecycle(parseAnalyticsConfig({}).alerts, {
-    warehouse: h.warehouse,
-    logger: pino({ level: 'silent' }),
-    metrics: metrics.alerts,
-    now: clock.now,
-    timers: { setTimeout: () => undefined, clearTimeout: () => undefined, setInterval: () => undefined, clearInterval: () => undefined },
-  });
-  lifecycles.push(lifecycle);
-  await lifecycle.start();
-  return lifecycle;
-}
 
 function forgedEvent(at: number, scanner: string, venue: string) {
   return {
@@ -71,7 +53,7 @@ function forgedEvent(at: number, scanner: string, venue: string) {
 describe('verification alerts: one source for the venue and its department (issue 16)', () => {
   it("places each forgery alert at the scanner's registered venue and routes it by that place, whatever venue the requests named", async () => {
     const clock = freshClock();
-    const lifecycle = await lifecycleAt(clock);
+    const lifecycle = await h.lifecycle(clock);
     const t = await h.engine([FORGERY_RULE], clock, lifecycle);
     const now = clock.now();
     await h.warehouse.insertRows(
@@ -98,7 +80,7 @@ describe('verification alerts: one source for the venue and its department (issu
 
   it('raises no venue alert for verdicts without a scanner (open mode) or from a scanner the registry does not know', async () => {
     const clock = freshClock();
-    const lifecycle = await lifecycleAt(clock);
+    const lifecycle = await h.lifecycle(clock);
     const t = await h.engine([{ ...FORGERY_RULE, name: 'forged_open' }], clock, lifecycle);
     const now = clock.now();
     await h.warehouse.insertRows('verification_events', [
@@ -119,7 +101,7 @@ describe('verification alerts: one source for the venue and its department (issu
 
   it("raises exactly one alert for a flooding scanner, at its registered place, with its district's operations centre", async () => {
     const clock = freshClock();
-    const lifecycle = await lifecycleAt(clock);
+    const lifecycle = await h.lifecycle(clock);
     const t = await h.engine([FLOOD_RULE], clock, lifecycle);
     // As the verifier writes them: one flag per credential per minute while the flood lasts; the venue the requests named is not where it is.
     const flag = (at: number) => ({ at: formatDateTime64Utc(at), credential: 'sc-flood', scanner: 'sc-flood', venue: 'pudong/pudong-s01/g001/b01', transport: 'http' });
@@ -158,7 +140,7 @@ describe('verification alerts: one source for the venue and its department (issu
 
   it('raises a flooding venue token (no registered scanner) for the city, routed to the city operations centre', async () => {
     const clock = freshClock();
-    const lifecycle = await lifecycleAt(clock);
+    const lifecycle = await h.lifecycle(clock);
     const t = await h.engine([{ ...FLOOD_RULE, name: 'flood_token' }], clock, lifecycle);
     await h.warehouse.insertRows('credential_flags', [
       { at: formatDateTime64Utc(clock.now() - SECOND), credential: 'venue-token:mall-7', scanner: '', venue: 'xuhui/xuhui-s02/g003', transport: 'batch' },
