@@ -66,6 +66,9 @@ describe('bench smoke run', () => {
     expect(hostile?.figures.flood_batches_acked).toBeGreaterThan(0);
     expect(hostile?.figures.flood_city_exit_code).toBe(0);
     expect([hostile?.figures.flood_gateway_lost_readings, hostile?.figures.flood_gateway_duplicate_rows]).toEqual([0, 0]);
+    // Every reading of the flood stored within the device's sensor set or refused and counted (issue 17).
+    expect(hostile!.figures.flood_readings_stored! + hostile!.figures.flood_readings_refused!).toBe(hostile?.figures.flood_sensor_ids);
+    expect(hostile?.figures.flood_readings_refused).toBeGreaterThan(0);
     const report = JSON.parse(await readFile(paths.json, 'utf8')) as { machine: { node: string; cores: number } };
     expect(report.machine.node).toBe(process.version);
     expect(await readFile(paths.markdown, 'utf8')).toMatch(/## ingest/);
