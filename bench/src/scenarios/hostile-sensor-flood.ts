@@ -99,6 +99,8 @@ async function phase(key: FloodPhaseKey, phaseS: number, run: Run, attack?: Atta
     readings_accepted: after.accepted - before.accepted,
     dead_letters: refused.reduce((n, [, v]) => n + v, 0),
     readings_refused: after.sensorRefusals - before.sensorRefusals,
+    // Since the city started (phases' differences miss what lands between one's end and the next's start).
+    readings_refused_since_start: after.sensorRefusals,
     rule_conditions_active: after.conditions,
     rule_drops_unknown_device: after.unknownDrops - before.unknownDrops,
     alerts_opened: after.opened - before.opened,
@@ -189,7 +191,8 @@ function summarize(phases: readonly Awaited<ReturnType<typeof phase>>[], out: Ou
     flood_batches_acked: out.attack.acked,
     flood_sensor_ids: out.attack.sensorIds,
     flood_readings_stored: out.floodStored,
-    flood_readings_refused: flood.readings_refused! + silence.readings_refused!,
+    // Only the attacker's readings are refused in this run, and its flood is over before the silence ends.
+    flood_readings_refused: silence.readings_refused_since_start!,
     flood_batches_dead_lettered: flood.dead_letters! + silence.dead_letters!,
     flood_live_alerts_after_silence: silence.alerts_live!,
     flood_city_rss_growth_mib: round(Math.max(flood.city_rss_max_mib!, silence.city_rss_max_mib!) - quiet.city_rss_max_mib!, 1),
