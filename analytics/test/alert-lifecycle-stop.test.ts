@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createAlertLifecycle, createAnalyticsMetrics, parseAnalyticsConfig } from '../src/index.ts';
 import { HOUR, MINUTE, pmSignal } from './alert-lifecycle-fixtures.ts';
 
+/** vi.waitFor's default (1 s) is short on a loaded 2-core machine; an event that never comes still fails. */
+const SETTLED = { timeout: 15_000, interval: 20 };
+
 let dir: string;
 let wh: Warehouse;
 
@@ -57,7 +60,7 @@ describe('alert lifecycle: a bounded stop (issue 17)', () => {
     store.hold();
     const before = store.inserts();
     const round = lifecycle.escalateNow();
-    await vi.waitFor(() => expect(store.waiting).toHaveLength(1));
+    await vi.waitFor(() => expect(store.waiting).toHaveLength(1), SETTLED);
     const stopping = lifecycle.stop();
     store.releaseOne();
     await stopping;

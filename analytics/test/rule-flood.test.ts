@@ -18,6 +18,9 @@ import {
 } from '../src/index.ts';
 import { manualClock, startRuleHarness, type RuleHarness } from './rule-harness.ts';
 
+/** vi.waitFor's default (1 s) is short on a loaded 2-core machine; an event that never comes still fails. */
+const SETTLED = { timeout: 15_000, interval: 20 };
+
 const silentRule = { name: 'silent', title: 'Sensor silent', kind: 'sensor_silent', after: '1m', severity: 'warning' };
 const alertsConfig = parseAnalyticsConfig({ alerts: { maxAlerts: 1000, webhooks: [{ url: 'http://127.0.0.1:9/hook' }] } }).alerts;
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -145,7 +148,7 @@ describe('one gateway floods 500,000 sensor ids, then falls silent', () => {
     stops.push(() => other.endAsync(true));
     const codec = createTelemetryCodec();
     await other.publishAsync(topics.telemetry('gw-calm'), codec.encode({ boot: 1, seq: 1, readings: [{ sensor: 'wl-1', metric: 'water_level', ts: Date.now(), value: 1 }] }), { qos: 1 });
-    await vi.waitFor(async () => expect(await readings()).toBe(1));
+    await vi.waitFor(async () => expect(await readings()).toBe(1), SETTLED);
 
     globalThis.gc?.();
     const before = process.memoryUsage().rss;
@@ -175,7 +178,7 @@ describe('one gateway floods 500,000 sensor ids, then falls silent', () => {
       ['flood_silent:gw-flood', 'dispatched', 256],
     ]);
     expect(board.find((a) => a.key === 'flood_silent:gw-flood')!.summary).toContain('256 of 256 sensors of gw-flood silent for 1m: c0, c1, c2');
-    await vi.waitFor(() => expect(counted.counts.posted).toBe(4));
+    await vi.waitFor(() => expect(counted.counts.posted).toBe(4), SETTLED);
     expect(counted.counts.published).toBe(4);
     console.info(`analytics RSS grew ${(grown / 1048576).toFixed(1)} MB over 500,000 flooded sensor ids`);
     expect(grown).toBeLessThan(50 * 1048576);

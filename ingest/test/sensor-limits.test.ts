@@ -7,6 +7,9 @@ import { createTelemetryCodec, topics, type DeviceErrorReport, type TelemetryBat
 import type { IngestConfigInput } from '../src/index.ts';
 import { countByKey, startHarness, type Harness } from './ingest-harness.ts';
 
+/** vi.waitFor's default (1 s) is short on a loaded 2-core machine; an event that never comes still fails. */
+const SETTLED = { timeout: 15_000, interval: 20 };
+
 /**
  * Issue 17: one device cannot flood the city with sensor ids. Real MQTT (port 0) and HTTP against a
  * whole ingest service over an embedded warehouse; the set survives a restart on the same warehouse.
@@ -93,23 +96,23 @@ describe('sensor sets at ingest (issue 17)', () => {
     await calm.publishAsync(topics.telemetry('gw-calm'), codec.encode(batch(1, ['pm-1', 'pm-2', 'pm-3'])), { qos: 1 });
 
     // The first 50 sensors are learned and their readings stored; not one reading of the others.
-    await vi.waitFor(async () => expect((await countByKey(h.warehouse, 'gw-flood')).rows).toBe(50));
+    await vi.waitFor(async () => expect((await countByKey(h.warehouse, 'gw-flood')).rows).toBe(50), SETTLED);
     expect(await storedSensors(h, 'gw-flood')).toEqual(range(0, 50).sort());
     // Every refused reading is in a dead letter with the raw bytes: 49 whole batches and the second half of the first.
-    await vi.waitFor(async () => expect(await deadLetters(h, 'gw-flood')).toHaveLength(50));
+    await vi.waitFor(async () => expect(await deadLetters(h, 'gw-flood')).toHaveLength(50), SETTLED);
     const letters = await deadLetters(h, 'gw-flood');
     expect(new Set(letters.map((l) => l.reason))).toEqual(new Set(['INGEST_ERR_SENSOR_LIMIT']));
     expect(letters.map((l) => l.payload)).toEqual(payloads.map((p) => p.toString('hex').toUpperCase()));
     expect(letters[0]!.detail).toMatch(/50 of 100 readings refused: 50 sensor_limit \(s50:pm25/);
     // The device hears why on its errors topic, one notice per batch.
-    await vi.waitFor(() => expect(notices).toHaveLength(50));
+    await vi.waitFor(() => expect(notices).toHaveLength(50), SETTLED);
     const first = JSON.parse(notices[0]!.toString()) as DeviceErrorReport;
     expect(first).toMatchObject({ code: 'INGEST_ERR_SENSOR_LIMIT', boot: 1, seq: 1, topic: topics.telemetry('gw-flood') });
     const counted = await h.service.metrics.sensorRefusals.get();
     expect(counted.values.find((v) => v.labels.reason === 'sensor_limit')?.value).toBe(4950);
     // Subscribers (analytics) got the accepted half of the first batch only, never a refused sensor.
-    await vi.waitFor(async () => expect((await countByKey(h.warehouse, 'gw-calm')).rows).toBe(3));
-    await vi.waitFor(() => expect(forwarded.length).toBeGreaterThanOrEqual(1));
+    await vi.waitFor(async () => expect((await countByKey(h.warehouse, 'gw-calm')).rows).toBe(3), SETTLED);
+    await vi.waitFor(() => expect(forwarded.length).toBeGreaterThanOrEqual(1), SETTLED);
     const seen = forwarded.flatMap((p) => codec.decode(p).readings.map((r) => r.sensor));
     expect(seen.sort()).toEqual(range(0, 50).sort());
     // The calm gateway beside it lost nothing.
@@ -119,7 +122,7 @@ describe('sensor sets at ingest (issue 17)', () => {
     await vi.waitFor(async () => {
       const [row] = await h.warehouse.query<{ n: number }>("SELECT count() AS n FROM device_sensors FINAL WHERE device = 'gw-flood'");
       expect(Number(row!.n)).toBe(50);
-    });
+    }, SETTLED);
     const listed = await api(h, 'GET', '/v1/devices/gw-flood/sensors?limit=5');
     expect(listed.body).toMatchObject({ device: 'gw-flood', cap: 50, active: 50, decommissioned: 0, metrics: 1, truncated: true });
     expect(listed.body.sensors).toHaveLength(5);
@@ -129,9 +132,9 @@ describe('sensor sets at ingest (issue 17)', () => {
     const gw = await h.connect('gw-metrics', secrets['gw-metrics']!);
     const readings = range(0, 10, 'm').map((sensor, i) => ({ sensor, metric: `metric_${i}`, ts: Date.now() - 1000, value: i }));
     await gw.publishAsync(topics.telemetry('gw-metrics'), codec.encode({ boot: 1, seq: 1, readings }), { qos: 1 });
-    await vi.waitFor(async () => expect(await deadLetters(h, 'gw-metrics')).toHaveLength(1));
+    await vi.waitFor(async () => expect(await deadLetters(h, 'gw-metrics')).toHaveLength(1), SETTLED);
     expect((await deadLetters(h, 'gw-metrics'))[0]).toMatchObject({ reason: 'INGEST_ERR_METRIC_LIMIT' });
-    await vi.waitFor(async () => expect((await countByKey(h.warehouse, 'gw-metrics')).rows).toBe(8));
+    await vi.waitFor(async () => expect((await countByKey(h.warehouse, 'gw-metrics')).rows).toBe(8), SETTLED);
   });
 
   it('declares sensors at provisioning and decommissions one: its readings are refused with their own code', async () => {
@@ -159,15 +162,15 @@ describe('sensor sets at ingest (issue 17)', () => {
     const notices = collect(gw, topics.errors('gw-decl'));
     await gw.publishAsync(topics.telemetry('gw-decl'), codec.encode(batch(1, ['lvl-1'], 'water_level')), { qos: 1 });
     await gw.publishAsync(topics.telemetry('gw-decl'), codec.encode(batch(2, ['lvl-2', 'lvl-3'], 'water_level')), { qos: 1 });
-    await vi.waitFor(() => expect(notices).toHaveLength(2));
+    await vi.waitFor(() => expect(notices).toHaveLength(2), SETTLED);
     expect(notices.map((n) => (JSON.parse(n.toString()) as DeviceErrorReport).code)).toEqual(['INGEST_ERR_SENSOR_DECOMMISSIONED', 'INGEST_ERR_SENSOR_LIMIT']);
-    await vi.waitFor(async () => expect(await storedSensors(h, 'gw-decl')).toEqual(['lvl-2']));
+    await vi.waitFor(async () => expect(await storedSensors(h, 'gw-decl')).toEqual(['lvl-2']), SETTLED);
 
     // Recommissioned (declared again) with a larger cap in one call: readings flow again.
     const again = await api(h, 'POST', '/v1/devices/gw-decl/sensors', { maxSensors: 3, sensors: [{ id: 'lvl-1', metric: 'water_level' }] });
     expect(again.body).toMatchObject({ cap: 3, active: 2, decommissioned: 0 });
     await gw.publishAsync(topics.telemetry('gw-decl'), codec.encode(batch(3, ['lvl-1', 'lvl-3'], 'water_level')), { qos: 1 });
-    await vi.waitFor(async () => expect(await storedSensors(h, 'gw-decl')).toEqual(['lvl-1', 'lvl-2', 'lvl-3']));
+    await vi.waitFor(async () => expect(await storedSensors(h, 'gw-decl')).toEqual(['lvl-1', 'lvl-2', 'lvl-3']), SETTLED);
   });
 
   it('refuses over HTTP as over MQTT: a mixed batch is 202 with the refusal, a wholly refused one 400', async () => {
@@ -181,7 +184,7 @@ describe('sensor sets at ingest (issue 17)', () => {
     expect(mixed.body.payload).toBeUndefined();
     const refused = await post(batch(101, ['http-new']));
     expect(refused).toMatchObject({ status: 400, body: { code: 'INGEST_ERR_SENSOR_LIMIT', storedAs: 'dead_letter' } });
-    await vi.waitFor(async () => expect((await countByKey(h.warehouse, 'gw-flood')).rows).toBe(52));
+    await vi.waitFor(async () => expect((await countByKey(h.warehouse, 'gw-flood')).rows).toBe(52), SETTLED);
   });
 
   it('keeps hostile ids off the sensor routes and strangers out', async () => {
@@ -199,7 +202,7 @@ describe('sensor sets at ingest (issue 17)', () => {
     h = await startHarness(CONFIG, undefined, dir);
     const flood = await h.connect('gw-flood', secrets['gw-flood']!);
     await flood.publishAsync(topics.telemetry('gw-flood'), codec.encode({ ...batch(1, range(0, 51)), boot: 2 }), { qos: 1 });
-    await vi.waitFor(async () => expect((await countByKey(h.warehouse, 'gw-flood')).rows).toBe(102));
+    await vi.waitFor(async () => expect((await countByKey(h.warehouse, 'gw-flood')).rows).toBe(102), SETTLED);
     const letters = await deadLetters(h, 'gw-flood');
     expect(letters.at(-1)?.detail).toMatch(/1 of 51 readings refused: 1 sensor_limit \(s50:pm25\)/);
     expect(await storedSensors(h, 'gw-flood')).toEqual(range(0, 50).sort());
