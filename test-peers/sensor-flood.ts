@@ -14,11 +14,11 @@ export interface SensorFloodOptions {
   /** Distinct metric names, cycled: a firmware bug puts a counter in the sensor id, not in the metric. @default 50 */
   readonly metrics?: number;
   /**
-   * Before the flood, one batch every 500 ms (each part of the flood) until this says the rule engine
-   * knows the device (its directory reads a device provisioned while it runs on first telemetry,
-   * rate-limited): a flood from a device it does not know yet would be dropped there, unmeasured.
+   * Connected but not publishing until `begin()`: the caller first sends `probe()` batches until the
+   * rule engine knows the device (its directory reads a device provisioned while it runs on first
+   * telemetry, rate-limited): a flood from a device it does not know yet would be dropped there.
    */
-  readonly untilKnown?: () => Promise<boolean>;
+  readonly paused?: boolean;
 }
 
 export interface SensorFloodStats {
@@ -34,6 +34,10 @@ export interface SensorFlood {
   /** Resolves once every batch was published and acknowledged (or failed). */
   readonly done: Promise<SensorFloodStats>;
   stats(): SensorFloodStats;
+  /** One batch of the flood now, awaited (counted in the flood); before `begin()` of a paused flood. */
+  probe(): Promise<void>;
+  /** Starts the paced flood of a `paused` one (idempotent). */
+  begin(): void;
   /** Stops publishing and disconnects (idempotent); the device then falls silent. */
   stop(): Promise<SensorFloodStats>;
 }
@@ -102,22 +106,23 @@ export async function startSensorFlood(o: SensorFloodOptions): Promise<SensorFlo
       timer = undefined;
     }
   }
-  if (o.untilKnown !== undefined) {
-    const deadline = performance.now() + 30_000;
-    do {
-      const seq = ++published;
-      await client.publishAsync(topics.telemetry(o.device.id), batch(seq), { qos: 1 });
-      acked++;
-      if (await o.untilKnown()) break;
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    } while (performance.now() < deadline);
+  function begin(): void {
+    if (timer !== undefined || stopped) return;
+    pace.last = performance.now();
+    timer = setInterval(tick, 10);
+    tick();
   }
-  timer = setInterval(tick, 10);
-  tick();
+  if (o.paused !== true) begin();
 
   return {
     done,
     stats,
+    async probe() {
+      const seq = ++published;
+      await client.publishAsync(topics.telemetry(o.device.id), batch(seq), { qos: 1 });
+      acked++;
+    },
+    begin,
     async stop() {
       if (!stopped) {
         stopped = true;

@@ -108,8 +108,20 @@ describe('cityops: stopping is bounded (issue 17)', () => {
         readingsPerBatch: 100,
         batchesPerSecond: 0,
         inflight: 32,
-        untilKnown: async () => metric(await scrape(String(city.ready.analyticsUrl)), 'cityops_analytics_rule_readings_total') > 0,
+        paused: true,
       });
+      // A batch of the flood at a time until the rule engine knows the device (its directory reads a
+      // device provisioned while it runs on that device's first telemetry), then the flood itself.
+      await expect
+        .poll(
+          async () => {
+            await flood.probe();
+            return metric(await scrape(String(city.ready.analyticsUrl)), 'cityops_analytics_rule_readings_total');
+          },
+          { timeout: 30_000, interval: 500 },
+        )
+        .toBeGreaterThan(0);
+      flood.begin();
       const sent = await flood.done;
       expect(sent.published).toBe(1_000);
       // The device falls silent (stays connected): wait until the silence is news and alerts are being

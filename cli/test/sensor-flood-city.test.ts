@@ -125,13 +125,17 @@ describe('cityops: one device cannot flood the city (issue 17)', () => {
           { timeout: 60_000, interval: 500 },
         )
         .toBeGreaterThanOrEqual(23);
-      let steadyRunning = true;
-      const steadyLoop = (async () => {
-        while (steadyRunning) {
-          await steady.publish();
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-      })();
+      // The steady gateway publishes every 100 ms throughout (a load, not a wait: one batch in flight at most).
+      let steadyBusy: Promise<void> | undefined;
+      let steadyError: unknown;
+      const steadyTimer = setInterval(() => {
+        steadyBusy ??= steady
+          .publish()
+          .catch((err: unknown) => {
+            steadyError = err;
+          })
+          .finally(() => (steadyBusy = undefined));
+      }, 100);
       // The real agent (`cityops gateway --source stdin`) as gw-flood, fed `lines(i)` for i < FLOOD_SENSORS.
       async function runFloodAgent(line: (i: number) => string): Promise<{ done: Record<string, unknown>; stderr: string }> {
         const agent = spawn(
@@ -196,8 +200,9 @@ describe('cityops: one device cannot flood the city (issue 17)', () => {
           { timeout: 60_000, interval: 500 },
         )
         .toEqual({ twenty: true, refusals: true });
-      steadyRunning = false;
-      await steadyLoop;
+      clearInterval(steadyTimer);
+      await steadyBusy;
+      expect(steadyError).toBeUndefined();
       clearInterval(sampler);
       // Measured when the silence is news: the moment the storm used to begin (499,900 conditions, RSS +900 MB).
       const rssAfter = await rssOf(pid);
