@@ -60,6 +60,12 @@ export const ingestConfigSchema = {
             connectTimeoutMs: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
             maxConnectionsPerAddress: { type: 'integer', minimum: 1, default: 256 },
             maxUnauthenticated: { type: 'integer', minimum: 1, default: 2048 },
+            /**
+             * The accept gate (accept-gate.ts): accepted connections let through per turn of the event
+             * loop (a refused one costs no socket), and how many may wait; beyond that, closed at once.
+             */
+            acceptPerTurn: { type: 'integer', minimum: 1, default: 64 },
+            maxAcceptQueue: { type: 'integer', minimum: 1, default: 4096 },
             logIntervalMs: { type: 'integer', minimum: 0, default: 60000 },
           },
         },

@@ -137,6 +137,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       maxUnauthenticated: wireConfig.maxUnauthenticated,
       logIntervalMs: wireConfig.logIntervalMs,
       connectTimeoutMs: wireConfig.connectTimeoutMs,
+      accept: { perTurn: wireConfig.acceptPerTurn, maxQueued: wireConfig.maxAcceptQueue },
     },
     { metrics, logger, now },
   );
