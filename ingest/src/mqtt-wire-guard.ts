@@ -158,10 +158,14 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
       // is scanned here first, so an oversized body is refused at its header, having cost at most
       // one socket read (the stream's highWaterMark), never the declared length.
       const read = conn.read.bind(conn);
+      // Bytes at the front of the stream already scanned (the first read, put back for aedes).
+      let scanned = 0;
       conn.read = (size?: number) => {
         const chunk = read(size) as Buffer | null;
         if (chunk === null || conn.destroyed) return chunk;
-        const refusal = scanner.scan(chunk);
+        const fresh = scanned === 0 ? chunk : chunk.subarray(Math.min(scanned, chunk.length));
+        scanned = Math.max(0, scanned - chunk.length);
+        const refusal = fresh.length === 0 ? undefined : scanner.scan(fresh);
         if (refusal === undefined) return chunk;
         refusePacket(conn, refusal);
         return null;
@@ -171,7 +175,11 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
       conn.on('error', ignore);
       const first = () => {
         conn.off('readable', first);
-        if (conn.readableLength === 0) return void conn.destroy();
+        // The first bytes are scanned before aedes sees the socket: an oversized CONNECT costs no MQTT client.
+        const chunk = conn.read() as Buffer | null;
+        if (chunk === null) return void conn.destroy();
+        scanned = chunk.length;
+        conn.unshift(chunk);
         // Next turn: by then the stream has noticed that no one listens for 'readable' (Node updates
         // that on the next tick), so aedes' own listener is told about the bytes already buffered.
         setImmediate(() => {

@@ -249,6 +249,34 @@ describe('the broker before authentication, with real sockets', () => {
     expect(await metric('cityops_broker_refused_packets_total', 'reason="too_large",type="publish"')).toBe(before + 1);
   });
 
+  it('reads a CONNECT and what is pipelined behind it in one write: a PUBLISH is acknowledged, an oversized one refused', async () => {
+    const str = (text: string) => {
+      const bytes = Buffer.from(text);
+      return Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 0xff]), bytes]);
+    };
+    // MQTT 3.1.1 §3.1: protocol "MQTT" level 4, flags username + password + clean session, keep alive 60 s.
+    const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2, 0, 60]), str('gw-hostile:pipelined'), str('gw-hostile'), str(secrets.get('gw-hostile')!)]);
+    const connectPacket = Buffer.concat([Buffer.from([0x10, body.length]), body]);
+    // §3.3: a QoS 1 PUBLISH, packet id 1.
+    const payload = Buffer.from(JSON.stringify({ boot: 7, seq: 1, readings: [{ sensor: 'p', metric: 'noise', ts: Date.now(), value: 1 }] }));
+    const publishBody = Buffer.concat([str(topics.telemetry('gw-hostile')), Buffer.from([0, 1]), payload]);
+    const publish = Buffer.concat([Buffer.from([0x32, publishBody.length]), publishBody]);
+    const before = await metric('cityops_broker_refused_packets_total', 'reason="too_large",type="publish"');
+    await whileGatewayPublishes(async () => {
+      const socket = rawSocket('127.0.0.7');
+      const received: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      socket.write(Buffer.concat([connectPacket, publish]));
+      // CONNACK accepted (§3.2), then the PUBACK of packet 1 (§3.4).
+      await vi.waitFor(() => expect(Buffer.concat(received).subarray(0, 8)).toEqual(Buffer.from([0x20, 2, 0, 0, 0x40, 2, 0, 1])), { timeout: 10_000 });
+      socket.destroy();
+      const oversized = rawSocket('127.0.0.7');
+      oversized.write(Buffer.concat([connectPacket, Buffer.from([0x32, ...MAX_VBI])]));
+      await closed(oversized);
+    });
+    expect(await metric('cityops_broker_refused_packets_total', 'reason="too_large",type="publish"')).toBe(before + 1);
+  });
+
   it('cuts a CONNECT sent a byte at a time at the CONNECT deadline', async () => {
     const before = await metric('cityops_broker_refused_sockets_total', 'reason="connect_timeout"');
     await whileGatewayPublishes(async () => {
