@@ -65,6 +65,12 @@ export const ingestConfigSchema = {
              * loop (a refused one costs no socket), and how many may wait; beyond that, closed at once.
              */
             acceptPerTurn: { type: 'integer', minimum: 1, default: 64 },
+            /**
+             * An address that sent an oversized or malformed packet before authenticating is refused at
+             * accept this long (0: never), at most maxPenalisedAddresses of them (the oldest forgotten).
+             */
+            penaltyMs: { type: 'integer', minimum: 0, maximum: 3600000, default: 10000 },
+            maxPenalisedAddresses: { type: 'integer', minimum: 1, default: 10000 },
             maxAcceptQueue: { type: 'integer', minimum: 1, default: 4096 },
             logIntervalMs: { type: 'integer', minimum: 0, default: 60000 },
           },

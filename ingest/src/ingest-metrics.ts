@@ -148,7 +148,7 @@ export function createIngestMetrics(registry = new Registry()) {
     }),
     refusedSockets: new Counter({
       name: 'cityops_broker_refused_sockets_total',
-      help: 'MQTT connections closed before CONNECT completed, by reason (address_connections, unauthenticated_sockets, accept_queue at accept, before they are sockets; connect_timeout at the CONNECT deadline).',
+      help: 'MQTT connections closed before CONNECT completed, by reason (address_penalty, address_connections, unauthenticated_sockets, accept_queue at accept, before they are sockets; connect_timeout at the CONNECT deadline).',
       labelNames: ['reason'] as const,
       registers: [registry],
     }),

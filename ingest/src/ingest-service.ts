@@ -138,6 +138,8 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       logIntervalMs: wireConfig.logIntervalMs,
       connectTimeoutMs: wireConfig.connectTimeoutMs,
       accept: { perTurn: wireConfig.acceptPerTurn, maxQueued: wireConfig.maxAcceptQueue },
+      penaltyMs: wireConfig.penaltyMs,
+      maxPenalised: wireConfig.maxPenalisedAddresses,
     },
     { metrics, logger, now },
   );

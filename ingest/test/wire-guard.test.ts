@@ -215,7 +215,7 @@ describe('the broker before authentication, with real sockets', () => {
     const before = await metric('cityops_broker_refused_packets_total', 'reason="too_large",type="connect"');
     let sent = 0;
     const growth = await whileGatewayPublishes(async () => {
-      sent = await streamUntilClosed(rawSocket('127.0.0.3'), Buffer.from([0x10, ...MAX_VBI]), 268_435_455);
+      sent = await streamUntilClosed(rawSocket('127.0.0.31'), Buffer.from([0x10, ...MAX_VBI]), 268_435_455);
     });
     expect(sent).toBeLessThan(64 << 20);
     expect(growth).toBeLessThan(50 << 20);
@@ -224,8 +224,9 @@ describe('the broker before authentication, with real sockets', () => {
 
   it('closes an oversized PUBLISH before authentication, and a malformed length', async () => {
     await whileGatewayPublishes(async () => {
-      await streamUntilClosed(rawSocket('127.0.0.3'), Buffer.from([0x30, ...MAX_VBI]), 268_435_455);
-      const malformed = rawSocket('127.0.0.3');
+      // Each from an address of its own: an address refused a packet before logging in is refused at accept for a while.
+      await streamUntilClosed(rawSocket('127.0.0.32'), Buffer.from([0x30, ...MAX_VBI]), 268_435_455);
+      const malformed = rawSocket('127.0.0.33');
       malformed.write(Buffer.from([0x10, 0xff, 0xff, 0xff, 0xff, 0x01]));
       await closed(malformed);
     });
@@ -275,6 +276,21 @@ describe('the broker before authentication, with real sockets', () => {
       await closed(oversized);
     });
     expect(await metric('cityops_broker_refused_packets_total', 'reason="too_large",type="publish"')).toBe(before + 1);
+  });
+
+  it('refuses an address at accept for a while after it sent an oversized packet before logging in; other addresses are served', async () => {
+    const penalty = () => metric('cityops_broker_refused_sockets_total', 'reason="address_penalty"');
+    const before = await penalty();
+    await whileGatewayPublishes(async () => {
+      await streamUntilClosed(rawSocket('127.0.0.34'), Buffer.from([0x10, ...MAX_VBI]), 268_435_455);
+      // Its next connections never become sockets: closed at accept, before a byte is read.
+      for (let i = 0; i < 3; i++) {
+        const again = rawSocket('127.0.0.34');
+        again.write(Buffer.from([0x10, ...MAX_VBI]));
+        await closed(again);
+      }
+    });
+    expect(await penalty()).toBe(before + 3);
   });
 
   it('cuts a CONNECT sent a byte at a time at the CONNECT deadline', async () => {
