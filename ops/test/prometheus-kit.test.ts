@@ -64,6 +64,10 @@ describe('ops/prometheus', () => {
       'stale revocation data': 'cityops_verifier_revocation_age_seconds',
       'broker client drops': 'cityops_broker_clients',
       'rollup failures': 'cityops_analytics_rollup_runs_total{outcome="failed"}',
+      // Issues 15 and 17: clients flooding the broker before authentication; devices inventing sensors.
+      'connections refused before authentication': 'cityops_broker_refused_sockets_total',
+      'packets over the wire limits': 'cityops_broker_refused_packets_total',
+      'readings of unknown sensors': 'cityops_ingest_sensor_refusals_total',
     };
     for (const [what, needle] of Object.entries(covered)) {
       expect(expressions.some((expr) => expr.includes(needle)), `no alert expression about ${what} (${needle})`).toBe(true);
