@@ -102,6 +102,9 @@ async def main():
             bytesize=int(data_bits), stopbits=int(stop_bits), ignore_missing_slaves=True,
         )
         await server.start()
+        if server.transport is None:
+            # pymodbus logs a failed open at debug level only and carries on; say it and stop.
+            raise SystemExit(f"cannot open {path} with parity {parity} (a Linux pty refuses parity once set)")
         task = None
         ready = {"ready": True}
     threading.Thread(target=read_commands, args=(loop, units), daemon=True).start()

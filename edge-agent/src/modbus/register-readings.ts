@@ -18,7 +18,8 @@ function isAlarm(spec: RegisterSpec, value: number): boolean {
 /** The value of every register spec a request feeds, from the words its answer carried. */
 export function decodeAnswer(request: ReadRequest, words: readonly number[]): DecodedRegister[] {
   return request.registers.map(({ spec, at }) => {
-    const value = decodeRegister(spec, words, at) * spec.scale + spec.offset;
+    // 12 significant digits: 812 x 0.01 is 8.12, not 8.120000000000001 (no sensor resolves more).
+    const value = Number((decodeRegister(spec, words, at) * spec.scale + spec.offset).toPrecision(12));
     if (!Number.isFinite(value)) return { spec, value: undefined, alarm: false };
     return { spec, value, alarm: isAlarm(spec, value) };
   });
