@@ -107,5 +107,7 @@ describe('Modbus readings in the warehouse', () => {
     expect(new Set(all.map((r) => `${r.sensor}/${r.ts}`)).size).toBe(all.length);
     expect(all.filter((r) => r.sensor === 'noise-1').every((r) => r.alarm)).toBe(true);
     expect(source.stats()).toMatchObject({ exceptions: 0, timeouts: 0, transportErrors: 0 });
+    // The source's counters show on the agent's status.
+    expect(agent.stats().source).toMatchObject({ readings: polled, exceptions: 0, sensorsFailing: 0 });
   });
 });
