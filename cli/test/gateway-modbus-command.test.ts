@@ -57,7 +57,7 @@ describe('cityops gateway --modbus and --check', () => {
   it('--check reads every register once, reports each, exits non-zero on a bus fault, and publishes nothing', async () => {
     const file = await writeMap('station.json', {
       connection: { kind: 'tcp', host: '127.0.0.1', port: modbus.port },
-      timeoutMs: 300,
+      timeoutMs: 2000,
       retries: 0,
       registers: [
         { sensor: 'pm25-1', metric: 'pm25', unit: 1, table: 'input', address: 0, type: 'uint16', scale: 0.1 },

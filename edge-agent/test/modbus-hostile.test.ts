@@ -32,11 +32,11 @@ async function hostile(onRequest: (socket: Socket, request: Buffer) => void): Pr
   return { port: (server.address() as { port: number }).port, bytesSent: () => sent };
 }
 
-function poll(port: number, sensor: string): { source: ModbusSource; got: Reading[] } {
+function poll(port: number, sensor: string, timeoutMs = 150): { source: ModbusSource; got: Reading[] } {
   const source = createModbusSource(
     {
       connection: { kind: 'tcp', host: '127.0.0.1', port },
-      timeoutMs: 150,
+      timeoutMs,
       retries: 1,
       registers: [{ sensor, metric: 'level', unit: 1, table: 'holding', address: 0, type: 'float32', intervalMs: 20 }],
     },
@@ -80,7 +80,7 @@ describe('hostile Modbus devices', () => {
     });
     const hangUp = await hostile((socket) => socket.destroy());
 
-    const good = poll(pymodbus.port, 'good');
+    const good = poll(pymodbus.port, 'good', 2000);
     const bad = [poll(garbage.port, 'garbage'), poll(trickle.port, 'trickle'), poll(short.port, 'short'), poll(hangUp.port, 'hang-up')];
     const heapBefore = process.memoryUsage().heapUsed;
 

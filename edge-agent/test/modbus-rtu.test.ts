@@ -19,7 +19,7 @@ let pty: PtyPair;
 let server: ModbusServer;
 
 function rtuMap(registers: RegisterMapInput['registers']): RegisterMapInput {
-  return { connection: { kind: 'rtu', path: pty.device, baudRate: 19_200, parity: 'none', dataBits: 8, stopBits: 2 }, timeoutMs: 300, retries: 1, registers };
+  return { connection: { kind: 'rtu', path: pty.device, baudRate: 19_200, parity: 'none', dataBits: 8, stopBits: 2 }, timeoutMs: 1000, retries: 1, registers };
 }
 
 beforeAll(async () => {

@@ -64,7 +64,7 @@ describe('Modbus readings in the warehouse', () => {
     source = createModbusSource(
       {
         connection: { kind: 'tcp', host: '127.0.0.1', port: modbus.port },
-        timeoutMs: 500,
+        timeoutMs: 2000,
         registers: [
           { sensor: 'pm25-1', metric: 'pm25', unit: 1, table: 'input', address: 0, type: 'uint16', scale: 0.1, intervalMs: 100 },
           { sensor: 'noise-1', metric: 'noise', unit: 2, table: 'holding', address: 0, type: 'float32', alarm: { above: 85 }, intervalMs: 100 },
