@@ -103,6 +103,24 @@ describe('cityops gateway --modbus and --check', () => {
     expect((badPrinted[1]!.problems as string[]).join('\n')).toMatch(/\/connection\/path[\s\S]*\/registers\/0\/address/);
     expect(badPrinted.at(-1)).toMatchObject({ check: 'done', ok: false });
     expect(brokerConnections).toBe(0);
+
+    // Not JSON, and a file far larger than any map: refused with the file named, before parsing.
+    const notJson = join(dir, 'not-json.json');
+    await writeFile(notJson, '{"connection": ');
+    const huge = join(dir, 'huge.json');
+    await writeFile(huge, Buffer.alloc(9 * 1024 * 1024, 0x20));
+    for (const [file, reason] of [[notJson, 'not JSON'], [huge, 'larger than 8388608 bytes']] as const) {
+      const o = new PassThrough();
+      const lines = printedLines(o);
+      await expect(gatewayCommand(['--check', '--modbus', file, '--device', 'gw-check', '--secret', 's', '--broker', fakeBrokerUrl()], o, createShutdown())).rejects.toMatchObject({
+        code: 'CLI_ERR_CHECK_FAILED',
+      });
+      expect((lines[1]!.problems as string[])[0]).toContain(reason);
+    }
+    // The same file given to a running gateway: AGENT_ERR_MODBUS_MAP before anything starts.
+    await expect(gatewayCommand(['--modbus', notJson, '--device', 'gw-check', '--secret', 's', '--broker', fakeBrokerUrl()], new PassThrough(), createShutdown())).rejects.toMatchObject({
+      code: 'AGENT_ERR_MODBUS_MAP',
+    });
   });
 
   it('--modbus polls the map into the warehouse with the device\'s place and stops on shutdown', async () => {

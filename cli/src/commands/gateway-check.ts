@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { parseGatewayAgentConfig, probeRegisterMap, validateRegisterMap, type GatewayAgentConfigInput } from '@cityops/edge-agent';
+import { parseGatewayAgentConfig, probeRegisterMap, readRegisterMapFile, type GatewayAgentConfigInput } from '@cityops/edge-agent';
 import { cliErrors } from '../cli-errors.ts';
 
 /**
@@ -19,19 +18,11 @@ export async function gatewayCheck(config: GatewayAgentConfigInput, mapFile: str
     print({ check: 'config', ok: false, code: (err as { code?: string }).code, message: (err as Error).message });
   }
   if (mapFile !== undefined) {
-    let json: unknown;
-    try {
-      json = JSON.parse(await readFile(mapFile, 'utf8'));
-    } catch (err) {
-      problems++;
-      print({ check: 'map', ok: false, file: mapFile, code: 'AGENT_ERR_MODBUS_MAP', problems: [(err as Error).message] });
-    }
-    const result = json === undefined ? undefined : validateRegisterMap(json);
-    if (result !== undefined && !result.ok) {
+    const result = await readRegisterMapFile(mapFile);
+    if (!result.ok) {
       problems += result.problems.length;
       print({ check: 'map', ok: false, file: mapFile, code: 'AGENT_ERR_MODBUS_MAP', problems: result.problems });
-    }
-    if (result?.ok === true) {
+    } else {
       print({ check: 'map', ok: true, file: mapFile, registers: result.map.registers.length });
       for (const outcome of await probeRegisterMap(result.map)) {
         if (!outcome.ok) problems++;

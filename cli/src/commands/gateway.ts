@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { createGatewayAgent, createJsonLinesSource, createModbusSource, createSimulatedSource, isMetric, parseRegisterMap, type GatewayAgentConfigInput, type Metric } from '@cityops/edge-agent';
+import { createGatewayAgent, createJsonLinesSource, createModbusSource, createSimulatedSource, isMetric, loadRegisterMapFile, type GatewayAgentConfigInput, type Metric } from '@cityops/edge-agent';
 import { pino } from 'pino';
 import { cliErrors } from '../cli-errors.ts';
 import type { Shutdown } from '../shutdown.ts';
@@ -49,8 +49,7 @@ export async function gatewayCommand(argv: string[], out: NodeJS.WritableStream,
   const agent = createGatewayAgent(config, { logger });
   let source;
   if (values.modbus !== undefined) {
-    const map = parseRegisterMap(JSON.parse(await readFile(values.modbus, 'utf8')));
-    source = createModbusSource(map, { logger });
+    source = createModbusSource(await loadRegisterMapFile(values.modbus), { logger });
   } else if (values.source === 'stdin') {
     source = createJsonLinesSource(input, {}, { logger });
   } else if (values.source === 'simulated') {

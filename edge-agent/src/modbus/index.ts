@@ -6,3 +6,4 @@ export { createModbusBus, type ModbusBus, type ModbusBusStats, type ModbusClient
 export { createModbusSource, type ModbusSource, type ModbusSourceDeps, type ModbusSourceStats } from './modbus-source.ts';
 export { probeRegisterMap, type RegisterProbe } from './modbus-probe.ts';
 export type { SensorHealth, SensorState } from './sensor-health.ts';
+export { readRegisterMapFile, loadRegisterMapFile, MAX_REGISTER_MAP_BYTES } from './register-map-file.ts';
