@@ -20,6 +20,10 @@ command -v zbarimg >/dev/null 2>&1 || need+=(zbar-tools)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 # openssl: the trust-list tests make a CSCA-issued DSC and the gateway's CMS entry signatures with it.
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# python3-pymodbus: the real Modbus TCP and RTU slave of the Modbus source tests and the edge bench
+# (test-peers/modbus-server.py); its RTU server needs python3-serial-asyncio, which it only recommends.
+/usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1 || need+=(python3-pymodbus)
+/usr/bin/python3 -c 'import serial_asyncio' >/dev/null 2>&1 || need+=(python3-serial-asyncio)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -46,6 +46,7 @@ describe('bench smoke run', () => {
     expect(edge?.figures.outage_readings_journaled).toBe(edge?.figures.outage_readings);
     expect(edge?.figures.replay_readings_per_second).toBeGreaterThan(0);
     expect(edge?.figures.outage_rss_max_mib).toBeGreaterThan(0);
+    expect(edge?.figures.modbus_registers_per_second).toBeGreaterThan(0); // the Modbus TCP poller against pymodbus delivered
     const scaling = results.find((r) => r.scenario === 'scaling');
     expect(scaling?.figures.verify_threads_2_verifications_per_verifier_cpu_second).toBeGreaterThan(0);
     expect(scaling?.figures.ingest_instances_2_readings_per_second).toBeGreaterThan(0);

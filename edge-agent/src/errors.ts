@@ -15,4 +15,9 @@ export const agentErrors = defineErrors({
   AGENT_ERR_ACK_TIMEOUT: { message: 'Broker did not acknowledge a batch in time; reconnecting to replay it' },
   AGENT_ERR_INGEST_REPORTED: { message: 'Ingest reported an error about a batch this device sent' },
   AGENT_ERR_STOPPED: { message: 'Gateway agent is stopped and accepts no readings', statusCode: 503 },
+  AGENT_ERR_MODBUS_MAP: { message: 'Invalid Modbus register map; nothing was polled', statusCode: 400 },
+  AGENT_ERR_MODBUS_EXCEPTION: { message: 'A Modbus unit answered with an exception code; its sensors report nothing until it answers', statusCode: 502 },
+  AGENT_ERR_MODBUS_TIMEOUT: { message: 'A Modbus unit did not answer in time (after retries); its sensors fall silent until it answers', statusCode: 504 },
+  AGENT_ERR_MODBUS_TRANSPORT: { message: 'The Modbus connection (TCP or serial) failed; it is reopened at the next poll', statusCode: 502 },
+  AGENT_ERR_MODBUS_VALUE: { message: 'A Modbus register decoded to a value that is not a finite number; the reading was skipped', statusCode: 502 },
 });

@@ -56,6 +56,8 @@ export interface GatewayAgentStats {
   /** What waits in memory: open batches and closed batches not yet journaled. Both bounded. */
   memory: { batcherReadings: number; pendingBatches: number };
   journal: JournalStats;
+  /** The counters of the source being consumed (a Modbus source's errors per kind, say), if it keeps any. */
+  source?: Record<string, unknown>;
 }
 
 export interface GatewayAgent {
@@ -122,6 +124,7 @@ export function createGatewayAgent(input: GatewayAgentConfigInput, deps: Gateway
   let sender: Sender | undefined;
   let retryTimer: unknown;
   let wakeRetry: (() => void) | undefined;
+  let consumed: { stats?: () => object } | undefined;
 
   const journal: Journal = createJournal(
     { dir: config.journalDir, ...config.journal },
@@ -307,6 +310,7 @@ export function createGatewayAgent(input: GatewayAgentConfigInput, deps: Gateway
       ingestErrors: mqtt?.ingestErrors ?? 0,
       memory: { batcherReadings: batcher.size, pendingBatches: appendQueue.length },
       journal: journal.stats(),
+      ...(consumed?.stats === undefined ? {} : { source: consumed.stats() as Record<string, unknown> }),
     };
   }
 
@@ -328,6 +332,7 @@ export function createGatewayAgent(input: GatewayAgentConfigInput, deps: Gateway
     },
     push,
     async consume(source) {
+      consumed = source as { stats?: () => object };
       for await (const reading of source) {
         if (state !== 'running') return;
         try {

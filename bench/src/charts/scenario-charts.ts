@@ -151,6 +151,11 @@ export function edgeCharts(source: ChartSource): Chart[] {
       ['bare node, doing nothing', known(f, 'bare_node_rss_mib'), 'limit'],
       ['target', 80, 'target', 'agent while journaling (max of samples and VmHWM)'],
     )),
+    ...barChart('Edge: gateway agent RSS polling Modbus TCP (pymodbus)', 'MiB', bars(
+      ['agent polling Modbus (max sampled)', known(f, 'modbus_rss_max_mib'), 'ours'],
+      ['bare node, doing nothing', known(f, 'bare_node_rss_mib'), 'limit'],
+      ['target', 80, 'target', 'agent polling Modbus (max sampled)'],
+    )),
   ];
 }
 

@@ -7,6 +7,7 @@ import { buildAgentBundle, buildGatewayBundle, GATEWAY_NODE_FLAGS, type AgentBun
 import { freePort } from '../../../test-peers/free-port.ts';
 import { startMosquitto, type Mosquitto } from '../../../test-peers/mosquitto.ts';
 import { startJsonLinesProcess, type JsonLinesProcess } from '../agent-process.ts';
+import { modbusRun, type ModbusRunOptions } from '../edge-modbus-run.ts';
 import { createForwardingSubscriber } from '../forwarding-subscriber.ts';
 import { processCpuSeconds } from '../process-cpu.ts';
 import { processMemoryMiB, sampleRss } from '../process-memory.ts';
@@ -16,7 +17,7 @@ import type { Scenario, ScenarioOptions } from '../scenario.ts';
 const QUESTION =
   'How much memory (RSS) and CPU does a gateway agent (`cityops gateway` as deployed: one bundled file under plain node) take per 1k readings/s, and after an ' +
   'outage during which it journaled 1 million readings, how fast does it replay them once the broker is back, ' +
-  'with what RSS during the outage?';
+  'with what RSS during the outage? And polling Modbus TCP registers (pymodbus), how many registers/s per core, at what RSS?';
 
 const OUTAGE_AGENT = join(import.meta.dirname, '..', 'edge-outage-agent.ts');
 const SENSORS = Array.from({ length: 10 }, (_, i) => `pm25-${i}:pm25`).join(',');
@@ -27,10 +28,14 @@ export interface EdgeScenarioOptions {
   readonly warmupS: number;
   /** Readings journaled during the outage. */
   readonly outageReadings: number;
+  /** The Modbus TCP poller against pymodbus (the map's size and interval; duration from the run). */
+  readonly modbus: Omit<ModbusRunOptions, 'durationS' | 'warmupS'>;
 }
 
-const FULL: EdgeScenarioOptions = { rates: [1_000, 5_000, 20_000], warmupS: 3, outageReadings: 1_000_000 };
-const SMOKE: EdgeScenarioOptions = { rates: [1_000], warmupS: 0.5, outageReadings: 20_000 };
+// Modbus: 8 units x 125 registers every 50 ms asks 20,000 registers/s (the top simulated rate
+// above): 160 requests/s, which pymodbus answers with a twentieth of a core on this machine.
+const FULL: EdgeScenarioOptions = { rates: [1_000, 5_000, 20_000], warmupS: 3, outageReadings: 1_000_000, modbus: { units: 8, registersPerUnit: 125, intervalMs: 50 } };
+const SMOKE: EdgeScenarioOptions = { rates: [1_000], warmupS: 0.5, outageReadings: 20_000, modbus: { units: 2, registersPerUnit: 125, intervalMs: 100 } };
 
 const round = (v: number, digits = 0) => (Number.isFinite(v) ? Number(v.toFixed(digits)) : -1);
 
@@ -152,6 +157,7 @@ export function createEdgeScenario(full: EdgeScenarioOptions, smokeOptions: Edge
       };
       const fromSource: AgentRunner = { file: OUTAGE_AGENT, nodeArgs: ['--import', 'tsx'] };
       const broker = await startMosquitto();
+      let modbusRssMax = Number.NaN;
       try {
         for (const rate of o.rates) {
           const dir = join(workDir, `journal-${rate}`);
@@ -166,6 +172,21 @@ export function createEdgeScenario(full: EdgeScenarioOptions, smokeOptions: Edge
             [`gateway_${rate}_cpu_cores_per_1k_readings_per_second`]: round(r.cpuCores / (rate / 1000), 4),
           });
         }
+        const modbusDir = join(workDir, 'modbus');
+        await mkdir(modbusDir, { recursive: true });
+        log(`edge: cityops-gateway.mjs --modbus polling ${o.modbus.units * o.modbus.registersPerUnit} pymodbus registers every ${o.modbus.intervalMs} ms for ${d} s`);
+        const m = await modbusRun(gatewayBundle, broker, modbusDir, { ...o.modbus, warmupS: o.warmupS, durationS: d });
+        Object.assign(figures, {
+          modbus_registers: m.registers,
+          modbus_asked_registers_per_second: Math.round(m.askedRegistersPerSecond),
+          modbus_registers_per_second: Math.round(m.registersPerSecond),
+          modbus_agent_cpu_cores: round(m.agentCpuCores, 3),
+          modbus_registers_per_second_per_core: Math.round(m.registersPerSecond / Math.max(m.agentCpuCores, 0.001)),
+          modbus_pymodbus_cpu_cores: round(m.pymodbusCpuCores, 3),
+          modbus_rss_mean_mib: round(m.rssMeanMiB, 1),
+          modbus_rss_max_mib: round(m.rssMaxMiB, 1),
+        });
+        modbusRssMax = m.rssMaxMiB;
       } finally {
         await broker.stop();
       }
@@ -210,11 +231,13 @@ export function createEdgeScenario(full: EdgeScenarioOptions, smokeOptions: Edge
         targets: [
           { name: `agent RSS during an outage of ${o.outageReadings.toLocaleString('en')} readings (max sampled and VmHWM)`, target: '< 80 MiB', met: rssDuringOutage < 80 },
           { name: 'journal replay after the outage', target: '>= 100000 readings/s', met: outage.replayReadingsPerSecond >= 100_000 && outage.readingsDropped === 0 },
+          { name: 'agent RSS while polling Modbus TCP (max sampled)', target: '< 80 MiB', met: modbusRssMax < 80 },
         ],
         notes: [
           `Broker: Debian's mosquitto (anonymous, no persistence), so the agent is what is measured; how fast our ingest accepts is the ingest and broker scenarios' business. Everything shares ${availableParallelism()} cores; load average at the end ${load.map((l) => l.toFixed(1)).join(' ')}.`,
           `Steady runs: the gateway as deployed, \`node ${GATEWAY_NODE_FLAGS.join(' ')} cityops-gateway.mjs --source simulated\` (\`npm run build:gateway\`'s single file, built from this tree; 10 PM2.5 sensors, the shipped sensor models; journal with fsync per batch, 100-reading batches, QoS 1, window 32) at ${o.rates.join(', ')} readings/s, each a fresh process, ${o.warmupS} s warm-up then ${d} s measured: CPU from /proc/<pid>/stat, RSS from /proc/<pid>/status every 200 ms; delivered = readings a subscriber on mosquitto decoded over the window.`,
           `Outage: the agent (\`bench/src/edge-outage-agent.ts\` bundled as the gateway is and run by \`node ${GATEWAY_NODE_FLAGS.join(' ')}\`; the \`source_\` figures: the same from TypeScript source under \`node --import tsx\`; createGatewayAgent with the defaults: 64 MiB journal, fsync per batch, 100-reading batches; reconnects capped at 1 s apart instead of 60 s) in its own process, pointed at a port where nothing listens; ${o.outageReadings.toLocaleString('en')} readings pushed through agent.push() as fast as it accepts them (back-pressure from the journal). RSS sampled every 200 ms from start to the last reading on disk, plus VmHWM. Then mosquitto starts on that port; replay time runs from the agent's connect to all batches PUBACKed and their segments deleted (waitForIdle).`,
+          `Modbus: the same bundle with \`--modbus MAP\` (bench/src/edge-modbus-run.ts) polling ${o.modbus.units} units x ${o.modbus.registersPerUnit} holding registers (uint16, scaled; one request per unit per poll, the protocol's 125-register maximum) every ${o.modbus.intervalMs} ms from Debian's pymodbus 3.0.0 over TCP on this machine, into the same mosquitto; registers/s = readings a subscriber decoded over the window; per core = over the agent's own CPU; the pymodbus server's CPU beside it says whether the Python peer set the pace (near 1 core) or the agent did.`,
           'RSS includes Node: `outage_agent_idle_rss_mib` is the outage agent just started, before any reading, `bare_node_rss_mib` a bare `node -e` doing nothing (the floor of any Node agent) and `tsx_node_rss_mib` the same under `--import tsx` (Node 20 runs the loader hooks on their own thread), which the `source_` figures carry. The bundle holds only what the gateway uses (no scanner, verifier or QR code modules; `gateway_bundle_kib`); `--optimize-for-size` keeps V8\'s young generation small (see cli/src/gateway-bundle.ts).',
         ],
       });
