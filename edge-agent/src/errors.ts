@@ -15,4 +15,8 @@ export const agentErrors = defineErrors({
   AGENT_ERR_ACK_TIMEOUT: { message: 'Broker did not acknowledge a batch in time; reconnecting to replay it' },
   AGENT_ERR_INGEST_REPORTED: { message: 'Ingest reported an error about a batch this device sent' },
   AGENT_ERR_STOPPED: { message: 'Gateway agent is stopped and accepts no readings', statusCode: 503 },
+  /** A remote configuration version the gateway refused (issue 18); the running one stays in force. */
+  AGENT_ERR_CONFIG_REJECTED: { message: 'Remote configuration rejected; the running configuration stays in force', statusCode: 400 },
+  /** The last good remote configuration could not be read or written on disk. */
+  AGENT_ERR_CONFIG_STORE: { message: 'Cannot read or write the stored remote configuration' },
 });

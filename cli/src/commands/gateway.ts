@@ -1,17 +1,31 @@
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { createGatewayAgent, createJsonLinesSource, createSimulatedSource, isMetric, type Metric } from '@cityops/edge-agent';
+import { topics } from '@cityops/protocol';
+import {
+  createGatewayAgent,
+  createJsonLinesSource,
+  createRemoteConfig,
+  createSimulatedSource,
+  createSourceSlot,
+  isMetric,
+  type Metric,
+  type SlotSource,
+  type SourceSpec,
+} from '@cityops/edge-agent';
 import { pino } from 'pino';
 import { cliErrors } from '../cli-errors.ts';
 import type { Shutdown } from '../shutdown.ts';
 
 export const gatewayUsage = `cityops gateway --device ID --secret S [--broker mqtt://127.0.0.1:1883] [--journal DIR] [--ca FILE]
                 [--source stdin | --source simulated --sensors pm25-1:pm25,wl-1:water_level --rate R]
+                [--remote-config on|off]
   runs one gateway agent: readings from JSON lines on stdin ({"sensor","metric","value","ts"?,"alarm"?})
   or simulated sensors, journaled on disk, published with QoS 1, replayed after outages.
-  With --source stdin it exits once stdin ends and everything journaled is acknowledged.`;
+  With --source stdin it exits once stdin ends and everything journaled is acknowledged.
+  Remote configuration (on by default): versions set with \`cityops device config\` arrive over MQTT,
+  are applied or rejected and reported; the last one applied is kept in DIR/remote-config.json.`;
 
 export async function gatewayCommand(argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown, input: Readable = process.stdin): Promise<void> {
   const { values } = parseArgs({
@@ -25,45 +39,65 @@ export async function gatewayCommand(argv: string[], out: NodeJS.WritableStream,
       source: { type: 'string', default: 'stdin' },
       sensors: { type: 'string' },
       rate: { type: 'string', default: '10' },
+      'remote-config': { type: 'string', default: 'on' },
     },
   });
   if (values.device === undefined || values.secret === undefined) throw cliErrors.CLI_ERR_USAGE('--device and --secret are required');
+  if (!['on', 'off'].includes(values['remote-config'])) throw cliErrors.CLI_ERR_USAGE('--remote-config takes on or off');
+  const remote = values['remote-config'] === 'on';
+  const journalDir = resolve(values.journal ?? `.cityops-gateway/${values.device}`);
   const logger = pino({ name: 'cityops-gateway', level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
   const agent = createGatewayAgent(
     {
       deviceId: values.device,
-      journalDir: resolve(values.journal ?? `.cityops-gateway/${values.device}`),
+      journalDir,
       mqtt: {
         url: values.broker,
         password: values.secret,
         ...(values.ca === undefined ? {} : { tls: { ca: await readFile(values.ca, 'utf8') } }),
       },
     },
-    { logger },
+    { logger, ...(remote ? { subscriptions: [topics.config(values.device)] } : {}) },
   );
-  let source;
+  let stdinOpened = false;
+  // The source a remote configuration asks for ({}: the one these options name).
+  let buildSource: (spec: SourceSpec) => SlotSource;
   if (values.source === 'stdin') {
-    source = createJsonLinesSource(input, {}, { logger });
+    buildSource = (spec) => {
+      if (spec.modbus !== undefined || spec.pollIntervalMs !== undefined) throw cliErrors.CLI_ERR_USAGE('the stdin source takes no modbus map or poll interval');
+      if (stdinOpened) throw cliErrors.CLI_ERR_USAGE('stdin cannot be read again once another source replaced it');
+      stdinOpened = true;
+      return createJsonLinesSource(input, {}, { logger });
+    };
   } else if (values.source === 'simulated') {
     const sensors = (values.sensors ?? 'pm25-1:pm25').split(',').map((pair) => {
       const [id, metric] = pair.split(':');
       if (id === undefined || metric === undefined || !isMetric(metric)) throw cliErrors.CLI_ERR_USAGE(`--sensors: ${pair} is not id:metric with a known metric`);
       return { id, metric: metric satisfies Metric };
     });
-    source = createSimulatedSource({ sensors, ratePerSecond: Number(values.rate) });
+    buildSource = (spec) => {
+      if (spec.modbus !== undefined) throw cliErrors.CLI_ERR_USAGE('this gateway has no Modbus source');
+      return createSimulatedSource(spec.pollIntervalMs === undefined ? { sensors, ratePerSecond: Number(values.rate) } : { sensors, intervalMs: spec.pollIntervalMs });
+    };
   } else {
     throw cliErrors.CLI_ERR_USAGE(`--source must be stdin or simulated, not ${values.source}`);
   }
+  const slot = createSourceSlot({ consume: (source) => agent.consume(source), logger });
+  const remoteConfig = remote ? createRemoteConfig({ deviceId: values.device, file: join(journalDir, 'remote-config.json') }, { agent, slot, buildSource, logger }) : undefined;
   shutdown.add(() => agent.stop());
-  shutdown.add(() => source.stop());
+  shutdown.add(() => remoteConfig?.stop());
+  shutdown.add(() => slot.stop());
   await agent.start();
-  out.write(`${JSON.stringify({ ready: true, device: values.device, boot: agent.boot })}\n`);
-  await agent.consume(source);
+  const ended = slot.ended();
+  if (remoteConfig === undefined) await slot.swap(buildSource({}));
+  else await remoteConfig.start();
+  out.write(`${JSON.stringify({ ready: true, device: values.device, boot: agent.boot, configVersion: remoteConfig?.version() ?? 0 })}\n`);
+  await ended;
   if (values.source !== 'stdin') return;
   // stdin ended: send what is left and wait for the acknowledgements, then report and stop.
   agent.flush();
   await agent.waitForIdle();
   const { batchesAcked, ingestErrors } = agent.stats();
-  out.write(`${JSON.stringify({ done: true, ...source.stats(), batchesAcked, ingestErrors })}\n`);
+  out.write(`${JSON.stringify({ done: true, ...slot.current()?.stats?.(), batchesAcked, ingestErrors })}\n`);
   await shutdown.run();
 }
