@@ -42,6 +42,8 @@ export interface RemoteConfig {
   stop(): Promise<void>;
   /** The version in force; 0 when none was ever applied. */
   version(): number;
+  /** Versions applied and rejected since start, and messages ignored (in force already, or older). */
+  stats(): { version: number; applied: number; rejected: number; ignored: number };
   on<K extends keyof RemoteConfigEvents>(event: K, listener: (...args: RemoteConfigEvents[K]) => void): void;
   off<K extends keyof RemoteConfigEvents>(event: K, listener: (...args: RemoteConfigEvents[K]) => void): void;
 }
@@ -81,8 +83,10 @@ export function createRemoteConfig(config: RemoteConfigConfig, deps: RemoteConfi
   let waiting: Buffer | undefined;
   let applying: Promise<void> | undefined;
   let stopped = false;
+  const counts = { applied: 0, rejected: 0, ignored: 0 };
 
   function report(outcome: DeviceConfigReport): void {
+    counts[outcome.state]++;
     events.emit('outcome', outcome);
     pending = outcome;
     sendPending();
@@ -150,11 +154,13 @@ export function createRemoteConfig(config: RemoteConfigConfig, deps: RemoteConfi
     if (read.problems !== undefined) {
       const version = versionIn(payload);
       if (version === 0 || (version > current && version > lastRejected)) reject(version, read.problems);
+      else counts.ignored++;
       return;
     }
     const message = read.value;
     // The retained version comes again with every connection: what is in force or was refused is not news.
     if (message.version <= current || message.version <= lastRejected) {
+      counts.ignored++;
       if (message.version < current) logger.warn({ version: message.version, running: current }, 'older configuration version ignored');
       return;
     }
@@ -208,6 +214,7 @@ export function createRemoteConfig(config: RemoteConfigConfig, deps: RemoteConfi
       await applying;
     },
     version: () => current,
+    stats: () => ({ version: current, ...counts }),
     on: (event, listener) => void events.on(event, listener as never),
     off: (event, listener) => void events.off(event, listener as never),
   };
