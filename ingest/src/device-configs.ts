@@ -8,6 +8,7 @@ import {
 import { formatDateTime64Utc, type Warehouse } from '@cityops/warehouse';
 import type { Logger } from 'pino';
 import { ingestErrors } from './errors.ts';
+import type { IngestMetrics } from './ingest-metrics.ts';
 
 export interface DesiredConfig {
   readonly version: number;
@@ -47,6 +48,7 @@ export interface DeviceConfigsDeps {
   /** The broker's own publish (no ACL: ingest is the service that speaks on config topics). */
   readonly publish: (topic: string, payload: Buffer, options: { qos: 0 | 1; retain: boolean }) => Promise<void>;
   readonly logger: Logger;
+  readonly metrics?: Pick<IngestMetrics, 'configVersions' | 'configReports'>;
   readonly now?: () => number;
 }
 
@@ -118,6 +120,7 @@ export function createDeviceConfigs(deps: DeviceConfigsDeps): DeviceConfigs {
         await deps.publish(topics.config(device), message(desired), { qos: 1, retain: true }).catch((err: unknown) => {
           logger.warn({ err, device, version: desired.version }, 'configuration stored but not published; published again at the next start');
         });
+        deps.metrics?.configVersions.inc();
         logger.info({ device, version: desired.version, author }, 'desired configuration set');
         return desired;
       } finally {
@@ -156,6 +159,7 @@ export function createDeviceConfigs(deps: DeviceConfigsDeps): DeviceConfigs {
         { device, version: report.version, state: report.state, reason: report.reason ?? '', reported_at: formatDateTime64Utc(now()) },
       ]);
       lastReport.set(device, key);
+      deps.metrics?.configReports.inc({ state: report.state });
       logger.info({ device, version: report.version, state: report.state }, 'configuration state reported');
     },
   };

@@ -144,7 +144,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
     { metrics, logger, now },
   );
   // Publishes through the broker made just below (called only once ingest has started).
-  const configs = createDeviceConfigs({ warehouse, logger, now, publish: (topic, payload, options) => broker.publish(topic, payload, options) });
+  const configs = createDeviceConfigs({ warehouse, logger, now, metrics, publish: (topic, payload, options) => broker.publish(topic, payload, options) });
   const broker = createMqttBroker(config.mqtt, {
     registry,
     pipeline,

@@ -160,6 +160,9 @@ describe('remote configuration at ingest (issue 18)', () => {
     expect(await reports(h, 'gw-a')).toEqual([]);
     const denied = (await h.service.metrics.registry.getSingleMetricAsString('cityops_broker_denied_total'));
     expect(denied).toMatch(/operation="publish"} [4-9]/);
+    const recorded = await h.service.metrics.registry.getSingleMetricAsString('cityops_ingest_config_reports_total');
+    expect(recorded).toMatch(/state="applied"} 1$/m);
+    expect(recorded).toMatch(/state="rejected"} 1$/m);
   });
 
   it('publishes every newest version again when ingest restarts (the broker forgot its retained messages)', async () => {
