@@ -88,8 +88,8 @@ describe('remote configuration of gateways through the real broker', () => {
       outcomes,
       built,
       async stop() {
-        await slot.stop();
         await remote.stop();
+        await slot.stop();
         await agent.stop();
       },
     };

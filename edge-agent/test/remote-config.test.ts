@@ -58,13 +58,14 @@ async function setUp() {
   await remote.start();
   await vi.waitFor(() => expect(listening.stats().connected).toBe(true), SETTLED);
   const stop = async () => {
-    await slot.stop();
     await remote.stop();
+    await slot.stop();
     await listening.stop();
   };
   return { journalDir, agent: listening, slot, remote, outcomes, reported, built, stop };
 }
 
+/** Every version is published retained, as ingest does: one published before the agent subscribed still reaches it. */
 const version = (v: number, config: object = {}) => JSON.stringify({ version: v, issuedAt: 1_764_000_000_000, config });
 
 describe('remote configuration at the gateway', () => {
@@ -73,24 +74,25 @@ describe('remote configuration at the gateway', () => {
     const before = gw.agent.settings();
     const sourceBefore = gw.slot.current();
 
-    await broker!.publish(topics.config(DEVICE), 'not json at all');
+    await broker!.publish(topics.config(DEVICE), 'not json at all', true);
     await vi.waitFor(() => expect(gw.outcomes).toHaveLength(1), SETTLED);
     expect(gw.outcomes[0]).toMatchObject({ version: 0, state: 'rejected' });
     expect(gw.outcomes[0]!.reason).toContain('/ is not JSON');
 
-    await broker!.publish(topics.config(DEVICE), version(4, { modbus: { blob: 'x'.repeat(300 * 1024) } }));
+    await broker!.publish(topics.config(DEVICE), version(4, { modbus: { blob: 'x'.repeat(300 * 1024) } }), true);
     await vi.waitFor(() => expect(gw.outcomes).toHaveLength(2), SETTLED);
     expect(gw.outcomes[1]).toMatchObject({ version: 4, state: 'rejected' });
     expect(gw.outcomes[1]!.reason).toMatch(/bytes, over the 263168 byte limit/);
 
     const deep = `${'{"a":'.repeat(40_000)}1${'}'.repeat(40_000)}`;
-    await broker!.publish(topics.config(DEVICE), `{"version":5,"issuedAt":0,"config":{"modbus":${deep}}}`);
+    await broker!.publish(topics.config(DEVICE), `{"version":5,"issuedAt":0,"config":{"modbus":${deep}}}`, true);
     await vi.waitFor(() => expect(gw.outcomes).toHaveLength(3), SETTLED);
     expect(gw.outcomes[2]).toMatchObject({ version: 5, state: 'rejected', reason: '/config/modbus: this gateway has no Modbus support' });
 
     await broker!.publish(
       topics.config(DEVICE),
       JSON.stringify({ version: 6, issuedAt: 'yesterday', config: { batch: { maxReadings: -1 }, logLevel: 'silent', pollIntervalMs: Number.MAX_SAFE_INTEGER, colour: 'red' } }),
+      true,
     );
     await vi.waitFor(() => expect(gw.outcomes).toHaveLength(4), SETTLED);
     for (const part of ['/issuedAt', '/config/batch/maxReadings', '/config/logLevel', '/config/pollIntervalMs', 'colour']) {
@@ -109,17 +111,17 @@ describe('remote configuration at the gateway', () => {
 
   it('applies a newer version once and ignores the same or an older one', async () => {
     const gw = await setUp();
-    await broker!.publish(topics.config(DEVICE), version(7, { pollIntervalMs: 500, batch: { maxReadings: 4 } }));
+    await broker!.publish(topics.config(DEVICE), version(7, { pollIntervalMs: 500, batch: { maxReadings: 4 } }), true);
     await vi.waitFor(() => expect(gw.outcomes).toEqual([expect.objectContaining({ version: 7, state: 'applied' })]), SETTLED);
     expect(gw.agent.settings().batch.maxReadings).toBe(4);
     expect(gw.built).toEqual([{}, { pollIntervalMs: 500 }]);
-    await broker!.publish(topics.config(DEVICE), version(7, { pollIntervalMs: 900 }));
-    await broker!.publish(topics.config(DEVICE), version(3, { batch: { maxReadings: 9 } }));
+    await broker!.publish(topics.config(DEVICE), version(7, { pollIntervalMs: 900 }), true);
+    await broker!.publish(topics.config(DEVICE), version(3, { batch: { maxReadings: 9 } }), true);
     await vi.waitFor(() => expect(gw.remote.stats()).toEqual({ version: 7, applied: 1, rejected: 0, ignored: 2 }), SETTLED);
     expect(gw.agent.settings().batch.maxReadings).toBe(4);
     expect(gw.built).toHaveLength(2);
     // A version that goes back to the local settings and source: what it leaves out is the local setting.
-    await broker!.publish(topics.config(DEVICE), version(8, {}));
+    await broker!.publish(topics.config(DEVICE), version(8, {}), true);
     await vi.waitFor(() => expect(gw.remote.version()).toBe(8), SETTLED);
     expect(gw.agent.settings().batch.maxReadings).toBe(10);
     expect(gw.built).toEqual([{}, { pollIntervalMs: 500 }, {}]);

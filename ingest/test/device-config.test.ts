@@ -61,6 +61,7 @@ describe('remote configuration at ingest (issue 18)', () => {
     h = await startHarness(CONFIG, undefined, dir);
     for (const id of ['gw-a', 'gw-b', 'gw-c']) secrets[id] = await h.provision(id);
     secrets['scan-1'] = await h.provision('scan-1', 'scanner');
+    secrets['svc-1'] = await h.provision('svc-1', 'service');
   });
   afterAll(async () => {
     await h?.close();
@@ -81,6 +82,8 @@ describe('remote configuration at ingest (issue 18)', () => {
     expect(await api(h, 'PUT', '/v1/devices/scan-1/config', operator.token, {})).toMatchObject({ status: 409, body: { code: 'INGEST_ERR_CONFIG_KIND' } });
     expect((await api(h, 'PUT', '/v1/devices/nobody/config', operator.token, {})).status).toBe(404);
     expect((await api(h, 'PUT', '/v1/devices/a+b/config', operator.token, {})).status).toBe(400);
+    const huge = await api(h, 'PUT', '/v1/devices/gw-a/config', operator.token, { modbus: { blob: 'x'.repeat(300 * 1024) } });
+    expect(huge.status).toBe(413);
     // Nothing of the refused ones was kept.
     expect((await api(h, 'GET', '/v1/devices/gw-a/config', operator.token)).body).toMatchObject({ status: 'none', desired: null, reported: null, history: [] });
 
@@ -113,6 +116,11 @@ describe('remote configuration at ingest (issue 18)', () => {
     const gone = closed(intruder);
     intruder.publish(topics.config('gw-c'), JSON.stringify({ version: 99, issuedAt: 0, config: {} }), { qos: 1, retain: true });
     await gone;
+    // A service may (ingest itself publishes without the ACL); a retained message is cleared by an empty one.
+    const service = await h.connect('svc-1', secrets['svc-1']!);
+    await service.publishAsync(topics.config('gw-z'), JSON.stringify({ version: 1, issuedAt: 0, config: {} }), { qos: 1, retain: true });
+    await service.publishAsync(topics.config('gw-z'), Buffer.alloc(0), { qos: 1, retain: true });
+    expect(service.connected).toBe(true);
     const c = await h.connect('gw-c', secrets['gw-c']!);
     const granted2 = await c.subscribeAsync(topics.config('gw-c'), { qos: 1 });
     expect(granted2[0]?.qos).toBe(1);

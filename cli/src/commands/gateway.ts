@@ -84,9 +84,10 @@ export async function gatewayCommand(argv: string[], out: NodeJS.WritableStream,
   }
   const slot = createSourceSlot({ consume: (source) => agent.consume(source), logger });
   const remoteConfig = remote ? createRemoteConfig({ deviceId: values.device, file: join(journalDir, 'remote-config.json') }, { agent, slot, buildSource, logger }) : undefined;
+  // Run in reverse: no version applied any more, then the source stopped and drained, then the agent.
   shutdown.add(() => agent.stop());
-  shutdown.add(() => remoteConfig?.stop());
   shutdown.add(() => slot.stop());
+  shutdown.add(() => remoteConfig?.stop());
   await agent.start();
   const ended = slot.ended();
   if (remoteConfig === undefined) await slot.swap(buildSource({}));

@@ -18,6 +18,7 @@ export interface SourceSlot {
   current(): SlotSource | undefined;
   /** Resolves when the running source ends by itself (stdin closed), not by a swap or stop. */
   ended(): Promise<void>;
+  /** Stops the running source; a swap after this stops the source it is given instead of running it. */
   stop(): Promise<void>;
 }
 
@@ -32,6 +33,7 @@ export function createSourceSlot(deps: SourceSlotDeps): SourceSlot {
   let running: { source: SlotSource; done: Promise<void>; replaced: boolean } | undefined;
   let swapping: Promise<void> = Promise.resolve();
   const endWaiters: (() => void)[] = [];
+  let stopped = false;
 
   async function release(): Promise<void> {
     const old = running;
@@ -64,10 +66,14 @@ export function createSourceSlot(deps: SourceSlotDeps): SourceSlot {
   return {
     swap: (next) => serially(async () => {
       await release();
-      run(next);
+      if (stopped) await next.stop();
+      else run(next);
     }),
     current: () => running?.source,
     ended: () => new Promise((resolve) => endWaiters.push(resolve)),
-    stop: () => serially(release),
+    stop: () => {
+      stopped = true;
+      return serially(release);
+    },
   };
 }
