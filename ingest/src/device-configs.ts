@@ -38,7 +38,8 @@ export interface DeviceConfigs {
   /**
    * A report from the device on its config-state topic, recorded before its PUBACK. Throws
    * INGEST_ERR_CONFIG_REPORT_INVALID for one that is malformed or names a version never set.
-   * A report equal to the device's last one is acknowledged without a second row.
+   * At most one row per (version, state): a repeat, or a report older than the last one, is
+   * acknowledged without a row, so a device cannot write rows faster than operators set versions.
    */
   record(device: string, payload: Buffer): Promise<void>;
 }
@@ -82,10 +83,11 @@ export function createDeviceConfigs(deps: DeviceConfigsDeps): DeviceConfigs {
   const { warehouse, logger } = deps;
   const now = deps.now ?? Date.now;
   const readReport = createDeviceConfigReportReader();
-  // Per device: the set in progress (versions are taken one at a time), and the last report written
-  // (so that a device repeating itself costs no row). Both hold one entry per device at most.
+  // Per device: the set in progress (versions are taken one at a time), and the newest version
+  // reported with the states written for it (so a device repeating itself costs no row). One entry
+  // per device at most, two states in it.
   const setting = new Map<string, Promise<unknown>>();
-  const lastReport = new Map<string, string>();
+  const lastReport = new Map<string, { version: number; states: Set<string> }>();
 
   async function newest(device: string): Promise<DesiredConfig | undefined> {
     const [row] = await warehouse.query<ConfigRow>(`${SELECT_CONFIG} WHERE device = {device:String} ORDER BY version DESC LIMIT 1`, { device });
@@ -148,8 +150,8 @@ export function createDeviceConfigs(deps: DeviceConfigsDeps): DeviceConfigs {
       const read = readReport(payload);
       if (read.problems !== undefined) throw ingestErrors.INGEST_ERR_CONFIG_REPORT_INVALID(read.problems.join('; ').slice(0, 500));
       const report = read.value;
-      const key = JSON.stringify([report.version, report.state, report.reason ?? '']);
-      if (lastReport.get(device) === key) return;
+      const last = lastReport.get(device);
+      if (last !== undefined && (report.version < last.version || (report.version === last.version && last.states.has(report.state)))) return;
       // A report about a version never set would let a device write rows without bound; version 0
       // (nothing readable arrived) is the one exception, and it can only ever be one row per device.
       if (report.version > 0 && report.version > ((await newest(device))?.version ?? 0)) {
@@ -158,7 +160,8 @@ export function createDeviceConfigs(deps: DeviceConfigsDeps): DeviceConfigs {
       await warehouse.insertRows('device_config_reports', [
         { device, version: report.version, state: report.state, reason: report.reason ?? '', reported_at: formatDateTime64Utc(now()) },
       ]);
-      lastReport.set(device, key);
+      if (last !== undefined && last.version === report.version) last.states.add(report.state);
+      else lastReport.set(device, { version: report.version, states: new Set([report.state]) });
       deps.metrics?.configReports.inc({ state: report.state });
       logger.info({ device, version: report.version, state: report.state }, 'configuration state reported');
     },

@@ -135,8 +135,12 @@ describe('remote configuration at ingest (issue 18)', () => {
     await api(h, 'PUT', '/v1/devices/gw-c/config', operator.token, { logLevel: 'warn' });
     const gw = await h.connect('gw-c', secrets['gw-c']!);
     await gw.publishAsync(topics.configState('gw-c'), JSON.stringify({ version: 1, state: 'applied', ts: Date.now() }), { qos: 1 });
-    // The same report again (a resend after reconnect) is acknowledged, not written twice.
+    // The same report again (a resend after reconnect) is acknowledged, not written twice; nor is a
+    // changing reason, nor a flood alternating states (one row per version and state).
     await gw.publishAsync(topics.configState('gw-c'), JSON.stringify({ version: 1, state: 'applied' }), { qos: 1 });
+    for (let i = 0; i < 20; i++) {
+      await gw.publishAsync(topics.configState('gw-c'), JSON.stringify({ version: 1, state: 'applied', reason: `flood ${i}` }), { qos: 1 });
+    }
     expect(await reports(h, 'gw-c')).toEqual([{ version: 1, state: 'applied', reason: '' }]);
     expect((await api(h, 'GET', '/v1/devices/gw-c/config', operator.token)).body).toMatchObject({
       status: 'in-sync',
@@ -145,6 +149,10 @@ describe('remote configuration at ingest (issue 18)', () => {
     });
 
     await api(h, 'PUT', '/v1/devices/gw-c/config', operator.token, { modbus: { connection: 'nonsense' } });
+    for (let i = 0; i < 10; i++) {
+      await gw.publishAsync(topics.configState('gw-c'), JSON.stringify({ version: 1, state: i % 2 === 0 ? 'rejected' : 'applied' }), { qos: 1 });
+    }
+    expect(await reports(h, 'gw-c')).toHaveLength(2);
     await gw.publishAsync(topics.configState('gw-c'), JSON.stringify({ version: 2, state: 'rejected', reason: '/connection must be object' }), { qos: 1 });
     expect((await api(h, 'GET', '/v1/devices/gw-c/config', operator.token)).body).toMatchObject({
       status: 'rejected',
@@ -164,13 +172,13 @@ describe('remote configuration at ingest (issue 18)', () => {
       client.publish(topic, payload, { qos: 1 });
       await gone;
     }
-    expect(await reports(h, 'gw-c')).toHaveLength(2);
+    expect(await reports(h, 'gw-c')).toHaveLength(3);
     expect(await reports(h, 'gw-a')).toEqual([]);
     const denied = (await h.service.metrics.registry.getSingleMetricAsString('cityops_broker_denied_total'));
     expect(denied).toMatch(/operation="publish"} [4-9]/);
     const recorded = await h.service.metrics.registry.getSingleMetricAsString('cityops_ingest_config_reports_total');
     expect(recorded).toMatch(/state="applied"} 1$/m);
-    expect(recorded).toMatch(/state="rejected"} 1$/m);
+    expect(recorded).toMatch(/state="rejected"} 2$/m);
   });
 
   it('publishes every newest version again when ingest restarts (the broker forgot its retained messages)', async () => {
