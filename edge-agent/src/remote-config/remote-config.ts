@@ -140,6 +140,8 @@ export function createRemoteConfig(config: RemoteConfigConfig, deps: RemoteConfi
       }
     }
     agent.reconfigure(plan.settings);
+    // The agent's logger is a child of this one (pino children keep their own level): both are set.
+    logger.level = plan.settings.logLevel;
     if (built !== undefined) {
       await slot.swap(built);
       runningSpec = newSource;
