@@ -20,6 +20,8 @@ import {
 import { createIngestService, type IngestAddresses, type IngestService } from '@cityops/ingest';
 import { openWarehouse, type Warehouse } from '@cityops/warehouse';
 import { deviceCommand } from '../src/commands/device.ts';
+import { gatewayCommand } from '../src/commands/gateway.ts';
+import { createShutdown } from '../src/shutdown.ts';
 
 /**
  * Issue 18, remote configuration end to end: a whole ingest (broker with its ACL, HTTP API, embedded
@@ -108,7 +110,7 @@ describe('remote configuration of gateways through the real broker', () => {
       { warehouse, logger: quiet() },
     );
     at = await ingest.start();
-    for (const id of ['gw-live', 'gw-away', 'gw-map']) {
+    for (const id of ['gw-live', 'gw-away', 'gw-map', 'gw-cmd']) {
       ({ secret: secrets[id] } = await ingest.registry.add({ id, kind: 'gateway', place: parsePlace('xuhui/tianping/g007') }));
     }
   });
@@ -227,5 +229,32 @@ describe('remote configuration of gateways through the real broker', () => {
     await writeFile(file, '{"batch": {"maxReadings": 0}, "colour": 1}');
     await expect(run(['config', 'gw-live', '--set', file, ...target])).rejects.toThrow(/maxReadings.*colour|colour.*maxReadings/);
     await expect(run(['config', 'gw-live', '--data', dir])).rejects.toMatchObject({ code: 'CLI_ERR_USAGE' });
+  });
+
+  it('cityops gateway applies a version, reports it, and starts with it next time', async () => {
+    process.env.LOG_LEVEL = 'silent';
+    const run = (printed: Record<string, unknown>[]) => {
+      const out = new PassThrough();
+      out.on('data', (chunk: Buffer) => {
+        for (const line of chunk.toString().split('\n')) if (line.startsWith('{')) printed.push(JSON.parse(line) as Record<string, unknown>);
+      });
+      const shutdown = createShutdown();
+      const argv = ['--device', 'gw-cmd', `--secret=${secrets['gw-cmd']!}`, '--broker', at.mqttUrl, '--journal', join(dir, 'gw-cmd'), '--source', 'simulated', '--sensors', 'pm-1:pm25', '--rate', '20'];
+      return { shutdown, done: gatewayCommand(argv, out, shutdown) };
+    };
+    const first: Record<string, unknown>[] = [];
+    const one = run(first);
+    await vi.waitFor(() => expect(first[0]).toMatchObject({ ready: true, configVersion: 0 }), SETTLED);
+    await api('PUT', '/v1/devices/gw-cmd/config', { pollIntervalMs: 300, batch: { maxDelayMs: 100 } });
+    await vi.waitFor(async () => expect((await api('GET', '/v1/devices/gw-cmd/config')).body).toMatchObject({ status: 'in-sync' }), SETTLED);
+    await vi.waitFor(async () => expect(await stored('gw-cmd')).toBeGreaterThan(0), SETTLED);
+    await one.shutdown.run();
+    await one.done;
+
+    const second: Record<string, unknown>[] = [];
+    const two = run(second);
+    await vi.waitFor(() => expect(second[0]).toMatchObject({ ready: true, configVersion: 1 }), SETTLED);
+    await two.shutdown.run();
+    await two.done;
   });
 });

@@ -16,7 +16,7 @@ export interface SourceSlot {
   swap(next: SlotSource): Promise<void>;
   /** The running source, if any. */
   current(): SlotSource | undefined;
-  /** Resolves when the running source ends by itself (stdin closed), not by a swap or stop. */
+  /** Resolves when the running source ends by itself (stdin closed) or the slot stops; not on a swap. */
   ended(): Promise<void>;
   /** Stops the running source; a swap after this stops the source it is given instead of running it. */
   stop(): Promise<void>;
@@ -73,7 +73,10 @@ export function createSourceSlot(deps: SourceSlotDeps): SourceSlot {
     ended: () => new Promise((resolve) => endWaiters.push(resolve)),
     stop: () => {
       stopped = true;
-      return serially(release);
+      return serially(async () => {
+        await release();
+        for (const resolve of endWaiters.splice(0)) resolve();
+      });
     },
   };
 }
