@@ -100,9 +100,13 @@ describe('remote configuration at the gateway', () => {
     }
     expect(gw.outcomes[3]!.version).toBe(6);
 
+    // An empty message (a retained configuration cleared) is no version at all.
+    await broker!.publish(topics.config(DEVICE), '', true);
+    await vi.waitFor(() => expect(gw.remote.stats().ignored).toBe(1), SETTLED);
+
     expect(gw.agent.settings()).toEqual(before);
     expect(gw.slot.current()).toBe(sourceBefore);
-    expect(gw.remote.stats()).toEqual({ version: 0, applied: 0, rejected: 4, ignored: 0 });
+    expect(gw.remote.stats()).toEqual({ version: 0, applied: 0, rejected: 4, ignored: 1 });
     await expect(readFile(join(gw.journalDir, 'remote-config.json'))).rejects.toMatchObject({ code: 'ENOENT' });
     // Every outcome reached the broker.
     await vi.waitFor(() => expect(gw.reported.map((r) => r.version)).toEqual([0, 4, 5, 6]), SETTLED);

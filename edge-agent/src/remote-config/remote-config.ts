@@ -152,6 +152,11 @@ export function createRemoteConfig(config: RemoteConfigConfig, deps: RemoteConfi
   }
 
   async function handle(payload: Buffer): Promise<void> {
+    // An empty message clears the retained one (MQTT 3.1.1 §3.3.1.3): no version, nothing to do.
+    if (payload.length === 0) {
+      counts.ignored++;
+      return;
+    }
     const read = readMessage(payload);
     if (read.problems !== undefined) {
       const version = versionIn(payload);
