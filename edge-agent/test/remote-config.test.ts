@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pino } from 'pino';
@@ -21,9 +21,10 @@ afterEach(async () => {
   broker = undefined;
 });
 
-async function setUp() {
+async function setUp(storedFile?: string) {
   broker = await startAedesBroker(DEVICE);
   const journalDir = await fixture.journalDir();
+  if (storedFile !== undefined) await writeFile(join(journalDir, 'remote-config.json'), storedFile);
   const logger = pino({ level: 'silent' });
   // Subscribed to its config topic, as `cityops gateway` composes it.
   const listening = createGatewayAgent(
@@ -131,5 +132,18 @@ describe('remote configuration at the gateway', () => {
     expect(gw.built).toEqual([{}, { pollIntervalMs: 500 }, {}]);
     expect(JSON.parse(await readFile(join(gw.journalDir, 'remote-config.json'), 'utf8'))).toMatchObject({ version: 8, config: {} });
     await gw.stop();
+  });
+
+  it('starts with the local configuration when the stored one is unreadable or no longer applies', async () => {
+    for (const file of ['{"version": 3, "issuedAt": 0, "config": {"batch": {"maxReadings": "lots"}}}', '\u0000garbage', version(3, { modbus: {} })]) {
+      const gw = await setUp(file);
+      expect(gw.remote.version()).toBe(0);
+      expect(gw.agent.settings().batch.maxReadings).toBe(10);
+      expect(gw.built).toEqual([{}]);
+      expect(gw.slot.current()).toBeDefined();
+      await gw.stop();
+      await broker!.stop();
+      broker = undefined;
+    }
   });
 });
