@@ -20,4 +20,8 @@ export const agentErrors = defineErrors({
   AGENT_ERR_MODBUS_TIMEOUT: { message: 'A Modbus unit did not answer in time (after retries); its sensors fall silent until it answers', statusCode: 504 },
   AGENT_ERR_MODBUS_TRANSPORT: { message: 'The Modbus connection (TCP or serial) failed; it is reopened at the next poll', statusCode: 502 },
   AGENT_ERR_MODBUS_VALUE: { message: 'A Modbus register decoded to a value that is not a finite number; the reading was skipped', statusCode: 502 },
+  /** A remote configuration version the gateway refused (issue 18); the running one stays in force. */
+  AGENT_ERR_CONFIG_REJECTED: { message: 'Remote configuration rejected; the running configuration stays in force', statusCode: 400 },
+  /** The last good remote configuration could not be read or written on disk. */
+  AGENT_ERR_CONFIG_STORE: { message: 'Cannot read or write the stored remote configuration' },
 });

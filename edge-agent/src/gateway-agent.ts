@@ -15,6 +15,16 @@ import { createSender, type Sender } from './sender.ts';
 export interface GatewayAgentDeps extends AgentDeps {
   /** mqtt.js `connect`, replaceable to observe or wrap the client. */
   readonly connect?: (url: string, options: IClientOptions) => MqttClient;
+  /** Topics subscribed (QoS 1) on every connection besides the errors topic; their messages are `message` events. */
+  readonly subscriptions?: readonly string[];
+}
+
+/** What a remote configuration may change while the agent runs (issue 18); read live by the batcher, push() and the journal. */
+export interface GatewayRuntimeSettings {
+  /** pino's level for the agent's logger (and the journal's and link's, which share it). */
+  logLevel: string;
+  batch: { maxReadings: number; maxDelayMs: number; maxPendingBatches: number };
+  journal: { maxBytes: number; whenFull: GatewayAgentConfig['journal']['whenFull'] };
 }
 
 /** Events a CLI or a test can wait on. */
@@ -29,6 +39,8 @@ export interface GatewayAgentEvents {
   dropped: [event: DropEvent];
   'ingest-error': [report: DeviceErrorReport];
   'reconnect-scheduled': [delayMs: number];
+  /** A message on one of `deps.subscriptions`. */
+  message: [topic: string, payload: Buffer];
   /** Everything accepted so far is acknowledged and its segments are deleted. */
   idle: [];
 }
@@ -76,6 +88,12 @@ export interface GatewayAgent {
   /** Resolves when everything accepted so far is acknowledged and deleted from the journal. */
   waitForIdle(): Promise<void>;
   stats(): GatewayAgentStats;
+  /** The settings in force (the config's, or the last `reconfigure`). */
+  settings(): GatewayRuntimeSettings;
+  /** Changes batch and journal bounds at once, between two readings; already closed batches keep their size. */
+  reconfigure(settings: GatewayRuntimeSettings): void;
+  /** QoS 1 on the current connection; rejects when not connected (the caller retries on `connected`). */
+  publishMessage(topic: string, payload: Buffer): Promise<void>;
   /** The boot number of this run (after start). */
   readonly boot: number;
   readonly config: GatewayAgentConfig;
@@ -126,8 +144,10 @@ export function createGatewayAgent(input: GatewayAgentConfigInput, deps: Gateway
   let wakeRetry: (() => void) | undefined;
   let consumed: { stats?: () => object } | undefined;
 
+  // Mutable copies: reconfigure() changes them in place, and their readers look them up per call.
+  const live = { batch: { ...config.batch }, journal: { dir: config.journalDir, ...config.journal } };
   const journal: Journal = createJournal(
-    { dir: config.journalDir, ...config.journal },
+    live.journal,
     { logger, timers, now },
     {
       onDrop: (event) => {
@@ -138,7 +158,7 @@ export function createGatewayAgent(input: GatewayAgentConfigInput, deps: Gateway
     },
   );
 
-  const batcher: Batcher = createBatcher(config.batch, {
+  const batcher: Batcher = createBatcher(live.batch, {
     timers,
     onBatch: (lane, readings) => {
       appendQueue.push({ lane, readings });
@@ -219,7 +239,7 @@ export function createGatewayAgent(input: GatewayAgentConfigInput, deps: Gateway
       logger.warn({ err: agentErrors.AGENT_ERR_READING_INVALID(problems.join('; ')), rejected: counters.readingsRejected }, 'reading rejected');
       return;
     }
-    while (appendQueue.length >= config.batch.maxPendingBatches) {
+    while (appendQueue.length >= live.batch.maxPendingBatches) {
       await new Promise<void>((resolve) => writers.push(resolve));
       if (state !== 'running') throw agentErrors.AGENT_ERR_STOPPED('the agent stopped while the reading waited for the journal');
     }
@@ -250,6 +270,7 @@ export function createGatewayAgent(input: GatewayAgentConfigInput, deps: Gateway
           events.emit('disconnected');
         },
         onIngestError: (report) => events.emit('ingest-error', report),
+        ...(deps.subscriptions === undefined ? {} : { subscriptions: deps.subscriptions, onMessage: (topic, payload) => events.emit('message', topic, payload) }),
         onReconnectScheduled: (delayMs) => events.emit('reconnect-scheduled', delayMs),
       },
     );
@@ -349,6 +370,22 @@ export function createGatewayAgent(input: GatewayAgentConfigInput, deps: Gateway
       return new Promise((resolve) => idleWaiters.push(resolve));
     },
     stats: snapshot,
+    settings: () => ({
+      logLevel: logger.level,
+      batch: { maxReadings: live.batch.maxReadings, maxDelayMs: live.batch.maxDelayMs, maxPendingBatches: live.batch.maxPendingBatches },
+      journal: { maxBytes: live.journal.maxBytes, whenFull: live.journal.whenFull },
+    }),
+    reconfigure(settings) {
+      logger.level = settings.logLevel;
+      Object.assign(live.batch, settings.batch);
+      Object.assign(live.journal, settings.journal);
+      releaseWriters(); // a larger maxPendingBatches lets waiting push() calls go on
+    },
+    publishMessage(topic, payload) {
+      const current = link;
+      if (current === undefined) return Promise.reject(agentErrors.AGENT_ERR_MQTT('not started'));
+      return new Promise((resolve, reject) => current.publish(topic, payload, (err) => (err === undefined ? resolve() : reject(err))));
+    },
     get boot() {
       return boot;
     },

@@ -29,3 +29,7 @@ export type { EventSpoolStats, SpoolDropReason, SpoolWhenFull } from './scanner/
 export type { UploadCounts } from './scanner/event-uploader.ts';
 export type { ReferenceKind, ReferenceSourceState, RefreshOutcome } from './scanner/reference-cache.ts';
 export * from './modbus/index.ts';
+// Remote configuration of a gateway (issue 18): desired state over MQTT, applied atomically, reported.
+export * from './remote-config/remote-config.ts';
+export * from './remote-config/source-slot.ts';
+export type { SourceSpec } from './remote-config/plan-settings.ts';

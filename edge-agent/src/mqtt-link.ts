@@ -31,6 +31,9 @@ export interface MqttLinkDeps {
   readonly onIngestError: (report: DeviceErrorReport) => void;
   /** Every backoff delay chosen, for tests and metrics. */
   readonly onReconnectScheduled?: (delayMs: number) => void;
+  /** Subscribed (QoS 1) on every connection; their messages go to `onMessage` (a retained one arrives at each). */
+  readonly subscriptions?: readonly string[];
+  readonly onMessage?: (topic: string, payload: Buffer) => void;
 }
 
 export interface MqttLinkStats {
@@ -116,13 +119,18 @@ export function createMqttLink(config: MqttLinkConfig, deps: MqttLinkDeps): Mqtt
       c.subscribe(errorsTopic, { qos: 1 }, (err) => {
         if (err) logger.warn({ err: agentErrors.AGENT_ERR_MQTT(`subscribe ${errorsTopic}`, err) }, 'cannot hear ingest errors');
       });
+      for (const topic of deps.subscriptions ?? []) {
+        c.subscribe(topic, { qos: 1 }, (err) => {
+          if (err) logger.warn({ err: agentErrors.AGENT_ERR_MQTT(`subscribe ${topic}`, err) }, 'subscription refused');
+        });
+      }
       c.publish(statusTopic, status(true), { qos: 1, retain: true }, (err) => {
         if (err && c === client) logger.warn({ err: agentErrors.AGENT_ERR_MQTT('online status', err) }, 'status not published');
       });
       deps.onConnected(gen);
     });
     c.on('message', (topic, payload) => {
-      if (topic !== errorsTopic) return;
+      if (topic !== errorsTopic) return void deps.onMessage?.(topic, payload);
       const report = parseDeviceErrorReport(payload);
       stats.ingestErrors++;
       logger.warn({ err: agentErrors.AGENT_ERR_INGEST_REPORTED(`${report.code}: ${report.message}`), report }, 'ingest reported an error');

@@ -22,7 +22,8 @@ export interface TestBroker {
   /** While held, telemetry is not acknowledged (PUBACK waits); release acknowledges the backlog. */
   holdAcks(): void;
   releaseAcks(): void;
-  publish(topic: string, payload: string): Promise<void>;
+  /** QoS 1; `retain` as ingest publishes a device's configuration (default false). */
+  publish(topic: string, payload: string, retain?: boolean): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -78,9 +79,9 @@ export async function startAedesBroker(deviceId: string, port = 0): Promise<Test
       held = undefined;
       for (const ack of waiting) ack();
     },
-    publish: (topic, payload) =>
+    publish: (topic, payload, retain = false) =>
       new Promise((resolve, reject) =>
-        broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain: false, dup: false }, (err) =>
+        broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 1, retain, dup: false }, (err) =>
           err ? reject(err) : resolve(),
         ),
       ),

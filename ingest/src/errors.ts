@@ -27,4 +27,8 @@ export const ingestErrors = defineErrors({
   /** An admin route naming a device the registry does not have. */
   INGEST_ERR_NO_SUCH_DEVICE: { message: 'No device with this id', statusCode: 404 },
   INGEST_ERR_SENSOR_DECOMMISSIONED: { message: 'Reading for a decommissioned sensor', statusCode: 400 },
+  /** PUT /v1/devices/{id}/config for a device that is not a gateway (issue 18: gateways only). */
+  INGEST_ERR_CONFIG_KIND: { message: 'Only gateways take a remote configuration', statusCode: 409 },
+  /** A config-state report that is malformed or names a version never set: refused, the connection closed. */
+  INGEST_ERR_CONFIG_REPORT_INVALID: { message: 'Configuration state report is invalid', statusCode: 400 },
 });

@@ -18,7 +18,9 @@ import {
 import { httpServerMetricHooks } from '@cityops/protocol/service-metrics';
 import type { DeviceInfo, DeviceRegistry, SensorSets, Warehouse } from '@cityops/warehouse';
 import type { Logger } from 'pino';
+import type { DeviceConfigs } from './device-configs.ts';
 import { createIngestAccess } from './http-access.ts';
+import { configRoutes } from './http-config-routes.ts';
 import { ingestErrors } from './errors.ts';
 import { declaredSensorsSchema, maxSensorsSchema, sensorRoutes } from './http-sensor-routes.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
@@ -39,6 +41,8 @@ export interface HttpApiConfig {
 export interface HttpApiDeps {
   readonly registry: DeviceRegistry;
   readonly sensors: SensorSets;
+  /** Gateways' remote configuration (issue 18); absent: no config routes. */
+  readonly configs?: DeviceConfigs;
   readonly pipeline: TelemetryPipeline;
   readonly warehouse: Warehouse;
   readonly metrics: IngestMetrics;
@@ -214,6 +218,8 @@ export function buildHttpApi(config: HttpApiConfig, deps: HttpApiDeps) {
   });
 
   void app.register(sensorRoutes, { registry, sensors: deps.sensors, requireAdmin });
+  const configs = deps.configs;
+  if (configs !== undefined) void app.register(configRoutes, { registry, configs, requireConfigurer: (request: FastifyRequest) => access.requireConfigurer(request) });
 
   app.get('/metrics', async (_request, reply) => {
     return reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics());

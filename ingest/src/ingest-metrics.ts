@@ -163,6 +163,17 @@ export function createIngestMetrics(registry = new Registry()) {
       labelNames: ['operation'] as const,
       registers: [registry],
     }),
+    configVersions: new Counter({
+      name: 'cityops_ingest_config_versions_total',
+      help: 'Gateway configuration versions set (PUT /v1/devices/{id}/config), each kept and published retained.',
+      registers: [registry],
+    }),
+    configReports: new Counter({
+      name: 'cityops_ingest_config_reports_total',
+      help: 'Configuration state reports recorded from gateways, by state (applied, rejected); repeats are not counted.',
+      labelNames: ['state'] as const,
+      registers: [registry],
+    }),
   };
 }
 

@@ -3,6 +3,7 @@ import { createAddressGuard, topics, type AddressGuard, type TokenAuthenticator 
 import { createDeviceRegistry, createSensorSets, type DeviceRegistry, type SensorSets, type Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
 import { createClusterRouting, type ClusterRouting } from './cluster-routing.ts';
+import { createDeviceConfigs, type DeviceConfigs } from './device-configs.ts';
 import { ingestErrors } from './errors.ts';
 import { buildHttpApi } from './http-api.ts';
 import { parseIngestConfig, type IngestConfigInput } from './ingest-config.ts';
@@ -53,6 +54,8 @@ export interface IngestService {
   readonly registry: DeviceRegistry;
   /** Each device's known sensors (issue 17). */
   readonly sensors: SensorSets;
+  /** Gateways' desired and reported configuration (issue 18). */
+  readonly configs: DeviceConfigs;
   readonly pipeline: TelemetryPipeline;
   readonly metrics: IngestMetrics;
   readonly broker: MqttBroker;
@@ -143,9 +146,12 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
     },
     { metrics, logger, now },
   );
+  // Publishes through the broker made just below (called only once ingest has started).
+  const configs = createDeviceConfigs({ warehouse, logger, now, metrics, publish: (topic, payload, options) => broker.publish(topic, payload, options) });
   const broker = createMqttBroker(config.mqtt, {
     registry,
     pipeline,
+    recordConfigReport: (device, payload) => configs.record(device, payload),
     metrics,
     logger,
     guard,
@@ -177,6 +183,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       now,
       registry,
       sensors,
+      configs,
       pipeline,
       warehouse,
       metrics,
@@ -217,6 +224,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
   return {
     registry,
     sensors,
+    configs,
     pipeline,
     metrics,
     broker,
@@ -241,6 +249,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       }
       const { port, tlsPort } = await broker.start();
       brokerUp = true;
+      await configs.start();
       pipelineStatus.start();
       const address = await http.listen({ host: config.http.host, port: config.http.port });
       const httpPort = new URL(address).port;

@@ -48,6 +48,8 @@ export interface MqttBrokerDeps {
   readonly guard?: AddressGuard;
   /** Socket caps at accept and packet sizes at the wire; absent: none. */
   readonly wire?: WireGuard;
+  /** Records a gateway's config-state report (issue 18); absent: not recorded. */
+  readonly recordConfigReport?: (device: string, payload: Buffer) => Promise<void>;
 }
 
 export interface MqttBroker {
@@ -64,13 +66,13 @@ export interface MqttBroker {
 
 /** What each kind of device may publish under its own id. */
 const OWN_CHANNELS: Readonly<Record<DeviceKind, readonly Channel[]>> = {
-  gateway: ['telemetry', 'status'],
+  gateway: ['telemetry', 'status', 'config-state'],
   scanner: ['verify-req', 'verify-events', 'status'],
   service: ['status'],
   console: ['status'],
 };
 /** What a service may publish about others: the verifier's answers, analytics' alert events. */
-const SERVICE_CHANNELS: readonly Channel[] = ['verify-res', 'alerts'];
+const SERVICE_CHANNELS: readonly Channel[] = ['verify-res', 'alerts', 'config'];
 const TELEMETRY_PREFIX = topics.telemetry('');
 
 /** A console reads its departments' alert topics, each by its exact name (no wildcard reaches further). */
@@ -234,8 +236,11 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
     if (!own && !asService) {
       return cb(deny('publish', ingestErrors.INGEST_ERR_TOPIC_FORBIDDEN(`${device.kind} ${device.id} may not publish on ${packet.topic}`), client));
     }
-    if (parsed.channel !== 'telemetry') return cb(null);
     if (typeof packet.payload === 'string') packet.payload = Buffer.from(packet.payload);
+    // A config-state report is recorded before its PUBACK; an invalid one closes the connection.
+    const report = parsed.channel === 'config-state' ? deps.recordConfigReport?.(device.id, packet.payload) : undefined;
+    if (report !== undefined) return void report.then(() => cb(null), (err: unknown) => cb(deny('publish', err as Error, client)));
+    if (parsed.channel !== 'telemetry') return cb(null);
     acceptTelemetry(device, packet as { topic: string; payload: Buffer; retain: boolean }).then(
       () => cb(null),
       (err: unknown) => {

@@ -7,6 +7,7 @@ export * from './telemetry-codec.ts';
 export * from './config-schema.ts';
 export * from './schema-check.ts';
 export * from './device-error-report.ts';
+export * from './device-config.ts';
 export * from './codes/index.ts';
 export * from './pipeline-status.ts';
 export * from './access-tokens.ts';

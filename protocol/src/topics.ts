@@ -14,6 +14,9 @@ import { protocolErrors } from './errors.ts';
  *   cityops/v1/pipeline/{instance}  ingest -> services, its pipeline health every second, retained
  *   cityops/v1/alerts/{department}  analytics -> consoles, every new alert and transition (`unassigned`
  *                                   before a first dispatch); the alert id is in the payload
+ *   cityops/v1/config/{device}      ingest -> device, its desired configuration, retained (issue 18);
+ *                                   only services publish, a device subscribes to its own only
+ *   cityops/v1/config-state/{device}  device -> ingest, `{version, state, reason?}` per version it tried
  *
  * MQTT 3.1.1 has no correlation data or response-topic properties (and aedes 1.2 refuses MQTT 5), so
  * a reply's topic follows from the request's and the correlation id travels in the payload.
@@ -22,7 +25,11 @@ import { protocolErrors } from './errors.ts';
  */
 export const TOPIC_ROOT = 'cityops/v1';
 
-export const CHANNELS = ['telemetry', 'status', 'errors', 'verify-req', 'verify-res', 'verify-events', 'pipeline', 'alerts'] as const;
+export const CHANNELS = [
+  'telemetry', 'status', 'errors', 'verify-req', 'verify-res', 'verify-events', 'pipeline', 'alerts',
+  // Remote configuration (issue 18): desired state in, reported state out.
+  'config', 'config-state',
+] as const;
 export type Channel = (typeof CHANNELS)[number];
 
 export interface ParsedTopic {
@@ -41,6 +48,10 @@ export const topics = {
   pipeline: (instance: string) => `${TOPIC_ROOT}/pipeline/${instance}`,
   /** A department's alert events; department ids follow the device id pattern. */
   alerts: (department: string) => `${TOPIC_ROOT}/alerts/${department}`,
+  /** A device's desired configuration (`DeviceConfigMessage`), retained. */
+  config: (device: string) => `${TOPIC_ROOT}/config/${device}`,
+  /** What a device did with a configuration version (`DeviceConfigReport`). */
+  configState: (device: string) => `${TOPIC_ROOT}/config-state/${device}`,
   /** Subscription filter for one channel of every device. */
   allOf: (channel: Channel) => `${TOPIC_ROOT}/${channel}/+`,
 } as const;

@@ -21,6 +21,8 @@ const BUILD: Record<Channel, (id: string) => string> = {
   'verify-events': topics.verifyEvents,
   pipeline: topics.pipeline,
   alerts: topics.alerts,
+  config: topics.config,
+  'config-state': topics.configState,
 };
 
 /** Topic-shaped hostile strings: the scheme's segments mixed with wildcards, unicode, NUL, slashes. */

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { DEVICE_KINDS, parsePlace, PLACED_DEVICE_KINDS, type DeviceKind, type Place } from '@cityops/protocol';
 import { cliErrors } from '../cli-errors.ts';
+import { deviceConfig } from './device-config.ts';
 import { decommissionSensor, listSensors, parseMaxSensors, parseSensorList } from './device-sensors.ts';
 import { callApi, withStore, type Target } from './device-target.ts';
 
@@ -11,6 +12,8 @@ export const deviceUsage = `cityops device add <id> --kind gateway|scanner|servi
 cityops device revoke <id>
 cityops device sensors <id>                  a device's sensors, with counts against its caps
 cityops device decommission <id> <sensor>    its readings are refused from now on, its silence is not news
+cityops device config <id> [--set FILE]      a gateway's remote configuration: desired vs reported, or set
+                                             a new version from a JSON file (--api and --token only)
   where the registry is: --api URL --token T (a running cityops), or --store URL, or --data DIR (default .cityops)
   --json   print JSON (the credentials of a device added)`;
 
@@ -29,12 +32,14 @@ export async function deviceCommand(argv: string[], out: NodeJS.WritableStream):
       store: { type: 'string' },
       data: { type: 'string', default: '.cityops' },
       json: { type: 'boolean', default: false },
+      set: { type: 'string' },
     },
   });
   const [verb, id, sensor] = positionals;
-  if (id === undefined || !['add', 'revoke', 'sensors', 'decommission'].includes(verb ?? '')) throw cliErrors.CLI_ERR_USAGE(deviceUsage);
+  if (id === undefined || !['add', 'revoke', 'sensors', 'decommission', 'config'].includes(verb ?? '')) throw cliErrors.CLI_ERR_USAGE(deviceUsage);
   const target: Target = { api: values.api, token: values.token, store: values.store, data: values.data };
 
+  if (verb === 'config') return deviceConfig(target, id, values.set, values.json, out);
   if (verb === 'sensors') return listSensors(target, id, values.json, out);
   if (verb === 'decommission') {
     if (sensor === undefined) throw cliErrors.CLI_ERR_USAGE('cityops device decommission <id> <sensor>');

@@ -1,22 +1,35 @@
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import { createGatewayAgent, createJsonLinesSource, createModbusSource, createSimulatedSource, isMetric, loadRegisterMapFile, type GatewayAgentConfigInput, type Metric } from '@cityops/edge-agent';
+import { topics } from '@cityops/protocol';
+import {
+  createGatewayAgent,
+  createRemoteConfig,
+  createSourceSlot,
+  isMetric,
+  loadRegisterMapFile,
+  validateRegisterMap,
+  type GatewayAgentConfigInput,
+  type Metric,
+} from '@cityops/edge-agent';
 import { pino } from 'pino';
 import { cliErrors } from '../cli-errors.ts';
 import type { Shutdown } from '../shutdown.ts';
 import { gatewayCheck } from './gateway-check.ts';
+import { gatewaySourceBuilder, type BaseSource } from './gateway-sources.ts';
 
 export const gatewayUsage = `cityops gateway --device ID --secret S [--broker mqtt://127.0.0.1:1883] [--journal DIR] [--ca FILE]
                 [--source stdin | --source simulated --sensors pm25-1:pm25,wl-1:water_level --rate R | --modbus MAP.json]
-                [--check]
+                [--remote-config on|off] [--check]
   runs one gateway agent: readings from JSON lines on stdin ({"sensor","metric","value","ts"?,"alarm"?}),
   simulated sensors, or Modbus TCP/RTU registers polled as a register map says (--modbus; see
   edge-agent/examples/), journaled on disk, published with QoS 1, replayed after outages.
   With --source stdin it exits once stdin ends and everything journaled is acknowledged.
   --check validates the configuration and the map, reads every register once and prints each
-  outcome as a JSON line; it publishes nothing and exits 1 on any problem.`;
+  outcome as a JSON line; it publishes nothing and exits 1 on any problem.
+  Remote configuration (on by default): versions set with \`cityops device config\` arrive over MQTT,
+  are applied or rejected and reported; the last one applied is kept in DIR/remote-config.json.`;
 
 export async function gatewayCommand(argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown, input: Readable = process.stdin): Promise<void> {
   const { values } = parseArgs({
@@ -32,13 +45,17 @@ export async function gatewayCommand(argv: string[], out: NodeJS.WritableStream,
       rate: { type: 'string', default: '10' },
       modbus: { type: 'string' },
       check: { type: 'boolean', default: false },
+      'remote-config': { type: 'string', default: 'on' },
     },
   });
   if (values.device === undefined || values.secret === undefined) throw cliErrors.CLI_ERR_USAGE('--device and --secret are required');
+  if (!['on', 'off'].includes(values['remote-config'])) throw cliErrors.CLI_ERR_USAGE('--remote-config takes on or off');
+  const remote = values['remote-config'] === 'on';
+  const journalDir = resolve(values.journal ?? `.cityops-gateway/${values.device}`);
   const logger = pino({ name: 'cityops-gateway', level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
   const config: GatewayAgentConfigInput = {
     deviceId: values.device,
-    journalDir: resolve(values.journal ?? `.cityops-gateway/${values.device}`),
+    journalDir,
     mqtt: {
       url: values.broker,
       password: values.secret,
@@ -46,38 +63,44 @@ export async function gatewayCommand(argv: string[], out: NodeJS.WritableStream,
     },
   };
   if (values.check) return gatewayCheck(config, values.modbus, out);
-  const agent = createGatewayAgent(config, { logger });
-  let source;
+  let base: BaseSource;
   if (values.modbus !== undefined) {
-    source = createModbusSource(await loadRegisterMapFile(values.modbus), { logger });
+    base = { kind: 'modbus', map: await loadRegisterMapFile(values.modbus) };
   } else if (values.source === 'stdin') {
-    source = createJsonLinesSource(input, {}, { logger });
+    base = { kind: 'stdin', input };
   } else if (values.source === 'simulated') {
     const sensors = (values.sensors ?? 'pm25-1:pm25').split(',').map((pair) => {
       const [id, metric] = pair.split(':');
       if (id === undefined || metric === undefined || !isMetric(metric)) throw cliErrors.CLI_ERR_USAGE(`--sensors: ${pair} is not id:metric with a known metric`);
       return { id, metric: metric satisfies Metric };
     });
-    source = createSimulatedSource({ sensors, ratePerSecond: Number(values.rate) });
+    base = { kind: 'simulated', config: { sensors, ratePerSecond: Number(values.rate) } };
   } else {
     throw cliErrors.CLI_ERR_USAGE(`--source must be stdin or simulated, not ${values.source}`);
   }
+  const agent = createGatewayAgent(config, { logger, ...(remote ? { subscriptions: [topics.config(values.device)] } : {}) });
+  const buildSource = gatewaySourceBuilder(base, logger);
+  const slot = createSourceSlot({ consume: (source) => agent.consume(source), logger });
+  const validateModbus = (map: unknown) => {
+    const result = validateRegisterMap(map);
+    return result.ok ? [] : result.problems;
+  };
+  const remoteConfig = remote ? createRemoteConfig({ deviceId: values.device, file: join(journalDir, 'remote-config.json') }, { agent, slot, buildSource, validateModbus, logger }) : undefined;
+  // Run in reverse: no version applied any more, then the source stopped and drained, then the agent.
   shutdown.add(() => agent.stop());
-  const run: { consuming?: Promise<void> } = {};
-  // The source first; the agent takes what it had already read before the agent stops.
-  shutdown.add(async () => {
-    await source.stop();
-    await run.consuming?.catch(() => undefined);
-  });
+  shutdown.add(() => slot.stop());
+  shutdown.add(() => remoteConfig?.stop());
   await agent.start();
-  out.write(`${JSON.stringify({ ready: true, device: values.device, boot: agent.boot })}\n`);
-  run.consuming = agent.consume(source);
-  await run.consuming;
-  if (values.source !== 'stdin' || values.modbus !== undefined) return;
+  const ended = slot.ended();
+  if (remoteConfig === undefined) await slot.swap(buildSource({}));
+  else await remoteConfig.start();
+  out.write(`${JSON.stringify({ ready: true, device: values.device, boot: agent.boot, configVersion: remoteConfig?.version() ?? 0 })}\n`);
+  await ended;
+  if (base.kind !== 'stdin') return;
   // stdin ended: send what is left and wait for the acknowledgements, then report and stop.
   agent.flush();
   await agent.waitForIdle();
   const { batchesAcked, ingestErrors } = agent.stats();
-  out.write(`${JSON.stringify({ done: true, ...source.stats(), batchesAcked, ingestErrors })}\n`);
+  out.write(`${JSON.stringify({ done: true, ...slot.current()?.stats?.(), batchesAcked, ingestErrors })}\n`);
   await shutdown.run();
 }

@@ -10,6 +10,7 @@ import { auditReadsMigration } from './0009-audit-reads.ts';
 import { deviceDepartmentsMigration } from './0010-device-departments.ts';
 import { credentialFlagsMigration } from './0011-credential-flags.ts';
 import { deviceSensorsMigration } from './0012-device-sensors.ts';
+import { deviceConfigsMigration } from './0013-device-configs.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration, in version order. Append only. */
@@ -26,4 +27,5 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   deviceDepartmentsMigration,
   credentialFlagsMigration,
   deviceSensorsMigration,
+  deviceConfigsMigration,
 ]);
