@@ -28,3 +28,4 @@ export type { OfflineEvent, OfflineVerdict } from './scanner/offline-verifier.ts
 export type { EventSpoolStats, SpoolDropReason, SpoolWhenFull } from './scanner/event-spool.ts';
 export type { UploadCounts } from './scanner/event-uploader.ts';
 export type { ReferenceKind, ReferenceSourceState, RefreshOutcome } from './scanner/reference-cache.ts';
+export type { ReferencePushStats } from './scanner/reference-push.ts';
