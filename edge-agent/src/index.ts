@@ -4,6 +4,8 @@ export * from './wakeable-delay.ts';
 export * from './backoff.ts';
 export * from './errors.ts';
 export * from './gateway-agent.ts';
+export * from './gateway-config-file.ts';
+export * from './journald-destination.ts';
 
 export * from './json-lines-source.ts';
 export * from './reading-source.ts';
