@@ -1,4 +1,4 @@
-import { referenceKindOf, referenceTopics } from '@cityops/protocol';
+import { createLogThrottle, referenceKindOf, referenceTopics } from '@cityops/protocol';
 import { openReference, parseReferencePublisherKey } from '@cityops/verifier';
 import type { Logger } from 'pino';
 import type { ReferenceCache, ReferenceKind } from './reference-cache.ts';
@@ -16,6 +16,8 @@ export interface ReferencePushConfig {
 export interface ReferencePushDeps {
   readonly cache: ReferenceCache;
   readonly logger: Logger;
+  /** For the log throttle: a refusal is logged once a minute per kind, and counted every time. */
+  readonly now?: () => number;
 }
 
 export interface ReferencePushStats {
@@ -47,10 +49,11 @@ export function createReferencePush(config: ReferencePushConfig, deps: Reference
   const { cache, logger } = deps;
   const key = parseReferencePublisherKey(config.publisherKey);
   const counts: ReferencePushStats = { applied: 0, older: 0, refused: 0 };
+  const shouldLog = createLogThrottle({ intervalMs: 60_000, now: deps.now ?? Date.now });
 
   function refused(kind: string, err: unknown): void {
     counts.refused++;
-    logger.warn({ err: scannerErrors.SCANNER_ERR_REFERENCE_PUSH(kind, err), kind }, 'pushed reference data refused; the copy in use stays');
+    if (shouldLog(kind)) logger.warn({ err: scannerErrors.SCANNER_ERR_REFERENCE_PUSH(kind, err), kind }, 'pushed reference data refused; the copy in use stays');
   }
 
   return {

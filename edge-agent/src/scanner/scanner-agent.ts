@@ -187,7 +187,7 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
   );
   const local = createOfflineVerifier(config.local, { context: () => reference.current() });
   const { push: pushConfig, revocation: revocationConfig, maxSourceBytes } = config.reference;
-  const push = pushConfig && createReferencePush({ ...pushConfig, kinds: revocationConfig ? ['trust', 'revocation'] : ['trust'], maxBytes: maxSourceBytes }, { cache: reference, logger });
+  const push = pushConfig && createReferencePush({ ...pushConfig, kinds: revocationConfig ? ['trust', 'revocation'] : ['trust'], maxBytes: maxSourceBytes }, { cache: reference, logger, now });
   const link = createScannerLink(
     { scannerId: config.scannerId, ...config.mqtt, extraTopics: push?.topics },
     {
