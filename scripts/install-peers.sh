@@ -18,6 +18,8 @@ command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ] || need+=(chromi
 command -v redis-server >/dev/null 2>&1 || [ -x /usr/bin/redis-server ] || need+=(redis-server)
 command -v zbarimg >/dev/null 2>&1 || need+=(zbar-tools)
 command -v socat >/dev/null 2>&1 || need+=(socat)
+# systemd: `systemd-analyze verify` and `security --offline` check the gateway's unit (edge-agent/deploy/).
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # openssl: the trust-list tests make a CSCA-issued DSC and the gateway's CMS entry signatures with it.
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # python3-pymodbus: the real Modbus TCP and RTU slave of the Modbus source tests and the edge bench

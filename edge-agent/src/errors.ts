@@ -6,6 +6,7 @@ import { defineErrors } from '@cityops/protocol';
  */
 export const agentErrors = defineErrors({
   AGENT_ERR_CONFIG: { message: 'Invalid gateway agent configuration' },
+  AGENT_ERR_CONFIG_FILE: { message: 'Gateway configuration file unreadable or invalid (--config, /etc/cityops/gateway.json)' },
   AGENT_ERR_READING_INVALID: { message: 'Reading does not match the telemetry reading schema; it was skipped', statusCode: 400 },
   AGENT_ERR_SOURCE_LINE: { message: 'Input line is not a valid JSON reading; it was skipped', statusCode: 400 },
   AGENT_ERR_JOURNAL_FULL: { message: 'Journal reached journal.maxBytes; the whenFull policy dropped data', statusCode: 507 },

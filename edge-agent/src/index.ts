@@ -4,6 +4,8 @@ export * from './wakeable-delay.ts';
 export * from './backoff.ts';
 export * from './errors.ts';
 export * from './gateway-agent.ts';
+export * from './gateway-config-file.ts';
+export * from './journald-destination.ts';
 
 export * from './json-lines-source.ts';
 export * from './reading-source.ts';
@@ -33,3 +35,4 @@ export * from './modbus/index.ts';
 export * from './remote-config/remote-config.ts';
 export * from './remote-config/source-slot.ts';
 export type { SourceSpec } from './remote-config/plan-settings.ts';
+export type { ReferencePushStats } from './scanner/reference-push.ts';

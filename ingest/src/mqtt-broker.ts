@@ -2,7 +2,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server, type So
 import { createServer as createTlsServer, TLSSocket, type PeerCertificate } from 'node:tls';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
-import { filterIsConfinedTo, parseTopic, topics, type AddressGuard, type Channel, type DeviceErrorReport, type DeviceKind, type ParsedTopic } from '@cityops/protocol';
+import { filterIsConfinedTo, parseTopic, referenceKindOf, topics, type AddressGuard, type Channel, type DeviceErrorReport, type DeviceKind, type ParsedTopic } from '@cityops/protocol';
 import type { DeviceInfo, DeviceRegistry } from '@cityops/warehouse';
 import { ingestErrors } from './errors.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
@@ -78,6 +78,10 @@ const TELEMETRY_PREFIX = topics.telemetry('');
 /** A console reads its departments' alert topics, each by its exact name (no wildcard reaches further). */
 function consoleMayRead(device: DeviceInfo, filter: string): boolean {
   return device.kind === 'console' && device.departments.some((department) => filter === topics.alerts(department));
+}
+/** A scanner reads the pushed reference data (trust list, revocation filter), each topic by its exact name. */
+function scannerMayRead(device: DeviceInfo, filter: string): boolean {
+  return device.kind === 'scanner' && referenceKindOf(filter) !== undefined;
 }
 const WITHHELD = Buffer.alloc(0);
 
@@ -216,21 +220,26 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
 
   function authorizePublish(client: Client | null, packet: { topic: string; payload: Buffer | string; retain: boolean }, cb: (err?: Error | null) => void) {
     const device = client === null ? undefined : devices.get(client);
-    let parsed: ParsedTopic;
+    // Reference data for every scanner (issue 18): outside the per-device scheme, services only.
+    const reference = referenceKindOf(packet.topic) !== undefined;
+    let parsed: ParsedTopic | undefined;
     try {
-      parsed = parseTopic(packet.topic);
+      if (!reference) parsed = parseTopic(packet.topic);
     } catch (err) {
       return cb(deny('publish', err as Error, client));
     }
     if (device === undefined) {
       // A will published by the broker on behalf of a client gone from this instance.
-      return parsed.channel === 'status' ? cb(null) : cb(deny('publish', ingestErrors.INGEST_ERR_TOPIC_FORBIDDEN(), client));
+      return parsed?.channel === 'status' ? cb(null) : cb(deny('publish', ingestErrors.INGEST_ERR_TOPIC_FORBIDDEN(), client));
     }
     // Revoked while this packet was on its way: nothing more is accepted from the connection.
     if (registry.get(device.id)?.revoked !== false) return cb(ingestErrors.INGEST_ERR_UNKNOWN_DEVICE(device.id));
     // Fail closed before anything is made durable or acknowledged: the device keeps the batch
     // in its journal and resends it once Redis (and so routing) is back.
     if (clusterDown('publish', client)) return cb(ingestErrors.INGEST_ERR_CLUSTER_UNAVAILABLE());
+    if (parsed === undefined) {
+      return device.kind === 'service' ? cb(null) : cb(deny('publish', ingestErrors.INGEST_ERR_TOPIC_FORBIDDEN(`${device.kind} ${device.id} may not publish on ${packet.topic}`), client));
+    }
     const own = parsed.device === device.id && OWN_CHANNELS[device.kind].includes(parsed.channel);
     const asService = device.kind === 'service' && SERVICE_CHANNELS.includes(parsed.channel);
     if (!own && !asService) {
@@ -335,7 +344,8 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
           const device = devices.get(client);
           // SUBACK 0x80 rather than a subscription Redis never heard of (a deaf subscriber).
           if (clusterDown('subscribe', client)) return done(null, null);
-          if (device?.kind === 'service' || (device !== undefined && (filterIsConfinedTo(subscription.topic, device.id) || consoleMayRead(device, subscription.topic)))) {
+          const reads = device !== undefined && (filterIsConfinedTo(subscription.topic, device.id) || consoleMayRead(device, subscription.topic) || scannerMayRead(device, subscription.topic));
+          if (device?.kind === 'service' || reads) {
             return done(null, subscription);
           }
           deny('subscribe', ingestErrors.INGEST_ERR_SUBSCRIBE_FORBIDDEN(subscription.topic), client);

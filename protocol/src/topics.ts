@@ -79,3 +79,25 @@ export function filterIsConfinedTo(filter: string, device: string): boolean {
   if (parts.length !== 4 || `${parts[0]}/${parts[1]}` !== TOPIC_ROOT) return false;
   return (CHANNELS as readonly string[]).includes(parts[2] ?? '') && parts[3] === device;
 }
+
+/**
+ * Reference data for scanners (issue 18), one topic per kind and not per device:
+ *
+ *   cityops/v1/reference/trust       verifier -> every scanner, the trust list, retained
+ *   cityops/v1/reference/revocation  verifier -> every scanner, the revocation filter, retained
+ *
+ * Each message is a signed, versioned envelope (verifier's reference-envelope.ts). Only services
+ * publish here; any scanner may subscribe, to these exact topics (no wildcard reaches them).
+ */
+export const REFERENCE_TOPIC_KINDS = ['trust', 'revocation'] as const;
+export type ReferenceTopicKind = (typeof REFERENCE_TOPIC_KINDS)[number];
+
+export const referenceTopics: Readonly<Record<ReferenceTopicKind, string>> = Object.freeze({
+  trust: `${TOPIC_ROOT}/reference/trust`,
+  revocation: `${TOPIC_ROOT}/reference/revocation`,
+});
+
+/** The kind a reference topic carries, or undefined for any other topic or filter (wildcards included). */
+export function referenceKindOf(topic: string): ReferenceTopicKind | undefined {
+  return REFERENCE_TOPIC_KINDS.find((kind) => referenceTopics[kind] === topic);
+}

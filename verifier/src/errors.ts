@@ -20,5 +20,7 @@ export const verifierErrors = defineErrors({
   VERIFIER_ERR_ROLE_FORBIDDEN: { message: "The token's role does not allow this route", statusCode: 403 },
   VERIFIER_ERR_UNKNOWN_SCANNER: { message: 'This scanner is not registered, revoked, or not a scanner: its requests are refused', statusCode: 403 },
   VERIFIER_ERR_VENUE_MISMATCH: { message: 'The request names another venue than the one the scanner or token is registered at', statusCode: 403 },
+  VERIFIER_ERR_REFERENCE_ENVELOPE: { message: 'A reference envelope was refused (not signed by the configured publisher, altered, or malformed)', statusCode: 400 },
+  VERIFIER_ERR_REFERENCE_PUSH: { message: 'Reference data could not be published to scanners over MQTT; they keep their HTTP poll', statusCode: 502 },
   VERIFIER_ERR_AUDIT_UNAVAILABLE: { message: 'The audit trail cannot be read now (no warehouse, or the read could not be recorded)', statusCode: 503 },
 });

@@ -13,6 +13,8 @@ export * from './status-feed.ts';
 export * from './venue-policies.ts';
 export * from './verification-context.ts';
 export * from './reference-store.ts';
+export * from './reference-envelope.ts';
+export * from './reference-publisher.ts';
 export * from './authenticate-code.ts';
 export * from './judge-code.ts';
 export * from './verify-code.ts';

@@ -49,6 +49,8 @@ export interface ReferenceStore {
   reload(kind?: ReferenceKind): Promise<void>;
   /** Called after every swap, with the new context. */
   onChange(listener: (context: VerificationContext) => void): void;
+  /** The trust list's text as last read and accepted (what scanners check themselves when it is pushed to them). */
+  trustSource(): Buffer | undefined;
 }
 
 /**
@@ -79,6 +81,8 @@ export function createReferenceStore(config: ReferenceStoreConfig, deps: Referen
   let context: VerificationContext | undefined;
   let nextVersion = 1;
   let running = false;
+  // Bounded by maxSourceBytes: the reader refuses a longer text.
+  let trustBytes: Buffer | undefined;
 
   function swap(next: Omit<VerificationContext, 'generation'>): void {
     context = Object.freeze({ ...next, generation: (context?.generation ?? 0) + 1 });
@@ -111,7 +115,9 @@ export function createReferenceStore(config: ReferenceStoreConfig, deps: Referen
     const reader = readers.get(kind)!;
     const read = await reader.read();
     try {
-      return { next: apply(base, kind, read.bytes, read.freshAt), changed: read.bytes !== undefined };
+      const next = apply(base, kind, read.bytes, read.freshAt);
+      if (kind === 'trust' && read.bytes !== undefined) trustBytes = read.bytes;
+      return { next, changed: read.bytes !== undefined };
     } catch (err) {
       // Read it again next time: until a good text arrives, the data in use must keep ageing.
       reader.forget();
@@ -170,6 +176,7 @@ export function createReferenceStore(config: ReferenceStoreConfig, deps: Referen
     onChange(listener) {
       listeners.push(listener);
     },
+    trustSource: () => trustBytes,
     async start() {
       if (context !== undefined) return context;
       let base: Omit<VerificationContext, 'generation'> = {

@@ -3,6 +3,7 @@ import type { FromSchema } from 'json-schema-to-ts';
 import { accessTokenProblems, accessTokensSchema, failedLoginLimitsSchema, httpServerLimitsProblems, httpServerLimitsSchema, parseConfig } from '@cityops/protocol';
 import { deviceRegistryConfigSchema } from '@cityops/warehouse';
 import { verifierErrors } from './errors.ts';
+import { parseReferenceSigningKey } from './reference-envelope.ts';
 import { compileTrustChecks, trustCheckProperties } from './trust-formats/trust-material.ts';
 
 const source = {
@@ -147,6 +148,25 @@ export const verifierConfigSchema = {
       required: ['source'],
       properties: { ...source },
     },
+    /**
+     * Pushing the trust list and the revocation filter to scanners over MQTT (issue 18): retained and
+     * signed on cityops/v1/reference/{trust,revocation} (reference-envelope.ts), published at start,
+     * after every change and after every reconnect. Needs `mqtt`. Absent: scanners poll only.
+     */
+    referencePush: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['signingKey'],
+      properties: {
+        /** Ed25519 or EC private key (PEM, or base64 PKCS#8 DER); scanners hold its public half. */
+        signingKey: { type: 'string', minLength: 16, maxLength: 65_536 },
+        /**
+         * Larger envelopes are not published (counted, logged): the ingest broker refuses a PUBLISH
+         * over 2 x telemetry.maxPayloadBytes + publishOverheadBytes (2 MiB + 4 KiB by default).
+         */
+        maxPayloadBytes: { type: 'integer', minimum: 1024, maximum: 268_435_455, default: 2_097_152 },
+      },
+    },
     /** Feeds and files larger than this are refused. */
     maxSourceBytes: { type: 'integer', minimum: 1024, default: 268_435_456 },
     sourceTimeoutMs: { type: 'integer', minimum: 100, default: 10_000 },
@@ -230,6 +250,14 @@ export function parseVerifierConfig(input: unknown): VerifierConfig {
     ...httpServerLimitsProblems(config.http.limits, '/http/limits'),
     ...compileTrustChecks(config.trust, '/trust').problems,
   ];
+  if (config.referencePush !== undefined) {
+    if (config.mqtt === undefined) problems.push('/referencePush needs /mqtt (the reference data is pushed through the broker)');
+    try {
+      parseReferenceSigningKey(config.referencePush.signingKey);
+    } catch (err) {
+      problems.push(`/referencePush/signingKey: ${(err as Error).message}`);
+    }
+  }
   if (problems.length > 0) throw verifierErrors.VERIFIER_ERR_CONFIG(problems.join('; '));
   return config;
 }

@@ -116,6 +116,12 @@ export function createVerifierMetrics(registry = new Registry()) {
       labelNames: ['source', 'outcome'] as const,
       registers: [registry],
     }),
+    referencePushes: new Counter({
+      name: 'cityops_verifier_reference_pushes_total',
+      help: 'Reference data pushed to scanners over MQTT, by kind (trust, revocation) and outcome (published, too_large, failed).',
+      labelNames: ['kind', 'outcome'] as const,
+      registers: [registry],
+    }),
     auditEvents: new Counter({
       name: 'cityops_verifier_audit_events_total',
       help: 'Audit events, by outcome (written, dropped: buffer full or stopped with the warehouse down).',

@@ -11,6 +11,7 @@ import { verifierErrors } from './errors.ts';
 import { buildHttpApi } from './http-api.ts';
 import { createMqttResponder, type MqttResponder } from './mqtt-responder.ts';
 import { createOfflineEventStore } from './offline-event-store.ts';
+import { createReferencePublisher } from './reference-publisher.ts';
 import { createReferenceStore, type ReferenceStore } from './reference-store.ts';
 import { createRequesterDirectory } from './requester.ts';
 import { createVerdictCache } from './verdict-cache.ts';
@@ -146,6 +147,14 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
             now,
           },
         );
+  // Trust list and revocation filter pushed to scanners, retained (issue 18); config checked it has mqtt.
+  const push =
+    config.referencePush === undefined || config.mqtt === undefined
+      ? undefined
+      : createReferencePublisher(
+          { ...config.mqtt, ...config.referencePush },
+          { reference, logger, now, onPublish: (kind, outcome) => metrics.referencePushes.inc({ kind, outcome }) },
+        );
   if (config.http.tokens.length === 0 && deps.tokens === undefined) logger.warn('no http.tokens: GET /v1/audit (the verification audit trail) refuses everyone');
   if (config.http.verifyAccess === 'open') {
     logger.warn(
@@ -193,6 +202,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
   const stop = () => {
     stopping ??= (async () => {
       started = undefined;
+      await push?.stop();
       await mqtt?.stop();
       await http.close();
       await pool?.stop();
@@ -225,6 +235,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
         const address = await http.listen({ host: config.http.host, port: config.http.port });
         const httpPort = Number(new URL(address).port);
         await mqtt?.start();
+        await push?.start();
         started = { httpUrl: `http://${config.http.host}:${httpPort}`, httpPort };
         return started;
       } catch (err) {

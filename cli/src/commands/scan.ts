@@ -23,6 +23,7 @@ import { frameSourceFromOptions, scanFramesUsage } from './scan-frames.ts';
 
 export const scanUsage = `cityops scan --scanner ID --trust FILE|URL [--secret S] [--broker mqtt://127.0.0.1:1883] [--ca FILE]
              [--revocation URL|FILE] [--policies FILE|URL] [--venue ID] [--data DIR] [--timeout-ms 1500] [--upload-wait-ms 5000]
+             [--push-key FILE]
   one scanner agent at a door: QR codes from stdin, one a line (the raw text, or {"qr": "...", "venue": "..."}),
   one JSON line per input line, in order: the verdict {"verdict","reason","kind",...,"offline": false|true},
   or {"line": N, "error": "SCANNER_ERR_INPUT_LINE", ...} for a line that is not a code, or
@@ -33,6 +34,8 @@ export const scanUsage = `cityops scan --scanner ID --trust FILE|URL [--secret S
   verifies with its cached trust list (--trust) and revocation filter (--revocation: the verifier's
   /v1/revocation/filter), kept in --data, and says "offline": true. Events of offline verdicts are uploaded
   when the verifier answers again; once stdin ends the command waits up to --upload-wait-ms for them.
+  --push-key FILE: the verifier's push key, its public half (PEM): trust list and revocation filter pushed over
+  MQTT are applied at once when signed by it and newer; the polls of --trust and --revocation stay the fallback.
 ${scanFramesUsage}
 ${serialUsage}
 cityops scan --simulate [--scanners 8] [--rate 20] [--count N] [--duration S] [--mix valid=80,expired=5,...] [--seed N]
@@ -89,6 +92,7 @@ async function scanStdin(argv: string[], out: NodeJS.WritableStream, shutdown: S
       trust: { type: 'string' },
       revocation: { type: 'string' },
       policies: { type: 'string' },
+      'push-key': { type: 'string' },
       venue: { type: 'string' },
       data: { type: 'string' },
       'timeout-ms': { type: 'string', default: '1500' },
@@ -117,6 +121,7 @@ async function scanStdin(argv: string[], out: NodeJS.WritableStream, shutdown: S
         trust: { source: values.trust, ...(await readTrustOptions(values)) },
         ...(values.revocation === undefined ? {} : { revocation: { source: values.revocation } }),
         ...(values.policies === undefined ? {} : { policies: { source: values.policies } }),
+        ...(values['push-key'] === undefined ? {} : { push: { publisherKey: await readFile(values['push-key'], 'utf8') } }),
       },
     },
     { logger },

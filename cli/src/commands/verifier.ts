@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { createVerifierService } from '@cityops/verifier';
@@ -11,14 +12,16 @@ import { tokenFileOption } from '../token-file.ts';
 
 export const verifierUsage = `cityops verifier --trust FILE|URL [--revocation FILE|URL] [--mqtt mqtt://HOST:PORT] [--service-id ID]
                   [--data DIR] [--store URL] [--host H] [--http-port 8081] [--pseudonym-key-file FILE] [--group NAME]
-                  [--tokens FILE] [--open-verification]
+                  [--tokens FILE] [--open-verification] [--push-key FILE]
   runs the verifier alone (a scaled deployment runs several): HTTP, and MQTT request/response through the broker as
   service device ID (default cityops-verifier; provisioned in the store's registry on first start, its secret kept in
   DIR/ID-credentials.json); audit events go to the store, pseudonymised with the key in --pseudonym-key-file (made if
   absent; default DIR/pseudonym-key; share it between verifiers). Prints one JSON line when ready
   --tokens FILE: API token entries (cityops token new), as on 'cityops up'; edits take effect while running (without it GET /v1/audit is closed)
   POST /v1/verify takes a scanner's device credentials (HTTP Basic) or a token of role venue; --open-verification (a development
-  city only) also answers without credentials, recorded for no venue`;
+  city only) also answers without credentials, recorded for no venue
+  --push-key FILE: an Ed25519 or EC private key (PEM; openssl genpkey -algorithm ed25519): with --mqtt, the trust list and
+  revocation filter are pushed to scanners, signed, retained on cityops/v1/reference/* (scanners: cityops scan --push-key)`;
 
 export async function verifierCommand(argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown): Promise<void> {
   const { values } = parseArgs({
@@ -36,6 +39,7 @@ export async function verifierCommand(argv: string[], out: NodeJS.WritableStream
       group: { type: 'string' },
       tokens: { type: 'string' },
       'open-verification': { type: 'boolean', default: false },
+      'push-key': { type: 'string' },
     },
   });
   if (values.trust === undefined) throw cliErrors.CLI_ERR_USAGE(`--trust is required\n\n${verifierUsage}`);
@@ -63,6 +67,7 @@ export async function verifierCommand(argv: string[], out: NodeJS.WritableStream
       http: { host: values.host, port: Number(values['http-port']), tokens, verifyAccess: values['open-verification'] ? 'open' : 'credentials' },
       ...(mqtt === undefined ? {} : { mqtt }),
       audit: { pseudonymKey },
+      ...(values['push-key'] === undefined ? {} : { referencePush: { signingKey: await readFile(values['push-key'], 'utf8') } }),
     },
     { warehouse, logger, ...(tokenStore === undefined ? {} : { tokens: tokenStore }) },
   );

@@ -72,6 +72,14 @@ export interface ReferenceCache {
   /** Reads the source(s) now; rejects when one fails (its copy in use stays, and ages). */
   refresh(kind?: ReferenceKind): Promise<void>;
   stats(): Partial<Record<ReferenceKind, ReferenceSourceState>>;
+  /** The highest pushed version applied (or refused as unparseable) for a kind; 0 when none. Survives restarts. */
+  pushedVersion(kind: ReferenceKind): number;
+  /**
+   * Applies a copy pushed by the verifier (already checked: signed, digest, kind), in turn with the
+   * polls of that kind. Resolves false without a change when `version` is not above pushedVersion;
+   * rejects when the copy is refused (the one in use stays).
+   */
+  offer(kind: ReferenceKind, bytes: Buffer, pushed: { readonly version: number; readonly freshAt: number }): Promise<boolean>;
 }
 
 const FILES: Readonly<Record<ReferenceKind, string>> = { trust: 'trust.json', revocation: 'revocation.cbf', policies: 'policies.json' };
@@ -84,6 +92,7 @@ interface Part {
   refreshes: number;
   failures: number;
   persistFailures: number;
+  pushed: number;
 }
 
 /**
@@ -117,7 +126,7 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
         { now, ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }) },
       ),
     );
-    parts.set(kind, { freshAt: 0, loaded: false, refreshes: 0, failures: 0, persistFailures: 0 });
+    parts.set(kind, { freshAt: 0, loaded: false, refreshes: 0, failures: 0, persistFailures: 0, pushed: 0 });
   }
   let trust: TrustSnapshot = buildTrustSnapshot([], 0);
   let revocation: RevocationSnapshot = buildRevocationSnapshot({}, 0, 0.000001);
@@ -165,8 +174,8 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
   function persist(kind: ReferenceKind, bytes: Buffer | undefined): Promise<void> {
     const run = persisting.then(async () => {
       if (bytes !== undefined) await writeFileAtomic(join(config.dir, FILES[kind]), bytes);
-      const meta: Partial<Record<ReferenceKind, { freshAt: number; etag?: string }>> = {};
-      for (const [k, p] of parts) if (p.loaded) meta[k] = { freshAt: p.freshAt, ...(p.etag === undefined ? {} : { etag: p.etag }) };
+      const meta: Partial<Record<ReferenceKind, { freshAt: number; etag?: string; pushed?: number }>> = {};
+      for (const [k, p] of parts) if (p.loaded) meta[k] = { freshAt: p.freshAt, ...(p.etag === undefined ? {} : { etag: p.etag }), ...(p.pushed === 0 ? {} : { pushed: p.pushed }) };
       await writeFileAtomic(join(config.dir, META_FILE), JSON.stringify(meta));
     });
     persisting = run.catch(() => undefined);
@@ -174,7 +183,7 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
   }
 
   async function loadPersisted(): Promise<void> {
-    let meta: Partial<Record<ReferenceKind, { freshAt?: unknown; etag?: unknown }>> = {};
+    let meta: Partial<Record<ReferenceKind, { freshAt?: unknown; etag?: unknown; pushed?: unknown }>> = {};
     try {
       meta = JSON.parse(await readFile(join(config.dir, META_FILE), 'utf8')) as typeof meta;
     } catch (err) {
@@ -192,6 +201,7 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
       const part = parts.get(kind)!;
       part.loaded = true;
       part.freshAt = entry.freshAt;
+      part.pushed = typeof entry.pushed === 'number' && Number.isSafeInteger(entry.pushed) ? entry.pushed : 0;
       // Only a validator of the same source is worth sending again.
       part.etag = typeof entry.etag === 'string' ? entry.etag : undefined;
       fetchers.get(kind)!.remember(part.etag);
@@ -236,15 +246,47 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
     }
   }
 
-  function refreshOne(kind: ReferenceKind): Promise<void> {
+  /** A pushed copy: parsed before it replaces the one in use; its time is the publisher's, never ahead of ours. */
+  async function offerNow(kind: ReferenceKind, bytes: Buffer, pushed: { version: number; freshAt: number }): Promise<boolean> {
+    const part = parts.get(kind)!;
+    if (pushed.version <= part.pushed) return false;
+    // Refused or not, this version is spent: the same bytes sent again are not parsed again.
+    part.pushed = pushed.version;
+    try {
+      install(kind, bytes);
+    } catch (err) {
+      part.failures++;
+      deps.onRefresh?.(kind, 'failed');
+      throw scannerErrors.SCANNER_ERR_REFERENCE(`pushed ${kind} version ${pushed.version} refused`, err);
+    }
+    part.loaded = true;
+    part.freshAt = Math.max(part.freshAt, Math.min(pushed.freshAt, now()));
+    part.refreshes++;
+    // The poll keeps its validator: a source that has not caught up answers 304 and does not take the pushed copy back.
+    rebuild();
+    await persist(kind, bytes).catch((err: unknown) => {
+      part.persistFailures++;
+      logger.error({ err: scannerErrors.SCANNER_ERR_REFERENCE(`${kind} not persisted`, err) }, 'reference copy not persisted');
+    });
+    deps.onRefresh?.(kind, 'changed');
+    return true;
+  }
+
+  /** Polls and pushes of one kind run one at a time, in order. */
+  function inTurn<T>(kind: ReferenceKind, task: () => Promise<T>): Promise<T> {
     const previous = inFlight.get(kind) ?? Promise.resolve();
-    const run = previous.catch(() => undefined).then(() => refreshNow(kind));
-    inFlight.set(kind, run);
+    const run = previous.catch(() => undefined).then(task);
+    const turn = run.then(() => undefined);
+    inFlight.set(kind, turn);
     const forget = () => {
-      if (inFlight.get(kind) === run) inFlight.delete(kind);
+      if (inFlight.get(kind) === turn) inFlight.delete(kind);
     };
-    run.then(forget, forget);
+    turn.then(forget, forget);
     return run;
+  }
+
+  function refreshOne(kind: ReferenceKind): Promise<void> {
+    return inTurn(kind, () => refreshNow(kind));
   }
 
   function schedule(kind: ReferenceKind): void {
@@ -287,6 +329,11 @@ export function createReferenceCache(config: ReferenceCacheConfig, deps: Referen
       timersByKind.clear();
       await Promise.allSettled([...inFlight.values()]);
       await persisting;
+    },
+    pushedVersion: (kind) => parts.get(kind)?.pushed ?? 0,
+    offer(kind, bytes, pushed) {
+      if (!parts.has(kind)) return Promise.resolve(false);
+      return inTurn(kind, () => offerNow(kind, bytes, pushed));
     },
     stats() {
       const out: Partial<Record<ReferenceKind, ReferenceSourceState>> = {};

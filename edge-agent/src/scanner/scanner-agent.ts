@@ -10,6 +10,7 @@ import { createEventSpool, type EventSpoolStats, type SpoolDropReason } from './
 import { createEventUploader, type UploadCounts, type UploadReceipt } from './event-uploader.ts';
 import { createOfflineVerifier } from './offline-verifier.ts';
 import { createPendingAnswers } from './pending-answers.ts';
+import { createReferencePush, type ReferencePushStats } from './reference-push.ts';
 import { createReferenceCache, type ReferenceKind, type ReferenceSourceState, type RefreshOutcome } from './reference-cache.ts';
 import { parseScannerAgentConfig, type ScannerAgentConfig, type ScannerAgentConfigInput } from './scanner-config.ts';
 import { scannerErrors } from './scanner-errors.ts';
@@ -66,6 +67,7 @@ export interface ScannerAgentStats {
   reconnects: number;
   spool: EventSpoolStats;
   reference: Partial<Record<ReferenceKind, ReferenceSourceState>>;
+  referencePush?: ReferencePushStats | undefined;
 }
 
 export interface ScannerAgent {
@@ -184,20 +186,13 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
     { now, logger, timers, ...(deps.fetch === undefined ? {} : { fetch: deps.fetch }), onRefresh: (kind, outcome) => events.emit('reference', kind, outcome) },
   );
   const local = createOfflineVerifier(config.local, { context: () => reference.current() });
+  const { push: pushConfig, revocation: revocationConfig, maxSourceBytes } = config.reference;
+  const push = pushConfig && createReferencePush({ ...pushConfig, kinds: revocationConfig ? ['trust', 'revocation'] : ['trust'], maxBytes: maxSourceBytes }, { cache: reference, logger, now });
   const link = createScannerLink(
-    {
-      scannerId: config.scannerId,
-      url: config.mqtt.url,
-      password: config.mqtt.password,
-      tls: config.mqtt.tls,
-      keepaliveSec: config.mqtt.keepaliveSec,
-      connectTimeoutMs: config.mqtt.connectTimeoutMs,
-      reconnectMinMs: config.mqtt.reconnectMinMs,
-      reconnectMaxMs: config.mqtt.reconnectMaxMs,
-      stopTimeoutMs: config.mqtt.stopTimeoutMs,
-    },
+    { scannerId: config.scannerId, ...config.mqtt, extraTopics: push?.topics },
     {
       logger,
+      onMessage: (topic, payload) => push?.onMessage(topic, payload),
       timers,
       random: deps.random ?? Math.random,
       ...(deps.connect === undefined ? {} : { connect: deps.connect }),
@@ -422,6 +417,7 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
         reconnects: linkStats.reconnects,
         spool: spool.stats(),
         reference: reference.stats(),
+        referencePush: push?.stats(),
       };
     },
   };

@@ -1,5 +1,5 @@
 import { DEVICE_ID_PATTERN, parseConfig } from '@cityops/protocol';
-import { compileTrustChecks, trustCheckProperties, VENUE_ID_PATTERN } from '@cityops/verifier';
+import { compileTrustChecks, parseReferencePublisherKey, trustCheckProperties, VENUE_ID_PATTERN } from '@cityops/verifier';
 import type { FromSchema } from 'json-schema-to-ts';
 import { FSYNC_POLICIES } from '../journal/journal.ts';
 import { mqttConnectionProperties } from '../mqtt-connection-schema.ts';
@@ -85,6 +85,20 @@ export const scannerAgentConfigSchema = {
           required: ['source'],
           properties: { source, refreshMs: { type: 'integer', minimum: 10, default: 300_000 } },
         },
+        /**
+         * Trust list and revocation filter pushed by the verifier over retained MQTT (issue 18), applied
+         * at once when signed by this key and newer than the copy held; the polls above stay as the
+         * fallback. Absent: polls only.
+         */
+        push: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['publisherKey'],
+          properties: {
+            /** The verifier's referencePush key, its public half: PEM, or base64 SPKI DER. */
+            publisherKey: { type: 'string', minLength: 16, maxLength: 65_536 },
+          },
+        },
         maxSourceBytes: { type: 'integer', minimum: 1024, default: 64 * MIB },
         sourceTimeoutMs: { type: 'integer', minimum: 100, default: 10_000 },
       },
@@ -132,6 +146,13 @@ export type ScannerAgentConfig = FromSchema<typeof scannerAgentConfigSchema>;
 export function parseScannerAgentConfig(input: ScannerAgentConfigInput): ScannerAgentConfig {
   const config = parseConfig<ScannerAgentConfig>(scannerAgentConfigSchema, input, scannerErrors.SCANNER_ERR_CONFIG);
   const problems: string[] = [...compileTrustChecks(config.reference.trust, '/reference/trust').problems];
+  if (config.reference.push !== undefined) {
+    try {
+      parseReferencePublisherKey(config.reference.push.publisherKey);
+    } catch (err) {
+      problems.push(`/reference/push/publisherKey: ${(err as Error).message}`);
+    }
+  }
   const { reconnectMinMs, reconnectMaxMs, tls } = config.mqtt;
   if (reconnectMaxMs < reconnectMinMs) problems.push(`/mqtt/reconnectMaxMs (${reconnectMaxMs}) is below reconnectMinMs (${reconnectMinMs})`);
   if ((tls?.cert === undefined) !== (tls?.key === undefined)) problems.push('/mqtt/tls cert and key go together');

@@ -10,6 +10,7 @@ export const scannerErrors = defineErrors({
   SCANNER_ERR_MQTT: { message: 'MQTT connection problem; the scanner verifies offline and will reconnect' },
   SCANNER_ERR_VERIFIER_UNREACHABLE: { message: 'The verifier did not answer in time; verifying offline until it answers again' },
   SCANNER_ERR_REFERENCE: { message: 'Reference data could not be refreshed; the cached copy stays in use (and ages)' },
+  SCANNER_ERR_REFERENCE_PUSH: { message: 'Pushed reference data was refused (not signed by the configured publisher, altered, or unusable); the copy in use stays' },
   SCANNER_ERR_SPOOL_FULL: { message: 'Offline event spool reached spool.maxBytes; the whenFull policy dropped events', statusCode: 507 },
   SCANNER_ERR_SPOOL_IO: { message: 'Offline event spool file operation failed' },
   SCANNER_ERR_UPLOAD_REFUSED: { message: 'The verifier refused some uploaded offline events (they do not match its schema)' },

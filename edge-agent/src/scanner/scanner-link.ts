@@ -16,6 +16,8 @@ export interface ScannerLinkConfig {
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
   readonly stopTimeoutMs: number;
+  /** Topics read besides the responses (the pushed reference data); a refusal costs only them. */
+  readonly extraTopics?: readonly string[] | undefined;
 }
 
 export interface ScannerLinkDeps {
@@ -28,6 +30,8 @@ export interface ScannerLinkDeps {
   readonly onLost: () => void;
   /** A message on `cityops/v1/verify-res/{scanner}`. */
   readonly onResponse: (payload: Buffer) => void;
+  /** A message on one of `extraTopics`. */
+  readonly onMessage?: (topic: string, payload: Buffer) => void;
 }
 
 export interface ScannerLink {
@@ -53,6 +57,7 @@ export function createScannerLink(config: ScannerLinkConfig, deps: ScannerLinkDe
   const connectFn = deps.connect ?? connect;
   const backoff = createBackoff({ minMs: config.reconnectMinMs, maxMs: config.reconnectMaxMs }, deps.random);
   const responseTopic = topics.verifyResponse(config.scannerId);
+  const extraTopics = config.extraTopics ?? [];
   let client: MqttClient | undefined;
   let ready = false;
   let connections = 0;
@@ -90,10 +95,14 @@ export function createScannerLink(config: ScannerLinkConfig, deps: ScannerLinkDe
       (c.stream as { setNoDelay?: (noDelay: boolean) => void } | undefined)?.setNoDelay?.(true);
       connections++;
       backoff.reset();
-      c.subscribe(responseTopic, { qos: 1 }, (err, granted) => {
+      c.subscribe([responseTopic, ...extraTopics], { qos: 1 }, (err, granted) => {
         if (c !== client || state !== 'running') return;
         // MQTT 3.1.1 §3.9.3: return code 0x80 is a refusal (an ACL that does not know the scanner).
-        if (err != null || granted?.some((g) => g.qos === 128) === true) {
+        const refused = new Set((granted ?? []).filter((g) => g.qos === 128).map((g) => g.topic));
+        for (const topic of extraTopics.filter((t) => refused.has(t))) {
+          logger.warn({ err: scannerErrors.SCANNER_ERR_MQTT(`subscription to ${topic} refused`) }, 'no pushed reference data; polling only');
+        }
+        if (err != null || refused.has(responseTopic)) {
           logger.error({ err: scannerErrors.SCANNER_ERR_MQTT(`subscription to ${responseTopic} refused`, err ?? undefined) }, 'cannot hear the verifier');
           c.stream?.destroy();
           return;
@@ -105,6 +114,7 @@ export function createScannerLink(config: ScannerLinkConfig, deps: ScannerLinkDe
     });
     c.on('message', (topic, payload) => {
       if (topic === responseTopic) deps.onResponse(payload);
+      else if (extraTopics.includes(topic)) deps.onMessage?.(topic, payload);
     });
     c.on('error', (err) => logger.warn({ err: scannerErrors.SCANNER_ERR_MQTT(err.message, err), url: config.url }, 'mqtt error'));
     c.on('close', () => lost(c));
