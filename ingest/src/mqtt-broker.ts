@@ -2,10 +2,11 @@ import { createServer as createTcpServer, type AddressInfo, type Server, type So
 import { createServer as createTlsServer, TLSSocket, type PeerCertificate } from 'node:tls';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
-import { filterIsConfinedTo, parseTopic, referenceKindOf, topics, type AddressGuard, type Channel, type DeviceErrorReport, type DeviceKind, type ParsedTopic } from '@cityops/protocol';
+import { parseTopic, referenceKindOf, topics, type AddressGuard, type DeviceErrorReport, type ParsedTopic } from '@cityops/protocol';
 import type { DeviceInfo, DeviceRegistry } from '@cityops/warehouse';
 import { ingestErrors } from './errors.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
+import { mayPublish, maySubscribe } from './topic-acl.ts';
 import type { TelemetryPipeline } from './telemetry-pipeline.ts';
 import type { WireGuard } from './mqtt-wire-guard.ts';
 
@@ -64,25 +65,7 @@ export interface MqttBroker {
   readonly aedes: () => Aedes;
 }
 
-/** What each kind of device may publish under its own id. */
-const OWN_CHANNELS: Readonly<Record<DeviceKind, readonly Channel[]>> = {
-  gateway: ['telemetry', 'status', 'config-state'],
-  scanner: ['verify-req', 'verify-events', 'status'],
-  service: ['status'],
-  console: ['status'],
-};
-/** What a service may publish about others: the verifier's answers, analytics' alert events. */
-const SERVICE_CHANNELS: readonly Channel[] = ['verify-res', 'alerts', 'config'];
 const TELEMETRY_PREFIX = topics.telemetry('');
-
-/** A console reads its departments' alert topics, each by its exact name (no wildcard reaches further). */
-function consoleMayRead(device: DeviceInfo, filter: string): boolean {
-  return device.kind === 'console' && device.departments.some((department) => filter === topics.alerts(department));
-}
-/** A scanner reads the pushed reference data (trust list, revocation filter), each topic by its exact name. */
-function scannerMayRead(device: DeviceInfo, filter: string): boolean {
-  return device.kind === 'scanner' && referenceKindOf(filter) !== undefined;
-}
 const WITHHELD = Buffer.alloc(0);
 
 // MQTT 3.1.1 §3.2.2.3 CONNACK return codes.
@@ -237,14 +220,10 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
     // Fail closed before anything is made durable or acknowledged: the device keeps the batch
     // in its journal and resends it once Redis (and so routing) is back.
     if (clusterDown('publish', client)) return cb(ingestErrors.INGEST_ERR_CLUSTER_UNAVAILABLE());
-    if (parsed === undefined) {
-      return device.kind === 'service' ? cb(null) : cb(deny('publish', ingestErrors.INGEST_ERR_TOPIC_FORBIDDEN(`${device.kind} ${device.id} may not publish on ${packet.topic}`), client));
-    }
-    const own = parsed.device === device.id && OWN_CHANNELS[device.kind].includes(parsed.channel);
-    const asService = device.kind === 'service' && SERVICE_CHANNELS.includes(parsed.channel);
-    if (!own && !asService) {
+    if (!mayPublish(device, parsed)) {
       return cb(deny('publish', ingestErrors.INGEST_ERR_TOPIC_FORBIDDEN(`${device.kind} ${device.id} may not publish on ${packet.topic}`), client));
     }
+    if (parsed === undefined) return cb(null);
     if (typeof packet.payload === 'string') packet.payload = Buffer.from(packet.payload);
     // A config-state report is recorded before its PUBACK; an invalid one closes the connection.
     const report = parsed.channel === 'config-state' ? deps.recordConfigReport?.(device.id, packet.payload) : undefined;
@@ -344,10 +323,7 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
           const device = devices.get(client);
           // SUBACK 0x80 rather than a subscription Redis never heard of (a deaf subscriber).
           if (clusterDown('subscribe', client)) return done(null, null);
-          const reads = device !== undefined && (filterIsConfinedTo(subscription.topic, device.id) || consoleMayRead(device, subscription.topic) || scannerMayRead(device, subscription.topic));
-          if (device?.kind === 'service' || reads) {
-            return done(null, subscription);
-          }
+          if (device !== undefined && maySubscribe(device, subscription.topic)) return done(null, subscription);
           deny('subscribe', ingestErrors.INGEST_ERR_SUBSCRIBE_FORBIDDEN(subscription.topic), client);
           // A null subscription is refused with SUBACK return code 0x80 (MQTT 3.1.1 §3.9.3).
           done(null, null);
