@@ -25,8 +25,11 @@ export function decodeRegister(spec: Pick<RegisterSpec, 'type' | 'wordOrder' | '
       return bytes.readInt32BE(0);
     case 'uint32':
       return bytes.readUInt32BE(0);
-    case 'float32':
-      return bytes.readFloatBE(0);
+    case 'float32': {
+      // IEEE 754 has a negative zero (0x80000000); a reading of zero is zero (JSON and msgpack would disagree on -0).
+      const value = bytes.readFloatBE(0);
+      return value === 0 ? 0 : value;
+    }
   }
 }
 
