@@ -120,13 +120,13 @@ describe('verifier service (pool, HTTP, MQTT, audit in chDB)', () => {
         answered++;
       }
     });
-    await vi.waitFor(() => expect(answered).toBeGreaterThanOrEqual(100), { interval: 2 });
+    await vi.waitFor(() => expect(answered).toBeGreaterThanOrEqual(100), { interval: 2, timeout: 30_000 });
     // Overlap: old and new keys both trusted.
     await data.write('trust.json', [...trustEntries(issuers), next.trustEntry]);
     await service.reference.reload('trust');
     const overlap = await post<Verdict>(verifyUrl(), { qr: freshCode(next).qr });
     expect(overlap.body.reason).toBe('OK');
-    await vi.waitFor(() => expect(answered).toBeGreaterThanOrEqual(300), { interval: 2 });
+    await vi.waitFor(() => expect(answered).toBeGreaterThanOrEqual(300), { interval: 2, timeout: 30_000 });
     // The old key retired.
     await data.write('trust.json', [next.trustEntry, ...trustEntries(issuers).slice(1)]);
     await service.reference.reload('trust');
