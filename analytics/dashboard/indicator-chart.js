@@ -12,7 +12,7 @@ const SERIES = [
   { label: 'warning', stroke: '#ffcc33', dash: [6, 4], width: 1.5 },
   { label: 'critical', stroke: '#ff5c5c', dash: [6, 4], width: 1.5 },
   // The window still running, at the time it was read: a point apart, its value still moves.
-  { label: 'so far', stroke: '#c8d0da', width: 0, points: true },
+  { label: 'so far', stroke: '#c8d0da', width: 2, points: true },
 ];
 const EMPTY = [[], [], [], [], []];
 
