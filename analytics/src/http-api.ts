@@ -62,6 +62,8 @@ const indicatorQuerySchema = {
     at: TIME,
     from: TIME,
     to: TIME,
+    // The current, incomplete window as `current` (when the request reaches now); `false` leaves it out.
+    partial: { type: 'string', enum: ['true', 'false'] },
   },
 } as const;
 
@@ -71,6 +73,7 @@ interface IndicatorQuery {
   at?: string;
   from?: string;
   to?: string;
+  partial?: 'true' | 'false';
 }
 
 function parseTime(text: string | undefined, name: string): number | undefined {
@@ -144,6 +147,7 @@ export function buildAnalyticsApi(deps: AnalyticsApiDeps) {
         at: parseTime(q.at, 'at'),
         from: parseTime(q.from, 'from'),
         to: parseTime(q.to, 'to'),
+        partial: q.partial !== 'false',
       });
       metrics.querySeconds.observe({ indicator: name, level }, (performance.now() - t0) / 1000);
       return {
@@ -159,6 +163,7 @@ export function buildAnalyticsApi(deps: AnalyticsApiDeps) {
         level: result.level,
         place: result.place,
         windows: result.windows,
+        ...(result.current === undefined ? {} : { current: result.current }),
       };
     },
   );

@@ -5,7 +5,7 @@ import { levelColumns, levelDepth, parsePlacePrefix, type PlaceColumn } from './
 import { thresholdsAt } from './indicator-definitions.ts';
 import type { IndicatorDefinition, IndicatorState } from './indicator-schema.ts';
 import { stateOf } from './indicator-state.ts';
-import { windowsFor, type WindowSpan } from './indicator-windows.ts';
+import { windowsFor, withCurrentWindow, type WindowSpan } from './indicator-windows.ts';
 import {
   knownSensorsQuery,
   readingValuesQuery,
@@ -34,6 +34,11 @@ export interface IndicatorRequest {
   /** A series: every complete window from the one holding `from` up to `to` (default: now). */
   readonly from?: number | undefined;
   readonly to?: number | undefined;
+  /**
+   * Also the current, incomplete window (`current` in the answer) when the request reaches now: no
+   * `at`, and a series `to` absent or not before now. @default false
+   */
+  readonly partial?: boolean | undefined;
 }
 
 export interface PlaceValue {
@@ -56,11 +61,21 @@ export interface WindowValues {
   readonly places: readonly PlaceValue[];
 }
 
+/** The window that has not ended yet: values so far, over `samples` up to `asOf`; they still change. */
+export interface PartialWindowValues extends WindowValues {
+  readonly partial: true;
+  /** The time the values were read at (now); `to` is when the window will end. */
+  readonly asOf: number;
+}
+
 export interface IndicatorEvaluation {
   readonly indicator: string;
   readonly level: HierarchyLevel;
   readonly place: string;
+  /** Complete windows only: a value here no longer changes for lack of time passed. */
   readonly windows: readonly WindowValues[];
+  /** Asked for with `partial` and the request reaches now. */
+  readonly current?: PartialWindowValues;
 }
 
 export interface IndicatorEngineDeps {
@@ -106,6 +121,14 @@ interface Cell {
 
 function placeOf(row: Partial<Record<PlaceColumn, string | number>>, columns: readonly PlaceColumn[]): string {
   return columns.map((c) => String(row[c] ?? '')).join('/');
+}
+
+/**
+ * Seconds each window of the span has lasted by `now`: its length, except the current one, which has
+ * lasted since its start (a rate over the part that passed, not diluted by the part to come).
+ */
+function secondsOf(span: WindowSpan, now: number): (w: number) => number {
+  return (w) => Math.max(1, Math.min(span.lengthMs, now - (span.startMs + w * span.lengthMs)) / 1000);
 }
 
 /** Finishes a readings aggregation from the merged columns of one window and place. */
@@ -174,9 +197,8 @@ export function createIndicatorEngine(definitions: readonly IndicatorDefinition[
     }
   }
 
-  async function readingWindows(def: IndicatorDefinition, level: HierarchyLevel, prefix: readonly string[], span: WindowSpan) {
+  async function readingWindows(def: IndicatorDefinition, level: HierarchyLevel, prefix: readonly string[], span: WindowSpan, windowSeconds: (w: number) => number) {
     const columns = levelColumns(level);
-    const windowSeconds = span.lengthMs / 1000;
     const { valueRows, knownRows } = await readingCells(def, { metric: def.metric ?? '', aggregation: def.aggregation, level, prefix, span });
     const cells = Array.from({ length: span.count }, () => new Map<string, Cell>());
     const share = def.aggregation === 'share_of_sensors_reporting';
@@ -196,16 +218,15 @@ export function createIndicatorEngine(definitions: readonly IndicatorDefinition[
         const reporting = Number(row.sensors ?? 0);
         cell.value = cell.known !== undefined && cell.known > 0 ? reporting / cell.known : null;
       } else {
-        cell.value = readingValue(def, row, windowSeconds);
+        cell.value = readingValue(def, row, windowSeconds(Number(row.w)));
       }
       map.set(place, cell);
     }
     return cells;
   }
 
-  async function verificationWindows(def: IndicatorDefinition, level: HierarchyLevel, prefix: readonly string[], span: WindowSpan) {
+  async function verificationWindows(def: IndicatorDefinition, level: HierarchyLevel, prefix: readonly string[], span: WindowSpan, windowSeconds: (w: number) => number) {
     const columns = levelColumns(level);
-    const windowSeconds = span.lengthMs / 1000;
     const values = verificationValuesQuery({ match: def.match, level, prefix, span });
     const places = scannerPlacesQuery(level, prefix);
     const [valueRows, placeRows] = await Promise.all([
@@ -223,7 +244,7 @@ export function createIndicatorEngine(definitions: readonly IndicatorDefinition[
       const samples = Number(row.samples);
       const matched = Number(row.matched);
       const value =
-        samples === 0 ? null : def.aggregation === 'share' ? matched / samples : def.aggregation === 'rate' ? matched / windowSeconds : matched;
+        samples === 0 ? null : def.aggregation === 'share' ? matched / samples : def.aggregation === 'rate' ? matched / windowSeconds(Number(row.w)) : matched;
       // A small cell says something about a few people (2 forgeries at one door in 5 minutes).
       const cellSize = def.aggregation === 'share' ? samples : matched;
       const suppressed = cellSize > 0 && cellSize < minCell;
@@ -247,13 +268,17 @@ export function createIndicatorEngine(definitions: readonly IndicatorDefinition[
       if (prefix.length > levelDepth(level)) {
         throw analyticsErrors.ANALYTICS_ERR_QUERY_INVALID(`place ${place} is below the ${level} level; ask for a finer level or a shorter place`);
       }
-      const span = windowsFor(request, durationSeconds(def.window), now(), maxWindows);
+      const t = now();
+      const complete = windowsFor(request, durationSeconds(def.window), t, maxWindows);
+      // The current window is read in the same query as the complete ones, as one more window.
+      const span = request.partial === true ? withCurrentWindow(request, complete, t) : { ...complete, partial: 0 };
+      const seconds = secondsOf(span, t);
       const cells =
         span.count === 0
           ? []
           : def.source === 'verifications'
-            ? await verificationWindows(def, level, prefix, span)
-            : await readingWindows(def, level, prefix, span);
+            ? await verificationWindows(def, level, prefix, span, seconds)
+            : await readingWindows(def, level, prefix, span, seconds);
       const thresholds = thresholdsAt(def, level);
       const share = def.aggregation === 'share_of_sensors_reporting';
       // Too few samples to judge is no_data, except for the share of sensors reporting: none
@@ -277,7 +302,9 @@ export function createIndicatorEngine(definitions: readonly IndicatorDefinition[
             ...(share && cell.known !== undefined ? { sensorsKnown: cell.known } : {}),
           })),
       }));
-      return { indicator: def.name, level, place, windows };
+      if (span.partial === 0) return { indicator: def.name, level, place, windows };
+      const current = windows.pop()!;
+      return { indicator: def.name, level, place, windows, current: { ...current, partial: true, asOf: t } };
     },
   };
 }

@@ -41,3 +41,18 @@ export function windowsFor(request: WindowRequest, lengthSeconds: number, now: n
   }
   return { startMs, lengthMs, count };
 }
+
+/**
+ * The request's complete windows plus the current, incomplete one when the request reaches now (no
+ * `at`; a series whose `to` is absent or not before now): `partial` is how many are appended (0 or 1)
+ * and the span covers them, so one query reads both.
+ */
+export function withCurrentWindow(request: WindowRequest, span: WindowSpan, now: number): WindowSpan & { readonly partial: 0 | 1 } {
+  const reachesNow = request.at === undefined && (request.from === undefined || request.to === undefined || request.to >= now);
+  const current = Math.floor(now / span.lengthMs) * span.lengthMs;
+  // A series whose `from` is in the current window has no complete window: it starts there.
+  const startMs = span.count === 0 ? current : span.startMs;
+  if (!reachesNow || startMs + span.count * span.lengthMs !== current) return { ...span, partial: 0 };
+  return { startMs, lengthMs: span.lengthMs, count: span.count + 1, partial: 1 };
+}
+

@@ -38,6 +38,10 @@ const GATEWAYS: readonly { id: string; place: string; pm25: number; noise: numbe
   { id: 'gw-mh-1', place: 'minhang/minhang-s03/g007', pm25: 41, noise: 50 },
 ];
 const SPIKE = { id: 'gw-pd-spike', place: 'pudong/pudong-s03/g009' };
+/** A gateway that came up with the test: readings only in the current window (issue 19: values at once). */
+const NEWCOMER = { id: 'gw-cn-new', place: 'changning/changning-s01/g001', pm25: 35, noise: 0 };
+const WINDOW = 5 * MINUTE;
+let newcomerFirst: number | undefined;
 
 let dir: string;
 let warehouse: Warehouse;
@@ -75,7 +79,7 @@ beforeAll(async () => {
   const addresses = await ingest.start();
   const service = await ingest.registry.add({ id: 'analytics', kind: 'service', place: { district: '', subdistrict: '', grid: '', building: '' } });
   const publishers: { g: { id: string; pm25: number; noise: number }; send: (readings: Reading[]) => Promise<unknown> }[] = [];
-  for (const g of [...GATEWAYS, { ...SPIKE, pm25: 0, noise: 0 }]) {
+  for (const g of [...GATEWAYS, { ...SPIKE, pm25: 0, noise: 0 }, NEWCOMER]) {
     const { secret } = await ingest.registry.add({ id: g.id, kind: 'gateway', place: parsePlace(g.place) });
     publishers.push({ g, send: await gateway(g.id, secret, addresses.mqttUrl) });
   }
@@ -107,6 +111,8 @@ beforeAll(async () => {
     for (const { g, send } of publishers.slice(0, GATEWAYS.length)) {
       void send([{ sensor: 'pm25-1', metric: 'pm25', ts: Date.now(), value: g.pm25, alarm: false }]).catch(() => undefined);
     }
+    newcomerFirst ??= Date.now();
+    void publishers[GATEWAYS.length + 1]!.send([{ sensor: 'pm25-1', metric: 'pm25', ts: Date.now(), value: NEWCOMER.pm25, alarm: false }]).catch(() => undefined);
   }, 250);
   spike = (value: number) =>
     publishers[GATEWAYS.length]!.send([{ sensor: 'pm25-1', metric: 'pm25', ts: Date.now(), value, alarm: false }]);
@@ -136,6 +142,14 @@ describe('the dashboard in Chromium', () => {
     await expect.poll(() => tiles.locator('button.tile').count(), { timeout: 20_000 }).toBeGreaterThanOrEqual(5);
     await tiles.locator('[data-place="huangpu"][data-state="critical"]').waitFor();
     await tiles.locator('[data-place="pudong"]').waitFor();
+    // A district whose only readings are in the window still running has a colour, not NO DATA;
+    // marked "so far" while that window runs (after it ends, its complete window has the value).
+    const newcomer = tiles.locator('[data-place="changning"][data-state="normal"]');
+    await newcomer.waitFor();
+    if (Math.floor(newcomerFirst! / WINDOW) === Math.floor(Date.now() / WINDOW)) {
+      expect(await newcomer.getAttribute('data-partial')).toBe('true');
+      expect(await newcomer.textContent()).toMatch(/so far/);
+    }
     await page.screenshot({ path: join(shots, '1-overview.png'), fullPage: true });
 
     // A live chart: the throughput chart gains points as snapshots arrive, without a reload.
@@ -146,6 +160,8 @@ describe('the dashboard in Chromium', () => {
     await expect.poll(async () => Number((await page.getByTestId('readingsPerSecond').textContent())?.replace(/,/g, '')), { timeout: 20_000 }).toBeGreaterThan(0);
     await page.locator('[data-testid="rules-link"]', { hasText: 'live' }).waitFor();
     await expect.poll(async () => Number(await page.getByTestId('indicator-chart').getAttribute('data-points')), { timeout: 20_000 }).toBeGreaterThan(0);
+    // The chart's last point is the current window so far, with its sample count.
+    await expect.poll(async () => Number(await page.getByTestId('indicator-current').getAttribute('data-samples')), { timeout: 20_000 }).toBeGreaterThan(0);
 
     // Drill down: pudong's sub-districts, then back to the city with the keyboard.
     await tiles.locator('[data-place="pudong"]').click();

@@ -14,6 +14,16 @@ export interface Shutdown {
   runWithin(deadlineMs: number): Promise<ShutdownOutcome>;
   /** The step running now, if any. */
   current(): string | undefined;
+  /** Called as each step finishes (failed or not), in the order they ran: a command can report its stop. */
+  onStepDone(listener: (step: StepDone) => void): void;
+}
+
+export interface StepDone {
+  readonly name: string;
+  /** How long the step took. */
+  readonly ms: number;
+  /** The step threw (it was reported on stderr); the next steps still ran. */
+  readonly failed: boolean;
 }
 
 export type ShutdownOutcome = { readonly finished: true; readonly ms: number } | { readonly finished: false; readonly ms: number; readonly step: string; readonly left: number };
@@ -26,6 +36,7 @@ function nameOf(step: () => unknown): string {
 
 export function createShutdown(now: () => number = () => performance.now()): Shutdown {
   const steps: { readonly run: () => Promise<void> | void; readonly name: string }[] = [];
+  const listeners: ((step: StepDone) => void)[] = [];
   let running: Promise<void> | undefined;
   let current: string | undefined;
   let left = 0;
@@ -38,12 +49,17 @@ export function createShutdown(now: () => number = () => performance.now()): Shu
       left = order.length;
       for (const step of order) {
         current = step.name;
+        const t0 = now();
+        let failed = false;
         try {
           await step.run();
         } catch (err) {
+          failed = true;
           process.stderr.write(`shutdown step failed (${step.name}): ${(err as Error).message}\n`);
         }
         left--;
+        const done = { name: step.name, ms: now() - t0, failed };
+        for (const listener of listeners) listener(done);
       }
       current = undefined;
     })();
@@ -62,5 +78,6 @@ export function createShutdown(now: () => number = () => performance.now()): Shu
       return Promise.race([done, overran]).finally(() => clearTimeout(timer));
     },
     current: () => current,
+    onStepDone: (listener) => void listeners.push(listener),
   };
 }

@@ -33,6 +33,30 @@ describe('shutdown steps', () => {
     expect(shutdown.current()).toBeUndefined();
   });
 
+  it('reports each step as it finishes, in the order run, a failed one too, and the rest still run', async () => {
+    let t = 0;
+    const shutdown = createShutdown(() => t);
+    const done: { name: string; ms: number; failed: boolean }[] = [];
+    shutdown.onStepDone((step) => done.push({ ...step }));
+    shutdown.add(() => void (t += 1), 'store');
+    shutdown.add(() => {
+      t += 5;
+      throw new Error('broker already gone');
+    }, 'ingest');
+    shutdown.add(() => void (t += 20), 'gateways');
+    const stderr = vi.spyOn(process.stderr, 'write').mockReturnValue(true);
+    try {
+      await shutdown.run();
+    } finally {
+      stderr.mockRestore();
+    }
+    expect(done).toEqual([
+      { name: 'gateways', ms: 20, failed: false },
+      { name: 'ingest', ms: 5, failed: true },
+      { name: 'store', ms: 1, failed: false },
+    ]);
+  });
+
   it('a step without a name is named by its source', async () => {
     vi.useFakeTimers();
     const service = { stop: () => new Promise<void>(() => undefined) };

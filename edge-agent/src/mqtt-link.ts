@@ -149,7 +149,9 @@ export function createMqttLink(config: MqttLinkConfig, deps: MqttLinkDeps): Mqtt
     stats.connected = false;
     // Tell the sender first, so that the callbacks failed below are known to be from a dead connection.
     if (wasConnected) {
-      logger.warn({ generation: gen }, 'connection to broker lost');
+      // Our own stop closes the connection too: that is no loss worth a warning (issue 19: a quiet Ctrl-C).
+      if (state === 'running') logger.warn({ generation: gen }, 'connection to broker lost');
+      else logger.info({ generation: gen }, 'disconnected from broker (stopping)');
       deps.onDisconnected(gen);
     }
     // Runs pending publish callbacks with an error and drops the client's stores (reconnectPeriod 0 + clean).

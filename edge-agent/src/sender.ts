@@ -99,6 +99,8 @@ export function createSender(config: SenderConfig, deps: SenderDeps): Sender {
             let lane: Lane = 'alarm';
             let batch = await journal.read('alarm', cursors.alarm, room);
             if (batch.records.length === 0) {
+              // The connection may have gone while the alarm lane was read (a stop, issue 19): its cursors with it.
+              if (gen !== generation || cursors === undefined || stopped) break;
               lane = 'routine';
               batch = await journal.read('routine', cursors.routine, room);
             }

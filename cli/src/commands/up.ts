@@ -27,6 +27,7 @@ export const upUsage = `cityops up [--data DIR] [--store URL] [--host H] [--mqtt
   Edits to FILE take effect while running (an entry removed: revoked; added: granted); an invalid edit is ignored.
   --checks-per-scanner: checks a second one scanner credential may ask for (beyond: THROTTLED and flagged);
   0: no limit, for a benchmark that drives a few credentials far past a door's rate.
+  Stop order: scanners, gateways, analytics, verifier, ingest (broker), store; with --json each prints {"stopped":NAME,"ms":N}.
 ${slowInsertsUsage}`;
 
 export async function upCommand(argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown): Promise<void> {
@@ -63,10 +64,13 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
   const { tokens, store: tokenStore } = await tokenFileOption(values.tokens === undefined ? undefined : resolve(values.tokens), shutdown, { logger });
   const tokenDeps = tokenStore === undefined ? {} : { tokens: tokenStore };
 
+  // Steps stop in reverse: the simulated devices first (they would otherwise warn about a broker and a
+  // verifier going away), then analytics, the verifier, ingest with its broker, and the store last.
+  if (values.json) shutdown.onStepDone((step) => out.write(`${JSON.stringify({ stopped: step.name, ms: Math.round(step.ms), ...(step.failed ? { failed: true } : {}) })}\n`));
   const warehouse = await openWarehouse(warehouseConfigFrom({ store: values.store, data: dataDir }));
-  shutdown.add(() => warehouse.close());
+  shutdown.add(() => warehouse.close(), 'store');
   const slowInserts = slowInsertsFrom(values, warehouse, (ms, change) => out.write(values.json ? `${JSON.stringify({ insertDelayMs: ms, change })}\n` : `slow inserts: each warehouse insert held ${ms} ms\n`));
-  shutdown.add(() => slowInserts.stop());
+  shutdown.add(() => slowInserts.stop(), 'slow-inserts');
   const ingest = createIngestService(
     {
       dataDir,
@@ -75,7 +79,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
     },
     { warehouse: slowInserts.warehouse, logger, ...tokenDeps },
   );
-  shutdown.add(() => ingest.stop());
+  shutdown.add(() => ingest.stop(), 'ingest');
   const addresses = await ingest.start();
 
   // The verifier answers scanners over HTTP and, through the broker, over MQTT as a service device.
@@ -104,7 +108,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
     // One registry for the broker and the verifier: a scanner is authenticated and placed by the same copy.
     { warehouse, logger, registry: ingest.registry, ...tokenDeps },
   );
-  shutdown.add(() => verifier.stop());
+  shutdown.add(() => verifier.stop(), 'verifier');
   const verifierAddresses = await verifier.start();
 
   // Indicators over rollups the analytics service computes from this same store; alert rules on the
@@ -125,7 +129,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
     },
     { warehouse, logger, ...tokenDeps },
   );
-  shutdown.add(() => analytics.stop());
+  shutdown.add(() => analytics.stop(), 'analytics');
   const analyticsAddresses = await analytics.start();
 
   const city = generateCity({ gateways: Number(values.gateways), seed: 1 });
@@ -134,7 +138,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
     { brokerUrl: addresses.mqttUrl, devices, journalRoot: join(dataDir, 'journals'), readingsPerSecond: Number(values.rate) },
     { logger },
   );
-  shutdown.add(() => fleet.stop());
+  shutdown.add(() => fleet.stop(), 'gateways');
   await fleet.start();
 
   // Venue scanners ("digital sentinels") asking the verifier over MQTT, deciding offline when it is down.
@@ -150,7 +154,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
     },
     { mint, logger },
   );
-  shutdown.add(() => scanners.stop());
+  shutdown.add(() => scanners.stop(), 'scanners');
   await scanners.start();
 
   if (values.json) {

@@ -230,6 +230,10 @@ export function createScannerAgent(input: ScannerAgentConfigInput, deps: Scanner
     if (online) {
       logger.info('verifier answers: verifying online');
       events.emit('online');
+    } else if (state === 'stopping' || state === 'stopped') {
+      // The link closed because we stop: the verifier did not fail us, so no warning.
+      logger.info('stopped: no longer verifying online');
+      events.emit('offline', cause ?? 'unreachable');
     } else {
       logger.warn({ err: scannerErrors.SCANNER_ERR_VERIFIER_UNREACHABLE(cause) }, 'verifying offline');
       events.emit('offline', cause ?? 'unreachable');

@@ -126,7 +126,9 @@ export function createScannerLink(config: ScannerLinkConfig, deps: ScannerLinkDe
     const wasReady = ready;
     ready = false;
     if (wasReady) {
-      logger.warn('connection to broker lost');
+      // Our own stop closes the connection too: that is no loss worth a warning (issue 19: a quiet Ctrl-C).
+      if (state === 'running') logger.warn('connection to broker lost');
+      else logger.info('disconnected from broker (stopping)');
       deps.onLost();
     }
     c.end(true);
