@@ -130,6 +130,19 @@ describe('the cityops command (bin shim)', () => {
     if (mainPid !== pid) await expect(readdir(`/proc/${mainPid}`)).rejects.toThrow();
   }, 180_000);
 
+  it('stops once on a Ctrl-C, which signals the whole process group (shim and main.ts alike)', async () => {
+    const keys = await cityops(['codes', 'keygen', '--out', join(away, 'keys-int')]);
+    expect(keys.code, keys.stderr).toBe(0);
+    const verify = startProcess(process.execPath, [LINKED_BIN, 'verify', '--trust', join(away, 'keys-int', 'trust.json')], { cwd: away, env: plainEnv(), group: true });
+    verify.child.stdin?.write('not a code\n');
+    await vi.waitFor(() => expect(verify.stdout()).toContain('"verdict":"deny"'), { timeout: 60_000, interval: 50 });
+    process.kill(-verify.child.pid!, 'SIGINT');
+    const result = await verify.finished;
+    expect(result.stderr.match(/SIGINT: stopping/g)).toHaveLength(1);
+    expect(result.stderr).not.toContain('exiting at once');
+    expect(result.code).toBe(0);
+  }, 180_000);
+
   it('gives the same command to npx in the checkout and to npm install -g from the checkout', async () => {
     const npx = await promisify(execFile)('npx', ['--no-install', 'cityops', 'token', '--help'], { cwd: join(ROOT, 'analytics'), env: plainEnv() });
     expect(npx.stdout.startsWith('cityops token new')).toBe(true);

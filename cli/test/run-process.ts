@@ -15,8 +15,9 @@ export interface Running {
 }
 
 /** Starts a process with piped stdio and collects what it prints (bounded: the last 200 KiB of each). */
-export function startProcess(file: string, args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv }): Running {
-  const child = spawn(file, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+/** `group`: in its own process group, as a terminal's foreground job (a Ctrl-C signals the whole group). */
+export function startProcess(file: string, args: readonly string[], options: { cwd: string; env?: NodeJS.ProcessEnv; group?: boolean }): Running {
+  const child = spawn(file, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], detached: options.group === true });
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout = (stdout + c).slice(-204_800)));
