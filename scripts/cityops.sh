@@ -7,4 +7,5 @@ while IFS='=' read -r key value; do
   [[ -z "$key" || "$key" == \#* ]] && continue
   [[ -z "${!key:-}" ]] && export "$key=$value"
 done < "$here/memory.env"
-exec node --import tsx "$here/../cli/src/main.ts" "$@"
+# The bin shim: tsx resolved from the checkout, not the cwd (cli/bin/cityops.js).
+exec node "$here/../cli/bin/cityops.js" "$@"

@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchUsage, benchUsageLine, parseBenchOptions } from './bench-options.ts';
 import { machineInfo } from './machine-info.ts';
 import { writeReport } from './report.ts';
 import type { Scenario, ScenarioResult } from './scenario.ts';
@@ -20,29 +20,20 @@ import { verifyScenario } from './scenarios/verify-scenario.ts';
 
 const SCENARIOS: readonly Scenario[] = [codecScenario, ingestScenario, verifyScenario, queryScenario, alertsScenario, brokerScenario, edgeScenario, soakScenario, scalingScenario, memoryScenario, scanScenario, hostileScenario];
 
+const DEFAULT_OUT = join(import.meta.dirname, '..', 'results');
+
 /** `npm run bench [-- <scenario>...] [--duration S] [--smoke] [--out DIR]` */
 export async function runBench(argv: string[]): Promise<{ results: ScenarioResult[]; paths: { json: string; markdown: string } }> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      duration: { type: 'string' },
-      smoke: { type: 'boolean', default: false },
-      out: { type: 'string', default: join(import.meta.dirname, '..', 'results') },
-    },
-  });
-  const unknown = positionals.filter((p) => !SCENARIOS.some((s) => s.name === p));
-  if (unknown.length > 0) throw new Error(`unknown scenario ${unknown.join(', ')}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
-  const chosen =
-    positionals.length === 0 ? SCENARIOS.filter((s) => values.smoke || s.onlyWhenNamed !== true) : SCENARIOS.filter((s) => positionals.includes(s.name));
+  const options = parseBenchOptions(argv, SCENARIOS, DEFAULT_OUT);
+  if (options.help) throw new Error('runBench: --help is answered by the command line, not run');
   const results: ScenarioResult[] = [];
-  for (const scenario of chosen) {
+  for (const scenario of options.chosen) {
     const workDir = await mkdtemp(join(tmpdir(), `cityops-bench-${scenario.name}-`));
     try {
       results.push(
         await scenario.run({
-          durationS: values.smoke ? 2 : Number(values.duration ?? scenario.defaultDurationS ?? 20),
-          smoke: values.smoke,
+          durationS: options.smoke ? 2 : (options.durationS ?? scenario.defaultDurationS ?? 20),
+          smoke: options.smoke,
           workDir,
           log: (line) => process.stderr.write(`${line}\n`),
         }),
@@ -52,18 +43,31 @@ export async function runBench(argv: string[]): Promise<{ results: ScenarioResul
     }
   }
   const command = ['npm run bench', ...(argv.length > 0 ? ['--', ...argv.map((a) => (/^[\w./=:-]+$/.test(a) ? a : JSON.stringify(a)))] : [])].join(' ');
-  const paths = await writeReport(values.out, { machine: machineInfo(), command, smoke: values.smoke, results });
+  const paths = await writeReport(options.out, { machine: machineInfo(), command, smoke: options.smoke, results });
   return { results, paths };
 }
 
-if (process.argv[1] === import.meta.filename) {
-  runBench(process.argv.slice(2)).then(
+/** The command line: usage on --help, one line and exit code 2 on a misuse, the report otherwise. */
+function benchMain(argv: string[]): void {
+  try {
+    if (parseBenchOptions(argv, SCENARIOS, DEFAULT_OUT).help) {
+      process.stdout.write(`${benchUsage(SCENARIOS)}\n`);
+      return;
+    }
+  } catch (err) {
+    process.stderr.write(benchUsageLine(err) ?? `${String(err)}\n`);
+    process.exit(2);
+  }
+  runBench(argv).then(
     ({ results, paths }) => {
       process.stdout.write(`${JSON.stringify(results, null, 2)}\nreport: ${paths.markdown}\n`);
     },
     (err: unknown) => {
+      // A scenario that failed while measuring: its stack is what a maintainer needs.
       process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
       process.exit(1);
     },
   );
 }
+
+if (process.argv[1] === import.meta.filename) benchMain(process.argv.slice(2));

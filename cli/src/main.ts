@@ -1,36 +1,10 @@
 #!/usr/bin/env node
 import { isCityopsError } from '@cityops/protocol';
 import { cliErrors } from './cli-errors.ts';
-import { createShutdown, type Shutdown } from './shutdown.ts';
+import { createShutdown } from './shutdown.ts';
 import { stopDeadlineUsage, takeStopDeadline } from './stop-deadline-option.ts';
-
-type Command = (argv: string[], out: NodeJS.WritableStream, shutdown: Shutdown) => Promise<void>;
-
-interface CommandModule {
-  readonly run: Command;
-  readonly usage: string;
-}
-
-/**
- * Each command's module is loaded only when it runs: `cityops gateway` on a small device must not
- * load chDB, the verifier and analytics (the CLI measured ~300 MiB RSS when every command was
- * imported up front). Commands that keep running until a signal are long-running; the others
- * finish and exit.
- */
-const COMMANDS: Record<string, { readonly load: () => Promise<CommandModule>; readonly longRunning: boolean }> = {
-  up: { load: async () => import('./commands/up.ts').then((m) => ({ run: m.upCommand, usage: m.upUsage })), longRunning: true },
-  ingest: { load: async () => import('./commands/ingest.ts').then((m) => ({ run: m.ingestCommand, usage: m.ingestUsage })), longRunning: true },
-  verifier: { load: async () => import('./commands/verifier.ts').then((m) => ({ run: m.verifierCommand, usage: m.verifierUsage })), longRunning: true },
-  analytics: { load: async () => import('./commands/analytics.ts').then((m) => ({ run: m.analyticsCommand, usage: m.analyticsUsage })), longRunning: true },
-  simulate: { load: async () => import('./commands/simulate.ts').then((m) => ({ run: m.simulateCommand, usage: m.simulateUsage })), longRunning: true },
-  gateway: { load: async () => import('./commands/gateway.ts').then((m) => ({ run: (a, o, s) => m.gatewayCommand(a, o, s), usage: m.gatewayUsage })), longRunning: false },
-  device: { load: async () => import('./commands/device.ts').then((m) => ({ run: m.deviceCommand, usage: m.deviceUsage })), longRunning: false },
-  codes: { load: async () => import('./commands/codes.ts').then((m) => ({ run: m.codesCommand, usage: m.codesUsage })), longRunning: false },
-  certs: { load: async () => import('./commands/certs.ts').then((m) => ({ run: (a, o) => m.certsCommand(a, o), usage: m.certsUsage })), longRunning: false },
-  scan: { load: async () => import('./commands/scan.ts').then((m) => ({ run: (a, o, s) => m.scanCommand(a, o, s), usage: m.scanUsage })), longRunning: false },
-  verify: { load: async () => import('./commands/verify.ts').then((m) => ({ run: (a, o) => m.verifyCommand(a, o), usage: m.verifyUsage })), longRunning: false },
-  token: { load: async () => import('./commands/token.ts').then((m) => ({ run: (a, o) => m.tokenCommand(a, o), usage: m.tokenUsage })), longRunning: false },
-};
+import { COMMANDS } from './command-table.ts';
+import { asksForHelp, failureLine, usageErrorLine } from './usage-line.ts';
 
 async function usage(): Promise<string> {
   const modules = await Promise.all(Object.values(COMMANDS).map((c) => c.load()));
@@ -39,19 +13,31 @@ async function usage(): Promise<string> {
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...args] = argv;
-  const entry = name === undefined ? undefined : COMMANDS[name];
+  if (name === undefined || name === '--help' || name === '-h' || (name === 'help' && args[0] === undefined)) {
+    process.stdout.write(await usage());
+    return 0;
+  }
+  // `cityops help up` is `cityops up --help`.
+  const helpFor = name === 'help' ? args[0] : undefined;
+  // hasOwn: `cityops constructor` must not find Object.prototype's.
+  const entry = Object.hasOwn(COMMANDS, helpFor ?? name) ? COMMANDS[helpFor ?? name] : undefined;
   if (entry === undefined) {
-    process.stderr.write(await usage());
-    return name === undefined || name === 'help' || name === '--help' ? 0 : 2;
+    const what = helpFor ?? name;
+    process.stderr.write(`cityops: ${what.startsWith('-') ? 'unknown option' : 'unknown command'} ${JSON.stringify(what.slice(0, 100))} (cityops --help lists the commands: ${Object.keys(COMMANDS).join(', ')})\n`);
+    return 2;
   }
   const command = await entry.load();
+  if (helpFor !== undefined || asksForHelp(args)) {
+    process.stdout.write(`${command.usage}\n\n${stopDeadlineUsage}\n`);
+    return 0;
+  }
   const shutdown = createShutdown();
   let rest: string[];
   let deadlineMs: number;
   try {
     ({ argv: rest, deadlineMs } = takeStopDeadline(args, process.env));
   } catch (err) {
-    process.stderr.write(`${isCityopsError(err) ? `${err.code}: ` : ''}${(err as Error).message}\n\n${stopDeadlineUsage}\n`);
+    process.stderr.write(usageErrorLine(name, err) ?? failureLine(name, err, process.env));
     return 2;
   }
   // Issue 17: a stop never holds the process. The first signal stops in order, within deadlineMs; a
@@ -81,15 +67,14 @@ async function main(argv: string[]): Promise<number> {
     await command.run(rest, process.stdout, shutdown);
   } catch (err) {
     await shutdown.run();
-    if (isCityopsError(err)) {
-      process.stderr.write(`${err.code}: ${err.message}\n`);
-      return err.code === 'CLI_ERR_USAGE' ? 2 : 1;
-    }
-    if ((err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS') === true) {
-      process.stderr.write(`${(err as Error).message}\n\n${command.usage}\n`);
+    const misuse = usageErrorLine(name, err);
+    if (misuse !== undefined) {
+      process.stderr.write(misuse);
       return 2;
     }
-    throw err;
+    // A coded error says what to do in its message (a config's problems come together, a line each).
+    process.stderr.write(isCityopsError(err) ? `${err.code}: ${err.message}\n` : failureLine(name, err, process.env));
+    return 1;
   }
   if (!entry.longRunning) {
     await shutdown.run();
@@ -103,7 +88,7 @@ main(process.argv.slice(2)).then(
     if (code >= 0) process.exit(code);
   },
   (err: unknown) => {
-    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(failureLine(process.argv[2] ?? '', err, process.env));
     process.exit(1);
   },
 );

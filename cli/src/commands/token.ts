@@ -9,7 +9,10 @@ export const tokenUsage = `cityops token new --role admin|operator|department|an
 
 export function tokenCommand(argv: string[], out: NodeJS.WritableStream): Promise<void> {
   const [sub, ...rest] = argv;
-  if (sub !== 'new') return Promise.reject(cliErrors.CLI_ERR_USAGE(tokenUsage));
+  if (sub !== 'new') {
+    const got = sub === undefined ? 'nothing' : JSON.stringify(sub.slice(0, 60));
+    return Promise.reject(cliErrors.CLI_ERR_USAGE(`the subcommand is "new", got ${got}\n\n${tokenUsage}`));
+  }
   const { values } = parseArgs({
     args: rest,
     options: {
