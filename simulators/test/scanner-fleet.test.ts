@@ -37,7 +37,7 @@ async function startBroker(): Promise<{ url: string; stop(): Promise<void> }> {
 
 describe('scanner code mix', () => {
   it('parses weights and refuses unknown classes or an empty mix', () => {
-    expect(parseCodeMix('valid=70, forged=5')).toEqual({ valid: 70, expired: 0, forged: 5, revoked: 0, 'wrong-issuer': 0, malformed: 0 });
+    expect(parseCodeMix('valid=70, forged=5')).toEqual({ valid: 70, expired: 0, 'wrong-colour': 0, forged: 5, revoked: 0, 'wrong-issuer': 0, malformed: 0 });
     expect(() => parseCodeMix('valid=1,stolen=2')).toThrow(/unknown code class "stolen"/);
     expect(() => parseCodeMix('valid=0')).toThrow(/at least one class/);
     expect(() => parseCodeMix('valid=-1')).toThrow(/>= 0/);
