@@ -13,8 +13,8 @@ const MINUTE = 60_000;
 export const INCIDENT_DURATION_MS: Readonly<Record<IncidentKind, number>> = Object.freeze({
   // water_pressure_min over 5m, held 1m: raised about a minute in.
   'water-pressure-drop': 4 * MINUTE,
-  // gateway_offline after a 30 s grace; under 3 min, so its grid never turns grid_quiet (3m).
-  'gateway-offline': 2.5 * MINUTE,
+  // gateway_offline after a 30 s grace; back before its sensors' silence (2m) begins: one alert.
+  'gateway-offline': 1.5 * MINUTE,
   // sensor_silent after 2m.
   'sensor-silent': 4 * MINUTE,
   // the district's 5-minute average passes 75 after ~3 min, then pm25_elevated_district holds 5m.
