@@ -68,7 +68,9 @@ export const SCENARIOS: readonly ScenarioSpec[] = Object.freeze([
 
 export function findScenario(name: string): ScenarioSpec {
   const found = SCENARIOS.find((s) => s.name === name);
-  if (found === undefined) throw simulatorErrors.SIM_ERR_SCENARIO_UNKNOWN(`${JSON.stringify(name)}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  // Said back in one line however long or strange the name (a pasted file, control characters).
+  const shown = JSON.stringify(name.length > 64 ? `${name.slice(0, 64)}…` : name);
+  if (found === undefined) throw simulatorErrors.SIM_ERR_SCENARIO_UNKNOWN(`${shown}; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
   return found;
 }
 

@@ -188,6 +188,8 @@ describe('a believable simulated city (issue 19)', () => {
     const quiet = findScenario('quiet');
     for (let t = 0; t < 60 * MINUTE; t += MINUTE) expect(incidentAt(quiet, 0, t)).toBeUndefined();
     expect(() => findScenario('storm')).toThrow(expect.objectContaining({ code: 'SIM_ERR_SCENARIO_UNKNOWN' }));
+    // A name of 100,000 characters with a newline is said back cut short, on one line.
+    expect(() => findScenario(`x\n${'y'.repeat(100_000)}`)).toThrow(/^No such scenario: "x\\nyy+…"; known: default, quiet, /);
   });
 
   it('a quiet city raises no alert in its first 25 minutes', async () => {
