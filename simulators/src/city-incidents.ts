@@ -57,6 +57,12 @@ const has = (g: GatewaySpec, metric: string) => g.sensors.some((s) => s.metric =
  * is refused with every missing one named.
  */
 export function pickIncidentTargets(city: City, sites: readonly ScannerSite[], kinds: readonly IncidentKind[]): IncidentTargets {
+  const { targets, missing } = placeIncidents(city, sites, kinds);
+  if (missing.length > 0) throw simulatorErrors.SIM_ERR_SCENARIO_CITY(`${missing.map((m) => m.why).join('; ')} (more --gateways or --scanners)`);
+  return targets;
+}
+
+function placeIncidents(city: City, sites: readonly ScannerSite[], kinds: readonly IncidentKind[]): { targets: IncidentTargets; missing: { kind: IncidentKind; why: string }[] } {
   const gateways = city.gateways;
   const pm = gateways.find((g) => has(g, 'pm25'));
   const water = gateways.find((g) => has(g, 'water_pressure'));
@@ -79,9 +85,8 @@ export function pickIncidentTargets(city: City, sites: readonly ScannerSite[], k
     'sensor-silent': ['sensor', 'a second gateway outside the PM2.5 district'],
     'forged-ring': ['venue', 'a venue scanner'],
   };
-  const missing = kinds.filter((k) => targets[need[k][0]] === undefined).map((k) => `${k} needs ${need[k][1]}`);
-  if (missing.length > 0) throw simulatorErrors.SIM_ERR_SCENARIO_CITY(`${missing.join('; ')} (more --gateways or --scanners)`);
-  return targets;
+  const missing = kinds.filter((k) => targets[need[k][0]] === undefined).map((kind) => ({ kind, why: `${kind} needs ${need[kind][1]}` }));
+  return { targets, missing };
 }
 
 /**
@@ -89,7 +94,10 @@ export function pickIncidentTargets(city: City, sites: readonly ScannerSite[], k
  * one runs. Pure functions of the time: the fleets ask at each reading, each code and each tick.
  */
 export function createCityIncidents(config: CityIncidentsConfig): CityIncidents {
-  const { scenario, startMs } = config;
+  const { startMs } = config;
+  const { missing } = placeIncidents(config.city, config.sites, config.scenario.kinds);
+  // The default rotation in a small city (cityops up --gateways 3) runs the incidents it has a place for.
+  const scenario = config.scenario.skipUnplaceable ? { ...config.scenario, kinds: config.scenario.kinds.filter((k) => !missing.some((m) => m.kind === k)) } : config.scenario;
   const targets = pickIncidentTargets(config.city, config.sites, scenario.kinds);
   const gateways = new Map(config.city.gateways.map((g) => [g.id, g]));
   const placeOf = (kind: IncidentKind): string => {

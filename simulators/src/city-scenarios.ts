@@ -43,6 +43,8 @@ export interface ScenarioSpec {
   readonly gapMs: number;
   /** Start over after the last incident (the default city runs for hours). */
   readonly repeat: boolean;
+  /** A city too small for some incident (no water gateway, no scanner) runs the others; else it is refused. */
+  readonly skipUnplaceable: boolean;
 }
 
 /** A venue's anomaly rules learn for 15 minutes (city-rules.json `history`): a ring before that would go unseen. */
@@ -50,7 +52,7 @@ const FORGED_RING_FIRST_AFTER_MS = 17 * MINUTE;
 
 function single(kind: IncidentKind): ScenarioSpec {
   const firstAfterMs = kind === 'forged-ring' ? FORGED_RING_FIRST_AFTER_MS : 1 * MINUTE;
-  return { name: kind, description: `one incident, ${firstAfterMs / MINUTE} min in: ${INCIDENT_ALERTS[kind]}`, kinds: [kind], firstAfterMs, gapMs: 2 * MINUTE, repeat: false };
+  return { name: kind, description: `one incident, ${firstAfterMs / MINUTE} min in: ${INCIDENT_ALERTS[kind]}`, kinds: [kind], firstAfterMs, gapMs: 2 * MINUTE, repeat: false, skipUnplaceable: false };
 }
 
 export const SCENARIOS: readonly ScenarioSpec[] = Object.freeze([
@@ -61,8 +63,9 @@ export const SCENARIOS: readonly ScenarioSpec[] = Object.freeze([
     firstAfterMs: 3 * MINUTE,
     gapMs: 2 * MINUTE,
     repeat: true,
+    skipUnplaceable: true,
   },
-  { name: 'quiet', description: 'no incident: a city that should raise no alert', kinds: [], firstAfterMs: 0, gapMs: 0, repeat: false },
+  { name: 'quiet', description: 'no incident: a city that should raise no alert', kinds: [], firstAfterMs: 0, gapMs: 0, repeat: false, skipUnplaceable: false },
   ...INCIDENT_KINDS.map(single),
 ]);
 

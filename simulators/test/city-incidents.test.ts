@@ -192,6 +192,17 @@ describe('a believable simulated city (issue 19)', () => {
     expect(() => findScenario(`x\n${'y'.repeat(100_000)}`)).toThrow(/^No such scenario: "x\\nyy+…"; known: default, quiet, /);
   });
 
+  it('a city too small for an incident runs the others by default, and refuses that incident named alone', () => {
+    const small = generateCity({ gateways: 3, seed: 1 });
+    const incidents = createCityIncidents({ scenario: findScenario('default'), city: small, sites: [], startMs: 0 });
+    expect(incidents.scenario.kinds).not.toContain('forged-ring');
+    expect(incidents.scenario.kinds).not.toContain('water-pressure-drop');
+    expect(incidents.scenario.kinds.length).toBeGreaterThan(0);
+    expect(() => createCityIncidents({ scenario: findScenario('forged-ring'), city: small, sites: [], startMs: 0 })).toThrow(
+      expect.objectContaining({ code: 'SIM_ERR_SCENARIO_CITY', message: expect.stringMatching(/forged-ring needs a venue scanner/) as unknown }),
+    );
+  });
+
   it('a quiet city raises no alert in its first 25 minutes', async () => {
     const clock = freshClock();
     const t = await h.engine(CITY_RULES, clock);

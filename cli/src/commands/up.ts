@@ -186,7 +186,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       `                asked by scanners (HTTP Basic id:secret, e.g. from ${join(dataDir, 'scanner-credentials.json')}) or a venue token (cityops token new --role venue)`,
       `  admin token   ${adminToken}   (cityops device add <id> --kind gateway --at <place> --api ${addresses.httpUrl} --token <token>)`,
       `  data          ${dataDir}`,
-      `  scenario      ${scenario.name}: ${scenario.description}${scenario.kinds.length === 0 ? '' : ` (first ${Math.round(scenario.firstAfterMs / 60_000)} min in; cityops up --scenario list)`}`,
+      `  scenario      ${scenario.name}: ${incidents.scenario.kinds.length === 0 ? 'no incident' : `${incidents.scenario.kinds.join(', ')}, first ${Math.round(scenario.firstAfterMs / 60_000)} min in`} (cityops up --scenario list)`,
       `Stop with Ctrl-C (SIGINT) or SIGTERM: agents flush, ingest writes what it holds, the store closes (within --stop-deadline-ms; a second Ctrl-C exits at once).`,
       '',
     ].join('\n'),
