@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util';
 import { createAnalyticsService } from '@cityops/analytics';
 import { createIngestService } from '@cityops/ingest';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { CITY_CODE_MIX, createAgentFleet, createCityIncidents, createScannerCodeMint, createScannerFleet, describeCity, describeScenarios, generateCity, planScannerSites } from '@cityops/simulators';
-import { scenarioOption } from '../scenario-option.ts';
+import { CITY_CODE_MIX, createAgentFleet, createScannerCodeMint, createScannerFleet, describeCity, describeScenarios, generateCity, planScannerSites } from '@cityops/simulators';
+import { cityIncidentsOption } from '../scenario-option.ts';
 import { createVerifierService } from '@cityops/verifier';
 import { generateSecret, openWarehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
@@ -63,7 +63,11 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
     out.write(`scenarios (cityops up --scenario NAME):\n${describeScenarios()}\n`);
     return;
   }
-  const scenario = scenarioOption(values.scenario);
+  // The city and its incidents first: a scenario the city has no place for is a usage error, before anything starts.
+  const city = generateCity({ gateways: Number(values.gateways), seed: 1 });
+  const plannedSites = planScannerSites({ scanners: Number(values.scanners), seed: 1 });
+  const incidents = cityIncidentsOption(values.scenario, city, plannedSites);
+  const scenario = incidents.scenario;
   const dataDir = resolve(values.data);
   await mkdir(dataDir, { recursive: true });
   const logger = pino({ name: 'cityops', level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
@@ -137,9 +141,6 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
   shutdown.add(() => analytics.stop());
   const analyticsAddresses = await analytics.start();
 
-  const city = generateCity({ gateways: Number(values.gateways), seed: 1 });
-  const plannedSites = planScannerSites({ scanners: Number(values.scanners), seed: 1 });
-  const incidents = createCityIncidents({ scenario, city, sites: plannedSites, startMs: Date.now() });
   const devices = await provisionCity(city, ingest.registry, join(dataDir, 'city-credentials.json'));
   const fleet = createAgentFleet(
     { brokerUrl: addresses.mqttUrl, devices, journalRoot: join(dataDir, 'journals'), readingsPerSecond: Number(values.rate), incidents },
@@ -186,7 +187,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       `                asked by scanners (HTTP Basic id:secret, e.g. from ${join(dataDir, 'scanner-credentials.json')}) or a venue token (cityops token new --role venue)`,
       `  admin token   ${adminToken}   (cityops device add <id> --kind gateway --at <place> --api ${addresses.httpUrl} --token <token>)`,
       `  data          ${dataDir}`,
-      `  scenario      ${scenario.name}: ${incidents.scenario.kinds.length === 0 ? 'no incident' : `${incidents.scenario.kinds.join(', ')}, first ${Math.round(scenario.firstAfterMs / 60_000)} min in`} (cityops up --scenario list)`,
+      `  scenario      ${scenario.name}: ${scenario.kinds.length === 0 ? 'no incident' : `${scenario.kinds.join(', ')}, first ${Math.round(scenario.firstAfterMs / 60_000)} min in`} (cityops up --scenario list)`,
       `Stop with Ctrl-C (SIGINT) or SIGTERM: agents flush, ingest writes what it holds, the store closes (within --stop-deadline-ms; a second Ctrl-C exits at once).`,
       '',
     ].join('\n'),
