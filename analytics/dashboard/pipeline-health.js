@@ -21,6 +21,10 @@ function Rules({ rules }) {
       <div><dt>Sensors</dt><dd>${num(rules.sensors, 0)}</dd></div>
       <div><dt>Devices</dt><dd>${num(rules.devices, 0)}</dd></div>
     </dl>
+    ${(rules.anomalies ?? []).map(
+      (a) => html`<p data-testid=${`rule-${a.rule}`}>${a.rule} <span class=${`badge state-${a.state === 'ready' ? 'normal' : 'no_data'}`}>${a.state}</span>
+        <span class="muted">${a.state === 'ready' ? `${num(a.venuesReady, 0)} venues watched` : `needs ${a.history} of history and ${num(a.minBaselineEvents, 0)} checks per venue`}${a.venuesLearning > 0 && a.state === 'ready' ? `, ${num(a.venuesLearning, 0)} still learning` : ''}</span></p>`,
+    )}
   </section>`;
 }
 

@@ -30,6 +30,22 @@ const quietRule = { name: 'quiet', title: 'Grid quiet', kind: 'grid_quiet', afte
 const pipelineRule = { name: 'pipe', title: 'Pipeline', kind: 'pipeline_backlog', maxLagMs: 5000, staleAfter: '10s', severity: 'critical' };
 
 describe('alert rules on the live stream', () => {
+  it('says a threshold held `for: 0s` as at once, not "for 0s" (issue 19)', async () => {
+    const clock = manualClock();
+    await h.provision('gw-flood-0', 'gateway', 'jinshan/jinshan-s01/g010');
+    const rule = { name: 'level_now', title: 'Water level at flood mark', kind: 'threshold', indicator: 'water_level_max', level: 'grid', severity: 'warning', for: '0s' };
+    const t = await h.engine([rule], clock);
+    const gw = await h.gateway('gw-flood-0', await h.ingest.registry.rotate('gw-flood-0').then((r) => r.secret));
+    await gw.publish([{ sensor: 'wl-1', metric: 'water_level', value: 9 }], clock.now());
+    await t.readingsSeen(1);
+    await t.tick();
+    const raised = t.sink.raises('level_now:');
+    expect(raised).toHaveLength(1);
+    expect(raised[0]!.summary).toMatch(/ ≥ [\d.]+ at jinshan\/jinshan-s01\/g010$/);
+    expect(raised[0]!.summary).not.toContain('for 0s');
+    await t.engine.stop();
+  });
+
   it('raises one alert for the grid whose PM2.5 average is held high for the rule, not before', async () => {
     const clock = manualClock();
     await h.provision('gw-pm-a', 'gateway', 'pudong/pudong-s01/g101');
@@ -300,6 +316,9 @@ describe('alert rules on the live stream', () => {
       window: '5m',
       baseline: '1h',
       minEvents: 10,
+      // Learning (issue 19): venue-1's first event is 33 min old and its baseline holds 4, venue-2's 150.
+      history: '30m',
+      minBaselineEvents: 4,
       factor: 3,
       severity: 'warning',
     };

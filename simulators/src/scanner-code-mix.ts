@@ -11,17 +11,26 @@ import {
 import type { Random } from '@cityops/edge-agent';
 
 /** What a simulated person holds up to the scanner. */
-export const CODE_CLASSES = ['valid', 'expired', 'forged', 'revoked', 'wrong-issuer', 'malformed'] as const;
+export const CODE_CLASSES = ['valid', 'expired', 'wrong-colour', 'forged', 'revoked', 'wrong-issuer', 'malformed'] as const;
 export type CodeClass = (typeof CODE_CLASSES)[number];
 
 /** Relative weights of the classes (any scale; 0 leaves a class out). */
 export type CodeMix = Readonly<Record<CodeClass, number>>;
 
-export const DEFAULT_CODE_MIX: CodeMix = Object.freeze({ valid: 80, expired: 5, forged: 4, revoked: 4, 'wrong-issuer': 3, malformed: 4 });
+/** Every class often enough to check each verdict (`cityops scan --simulate`): 20% denied. */
+export const DEFAULT_CODE_MIX: CodeMix = Object.freeze({ valid: 80, expired: 5, 'wrong-colour': 0, forged: 4, revoked: 4, 'wrong-issuer': 3, malformed: 4 });
+
+/**
+ * What a city's doors see (`cityops up`), per 10,000 people: 2% denied, mostly an expired code (a
+ * screenshot of yesterday's) or a yellow/red one; a misread or a revoked code now and then; a
+ * forgery (or a code of the wrong issuer) about once in 2,000: rare enough that a venue's forgery
+ * rule stays quiet for days, so a forged-code ring stands out.
+ */
+export const CITY_CODE_MIX: CodeMix = Object.freeze({ valid: 9800, expired: 110, 'wrong-colour': 70, forged: 2, revoked: 5, 'wrong-issuer': 3, malformed: 10 });
 
 /** `valid=70,expired=10,...`: classes not named keep weight 0; at least one weight above 0. */
 export function parseCodeMix(text: string): CodeMix {
-  const mix: Record<CodeClass, number> = { valid: 0, expired: 0, forged: 0, revoked: 0, 'wrong-issuer': 0, malformed: 0 };
+  const mix = Object.fromEntries(CODE_CLASSES.map((c) => [c, 0])) as Record<CodeClass, number>;
   for (const part of text.split(',').filter((p) => p.trim() !== '')) {
     const [name, weight] = part.split('=').map((s) => s.trim());
     if (!(CODE_CLASSES as readonly string[]).includes(name ?? '')) throw new Error(`unknown code class ${JSON.stringify(name)}; known: ${CODE_CLASSES.join(', ')}`);
@@ -73,6 +82,7 @@ const sha256Hex = (value: string) => createHash('sha256').update(value, 'utf8').
  * The codes of a simulated city, each class made as it would be met at a door:
  * - `valid`: a green health code of the city's health service (one in ten: the venue's own site code);
  * - `expired`: a health code whose hour ran out an hour ago → EXPIRED;
+ * - `wrong-colour`: a yellow or red health code, which the city's default venue policy refuses → POLICY_DENIED;
  * - `forged`: signed by a key nobody trusts, half under its own kid (→ UNKNOWN_KEY), half under the
  *   health service's kid (→ BAD_SIGNATURE);
  * - `revoked`: a code id or a subject on the revocation list → REVOKED;
@@ -94,8 +104,11 @@ export function createScannerCodeMint(options: ScannerCodeMintOptions = {}): Sca
   const revokedSubjects = Array.from({ length: pool }, (_, i) => `p-revoked-${seed}-${i}`);
   const pick = <T>(list: readonly T[], random: Random): T => list[Math.floor(random() * list.length)]!;
   const subject = (random: Random) => `p-${Math.floor(random() * 0xffffffff).toString(16).padStart(8, '0')}`;
-  const healthCode = (issuer: CodeIssuer, random: Random, extra: { issuedAt?: number; validMinutes?: number; codeId?: Buffer; subject?: string } = {}) =>
-    issuer.issueHealthCode({ subject: extra.subject ?? subject(random), colour: 'green', ...extra });
+  const healthCode = (
+    issuer: CodeIssuer,
+    random: Random,
+    extra: { issuedAt?: number; validMinutes?: number; codeId?: Buffer; subject?: string; colour?: 'green' | 'yellow' | 'red' } = {},
+  ) => issuer.issueHealthCode({ subject: extra.subject ?? subject(random), colour: 'green', ...extra });
 
   function malformed(random: Random): MintedCode {
     const good = healthCode(health, random);
@@ -123,6 +136,8 @@ export function createScannerCodeMint(options: ScannerCodeMintOptions = {}): Sca
           return { codeClass, qr: healthCode(health, random), expectedReason: 'OK' };
         case 'expired':
           return { codeClass, qr: healthCode(health, random, { issuedAt: now() - 2 * 3_600_000, validMinutes: 60 }), expectedReason: 'EXPIRED' };
+        case 'wrong-colour':
+          return { codeClass, qr: healthCode(health, random, { colour: random() < 0.7 ? 'yellow' : 'red' }), expectedReason: 'POLICY_DENIED' };
         case 'forged':
           return random() < 0.5
             ? { codeClass, qr: healthCode(rogue, random), expectedReason: 'UNKNOWN_KEY' }

@@ -11,6 +11,8 @@ export interface SimulatedScan extends ScanInput {
 export interface SimulatedScanSourceConfig {
   readonly venue: string;
   readonly mix: CodeMix;
+  /** The mix at a moment, when an incident changes it (a forged-code ring at this door); absent or undefined: `mix`. */
+  readonly mixAt?: ((nowMs: number) => CodeMix | undefined) | undefined;
   /** Codes per second at this door; absent: as fast as the door takes them. */
   readonly ratePerSecond?: number | undefined;
   /** End after this many codes. */
@@ -60,7 +62,8 @@ export function createSimulatedScanSource(
           accounted = due - maxBacklog;
         }
       }
-      const minted = deps.mint.mint(pickCodeClass(config.mix, deps.random), config.venue, deps.random);
+      const mix = config.mixAt?.(now()) ?? config.mix;
+      const minted = deps.mint.mint(pickCodeClass(mix, deps.random), config.venue, deps.random);
       stats.codes++;
       accounted++;
       yield { qr: minted.qr, venue: config.venue, codeClass: minted.codeClass, expectedReason: minted.expectedReason };

@@ -49,6 +49,8 @@ export interface ScannerFleetConfig {
   /** Codes per scanner, then its queue ends; absent: until stop(). */
   readonly codesPerScanner?: number | undefined;
   readonly mix?: CodeMix | undefined;
+  /** A venue's mix at a moment when an incident changes it (city-incidents' `mixAt`); undefined: `mix`. */
+  readonly mixAt?: ((venue: string, nowMs: number) => CodeMix | undefined) | undefined;
   readonly seed?: number | undefined;
   readonly agent?: ScannerAgentOverrides | undefined;
   /** At start, how long each scanner may take to reach the verifier before its queue starts anyway (offline). Default 5000. */
@@ -202,7 +204,7 @@ export function createScannerFleet(config: ScannerFleetConfig, deps: ScannerFlee
       );
       for (const [i, { site, agent }] of started.entries()) {
         const source = createSimulatedScanSource(
-          { venue: site.venue, mix, ratePerSecond: perScanner, limit: config.codesPerScanner },
+          { venue: site.venue, mix, mixAt: config.mixAt === undefined ? undefined : (t: number) => config.mixAt?.(site.venue, t), ratePerSecond: perScanner, limit: config.codesPerScanner },
           { mint: deps.mint, random: createSeededRandom((config.seed ?? 1) * 100_003 + i), ...(deps.timers === undefined ? {} : { timers: deps.timers }) },
         );
         agents.push(agent);

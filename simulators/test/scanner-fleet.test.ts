@@ -1,43 +1,18 @@
-import { createServer, type Socket } from 'node:net';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePlace } from '@cityops/protocol';
 import { createVerifierService, type VerifierService } from '@cityops/verifier';
-import { Aedes } from 'aedes';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { startBroker } from './plain-broker.ts';
 import { CODE_CLASSES, createScannerCodeMint, createScannerFleet, parseCodeMix, planScannerSites, type ScannerFleet } from '../src/index.ts';
 
 const silent = pino({ level: 'silent' });
 
-/** A plain in-process broker (no auth), as the verifier's own tests use. */
-async function startBroker(): Promise<{ url: string; stop(): Promise<void> }> {
-  const broker = await Aedes.createBroker();
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    // Without TCP_NODELAY a QoS 1 request/response waits on delayed ACKs (~40 ms a hop).
-    socket.setNoDelay(true);
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    broker.handle(socket);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    async stop() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
-  };
-}
-
 describe('scanner code mix', () => {
   it('parses weights and refuses unknown classes or an empty mix', () => {
-    expect(parseCodeMix('valid=70, forged=5')).toEqual({ valid: 70, expired: 0, forged: 5, revoked: 0, 'wrong-issuer': 0, malformed: 0 });
+    expect(parseCodeMix('valid=70, forged=5')).toEqual({ valid: 70, expired: 0, 'wrong-colour': 0, forged: 5, revoked: 0, 'wrong-issuer': 0, malformed: 0 });
     expect(() => parseCodeMix('valid=1,stolen=2')).toThrow(/unknown code class "stolen"/);
     expect(() => parseCodeMix('valid=0')).toThrow(/at least one class/);
     expect(() => parseCodeMix('valid=-1')).toThrow(/>= 0/);

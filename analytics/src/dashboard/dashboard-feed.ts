@@ -1,5 +1,6 @@
 import type { Warehouse } from '@cityops/warehouse';
 import type { Logger } from 'pino';
+import type { AnomalyLearning } from '../rules/verification-anomaly.ts';
 import type { CityOverview } from './city-overview.ts';
 import type { DashboardConfig } from './dashboard-config.ts';
 import type { DashboardMetrics } from './dashboard-metrics.ts';
@@ -23,6 +24,8 @@ export interface RuleEngineStats {
   readonly places: number;
   readonly conditions: number;
   readonly devices: number;
+  /** Verification anomaly rules and whether they have learned enough to fire (issue 19). */
+  readonly anomalies?: readonly AnomalyLearning[];
 }
 
 export interface DashboardFeedDeps {

@@ -105,7 +105,8 @@ function thresholdRule(def: ResolvedThresholdRule): StreamRule {
         metric: def.metric,
         value: b.value,
         threshold: b.threshold,
-        summary: `${indicator.title} ${format(b.value)} ${indicator.unit} ${op} ${format(b.threshold)} for ${rule.for} at ${place || 'city'}`,
+        // `for: 0s` fires at once: "≥ 5 for 0s" read as nonsense (issue 19).
+        summary: `${indicator.title} ${format(b.value)} ${indicator.unit} ${op} ${format(b.threshold)}${forMs === 0 ? '' : ` for ${rule.for}`} at ${place || 'city'}`,
         at,
         observedAt,
         verification: { by: 'indicator', indicator: indicator.name, level, place, windows: rule.verifyWindows },

@@ -121,6 +121,10 @@ export function parseRuleDefinitions(input: unknown, indicators: readonly Indica
       if (rule.kind === 'verification_anomaly') {
         if (ruleDurationMs(rule.window) === 0 || ruleDurationMs(rule.baseline) === 0) problems.push(`${where} window and baseline must be longer than 0`);
         if (ruleDurationMs(rule.every) < 1000) problems.push(`${where}/every ${rule.every} is under 1s: the warehouse is asked too often`);
+        // The query reaches back window + baseline: a longer history could never be seen, the rule would learn for ever.
+        if (ruleDurationMs(rule.history) > ruleDurationMs(rule.window) + ruleDurationMs(rule.baseline)) {
+          problems.push(`${where}/history ${rule.history} is longer than window + baseline (${rule.window} + ${rule.baseline}): the rule could never finish learning`);
+        }
       }
       if (rule.kind === 'scanner_flood' || rule.kind === 'device_refusals') {
         if (ruleDurationMs(rule.window) === 0) problems.push(`${where}/window must be longer than 0`);

@@ -16,7 +16,7 @@ import type { RateOfChangeRule, SensorSilentRule } from './rule-schema.ts';
 import { createScannerFloodCheck } from './scanner-flood.ts';
 import type { PolledRuleCheck, PolledRuleDeps } from './polled-rule.ts';
 import { createSilenceTracker } from './silence-tracker.ts';
-import { createVerificationAnomalyCheck } from './verification-anomaly.ts';
+import { createVerificationAnomalyCheck, type AnomalyLearning, type VerificationAnomalyCheck } from './verification-anomaly.ts';
 
 export interface RuleEngineTimers {
   setInterval(fn: () => void, ms: number): unknown;
@@ -52,7 +52,15 @@ export interface RuleEngine extends RuleConditions {
   /** A decommissioned sensor (DeviceEntry `retired`): stop watching it; its silence is no longer news. */
   forgetSensor(device: string, sensor: string): boolean;
   readonly rules: RuleSet;
-  stats(): { readonly connected: boolean; readonly sensors: number; readonly places: number; readonly conditions: number; readonly devices: number };
+  stats(): {
+    readonly connected: boolean;
+    readonly sensors: number;
+    readonly places: number;
+    readonly conditions: number;
+    readonly devices: number;
+    /** Each verification_anomaly rule: `learning` until a venue has its declared history (issue 19). */
+    readonly anomalies: readonly AnomalyLearning[];
+  };
 }
 
 const defaultTimers: RuleEngineTimers = {
@@ -124,10 +132,11 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
     device: (id) => directory.get(id),
     onEvaluations: (n) => metrics.ruleEvaluations.inc({ source: 'verification' }, n),
   };
+  const anomalies: VerificationAnomalyCheck[] = rules.flatMap((rule) => (rule.kind === 'verification_anomaly' ? [createVerificationAnomalyCheck(rule, checkDeps)] : []));
   // Rules that read the warehouse every `every`, not the stream.
   const verifications = rules.flatMap((rule): PolledRuleCheck<{ readonly name: string }>[] =>
     rule.kind === 'verification_anomaly'
-      ? [createVerificationAnomalyCheck(rule, checkDeps)]
+      ? anomalies.filter((a) => a.rule === rule)
       : rule.kind === 'scanner_flood'
         ? [createScannerFloodCheck(rule, checkDeps)]
         : rule.kind === 'device_refusals'
@@ -315,6 +324,7 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
       places: readings.places(),
       conditions: conditions.size(),
       devices: directory.size(),
+      anomalies: anomalies.map((a) => a.learning()),
     }),
   };
 }

@@ -112,7 +112,7 @@ const pipelineBacklogRule = {
 const verificationAnomalyRule = {
   type: 'object',
   additionalProperties: false,
-  required: ['name', 'title', 'kind', 'match', 'window', 'baseline', 'minEvents', 'severity'],
+  required: ['name', 'title', 'kind', 'match', 'window', 'baseline', 'minEvents', 'history', 'minBaselineEvents', 'severity'],
   properties: {
     ...common,
     kind: { const: 'verification_anomaly' },
@@ -127,6 +127,13 @@ const verificationAnomalyRule = {
     /** The period before the window the venue's usual rate is taken from. */
     baseline: DURATION,
     minEvents: { type: 'integer', minimum: 1 },
+    /**
+     * Learning (issue 19), declared by every rule: a venue cannot fire until the warehouse holds
+     * this much of its history (its first verification this long ago; at most window + baseline)…
+     */
+    history: DURATION,
+    /** … and this many verifications of any kind in its baseline: an empty baseline is no usual rate. */
+    minBaselineEvents: { type: 'integer', minimum: 0, maximum: 100_000_000 },
     /** The window's rate must reach this many times the baseline's rate … */
     factor: { type: 'number', exclusiveMinimum: 0, default: 3 },
     /** … or matching events must be at least this share of the venue's events in the window. */

@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { createAnalyticsService } from '@cityops/analytics';
 import { createIngestService } from '@cityops/ingest';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createAgentFleet, createScannerCodeMint, createScannerFleet, describeCity, generateCity, planScannerSites } from '@cityops/simulators';
+import { CITY_CODE_MIX, createAgentFleet, createScannerCodeMint, createScannerFleet, describeCity, describeScenarios, generateCity, planScannerSites } from '@cityops/simulators';
+import { cityIncidentsOption } from '../scenario-option.ts';
 import { createVerifierService } from '@cityops/verifier';
 import { generateSecret, openWarehouse } from '@cityops/warehouse';
 import { pino } from 'pino';
@@ -18,7 +19,7 @@ import { tokenFileOption } from '../token-file.ts';
 export const upUsage = `cityops up [--data DIR] [--store URL] [--host H] [--mqtt-port 1883] [--http-port 8080] [--verifier-port 8081]
            [--analytics-port 8082] [--gateways 64] [--rate 500] [--scanners 8] [--scan-rate 10]
            [--indicators FILE] [--rules FILE] [--dispatch FILE] [--tokens FILE] [--json]
-           [--slow-inserts-ms N] [--slow-inserts-file FILE] [--checks-per-scanner 5]
+           [--slow-inserts-ms N] [--slow-inserts-file FILE] [--checks-per-scanner 5] [--scenario default|list|NAME]
   the whole city in one process: broker, ingest, warehouse (embedded chDB unless --store), HTTP API,
   verifier, analytics (indicators, alert rules on the live stream, alert dispatch, the operator dashboard), and a simulated
   city of gateway agents and venue scanners publishing through MQTT. Ctrl-C stops it.
@@ -27,6 +28,8 @@ export const upUsage = `cityops up [--data DIR] [--store URL] [--host H] [--mqtt
   Edits to FILE take effect while running (an entry removed: revoked; added: granted); an invalid edit is ignored.
   --checks-per-scanner: checks a second one scanner credential may ask for (beyond: THROTTLED and flagged);
   0: no limit, for a benchmark that drives a few credentials far past a door's rate.
+  --scenario: the incidents the simulated city has, each one an alert (list: name them all). default: one every
+  few minutes, in turn; quiet: none. The doors see a city's mix of codes (2% denied).
   Stop order: scanners, gateways, analytics, verifier, ingest (broker), store; with --json each prints {"stopped":NAME,"ms":N}.
 ${slowInsertsUsage}`;
 
@@ -54,8 +57,18 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       'slow-inserts-ms': { type: 'string' },
       'slow-inserts-file': { type: 'string' },
       'checks-per-scanner': { type: 'string', default: '5' },
+      scenario: { type: 'string', default: 'default' },
     },
   });
+  if (values.scenario === 'list') {
+    out.write(`scenarios (cityops up --scenario NAME):\n${describeScenarios()}\n`);
+    return;
+  }
+  // The city and its incidents first: a scenario the city has no place for is a usage error, before anything starts.
+  const city = generateCity({ gateways: Number(values.gateways), seed: 1 });
+  const plannedSites = planScannerSites({ scanners: Number(values.scanners), seed: 1 });
+  const incidents = cityIncidentsOption(values.scenario, city, plannedSites);
+  const scenario = incidents.scenario;
   const dataDir = resolve(values.data);
   await mkdir(dataDir, { recursive: true });
   const logger = pino({ name: 'cityops', level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2));
@@ -132,17 +145,16 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
   shutdown.add(() => analytics.stop(), 'analytics');
   const analyticsAddresses = await analytics.start();
 
-  const city = generateCity({ gateways: Number(values.gateways), seed: 1 });
   const devices = await provisionCity(city, ingest.registry, join(dataDir, 'city-credentials.json'));
   const fleet = createAgentFleet(
-    { brokerUrl: addresses.mqttUrl, devices, journalRoot: join(dataDir, 'journals'), readingsPerSecond: Number(values.rate) },
+    { brokerUrl: addresses.mqttUrl, devices, journalRoot: join(dataDir, 'journals'), readingsPerSecond: Number(values.rate), incidents },
     { logger },
   );
   shutdown.add(() => fleet.stop(), 'gateways');
   await fleet.start();
 
   // Venue scanners ("digital sentinels") asking the verifier over MQTT, deciding offline when it is down.
-  const sites = await provisionScanners(ingest.registry, planScannerSites({ scanners: Number(values.scanners), seed: 1 }), join(dataDir, 'scanner-credentials.json'));
+  const sites = await provisionScanners(ingest.registry, plannedSites, join(dataDir, 'scanner-credentials.json'));
   const scanners = createScannerFleet(
     {
       brokerUrl: addresses.mqttUrl,
@@ -151,6 +163,8 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       trustSource: trustPath,
       revocationSource: `${verifierAddresses.httpUrl}/v1/revocation/filter`,
       codesPerSecond: Number(values['scan-rate']),
+      mix: CITY_CODE_MIX,
+      mixAt: incidents.mixAt,
     },
     { mint, logger },
   );
@@ -159,7 +173,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
 
   if (values.json) {
     out.write(
-      `${JSON.stringify({ ready: true, pid: process.pid, ...addresses, verifierUrl: verifierAddresses.httpUrl, analyticsUrl: analyticsAddresses.httpUrl, dashboardUrl: `${analyticsAddresses.httpUrl}/`, adminToken, gateways: devices.length, scanners: sites.length })}\n`,
+      `${JSON.stringify({ ready: true, pid: process.pid, ...addresses, verifierUrl: verifierAddresses.httpUrl, analyticsUrl: analyticsAddresses.httpUrl, dashboardUrl: `${analyticsAddresses.httpUrl}/`, adminToken, gateways: devices.length, scanners: sites.length, scenario: scenario.name, incidents: incidents.targets })}\n`,
     );
     return;
   }
@@ -177,6 +191,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       `                asked by scanners (HTTP Basic id:secret, e.g. from ${join(dataDir, 'scanner-credentials.json')}) or a venue token (cityops token new --role venue)`,
       `  admin token   ${adminToken}   (cityops device add <id> --kind gateway --at <place> --api ${addresses.httpUrl} --token <token>)`,
       `  data          ${dataDir}`,
+      `  scenario      ${scenario.name}: ${scenario.kinds.length === 0 ? 'no incident' : `${scenario.kinds.join(', ')}, first ${Math.round(scenario.firstAfterMs / 60_000)} min in`} (cityops up --scenario list)`,
       `Stop with Ctrl-C (SIGINT) or SIGTERM: agents flush, ingest writes what it holds, the store closes (within --stop-deadline-ms; a second Ctrl-C exits at once).`,
       '',
     ].join('\n'),
