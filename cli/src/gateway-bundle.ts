@@ -7,7 +7,7 @@
  * peaked at 150-200 MiB; bundled, under `node --optimize-for-size`, at ~70 MiB. See the edge-agent
  * README, "Deploying the single file".
  */
-import { chmod, stat } from 'node:fs/promises';
+import { chmod, cp, readFile, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Plugin } from 'esbuild';
@@ -46,6 +46,25 @@ const workspaceModulesArePure: Plugin = {
   },
 };
 
+// The native serial-port binding (Modbus RTU, serial scanners) is not JavaScript: node-gyp-build
+// loads it from `prebuilds/<platform>-<arch>/` beside the module that asks, found through the
+// module's own __dirname, which in one bundled file is the bundle's. The bundle carries the Linux
+// prebuilds (x64, arm64, arm: what gateways run) in its own `prebuilds/`, and the loader is pointed
+// there: without this, opening a serial port failed with "__dirname is not defined".
+const SERIALPORT_BINDINGS = join(REPO, 'node_modules', '@serialport', 'bindings-cpp');
+const SERIALPORT_PLATFORMS = ['linux-x64', 'linux-arm64', 'linux-arm'] as const;
+const serialPortBindingBesideBundle: Plugin = {
+  name: 'cityops-serialport-binding-beside-bundle',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]@serialport[\\/]bindings-cpp[\\/]dist[\\/]serialport-bindings\.js$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      const patched = source.replace("(0, path_1.join)(__dirname, '../')", '__cityopsBundleDir');
+      if (patched === source) return { errors: [{ text: `${args.path}: the binding loader changed; update serialPortBindingBesideBundle` }] };
+      return { contents: patched, loader: 'js' };
+    });
+  },
+};
+
 export interface AgentBundle {
   readonly outfile: string;
   readonly bytes: number;
@@ -71,11 +90,16 @@ export async function buildAgentBundle(entry: string, outfile: string): Promise<
     minifySyntax: true,
     sourcemap: 'external',
     // The CommonJS dependencies (mqtt.js, pino) call require() for Node's built-ins.
-    banner: { js: `#!/usr/bin/env -S node ${GATEWAY_NODE_FLAGS.join(' ')}\nimport { createRequire as __cityopsCreateRequire } from 'node:module'; const require = __cityopsCreateRequire(import.meta.url);` },
-    plugins: [workspaceModulesArePure],
+    banner: {
+      js: `#!/usr/bin/env -S node ${GATEWAY_NODE_FLAGS.join(' ')}\nimport { createRequire as __cityopsCreateRequire } from 'node:module'; const require = __cityopsCreateRequire(import.meta.url); import { fileURLToPath as __cityopsFileURLToPath } from 'node:url'; const __cityopsBundleDir = __cityopsFileURLToPath(new URL('.', import.meta.url));`,
+    },
+    plugins: [workspaceModulesArePure, serialPortBindingBesideBundle],
     logLevel: 'warning',
   });
   await chmod(outfile, 0o755); // runnable as ./cityops-gateway.mjs through its shebang
+  for (const platform of SERIALPORT_PLATFORMS) {
+    await cp(join(SERIALPORT_BINDINGS, 'prebuilds', platform), join(dirname(outfile), 'prebuilds', platform), { recursive: true });
+  }
   return { outfile, bytes: (await stat(outfile)).size };
 }
 

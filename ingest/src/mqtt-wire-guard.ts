@@ -48,12 +48,12 @@ export interface WireGuard {
   /** Counts a just-accepted socket; false (and the socket destroyed) when a cap is reached. */
   admit(socket: Socket): boolean;
   /**
-   * Hands `conn` to aedes (`start`) once it has sent its first bytes, and scans what aedes then reads
-   * for oversized or malformed packets. Until it speaks a socket is only a socket, with no MQTT
+   * Hands `conn` to aedes (`start`) once its first packet (the CONNECT) is whole, and scans what aedes
+   * then reads for oversized or malformed packets. Until then a socket is only a socket, with no MQTT
    * client, parser or timers of aedes behind it (those cost ~3 KiB of heap and ~7 KiB of RSS more
-   * per idle socket, measured over 2,000; an idle-socket attack holds thousands); one that ends
-   * before saying anything is destroyed. Over TLS `conn` is the TLS socket and `accepted` the TCP
-   * socket admitted under it.
+   * per idle socket, measured over 2,000; an idle-socket or slowloris attack holds thousands); one
+   * that ends before its CONNECT is whole is destroyed. Over TLS `conn` is the TLS socket and
+   * `accepted` the TCP socket admitted under it.
    */
   handOver(conn: Socket, start: () => void, accepted?: Socket): void;
   /** The connection `conn` has completed CONNECT: it no longer counts as unauthenticated. */
@@ -107,6 +107,31 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
     if (caps.refusal(address) !== undefined) return 'address_connections';
     if (pending.size >= config.maxUnauthenticated) return 'unauthenticated_sockets';
     return undefined;
+  }
+
+  // Connections whose CONNECT is whole, waiting to be handed to aedes: at most perTurn per turn of
+  // the loop (the next turn: by then each stream has noticed that no one listens for 'readable', so
+  // aedes' listener is told about the bytes put back). A wave of a thousand sockets completing their
+  // CONNECT together would otherwise build a thousand aedes clients in one turn, ~30 ms.
+  // Bounded by the sockets not yet past CONNECT (maxUnauthenticated).
+  const starts: Array<(() => void) | undefined> = [];
+  let startsHead = 0;
+  let startsImmediate: NodeJS.Immediate | undefined;
+  const perTurn = config.accept?.perTurn ?? 64;
+  function runStarts(): void {
+    startsImmediate = undefined;
+    const end = Math.min(starts.length, startsHead + perTurn);
+    while (startsHead < end) {
+      const next = starts[startsHead];
+      starts[startsHead++] = undefined;
+      next?.();
+    }
+    if (startsHead === starts.length) {
+      starts.length = 0;
+      startsHead = 0;
+    } else if (!stopped) {
+      startsImmediate = setImmediate(runStarts);
+    }
   }
 
   const acceptGate = createAcceptGate(config.accept ?? { perTurn: 64, maxQueued: 4_096 }, { refusal: refusalAt, refused: refusedAtAccept, logger });
@@ -186,7 +211,7 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
       // is scanned here first, so an oversized body is refused at its header, having cost at most
       // one socket read (the stream's highWaterMark), never the declared length.
       const read = conn.read.bind(conn);
-      // Bytes at the front of the stream already scanned (the first read, put back for aedes).
+      // Bytes at the front of the stream already scanned (the first packet, put back for aedes).
       let scanned = 0;
       conn.read = (size?: number) => {
         const chunk = read(size) as Buffer | null;
@@ -201,21 +226,34 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
       // Until aedes listens, a reset from the peer must not be an unhandled 'error'.
       const ignore = () => undefined;
       conn.on('error', ignore);
-      const first = () => {
-        conn.off('readable', first);
-        // The first bytes are scanned before aedes sees the socket: an oversized CONNECT costs no MQTT client.
-        const chunk = conn.read() as Buffer | null;
-        if (chunk === null) return void conn.destroy();
-        scanned = chunk.length;
-        conn.unshift(chunk);
-        // Next turn: by then the stream has noticed that no one listens for 'readable' (Node updates
-        // that on the next tick), so aedes' own listener is told about the bytes already buffered.
-        setImmediate(() => {
+      // Before aedes: the first packet's bytes, read and scanned here as they come, and handed over
+      // (put back in the stream) once the CONNECT is whole. A slowloris trickling a byte a second, or
+      // an idle socket, never costs an MQTT client; an oversized first packet is refused unparsed.
+      const held: Buffer[] = [];
+      let handedOver = false;
+      const gather = () => {
+        for (let chunk = read() as Buffer | null; chunk !== null; chunk = read() as Buffer | null) {
+          const refusal = scanner.scan(chunk);
+          if (refusal !== undefined) return refusePacket(conn, refusal);
+          held.push(chunk);
+        }
+        if (scanner.packets === 0 || conn.destroyed) return;
+        conn.off('readable', gather);
+        handedOver = true;
+        const bytes = held.length === 1 ? held[0]! : Buffer.concat(held);
+        held.length = 0;
+        scanned = bytes.length;
+        conn.unshift(bytes);
+        starts.push(() => {
           conn.off('error', ignore);
           if (!conn.destroyed) start();
         });
+        startsImmediate ??= setImmediate(runStarts);
       };
-      conn.on('readable', first);
+      conn.on('readable', gather);
+      conn.once('end', () => {
+        if (!handedOver) conn.destroy();
+      });
     },
     authenticated(conn) {
       if (pending.delete((admittedAs.get(conn) ?? conn) as Socket)) metrics.unauthenticatedSockets.set(pending.size);
@@ -223,6 +261,12 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
     stop() {
       stopped = true;
       acceptGate.stop();
+      if (startsImmediate !== undefined) clearImmediate(startsImmediate);
+      // Sockets not past CONNECT, aedes' or not yet: the broker's servers close only once every
+      // connection has, and an idle one would otherwise hold the stop until its peer gives up.
+      for (const socket of pending.keys()) socket.destroy();
+      pending.clear();
+      metrics.unauthenticatedSockets.set(0);
       if (sweepTimer !== undefined) clearTimeout(sweepTimer);
       if (sweepImmediate !== undefined) clearImmediate(sweepImmediate);
     },

@@ -1,5 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { EventEmitter } from 'node:events';
+import { EventEmitter, once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -346,5 +346,37 @@ describe('the broker before authentication, with real sockets', () => {
     });
     for (const s of sockets) s.destroy();
     await vi.waitFor(async () => expect(await metric('cityops_broker_unauthenticated_sockets', '')).toBe(0), { timeout: 10_000 });
+  });
+});
+
+describe('the broker stopping with sockets not past CONNECT', () => {
+  it('closes idle and half-sent CONNECT sockets at stop instead of waiting for their peers', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'cityops-wire-guard-stop-'));
+    const warehouse = await openWarehouse({ backend: 'chdb', path: join(dir, 'warehouse') });
+    const service = createIngestService(
+      { dataDir: dir, mqtt: { port: 0, wire: { connectTimeoutMs: 600_000 } }, http: { port: 0 } },
+      { warehouse, logger: pino({ level: 'silent' }) },
+    );
+    try {
+      const { mqttPort } = await service.start();
+      const sockets = Array.from({ length: 20 }, (_, i) => {
+        const socket = connect({ host: '127.0.0.1', port: mqttPort });
+        socket.on('error', () => undefined);
+        // Half of them start a CONNECT and never finish it.
+        if (i % 2 === 0) socket.once('connect', () => socket.write(Buffer.from([0x10, 90, 0, 4])));
+        return socket;
+      });
+      await Promise.all(sockets.map((s) => once(s, 'connect')));
+      const text = async () => service.metrics.registry.metrics();
+      await vi.waitFor(async () => expect(await text()).toMatch(/^cityops_broker_unauthenticated_sockets 20$/m), { timeout: 15_000 });
+      const closed = sockets.map((s) => once(s, 'close'));
+      // The CONNECT deadline is ten minutes away: only the stop can close them.
+      await service.stop();
+      await Promise.all(closed);
+    } finally {
+      await service.stop();
+      await warehouse.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
