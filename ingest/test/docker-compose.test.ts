@@ -153,7 +153,7 @@ describe('docker-compose.yml (the scaled deployment)', () => {
           () => ({ code: 0, stderr: '' }),
           (err: { code?: number; stderr?: string }) => ({ code: err.code ?? 1, stderr: err.stderr ?? '' }),
         );
-        expect(failure.stderr, args.join(' ')).toMatch(/^Unknown option '--compose-probe'/);
+        expect(failure.stderr, args.join(' ')).toMatch(/^cityops \S+: Unknown option '--compose-probe'/);
         expect(failure.code).toBe(2);
       }),
     );
