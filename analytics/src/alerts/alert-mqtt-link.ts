@@ -35,6 +35,8 @@ export function createAlertMqttLink(
           }
         });
         c.on('error', (err) => {
+          // Stopping (the stream ended under a packet in flight): not a fault, no warning.
+          if (client !== c && !first) return void deps.logger.debug({ err }, 'alert notifications: MQTT error while stopping');
           deps.logger.warn({ err }, 'alert notifications: MQTT error');
           if (first) {
             first = false;

@@ -87,6 +87,9 @@ export function createRuleStream(
         });
         c.on('close', () => setUp(false));
         c.on('error', (err) => {
+          // Stopping: a message still arriving is acknowledged on a stream already ended ("write
+          // after end"); not a fault, and a normal stop prints no warning (issue 19).
+          if (client !== c && !first) return void logger.debug({ err }, 'rule engine MQTT error while stopping');
           logger.warn({ err }, 'rule engine MQTT error');
           if (first) {
             first = false;
