@@ -1,6 +1,7 @@
 import type { Server } from 'node:net';
 import type { Logger } from 'pino';
 import { normalizeAddress } from '@cityops/protocol';
+import { createTurnQueue } from './turn-queue.ts';
 
 /**
  * What libuv hands a listening TCP server for each accepted connection, before Node wraps it in a
@@ -49,9 +50,6 @@ export interface AcceptGate {
  * the server runs ungated: the caps still hold, on sockets, as before.
  */
 export function createAcceptGate(config: AcceptGateConfig, deps: AcceptGateDeps): AcceptGate {
-  const waiting: Array<{ handle: AcceptedHandle; admit: (handle: AcceptedHandle) => void }> = [];
-  let head = 0;
-  let immediate: NodeJS.Immediate | undefined;
   let stopped = false;
 
   function addressOf(handle: AcceptedHandle): string {
@@ -59,28 +57,16 @@ export function createAcceptGate(config: AcceptGateConfig, deps: AcceptGateDeps)
     return (handle.getpeername(peer) === 0 ? normalizeAddress(peer.address) : undefined) ?? 'unknown';
   }
 
-  function drain(): void {
-    immediate = undefined;
-    const end = Math.min(waiting.length, head + config.perTurn);
-    while (head < end) {
-      const next = waiting[head] as (typeof waiting)[number];
-      waiting[head++] = undefined as never;
-      const address = addressOf(next.handle);
-      const reason = deps.refusal(address);
-      if (reason === undefined) {
-        next.admit(next.handle);
-      } else {
-        next.handle.close();
-        deps.refused(reason, address);
-      }
-    }
-    if (head === waiting.length) {
-      waiting.length = 0;
-      head = 0;
+  const waiting = createTurnQueue<{ handle: AcceptedHandle; admit: (handle: AcceptedHandle) => void }>(config, (next) => {
+    const address = addressOf(next.handle);
+    const reason = deps.refusal(address);
+    if (reason === undefined) {
+      next.admit(next.handle);
     } else {
-      immediate = setImmediate(drain);
+      next.handle.close();
+      deps.refused(reason, address);
     }
-  }
+  });
 
   return {
     attach(server) {
@@ -94,23 +80,16 @@ export function createAcceptGate(config: AcceptGateConfig, deps: AcceptGateDeps)
       listening.onconnection = function gatedConnection(status, handle) {
         // An accept error is Node's to report (the server's 'error' event).
         if (status !== 0 || stopped) return original.call(this, status, handle);
-        if (waiting.length - head >= config.maxQueued) {
+        if (!waiting.push({ handle, admit })) {
           handle.close();
           deps.refused('accept_queue', 'unknown');
-          return;
         }
-        waiting.push({ handle, admit });
-        immediate ??= setImmediate(drain);
       };
       return true;
     },
     stop() {
       stopped = true;
-      if (immediate !== undefined) clearImmediate(immediate);
-      immediate = undefined;
-      for (let i = head; i < waiting.length; i++) waiting[i]?.handle.close();
-      waiting.length = 0;
-      head = 0;
+      for (const { handle } of waiting.stop()) handle.close();
     },
   };
 }

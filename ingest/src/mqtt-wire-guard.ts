@@ -5,6 +5,7 @@ import { createConnectionCaps, createLogThrottle, normalizeAddress } from '@city
 import { createAcceptGate, type AcceptGateConfig } from './accept-gate.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
 import { createPacketScanner, type PacketLimits, type PacketRefusal } from './mqtt-packet-limits.ts';
+import { createTurnQueue } from './turn-queue.ts';
 
 /** The broker's limits before (and at) the MQTT parser: what a peer without credentials can hold. */
 export interface WireGuardConfig {
@@ -113,26 +114,8 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
   // the loop (the next turn: by then each stream has noticed that no one listens for 'readable', so
   // aedes' listener is told about the bytes put back). A wave of a thousand sockets completing their
   // CONNECT together would otherwise build a thousand aedes clients in one turn, ~30 ms.
-  // Bounded by the sockets not yet past CONNECT (maxUnauthenticated).
-  const starts: Array<(() => void) | undefined> = [];
-  let startsHead = 0;
-  let startsImmediate: NodeJS.Immediate | undefined;
-  const perTurn = config.accept?.perTurn ?? 64;
-  function runStarts(): void {
-    startsImmediate = undefined;
-    const end = Math.min(starts.length, startsHead + perTurn);
-    while (startsHead < end) {
-      const next = starts[startsHead];
-      starts[startsHead++] = undefined;
-      next?.();
-    }
-    if (startsHead === starts.length) {
-      starts.length = 0;
-      startsHead = 0;
-    } else if (!stopped) {
-      startsImmediate = setImmediate(runStarts);
-    }
-  }
+  // Each is a socket not yet past CONNECT, so maxUnauthenticated bounds them.
+  const starts = createTurnQueue<() => void>({ perTurn: config.accept?.perTurn ?? 64, maxQueued: config.maxUnauthenticated }, (start) => start());
 
   const acceptGate = createAcceptGate(config.accept ?? { perTurn: 64, maxQueued: 4_096 }, { refusal: refusalAt, refused: refusedAtAccept, logger });
 
@@ -244,11 +227,11 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
         held.length = 0;
         scanned = bytes.length;
         conn.unshift(bytes);
-        starts.push(() => {
+        const queued = starts.push(() => {
           conn.off('error', ignore);
           if (!conn.destroyed) start();
         });
-        startsImmediate ??= setImmediate(runStarts);
+        if (!queued) conn.destroy();
       };
       conn.on('readable', gather);
       conn.once('end', () => {
@@ -261,7 +244,7 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
     stop() {
       stopped = true;
       acceptGate.stop();
-      if (startsImmediate !== undefined) clearImmediate(startsImmediate);
+      starts.stop();
       // Sockets not past CONNECT, aedes' or not yet: the broker's servers close only once every
       // connection has, and an idle one would otherwise hold the stop until its peer gives up.
       for (const socket of pending.keys()) socket.destroy();
