@@ -1,6 +1,6 @@
 /**
- * Latencies in whole milliseconds counted in a fixed array (0 … maxMs, the last slot holding
- * everything above): constant memory however long a soak runs, exact to 1 ms at every quantile.
+ * Latencies counted in a fixed array of `slotMs`-wide slots (0 … maxMs, the last slot holding
+ * everything above): constant memory however long a soak runs, exact to one slot at every quantile.
  */
 export interface LatencyHistogram {
   record(ms: number): void;
@@ -11,13 +11,14 @@ export interface LatencyHistogram {
   reset(): void;
 }
 
-export function createLatencyHistogram(maxMs = 60_000): LatencyHistogram {
-  const counts = new Uint32Array(maxMs + 1);
+export function createLatencyHistogram(maxMs = 60_000, slotMs = 1): LatencyHistogram {
+  const slots = Math.ceil(maxMs / slotMs);
+  const counts = new Uint32Array(slots + 1);
   let count = 0;
   let max = 0;
   return {
     record(ms) {
-      const slot = Math.min(maxMs, Math.max(0, Math.round(ms)));
+      const slot = Math.min(slots, Math.max(0, Math.round(ms / slotMs)));
       counts[slot]!++;
       count++;
       if (ms > max) max = ms;
@@ -26,9 +27,10 @@ export function createLatencyHistogram(maxMs = 60_000): LatencyHistogram {
       if (count === 0) return Number.NaN;
       const rank = Math.max(1, Math.ceil(q * count));
       let seen = 0;
-      for (let i = 0; i <= maxMs; i++) {
+      for (let i = 0; i <= slots; i++) {
         seen += counts[i]!;
-        if (seen >= rank) return i;
+        // i * slotMs, without the binary fraction's tail (0.30000000000000004).
+        if (seen >= rank) return Number((i * slotMs).toPrecision(12));
       }
       return maxMs;
     },

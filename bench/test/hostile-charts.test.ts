@@ -15,7 +15,7 @@ describe('hostile charts', () => {
       ['target: 1.2 × quiet (mean)', 12, 'target'],
     ]);
     expect(rate!.bars.at(-1)).toEqual({ label: 'target: quiet (mean) / 1.2', value: 200 / 1.2, role: 'target' });
-    expect(growth!.bars.at(-1)).toEqual({ label: 'target', value: 50, role: 'target' });
+    expect(growth!.bars.at(-1)).toEqual({ label: "target: an attack's growth beyond its quiet neighbours'", value: 50, role: 'target' });
     // The target line from the quiet phases' mean: 10 and 20 ms -> 1.2 × 15.
     const [withSecond] = hostileCharts({ figures: { ...figures, quiet_2_puback_p99_ms: 20 } }) as BarChart[];
     expect(withSecond!.bars.at(-1)).toEqual({ label: 'target: 1.2 × quiet (mean)', value: 18, role: 'target' });

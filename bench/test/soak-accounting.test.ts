@@ -32,4 +32,14 @@ describe('soak accounting', () => {
     h.reset();
     expect(h.quantile(0.99)).toBeNaN();
   });
+
+  it('counts in slots finer than a millisecond when asked', () => {
+    const h = createLatencyHistogram(1_000, 0.1);
+    for (let i = 1; i <= 100; i++) h.record(7 + i / 100); // 7.01 … 8.00 ms
+    expect([h.quantile(0.5), h.quantile(0.99)]).toEqual([7.5, 8]);
+    h.record(0.04);
+    expect(h.quantile(0)).toBe(0);
+    h.record(2_000); // above the range: the last slot
+    expect(h.quantile(1)).toBe(1_000);
+  });
 });

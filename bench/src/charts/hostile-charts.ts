@@ -61,7 +61,7 @@ export function hostileCharts(source: ChartSource): Chart[] {
     charts.push({ kind: 'bars', title: "Hostile: the legitimate gateway's acknowledged batches/s in each phase", unit: 'batches/s', bars: [...rate, ...target(`target: quiet (mean) / ${HOSTILE_RATIO_TARGET}`, quietRate === undefined ? undefined : quietRate / HOSTILE_RATIO_TARGET)] });
   }
   if (growth.length > 0) {
-    charts.push({ kind: 'bars', title: "Hostile: the broker's RSS growth within each phase (highest sample − phase start)", unit: 'MiB', bars: [...growth, ...target('target', HOSTILE_RSS_GROWTH_TARGET_MIB)] });
+    charts.push({ kind: 'bars', title: "Hostile: the broker's RSS growth within each phase (highest sample − phase start)", unit: 'MiB', bars: [...growth, ...target("target: an attack's growth beyond its quiet neighbours'", HOSTILE_RSS_GROWTH_TARGET_MIB)] });
   }
   return charts;
 }
