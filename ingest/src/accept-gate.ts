@@ -1,7 +1,7 @@
 import type { Server } from 'node:net';
 import type { Logger } from 'pino';
 import { normalizeAddress } from '@cityops/protocol';
-import { createTurnQueue } from './turn-queue.ts';
+import { createTurnQueue, type TurnQueueConfig } from './turn-queue.ts';
 
 /**
  * What libuv hands a listening TCP server for each accepted connection, before Node wraps it in a
@@ -14,12 +14,8 @@ interface AcceptedHandle {
 
 type OnConnection = (this: unknown, status: number, handle: AcceptedHandle) => void;
 
-export interface AcceptGateConfig {
-  /** Connections taken from the accept queue per turn of the event loop. */
-  readonly perTurn: number;
-  /** Accepted connections waiting for their turn; beyond it a connection is closed at once. */
-  readonly maxQueued: number;
-}
+/** Connections taken from the accept queue per turn of the event loop (and the turn's time budget); waiting at most `maxQueued`, beyond it closed at once. */
+export type AcceptGateConfig = TurnQueueConfig;
 
 export interface AcceptGateDeps {
   /** Why a connection from `address` is refused before it costs a socket; undefined: let it in. */

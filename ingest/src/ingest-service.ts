@@ -141,6 +141,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       logIntervalMs: wireConfig.logIntervalMs,
       connectTimeoutMs: wireConfig.connectTimeoutMs,
       accept: { perTurn: wireConfig.acceptPerTurn, maxQueued: wireConfig.maxAcceptQueue },
+      turnBudgetMs: wireConfig.turnBudgetMs,
       penaltyMs: wireConfig.penaltyMs,
       maxPenalised: wireConfig.maxPenalisedAddresses,
     },

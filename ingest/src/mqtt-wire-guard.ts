@@ -26,6 +26,11 @@ export interface WireGuardConfig {
   /** Sockets cut per turn of the event loop at the deadline: a wave of expiries must not stall PUBACKs. */
   readonly cutsPerTurn?: number;
   /**
+   * A turn of the accept gate, the hand-overs to aedes or the deadline sweep also ends once it has
+   * taken this long (turn-queue.ts): a PUBACK behind it waits at most about this. Absent: counts only.
+   */
+  readonly turnBudgetMs?: number;
+  /**
    * An address whose connection sent an oversized or malformed packet before authenticating is
    * refused at the accept gate this long (0: never): its reconnects cost a bare accept and close,
    * not a socket, a 64 KiB read and a scan each (~160 µs of broker CPU per oversized CONNECT, against
@@ -115,9 +120,9 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
   // aedes' listener is told about the bytes put back). A wave of a thousand sockets completing their
   // CONNECT together would otherwise build a thousand aedes clients in one turn, ~30 ms.
   // Each is a socket not yet past CONNECT, so maxUnauthenticated bounds them.
-  const starts = createTurnQueue<() => void>({ perTurn: config.accept?.perTurn ?? 64, maxQueued: config.maxUnauthenticated }, (start) => start());
+  const starts = createTurnQueue<() => void>({ perTurn: config.accept?.perTurn ?? 64, maxQueued: config.maxUnauthenticated, budgetMs: config.turnBudgetMs }, (start) => start());
 
-  const acceptGate = createAcceptGate(config.accept ?? { perTurn: 64, maxQueued: 4_096 }, { refusal: refusalAt, refused: refusedAtAccept, logger });
+  const acceptGate = createAcceptGate({ perTurn: 64, maxQueued: 4_096, ...config.accept, budgetMs: config.turnBudgetMs }, { refusal: refusalAt, refused: refusedAtAccept, logger });
 
   function refusePacket(conn: Socket, refusal: PacketRefusal): void {
     const address = normalizeAddress(conn.remoteAddress) ?? 'unknown';
@@ -129,8 +134,8 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
   }
 
   /**
-   * Cuts sockets past the CONNECT deadline, oldest first, at most `cutsPerTurn` per turn of the event
-   * loop, yielding to I/O between turns. One timer for all of them: with one timer per socket
+   * Cuts sockets past the CONNECT deadline, oldest first, at most `cutsPerTurn` (or `turnBudgetMs`)
+   * per turn of the event loop, yielding to I/O between turns. One timer for all of them: with one timer per socket
    * (aedes' connectTimeout) a thousand slowloris sockets accepted in one wave expire in one timer
    * run, and closing them all at once (~30 µs each) paused every device's PUBACK for ~30 ms.
    */
@@ -139,6 +144,7 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
     sweepImmediate = undefined;
     if (stopped || config.connectTimeoutMs === undefined) return;
     const t = performance.now();
+    const until = t + (config.turnBudgetMs ?? Number.POSITIVE_INFINITY);
     // Sockets due within the slack are cut in this sweep too: one wake-up per wave, not per socket.
     const slack = Math.min(100, config.connectTimeoutMs / 10);
     let cut = 0;
@@ -149,7 +155,7 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
         sweepTimer.unref();
         break;
       }
-      if (cut === cutsPerTurn) {
+      if (cut === cutsPerTurn || (cut > 0 && performance.now() >= until)) {
         sweepImmediate = setImmediate(sweep);
         break;
       }

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { createTurnQueue } from '../src/turn-queue.ts';
@@ -15,6 +16,29 @@ describe('turn queue', () => {
     await nextTurn();
     expect(ran).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(queue.size()).toBe(0);
+  });
+
+  it('ends a turn once its time budget is spent, having run at least one item', async () => {
+    const perTurn: number[] = [];
+    let inTurn = 0;
+    const spin = (ms: number) => {
+      const until = performance.now() + ms;
+      while (performance.now() < until);
+    };
+    const queue = createTurnQueue<number>({ perTurn: 64, maxQueued: 100, budgetMs: 0.5 }, () => {
+      inTurn++;
+      spin(0.3);
+    });
+    for (let i = 0; i < 12; i++) queue.push(i);
+    while (queue.size() > 0) {
+      await nextTurn();
+      perTurn.push(inTurn);
+      inTurn = 0;
+    }
+    // 0.3 ms an item against 0.5 ms a turn: two at most (one, when the machine stretches the first).
+    expect(perTurn.reduce((a, b) => a + b, 0)).toBe(12);
+    expect(Math.max(...perTurn)).toBeLessThanOrEqual(2);
+    expect(Math.min(...perTurn)).toBeGreaterThanOrEqual(1);
   });
 
   it('refuses an item beyond maxQueued and takes more once the queue drains', async () => {
