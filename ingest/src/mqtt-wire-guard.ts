@@ -6,6 +6,7 @@ import { createAcceptGate, type AcceptGateConfig } from './accept-gate.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
 import { createPacketScanner, type PacketLimits, type PacketRefusal } from './mqtt-packet-limits.ts';
 import { createTurnQueue } from './turn-queue.ts';
+import { createByteAccumulator } from './byte-accumulator.ts';
 
 /** The broker's limits before (and at) the MQTT parser: what a peer without credentials can hold. */
 export interface WireGuardConfig {
@@ -218,19 +219,18 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
       // Before aedes: the first packet's bytes, read and scanned here as they come, and handed over
       // (put back in the stream) once the CONNECT is whole. A slowloris trickling a byte a second, or
       // an idle socket, never costs an MQTT client; an oversized first packet is refused unparsed.
-      const held: Buffer[] = [];
+      const held = createByteAccumulator();
       let handedOver = false;
       const gather = () => {
         for (let chunk = read() as Buffer | null; chunk !== null; chunk = read() as Buffer | null) {
           const refusal = scanner.scan(chunk);
           if (refusal !== undefined) return refusePacket(conn, refusal);
-          held.push(chunk);
+          held.append(chunk);
         }
         if (scanner.packets === 0 || conn.destroyed) return;
         conn.off('readable', gather);
         handedOver = true;
-        const bytes = held.length === 1 ? held[0]! : Buffer.concat(held);
-        held.length = 0;
+        const bytes = held.bytes();
         scanned = bytes.length;
         conn.unshift(bytes);
         const queued = starts.push(() => {

@@ -18,6 +18,25 @@ const LIMITS = { connectBytes: 100, publishBytes: 1000, subscribeBytes: 50, othe
 // The largest remaining length a four-byte Variable Byte Integer can say (MQTT 3.1.1 §2.2.3).
 const MAX_VBI = Buffer.from([0xff, 0xff, 0xff, 0x7f]);
 
+/** MQTT 3.1.1 §1.5.3: a UTF-8 string with its two-byte length. */
+function mqttString(text: string): Buffer {
+  const bytes = Buffer.from(text);
+  return Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 0xff]), bytes]);
+}
+
+/** §3.1: protocol "MQTT" level 4, flags username + password + clean session, keep alive 60 s (under 128 bytes). */
+function connectPacket(clientId: string, username: string, password: string): Buffer {
+  const body = Buffer.concat([mqttString('MQTT'), Buffer.from([4, 0xc2, 0, 60]), mqttString(clientId), mqttString(username), mqttString(password)]);
+  return Buffer.concat([Buffer.from([0x10, body.length]), body]);
+}
+
+/** §3.3: a QoS 1 PUBLISH of one reading to the device's telemetry topic. */
+function publishPacket(device: string, packetId: number): Buffer {
+  const payload = Buffer.from(JSON.stringify({ boot: 7, seq: packetId, readings: [{ sensor: 'p', metric: 'noise', ts: Date.now(), value: 1 }] }));
+  const body = Buffer.concat([mqttString(topics.telemetry(device)), Buffer.from([packetId >> 8, packetId & 0xff]), payload]);
+  return Buffer.concat([Buffer.from([0x32, body.length]), body]);
+}
+
 describe('packet scanner', () => {
   it('follows packets split anywhere, and refuses by type and on a fifth length byte', () => {
     const stream = Buffer.concat([
@@ -251,31 +270,36 @@ describe('the broker before authentication, with real sockets', () => {
   });
 
   it('reads a CONNECT and what is pipelined behind it in one write: a PUBLISH is acknowledged, an oversized one refused', async () => {
-    const str = (text: string) => {
-      const bytes = Buffer.from(text);
-      return Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 0xff]), bytes]);
-    };
-    // MQTT 3.1.1 §3.1: protocol "MQTT" level 4, flags username + password + clean session, keep alive 60 s.
-    const body = Buffer.concat([str('MQTT'), Buffer.from([4, 0xc2, 0, 60]), str('gw-hostile:pipelined'), str('gw-hostile'), str(secrets.get('gw-hostile')!)]);
-    const connectPacket = Buffer.concat([Buffer.from([0x10, body.length]), body]);
-    // §3.3: a QoS 1 PUBLISH, packet id 1.
-    const payload = Buffer.from(JSON.stringify({ boot: 7, seq: 1, readings: [{ sensor: 'p', metric: 'noise', ts: Date.now(), value: 1 }] }));
-    const publishBody = Buffer.concat([str(topics.telemetry('gw-hostile')), Buffer.from([0, 1]), payload]);
-    const publish = Buffer.concat([Buffer.from([0x32, publishBody.length]), publishBody]);
+    const connect = connectPacket('gw-hostile:pipelined', 'gw-hostile', secrets.get('gw-hostile')!);
+    const publish = publishPacket('gw-hostile', 1);
     const before = await metric('cityops_broker_refused_packets_total', 'reason="too_large",type="publish"');
     await whileGatewayPublishes(async () => {
       const socket = rawSocket('127.0.0.7');
       const received: Buffer[] = [];
       socket.on('data', (chunk: Buffer) => received.push(chunk));
-      socket.write(Buffer.concat([connectPacket, publish]));
+      socket.write(Buffer.concat([connect, publish]));
       // CONNACK accepted (§3.2), then the PUBACK of packet 1 (§3.4).
       await vi.waitFor(() => expect(Buffer.concat(received).subarray(0, 8)).toEqual(Buffer.from([0x20, 2, 0, 0, 0x40, 2, 0, 1])), { timeout: 10_000 });
       socket.destroy();
       const oversized = rawSocket('127.0.0.7');
-      oversized.write(Buffer.concat([connectPacket, Buffer.from([0x32, ...MAX_VBI])]));
+      oversized.write(Buffer.concat([connect, Buffer.from([0x32, ...MAX_VBI])]));
       await closed(oversized);
     });
     expect(await metric('cityops_broker_refused_packets_total', 'reason="too_large",type="publish"')).toBe(before + 1);
+  });
+
+  it('logs in a device whose CONNECT and PUBLISH arrive one byte per TCP segment', async () => {
+    const bytes = Buffer.concat([connectPacket('gw-hostile:bytewise', 'gw-hostile', secrets.get('gw-hostile')!), publishPacket('gw-hostile', 2)]);
+    await whileGatewayPublishes(async () => {
+      const socket = rawSocket('127.0.0.9');
+      socket.setNoDelay(true);
+      const received: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      // Each byte written once the previous one has left (no coalescing in our send buffer).
+      for (let i = 0; i < bytes.length; i++) await new Promise<void>((resolve, reject) => socket.write(bytes.subarray(i, i + 1), (err) => (err ? reject(err) : resolve())));
+      await vi.waitFor(() => expect(Buffer.concat(received).subarray(0, 8)).toEqual(Buffer.from([0x20, 2, 0, 0, 0x40, 2, 0, 2])), { timeout: 10_000 });
+      socket.destroy();
+    });
   });
 
   it('refuses an address at accept for a while after it sent an oversized packet before logging in; other addresses are served', async () => {
