@@ -2,10 +2,11 @@
  * Bytes read from a socket, kept as one buffer that doubles as it fills. The wire guard holds a
  * CONNECT's bytes until it is whole: kept as the chunks they came in, a sender writing one byte per
  * TCP segment costs a Buffer per byte (a 1-byte Buffer: 218 bytes of heap, ~400 of RSS, measured),
- * ~26 MiB for a 64 KiB CONNECT; here it costs at most twice its length, copied O(n) in all.
+ * ~26 MiB for a 64 KiB CONNECT; here it costs at most its declared length, copied O(n) in all.
  */
 export interface ByteAccumulator {
-  append(chunk: Buffer): void;
+  /** Adds `chunk`; a buffer grown for it holds at most `expected` bytes (when known) beyond what it needs. */
+  append(chunk: Buffer, expected?: number): void;
   readonly length: number;
   /** The bytes so far (a view: valid until the next append). */
   bytes(): Buffer;
@@ -17,7 +18,7 @@ export function createByteAccumulator(): ByteAccumulator {
   // The first chunk is kept as it came (most CONNECTs arrive whole); a buffer of our own from the second.
   let owned = false;
   return {
-    append(chunk) {
+    append(chunk, expected) {
       if (buffer === undefined) {
         buffer = chunk;
         length = chunk.length;
@@ -26,7 +27,9 @@ export function createByteAccumulator(): ByteAccumulator {
       const needed = length + chunk.length;
       if (!owned || needed > buffer.length) {
         // allocUnsafeSlow: not a slice of Node's shared 8 KiB pool, which a held slice would pin.
-        const next = Buffer.allocUnsafeSlow(Math.max(256, 2 * needed));
+        // Doubling, but never past the packet's declared size: 2,048 sockets each holding a CONNECT
+        // just short of the limit cost the limit each, not twice it.
+        const next = Buffer.allocUnsafeSlow(Math.max(needed, Math.min(Math.max(256, 2 * needed), expected ?? Number.POSITIVE_INFINITY)));
         buffer.copy(next, 0, 0, length);
         buffer = next;
         owned = true;

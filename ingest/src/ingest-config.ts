@@ -49,7 +49,13 @@ export const ingestConfigSchema = {
           additionalProperties: false,
           default: {},
           properties: {
-            maxConnectBytes: { type: 'integer', minimum: 256, maximum: 268435455, default: 65536 },
+            /**
+             * A CONNECT is held until whole (sockets not yet past it: maxUnauthenticated), so this times
+             * maxUnauthenticated is what half-sent CONNECTs can cost: 8 KiB × 2,048 = 16 MiB (64 KiB:
+             * 128 MiB). Our devices' CONNECTs are under 1 KiB (id, secret, a status will); 8 KiB leaves
+             * room for an MQTT 5 token in the authentication data.
+             */
+            maxConnectBytes: { type: 'integer', minimum: 256, maximum: 268435455, default: 8192 },
             publishOverheadBytes: { type: 'integer', minimum: 64, maximum: 65600, default: 4096 },
             maxSubscribeBytes: { type: 'integer', minimum: 256, maximum: 268435455, default: 65536 },
             maxOtherBytes: { type: 'integer', minimum: 16, maximum: 268435455, default: 4096 },

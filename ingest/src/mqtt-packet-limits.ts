@@ -39,6 +39,8 @@ export interface PacketScanner {
   scan(chunk: Buffer): PacketRefusal | undefined;
   /** Complete packets seen so far (the first is the CONNECT, MQTT 3.1.1 §3.1 [MQTT-3.1.0-1]). */
   readonly packets: number;
+  /** The first packet's whole size (fixed header included) once its length is read; undefined before. */
+  readonly firstPacketBytes: number | undefined;
 }
 
 /**
@@ -55,9 +57,13 @@ export function createPacketScanner(limits: PacketLimits): PacketScanner {
   let multiplier = 1;
   let body = 0;
   let packets = 0;
+  let firstPacketBytes: number | undefined;
   return {
     get packets() {
       return packets;
+    },
+    get firstPacketBytes() {
+      return firstPacketBytes;
     },
     scan(chunk) {
       let i = 0;
@@ -90,6 +96,8 @@ export function createPacketScanner(limits: PacketLimits): PacketScanner {
           continue;
         }
         if (length > limitOf(type)) return { reason: 'too_large', type: TYPE_NAMES[type]!, length };
+        // The type byte, the length's bytes (state 0..3 is the index of the last one), the body.
+        if (packets === 0) firstPacketBytes ??= 2 + state + length;
         if (length === 0) {
           state = -1;
           packets++;

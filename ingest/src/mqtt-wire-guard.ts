@@ -225,7 +225,7 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
         for (let chunk = read() as Buffer | null; chunk !== null; chunk = read() as Buffer | null) {
           const refusal = scanner.scan(chunk);
           if (refusal !== undefined) return refusePacket(conn, refusal);
-          held.append(chunk);
+          held.append(chunk, scanner.firstPacketBytes);
         }
         if (scanner.packets === 0 || conn.destroyed) return;
         conn.off('readable', gather);

@@ -22,6 +22,17 @@ describe('byte accumulator', () => {
     expect(largest).toBeLessThanOrEqual(2 * packet.length + 256);
   });
 
+  it('grows no further than the declared packet size', () => {
+    const acc = createByteAccumulator();
+    acc.append(Buffer.alloc(100, 1), 1_000);
+    acc.append(Buffer.alloc(799, 2), 1_000);
+    // 899 held: doubling would make 1,798; the packet is 1,000 bytes.
+    expect(acc.bytes().buffer.byteLength).toBe(1_000);
+    acc.append(Buffer.alloc(101, 3), 1_000);
+    expect(acc.bytes().buffer.byteLength).toBe(1_000);
+    expect(acc.length).toBe(1_000);
+  });
+
   it('is empty before the first chunk', () => {
     const acc = createByteAccumulator();
     expect(acc.length).toBe(0);
