@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { newestPerScenario, type StoredReport } from '../src/readme/latest-results.ts';
 import { BEGIN_MARKER, END_MARKER, replaceBenchSection } from '../src/readme/readme-section.ts';
@@ -112,5 +113,13 @@ describe('updateReadme (docs/BENCHMARKS.md)', () => {
       `${join(charts, 'alerts-1.svg')}: missing or not what its report gives`,
       `${join(charts, 'gone-2.svg')}: no scenario draws it any more`,
     ]);
+  });
+});
+
+describe('the committed docs/BENCHMARKS.md', () => {
+  it('and docs/bench/ are what `npm run bench:readme` makes of the committed reports in bench/results', async () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const differences = await benchDocDifferences({ resultsDir: join(root, 'bench', 'results'), docPath: join(root, 'docs', 'BENCHMARKS.md'), chartsDir: join(root, 'docs', 'bench') });
+    expect(differences).toEqual([]);
   });
 });
