@@ -22,6 +22,10 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 # openssl: the trust-list tests make a CSCA-issued DSC and the gateway's CMS entry signatures with it.
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# curl and jq: the README's tour asks the city's HTTP APIs with curl and picks fields with jq
+# (cli/test/readme-tour.test.ts follows it word for word).
+command -v curl >/dev/null 2>&1 || need+=(curl)
+command -v jq >/dev/null 2>&1 || need+=(jq)
 # python3-pymodbus: the real Modbus TCP and RTU slave of the Modbus source tests and the edge bench
 # (test-peers/modbus-server.py); its RTU server needs python3-serial-asyncio, which it only recommends.
 /usr/bin/python3 -c 'import pymodbus' >/dev/null 2>&1 || need+=(python3-pymodbus)

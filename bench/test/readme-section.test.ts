@@ -1,10 +1,11 @@
 import { mkdtemp, readFile, readdir, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { newestPerScenario, type StoredReport } from '../src/readme/latest-results.ts';
 import { BEGIN_MARKER, END_MARKER, replaceBenchSection } from '../src/readme/readme-section.ts';
-import { updateReadme } from '../src/readme/update-readme.ts';
+import { benchDocDifferences, updateReadme } from '../src/readme/update-readme.ts';
 import type { BenchReport } from '../src/report.ts';
 import type { ScenarioResult } from '../src/scenario.ts';
 
@@ -49,13 +50,13 @@ describe('newestPerScenario', () => {
   });
 });
 
-describe('updateReadme', () => {
+describe('updateReadme (docs/BENCHMARKS.md)', () => {
   const dirs: string[] = [];
   afterAll(async () => {
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   });
 
-  it('writes the section and its charts from the committed-style reports, leaving the rest of the README alone', async () => {
+  it('writes the section and its charts from the committed-style reports, leaving the rest of the page alone; --check finds what is out of date', async () => {
     const root = await mkdtemp(join(tmpdir(), 'cityops-bench-readme-'));
     dirs.push(root);
     const results = join(root, 'bench', 'results');
@@ -76,29 +77,49 @@ describe('updateReadme', () => {
     await writeFile(join(results, '2026-11-26T10-00-00Z.json'), JSON.stringify(first));
     await writeFile(join(results, '2026-11-26T12-00-00Z.json'), JSON.stringify(second));
     await writeFile(join(results, 'notes.json'), '{}'); // not a report: ignored
-    const readmePath = join(root, 'README.md');
+    const docPath = join(root, 'docs', 'BENCHMARKS.md');
     const before = '# cityops\n\n## Measured\n\nHand-written prose.\n\n';
     const after = '\n\n## Development\n\nMore prose.\n';
-    await writeFile(readmePath, `${before}${BEGIN_MARKER}\nstale\n${END_MARKER}${after}`);
+    await writeFile(docPath, `${before}${BEGIN_MARKER}\nstale\n${END_MARKER}${after}`);
 
-    const { scenarios } = await updateReadme({ resultsDir: results, readmePath, chartsDir: charts });
+    const { scenarios } = await updateReadme({ resultsDir: results, docPath, chartsDir: charts });
     expect(scenarios).toEqual(['ingest', 'alerts']);
-    const readme = await readFile(readmePath, 'utf8');
+    const readme = await readFile(docPath, 'utf8');
     expect(readme.startsWith(`${before}${BEGIN_MARKER}\n`)).toBe(true);
     expect(readme.endsWith(`\n${END_MARKER}${after}`)).toBe(true);
     expect(readme).not.toContain('stale');
     expect(readme).toContain('`npm run bench -- alerts --duration 20` · 2026-11-26 12:00 UTC · git abc1234');
     expect(readme).toContain('command not recorded · 2026-11-26 10:00 UTC'); // the older report, kept for ingest
-    expect(readme).toContain('report [bench/results/2026-11-26T10-00-00Z.md](bench/results/2026-11-26T10-00-00Z.md)');
+    expect(readme).toContain('report [../bench/results/2026-11-26T10-00-00Z.md](../bench/results/2026-11-26T10-00-00Z.md)');
     expect(readme).toContain('| ingest target | >= 1 | **not met** |');
     expect(readme).toContain('| readings/s into the warehouse, next to chDB inserting the same rows | cityops ingest (MQTT → WAL → chDB) | **500,000 readings/s** | 0.5× chDB engine alone, pre-encoded RowBinary; 1.67× the target |');
     expect(readme).toContain('| publish → queryable latency | p50 | **600 ms** |  |'); // the target is for p99 only
     expect(readme).toContain('|  | p99 | **1,200 ms** | 0.6× the target |');
-    expect(readme).toContain('](docs/bench/ingest-1.svg)');
-    expect(readme).toContain('](docs/bench/alerts-1.svg)');
+    expect(readme).toContain('](bench/ingest-1.svg)');
+    expect(readme).toContain('](bench/alerts-1.svg)');
     expect((await readdir(charts)).sort()).toEqual(['alerts-1.svg', 'ingest-1.svg', 'ingest-2.svg', 'keep.png']);
 
-    await updateReadme({ resultsDir: results, readmePath, chartsDir: charts });
-    expect(await readFile(readmePath, 'utf8')).toBe(readme); // deterministic
+    await updateReadme({ resultsDir: results, docPath, chartsDir: charts });
+    expect(await readFile(docPath, 'utf8')).toBe(readme); // deterministic
+    const options = { resultsDir: results, docPath, chartsDir: charts };
+    expect(await benchDocDifferences(options)).toEqual([]);
+
+    // Out of date: a chart edited by hand, one no scenario draws, the page's section edited.
+    await writeFile(join(charts, 'alerts-1.svg'), '<svg/>');
+    await writeFile(join(charts, 'gone-2.svg'), '<svg/>');
+    await writeFile(docPath, readme.replace('**600 ms**', '**60 ms**'));
+    expect(await benchDocDifferences(options)).toEqual([
+      `${docPath}: not what the reports give`,
+      `${join(charts, 'alerts-1.svg')}: missing or not what its report gives`,
+      `${join(charts, 'gone-2.svg')}: no scenario draws it any more`,
+    ]);
+  });
+});
+
+describe('the committed docs/BENCHMARKS.md', () => {
+  it('and docs/bench/ are what `npm run bench:readme` makes of the committed reports in bench/results', async () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const differences = await benchDocDifferences({ resultsDir: join(root, 'bench', 'results'), docPath: join(root, 'docs', 'BENCHMARKS.md'), chartsDir: join(root, 'docs', 'bench') });
+    expect(differences).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createTelemetryCodec, topics, type Reading } from '@cityops/protocol';
 import { countByKey, startHarness, type Harness } from './ingest-harness.ts';
 
-// Fault: a device's clock is far off. The stated rule (README, "MQTT and HTTP contracts"): every ts
+// Fault: a device's clock is far off. The stated rule (docs/CONTRACTS.md): every ts
 // must fall within [arrival − maxReadingAgeMs, arrival + maxReadingAheadMs]; a batch with a reading
 // outside is refused whole as INGEST_ERR_TIMESTAMP_OUT_OF_RANGE (dead letter, error topic, HTTP 400),
 // readings inside are stored with their own ts: never moved to the arrival time, never misdated.
