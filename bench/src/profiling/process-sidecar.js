@@ -1,0 +1,32 @@
+// Preloaded (NODE_OPTIONS=--import) into every Node process a profiled bench scenario starts, so
+// that each CPU profile (named by pid) can be told apart afterwards: which command, what role.
+// Plain JavaScript: it must load in any Node process, with or without the tsx loader.
+import { writeFileSync } from 'node:fs';
+import process from 'node:process';
+import { join } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
+
+const dir = process.env.CITYOPS_CPU_PROF_DIR;
+if (isMainThread && dir !== undefined && dir !== '') {
+  const sidecar = {
+    pid: process.pid,
+    ppid: process.ppid,
+    argv: process.argv.map((a) => a.slice(0, 200)),
+    execArgv: process.execArgv.map((a) => a.slice(0, 200)),
+    role: process.env.CITYOPS_PROFILE_ROLE,
+    startedAt: new Date().toISOString(),
+  };
+  try {
+    writeFileSync(join(dir, `${process.pid}.process.json`), `${JSON.stringify(sidecar)}\n`);
+  } catch {
+    // A missing directory loses a label, never the process under test.
+  }
+  // --cpu-prof writes its profile only on a normal exit: a process that would die of SIGTERM or
+  // SIGINT by default (no handler of its own) exits instead, so the bench's stop still yields its
+  // profile. A process with its own handler is left to it (this one then does nothing).
+  for (const [signal, number] of [['SIGTERM', 15], ['SIGINT', 2]]) {
+    process.on(signal, () => {
+      if (process.listenerCount(signal) === 1) process.exit(128 + number);
+    });
+  }
+}
