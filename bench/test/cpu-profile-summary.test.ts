@@ -83,6 +83,17 @@ describe('a CPU profile summarised', () => {
     expect(() => parseCpuProfile('{"nodes": []}', 'b.cpuprofile')).toThrow(/b\.cpuprofile: not a V8 CPU profile/);
     expect(() => parseCpuProfile('null', 'c.cpuprofile')).toThrow(/not a V8 CPU profile/);
     expect(() => parseCpuProfile(JSON.stringify({ ...smallProfile(), timeDeltas: [1] }), 'd.cpuprofile')).toThrow(/10 samples but 1 time deltas/);
+    const strings = { ...smallProfile(), timeDeltas: smallProfile().timeDeltas.map(String) };
+    expect(() => parseCpuProfile(JSON.stringify(strings), 'e.cpuprofile')).toThrow(/e\.cpuprofile: samples, time deltas and times must be finite numbers/);
+    const frameless = { ...smallProfile(), nodes: [{ id: 1 }] };
+    expect(() => parseCpuProfile(JSON.stringify(frameless), 'f.cpuprofile')).toThrow(/f\.cpuprofile: a node without/);
+  });
+
+  it('ends on a profile whose children loop back, and counts what it can', () => {
+    const profile = smallProfile();
+    const looped = { ...profile, nodes: profile.nodes.map((n) => (n.id === 9 ? { ...n, children: [8] } : n)) };
+    const s = summarizeCpuProfile(parseCpuProfile(JSON.stringify(looped), 'loop.cpuprofile'), { workspaces: WORKSPACES });
+    expect(s).toMatchObject({ busyMs: 10, startupMs: 2 }); // 8 → 9 → 8: each walked once
   });
 
   it('names processes by command and side', () => {

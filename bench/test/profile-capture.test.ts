@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
+import { parseBenchOptions } from '../src/bench-options.ts';
 import { parseCpuProfile } from '../src/profiling/cpu-profile-summary.ts';
 import { createProfileCapture, PROFILE_DIR_ENV, PROFILE_ROLE_ENV, profileNodeArgs } from '../src/profiling/profile-capture.ts';
 import { readProfiles } from '../src/profiling/profile-directory.ts';
@@ -13,6 +14,12 @@ describe('profile capture', () => {
   const dirs: string[] = [];
   afterAll(async () => {
     await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+  });
+
+  it('is asked for with --profile, and is off without it', () => {
+    const scenarios = [{ name: 'verify', question: 'q', run: () => Promise.reject(new Error('not run')) }];
+    expect(parseBenchOptions(['verify', '--profile'], scenarios, '/out').profile).toBe(true);
+    expect(parseBenchOptions(['verify'], scenarios, '/out').profile).toBe(false);
   });
 
   it('profiles a child stopped by SIGTERM (each thread) and the bench itself, names them, and restores the environment', async () => {

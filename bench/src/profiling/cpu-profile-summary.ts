@@ -80,6 +80,16 @@ export function parseCpuProfile(text: string, name: string): CpuProfile {
     throw new Error(`${name}: not a V8 CPU profile (nodes, samples, timeDeltas, startTime, endTime)`);
   }
   if (p.samples.length !== p.timeDeltas.length) throw new Error(`${name}: ${p.samples.length} samples but ${p.timeDeltas.length} time deltas`);
+  // A string among the numbers would concatenate instead of add: every figure checked once here.
+  const finite = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
+  if (!p.samples.every(finite) || !p.timeDeltas.every(finite) || !finite(p.startTime) || !finite(p.endTime)) throw new Error(`${name}: samples, time deltas and times must be finite numbers`);
+  for (const n of p.nodes as unknown[]) {
+    const node = n as Partial<CpuProfile['nodes'][number]> | null;
+    const f = node?.callFrame;
+    if (!finite(node?.id) || f === undefined || typeof f.functionName !== 'string' || typeof f.url !== 'string' || !finite(f.lineNumber) || (node!.children !== undefined && !(Array.isArray(node!.children) && node!.children.every(finite)))) {
+      throw new Error(`${name}: a node without a numeric id, a call frame (functionName, url, lineNumber) or numeric children`);
+    }
+  }
   return p as CpuProfile;
 }
 
@@ -89,12 +99,15 @@ function moduleLoadingNodes(profile: CpuProfile): Set<number> {
   const ids = new Set(profile.nodes.map((n) => n.id));
   for (const n of profile.nodes) for (const c of n.children ?? []) ids.delete(c);
   const loading = new Set<number>();
-  // Iterative depth-first walk from the roots (a deep stack must not overflow ours).
+  // Iterative depth-first walk from the roots (a deep stack must not overflow ours); each node once,
+  // so a file whose children loop back cannot keep it going.
   const stack = [...ids].map((id) => ({ id, under: false }));
+  const seen = new Set<number>();
   while (stack.length > 0) {
     const { id, under } = stack.pop()!;
     const node = byId.get(id);
-    if (node === undefined) continue;
+    if (node === undefined || seen.has(id)) continue;
+    seen.add(id);
     const { functionName, url } = node.callFrame;
     // The body of one of our modules (or a script's) runs under the loader too, but it is the
     // program's own work (an entry point's top level); a dependency's body stays start-up.
