@@ -26,6 +26,8 @@ describe('bench smoke run with --profile', () => {
     const verifyThreads = results.find((r) => r.scenario === 'verify')!.profiles!.threads;
     const workerPackages = verifyThreads.filter((t) => t.process === 'verifier' && t.thread > 0).flatMap((t) => t.summary.packages.filter((p) => p.kind === 'ours' && p.ms > 0).map((p) => p.pkg));
     expect(workerPackages).toEqual(expect.arrayContaining(['protocol']));
+    // Each process's whole CPU (native threads too) came with it at exit.
+    expect(verifyThreads.find((t) => t.process === 'verifier')?.processCpuMs).toBeGreaterThan(0);
     const markdown = await readFile(paths.markdown, 'utf8');
     expect(markdown).toMatch(/### CPU profiles[\s\S]*^\| cityops ingest \| \d+ \| main \| under test \|/m);
     expect(markdown).toMatch(/^#### verifier · pid \d+ · worker \d+ thread \(under test\)$/m);

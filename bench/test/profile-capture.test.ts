@@ -58,5 +58,9 @@ describe('profile capture', () => {
       ['bench process (load generator, observer)', 'bench', 'main'],
     ]);
     expect(threads[0]!.pid).toBe(child.pid);
+    // The whole process's CPU (every thread), written at exit by the sidecar; the bench's own over the capture.
+    const childCpu = threads[0]!.processCpuMs!;
+    expect(childCpu).toBeGreaterThan(0);
+    expect(threads[2]!.processCpuMs).toBeGreaterThan(0);
   }, 60_000);
 });

@@ -21,6 +21,16 @@ if (isMainThread && dir !== undefined && dir !== '') {
   } catch {
     // A missing directory loses a label, never the process under test.
   }
+  // The whole process's CPU (every thread, native ones such as chDB's engine too, which no
+  // .cpuprofile holds): the report sets the profiled threads against it.
+  process.on('exit', () => {
+    const { user, system } = process.cpuUsage();
+    try {
+      writeFileSync(join(dir, `${process.pid}.exit.json`), `${JSON.stringify({ pid: process.pid, cpuMs: (user + system) / 1000 })}\n`);
+    } catch {
+      // as above
+    }
+  });
   // --cpu-prof writes its profile only on a normal exit: a process that would die of SIGTERM or
   // SIGINT by default (no handler of its own) exits instead, so the bench's stop still yields its
   // profile. A process with its own handler is left to it (this one then does nothing).

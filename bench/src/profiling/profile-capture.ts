@@ -55,6 +55,7 @@ export function createProfileCapture(config: ProfileCaptureConfig, deps: Profile
   const now = deps.now ?? (() => new Date());
   let saved: { dir: string | undefined; options: string | undefined } | undefined;
   let session: Session | undefined;
+  let cpuAtStart: NodeJS.CpuUsage | undefined;
   return {
     async start() {
       if (saved !== undefined) return;
@@ -66,6 +67,7 @@ export function createProfileCapture(config: ProfileCaptureConfig, deps: Profile
       env.NODE_OPTIONS = `${saved.options ?? ''} --import ${JSON.stringify(SIDECAR)}`.trim();
       const sidecar = { pid: process.pid, ppid: process.ppid, argv: process.argv.slice(0, 4), execArgv: [], role: 'bench process (load generator, observer)', startedAt: now().toISOString() };
       await writeFile(join(config.dir, `${process.pid}.process.json`), `${JSON.stringify(sidecar)}\n`);
+      cpuAtStart = process.cpuUsage();
       session = new Session();
       session.connect();
       await session.post('Profiler.enable');
@@ -86,6 +88,9 @@ export function createProfileCapture(config: ProfileCaptureConfig, deps: Profile
       try {
         const { profile } = await open.post('Profiler.stop');
         await writeFile(join(config.dir, profileFileName(process.pid, 0, now())), JSON.stringify(profile));
+        // As the sidecar does for a child at exit: the bench's CPU over the scenario, every thread.
+        const cpu = process.cpuUsage(cpuAtStart);
+        await writeFile(join(config.dir, `${process.pid}.exit.json`), `${JSON.stringify({ pid: process.pid, cpuMs: (cpu.user + cpu.system) / 1000 })}\n`);
       } finally {
         open.disconnect();
       }

@@ -14,6 +14,8 @@ export interface ProfiledThread {
   /** `cityops ingest`, `cityops simulate`, or the role the bench gave it (`verifier: POST /v1/verify`). */
   readonly process: string;
   readonly kind: ProcessKind;
+  /** The whole process's CPU (all its threads, native ones too) when it exited; undefined if unknown. */
+  readonly processCpuMs?: number;
   readonly summary: ProfileSummary;
 }
 
@@ -68,8 +70,15 @@ export async function readProfiles(path: string, options: SummaryOptions): Promi
     } catch {
       // A profile from elsewhere (or a process that started before the sidecar): unnamed.
     }
+    let processCpuMs: number | undefined;
+    try {
+      const cpuMs = (JSON.parse(await readFile(join(dir, `${pid}.exit.json`), 'utf8')) as { cpuMs?: unknown }).cpuMs;
+      if (typeof cpuMs === 'number' && Number.isFinite(cpuMs)) processCpuMs = cpuMs;
+    } catch {
+      // killed before its exit handler ran, or a profile from elsewhere
+    }
     const summary = summarizeCpuProfile(parseCpuProfile(await readFile(file, 'utf8'), file), summaryOptions);
-    threads.push({ file: name, pid, thread, ...describeProcess(sidecar), summary });
+    threads.push({ file: name, pid, thread, ...describeProcess(sidecar), ...(processCpuMs === undefined ? {} : { processCpuMs }), summary });
   }
   return threads.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || a.process.localeCompare(b.process) || a.pid - b.pid || a.thread - b.thread);
 }

@@ -58,6 +58,19 @@ export function renderProfiles(threads: readonly ProfiledThread[], options: Prof
         `${pkg === undefined ? '' : `${cell(pkg.pkg)} ${pkg.percent.toFixed(1)} %`} | ${fn === undefined ? '' : `${cell(fn.function)} ${fn.percent.toFixed(1)} %`} |`,
     );
   }
+  const processes = [...new Map(threads.filter((t) => t.processCpuMs !== undefined).map((t) => [t.pid, t])).values()];
+  if (processes.length > 0) {
+    lines.push('', '| process | pid | side | process CPU s (all threads) | profiled threads busy s | in no profile s |', '|---|---|---|---|---|---|');
+    for (const p of processes) {
+      const busy = threads.filter((t) => t.pid === p.pid).reduce((sum, t) => sum + t.summary.busyMs, 0);
+      lines.push(`| ${cell(p.process)} | ${p.pid} | ${p.kind} | ${s(p.processCpuMs!)} | ${s(busy)} | ${s(Math.max(0, p.processCpuMs! - busy))} |`);
+    }
+    lines.push(
+      '',
+      "In no profile: native threads (chDB's engine, libuv's pool, V8's GC helpers and compiler) and the profiler's own cost; the bench's figure is its CPU over the scenario. " +
+        'Sampled busy time is wall time: on a loaded machine it includes time a thread waited for a core, so it can exceed the CPU.',
+    );
+  }
   lines.push(
     '',
     'Shares are of the busy time (sampled time but idle and Atomics.wait); self time: in the function itself, not its callees. ' +
