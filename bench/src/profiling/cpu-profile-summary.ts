@@ -1,3 +1,4 @@
+import { benchErrors } from '../bench-errors.ts';
 import { codeLocation, type CodeKind } from './code-location.ts';
 import type { SourceLineFinder } from './source-line.ts';
 
@@ -73,21 +74,21 @@ export function parseCpuProfile(text: string, name: string): CpuProfile {
   try {
     value = JSON.parse(text);
   } catch (err) {
-    throw new Error(`${name}: not JSON (${(err as Error).message.slice(0, 80)})`, { cause: err });
+    throw benchErrors.BENCH_ERR_PROFILE_INVALID(`${name}: not JSON (${(err as Error).message.slice(0, 80)})`, err);
   }
   const p = value as Partial<CpuProfile> | null;
   if (p === null || typeof p !== 'object' || !Array.isArray(p.nodes) || !Array.isArray(p.samples) || !Array.isArray(p.timeDeltas) || typeof p.startTime !== 'number' || typeof p.endTime !== 'number') {
-    throw new Error(`${name}: not a V8 CPU profile (nodes, samples, timeDeltas, startTime, endTime)`);
+    throw benchErrors.BENCH_ERR_PROFILE_INVALID(`${name}: not a V8 CPU profile (nodes, samples, timeDeltas, startTime, endTime)`);
   }
-  if (p.samples.length !== p.timeDeltas.length) throw new Error(`${name}: ${p.samples.length} samples but ${p.timeDeltas.length} time deltas`);
+  if (p.samples.length !== p.timeDeltas.length) throw benchErrors.BENCH_ERR_PROFILE_INVALID(`${name}: ${p.samples.length} samples but ${p.timeDeltas.length} time deltas`);
   // A string among the numbers would concatenate instead of add: every figure checked once here.
   const finite = (x: unknown) => typeof x === 'number' && Number.isFinite(x);
-  if (!p.samples.every(finite) || !p.timeDeltas.every(finite) || !finite(p.startTime) || !finite(p.endTime)) throw new Error(`${name}: samples, time deltas and times must be finite numbers`);
+  if (!p.samples.every(finite) || !p.timeDeltas.every(finite) || !finite(p.startTime) || !finite(p.endTime)) throw benchErrors.BENCH_ERR_PROFILE_INVALID(`${name}: samples, time deltas and times must be finite numbers`);
   for (const n of p.nodes as unknown[]) {
     const node = n as Partial<CpuProfile['nodes'][number]> | null;
     const f = node?.callFrame;
     if (!finite(node?.id) || f === undefined || typeof f.functionName !== 'string' || typeof f.url !== 'string' || !finite(f.lineNumber) || (node!.children !== undefined && !(Array.isArray(node!.children) && node!.children.every(finite)))) {
-      throw new Error(`${name}: a node without a numeric id, a call frame (functionName, url, lineNumber) or numeric children`);
+      throw benchErrors.BENCH_ERR_PROFILE_INVALID(`${name}: a node without a numeric id, a call frame (functionName, url, lineNumber) or numeric children`);
     }
   }
   return p as CpuProfile;
@@ -109,9 +110,9 @@ function moduleLoadingNodes(profile: CpuProfile): Set<number> {
     if (node === undefined || seen.has(id)) continue;
     seen.add(id);
     const { functionName, url } = node.callFrame;
-    // The body of one of our modules (or a script's) runs under the loader too, but it is the
-    // program's own work (an entry point's top level); a dependency's body stays start-up.
-    const ownModuleBody = functionName === '' && url.startsWith('file:') && !url.includes('/node_modules/');
+    // The body of one of our modules (or of a script, `-e`'s `[eval]`) runs under the loader too,
+    // but it is the program's own work (an entry point's top level); a dependency's body stays start-up.
+    const ownModuleBody = functionName === '' && url !== '' && !url.startsWith('node:') && !url.includes('/node_modules/');
     const here = url.startsWith('node:internal/modules/') || (under && !ownModuleBody);
     if (here) loading.add(id);
     for (const c of node.children ?? []) stack.push({ id: c, under: here });

@@ -1,5 +1,6 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { benchErrors } from '../bench-errors.ts';
 import { parseCpuProfile, summarizeCpuProfile, type ProfileSummary, type SummaryOptions } from './cpu-profile-summary.ts';
 import { createSourceLineFinder } from './source-line.ts';
 
@@ -16,6 +17,8 @@ export interface ProfiledThread {
   readonly kind: ProcessKind;
   /** The whole process's CPU (all its threads, native ones too) when it exited; undefined if unknown. */
   readonly processCpuMs?: number;
+  /** CPU ms per thread name at exit (/proc/self/task: `node`, `V8 DefaultWorke`, ClickHouse's pools...). */
+  readonly threadCpuMs?: Readonly<Record<string, number>>;
   readonly summary: ProfileSummary;
 }
 
@@ -60,7 +63,7 @@ export async function readProfiles(path: string, options: SummaryOptions): Promi
   for (const name of names) {
     const file = join(dir, name);
     const size = (await stat(file)).size;
-    if (size > MAX_PROFILE_BYTES) throw new Error(`${file}: ${Math.round(size / 2 ** 20)} MiB, more than a bench profile (${MAX_PROFILE_BYTES / 2 ** 20} MiB)`);
+    if (size > MAX_PROFILE_BYTES) throw benchErrors.BENCH_ERR_PROFILE_INVALID(`${file}: ${Math.round(size / 2 ** 20)} MiB, more than a bench profile (${MAX_PROFILE_BYTES / 2 ** 20} MiB)`);
     const match = PROFILE_NAME.exec(name);
     const pid = match === null ? 0 : Number(match[1]);
     const thread = match === null ? 0 : Number(match[2]);
@@ -71,14 +74,18 @@ export async function readProfiles(path: string, options: SummaryOptions): Promi
       // A profile from elsewhere (or a process that started before the sidecar): unnamed.
     }
     let processCpuMs: number | undefined;
+    let threadCpuMs: Record<string, number> | undefined;
     try {
-      const cpuMs = (JSON.parse(await readFile(join(dir, `${pid}.exit.json`), 'utf8')) as { cpuMs?: unknown }).cpuMs;
-      if (typeof cpuMs === 'number' && Number.isFinite(cpuMs)) processCpuMs = cpuMs;
+      const exit = JSON.parse(await readFile(join(dir, `${pid}.exit.json`), 'utf8')) as { cpuMs?: unknown; threads?: unknown };
+      if (typeof exit.cpuMs === 'number' && Number.isFinite(exit.cpuMs)) processCpuMs = exit.cpuMs;
+      if (exit.threads !== null && typeof exit.threads === 'object') {
+        threadCpuMs = Object.fromEntries(Object.entries(exit.threads).filter((e): e is [string, number] => typeof e[1] === 'number' && Number.isFinite(e[1])));
+      }
     } catch {
       // killed before its exit handler ran, or a profile from elsewhere
     }
     const summary = summarizeCpuProfile(parseCpuProfile(await readFile(file, 'utf8'), file), summaryOptions);
-    threads.push({ file: name, pid, thread, ...describeProcess(sidecar), ...(processCpuMs === undefined ? {} : { processCpuMs }), summary });
+    threads.push({ file: name, pid, thread, ...describeProcess(sidecar), ...(processCpuMs === undefined ? {} : { processCpuMs }), ...(threadCpuMs === undefined ? {} : { threadCpuMs }), summary });
   }
   return threads.sort((a, b) => KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) || a.process.localeCompare(b.process) || a.pid - b.pid || a.thread - b.thread);
 }

@@ -60,10 +60,16 @@ export function renderProfiles(threads: readonly ProfiledThread[], options: Prof
   }
   const processes = [...new Map(threads.filter((t) => t.processCpuMs !== undefined).map((t) => [t.pid, t])).values()];
   if (processes.length > 0) {
-    lines.push('', '| process | pid | side | process CPU s (all threads) | profiled threads busy s | in no profile s |', '|---|---|---|---|---|---|');
+    lines.push('', '| process | pid | side | process CPU s (all threads) | profiled threads busy s | in no profile s | CPU by thread name (s) |', '|---|---|---|---|---|---|---|');
     for (const p of processes) {
       const busy = threads.filter((t) => t.pid === p.pid).reduce((sum, t) => sum + t.summary.busyMs, 0);
-      lines.push(`| ${cell(p.process)} | ${p.pid} | ${p.kind} | ${s(p.processCpuMs!)} | ${s(busy)} | ${s(Math.max(0, p.processCpuMs! - busy))} |`);
+      const names = Object.entries(p.threadCpuMs ?? {})
+        .filter(([, ms]) => ms >= 50)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 6)
+        .map(([name, ms]) => `${cell(name)} ${s(ms)}`)
+        .join(', ');
+      lines.push(`| ${cell(p.process)} | ${p.pid} | ${p.kind} | ${s(p.processCpuMs!)} | ${s(busy)} | ${s(Math.max(0, p.processCpuMs! - busy))} | ${names} |`);
     }
     lines.push(
       '',
