@@ -61,7 +61,7 @@ describe('profile capture', () => {
     // The whole process's CPU (every thread), written at exit by the sidecar; the bench's own over the capture.
     const childCpu = threads[0]!.processCpuMs!;
     expect(childCpu).toBeGreaterThan(0);
-    expect(Object.keys(threads[0]!.threadCpuMs ?? {})).toContain('node'); // per thread name, from /proc/self/task
+    expect(Object.keys(threads[0]!.threadCpuMs ?? {})).toContain('main thread'); // per thread name, from /proc/self/task
     expect(threads[2]!.processCpuMs).toBeGreaterThan(0);
   }, 60_000);
 });

@@ -57,7 +57,9 @@ function threadCpu() {
   for (const tid of tasks.slice(0, 2000)) {
     try {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[\d:/_-]+$/, '') || '?';
+      // The main thread (tid = pid) apart: the others keep the process's name unless they set one.
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')).replace(/[\d:/_-]+$/, '') || '?';
+      const name = tid === String(process.pid) ? 'main thread' : comm;
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       byName[name] = (byName[name] ?? 0) + (Number(fields[11]) + Number(fields[12])) * 10;
     } catch {
