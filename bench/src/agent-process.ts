@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { profileNodeArgs } from './profiling/profile-capture.ts';
 
 export interface JsonLinesProcess {
   readonly child: ChildProcess;
@@ -16,7 +17,7 @@ export interface JsonLinesProcess {
  * `nodeArgs` replace the tsx loader, e.g. to run a bundled `.mjs` with plain node.
  */
 export function startJsonLinesProcess(file: string, args: readonly string[], nodeArgs: readonly string[] = ['--import', 'tsx']): JsonLinesProcess {
-  const child = spawn(process.execPath, [...nodeArgs, file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
+  const child = spawn(process.execPath, [...profileNodeArgs(), ...nodeArgs, file, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn' } });
   let errText = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
     errText = (errText + chunk).slice(-20_000);

@@ -2,4 +2,5 @@ import { defineErrors } from '@cityops/protocol';
 
 export const benchErrors = defineErrors({
   BENCH_ERR_USAGE: { message: 'Invalid command line', statusCode: 2 },
+  BENCH_ERR_PROFILE_INVALID: { message: 'Not a V8 CPU profile of a bench run', statusCode: 1 },
 });

@@ -9,6 +9,8 @@ export interface BenchOptions {
   /** undefined: each scenario's own default. */
   readonly durationS: number | undefined;
   readonly smoke: boolean;
+  /** CPU profiles of every process and thread the scenarios start, and of the bench itself. */
+  readonly profile: boolean;
   readonly out: string;
 }
 
@@ -22,11 +24,13 @@ export function benchUsage(scenarios: readonly Scenario[]): string {
     return `  ${s.name.padEnd(width)}  ${s.onlyWhenNamed === true ? '(only when named) ' : ''}${question.length > 110 ? `${question.slice(0, 107)}...` : question}`;
   });
   return [
-    'npm run bench [-- <scenario>...] [--duration S] [--smoke] [--out DIR]',
+    'npm run bench [-- <scenario>...] [--duration S] [--smoke] [--profile] [--out DIR]',
     '  runs the named scenarios (none named: all but those run only when named), each measured against a peer or a',
     '  limit in the same run; writes a JSON and a Markdown report (with SVG charts) to DIR (default bench/results).',
     `  --duration S: seconds of load (1 to ${MAX_DURATION_S}; default each scenario's own, mostly 20); --smoke: a`,
-    '  second or two of every scenario, only to prove it still runs.',
+    '  second or two of every scenario, only to prove it still runs. --profile: CPU profiles (node --cpu-prof) of',
+    '  every process and thread a scenario starts and of the bench itself, into DIR/<date>-profiles/<scenario>/,',
+    '  summarised in the report (top functions by self time, GC, rollup by package).',
     'scenarios:',
     ...rows,
   ].join('\n');
@@ -42,6 +46,7 @@ export function parseBenchOptions(argv: readonly string[], scenarios: readonly S
       options: {
         duration: { type: 'string' },
         smoke: { type: 'boolean', default: false },
+        profile: { type: 'boolean', default: false },
         out: { type: 'string', default: defaultOut },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -61,7 +66,7 @@ export function parseBenchOptions(argv: readonly string[], scenarios: readonly S
     }
   }
   const chosen = positionals.length === 0 ? scenarios.filter((s) => values.smoke || s.onlyWhenNamed !== true) : scenarios.filter((s) => positionals.includes(s.name));
-  return { help: values.help, chosen, durationS, smoke: values.smoke, out: values.out };
+  return { help: values.help, chosen, durationS, smoke: values.smoke, profile: values.profile, out: values.out };
 }
 
 /** What `npm run bench` prints for a misuse: one line, the usage only on --help. */

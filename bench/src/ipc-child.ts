@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { profileNodeArgs } from './profiling/profile-capture.ts';
 
 /** Every message a child sends has a type; `{ type: 'error', message }` fails whatever is awaited. */
 export interface IpcMessage {
@@ -28,7 +29,8 @@ export async function forkIpcChild<Command extends object, Message extends IpcMe
   name: string,
   readyTimeoutMs: number,
 ): Promise<IpcChild<Command, Message>> {
-  const child: ChildProcess = fork(file, [...args], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const profile = profileNodeArgs();
+  const child: ChildProcess = fork(file, [...args], { execArgv: [...profile, '--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const exited = once(child, 'exit');
   exited.catch(() => undefined);
 
@@ -70,8 +72,12 @@ export async function forkIpcChild<Command extends object, Message extends IpcMe
     },
     async close() {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGKILL');
+      // Profiled (--profile), it exits on SIGTERM so that --cpu-prof writes its profile (SIGKILL
+      // after 10 s); otherwise SIGKILL at once, as always.
+      const killer = profile.length > 0 ? setTimeout(() => child.kill('SIGKILL'), 10_000) : undefined;
+      child.kill(profile.length > 0 ? 'SIGTERM' : 'SIGKILL');
       await exited;
+      clearTimeout(killer);
     },
   };
 }

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { benchUsage, benchUsageLine, parseBenchOptions } from './bench-options.ts';
 import { machineInfo } from './machine-info.ts';
-import { writeReport } from './report.ts';
+import { createProfileCapture } from './profiling/profile-capture.ts';
+import { readProfiles, repositoryWorkspaces } from './profiling/profile-directory.ts';
+import { reportStamp, writeReport } from './report.ts';
 import type { Scenario, ScenarioResult } from './scenario.ts';
 import { alertsScenario } from './scenarios/alerts-scenario.ts';
 import { brokerScenario } from './scenarios/broker-scenario.ts';
@@ -22,23 +24,30 @@ const SCENARIOS: readonly Scenario[] = [codecScenario, ingestScenario, verifySce
 
 const DEFAULT_OUT = join(import.meta.dirname, '..', 'results');
 
-/** `npm run bench [-- <scenario>...] [--duration S] [--smoke] [--out DIR]` */
+/** `npm run bench [-- <scenario>...] [--duration S] [--smoke] [--profile] [--out DIR]` */
 export async function runBench(argv: string[]): Promise<{ results: ScenarioResult[]; paths: { json: string; markdown: string } }> {
   const options = parseBenchOptions(argv, SCENARIOS, DEFAULT_OUT);
   if (options.help) throw new Error('runBench: --help is answered by the command line, not run');
   const results: ScenarioResult[] = [];
+  const profileRoot = join(options.out, `${reportStamp(new Date().toISOString())}-profiles`);
+  const workspaces = options.profile ? await repositoryWorkspaces() : [];
   for (const scenario of options.chosen) {
     const workDir = await mkdtemp(join(tmpdir(), `cityops-bench-${scenario.name}-`));
+    // Without --profile nothing is captured and nothing changes for the processes under test.
+    const profileDir = join(profileRoot, scenario.name);
+    const capture = options.profile ? createProfileCapture({ dir: profileDir }, { env: process.env }) : undefined;
     try {
-      results.push(
-        await scenario.run({
-          durationS: options.smoke ? 2 : (options.durationS ?? scenario.defaultDurationS ?? 20),
-          smoke: options.smoke,
-          workDir,
-          log: (line) => process.stderr.write(`${line}\n`),
-        }),
-      );
+      await capture?.start();
+      const result = await scenario.run({
+        durationS: options.smoke ? 2 : (options.durationS ?? scenario.defaultDurationS ?? 20),
+        smoke: options.smoke,
+        workDir,
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+      await capture?.stop();
+      results.push(capture === undefined ? result : { ...result, profiles: { dir: profileDir, threads: await readProfiles(profileDir, { workspaces, top: 20 }) } });
     } finally {
+      await capture?.stop();
       await rm(workDir, { recursive: true, force: true });
     }
   }

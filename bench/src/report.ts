@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { renderChart } from './charts/render-chart.ts';
 import type { MachineInfo } from './machine-info.ts';
+import { renderProfiles } from './profiling/profile-markdown.ts';
 import type { ScenarioResult } from './scenario.ts';
 
 export interface BenchReport {
@@ -47,6 +48,10 @@ export function renderMarkdown(report: BenchReport): string {
     for (const t of r.tables ?? []) {
       lines.push('', `${t.title}:`, '', `| ${t.columns.join(' | ')} |`, `|${t.columns.map(() => '---').join('|')}|`);
       for (const row of t.rows) lines.push(`| ${row.join(' | ')} |`);
+    }
+    if (r.profiles !== undefined) {
+      lines.push('', '### CPU profiles', '', `\`${r.profiles.dir}\` (\`npm run bench:profile-report -- <dir>\` reads them again).`, '');
+      lines.push(...(r.profiles.threads.length === 0 ? ['No profile was written.'] : renderProfiles(r.profiles.threads, { headingLevel: 4, top: 15 })));
     }
     lines.push('');
   }

@@ -1,4 +1,5 @@
 import type { Chart } from './charts/chart-spec.ts';
+import type { ProfiledThread } from './profiling/profile-directory.ts';
 
 /** One benchmark scenario: a question, measured against a peer or a limit in the same run. */
 export interface ScenarioOptions {
@@ -22,6 +23,8 @@ export interface ScenarioResult {
   readonly tables?: readonly ReportTable[];
   /** Charts the report draws as SVG beside the Markdown (bars: ours vs a peer, limit or target; lines over time). */
   readonly charts?: readonly Chart[];
+  /** With `--profile`: where the run's CPU profiles are, and each process's and thread's summary. */
+  readonly profiles?: { readonly dir: string; readonly threads: readonly ProfiledThread[] };
 }
 
 export interface ReportTable {

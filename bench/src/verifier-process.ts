@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { VerifierConfigInput } from '@cityops/verifier';
+import { PROFILE_ROLE_ENV, profileNodeArgs } from './profiling/profile-capture.ts';
 import { scrape } from './prometheus-text.ts';
 
 export interface VerifierProcess {
@@ -25,7 +26,7 @@ const SCANNERS = 64;
  * (embedded chDB in a temporary directory, no audit written there): requests authenticate with
  * their Basic credentials as real doors do, and each costs what it costs a scanner in production.
  */
-export async function startVerifierProcess(trustPath: string, pool: NonNullable<VerifierConfigInput['pool']> = {}): Promise<VerifierProcess> {
+export async function startVerifierProcess(trustPath: string, pool: NonNullable<VerifierConfigInput['pool']> = {}, role = 'verifier'): Promise<VerifierProcess> {
   // rates off: the load drives 64 doors thousands of times a second each, far past a door's rate
   // (rates.checksPerSecond); with it on nearly every request would be THROTTLED, not verified.
   const config: VerifierConfigInput = { http: { port: 0, maxBatchItems: 256 }, trust: { source: trustPath }, pool, rates: { enabled: false } };
@@ -48,10 +49,11 @@ export async function startVerifierProcess(trustPath: string, pool: NonNullable<
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   })();`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '-e', script], {
+  const child = spawn(process.execPath, [...profileNodeArgs(), '--import', 'tsx', '-e', script], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: {
       ...process.env,
+      [PROFILE_ROLE_ENV]: role, // names it in a --profile report
       CITYOPS_VERIFIER: import.meta.resolve('@cityops/verifier'),
       CITYOPS_PINO: import.meta.resolve('pino'),
       CITYOPS_WAREHOUSE: import.meta.resolve('@cityops/warehouse'),

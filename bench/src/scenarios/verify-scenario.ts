@@ -79,7 +79,7 @@ export const verifyScenario: Scenario = {
     const shared = smoke ? await startVerifierProcess(trustPath) : undefined;
     const [singleCodes, batchCodes] = smoke ? [codes.slice(0, count / 2), codes.slice(count / 2)] : [codes, codes];
     async function measure(path: string, bodies: readonly string[], connections: number) {
-      const verifier = shared ?? (await startVerifierProcess(trustPath));
+      const verifier = shared ?? (await startVerifierProcess(trustPath, {}, `verifier: POST ${path}`));
       try {
         // The warm-up also makes every scanner's first (scrypt) check, so the run sees the cached ones only.
         if (warm.length > 0) await postEach(autocannon, verifier.httpUrl, '/v1/verify', warm.map((qr) => JSON.stringify({ qr })), 16, 2, verifier.authorizations);
