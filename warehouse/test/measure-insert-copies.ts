@@ -44,8 +44,9 @@ gcObserver.observe({ entryTypes: ['gc'] });
 const packer = createReadingsPacker({ maxInsertRows: 1_000_000 });
 const dir = await mkdtemp(join(tmpdir(), 'cityops-measure-insert-'));
 
-async function round(): Promise<{ cpuNs: number; wallNs: number; packNs: number; gcNs: number; bytes: number }> {
+async function round(): Promise<{ cpuNs: number; wallNs: number; packNs: number; gcNs: number; bytes: number; faults: number }> {
   const gc0 = gcMs;
+  const faults0 = process.resourceUsage().minorPageFault;
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   let packNs = 0;
@@ -66,7 +67,8 @@ async function round(): Promise<{ cpuNs: number; wallNs: number; packNs: number;
   const cpu = process.cpuUsage(cpu0);
   // Let the GC observer deliver this round's entries before reading them.
   await new Promise((resolve) => setImmediate(resolve));
-  return { cpuNs: (cpu.user + cpu.system) * 1000, wallNs, packNs, gcNs: (gcMs - gc0) * 1e6, bytes };
+  const faults = process.resourceUsage().minorPageFault - faults0;
+  return { cpuNs: (cpu.user + cpu.system) * 1000, wallNs, packNs, gcNs: (gcMs - gc0) * 1e6, bytes, faults };
 }
 
 const readings = READINGS_PER_BATCH * BATCHES_PER_INSERT * INSERTS_PER_ROUND;
@@ -87,6 +89,8 @@ process.stdout.write(
     wall_ns_per_reading: perReading(best.wallNs),
     pack_wall_ns_per_reading: perReading(best.packNs),
     gc_ns_per_reading: perReading(best.gcNs),
+    // First touches of fresh memory (new slabs, chunks): each a kernel trap that zeroes a page.
+    minor_page_faults_per_1k_readings: Math.round((best.faults / readings) * 1000 * 10) / 10,
     cpu_ns_per_reading_all_rounds: results.map((x) => perReading(x.cpuNs)),
   })}\n`,
 );
