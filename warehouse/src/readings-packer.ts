@@ -10,7 +10,7 @@ const MAX_BYTES_PER_ROW = 1024;
  * Batches are encoded into slabs of this size, each batch's bytes a window the batch keeps: ~7
  * batches of 100 readings (~9 KiB) share one allocation, and a slab's unused tail is under a batch.
  * 64 KiB, not more: with 256 KiB slabs the ingest bench's profile showed the writer's stores 3-4x
- * slower (fresh memory each slab; glibc serves ≥ 128 KiB from mmap), 2,962 ms against 1,575 ms.
+ * slower (fresh memory each slab, likely mmap'd: glibc's threshold is 128 KiB), 2,962 ms against 1,575 ms.
  */
 const SLAB_BYTES = 64 * 1024;
 
