@@ -1,44 +1,18 @@
-import { constants } from 'node:buffer';
 import { randomUUID } from 'node:crypto';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { drainPending, Session } from 'chdb';
 import type { Backend } from './backend.ts';
 import { fromChdbError } from './chdb-errors.ts';
 import { warehouseErrors } from './errors.ts';
-import {
-  encodeReadingsRowBinary,
-  READINGS_ROWBINARY_COLUMN_LIST,
-  READINGS_ROWBINARY_STRUCTURE,
-} from './readings-rowbinary.ts';
-import { createRowBinaryWriter } from './rowbinary-encoder.ts';
+import { writeInsertFile } from './insert-file.ts';
+import { createReadingsPacker } from './readings-packer.ts';
+import { READINGS_ROWBINARY_COLUMN_LIST, READINGS_ROWBINARY_STRUCTURE } from './readings-rowbinary.ts';
 import type { PackedBatch } from './types.ts';
 import type { ChdbWarehouseConfig } from './warehouse-config.ts';
 
-/** Batches' bytes are written to the insert file in chunks of about this size. */
-const CHUNK_BYTES = 1024 * 1024;
-
-function* chunksOf(batches: readonly PackedBatch[]): Generator<Buffer> {
-  let group: Buffer[] = [];
-  let bytes = 0;
-  for (const { data } of batches) {
-    if (data.format !== 'rowbinary') continue; // refused before writing (insertReadings)
-    group.push(data.bytes);
-    bytes += data.bytes.length;
-    if (bytes >= CHUNK_BYTES) {
-      yield Buffer.concat(group, bytes);
-      group = [];
-      bytes = 0;
-    }
-  }
-  if (bytes > 0) yield Buffer.concat(group, bytes);
-}
-
 /** Under the data directory: RowBinary files waiting for their INSERT … SELECT FROM file(). */
 export const INSERT_TMP_DIR = 'cityops-insert-tmp';
-
-/** Readings are short (ids ≤ 64 chars, places ≤ 48): 1 KiB a row bounds the buffer generously. */
-const MAX_BYTES_PER_ROW = 1024;
 
 /**
  * One block, one part per partition: the block limits are raised to the insert's row count so the
@@ -79,13 +53,11 @@ export async function openChdbBackend(config: ChdbWarehouseConfig): Promise<Back
     throw fromChdbError(err, `cannot open chDB at ${path}`);
   }
 
-  // Encodes one batch at a time; each batch's bytes are copied out, so the buffer stays one batch large.
-  const packer = createRowBinaryWriter({ maxBytes: Math.min(config.maxInsertRows * MAX_BYTES_PER_ROW, constants.MAX_LENGTH) });
+  const packer = createReadingsPacker(config);
 
-  /** Writes the batches' bytes, gathered into chunks of about CHUNK_BYTES (one write each, not one per batch). */
   async function writeReadingsFile(file: string, batches: readonly PackedBatch[]): Promise<void> {
     try {
-      await writeFile(file, chunksOf(batches));
+      await writeInsertFile(file, batches);
     } catch (err) {
       throw warehouseErrors.WAREHOUSE_ERR_UNAVAILABLE(`cannot write the insert file ${file}`, err);
     }
@@ -128,7 +100,7 @@ export async function openChdbBackend(config: ChdbWarehouseConfig): Promise<Back
     },
     packReadings(batch) {
       try {
-        return { format: 'rowbinary', bytes: Buffer.from(encodeReadingsRowBinary(packer, [batch])) };
+        return { format: 'rowbinary', bytes: packer.pack(batch) };
       } catch (err) {
         // RangeError: a value outside its column type (boot above 2^32, a fractional ts, ...).
         throw warehouseErrors.WAREHOUSE_ERR_ARGUMENT(`cannot encode readings: ${(err as Error).message}`, err);

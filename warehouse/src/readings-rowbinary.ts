@@ -32,34 +32,39 @@ export const READINGS_ROWBINARY_COLUMN_LIST = READINGS_ROWBINARY_COLUMNS.map(([n
 
 /**
  * Encodes every reading of the batches into the writer (after a reset) and returns the bytes: a
- * view onto the writer's buffer, valid until its next use. `idx` is the reading's position in its
- * batch, so (device, boot, seq, idx) names one reading.
+ * view onto the writer's buffer, valid until its next use.
  */
 export function encodeReadingsRowBinary(writer: RowBinaryWriter, batches: readonly StoredBatch[]): Buffer {
   writer.reset();
-  for (const batch of batches) {
-    const { readings, place } = batch;
-    if (readings.length === 0) continue;
-    const prefixStart = writer.length;
-    writer.string(place.district);
-    writer.string(place.subdistrict);
-    writer.string(place.grid);
-    writer.string(place.building);
-    writer.string(batch.device);
-    writer.uint32(batch.boot);
-    writer.uint32(batch.seq);
-    writer.dateTime64Ms(batch.receivedAt);
-    const prefixEnd = writer.length;
-    for (let idx = 0; idx < readings.length; idx++) {
-      const r = readings[idx]!;
-      if (idx > 0) writer.repeat(prefixStart, prefixEnd);
-      writer.string(r.sensor);
-      writer.string(r.metric);
-      writer.dateTime64Ms(r.ts);
-      writer.float64(r.value);
-      writer.bool(r.alarm === true);
-      writer.uint16(idx);
-    }
-  }
+  for (const batch of batches) appendBatchRowBinary(writer, batch);
   return writer.view();
+}
+
+/**
+ * Appends one batch's readings to the writer. `idx` is the reading's position in its batch, so
+ * (device, boot, seq, idx) names one reading.
+ */
+export function appendBatchRowBinary(writer: RowBinaryWriter, batch: StoredBatch): void {
+  const { readings, place } = batch;
+  if (readings.length === 0) return;
+  const prefixStart = writer.length;
+  writer.string(place.district);
+  writer.string(place.subdistrict);
+  writer.string(place.grid);
+  writer.string(place.building);
+  writer.string(batch.device);
+  writer.uint32(batch.boot);
+  writer.uint32(batch.seq);
+  writer.dateTime64Ms(batch.receivedAt);
+  const prefixEnd = writer.length;
+  for (let idx = 0; idx < readings.length; idx++) {
+    const r = readings[idx]!;
+    if (idx > 0) writer.repeat(prefixStart, prefixEnd);
+    writer.string(r.sensor);
+    writer.string(r.metric);
+    writer.dateTime64Ms(r.ts);
+    writer.float64(r.value);
+    writer.bool(r.alarm === true);
+    writer.uint16(idx);
+  }
 }

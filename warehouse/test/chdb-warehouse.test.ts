@@ -178,6 +178,18 @@ describe('readings', () => {
     }
   });
 
+  it('inserts packed batches as they are, empty ones among them, and refuses a batch packed for a server wherever it sits', async () => {
+    const w = await open();
+    const packed = [batch('gw-p', PLACE_A, 1, 1, readings(3, DAY)), batch('gw-p', PLACE_A, 1, 2, []), batch('gw-p', PLACE_A, 1, 3, readings(2, DAY))].map((b) => w.pack(b));
+    expect(packed[1]?.data).toEqual({ format: 'rowbinary', bytes: Buffer.alloc(0) });
+    const json = { device: 'gw-j', boot: 1, seq: 1, rows: 1, data: { format: 'json', rows: [{ device: 'gw-j' }] } } as const;
+    await expectCode(w.insertPacked([packed[0]!, json, packed[2]!]), 'WAREHOUSE_ERR_ARGUMENT');
+    expect(await readdir(join(path, INSERT_TMP_DIR))).toEqual([]);
+    await w.insertPacked(packed);
+    const rows = await w.query<{ seq: number; idx: number }>('SELECT seq, idx FROM readings ORDER BY seq, idx');
+    expect(rows).toEqual([{ seq: 1, idx: 0 }, { seq: 1, idx: 1 }, { seq: 1, idx: 2 }, { seq: 3, idx: 0 }, { seq: 3, idx: 1 }]);
+  });
+
   it("reads the engine's own memory account: tracked allocations and each cache", async () => {
     const w = await open();
     await w.insertBatches([batch('gw-mem', PLACE_A, 1, 1, readings(10, DAY))]);

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createRowBinaryWriter } from '../src/rowbinary-encoder.ts';
+import { createReadingsPacker } from '../src/readings-packer.ts';
 import { encodeReadingsRowBinary, READINGS_ROWBINARY_STRUCTURE } from '../src/readings-rowbinary.ts';
+import type { StoredBatch } from '../src/types.ts';
 
 const hex = (b: Buffer) => b.toString('hex');
 
@@ -65,6 +67,86 @@ describe('RowBinary writer', () => {
     w.repeat(1, 4);
     expect(w.view().toString('latin1')).toBe('\u0003abc\u0003abcabc');
     expect(() => w.repeat(0, 99)).toThrow(RangeError);
+  });
+});
+
+describe('RowBinary writer: taking bytes', () => {
+  it('hands out windows of one slab that no later write touches, then moves on to a new slab', () => {
+    // 4 KiB and up: below that Buffer.allocUnsafe carves from Node's shared pool, and .buffer says nothing.
+    const w = createRowBinaryWriter({ initialBytes: 4096, maxBytes: 8192 });
+    w.string('abc');
+    w.repeat(0, 4);
+    const first = w.take();
+    expect(first.toString('latin1')).toBe('\u0003abc\u0003abc');
+    expect(w.length).toBe(0);
+    w.uint32(0x01020304); // positions count from the take: repeat(0, 4) is this uint32
+    w.repeat(0, 4);
+    const second = w.take();
+    expect(hex(second)).toBe('04030201'.repeat(2));
+    expect(second.buffer).toBe(first.buffer); // one allocation for both
+    expect(second.byteOffset).toBe(first.byteOffset + first.length);
+    // 16 bytes used of 4,096: a 3,000-byte string fits, the next one does not and moves to a new slab
+    // with the 8 bytes written before it.
+    w.string('x'.repeat(3000));
+    const third = w.take();
+    expect(third.buffer).toBe(first.buffer);
+    w.float64(1);
+    w.string('y'.repeat(3000));
+    const fourth = w.take();
+    expect(fourth.buffer).not.toBe(first.buffer);
+    expect(fourth.readDoubleLE(0)).toBe(1);
+    expect(fourth.subarray(10).toString('latin1')).toBe('y'.repeat(3000));
+    expect(first.toString('latin1')).toBe('\u0003abc\u0003abc');
+    expect(hex(second)).toBe('04030201'.repeat(2));
+    expect(third.subarray(2).toString('latin1')).toBe('x'.repeat(3000));
+  });
+
+  it('rewinds to the last take on reset, and bounds the bytes since the last take', () => {
+    const w = createRowBinaryWriter({ initialBytes: 16, maxBytes: 24 });
+    w.float64(7);
+    const kept = w.take();
+    w.float64(8);
+    w.reset();
+    expect(w.length).toBe(0);
+    w.float64(9);
+    expect(w.take().readDoubleLE(0)).toBe(9);
+    expect(kept.readDoubleLE(0)).toBe(7);
+    // 24 bytes since the take fit although 40 were written in all; the 25th does not.
+    for (let i = 0; i < 3; i++) w.float64(i);
+    expect(() => w.uint8(1)).toThrow(/bound of 24 bytes/);
+    expect(() => w.repeat(0, 25)).toThrow(RangeError);
+    expect(w.take()).toHaveLength(24);
+    expect(w.take()).toHaveLength(0);
+  });
+});
+
+describe('readings packer', () => {
+  const place = { district: 'd', subdistrict: 's', grid: 'g', building: 'b' };
+  const stored = (seq: number, n: number, boot = 1): StoredBatch => ({
+    device: `gw-${seq}`, place, boot, seq, receivedAt: 5000 + seq,
+    readings: Array.from({ length: n }, (_, i) => ({ sensor: `s-${i}`, metric: 'pm25', ts: 1000 + i, value: i / 4 })),
+  });
+
+  it('packs each batch into bytes of its own, equal to the batch encoded alone', () => {
+    const packer = createReadingsPacker({ maxInsertRows: 10_000 });
+    const reference = createRowBinaryWriter({ maxBytes: 1 << 22 });
+    // Enough batches to fill several 64 KiB slabs, one of them larger than a slab.
+    const batches = Array.from({ length: 120 }, (_, i) => stored(i, i === 60 ? 5000 : 30 + (i % 50)));
+    const out = batches.map((b) => packer.pack(b));
+    batches.forEach((b, i) => expect(hex(out[i]!), `batch ${i}`).toBe(hex(encodeReadingsRowBinary(reference, [b]))));
+    const slabs = new Set(out.map((b) => b.buffer)).size;
+    expect(slabs).toBeGreaterThan(1);
+    expect(slabs).toBeLessThan(batches.length / 4);
+    expect(packer.pack(stored(999, 0))).toHaveLength(0);
+  });
+
+  it('leaves nothing of a batch that fails to encode', () => {
+    const packer = createReadingsPacker({ maxInsertRows: 100 });
+    const before = packer.pack(stored(1, 3));
+    expect(() => packer.pack(stored(2, 3, 2 ** 32))).toThrow(RangeError);
+    const after = packer.pack(stored(3, 3));
+    expect(hex(after)).toBe(hex(encodeReadingsRowBinary(createRowBinaryWriter({ maxBytes: 4096 }), [stored(3, 3)])));
+    expect(after.byteOffset).toBe(before.byteOffset + before.length);
   });
 });
 
