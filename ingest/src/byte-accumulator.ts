@@ -19,18 +19,21 @@ export function createByteAccumulator(): ByteAccumulator {
   let owned = false;
   return {
     append(chunk, expected) {
-      if (buffer === undefined) {
+      // A chunk that is a small view of a larger allocation (Node's Buffer pool: 8 KiB on Node 20,
+      // 64 KiB on 24) is copied, so a held CONNECT never pins more memory than it has bytes.
+      const pins = chunk.buffer.byteLength > 2 * chunk.length + 256;
+      if (buffer === undefined && !pins) {
         buffer = chunk;
         length = chunk.length;
         return;
       }
       const needed = length + chunk.length;
-      if (!owned || needed > buffer.length) {
-        // allocUnsafeSlow: not a slice of Node's shared 8 KiB pool, which a held slice would pin.
+      if (buffer === undefined || !owned || needed > buffer.length) {
+        // allocUnsafeSlow: not a slice of Node's shared Buffer pool, which a held slice would pin.
         // Doubling, but never past the packet's declared size: 2,048 sockets each holding a CONNECT
         // just short of the limit cost the limit each, not twice it.
         const next = Buffer.allocUnsafeSlow(Math.max(needed, Math.min(Math.max(256, 2 * needed), expected ?? Number.POSITIVE_INFINITY)));
-        buffer.copy(next, 0, 0, length);
+        buffer?.copy(next, 0, 0, length);
         buffer = next;
         owned = true;
       }

@@ -2,12 +2,21 @@ import { describe, expect, it } from 'vitest';
 import { createByteAccumulator } from '../src/byte-accumulator.ts';
 
 describe('byte accumulator', () => {
-  it('keeps a single chunk as it came', () => {
+  it('keeps a single chunk as it came when it owns its memory, and copies a small view of a larger one', () => {
+    const own = Buffer.allocUnsafeSlow(13);
+    own.write('whole CONNECT', 'latin1');
     const acc = createByteAccumulator();
-    const chunk = Buffer.from('whole CONNECT');
-    acc.append(chunk);
-    expect(acc.bytes()).toBe(chunk);
-    expect(acc.length).toBe(chunk.length);
+    acc.append(own);
+    expect(acc.bytes()).toBe(own);
+    expect(acc.length).toBe(13);
+
+    // A slice of a 64 KiB allocation (Node's Buffer pool, or a read arena): holding it would pin it all.
+    const view = Buffer.alloc(65_536).subarray(100, 113);
+    view.write('whole CONNECT', 'latin1');
+    const copied = createByteAccumulator();
+    copied.append(view);
+    expect(copied.bytes().toString('latin1')).toBe('whole CONNECT');
+    expect(copied.bytes().buffer.byteLength).toBeLessThanOrEqual(256);
   });
 
   it('joins a CONNECT sent a byte at a time, holding at most about twice its length', () => {

@@ -5,7 +5,7 @@ import { verifierErrors } from './errors.ts';
 /**
  * The envelope in which reference data travels to scanners over retained MQTT
  * (`cityops/v1/reference/{kind}`): the body as the scanner would read it from its HTTP source (the
- * trust list as the verifier read it; the revocation filter in CBF1), a header that names the kind,
+ * trust list as the verifier read it; the revocation filter in CBF2), a header that names the kind,
  * a version that only grows, when the data was last known current, and the body's SHA-256, and a
  * signature over magic and header by the publisher's key (Ed25519, or ECDSA P-256/384 with SHA-256,
  * DER). A scanner applies a body only when the signature holds with the key it is configured with,

@@ -47,7 +47,9 @@ const TWO_32 = 4294967296;
 
 export function createRowBinaryWriter(options: RowBinaryWriterOptions): RowBinaryWriter {
   const { maxBytes } = options;
-  let buf = Buffer.allocUnsafe(Math.min(options.initialBytes ?? 64 * 1024, maxBytes));
+  // allocUnsafeSlow: a slab is an allocation of its own, never a slice of Node's Buffer pool (64 KiB on
+  // Node 24), which later slabs would share.
+  let buf = Buffer.allocUnsafeSlow(Math.min(options.initialBytes ?? 64 * 1024, maxBytes));
   const slabBytes = buf.length;
   /** Where the bytes not yet taken start: everything before belongs to earlier `take()` callers. */
   let mark = 0;
@@ -59,7 +61,7 @@ export function createRowBinaryWriter(options: RowBinaryWriterOptions): RowBinar
     const needed = pending + extra;
     if (needed > maxBytes) throw new RangeError(`RowBinary buffer would exceed its bound of ${maxBytes} bytes`);
     // A buffer nothing was taken from doubles; one shared with taken bytes is left to them, for a new slab.
-    const next = Buffer.allocUnsafe(Math.min(maxBytes, Math.max(mark === 0 ? buf.length * 2 : slabBytes, needed)));
+    const next = Buffer.allocUnsafeSlow(Math.min(maxBytes, Math.max(mark === 0 ? buf.length * 2 : slabBytes, needed)));
     buf.copy(next, 0, mark, off);
     buf = next;
     mark = 0;

@@ -67,7 +67,7 @@ export const scannerAgentConfigSchema = {
             ...trustCheckProperties,
           },
         },
-        /** The revocation filter (the verifier's `GET /v1/revocation/filter`, CBF1). Absent: nothing is revoked offline. */
+        /** The revocation filter (the verifier's `GET /v1/revocation/filter`, CBF2; CBF1 still read). Absent: nothing is revoked offline. */
         revocation: {
           type: 'object',
           additionalProperties: false,
