@@ -13,9 +13,10 @@ import type { AttackSpec, AttackStats } from '../hostile-attack-messages.ts';
 import { untilDrained } from '../ingest-drained.ts';
 import { processCpuSeconds } from '../process-cpu.ts';
 import { processMemoryMiB, sampleRss } from '../process-memory.ts';
-import { metricOrZero, scrape } from '../prometheus-text.ts';
+import { bucketQuantileBound, histogramBuckets, metricOrZero, scrape } from '../prometheus-text.ts';
 import type { Scenario, ScenarioOptions, ScenarioResult } from '../scenario.ts';
 import { startSoakLoad, type SoakLoad } from '../soak-load-client.ts';
+import { phaseTable, type PhaseResult } from './hostile-phase-table.ts';
 import { runSensorFlood, type SensorFloodOptions } from './hostile-sensor-flood.ts';
 
 const QUESTION =
@@ -148,11 +149,6 @@ async function untilSettled(metricsUrl: string): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
-interface PhaseResult {
-  readonly key: HostilePhaseKey;
-  readonly seconds: number;
-  readonly figures: Record<string, number>;
-}
 
 interface Services {
   readonly broker: CityopsProcess;
@@ -160,6 +156,12 @@ interface Services {
   readonly metricsUrl: string;
   readonly load: SoakLoad;
   readonly attacker: Attacker;
+}
+
+/** The histogram's q-quantile bound over one phase's observations; -1 (shown as –) when it made none. */
+function phaseQuantile(before: string, after: string, name: string, q: number): number {
+  const bound = bucketQuantileBound(histogramBuckets(before, name), histogramBuckets(after, name), q);
+  return Number.isNaN(bound) ? -1 : bound;
 }
 
 async function runPhase(key: HostilePhaseKey, spec: AttackSpec | undefined, phaseS: number, s: Services): Promise<PhaseResult> {
@@ -202,6 +204,11 @@ async function runPhase(key: HostilePhaseKey, spec: AttackSpec | undefined, phas
     // scheduling shows too, but only as the broker's process felt it.
     broker_loop_delay_p99_ms: round(1000 * Math.max(...[midText, endText].map((t) => metricOrZero(t, 'cityops_ingest_nodejs_eventloop_lag_p99_seconds'))), 1),
     broker_loop_delay_max_ms: round(1000 * Math.max(...[midText, endText].map((t) => metricOrZero(t, 'cityops_ingest_nodejs_eventloop_lag_max_seconds'))), 1),
+    // The broker's own part of a PUBACK (a batch received → its WAL record written) and the store's
+    // inserts in this phase: where a PUBACK p99 that moves comes from, inside the broker or outside it.
+    wal_append_p99_ms_at_most: round(1000 * phaseQuantile(start.text, endText, 'cityops_ingest_wal_append_duration_seconds', 0.99), 1),
+    store_flushes: round(metricOrZero(endText, 'cityops_ingest_flush_duration_seconds_count') - metricOrZero(start.text, 'cityops_ingest_flush_duration_seconds_count')),
+    store_flush_p99_ms_at_most: round(1000 * phaseQuantile(start.text, endText, 'cityops_ingest_flush_duration_seconds', 0.99), 1),
   };
   if (attack !== undefined) {
     Object.assign(f, {
@@ -216,36 +223,6 @@ async function runPhase(key: HostilePhaseKey, spec: AttackSpec | undefined, phas
     });
   }
   return { key, seconds, figures: f };
-}
-
-/** The table of the report: a row per phase, its figures against the quiet baseline. */
-function phaseTable(phases: readonly PhaseResult[], all: Record<string, number>) {
-  const cell = (v: number | undefined) => (v === undefined || v < 0 ? '–' : v);
-  return {
-    title: 'Phases (each as long as the others; the attacks from their own addresses)',
-    columns: ['phase', 'gateway batches/s', 'PUBACK p50 ms', 'PUBACK p99 ms', 'p99 / quiet (attacks: the quiet phases around; quiet: the first)', 'rate / quiet', 'broker RSS max MiB', 'RSS growth MiB (attacks: beyond the quiet phases around)', 'broker CPU cores', 'broker loop delay p99 ms', 'attack sockets/s', 'attacker CPU cores', 'refused packets', 'refused sockets (address, unauth., deadline)', 'refused CONNECT rate, failed logins', 'unauth. sockets mid-phase'],
-    rows: phases.map((p) => {
-      const f = p.figures;
-      return [
-        HOSTILE_PHASES.find((h) => h.key === p.key)!.label,
-        f.acked_batches_per_second!,
-        f.puback_p50_ms!,
-        f.puback_p99_ms!,
-        all[`${p.key}_p99_to_quiet`]!,
-        all[`${p.key}_rate_to_quiet`]!,
-        f.broker_rss_max_mib!,
-        all[`${p.key}_broker_rss_growth_beyond_quiet_mib`] === undefined ? f.broker_rss_growth_mib! : `${f.broker_rss_growth_mib} (${all[`${p.key}_broker_rss_growth_beyond_quiet_mib`]})`,
-        f.broker_cpu_cores!,
-        f.broker_loop_delay_p99_ms!,
-        cell(f.attack_sockets_per_second),
-        f.attacker_cpu_cores!,
-        f.refused_packets!,
-        `${f.refused_sockets_address_connections}, ${f.refused_sockets_unauthenticated}, ${f.refused_sockets_connect_timeout}`,
-        `${f.refused_connection_rate}, ${f.refused_logins}`,
-        f.unauthenticated_sockets_mid!,
-      ];
-    }),
-  };
 }
 
 export function createHostileScenario(full: HostileOptions, smokeOptions: HostileOptions): Scenario {
