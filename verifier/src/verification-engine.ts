@@ -85,7 +85,7 @@ export function createVerificationEngine(options: VerificationEngineOptions, dep
   }
 
   function finish(request: VerifyRequest, verdict: Verdict, pseudonym: string, at: number, started: number, cached: boolean): Verdict {
-    metrics.verdicts.inc({ verdict: verdict.verdict, reason: verdict.reason, kind: verdict.kind ?? 'unknown', transport: request.transport });
+    metrics.verdictCounts.add({ verdict: verdict.verdict, reason: verdict.reason, kind: verdict.kind ?? 'unknown', transport: request.transport });
     metrics.verifySeconds.observe({ transport: request.transport, cache: cached ? 'hit' : 'miss' }, (performance.now() - started) / 1000);
     audit?.record({
       at,
@@ -116,7 +116,7 @@ export function createVerificationEngine(options: VerificationEngineOptions, dep
       const key = options.cacheTtlMs > 0 ? `${judgedAt ?? ''}\n${qrDigest(request.qr)}` : undefined;
       if (key !== undefined) {
         const hit = cache.get(key, context.generation, at);
-        metrics.cacheLookups.inc({ result: hit === undefined ? 'miss' : 'hit' });
+        metrics.cacheLookupCounts.add({ result: hit === undefined ? 'miss' : 'hit' });
         if (hit !== undefined) return finish(request, hit.verdict, hit.pseudonym, at, started, true);
       }
       const auth =

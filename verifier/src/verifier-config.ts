@@ -200,7 +200,7 @@ export const verifierConfigSchema = {
         /** A batch goes to a worker at this many items ... */
         batchMaxItems: { type: 'integer', minimum: 1, maximum: 4096, default: 64 },
         /** ... or this long after its first item (0: at the end of the current event-loop turn). */
-        batchMaxDelayMs: { type: 'number', minimum: 0, maximum: 100, default: 1 },
+        batchMaxDelayMs: { type: 'number', minimum: 0, maximum: 100, default: 0 },
         /**
          * Batches a thread holds at once: 2 lets it start the next batch while the main thread takes
          * the previous result (measured: 2 threads at 1 reached about the rate of 1 thread).

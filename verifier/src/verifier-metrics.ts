@@ -1,5 +1,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { createHttpServerMetrics, createServiceRegistry } from '@cityops/protocol/service-metrics';
+import { createCounterTally } from './counter-tally.ts';
+import { createTallyHistogram } from './tally-histogram.ts';
 
 /** What the gauges read at scrape time, attached by the service once its parts exist. */
 export interface MetricsProbe {
@@ -21,6 +23,9 @@ export interface MetricsProbe {
 export function createVerifierMetrics(registry = new Registry()) {
   createServiceRegistry('cityops_verifier_', registry);
   let probe: MetricsProbe | undefined;
+  // Per verdict: counted in plain numbers, handed to prom-client at scrape time (issue 20, cut 4).
+  const verdictCounts = createCounterTally(['verdict', 'reason', 'kind', 'transport'] as const);
+  const cacheLookupCounts = createCounterTally(['result'] as const);
   const gauge = (name: string, help: string, read: (p: MetricsProbe) => number | undefined) =>
     new Gauge({
       name,
@@ -53,13 +58,18 @@ export function createVerifierMetrics(registry = new Registry()) {
       help: 'Tracked addresses forgotten to keep the lockout within limits.maxAddresses.',
       registers: [registry],
     }),
+    /** Count verdicts here (the hot path); `verdicts` shows them at the next read. */
+    verdictCounts,
     verdicts: new Counter({
       name: 'cityops_verifier_verdicts_total',
       help: 'Verdicts given, by verdict, reason code, code kind and transport (http, batch, mqtt).',
       labelNames: ['verdict', 'reason', 'kind', 'transport'] as const,
       registers: [registry],
+      collect() {
+        verdictCounts.drainInto(this);
+      },
     }),
-    verifySeconds: new Histogram({
+    verifySeconds: createTallyHistogram({
       name: 'cityops_verifier_verify_seconds',
       help: 'Time from a request item arriving to its verdict, by transport and whether the cache answered.',
       labelNames: ['transport', 'cache'] as const,
@@ -99,11 +109,16 @@ export function createVerifierMetrics(registry = new Registry()) {
       help: 'Keys parsed by pool threads since they started (grows with kids and trust versions, not with requests).',
       registers: [registry],
     }),
+    /** Count lookups here (the hot path); `cacheLookups` shows them at the next read. */
+    cacheLookupCounts,
     cacheLookups: new Counter({
       name: 'cityops_verifier_cache_lookups_total',
       help: 'Verdict cache lookups, by result (hit, miss).',
       labelNames: ['result'] as const,
       registers: [registry],
+      collect() {
+        cacheLookupCounts.drainInto(this);
+      },
     }),
     cacheEvictions: new Counter({
       name: 'cityops_verifier_cache_evictions_total',

@@ -37,7 +37,7 @@ const WORKER_FILE = fileURLToPath(new URL('./verify-worker.mjs', import.meta.url
 
 /**
  * The piscina pool behind a micro-batcher: items gather into batches of ≤ batchMaxItems or
- * ≤ batchMaxDelayMs, one piscina task each, so message passing costs once per batch (per-item
+ * ≤ batchMaxDelayMs (longer while a batch already waits for a thread), one piscina task each, so message passing costs once per batch (per-item
  * tasks measured slower than the main thread). The trust list travels by reference (a
  * SharedArrayBuffer) with its version; threads parse each key once per version.
  */
@@ -76,9 +76,12 @@ export function createVerifyPool(config: VerifyPoolConfig, deps: { readonly metr
     }
   }
 
+  // A batch already waiting for a thread means the threads are behind: the next batch gathers
+  // until one returns (one piscina task, one wake-up, for many single requests). A full queue is
+  // not held back: that batch goes to be answered OVERLOADED at once.
   const batcher = createMicroBatcher<TrustSnapshot, string, Authentication>(
     { maxItems: config.batchMaxItems, maxDelayMs: config.batchMaxDelayMs },
-    runBatch,
+    { run: runBatch, hold: () => pool !== undefined && pool.queueSize > 0 && pool.queueSize < config.maxQueue },
   );
 
   return {

@@ -125,9 +125,11 @@ describe('micro-batcher', () => {
   it('sends a batch when full, after the delay, or when the key changes', async () => {
     vi.useFakeTimers();
     const sent: { key: string; items: number[] }[] = [];
-    const batcher = createMicroBatcher<string, number, number>({ maxItems: 3, maxDelayMs: 1 }, (key, items) => {
-      sent.push({ key, items: [...items] });
-      return Promise.resolve(items.map((i) => i * 10));
+    const batcher = createMicroBatcher<string, number, number>({ maxItems: 3, maxDelayMs: 1 }, {
+      run: (key, items) => {
+        sent.push({ key, items: [...items] });
+        return Promise.resolve(items.map((i) => i * 10));
+      },
     });
     const full = [batcher.push('a', 1), batcher.push('a', 2), batcher.push('a', 3)];
     expect(sent).toEqual([{ key: 'a', items: [1, 2, 3] }]);
@@ -143,9 +145,9 @@ describe('micro-batcher', () => {
   });
 
   it('fails every item of a batch whose run fails or miscounts', async () => {
-    const failing = createMicroBatcher<number, number, number>({ maxItems: 2, maxDelayMs: 0 }, () => Promise.reject(new Error('down')));
+    const failing = createMicroBatcher<number, number, number>({ maxItems: 2, maxDelayMs: 0 }, { run: () => Promise.reject(new Error('down')) });
     await expect(Promise.all([failing.push(1, 1), failing.push(1, 2)])).rejects.toThrow('down');
-    const short = createMicroBatcher<number, number, number>({ maxItems: 2, maxDelayMs: 0 }, () => Promise.resolve([1]));
+    const short = createMicroBatcher<number, number, number>({ maxItems: 2, maxDelayMs: 0 }, { run: () => Promise.resolve([1]) });
     const results = await Promise.allSettled([short.push(1, 1), short.push(1, 2)]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
   });
