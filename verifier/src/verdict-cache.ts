@@ -19,43 +19,144 @@ export interface VerdictCache {
   readonly size: number;
 }
 
+const NONE = -1;
+
 /**
  * A bounded LRU of recent verdicts, keyed by venue and the QR text's SHA-256 (never the text).
- * A Map keeps insertion order: a hit is moved to the end, and when full the first (least recently
- * used) entry goes. Entries made under another generation of reference data never answer, and the
- * service clears the cache on every swap so they do not take room either. Expired entries leave
- * from the least recently used end as new ones arrive, so a quiet hour does not hold a full cache
- * of dead verdicts (each is deleted once: the work is amortised O(1) per set).
+ *
+ * The recency order is a doubly linked list over slots (two Int32Arrays), beside a Map from key to
+ * slot that is only looked up, never walked. A Map's first entry is not a queue: V8 leaves deleted
+ * entries as holes until it rebuilds the table, so taking the oldest as `keys().next()` walked over
+ * every entry deleted since, once the cache was full or its entries expired: 31-149 µs a lookup on
+ * distinct codes (verifier/test/measure-verdict-cache.ts; the dedup window had the same fault).
+ *
+ * Entries made under another generation of reference data never answer, and the service clears the
+ * cache on every swap so they do not take room either. Expired entries leave from the least recently
+ * used end as new ones arrive, so a quiet hour does not hold a full cache of dead verdicts (each is
+ * removed once: amortised O(1) per set). The slot arrays grow by doubling up to `maxEntries`, so a
+ * large bound costs memory only when it is used.
  */
 export function createVerdictCache(config: { readonly maxEntries: number }, deps: { readonly onEvict: () => void }): VerdictCache {
-  const entries = new Map<string, CachedVerdict>();
+  const max = config.maxEntries;
+  const index = new Map<string, number>();
+  let keys: (string | undefined)[] = [];
+  let values: (CachedVerdict | undefined)[] = [];
+  let older = new Int32Array(0);
+  let newer = new Int32Array(0);
+  /** Slots emptied by expiry or a stale lookup, taken before a new one. */
+  let free: number[] = [];
+  let used = 0;
+  let oldest = NONE;
+  let newest = NONE;
+
+  function unlink(slot: number): void {
+    const o = older[slot]!;
+    const n = newer[slot]!;
+    if (o === NONE) oldest = n;
+    else newer[o] = n;
+    if (n === NONE) newest = o;
+    else older[n] = o;
+  }
+
+  function append(slot: number): void {
+    older[slot] = newest;
+    newer[slot] = NONE;
+    if (newest === NONE) oldest = slot;
+    else newer[newest] = slot;
+    newest = slot;
+  }
+
+  /** Makes `slot` the most recently used. */
+  function touch(slot: number): void {
+    if (slot === newest) return;
+    unlink(slot);
+    append(slot);
+  }
+
+  function remove(slot: number): void {
+    unlink(slot);
+    index.delete(keys[slot]!);
+    keys[slot] = undefined;
+    values[slot] = undefined;
+    free.push(slot);
+  }
+
+  function grow(): void {
+    const capacity = Math.min(max, Math.max(64, older.length * 2));
+    const o = new Int32Array(capacity);
+    const n = new Int32Array(capacity);
+    o.set(older);
+    n.set(newer);
+    older = o;
+    newer = n;
+  }
+
+  /** Drops expired entries from the least recently used end, up to the first live one. */
+  function sweep(now: number): void {
+    while (oldest !== NONE && values[oldest]!.until <= now) remove(oldest);
+  }
+
+  /** A slot for a new entry: an emptied one, a never used one, or the least recently used one's. */
+  function takeSlot(): number {
+    const reused = free.pop();
+    if (reused !== undefined) return reused;
+    if (used < max) {
+      if (used === older.length) grow();
+      return used++;
+    }
+    const evicted = oldest;
+    remove(evicted);
+    deps.onEvict();
+    return free.pop()!;
+  }
+
   return {
     get size() {
-      return entries.size;
+      return index.size;
     },
     get(key, generation, now) {
-      const entry = entries.get(key);
-      if (entry === undefined) return undefined;
-      entries.delete(key);
-      if (entry.generation !== generation || now >= entry.until) return undefined;
-      entries.set(key, entry);
+      const slot = index.get(key);
+      if (slot === undefined) return undefined;
+      const entry = values[slot]!;
+      if (entry.generation !== generation || now >= entry.until) {
+        remove(slot);
+        return undefined;
+      }
+      touch(slot);
       return entry;
     },
     set(key, entry, now) {
-      if (config.maxEntries === 0) return;
-      entries.delete(key);
-      entries.set(key, entry);
-      for (const [oldest, { until }] of entries) {
-        if (until > now) break;
-        entries.delete(oldest);
+      if (max === 0) return;
+      const known = index.get(key);
+      // Dead on arrival (an expired code's verdict): it could never answer, so it takes no one's room.
+      if (entry.until <= now) {
+        if (known !== undefined) remove(known);
+        return;
       }
-      while (entries.size > config.maxEntries) {
-        entries.delete(entries.keys().next().value as string);
-        deps.onEvict();
+      if (known !== undefined) {
+        values[known] = entry;
+        touch(known);
+        sweep(now);
+        return;
       }
+      // Dead entries at the old end go first, so a cache full of expired verdicts evicts nothing live.
+      sweep(now);
+      const taken = takeSlot();
+      keys[taken] = key;
+      values[taken] = entry;
+      index.set(key, taken);
+      append(taken);
     },
     clear() {
-      entries.clear();
+      index.clear();
+      keys = [];
+      values = [];
+      older = new Int32Array(0);
+      newer = new Int32Array(0);
+      free = [];
+      used = 0;
+      oldest = NONE;
+      newest = NONE;
     },
   };
 }
