@@ -1,0 +1,193 @@
+import { join } from 'node:path';
+import { generateCity, provisionGateways, writeCredentialsFile, type DeviceCredentials } from '@cityops/simulators';
+import { startCityops, type CityopsProcess } from '../../../test-peers/cityops-process.ts';
+import type { BrokerUnderTest, OurBroker } from '../brokers-under-test.ts';
+import { countStoredRows } from '../chdb-row-count.ts';
+import { untilDrained } from '../ingest-drained.ts';
+import { startPeerIntake, type PeerIntake } from '../peer-intake-client.ts';
+import { processCpuSeconds } from '../process-cpu.ts';
+import { metricValue, scrape } from '../prometheus-text.ts';
+
+export interface IntakeOptions {
+  readonly gateways: number;
+  /** QoS 1 batches in flight per gateway (closed loop at saturation). */
+  readonly inflight: number;
+  readonly warmupS: number;
+  /** The peer subscriber inserts when this many rows are buffered, or `flushMs` after the first. */
+  readonly flushRows: number;
+  readonly flushMs: number;
+}
+
+export interface IntakeResult {
+  readonly ratio: number;
+  readonly figures: Record<string, number>;
+  readonly notes: string[];
+}
+
+interface IntakeFigures {
+  /** count() of the store at the end over the seconds from the load's start until everything was stored. */
+  readonly storedPerSecond: number;
+  /** Rows added to the store over the measuring window. */
+  readonly windowPerSecond: number;
+  readonly storedRows: number;
+  readonly ackedReadings: number;
+  /** CPU of the pipeline's processes (broker, and the peer's subscriber) per reading stored in the window. */
+  readonly cpuUsPerReading: number;
+  readonly publisherCpuCores: number;
+  readonly drainSeconds: number;
+  readonly errors: number;
+}
+
+const BATCH = 100;
+const SATURATE = 100_000_000; // readings/s offered: far above any pipeline here, so the loop is closed
+const SUBSCRIBER_ID = 'bench-intake';
+const round = (v: number, digits = 0) => (Number.isFinite(v) ? Number(v.toFixed(digits)) : -1);
+const wait = (s: number) => new Promise((resolve) => setTimeout(resolve, s * 1000));
+
+/** The gateways' simulator (`cityops simulate --mode direct`) at saturation for warm-up + window. */
+function startGateways(broker: BrokerUnderTest, credentials: string, o: IntakeOptions, seconds: number): Promise<CityopsProcess> {
+  return startCityops([
+    'simulate', '--mode', 'direct', '--credentials', credentials, '--gateways', String(o.gateways), '--broker', broker.url,
+    '--rate', String(SATURATE), '--batch', String(BATCH), '--inflight', String(o.inflight), '--duration', String(seconds),
+  ]);
+}
+
+/**
+ * Warm-up, then a window in which `stored()` is read at both ends and the CPU of `pids` is taken;
+ * then the load ends and `settle()` returns the final stored count once everything is in the store.
+ */
+async function runIntake(
+  sim: CityopsProcess,
+  o: IntakeOptions,
+  durationS: number,
+  pids: readonly number[],
+  stored: () => Promise<number>,
+  settle: () => Promise<number>,
+): Promise<IntakeFigures> {
+  try {
+    return await measureWindow(sim, o, durationS, pids, stored, settle);
+  } finally {
+    await sim.stop();
+  }
+}
+
+async function measureWindow(
+  sim: CityopsProcess,
+  o: IntakeOptions,
+  durationS: number,
+  pids: readonly number[],
+  stored: () => Promise<number>,
+  settle: () => Promise<number>,
+): Promise<IntakeFigures> {
+  const started = performance.now();
+  await wait(o.warmupS);
+  const rows0 = await stored();
+  const cpu0 = { pipeline: pids.map(processCpuSeconds), sim: processCpuSeconds(sim.child.pid!) };
+  const t0 = performance.now();
+  await wait(durationS);
+  const rows1 = await stored();
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu1 = { pipeline: pids.map(processCpuSeconds), sim: processCpuSeconds(sim.child.pid!) };
+  const done = await sim.waitForJson((v) => v.done === true, 120_000);
+  await sim.stop();
+  const loadEnded = performance.now();
+  const storedRows = await settle();
+  const pipelineCpu = cpu1.pipeline.reduce((sum, c, i) => sum + c - cpu0.pipeline[i]!, 0);
+  return {
+    storedPerSecond: storedRows / ((performance.now() - started) / 1000),
+    windowPerSecond: (rows1 - rows0) / seconds,
+    storedRows,
+    ackedReadings: Number(done.readingsAcked),
+    cpuUsPerReading: (pipelineCpu / (rows1 - rows0)) * 1e6,
+    publisherCpuCores: (cpu1.sim - cpu0.sim) / seconds,
+    drainSeconds: (performance.now() - loadEnded) / 1000,
+    errors: Number(done.errors),
+  };
+}
+
+/** Ours (already running; stopped at the end, so that its store can be counted). */
+async function measureOurs(broker: OurBroker, o: IntakeOptions, run: { durationS: number; workDir: string }): Promise<IntakeFigures> {
+  const fleet = await provisionGateways(broker.httpUrl, broker.adminToken, generateCity({ gateways: o.gateways, seed: 7 }).gateways);
+  const credentials = join(run.workDir, 'intake-ours-credentials.json');
+  await writeCredentialsFile(credentials, fleet);
+  const sim = await startGateways(broker, credentials, o, o.warmupS + run.durationS);
+  const written = async () => metricValue(await scrape(`${broker.httpUrl}/metrics`), 'cityops_ingest_warehouse_rows_written_total');
+  return runIntake(sim, o, run.durationS, [broker.pid], written, async () => {
+    await untilDrained(broker.httpUrl, 0, 120_000);
+    await broker.stop();
+    // count() in the store itself, once ingest has closed it.
+    return countStoredRows(join(broker.dataDir, 'warehouse'), 'readings');
+  });
+}
+
+/** The peer pipeline (mosquitto and `peer`, subscribed before the load starts); `peer` ends with its last count. */
+async function measurePeer(broker: BrokerUnderTest, peer: PeerIntake, o: IntakeOptions, run: { durationS: number; workDir: string }): Promise<IntakeFigures & { inserts: number; droppedBatches: number }> {
+  {
+    // The same gateway ids (and so topics) as on ours; mosquitto ignores the secrets (anonymous access).
+    const fleet: DeviceCredentials[] = generateCity({ gateways: o.gateways, seed: 7 }).gateways.map((g) => ({ id: g.id, secret: 'unused', place: g.place, sensors: g.sensors }));
+    const credentials = join(run.workDir, 'intake-peer-credentials.json');
+    await writeCredentialsFile(credentials, fleet);
+    const sim = await startGateways(broker, credentials, o, o.warmupS + run.durationS);
+    let last = { inserts: 0, droppedBatches: 0 };
+    const figures = await runIntake(sim, o, run.durationS, [broker.pid, peer.pid], async () => (await peer.count()).stored, async () => {
+      const counts = await peer.finish();
+      last = counts;
+      return counts.stored;
+    });
+    return { ...figures, ...last };
+  }
+}
+
+/** The peer's subscriber → chDB process, connected to `brokerUrl`; start it before the load (and its measurement). */
+export function startIntakePeer(brokerUrl: string, o: IntakeOptions, workDir: string): Promise<PeerIntake> {
+  return startPeerIntake({ brokerUrl, clientId: SUBSCRIBER_ID, dir: join(workDir, 'intake-peer'), flushRows: o.flushRows, flushMs: o.flushMs, maxBufferBytes: 256 << 20 });
+}
+
+/**
+ * Intake: gateways' telemetry batches until they are stored, ours (`cityops ingest` as shipped:
+ * validation, dedup, fsync'ed WAL before the PUBACK, embedded chDB) against mosquitto plus an
+ * mqtt.js subscriber inserting into chDB (peer-intake-process.ts), the same gateways and payloads.
+ */
+export async function measureIntake(
+  o: IntakeOptions,
+  brokers: { readonly ours: OurBroker; readonly mosquitto: BrokerUnderTest; readonly peer: PeerIntake },
+  run: { durationS: number; workDir: string; log: (line: string) => void },
+): Promise<IntakeResult> {
+  run.log(`broker intake: ours at saturation (${o.gateways} gateways × ${o.inflight} in flight) for ${run.durationS} s`);
+  const ours = await measureOurs(brokers.ours, o, run);
+  run.log(`broker intake: mosquitto + subscriber → chDB at saturation for ${run.durationS} s`);
+  const peer = await measurePeer(brokers.mosquitto, brokers.peer, o, run);
+  const ratio = ours.storedPerSecond / peer.storedPerSecond;
+  run.log(`broker intake: ours ${Math.round(ours.storedPerSecond)} readings/s stored, peer pipeline ${Math.round(peer.storedPerSecond)}/s, ratio ${ratio.toFixed(3)}`);
+  const figures: Record<string, number> = {
+    intake_gateways: o.gateways,
+    intake_inflight_per_gateway: o.inflight,
+    intake_readings_per_batch: BATCH,
+    intake_ratio_to_peer_pipeline: round(ratio, 3),
+  };
+  for (const [key, f] of [['ours', ours], ['peer', peer]] as const) {
+    Object.assign(figures, {
+      [`intake_${key}_stored_readings_per_second`]: Math.round(f.storedPerSecond),
+      [`intake_${key}_window_stored_readings_per_second`]: Math.round(f.windowPerSecond),
+      [`intake_${key}_stored_rows`]: f.storedRows,
+      [`intake_${key}_acked_readings`]: f.ackedReadings,
+      // Acknowledged to a gateway but not in the store: what "no durability" and a full queue cost.
+      [`intake_${key}_lost_readings`]: Math.max(0, f.ackedReadings - f.storedRows),
+      [`intake_${key}_cpu_us_per_reading`]: round(f.cpuUsPerReading, 2),
+      [`intake_${key}_publisher_cpu_cores`]: round(f.publisherCpuCores, 2),
+      [`intake_${key}_seconds_to_stored_after_load`]: round(f.drainSeconds, 1),
+      [`intake_${key}_errors`]: f.errors,
+    });
+  }
+  figures.intake_peer_inserts = peer.inserts;
+  figures.intake_peer_dropped_batches = peer.droppedBatches;
+  return {
+    ratio,
+    figures,
+    notes: [
+      `Intake: \`cityops simulate --mode direct\` (${o.gateways} gateways, ${BATCH}-reading msgpack batches, QoS 1, ${o.inflight} in flight each, ${SATURATE.toLocaleString('en')} readings/s offered so the loop is closed) for ${o.warmupS} s of warm-up and the window, against ours (\`cityops ingest\` as shipped: auth, ACL, msgpack decode and schema validation, dedup, write-ahead log fdatasync'ed before each PUBACK, batched RowBinary inserts into embedded chDB) and against the pipeline a user would assemble from peers: Debian's mosquitto (anonymous, no persistence) plus a subscriber process (mqtt.js, QoS 1 on cityops/v1/telemetry/+, PUBACK on receipt) decoding with msgpackr (the published record structures) and inserting into chDB (the same \`chdb\` package and engine) in RowBinary through a file, the fastest format of the \`ingest\` scenario's chDB ceiling, ${o.flushRows.toLocaleString('en')} rows or ${o.flushMs} ms per insert, one insert at a time, no validation, dedup or durability.`,
+      '`intake_*_stored_readings_per_second` (the target\'s figure) = count() of the store at the end ÷ seconds from the load\'s start until everything it got was stored (ours: counted by a separate process in the stopped ingest\'s store); `*_window_*` = rows added over the measuring window alone (ours: its rows-written counter; the peer: count() at both ends). `*_lost_readings` = acknowledged to a gateway but not in the store (mosquitto drops beyond 1,000 queued messages per subscriber by default, and the peer acknowledges before it stores).',
+      '`intake_*_cpu_us_per_reading` = CPU of the pipeline\'s processes (ours: the ingest process; the peer: mosquitto and the subscriber) per reading stored in the window; the publisher\'s CPU is listed apart.',
+    ],
+  };
+}
