@@ -1,12 +1,12 @@
 import { join } from 'node:path';
 import { generateCity, provisionGateways, writeCredentialsFile, type DeviceCredentials } from '@cityops/simulators';
-import { startCityops, type CityopsProcess } from '../../../test-peers/cityops-process.ts';
 import type { BrokerUnderTest, OurBroker } from '../brokers-under-test.ts';
 import { countStoredRows } from '../chdb-row-count.ts';
 import { untilDrained } from '../ingest-drained.ts';
 import { startPeerIntake, type PeerIntake } from '../peer-intake-client.ts';
 import { processCpuSeconds } from '../process-cpu.ts';
 import { metricValue, scrape } from '../prometheus-text.ts';
+import { startSoakLoad, type SoakLoad } from '../soak-load-client.ts';
 
 export interface IntakeOptions {
   readonly gateways: number;
@@ -44,35 +44,13 @@ const SUBSCRIBER_ID = 'bench-intake';
 const round = (v: number, digits = 0) => (Number.isFinite(v) ? Number(v.toFixed(digits)) : -1);
 const wait = (s: number) => new Promise((resolve) => setTimeout(resolve, s * 1000));
 
-/** The gateways' simulator (`cityops simulate --mode direct`) at saturation for warm-up + window. */
-function startGateways(broker: BrokerUnderTest, credentials: string, o: IntakeOptions, seconds: number): Promise<CityopsProcess> {
-  return startCityops([
-    'simulate', '--mode', 'direct', '--credentials', credentials, '--gateways', String(o.gateways), '--broker', broker.url,
-    '--rate', String(SATURATE), '--batch', String(BATCH), '--inflight', String(o.inflight), '--duration', String(seconds),
-  ]);
-}
-
 /**
- * Warm-up, then a window in which `stored()` is read at both ends and the CPU of `pids` is taken;
- * then the load ends and `settle()` returns the final stored count once everything is in the store.
+ * The load at saturation (warm-up, then a window in which `stored()` is read at both ends and the
+ * CPU of `pids` is taken); then the load stops and `settle()` returns the final stored count once
+ * everything it got is in the store.
  */
-async function runIntake(
-  sim: CityopsProcess,
-  o: IntakeOptions,
-  durationS: number,
-  pids: readonly number[],
-  stored: () => Promise<number>,
-  settle: () => Promise<number>,
-): Promise<IntakeFigures> {
-  try {
-    return await measureWindow(sim, o, durationS, pids, stored, settle);
-  } finally {
-    await sim.stop();
-  }
-}
-
-async function measureWindow(
-  sim: CityopsProcess,
+async function measureLoad(
+  load: SoakLoad,
   o: IntakeOptions,
   durationS: number,
   pids: readonly number[],
@@ -80,16 +58,16 @@ async function measureWindow(
   settle: () => Promise<number>,
 ): Promise<IntakeFigures> {
   const started = performance.now();
+  load.setRate(SATURATE);
   await wait(o.warmupS);
   const rows0 = await stored();
-  const cpu0 = { pipeline: pids.map(processCpuSeconds), sim: processCpuSeconds(sim.child.pid!) };
+  const cpu0 = { pipeline: pids.map(processCpuSeconds), load: processCpuSeconds(load.pid) };
   const t0 = performance.now();
   await wait(durationS);
   const rows1 = await stored();
   const seconds = (performance.now() - t0) / 1000;
-  const cpu1 = { pipeline: pids.map(processCpuSeconds), sim: processCpuSeconds(sim.child.pid!) };
-  const done = await sim.waitForJson((v) => v.done === true, 120_000);
-  await sim.stop();
+  const cpu1 = { pipeline: pids.map(processCpuSeconds), load: processCpuSeconds(load.pid) };
+  const done = await load.finish(); // stops publishing and waits for the PUBACKs in flight
   const loadEnded = performance.now();
   const storedRows = await settle();
   const pipelineCpu = cpu1.pipeline.reduce((sum, c, i) => sum + c - cpu0.pipeline[i]!, 0);
@@ -97,45 +75,76 @@ async function measureWindow(
     storedPerSecond: storedRows / ((performance.now() - started) / 1000),
     windowPerSecond: (rows1 - rows0) / seconds,
     storedRows,
-    ackedReadings: Number(done.readingsAcked),
+    ackedReadings: done.stats.readingsAcked,
     cpuUsPerReading: (pipelineCpu / (rows1 - rows0)) * 1e6,
-    publisherCpuCores: (cpu1.sim - cpu0.sim) / seconds,
+    publisherCpuCores: (cpu1.load - cpu0.load) / seconds,
     drainSeconds: (performance.now() - loadEnded) / 1000,
-    errors: Number(done.errors),
+    errors: done.stats.errors,
   };
 }
 
-/** Ours (already running; stopped at the end, so that its store can be counted). */
-async function measureOurs(broker: OurBroker, o: IntakeOptions, run: { durationS: number; workDir: string }): Promise<IntakeFigures> {
-  const fleet = await provisionGateways(broker.httpUrl, broker.adminToken, generateCity({ gateways: o.gateways, seed: 7 }).gateways);
-  const credentials = join(run.workDir, 'intake-ours-credentials.json');
-  await writeCredentialsFile(credentials, fleet);
-  const sim = await startGateways(broker, credentials, o, o.warmupS + run.durationS);
-  const written = async () => metricValue(await scrape(`${broker.httpUrl}/metrics`), 'cityops_ingest_warehouse_rows_written_total');
-  return runIntake(sim, o, run.durationS, [broker.pid], written, async () => {
-    await untilDrained(broker.httpUrl, 0, 120_000);
-    await broker.stop();
-    // count() in the store itself, once ingest has closed it.
-    return countStoredRows(join(broker.dataDir, 'warehouse'), 'readings');
+/** Both pipelines with their gateways connected and idle (rate 0), and the peer's subscriber subscribed. */
+export interface IntakeSetup {
+  readonly ours: OurBroker;
+  readonly mosquitto: BrokerUnderTest;
+  readonly peer: PeerIntake;
+  readonly oursLoad: SoakLoad;
+  readonly peerLoad: SoakLoad;
+  close(): Promise<void>;
+}
+
+/**
+ * Provisions the gateways on ours and connects a publisher process to each broker (the soak's
+ * load generator: journal-less gateways, msgpack batches, QoS 1, a bounded window each), paused;
+ * the same gateway ids and so topics on both. Nothing is measured yet.
+ */
+export async function prepareIntake(
+  o: IntakeOptions,
+  brokers: { readonly ours: OurBroker; readonly mosquitto: BrokerUnderTest; readonly peer: PeerIntake },
+  workDir: string,
+): Promise<IntakeSetup> {
+  const city = generateCity({ gateways: o.gateways, seed: 7 }).gateways;
+  const oursCredentials = join(workDir, 'intake-ours-credentials.json');
+  await writeCredentialsFile(oursCredentials, await provisionGateways(brokers.ours.httpUrl, brokers.ours.adminToken, city));
+  // mosquitto ignores the secrets (anonymous access).
+  const peerFleet: DeviceCredentials[] = city.map((g) => ({ id: g.id, secret: 'unused', place: g.place, sensors: g.sensors }));
+  const peerCredentials = join(workDir, 'intake-peer-credentials.json');
+  await writeCredentialsFile(peerCredentials, peerFleet);
+  const loads = await Promise.allSettled([
+    startSoakLoad({ brokerUrl: brokers.ours.url, credentials: oursCredentials, batch: BATCH, inflight: o.inflight }),
+    startSoakLoad({ brokerUrl: brokers.mosquitto.url, credentials: peerCredentials, batch: BATCH, inflight: o.inflight }),
+  ]);
+  const close = async () => {
+    for (const l of loads) if (l.status === 'fulfilled') await l.value.close();
+  };
+  const [oursLoad, peerLoad] = loads;
+  if (oursLoad.status === 'rejected' || peerLoad.status === 'rejected') {
+    await close();
+    throw oursLoad.status === 'rejected' ? oursLoad.reason : (peerLoad as PromiseRejectedResult).reason;
+  }
+  return { ...brokers, oursLoad: oursLoad.value, peerLoad: peerLoad.value, close };
+}
+
+/** Ours, stopped at the end so that its store can be counted (by another process). */
+function measureOurs(setup: IntakeSetup, o: IntakeOptions, durationS: number): Promise<IntakeFigures> {
+  const { ours } = setup;
+  const written = async () => metricValue(await scrape(`${ours.httpUrl}/metrics`), 'cityops_ingest_warehouse_rows_written_total');
+  return measureLoad(setup.oursLoad, o, durationS, [ours.pid], written, async () => {
+    await untilDrained(ours.httpUrl, 0, 120_000);
+    await ours.stop();
+    return countStoredRows(join(ours.dataDir, 'warehouse'), 'readings');
   });
 }
 
-/** The peer pipeline (mosquitto and `peer`, subscribed before the load starts); `peer` ends with its last count. */
-async function measurePeer(broker: BrokerUnderTest, peer: PeerIntake, o: IntakeOptions, run: { durationS: number; workDir: string }): Promise<IntakeFigures & { inserts: number; droppedBatches: number }> {
-  {
-    // The same gateway ids (and so topics) as on ours; mosquitto ignores the secrets (anonymous access).
-    const fleet: DeviceCredentials[] = generateCity({ gateways: o.gateways, seed: 7 }).gateways.map((g) => ({ id: g.id, secret: 'unused', place: g.place, sensors: g.sensors }));
-    const credentials = join(run.workDir, 'intake-peer-credentials.json');
-    await writeCredentialsFile(credentials, fleet);
-    const sim = await startGateways(broker, credentials, o, o.warmupS + run.durationS);
-    let last = { inserts: 0, droppedBatches: 0 };
-    const figures = await runIntake(sim, o, run.durationS, [broker.pid, peer.pid], async () => (await peer.count()).stored, async () => {
-      const counts = await peer.finish();
-      last = counts;
-      return counts.stored;
-    });
-    return { ...figures, ...last };
-  }
+/** The peer pipeline: `peer` inserts what it has buffered and counts its store a last time. */
+async function measurePeer(setup: IntakeSetup, o: IntakeOptions, durationS: number): Promise<IntakeFigures & { inserts: number; droppedBatches: number }> {
+  let last = { inserts: 0, droppedBatches: 0 };
+  const figures = await measureLoad(setup.peerLoad, o, durationS, [setup.mosquitto.pid, setup.peer.pid], async () => (await setup.peer.count()).stored, async () => {
+    const counts = await setup.peer.finish();
+    last = counts;
+    return counts.stored;
+  });
+  return { ...figures, ...last };
 }
 
 /** The peer's subscriber → chDB process, connected to `brokerUrl`; start it before the load (and its measurement). */
@@ -148,15 +157,11 @@ export function startIntakePeer(brokerUrl: string, o: IntakeOptions, workDir: st
  * validation, dedup, fsync'ed WAL before the PUBACK, embedded chDB) against mosquitto plus an
  * mqtt.js subscriber inserting into chDB (peer-intake-process.ts), the same gateways and payloads.
  */
-export async function measureIntake(
-  o: IntakeOptions,
-  brokers: { readonly ours: OurBroker; readonly mosquitto: BrokerUnderTest; readonly peer: PeerIntake },
-  run: { durationS: number; workDir: string; log: (line: string) => void },
-): Promise<IntakeResult> {
+export async function measureIntake(o: IntakeOptions, setup: IntakeSetup, run: { durationS: number; log: (line: string) => void }): Promise<IntakeResult> {
   run.log(`broker intake: ours at saturation (${o.gateways} gateways × ${o.inflight} in flight) for ${run.durationS} s`);
-  const ours = await measureOurs(brokers.ours, o, run);
+  const ours = await measureOurs(setup, o, run.durationS);
   run.log(`broker intake: mosquitto + subscriber → chDB at saturation for ${run.durationS} s`);
-  const peer = await measurePeer(brokers.mosquitto, brokers.peer, o, run);
+  const peer = await measurePeer(setup, o, run.durationS);
   const ratio = ours.storedPerSecond / peer.storedPerSecond;
   run.log(`broker intake: ours ${Math.round(ours.storedPerSecond)} readings/s stored, peer pipeline ${Math.round(peer.storedPerSecond)}/s, ratio ${ratio.toFixed(3)}`);
   const figures: Record<string, number> = {
@@ -185,7 +190,7 @@ export async function measureIntake(
     ratio,
     figures,
     notes: [
-      `Intake: \`cityops simulate --mode direct\` (${o.gateways} gateways, ${BATCH}-reading msgpack batches, QoS 1, ${o.inflight} in flight each, ${SATURATE.toLocaleString('en')} readings/s offered so the loop is closed) for ${o.warmupS} s of warm-up and the window, against ours (\`cityops ingest\` as shipped: auth, ACL, msgpack decode and schema validation, dedup, write-ahead log fdatasync'ed before each PUBACK, batched RowBinary inserts into embedded chDB) and against the pipeline a user would assemble from peers: Debian's mosquitto (anonymous, no persistence) plus a subscriber process (mqtt.js, QoS 1 on cityops/v1/telemetry/+, PUBACK on receipt) decoding with msgpackr (the published record structures) and inserting into chDB (the same \`chdb\` package and engine) in RowBinary through a file, the fastest format of the \`ingest\` scenario's chDB ceiling, ${o.flushRows.toLocaleString('en')} rows or ${o.flushMs} ms per insert, one insert at a time, no validation, dedup or durability.`,
+      `Intake: one publisher process per broker (soak-load-process.ts, journal-less gateways like \`cityops simulate --mode direct\`; ${o.gateways} gateways, ${BATCH}-reading msgpack batches, QoS 1, ${o.inflight} in flight each, ${SATURATE.toLocaleString('en')} readings/s offered so the loop is closed) for ${o.warmupS} s of warm-up and the window, against ours (\`cityops ingest\` as shipped: auth, ACL, msgpack decode and schema validation, dedup, write-ahead log fdatasync'ed before each PUBACK, batched RowBinary inserts into embedded chDB) and against the pipeline a user would assemble from peers: Debian's mosquitto (anonymous, no persistence) plus a subscriber process (mqtt.js, QoS 1 on cityops/v1/telemetry/+, PUBACK on receipt) decoding with msgpackr (the published record structures) and inserting into chDB (the same \`chdb\` package and engine) in RowBinary through a file, the fastest format of the \`ingest\` scenario's chDB ceiling, ${o.flushRows.toLocaleString('en')} rows or ${o.flushMs} ms per insert, one insert at a time, no validation, dedup or durability.`,
       '`intake_*_stored_readings_per_second` (the target\'s figure) = count() of the store at the end ÷ seconds from the load\'s start until everything it got was stored (ours: counted by a separate process in the stopped ingest\'s store); `*_window_*` = rows added over the measuring window alone (ours: its rows-written counter; the peer: count() at both ends). `*_lost_readings` = acknowledged to a gateway but not in the store (mosquitto drops beyond 1,000 queued messages per subscriber by default, and the peer acknowledges before it stores).',
       '`intake_*_cpu_us_per_reading` = CPU of the pipeline\'s processes (ours: the ingest process; the peer: mosquitto and the subscriber) per reading stored in the window; the publisher\'s CPU is listed apart.',
     ],

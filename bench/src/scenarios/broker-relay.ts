@@ -93,74 +93,84 @@ async function measure(r: Relay, o: RelayOptions, perSecond: number, durationS: 
  * (`cityops ingest`: device auth at connect, ACL on every publish and subscribe) against Debian's
  * mosquitto, the same publisher process, client ids, topics and payloads.
  */
-export async function measureRelay(
-  o: RelayOptions,
-  brokers: { readonly ours: BrokerUnderTest; readonly mosquitto: BrokerUnderTest },
-  run: { durationS: number; log: (line: string) => void },
-): Promise<RelayResult> {
+export async function measureRelay(o: RelayOptions, relays: RelaySetup, run: { durationS: number; log: (line: string) => void }): Promise<RelayResult> {
   const keys = ['ours', 'mosquitto'] as const;
-  const relays = new Map<(typeof keys)[number], Relay>();
-  try {
-    // Both prepared at once (provisioning, forks): nothing is measured yet.
-    await Promise.all(keys.map(async (key) => relays.set(key, await prepare(brokers[key], o, 16))));
-    const sat = new Map<string, RelayWindowFigures>();
-    for (const key of keys) {
-      run.log(`broker relay: ${key} at saturation (${o.scanners} scanners × ${o.inflight} in flight) for ${run.durationS} s`);
-      sat.set(key, await measure(relays.get(key)!, o, SATURATE, run.durationS));
-    }
-    const ours = sat.get('ours')!;
-    const peer = sat.get('mosquitto')!;
-    const common = Math.max(1, Math.round(Math.min(ours.deliveredPerSecond, peer.deliveredPerSecond) * o.commonShare));
-    const fixed = new Map<string, RelayWindowFigures>();
-    for (const key of keys) {
-      run.log(`broker relay: ${key} at ${common} requests/s offered for ${run.durationS} s`);
-      fixed.set(key, await measure(relays.get(key)!, o, common, run.durationS));
-    }
-    const ratio = ours.deliveredPerSecond / peer.deliveredPerSecond;
-    const figures: Record<string, number> = {
-      relay_scanners: o.scanners,
-      relay_inflight_per_scanner: o.inflight,
-      relay_qr_chars: o.qrChars,
-      relay_ratio_to_mosquitto: round(ratio, 3),
-      relay_common_offered_per_second: common,
-    };
-    for (const key of keys) {
-      const a = sat.get(key)!;
-      const b = fixed.get(key)!;
-      Object.assign(figures, {
-        [`relay_${key}_saturation_delivered_per_second`]: Math.round(a.deliveredPerSecond),
-        // CPU time per delivered request: what the broker costs, whatever share of the machine it got.
-        [`relay_${key}_saturation_broker_cpu_us_per_message`]: round((a.brokerCpuCores / a.deliveredPerSecond) * 1e6, 1),
-        [`relay_${key}_saturation_broker_cpu_cores`]: round(a.brokerCpuCores, 2),
-        [`relay_${key}_saturation_publisher_cpu_cores`]: round(a.publisherCpuCores, 2),
-        [`relay_${key}_saturation_subscriber_cpu_cores`]: round(a.subscriberCpuCores, 2),
-        [`relay_${key}_common_delivered_per_second`]: Math.round(b.deliveredPerSecond),
-        // 1 when it kept up with the common rate (≥ 95% delivered): its p99 is then at that rate, not of a backlog.
-        [`relay_${key}_common_sustained`]: b.deliveredPerSecond >= 0.95 * common ? 1 : 0,
-        [`relay_${key}_common_delivered_p50_ms`]: round(b.deliveredP50Ms, 2),
-        [`relay_${key}_common_delivered_p99_ms`]: round(b.deliveredP99Ms, 2),
-        [`relay_${key}_common_delivered_samples`]: b.samples,
-        [`relay_${key}_common_puback_p99_ms`]: round(b.pubackP99Ms, 1),
-        [`relay_${key}_common_broker_cpu_us_per_message`]: round((b.brokerCpuCores / b.deliveredPerSecond) * 1e6, 1),
-        [`relay_${key}_errors`]: a.errors + b.errors,
-      });
-    }
-    const behind = keys.filter((k) => figures[`relay_${k}_common_sustained`] === 0);
-    run.log(`broker relay: ours ${Math.round(ours.deliveredPerSecond)}/s, mosquitto ${Math.round(peer.deliveredPerSecond)}/s, ratio ${ratio.toFixed(3)}`);
-    return {
-      ratio,
-      figures,
-      notes: [
-        `Relay: ${o.scanners} scanners (devices of kind \`scanner\` on ours) publish verify requests (\`{"id","qr","venue"}\`, ${o.qrChars}-character QR text, QoS 1) on cityops/v1/verify-req/{scanner}, each keeping up to ${o.inflight} unacknowledged, from one process (relay-load-process.ts); \`${SUBSCRIBER_ID}\` (a \`service\` on ours) subscribes to cityops/v1/verify-req/+ with QoS 1 in the bench process, as the verifier's MQTT front does. This is the path scanner traffic takes through our broker: device auth at connect and the topic ACL on every publish and subscription, no storage (ingest stores telemetry only). Mosquitto: anonymous, no persistence, the same process, client ids, topics and payloads.`,
-        `Saturation: ${SATURATE.toLocaleString('en')} requests/s offered, so each scanner's window closes the loop; delivered = requests the subscriber received over the ${run.durationS} s window after ${o.warmupS} s of warm-up. Common rate: ${Math.round(o.commonShare * 100)}% of the slower broker's saturation rate, the same for both; publish → delivered from the send time in each request's id (µs digits, one clock for every process of the machine), one request in 16 at saturation.`,
-        '`relay_*_broker_cpu_us_per_message` is the broker process\'s CPU time per delivered request (receiving the PUBLISH, its PUBACK, routing, sending it on and taking the subscriber\'s PUBACK); publisher and subscriber CPU are listed, for when one of them, not the broker, is what saturated.',
-        behind.length === 0 ? `Both brokers kept up with the common rate (${common} requests/s).` : `Did not keep up with the common rate (${common} requests/s) in this run: ${behind.join(', ')}; their p99s there are of a backlog.`,
-      ],
-    };
-  } finally {
-    for (const r of [...relays.values()].reverse()) {
+  const sat = new Map<string, RelayWindowFigures>();
+  for (const key of keys) {
+    run.log(`broker relay: ${key} at saturation (${o.scanners} scanners × ${o.inflight} in flight) for ${run.durationS} s`);
+    sat.set(key, await measure(relays.get(key)!, o, SATURATE, run.durationS));
+  }
+  const ours = sat.get('ours')!;
+  const peer = sat.get('mosquitto')!;
+  const common = Math.max(1, Math.round(Math.min(ours.deliveredPerSecond, peer.deliveredPerSecond) * o.commonShare));
+  const fixed = new Map<string, RelayWindowFigures>();
+  for (const key of keys) {
+    run.log(`broker relay: ${key} at ${common} requests/s offered for ${run.durationS} s`);
+    fixed.set(key, await measure(relays.get(key)!, o, common, run.durationS));
+  }
+  const ratio = ours.deliveredPerSecond / peer.deliveredPerSecond;
+  const figures: Record<string, number> = {
+    relay_scanners: o.scanners,
+    relay_inflight_per_scanner: o.inflight,
+    relay_qr_chars: o.qrChars,
+    relay_ratio_to_mosquitto: round(ratio, 3),
+    relay_common_offered_per_second: common,
+  };
+  for (const key of keys) {
+    const a = sat.get(key)!;
+    const b = fixed.get(key)!;
+    Object.assign(figures, {
+      [`relay_${key}_saturation_delivered_per_second`]: Math.round(a.deliveredPerSecond),
+      // CPU time per delivered request: what the broker costs, whatever share of the machine it got.
+      [`relay_${key}_saturation_broker_cpu_us_per_message`]: round((a.brokerCpuCores / a.deliveredPerSecond) * 1e6, 1),
+      [`relay_${key}_saturation_broker_cpu_cores`]: round(a.brokerCpuCores, 2),
+      [`relay_${key}_saturation_publisher_cpu_cores`]: round(a.publisherCpuCores, 2),
+      [`relay_${key}_saturation_subscriber_cpu_cores`]: round(a.subscriberCpuCores, 2),
+      [`relay_${key}_common_delivered_per_second`]: Math.round(b.deliveredPerSecond),
+      // 1 when it kept up with the common rate (≥ 95% delivered): its p99 is then at that rate, not of a backlog.
+      [`relay_${key}_common_sustained`]: b.deliveredPerSecond >= 0.95 * common ? 1 : 0,
+      [`relay_${key}_common_delivered_p50_ms`]: round(b.deliveredP50Ms, 2),
+      [`relay_${key}_common_delivered_p99_ms`]: round(b.deliveredP99Ms, 2),
+      [`relay_${key}_common_delivered_samples`]: b.samples,
+      [`relay_${key}_common_puback_p99_ms`]: round(b.pubackP99Ms, 1),
+      [`relay_${key}_common_broker_cpu_us_per_message`]: round((b.brokerCpuCores / b.deliveredPerSecond) * 1e6, 1),
+      [`relay_${key}_errors`]: a.errors + b.errors,
+    });
+  }
+  const behind = keys.filter((k) => figures[`relay_${k}_common_sustained`] === 0);
+  run.log(`broker relay: ours ${Math.round(ours.deliveredPerSecond)}/s, mosquitto ${Math.round(peer.deliveredPerSecond)}/s, ratio ${ratio.toFixed(3)}`);
+  return {
+    ratio,
+    figures,
+    notes: [
+      `Relay: ${o.scanners} scanners (devices of kind \`scanner\` on ours) publish verify requests (\`{"id","qr","venue"}\`, ${o.qrChars}-character QR text, QoS 1) on cityops/v1/verify-req/{scanner}, each keeping up to ${o.inflight} unacknowledged, from one process (relay-load-process.ts); \`${SUBSCRIBER_ID}\` (a \`service\` on ours) subscribes to cityops/v1/verify-req/+ with QoS 1 in the bench process, as the verifier's MQTT front does. This is the path scanner traffic takes through our broker: device auth at connect and the topic ACL on every publish and subscription, no storage (ingest stores telemetry only). Mosquitto: anonymous, no persistence, the same process, client ids, topics and payloads.`,
+      `Saturation: ${SATURATE.toLocaleString('en')} requests/s offered, so each scanner's window closes the loop; delivered = requests the subscriber received over the ${run.durationS} s window after ${o.warmupS} s of warm-up. Common rate: ${Math.round(o.commonShare * 100)}% of the slower broker's saturation rate, the same for both; publish → delivered from the send time in each request's id (µs digits, one clock for every process of the machine), one request in 16 at saturation.`,
+      '`relay_*_broker_cpu_us_per_message` is the broker process\'s CPU time per delivered request (receiving the PUBLISH, its PUBACK, routing, sending it on and taking the subscriber\'s PUBACK); publisher and subscriber CPU are listed, for when one of them, not the broker, is what saturated.',
+      behind.length === 0 ? `Both brokers kept up with the common rate (${common} requests/s).` : `Did not keep up with the common rate (${common} requests/s) in this run: ${behind.join(', ')}; their p99s there are of a backlog.`,
+    ],
+  };
+}
+
+/** Both brokers' scanners, subscribers and publisher processes, ready and idle. */
+export interface RelaySetup {
+  get(key: 'ours' | 'mosquitto'): Relay | undefined;
+  close(): Promise<void>;
+}
+
+/** Provisions and connects everything the relay needs on both brokers at once (nothing is measured yet). */
+export async function prepareRelays(o: RelayOptions, brokers: { readonly ours: BrokerUnderTest; readonly mosquitto: BrokerUnderTest }): Promise<RelaySetup> {
+  const relays = new Map<'ours' | 'mosquitto', Relay>();
+  const close = async () => {
+    for (const r of relays.values()) {
       await r.load.close();
       await r.subscriber.close();
     }
+  };
+  const settled = await Promise.allSettled((['ours', 'mosquitto'] as const).map(async (key) => relays.set(key, await prepare(brokers[key], o, 16))));
+  const failed = settled.find((s) => s.status === 'rejected');
+  if (failed !== undefined) {
+    await close();
+    throw failed.reason;
   }
+  return { get: (key) => relays.get(key), close };
 }

@@ -2,8 +2,8 @@ import { availableParallelism, loadavg } from 'node:os';
 import { brokerCharts, withCharts } from '../charts/scenario-charts.ts';
 import type { Scenario, ScenarioOptions } from '../scenario.ts';
 import { startOurBroker, startPeerBroker } from '../brokers-under-test.ts';
-import { measureIntake, startIntakePeer, type IntakeOptions, type IntakeResult } from './broker-intake.ts';
-import { measureRelay, type RelayOptions, type RelayResult } from './broker-relay.ts';
+import { measureIntake, prepareIntake, startIntakePeer, type IntakeOptions, type IntakeResult } from './broker-intake.ts';
+import { measureRelay, prepareRelays, type RelayOptions, type RelayResult } from './broker-relay.ts';
 
 const QUESTION =
   "Relay: how many QoS 1 verify requests per second does our broker (`cityops ingest`: device auth, ACL) deliver from " +
@@ -59,8 +59,17 @@ export function createBrokerScenario(full: BrokerScenarioOptions, smokeOptions: 
         if (peerStarted.status === 'rejected') throw peerStarted.reason;
         const ours = oursStarted.value;
         const { mosquitto, peer } = peerStarted.value;
-        relay = await measureRelay(o.relay, { ours, mosquitto }, { durationS: d, log });
-        intake = await measureIntake(o.intake, { ours, mosquitto, peer }, { durationS: d, workDir, log });
+        // Both questions' clients provisioned, forked and connected at once, idle until measured.
+        const [relaySetup, intakeSetup] = await Promise.allSettled([prepareRelays(o.relay, { ours, mosquitto }), prepareIntake(o.intake, { ours, mosquitto, peer }, workDir)]);
+        try {
+          if (relaySetup.status === 'rejected') throw relaySetup.reason;
+          if (intakeSetup.status === 'rejected') throw intakeSetup.reason;
+          relay = await measureRelay(o.relay, relaySetup.value, { durationS: d, log });
+          intake = await measureIntake(o.intake, intakeSetup.value, { durationS: d, log });
+        } finally {
+          if (intakeSetup.status === 'fulfilled') await intakeSetup.value.close();
+          if (relaySetup.status === 'fulfilled') await relaySetup.value.close();
+        }
       } finally {
         if (peerStarted.status === 'fulfilled') {
           await peerStarted.value.peer.close();
