@@ -49,8 +49,8 @@ export async function startOurBroker(workDir: string, label: string): Promise<Ou
   };
 }
 
-/** Debian's mosquitto (anonymous, no persistence, its default queue limits). */
-export async function startPeerBroker(): Promise<BrokerUnderTest> {
-  const mosquitto = await startMosquitto();
+/** Debian's mosquitto (anonymous, no persistence), its defaults but for `extraConfig` lines. */
+export async function startPeerBroker(extraConfig: readonly string[] = []): Promise<BrokerUnderTest> {
+  const mosquitto = await startMosquitto({ extraConfig });
   return { label: 'mosquitto', url: mosquitto.url, pid: mosquitto.pid, provision: () => Promise.resolve('unused'), stop: () => mosquitto.stop() };
 }

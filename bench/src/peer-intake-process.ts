@@ -91,8 +91,8 @@ process.on('message', (raw) => {
       const c = await countNow();
       session.close();
       await drainPending();
+      // Stays until killed (PeerIntake.close()): its CPU time is read after this answer.
       send({ type: 'stopped', counts: c });
-      process.disconnect?.();
     })().catch((err: unknown) => send({ type: 'error', message: String(err) }));
   }
 });

@@ -77,11 +77,17 @@ process.on('message', (raw) => {
 });
 
 await Promise.all(
-  config.clients.map(async (c, i) => {
-    const client = await mqtt.connectAsync(config.brokerUrl, { clientId: c.id, username: c.id, password: c.secret, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: 30_000 });
-    client.on('error', () => errors++);
-    clients[i] = client;
-  }),
+  config.clients.map(
+    (c, i) =>
+      new Promise<void>((resolve) => {
+        // Reconnecting, as acked-publisher.ts does: a busy broker may close a socket before its CONNACK
+        // (its accept gate) or time one out; the connection is retried, and the error counted.
+        const client = mqtt.connect(config.brokerUrl, { clientId: c.id, username: c.id, password: c.secret, protocolVersion: 4, reconnectPeriod: 1000, connectTimeout: 30_000 });
+        clients[i] = client;
+        client.once('connect', () => resolve());
+        client.on('error', () => errors++);
+      }),
+  ),
 );
 // Refilled every 5 ms: at saturation the windows are topped up as PUBACKs return.
 const timer = setInterval(tick, 5);

@@ -78,5 +78,5 @@ describe('bench smoke run', () => {
     const report = JSON.parse(await readFile(paths.json, 'utf8')) as { machine: { node: string; cores: number } };
     expect(report.machine.node).toBe(process.version);
     expect(await readFile(paths.markdown, 'utf8')).toMatch(/## ingest/);
-  }, 420_000); // twelve scenarios, most of them starting cityops processes (soak: ~40 s, scaling: ~35 s, broker: ~30 s, hostile: ~55 s with its `cityops up` run, memory: ~20 s)
+  }, 420_000); // twelve scenarios, most of them starting cityops processes (soak: ~40 s, scaling: ~35 s, broker: ~17 s at load 3, ~38 s at load 12, hostile: ~55 s with its `cityops up` run, memory: ~20 s)
 });

@@ -40,10 +40,13 @@ export function createBrokerScenario(full: BrokerScenarioOptions, smokeOptions: 
       const d = smoke ? 1 : durationS;
       let relay: RelayResult;
       let intake: IntakeResult;
-      // One of each broker for both questions, started together with the peer's intake subscriber
-      // (idle until telemetry comes); relay first: intake ends by stopping ours to count its store.
+      // Ours serves both questions (relay first: intake ends by stopping ours to count its store).
+      // Mosquitto: one for the relay and one, with the peer's intake subscriber, for the intake.
       const started = await Promise.allSettled([
         startOurBroker(workDir, 'ours'),
+        // mosquitto.conf(5): max_inflight_messages (default 20) caps the QoS 1 messages in flight to
+        // each client; 0 lifts it, as aedes has no such window: the relay measures routing, not the window.
+        startPeerBroker(['max_inflight_messages 0']),
         startPeerBroker().then(async (mosquitto) => {
           try {
             return { mosquitto, peer: await startIntakePeer(mosquitto.url, o.intake, workDir) };
@@ -53,14 +56,18 @@ export function createBrokerScenario(full: BrokerScenarioOptions, smokeOptions: 
           }
         }),
       ]);
-      const [oursStarted, peerStarted] = started;
+      const [oursStarted, relayPeerStarted, intakePeerStarted] = started;
       try {
         if (oursStarted.status === 'rejected') throw oursStarted.reason;
-        if (peerStarted.status === 'rejected') throw peerStarted.reason;
+        if (relayPeerStarted.status === 'rejected') throw relayPeerStarted.reason;
+        if (intakePeerStarted.status === 'rejected') throw intakePeerStarted.reason;
         const ours = oursStarted.value;
-        const { mosquitto, peer } = peerStarted.value;
+        const { mosquitto, peer } = intakePeerStarted.value;
         // Both questions' clients provisioned, forked and connected at once, idle until measured.
-        const [relaySetup, intakeSetup] = await Promise.allSettled([prepareRelays(o.relay, { ours, mosquitto }), prepareIntake(o.intake, { ours, mosquitto, peer }, workDir)]);
+        const [relaySetup, intakeSetup] = await Promise.allSettled([
+          prepareRelays(o.relay, { ours, mosquitto: relayPeerStarted.value }),
+          prepareIntake(o.intake, { ours, mosquitto, peer }, workDir),
+        ]);
         try {
           if (relaySetup.status === 'rejected') throw relaySetup.reason;
           if (intakeSetup.status === 'rejected') throw intakeSetup.reason;
@@ -71,10 +78,11 @@ export function createBrokerScenario(full: BrokerScenarioOptions, smokeOptions: 
           if (relaySetup.status === 'fulfilled') await relaySetup.value.close();
         }
       } finally {
-        if (peerStarted.status === 'fulfilled') {
-          await peerStarted.value.peer.close();
-          await peerStarted.value.mosquitto.stop();
+        if (intakePeerStarted.status === 'fulfilled') {
+          await intakePeerStarted.value.peer.close();
+          await intakePeerStarted.value.mosquitto.stop();
         }
+        if (relayPeerStarted.status === 'fulfilled') await relayPeerStarted.value.stop();
         if (oursStarted.status === 'fulfilled') await oursStarted.value.stop();
       }
       const load = loadavg();
