@@ -117,6 +117,28 @@ export function alertsCharts(source: ChartSource): Chart[] {
 export function brokerCharts(source: ChartSource): Chart[] {
   const f = source.figures;
   return [
+    // Issue 20: relay and intake measured apart.
+    ...barChart('Broker relay: QoS 1 verify requests delivered to the subscriber per second at saturation', 'messages/s', bars(
+      ['cityops ingest (auth, ACL)', known(f, 'relay_ours_saturation_delivered_per_second'), 'ours'],
+      ['mosquitto', known(f, 'relay_mosquitto_saturation_delivered_per_second'), 'peer'],
+    )),
+    ...barChart('Broker relay: broker CPU time per delivered message at saturation', 'µs of CPU per message', bars(
+      ['cityops ingest', known(f, 'relay_ours_saturation_broker_cpu_us_per_message'), 'ours'],
+      ['mosquitto', known(f, 'relay_mosquitto_saturation_broker_cpu_us_per_message'), 'peer'],
+    )),
+    ...barChart(`Broker relay: publish → delivered p99 at a common rate${known(f, 'relay_common_offered_per_second') === undefined ? '' : ` (${known(f, 'relay_common_offered_per_second')} messages/s)`}`, 'ms', bars(
+      ['cityops ingest', known(f, 'relay_ours_common_delivered_p99_ms'), 'ours'],
+      ['mosquitto', known(f, 'relay_mosquitto_common_delivered_p99_ms'), 'peer'],
+    )),
+    ...barChart('Broker intake: telemetry readings stored per second at saturation', 'readings/s', bars(
+      ['cityops ingest (validation, dedup, fsync\'ed WAL, chDB)', known(f, 'intake_ours_stored_readings_per_second'), 'ours'],
+      ['mosquitto + mqtt.js subscriber → chDB (no durability)', known(f, 'intake_peer_stored_readings_per_second'), 'peer'],
+    )),
+    ...barChart('Broker intake: CPU time per stored reading (broker and subscriber processes)', 'µs of CPU per reading', bars(
+      ['cityops ingest', known(f, 'intake_ours_cpu_us_per_reading'), 'ours'],
+      ['mosquitto + subscriber → chDB', known(f, 'intake_peer_cpu_us_per_reading'), 'peer'],
+    )),
+    // Reports from before issue 20 (one storing broker against a relaying mosquitto).
     ...barChart('Broker: 100-reading batches forwarded to a subscriber per second at saturation', 'batches/s', bars(
       ['cityops ingest (fsync on, the default)', known(f, 'ours_saturation_forwarded_batches_per_second'), 'ours'],
       ['cityops ingest --no-fsync', known(f, 'ours_no_fsync_saturation_forwarded_batches_per_second'), 'ours'],
