@@ -2,6 +2,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { createTelemetryCodec, topics, type Reading } from '@cityops/protocol';
 import type { DeviceCredentials } from '@cityops/simulators';
 import { createAckLedger, type AckLedger, type SeqRanges } from './ack-ledger.ts';
+import { createCreditPacer } from './credit-pacer.ts';
 import { createLatencyHistogram, type LatencyHistogram } from './latency-histogram.ts';
 
 export interface AckedPublisherConfig {
@@ -66,7 +67,6 @@ export function createAckedPublisher(config: AckedPublisherConfig): AckedPublish
   const clients: MqttClient[] = [];
   const ledgers: AckLedger[] = config.devices.map(() => createAckLedger());
   const seqs = new Array<number>(config.devices.length).fill(0);
-  const inflight = new Array<number>(config.devices.length).fill(0);
   // Tenth-of-a-millisecond slots: at a p99 of 6–9 ms a whole-ms slot is 11–17%, coarser than the
   // 1.2× an attack is allowed in the hostile bench (0.6 million slots, 2.4 MB each).
   const latency = createLatencyHistogram(60_000, PUBACK_SLOT_MS);
@@ -75,7 +75,6 @@ export function createAckedPublisher(config: AckedPublisherConfig): AckedPublish
   let acked = 0;
   let errors = 0;
   let connectErrors = 0;
-  let batchesPerSecond = 0;
   let timer: NodeJS.Timeout | undefined;
 
   function batchFor(device: DeviceCredentials, seq: number): Buffer {
@@ -88,39 +87,25 @@ export function createAckedPublisher(config: AckedPublisherConfig): AckedPublish
     return codec.encode({ boot, seq, readings });
   }
 
-  function tick(state: { credit: number; last: number; next: number }): void {
-    const now = performance.now();
-    state.credit = Math.min(state.credit + ((now - state.last) / 1000) * batchesPerSecond, Math.max(1, batchesPerSecond));
-    state.last = now;
-    let idle = 0;
-    while (state.credit >= 1 && idle < clients.length) {
-      const index = state.next;
-      state.next = (state.next + 1) % clients.length;
-      if (inflight[index]! >= config.inflight) {
-        idle++;
-        continue;
+  // A second of the rate at most after a stall: the soak's open loop catches up, within the windows.
+  const pacer = createCreditPacer({ clients: config.devices.length, inflight: config.inflight, burstSeconds: 1 }, (index) => {
+    const device = config.devices[index]!;
+    const seq = ++seqs[index]!;
+    published++;
+    const started = performance.now();
+    clients[index]!.publish(topics.telemetry(device.id), batchFor(device, seq), { qos: 1 }, (err) => {
+      pacer.done(index);
+      if (err !== undefined && err !== null) {
+        errors++;
+        return;
       }
-      idle = 0;
-      state.credit -= 1;
-      const device = config.devices[index]!;
-      const seq = ++seqs[index]!;
-      inflight[index]!++;
-      published++;
-      const started = performance.now();
-      clients[index]!.publish(topics.telemetry(device.id), batchFor(device, seq), { qos: 1 }, (err) => {
-        inflight[index]!--;
-        if (err !== undefined && err !== null) {
-          errors++;
-          return;
-        }
-        acked++;
-        ledgers[index]!.add(seq);
-        const ms = performance.now() - started;
-        latency.record(ms);
-        recent.record(ms);
-      });
-    }
-  }
+      acked++;
+      ledgers[index]!.add(seq);
+      const ms = performance.now() - started;
+      latency.record(ms);
+      recent.record(ms);
+    });
+  });
 
   return {
     total: () => summarize(latency),
@@ -144,11 +129,10 @@ export function createAckedPublisher(config: AckedPublisherConfig): AckedPublish
             }),
         ),
       );
-      const state = { credit: 0, last: performance.now(), next: 0 };
-      timer = setInterval(() => tick(state), 10);
+      timer = setInterval(() => pacer.tick(), 10);
     },
     setRate(readingsPerSecond) {
-      batchesPerSecond = readingsPerSecond / config.readingsPerBatch;
+      pacer.setRate(readingsPerSecond / config.readingsPerBatch);
     },
     stats: () => ({ published, acked, readingsAcked: acked * config.readingsPerBatch, errors, connectErrors }),
     takeInterval() {
@@ -160,7 +144,7 @@ export function createAckedPublisher(config: AckedPublisherConfig): AckedPublish
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;
       const deadline = performance.now() + drainMs;
-      while (inflight.some((n) => n > 0) && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+      while (pacer.inflight() > 0 && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
       await Promise.all(clients.map((c) => c.endAsync()));
     },
     ledger: () => config.devices.map((d, i) => ({ device: d.id, boot, acked: ledgers[i]!.ranges() })),

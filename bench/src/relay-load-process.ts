@@ -1,6 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { topics } from '@cityops/protocol';
 import { PUBACK_SLOT_MS } from './acked-publisher.ts';
+import { createCreditPacer } from './credit-pacer.ts';
 import { createLatencyHistogram } from './latency-histogram.ts';
 import type { RelayLoadCommand, RelayLoadConfig, RelayLoadMessage, RelayLoadStats } from './relay-load-messages.ts';
 import { relayQrText, relayRequest } from './relay-request.ts';
@@ -11,54 +12,35 @@ const config = JSON.parse(process.argv[2] ?? '{}') as RelayLoadConfig;
 const send = (message: RelayLoadMessage) => process.send?.(message);
 const qr = relayQrText(config.qrChars);
 const clients: MqttClient[] = [];
-const inflight = new Array<number>(config.clients.length).fill(0);
 const seqs = new Array<number>(config.clients.length).fill(0);
 const puback = createLatencyHistogram(60_000, PUBACK_SLOT_MS);
 let published = 0;
 let acked = 0;
 let errors = 0;
-let perSecond = 0;
-const state = { credit: 0, last: performance.now(), next: 0 };
 
 function stats(): RelayLoadStats {
   return { published, acked, errors, puback: { count: puback.count, p50: puback.quantile(0.5), p99: puback.quantile(0.99), max: puback.max } };
 }
 
-/** Spends the credit the rate earned since the last tick, round-robin over clients with room in their window. */
-function tick(): void {
-  const now = performance.now();
-  state.credit = Math.min(state.credit + ((now - state.last) / 1000) * perSecond, Math.max(1, perSecond / 10));
-  state.last = now;
-  let idle = 0;
-  while (state.credit >= 1 && idle < clients.length) {
-    const index = state.next;
-    state.next = (state.next + 1) % clients.length;
-    if (inflight[index]! >= config.inflight) {
-      idle++;
-      continue;
+// A tenth of a second of the rate at most after a stall: saturation is measured by the windows, not by bursts.
+const pacer = createCreditPacer({ clients: config.clients.length, inflight: config.inflight, burstSeconds: 0.1 }, (index) => {
+  const id = config.clients[index]!.id;
+  published++;
+  const started = performance.now();
+  clients[index]!.publish(topics.verifyRequest(id), relayRequest(id, ++seqs[index]!, qr), { qos: 1 }, (err) => {
+    pacer.done(index);
+    if (err !== undefined && err !== null) errors++;
+    else {
+      acked++;
+      puback.record(performance.now() - started);
     }
-    idle = 0;
-    state.credit -= 1;
-    const id = config.clients[index]!.id;
-    inflight[index]!++;
-    published++;
-    const started = performance.now();
-    clients[index]!.publish(topics.verifyRequest(id), relayRequest(id, ++seqs[index]!, qr), { qos: 1 }, (err) => {
-      inflight[index]!--;
-      if (err !== undefined && err !== null) errors++;
-      else {
-        acked++;
-        puback.record(performance.now() - started);
-      }
-    });
-  }
-}
+  });
+});
 
 process.on('message', (raw) => {
   const command = raw as RelayLoadCommand;
   if (command.type === 'rate') {
-    perSecond = command.messagesPerSecond;
-    state.credit = 0;
+    pacer.setRate(command.messagesPerSecond);
     puback.reset();
   } else if (command.type === 'stats') {
     send({ type: 'stats', stats: stats() });
@@ -90,5 +72,5 @@ await Promise.all(
   ),
 );
 // Refilled every 5 ms: at saturation the windows are topped up as PUBACKs return.
-const timer = setInterval(tick, 5);
+const timer = setInterval(() => pacer.tick(), 5);
 send({ type: 'ready' });
