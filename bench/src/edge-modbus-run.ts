@@ -71,7 +71,7 @@ export async function modbusRun(gatewayBundle: AgentBundle, broker: Mosquitto, d
     return {
       registers: registers.length,
       askedRegistersPerSecond: (registers.length * 1000) / o.intervalMs,
-      registersPerSecond: delivered.decodedReadings / delivered.seconds,
+      registersPerSecond: delivered.readings / delivered.seconds,
       agentCpuCores,
       pymodbusCpuCores,
       rssMeanMiB: memory.meanMiB,

@@ -3,7 +3,8 @@ import type { BrokerUnderTest } from '../brokers-under-test.ts';
 import { processCpuSeconds } from '../process-cpu.ts';
 import { startRelayLoad, type RelayLoad } from '../relay-load-client.ts';
 import type { RelayClient } from '../relay-load-messages.ts';
-import { createRelaySubscriber, type RelaySubscriber } from '../relay-subscriber.ts';
+import type { CountingSubscriber } from '../counting-subscriber.ts';
+import { createRelaySubscriber } from '../relay-subscriber.ts';
 
 export interface RelayOptions {
   readonly scanners: number;
@@ -24,7 +25,7 @@ export interface RelayResult {
 interface Relay {
   readonly broker: BrokerUnderTest;
   readonly load: RelayLoad;
-  readonly subscriber: RelaySubscriber;
+  readonly subscriber: CountingSubscriber;
 }
 
 interface RelayWindowFigures {

@@ -65,7 +65,7 @@ async function steadyRun(gatewayBundle: AgentBundle, broker: Mosquitto, journalD
     const cpu = (processCpuSeconds(pid) - cpu0) / seconds;
     const memory = rss.stop();
     const delivered = subscriber.window();
-    return { cpuCores: cpu, rssMeanMiB: memory.meanMiB, rssMaxMiB: memory.maxMiB, deliveredPerSecond: delivered.decodedReadings / delivered.seconds };
+    return { cpuCores: cpu, rssMeanMiB: memory.meanMiB, rssMaxMiB: memory.maxMiB, deliveredPerSecond: delivered.readings / delivered.seconds };
   } finally {
     await gateway.stop();
     await subscriber.close();
