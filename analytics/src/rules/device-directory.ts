@@ -60,6 +60,13 @@ export interface DeviceDirectory {
   stop(): Promise<void>;
   /** The device, or undefined (and a rate-limited refresh is started) when unknown. */
   get(id: string): DeviceEntry | undefined;
+  /** The device as the copy holds it, starting nothing. */
+  known(id: string): DeviceEntry | undefined;
+  /**
+   * The device as a re-read that starts after this call finds it (undefined if it still does not,
+   * or at stop). Re-reads for waiters are rate-limited as `get`'s; a failed one is tried again.
+   */
+  whenRead(id: string): Promise<DeviceEntry | undefined>;
   refresh(): Promise<void>;
   size(): number;
 }
@@ -116,6 +123,10 @@ export function createDeviceDirectory(config: DeviceDirectoryConfig, deps: Devic
   let timer: NodeJS.Timeout | undefined;
   let refreshing: Promise<void> | undefined;
   let lastUnknownRefresh = -Infinity;
+  // Callers of whenRead not yet covered by a re-read: each re-read takes those waiting when it starts.
+  let waiting: { readonly id: string; readonly resolve: (entry: DeviceEntry | undefined) => void }[] = [];
+  let waitersTimer: NodeJS.Timeout | undefined;
+  let stopped = false;
 
   async function load(): Promise<void> {
     const [rows, retiredRows] = await Promise.all([
@@ -151,14 +162,39 @@ export function createDeviceDirectory(config: DeviceDirectoryConfig, deps: Devic
   }
 
   function refresh(): Promise<void> {
-    refreshing ??= load().finally(() => {
-      refreshing = undefined;
-    });
+    refreshing ??= (async () => {
+      const taken = waiting;
+      waiting = [];
+      try {
+        await load();
+      } catch (err) {
+        waiting = taken.concat(waiting);
+        throw err;
+      } finally {
+        refreshing = undefined;
+        if (waiting.length > 0) readForWaiters();
+      }
+      for (const waiter of taken) waiter.resolve(devices.get(waiter.id));
+    })();
     return refreshing;
+  }
+
+  /** A re-read for the waiters, as soon as the rate limit for unknown devices allows. */
+  function readForWaiters(): void {
+    if (waitersTimer !== undefined || stopped) return;
+    waitersTimer = setTimeout(
+      () => {
+        waitersTimer = undefined;
+        lastUnknownRefresh = deps.now();
+        refresh().catch((err: unknown) => deps.logger.warn({ err }, 'device registry not re-read; unknown devices wait for the next try'));
+      },
+      Math.max(0, lastUnknownRefresh + config.unknownRefreshMs - deps.now()),
+    );
   }
 
   return {
     async start() {
+      stopped = false;
       await load();
       timer = setInterval(() => {
         refresh().catch((err: unknown) => deps.logger.warn({ err }, 'device registry not re-read; keeping the last copy'));
@@ -166,9 +202,13 @@ export function createDeviceDirectory(config: DeviceDirectoryConfig, deps: Devic
       timer.unref();
     },
     async stop() {
+      stopped = true;
       if (timer !== undefined) clearInterval(timer);
       timer = undefined;
+      if (waitersTimer !== undefined) clearTimeout(waitersTimer);
+      waitersTimer = undefined;
       await refreshing?.catch(() => undefined);
+      for (const waiter of waiting.splice(0)) waiter.resolve(undefined);
     },
     get(id) {
       const entry = devices.get(id);
@@ -177,6 +217,14 @@ export function createDeviceDirectory(config: DeviceDirectoryConfig, deps: Devic
         refresh().catch((err: unknown) => deps.logger.warn({ err }, 'device registry not re-read'));
       }
       return entry;
+    },
+    known: (id) => devices.get(id),
+    whenRead(id) {
+      if (stopped) return Promise.resolve(undefined);
+      return new Promise((resolve) => {
+        waiting.push({ id, resolve });
+        if (refreshing === undefined) readForWaiters();
+      });
     },
     refresh,
     size: () => devices.size,

@@ -46,6 +46,12 @@ export const ruleEngineConfigSchema = {
         refreshMs: { type: 'integer', minimum: 1000, default: 60000 },
         /** At most one extra re-read per this long when an unknown device sends telemetry. */
         unknownRefreshMs: { type: 'integer', minimum: 100, default: 5000 },
+        /**
+         * Telemetry batches of devices the copy does not know yet, held until a re-read (then
+         * evaluated, or dropped as unknown_device); beyond either bound, dropped at once.
+         */
+        maxHeldBatches: { type: 'integer', minimum: 0, maximum: 1000000, default: 2000 },
+        maxHeldBytes: { type: 'integer', minimum: 0, maximum: 1073741824, default: 16777216 },
       },
     },
     bounds: {

@@ -6,7 +6,7 @@ import { createAnalyticsMetrics, type AnalyticsMetrics } from '../analytics-metr
 import { loadIndicatorDefinitions } from '../indicator-definitions.ts';
 import type { IndicatorDefinition } from '../indicator-schema.ts';
 import { createConditionSet } from './condition-set.ts';
-import { createDeviceDirectory } from './device-directory.ts';
+import { createDeviceDirectory, type DeviceEntry } from './device-directory.ts';
 import { createDeviceRefusalsCheck } from './device-refusals.ts';
 import { createReadingRules } from './reading-rules.ts';
 import { loadRuleDefinitions, type RuleSet } from './rule-definitions.ts';
@@ -164,7 +164,12 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
       drop('decode', 1);
       return;
     }
-    const entry = directory.get(device);
+    const entry = directory.known(device);
+    if (entry === undefined) holdUntilRead(device, batch, payload.length);
+    else evaluateBatch(entry, batch);
+  }
+
+  function evaluateBatch(entry: DeviceEntry | undefined, batch: TelemetryBatch): void {
     if (entry === undefined || entry.kind !== 'gateway' || entry.revoked) {
       drop('unknown_device', batch.readings.length);
       return;
@@ -173,6 +178,25 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
     readings.addReadings(entry, batch.readings);
     silence.sawBatch(entry, batch.readings);
     flushSoon();
+  }
+
+  // The broker lets only registered devices publish, so telemetry from a device this copy of the
+  // registry does not know means the copy is older than the device: its batches wait (bounded) for
+  // a re-read that starts after them, instead of being lost to the rules.
+  const held = { batches: 0, bytes: 0 };
+  function holdUntilRead(device: string, batch: TelemetryBatch, bytes: number): void {
+    const { maxHeldBatches, maxHeldBytes } = config.registry;
+    if (held.batches >= maxHeldBatches || held.bytes + bytes > maxHeldBytes) {
+      drop('unknown_device_held_full', batch.readings.length);
+      return;
+    }
+    held.batches++;
+    held.bytes += bytes;
+    void directory.whenRead(device).then((entry) => {
+      held.batches--;
+      held.bytes -= bytes;
+      evaluateBatch(entry, batch);
+    });
   }
 
   function onStatus(device: string, payload: Buffer): void {
