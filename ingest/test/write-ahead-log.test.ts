@@ -92,6 +92,25 @@ describe('write-ahead log', () => {
     await reopened.close();
   });
 
+  it('reads a zero-filled tail (a preallocated or crash-extended file) as the end of the log, not as damage', async () => {
+    const dir = await tempDir();
+    const wal = createWriteAheadLog(config(dir));
+    await wal.open();
+    await Promise.all([1, 2].map((s) => wal.append(record(s), () => undefined)));
+    await wal.close();
+    const [segment] = (await readdir(dir)).filter((f) => f.endsWith('.wal'));
+    const path = join(dir, segment!);
+    const size = (await stat(path)).size;
+    // Eight zero bytes would pass as an empty frame: the CRC-32 of nothing is 0.
+    await appendFile(path, Buffer.alloc(4096));
+    const reopened = createWriteAheadLog(config(dir));
+    const recovery = await reopened.open();
+    expect(recovery.pending.map((r) => (r as WalBatchRecord).seq)).toEqual([1, 2]);
+    expect(recovery.truncatedBytes).toBe(0);
+    expect((await stat(path)).size).toBe(size);
+    await reopened.close();
+  });
+
   it('treats a record with a bad checksum as the end of the valid log', async () => {
     const dir = await tempDir();
     const wal = createWriteAheadLog(config(dir));

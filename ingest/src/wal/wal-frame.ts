@@ -33,7 +33,10 @@ export function decodeFrames(data: Buffer, maxFrameBytes: number): DecodedFrames
   while (offset + FRAME_HEADER_BYTES <= data.length) {
     const length = data.readUInt32LE(offset);
     const end = offset + FRAME_HEADER_BYTES + length;
-    if (length > maxFrameBytes || end > data.length) break;
+    // No record is empty, and eight zero bytes would pass as one (the CRC-32 of nothing is 0): a
+    // zero length is where a preallocated segment's unwritten part (or a filesystem's zero-filled
+    // tail after a crash) begins.
+    if (length === 0 || length > maxFrameBytes || end > data.length) break;
     const body = data.subarray(offset + FRAME_HEADER_BYTES, end);
     if (crc32(body) !== data.readUInt32LE(offset + 4)) break;
     bodies.push(body);

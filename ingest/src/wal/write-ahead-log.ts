@@ -19,7 +19,7 @@ export interface WalRecovery {
   readonly pending: WalRecord[];
   /** Records of retained, checkpointed segments, payload stripped: for deduplication only. */
   readonly retained: WalRecordHeader[];
-  /** Bytes cut from a torn or corrupt tail. */
+  /** Bytes cut from a torn or corrupt tail (trailing zeros not counted). */
   readonly truncatedBytes: number;
 }
 
@@ -45,6 +45,19 @@ export interface WriteAheadLog {
 
 const SEGMENT = /^segment-(\d{10})\.wal$/;
 const segmentName = (id: number) => `segment-${String(id).padStart(10, '0')}.wal`;
+const ZEROS = Buffer.alloc(1 << 16);
+
+/** How many bytes of `tail` come before its trailing zeros (a zero-filled tail is where writing stopped, not damage). */
+function nonZeroBytes(tail: Buffer): number {
+  let end = tail.length;
+  while (end > 0) {
+    const from = Math.max(0, end - ZEROS.length);
+    if (!tail.subarray(from, end).equals(ZEROS.subarray(0, end - from))) break;
+    end = from;
+  }
+  while (end > 0 && tail[end - 1] === 0) end--;
+  return end;
+}
 
 interface Pending {
   readonly frame: Uint8Array[];
@@ -152,7 +165,7 @@ export function createWriteAheadLog(config: WriteAheadLogConfig): WriteAheadLog 
     const { bodies, validBytes } = decodeFrames(data, config.maxRecordBytes + 64);
     let truncatedBytes = 0;
     if (validBytes < data.length) {
-      truncatedBytes = data.length - validBytes;
+      truncatedBytes = nonZeroBytes(data.subarray(validBytes));
       // A crash mid-append leaves a torn tail; cut it so nothing is ever read past garbage.
       await truncate(path, validBytes);
     }
