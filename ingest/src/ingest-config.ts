@@ -146,6 +146,8 @@ export const ingestConfigSchema = {
         segmentBytes: { type: 'integer', minimum: 65536, default: 67108864 },
         fsync: { type: 'boolean', default: true },
         retainSegments: { type: 'integer', minimum: 1, default: 4 },
+        /** Zero-fill the next segment ahead so appends never grow the file (write-ahead-log.ts: why, measured). */
+        preallocate: { type: 'boolean', default: false },
       },
     },
     writer: {

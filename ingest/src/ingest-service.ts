@@ -79,6 +79,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
     segmentBytes: config.wal.segmentBytes,
     fsync: config.wal.fsync,
     retainSegments: config.wal.retainSegments,
+    preallocate: config.wal.preallocate,
     maxRecordBytes: config.telemetry.maxPayloadBytes + 4096,
   });
   const registry = createDeviceRegistry(config.registry, { warehouse, now });

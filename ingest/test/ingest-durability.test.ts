@@ -110,9 +110,9 @@ describe('ingest durability', () => {
     expect(calls.filter((c) => !c.failed).reduce((n, c) => n + c.rows, 0)).toBe(2000); // no part inserted twice
   });
 
-  it('replays acknowledged batches after a restart when the warehouse was down, each exactly once', async () => {
+  it.each([false, true])('replays acknowledged batches after a restart when the warehouse was down, each exactly once (wal.preallocate %s)', async (preallocate) => {
     let control!: ReturnType<typeof controllable>;
-    const first = await startHarness({ writer: { flushRows: 200, flushIntervalMs: 10, retryMinMs: 5, retryMaxMs: 20 } }, (w) => {
+    const first = await startHarness({ wal: { preallocate }, writer: { flushRows: 200, flushIntervalMs: 10, retryMinMs: 5, retryMaxMs: 20 } }, (w) => {
       control = controllable(w);
       return control.wrap();
     });
@@ -126,7 +126,7 @@ describe('ingest durability', () => {
     await first.service.stop();
     await first.warehouse.close();
 
-    const second = await startHarness({}, (w) => w, dir);
+    const second = await startHarness({ wal: { preallocate } }, (w) => w, dir);
     harnesses.push(second);
     await second.service.pipeline.writer().flush();
     expect(await countByKey(second.warehouse, 'gw-r')).toEqual({ rows: 1200, keys: 1200 });

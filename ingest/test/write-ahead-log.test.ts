@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, stat, truncate, appendFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readdir, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -125,6 +125,42 @@ describe('write-ahead log', () => {
     const recovery = await reopened.open();
     expect(recovery.pending.map((r) => (r as WalBatchRecord).seq)).toEqual([1]);
     await reopened.close();
+  });
+
+  it('preallocated: writes records over a zero-filled next segment, seals segments to their records, and recovers every one, from a live copy too', async () => {
+    const dir = await tempDir();
+    const wal = createWriteAheadLog(config(dir, { preallocate: true }));
+    await wal.open();
+    await Promise.all([1, 2, 3].map((s) => wal.append(record(s), () => undefined)));
+    const { sealed } = await wal.roll(() => undefined);
+    const segmentPath = (id: number) => join(dir, `segment-${String(id).padStart(10, '0')}.wal`);
+    const sealedSize = (await stat(segmentPath(sealed))).size;
+    expect(sealedSize).toBeGreaterThan(0);
+    expect(sealedSize).toBeLessThan(1024);
+    // The segment after it was filled ahead (64 KiB at least) and is written in place.
+    expect((await stat(segmentPath(sealed + 1))).size).toBe(65536);
+    await Promise.all([4, 5].map((s) => wal.append(record(s), () => undefined)));
+    expect((await stat(segmentPath(sealed + 1))).size).toBe(65536);
+
+    // What a crash leaves: the files as they are, the live segment's zeros included.
+    const crashed = await tempDir();
+    await cp(dir, crashed, { recursive: true });
+    const fromCrash = createWriteAheadLog(config(crashed, { preallocate: true }));
+    const afterCrash = await fromCrash.open();
+    expect(afterCrash.pending.map((r) => (r as WalBatchRecord).seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(afterCrash.truncatedBytes).toBe(0);
+    await fromCrash.close();
+
+    await wal.close();
+    const reopened = createWriteAheadLog(config(dir, { preallocate: true }));
+    const recovery = await reopened.open();
+    expect(recovery.pending.map((r) => (r as WalBatchRecord).seq)).toEqual([1, 2, 3, 4, 5]);
+    expect(recovery.truncatedBytes).toBe(0);
+    await reopened.append(record(6), () => undefined);
+    await reopened.close();
+    const third = createWriteAheadLog(config(dir, { preallocate: true }));
+    expect((await third.open()).pending.map((r) => (r as WalBatchRecord).seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    await third.close();
   });
 
   it('rolls to a new segment past segmentBytes and deletes checkpointed segments beyond the retained ones', async () => {

@@ -1,5 +1,6 @@
 import { mkdir, open, readdir, readFile, rename, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { startSegmentSpare, type SegmentSpare } from './segment-spare.ts';
 import { decodeFrames, encodeFrame } from './wal-frame.ts';
 import { createWalRecordCodec, type WalRecord, type WalRecordHeader } from './wal-record.ts';
 
@@ -12,6 +13,18 @@ export interface WriteAheadLogConfig {
   /** Checkpointed segments kept for deduplication after a restart. */
   readonly retainSegments: number;
   readonly maxRecordBytes: number;
+  /**
+   * The next segment is written full of zeros (and made durable, its name included) in the
+   * background while the current one fills, sized 1.25× the last sealed segment (64 KiB to
+   * segmentBytes). Appends then overwrite blocks the file already has, so their fdatasync flushes
+   * data only: appending to a file's end changes its size, which fdatasync commits through the
+   * filesystem's journal, shared with every other writer on the disk (the warehouse's parts and
+   * merges). Measured on ext4 (/dev/vda, 2 cores shared), 8 KiB write + fdatasync beside a process
+   * writing and deleting part-like files, three alternating pairs: p90 2.0-9.4 ms appending vs
+   * 0.4-1.1 ms preallocated, p99 8.3-22 vs 3.7-12 ms. Costs up to 1.25× the log's own disk writes.
+   * Off by default until the benchmarks show what it does end to end.
+   */
+  readonly preallocate?: boolean;
 }
 
 export interface WalRecovery {
@@ -88,6 +101,8 @@ export function createWriteAheadLog(config: WriteAheadLogConfig): WriteAheadLog 
   let rolls: RollRequest[] = [];
   let pumping: Promise<void> | undefined;
   let closed = false;
+  let spare: SegmentSpare | undefined;
+  let lastSealedBytes = 0;
 
   const checkpointPath = join(config.dir, 'checkpoint');
 
@@ -101,15 +116,35 @@ export function createWriteAheadLog(config: WriteAheadLogConfig): WriteAheadLog 
     }
   }
 
+  async function syncDir(): Promise<void> {
+    const dir = await open(config.dir, 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+
   async function openSegment(id: number): Promise<void> {
-    handle = await open(join(config.dir, segmentName(id)), 'a');
+    const path = join(config.dir, segmentName(id));
+    // Records are written at their offset (never O_APPEND), so a zero-filled file is overwritten in place.
+    const ready = spare?.id === id && (await spare.finish());
+    spare = undefined;
+    handle = await open(path, ready ? 'r+' : 'w');
     current = id;
     currentBytes = 0;
     segments.push({ id, bytes: 0 });
+    if (config.preallocate === true && !closed) {
+      const bytes = Math.min(config.segmentBytes, Math.max(1 << 16, Math.ceil(lastSealedBytes * 1.25)));
+      spare = startSegmentSpare({ id: id + 1, path: join(config.dir, segmentName(id + 1)), bytes, sync: config.fsync, syncDir });
+    }
   }
 
   async function seal(): Promise<number> {
     const sealed = current;
+    lastSealedBytes = currentBytes;
+    // A sealed segment keeps its records only (recovery reads whole files); a no-op when not preallocated.
+    if (config.preallocate === true) await handle?.truncate(currentBytes);
     await handle?.close();
     handle = undefined;
     await openSegment(sealed + 1);
@@ -130,7 +165,7 @@ export function createWriteAheadLog(config: WriteAheadLogConfig): WriteAheadLog 
         queue = [];
         try {
           if (handle === undefined) throw new Error('write-ahead log is not open');
-          await handle.writev(group.flatMap((p) => p.frame));
+          await handle.writev(group.flatMap((p) => p.frame), currentBytes);
           if (config.fsync) await handle.datasync();
         } catch (err) {
           // A failed write (disk full) may leave part of a frame: cut back to the last whole one,
@@ -245,6 +280,9 @@ export function createWriteAheadLog(config: WriteAheadLogConfig): WriteAheadLog 
       closed = true;
       // Let appends already queued finish, so nothing acknowledged is half-written.
       while (pumping !== undefined) await pumping;
+      // A spare left half-filled is read as an empty segment at the next open.
+      await spare?.finish();
+      spare = undefined;
       await handle?.close();
       handle = undefined;
     },
