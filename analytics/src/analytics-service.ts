@@ -122,6 +122,7 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
     metrics,
     logger,
     alerts: { lifecycle: alerts, operators: config.alerts.operators },
+    ratings: { lifecycle: alerts, warehouse },
     access,
     guard: createAddressGuard(config.limits, { now, onEvict: () => metrics.addressEvictions.inc() }),
     server: { limits: config.http.limits, exemptAddresses: config.limits.exemptAddresses, bodyLimit: config.http.limits.maxBodyBytes },

@@ -27,3 +27,8 @@ export * from './alerts/dispatch-config.ts';
 export * from './alerts/dispatch-schema.ts';
 export { alertTopic, createMqttAlertNotifier, type AlertPublish } from './alerts/mqtt-alert-notifier.ts';
 export { webhookSignature, type WebhookTarget } from './alerts/webhook-alert-notifier.ts';
+export * from './alerts/alert-rating.ts';
+export * from './alerts/rating-config.ts';
+export * from './alerts/rating-link.ts';
+export * from './alerts/ratings-api.ts';
+export * from './alerts/department-indicators.ts';

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { createLogThrottle } from '@cityops/protocol';
 import { analyticsErrors } from '../errors.ts';
 import type { IndicatorEngine } from '../indicator-engine.ts';
-import { ALERT_STATES, type AlertDescription, type AlertEvent, type AlertEventType, type AlertState } from './alert-event.ts';
+import { ALERT_STATES, type AlertDescription, type AlertEvent, type AlertEventSpec, type AlertState } from './alert-event.ts';
 import { createAlertEventStore } from './alert-event-store.ts';
 import type { AlertMetrics } from './alert-metrics.ts';
 import { summarize, type AlertNotifier, type AlertSummary } from './alert-notification.ts';
@@ -13,8 +13,10 @@ import type { AlertSignal, AlertSink, RuleConditions } from './alert-signal.ts';
 import { NODE_TIMERS, type AlertTimers } from './alert-timers.ts';
 import type { AlertsConfig } from './alerts-config.ts';
 import { loadDispatch, placeUnder, type Dispatch } from './dispatch-config.ts';
+import { checkRatingText, ratingSpecs, type RatingRequest } from './alert-rating.ts';
 import { createKeyedSerial } from './keyed-serial.ts';
 import { createMqttAlertNotifier, type AlertPublish } from './mqtt-alert-notifier.ts';
+import { createRatingLinks, type RatingLinks } from './rating-link.ts';
 import { checkResolution } from './resolution-check.ts';
 import { createWebhookAlertNotifier } from './webhook-alert-notifier.ts';
 
@@ -68,6 +70,10 @@ export interface AlertLifecycle extends AlertSink {
   accept(id: string, actor: AlertActor): Promise<AlertView>;
   resolve(id: string, feedback: string, actor: AlertActor): Promise<AlertView>;
   reopen(id: string, reason: string, actor: AlertActor): Promise<AlertView>;
+  /** The raiser's rating of a handled alert (alert-rating.ts); `actor` scopes it, its name is never stored. */
+  rate(id: string, request: RatingRequest, actor: AlertActor): Promise<AlertView>;
+  /** The reporters' one-time links (signed with `ratings.linkSecret`). */
+  readonly ratingLinks: RatingLinks;
   /** Escalation, then verification, once, now (what the intervals run). */
   checkNow(): Promise<void>;
   escalateNow(): Promise<void>;
@@ -76,14 +82,7 @@ export interface AlertLifecycle extends AlertSink {
   useRuleConditions(conditions: RuleConditions): void;
 }
 
-interface EventSpec {
-  readonly type: AlertEventType;
-  readonly actor: string;
-  readonly state: AlertState;
-  readonly department?: string;
-  readonly parentKey?: string;
-  readonly feedback?: string;
-}
+type EventSpec = AlertEventSpec;
 
 const SYSTEM = 'system';
 const DAY_MS = 86_400_000;
@@ -126,6 +125,7 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
   const projection = createAlertProjection(config.maxAlerts);
   const serial = createKeyedSerial();
   const newId = deps.randomId ?? randomUUID;
+  const ratingLinks = createRatingLinks(config.ratings, now);
   let conditions = deps.conditions;
   const notifiers: AlertNotifier[] = [];
   if (deps.publish !== undefined) notifiers.push(createMqttAlertNotifier(config.mqttQueue, { publish: deps.publish, logger, metrics }));
@@ -159,14 +159,16 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
     const events: AlertEvent[] = specs.map((s) => {
       department = s.department ?? department;
       parentKey = s.parentKey ?? parentKey;
-      return { ...description, alertId: id, seq: ++seq, at, type: s.type, actor: s.actor, state: s.state, department, parentKey, feedback: s.feedback ?? '' };
+      const { rating, ratingStage, flaggedFor } = s;
+      return { ...description, alertId: id, seq: ++seq, at, type: s.type, actor: s.actor, state: s.state, department, parentKey, feedback: s.feedback ?? '', rating, ratingStage, flaggedFor };
     });
     await store.append(events);
     let view = current;
     for (const e of events) {
       view = projection.apply(e);
       metrics.transitions.inc({ type: e.type });
-      const notification = { event: e, alert: summarize(view) };
+      const ratingLink = ratingLinks.offerFor(e, view);
+      const notification = { event: e, alert: summarize(view), ...(ratingLink === undefined ? {} : { ratingLink }) };
       for (const n of notifiers) n.notify(notification);
     }
     updateGauge();
@@ -396,6 +398,12 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
         ];
       });
     },
+    async rate(id, request, actor) {
+      const { maxCommentChars, remainsPhrases } = config.ratings;
+      checkRatingText(request.comment, maxCommentChars);
+      return act(id, actor, (v) => ratingSpecs(v, request, { dispatch, remainsPhrases, liveOther: projection.liveFor(v.key) }));
+    },
+    ratingLinks,
     async checkNow() {
       await running();
       await escalateNow();
