@@ -32,3 +32,4 @@ export * from './alerts/rating-config.ts';
 export * from './alerts/rating-link.ts';
 export * from './alerts/ratings-api.ts';
 export * from './alerts/department-indicators.ts';
+export * from './alerts/console-ratings.ts';

@@ -400,8 +400,15 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
     },
     async rate(id, request, actor) {
       const { maxCommentChars, remainsPhrases } = config.ratings;
-      checkRatingText(request.comment, maxCommentChars);
-      return act(id, actor, (v) => ratingSpecs(v, request, { dispatch, remainsPhrases, liveOther: projection.liveFor(v.key) }));
+      try {
+        checkRatingText(request.comment, maxCommentChars);
+        const view = await act(id, actor, (v) => ratingSpecs(v, request, { dispatch, remainsPhrases, liveOther: projection.liveFor(v.key) }));
+        metrics.ratings.inc({ channel: request.channel });
+        return view;
+      } catch (err) {
+        metrics.ratingsRefused.inc({ channel: request.channel, code: (err as { code?: string }).code ?? 'ANALYTICS_ERR_INTERNAL' });
+        throw err;
+      }
     },
     ratingLinks,
     async checkNow() {

@@ -5,6 +5,7 @@ import type { AnalyticsAccess } from '../api-access.ts';
 import { analyticsErrors } from '../errors.ts';
 import { RATING_STAGES, RATINGS, type Rating } from './alert-event.ts';
 import type { AlertLifecycle } from './alert-lifecycle.ts';
+import type { AlertMetrics } from './alert-metrics.ts';
 import { departmentIndicators, INDICATOR_GROUPINGS, type IndicatorGrouping } from './department-indicators.ts';
 import { RATING_TOKEN_PATTERN } from './rating-link.ts';
 
@@ -13,6 +14,8 @@ export interface RatingsApiOptions {
   readonly warehouse: Warehouse;
   readonly access?: AnalyticsAccess;
   readonly now: () => number;
+  /** Counts links refused before the lifecycle (forged, expired); the lifecycle counts the rest. */
+  readonly metrics?: AlertMetrics;
   /** @default 7 days */
   readonly defaultWindowMs?: number;
   /** @default 500000 */
@@ -66,8 +69,14 @@ export function ratingsApi(app: FastifyInstance, options: RatingsApiOptions, don
     throw err;
   });
 
-  async function claimed(token: string) {
-    const claim = lifecycle.ratingLinks.verify(token);
+  async function claimed(token: string, counted: boolean) {
+    let claim;
+    try {
+      claim = lifecycle.ratingLinks.verify(token);
+    } catch (err) {
+      if (counted) options.metrics?.ratingsRefused.inc({ channel: 'link', code: (err as { code: string }).code });
+      throw err;
+    }
     const view = await lifecycle.get(claim.alertId);
     // A valid MAC over an id we never stored cannot happen unless the secret leaked; say nothing more.
     if (view === undefined) throw analyticsErrors.ANALYTICS_ERR_ALERT_UNKNOWN(claim.alertId);
@@ -75,14 +84,14 @@ export function ratingsApi(app: FastifyInstance, options: RatingsApiOptions, don
   }
 
   app.get('/v1/ratings/link', { schema: { querystring: LINK_QUERY, response: { 200: LINK_ANSWER, ...ERRORS } } }, async (request) => {
-    const { claim, view } = await claimed((request.query as { token: string }).token);
+    const { claim, view } = await claimed((request.query as { token: string }).token, false);
     const rated = view.events.some((e) => e.type === 'rated' && e.actor === 'rater:link' && e.ratingStage === claim.stage);
     return { alert: view, stage: claim.stage, expiresAt: claim.expiresAt, rated };
   });
 
   app.post('/v1/ratings/link', { schema: { body: LINK_BODY, response: { 200: LINK_ANSWER, ...ERRORS } } }, async (request) => {
     const body = request.body as { token: string; rating: Rating; comment?: string };
-    const { claim } = await claimed(body.token);
+    const { claim } = await claimed(body.token, true);
     const view = await lifecycle.rate(claim.alertId, { rating: body.rating, comment: body.comment ?? '', channel: 'link', stage: claim.stage }, { name: 'rater:link' });
     return { alert: view, stage: claim.stage, expiresAt: claim.expiresAt, rated: true };
   });
