@@ -25,7 +25,7 @@ export const ratingsConfigSchema = {
     linkSecret: { type: 'string', minLength: 32, maxLength: 256 },
     /** How long a link rates: a reporter answers within days, not forever. */
     linkTtlMs: { type: 'integer', minimum: 60000, maximum: 7776000000, default: 604800000 },
-    /** Set: a link is also given as `<linkBaseUrl>?token=<token>` (the dashboard serves `/rate`). */
+    /** Set: a link is also given as `<linkBaseUrl>?token=<token>`; the dashboard's page is `<analytics URL>/dashboard/rate.html`. */
     linkBaseUrl: { type: 'string', pattern: '^https?://[^\\s?#]+$', maxLength: 500 },
     /** A comment's length in characters (code points), beyond it the rating is refused. */
     maxCommentChars: { type: 'integer', minimum: 1, maximum: 4000, default: 1000 },
