@@ -30,6 +30,7 @@ const mqtt: string[] = [];
 const operator = mintAccessToken('Duty officer Zhang San', 'operator');
 const department = mintAccessToken('Pudong ecology desk', 'department', ['pudong-ecology']);
 const analyst = mintAccessToken('Analyst Wang', 'analyst');
+const bureau = mintAccessToken('Municipal ecology bureau', 'department', ['city-ecology']);
 const TTL = 2 * HOUR;
 
 const config = parseAnalyticsConfig({
@@ -44,7 +45,7 @@ let wh: Warehouse;
 let lifecycle: AlertLifecycle;
 let app: ReturnType<typeof buildAnalyticsApi>;
 
-type Body = Record<string, unknown> & { code?: string; state?: string; events?: { type: string; actor: string; feedback: string; rating?: string; flaggedFor?: string }[] };
+type Body = Record<string, unknown> & { code?: string; state?: string; alerts?: { id: string }[]; events?: { type: string; actor: string; feedback: string; rating?: string; flaggedFor?: string }[] };
 
 async function call(method: 'GET' | 'POST', url: string, payload?: object, token?: string) {
   const response = await app.inject({
@@ -104,7 +105,7 @@ beforeAll(async () => {
     conditions: { isActive: (key) => active.has(key) },
   });
   await lifecycle.start();
-  const access = createAnalyticsAccess([operator.entry, department.entry, analyst.entry]);
+  const access = createAnalyticsAccess([operator.entry, department.entry, analyst.entry, bureau.entry]);
   app = buildAnalyticsApi({
     engine,
     metrics,
@@ -179,6 +180,11 @@ describe('rating from the screen', () => {
     expect(flagged.body.flaggedFor).toBe('city-ecology');
     // The supervising office's console is told too.
     expect(mqtt.some((p) => p.includes('"flagged"') && p.includes(gone))).toBe(true);
+    // ... and its department role sees the flagged case (its review), listed and read; the handling department still does.
+    expect((await call('GET', `/v1/alerts/${gone}`, undefined, bureau.token)).status).toBe(200);
+    expect(((await call('GET', '/v1/alerts?department=city-ecology', undefined, bureau.token)).body.alerts ?? []).map((a) => a.id)).toContain(gone);
+    expect((await call('GET', `/v1/alerts/${still}`, undefined, bureau.token)).status).toBe(404);
+    expect((await call('GET', `/v1/alerts/${gone}`, undefined, department.token)).status).toBe(200);
   });
 
   it('refuses a department, an oversized comment, control characters and an unknown alert', async () => {

@@ -15,6 +15,7 @@ import type { AlertsConfig } from './alerts-config.ts';
 import { loadDispatch, placeUnder, type Dispatch } from './dispatch-config.ts';
 import { checkRatingText, ratingSpecs, type RatingRequest } from './alert-rating.ts';
 import { createKeyedSerial } from './keyed-serial.ts';
+import { describe, descriptionOf } from './alert-description.ts';
 import { createMqttAlertNotifier, type AlertPublish } from './mqtt-alert-notifier.ts';
 import { createRatingLinks, type RatingLinks } from './rating-link.ts';
 import { checkResolution } from './resolution-check.ts';
@@ -53,6 +54,8 @@ export interface AlertFilter {
   readonly department?: string | undefined;
   readonly rule?: string | undefined;
   readonly kind?: string | undefined;
+  /** Alerts a bad rating flagged for this supervising department. */
+  readonly flaggedFor?: string | undefined;
   /** @default 100 */
   readonly limit?: number | undefined;
 }
@@ -86,28 +89,6 @@ type EventSpec = AlertEventSpec;
 
 const SYSTEM = 'system';
 const DAY_MS = 86_400_000;
-
-function describe(s: AlertSignal): AlertDescription {
-  return {
-    key: s.key,
-    rule: s.rule,
-    kind: s.kind,
-    severity: s.severity,
-    place: s.place,
-    level: s.level,
-    metric: s.metric,
-    subject: s.subject,
-    summary: s.summary,
-    value: s.value,
-    threshold: s.threshold,
-    verification: s.verification,
-  };
-}
-
-function descriptionOf(v: AlertView): AlertDescription {
-  const { key, rule, kind, severity, place, level, metric, subject, summary, value, threshold, verification } = v;
-  return { key, rule, kind, severity, place, level, metric, subject, summary, value, threshold, verification };
-}
 
 /**
  * The alert lifecycle: raised by the rule engine (AlertSink), dispatched by the routes of the
@@ -369,6 +350,7 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
         if (filter.department !== undefined && v.department !== filter.department) continue;
         if (filter.rule !== undefined && v.rule !== filter.rule) continue;
         if (filter.kind !== undefined && v.kind !== filter.kind) continue;
+        if (filter.flaggedFor !== undefined && v.flaggedFor !== filter.flaggedFor) continue;
         out.push(v);
       }
       out.sort((a, b) => b.openedAt - a.openedAt || (a.id < b.id ? -1 : 1));

@@ -201,8 +201,9 @@ export function alertsApi(app: FastifyInstance, options: AlertsApiOptions, done:
     if (scope === undefined) return { alerts: lifecycle.list(q) };
     // A department's view: the alerts with each of its departments, merged newest first.
     const departments = q.department === undefined ? scope : scope.filter((d) => d === q.department);
-    const alerts = departments
-      .flatMap((department) => lifecycle.list({ ...q, department }))
+    // With the alerts a bad rating flagged for one of them (their supervising office's review), once each.
+    const byId = new Map(departments.flatMap((d) => [...lifecycle.list({ ...q, department: d }), ...lifecycle.list({ ...q, department: undefined, flaggedFor: d })]).map((a) => [a.id, a]));
+    const alerts = [...byId.values()]
       .sort((a, b) => b.openedAt - a.openedAt || (a.id < b.id ? -1 : 1))
       .slice(0, q.limit);
     return { alerts };
@@ -212,7 +213,9 @@ export function alertsApi(app: FastifyInstance, options: AlertsApiOptions, done:
     const { id } = request.params as { id: string };
     const scope = scopeOf(request);
     const view = await lifecycle.get(id);
-    if (view === undefined || !visible(view.department, scope)) throw analyticsErrors.ANALYTICS_ERR_ALERT_UNKNOWN(id);
+    if (view === undefined || !(visible(view.department, scope) || (view.flaggedFor !== undefined && visible(view.flaggedFor, scope)))) {
+      throw analyticsErrors.ANALYTICS_ERR_ALERT_UNKNOWN(id);
+    }
     return view;
   });
 
