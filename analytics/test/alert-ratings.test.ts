@@ -283,3 +283,18 @@ describe('department indicators', () => {
     expect((await call('GET', `/v1/department-indicators?from=${clock}&to=${start}`, undefined, analyst.token)).status).toBe(400);
   });
 });
+
+describe('alerts.ratings configuration', () => {
+  it('reports every problem at once: a short link secret, a zero comment bound, a link base that is not a URL', () => {
+    let message = '';
+    try {
+      parseAnalyticsConfig({ alerts: { ratings: { linkSecret: 'short', maxCommentChars: 0, linkBaseUrl: 'javascript:alert(1)' } } });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/linkSecret/);
+    expect(message).toMatch(/maxCommentChars/);
+    expect(message).toMatch(/linkBaseUrl/);
+    expect(parseAnalyticsConfig({}).alerts.ratings).toMatchObject({ maxCommentChars: 1000, linkTtlMs: 604_800_000, consoleMaxInFlight: 64 });
+  });
+});
