@@ -36,11 +36,29 @@ function Timeline({ view }) {
       (e) => html`<li key=${e.seq}>
         <time datetime=${new Date(e.at).toISOString()}>${time(e.at)}</time>
         <strong>${e.type}</strong> → ${e.state}
-        <span class="muted"> by ${e.actor}${e.department ? ` · ${e.department}` : ''}</span>
+        <span class="muted"> by ${e.actor}${e.department ? ` · ${e.department}` : ''}${e.rating ? ` · rated ${e.rating}` : ''}</span>
         ${e.feedback ? html`<blockquote>${e.feedback}</blockquote>` : null}
       </li>`,
     )}
   </ol>`;
+}
+
+/** The duty office's rating of a handled alert (issue 23): once when resolved, again when closed. */
+function Rate({ view, act, busy }) {
+  const [comment, setComment] = useState('');
+  useEffect(() => setComment(''), [view.id, view.state]);
+  const stage = view.state === 'closed' ? 'closed' : 'resolved';
+  const done = view.events?.some((e) => e.type === 'rated' && e.actor === 'rater:screen' && e.ratingStage === stage);
+  if (view.resolvedAt === undefined) return null;
+  if (done) return html`<p class="muted small" data-testid="rated">Rated by the duty office at the ${stage} stage.</p>`;
+  const rate = (rating) => act('rate', comment.trim() === '' ? { rating } : { rating, comment });
+  return html`<div class="act" data-testid="rate">
+    <label class="field">Rate the handling (${stage}), optional comment
+      <textarea maxlength="1000" rows="2" value=${comment} onInput=${(e) => setComment(e.currentTarget.value)} data-testid="rating-comment"></textarea>
+    </label>
+    <button type="button" class="primary" disabled=${busy} onClick=${() => rate('good')} data-testid="rate-good">Good</button>
+    <button type="button" disabled=${busy} onClick=${() => rate('bad')} data-testid="rate-bad">Bad</button>
+  </div>`;
 }
 
 function Actions({ view, act, busy }) {
@@ -62,7 +80,7 @@ function Actions({ view, act, busy }) {
     </form>`;
   }
   if (view.state === 'resolved' || view.state === 'verified' || view.state === 'closed') {
-    return html`<form onSubmit=${submit('reopen', 'reason')} class="act">
+    return html`<${Rate} view=${view} act=${act} busy=${busy} /><form onSubmit=${submit('reopen', 'reason')} class="act">
       <label class="field">Reason to reopen
         <textarea required maxlength="4000" rows="2" value=${text} onInput=${(e) => setText(e.currentTarget.value)}></textarea>
       </label>

@@ -42,6 +42,7 @@ export const api = {
   alerts: () => call('GET', '/v1/alerts?limit=500'),
   alert: (id) => call('GET', `/v1/alerts/${id}`),
   act: (id, verb, body, token) => call('POST', `/v1/alerts/${id}/${verb}`, body, token),
+  departmentIndicators: (by, from, to) => call('GET', `/v1/department-indicators?by=${by}&from=${Math.floor(from)}&to=${Math.floor(to)}`),
 };
 
 /**

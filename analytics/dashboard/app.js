@@ -6,6 +6,7 @@ import { AlertBoard } from './alert-board.js';
 import { accessToken, api, connectStream } from './api.js';
 import { Chart } from './charts.js';
 import { CityOverview } from './city-overview.js';
+import { DepartmentScores } from './department-scores.js';
 import { html } from './html.js';
 import { IndicatorChart } from './indicator-chart.js';
 import { PipelineHealth } from './pipeline-health.js';
@@ -58,6 +59,8 @@ function App() {
   const [indicators, setIndicators] = useState([]);
   const [alerts, setAlerts] = useState(new Map());
   const [revisions, setRevisions] = useState({});
+  // Ratings, reopenings and resolutions move the department indicators: they re-read on each.
+  const [scored, setScored] = useState(0);
   const [place, setPlace] = useState('');
   const [drilled, setDrilled] = useState();
   const [live, setLive] = useState([[], [], []]);
@@ -120,6 +123,7 @@ function App() {
         // Screen readers hear new and returning alerts; the board shows every event.
         if (event.type === 'opened' || event.type === 'reopened') setAnnouncement(`${event.type === 'opened' ? 'New' : 'Reopened'} ${alert.severity} alert: ${alert.summary}`);
         setRevisions((r) => ({ ...r, [alert.id]: (r[alert.id] ?? 0) + 1 }));
+        if (['rated', 'flagged', 'reopened', 'resolved', 'accepted'].includes(event.type)) setScored((n) => n + 1);
       },
     });
     return () => {
@@ -164,6 +168,9 @@ function App() {
       <${Panel} id="alerts" title="Alert board">
         <${AlertBoard} key=${String(info?.operatorsRequired ?? false)} alerts=${sorted} revisions=${revisions}
           operatorsRequired=${(info?.operatorsRequired ?? false) && !info?.tokensRequired} tokensRequired=${info?.tokensRequired ?? false} onUpdated=${upsert} />
+      <//>
+      <${Panel} id="departments" title="Department indicators">
+        <${DepartmentScores} tick=${snapshot?.at} scored=${scored} />
       <//>
       <${Panel} id="venues" title="Venue checks">
         <${VenueChecks} venues=${snapshot?.venues} />

@@ -1,10 +1,11 @@
-import { createAddressGuard, type TokenAuthenticator } from '@cityops/protocol';
+import { createAddressGuard, topics, type TokenAuthenticator } from '@cityops/protocol';
 import type { Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
 import { parseAnalyticsConfig, type AnalyticsConfigInput } from './analytics-config.ts';
 import { createAnalyticsMetrics, type AnalyticsMetrics } from './analytics-metrics.ts';
 import { createAlertLifecycle, type AlertLifecycle } from './alerts/alert-lifecycle.ts';
 import { createAlertMqttLink } from './alerts/alert-mqtt-link.ts';
+import { createConsoleRatings } from './alerts/console-ratings.ts';
 import { createDashboard, type Dashboard } from './dashboard/dashboard.ts';
 import { createAnalyticsAccess } from './api-access.ts';
 import { buildAnalyticsApi } from './http-api.ts';
@@ -112,6 +113,12 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
     metrics: metrics.alerts,
     ...(publish === undefined ? {} : { publish }),
   });
+  // Departments' consoles rate handled alerts on their own topics (issue 23), through the same link.
+  const consoleRatings = createConsoleRatings(
+    { maxInFlight: config.alerts.ratings.consoleMaxInFlight },
+    { lifecycle: alerts, warehouse, logger: logger.child({ component: 'ratings' }), metrics: metrics.alerts },
+  );
+  link?.subscribe(topics.allOf('alert-ratings'), (topic, payload) => consoleRatings.onMessage(topic, payload));
   const rules =
     config.rules === undefined
       ? undefined
@@ -122,6 +129,7 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
     metrics,
     logger,
     alerts: { lifecycle: alerts, operators: config.alerts.operators },
+    ratings: { lifecycle: alerts, warehouse, metrics: metrics.alerts },
     access,
     guard: createAddressGuard(config.limits, { now, onEvict: () => metrics.addressEvictions.inc() }),
     server: { limits: config.http.limits, exemptAddresses: config.limits.exemptAddresses, bodyLimit: config.http.limits.maxBodyBytes },
@@ -163,6 +171,7 @@ export function createAnalyticsService(input: AnalyticsConfigInput, deps: Analyt
         await dashboard?.stop();
         await http.close();
         await rules?.stop();
+        await consoleRatings.stop();
         await alerts.stop();
         await link?.stop();
         await rollup.stop();

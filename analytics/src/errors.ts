@@ -20,6 +20,12 @@ export const analyticsErrors = defineErrors({
   ANALYTICS_ERR_ROLE_FORBIDDEN: { message: "The token's role does not allow this route", statusCode: 403 },
   ANALYTICS_ERR_FORBIDDEN: { message: "The alert is not with one of the operator's departments", statusCode: 403 },
   ANALYTICS_ERR_ALERTS_STOPPED: { message: 'The alert lifecycle is not running', statusCode: 503 },
+  ANALYTICS_ERR_RATING_INVALID: { message: 'Invalid rating', statusCode: 400 },
+  ANALYTICS_ERR_RATING_NOT_RATEABLE: { message: 'The alert cannot be rated now: only a handled alert, once resolved and again once closed', statusCode: 409 },
+  ANALYTICS_ERR_RATING_DUPLICATE: { message: 'This stage of the alert is already rated through this channel', statusCode: 409 },
+  ANALYTICS_ERR_RATING_LINK_INVALID: { message: 'The rating link is not valid', statusCode: 403 },
+  ANALYTICS_ERR_RATING_LINK_EXPIRED: { message: 'The rating link has expired', statusCode: 410 },
+  ANALYTICS_ERR_RATING_LINK_USED: { message: 'The rating link has already been used', statusCode: 409 },
   ANALYTICS_ERR_NOTIFY_UNAVAILABLE: { message: 'Alert events cannot be published on MQTT now: the link is down', statusCode: 503 },
 });
 

@@ -12,6 +12,7 @@ import { httpServerMetricHooks } from '@cityops/protocol/service-metrics';
 import type { Logger } from 'pino';
 import type { AnalyticsMetrics } from './analytics-metrics.ts';
 import { alertsApi, type AlertsApiOptions } from './alerts/alerts-api.ts';
+import { ratingsApi, type RatingsApiOptions } from './alerts/ratings-api.ts';
 import type { AnalyticsAccess } from './api-access.ts';
 import type { Dashboard } from './dashboard/dashboard.ts';
 import { analyticsErrors } from './errors.ts';
@@ -26,6 +27,8 @@ export interface AnalyticsApiDeps {
   readonly ready: () => Promise<boolean>;
   /** The alert lifecycle and its operators: adds /v1/alerts (alerts/alerts-api.ts). */
   readonly alerts?: AlertsApiOptions;
+  /** Rating links and department indicators (alerts/ratings-api.ts); `access` and `now` are added here. */
+  readonly ratings?: Omit<RatingsApiOptions, 'access' | 'now'>;
   /** The operator's screen: adds `/`, its files and /v1/dashboard/* (dashboard/dashboard.ts). */
   readonly dashboard?: Dashboard;
   /**
@@ -169,6 +172,9 @@ export function buildAnalyticsApi(deps: AnalyticsApiDeps) {
   );
 
   if (deps.alerts !== undefined) void app.register(alertsApi, { ...deps.alerts, ...(access === undefined ? {} : { access }) });
+  if (deps.ratings !== undefined) {
+    void app.register(ratingsApi, { ...deps.ratings, now: deps.now ?? Date.now, ...(access === undefined ? {} : { access }) });
+  }
   if (deps.dashboard !== undefined) void app.register(deps.dashboard.routes);
 
   app.get('/metrics', async (_request, reply) => {

@@ -102,6 +102,7 @@ beforeAll(async () => {
       rollup: { intervalMs: 500 },
       rules: { rulesFile, mqtt: { url: addresses.mqttUrl, username: 'analytics', password: service.secret, reconnectMs: 200 } },
       dashboard: { intervalMs: 500, sources: { ingest: addresses.httpUrl } },
+      alerts: { ratings: { linkSecret: 'browser-test-rating-link-secret-0123456789' } },
     },
     { warehouse, logger },
   );
@@ -201,6 +202,34 @@ describe('the dashboard in Chromium', () => {
       expect(view.events.find((e) => e.type === 'resolved')?.feedback).toBe(feedback);
       expect(view.events.find((e) => e.type === 'accepted')?.actor).toBe('control room');
     });
+
+    // Issue 23: the duty office rates the handled alert from the screen; the rating is an alert event
+    // (actor the channel, not the name typed in), and the department indicators beside the board count it.
+    await detail.getByTestId('rating-comment').fill('Quick and thorough');
+    await detail.getByTestId('rate-good').click();
+    await detail.getByTestId('rated').waitFor();
+    await detail.getByTestId('timeline').getByText('Quick and thorough').waitFor();
+    const rated = await (await fetch(`${analyticsUrl}/v1/alerts/${id}`)).json() as { events: { type: string; actor: string; rating?: string }[] };
+    expect(rated.events.find((e) => e.type === 'rated')).toMatchObject({ actor: 'rater:screen', rating: 'good' });
+    const department = (rated.events.find((e) => e.type === 'resolved') as { department?: string } | undefined)?.department;
+    const score = page.getByTestId('department-score').filter({ hasText: department! });
+    await expect.poll(async () => (await score.textContent()) ?? '', { timeout: 20_000 }).toMatch(new RegExp(`^${department}1100\\.0%`));
+    await page.screenshot({ path: join(shots, '4-alert-rated.png'), fullPage: true });
+
+    // A reporter rates through the one-time link's page; the link cannot be used twice.
+    const token = analytics.alerts.ratingLinks.sign(id!, 'resolved', Date.now() + 60 * MINUTE);
+    const reporter = await browser.newPage();
+    await reporter.goto(`${analyticsUrl}/dashboard/rate.html?token=${token}`);
+    await reporter.getByTestId('rating-comment').fill('The dust is still there on Sundays');
+    await reporter.getByRole('button', { name: 'Bad' }).click();
+    await reporter.getByTestId('rated').waitFor();
+    const after = await (await fetch(`${analyticsUrl}/v1/alerts/${id}`)).json() as { events: { type: string; actor: string; rating?: string }[] };
+    expect(after.events.filter((e) => e.type === 'rated').map((e) => [e.actor, e.rating])).toEqual([['rater:screen', 'good'], ['rater:link', 'bad']]);
+    // "still there": the comment says the problem remains, so the case is back with its department.
+    expect(after.events.at(-2)?.type).toBe('reopened');
+    await reporter.reload();
+    await reporter.getByText('This link has been used already.').waitFor();
+    await reporter.close();
 
     expect(existsSync(join(shots, '3-alert-resolved.png'))).toBe(true);
     expect(consoleErrors).toEqual([]);

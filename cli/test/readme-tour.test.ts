@@ -78,6 +78,17 @@ describe('the README tour, word for word', () => {
           expect(events).toEqual(expect.arrayContaining(['cleared', 'accepted', 'resolved']));
         },
       },
+      {
+        // Issue 23: the closed case rated from the API as from the screen; no rater's name stored.
+        marker: '/rate |',
+        check: (out) => {
+          const [event, ...groups] = out.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+          expect(event).toEqual({ type: 'rated', actor: 'rater:screen', rating: 'good', ratingStage: 'closed' });
+          expect(groups).toHaveLength(1);
+          expect(groups[0]).toMatchObject({ ratings: 1, goodShare: 1, reopenRate: 0 });
+          expect(String(groups[0]!.group)).toMatch(/-ops-center$/);
+        },
+      },
     ];
     // Every block of the tour has its step, in order: a block added to the README is tested too.
     expect(blocks.map((block) => steps.findIndex((s) => block.includes(s.marker)))).toEqual(steps.map((_s, i) => i));

@@ -6,7 +6,8 @@ const OWN_CHANNELS: Readonly<Record<DeviceKind, readonly Channel[]>> = {
   gateway: ['telemetry', 'status', 'config-state'],
   scanner: ['verify-req', 'verify-events', 'status'],
   service: ['status'],
-  console: ['status'],
+  // Issue 23: a console rates handled alerts of its departments under its own id.
+  console: ['status', 'alert-ratings'],
 };
 /** What a service may publish about others: the verifier's answers, analytics' alert events, a device's desired configuration. */
 const SERVICE_CHANNELS: readonly Channel[] = ['verify-res', 'alerts', 'config'];

@@ -67,6 +67,28 @@ describe('a console device', () => {
     expect(seen).toEqual([JSON.stringify({ id: 'real' })]);
   });
 
+  it('publishes ratings under its own id only (issue 23)', async () => {
+    // Its own connection: a refused publish closes the connection (aedes), as the test above does to console_.
+    const rater = await h.connect('console-rater', (await h.service.registry.add({ id: 'console-rater', kind: 'console', place: PLACE, departments: ['pudong-ecology'] })).secret);
+    const watcher = await h.connect('svc-ratings', (await h.service.registry.add({ id: 'svc-ratings', kind: 'service', place: PLACE })).secret);
+    await watcher.subscribeAsync(topics.allOf('alert-ratings'), { qos: 1 });
+    const seen: string[] = [];
+    const own = new Promise<void>((resolve) => watcher.on('message', (topic, payload) => {
+      seen.push(`${topic} ${payload.toString()}`);
+      resolve();
+    }));
+    await rater.publishAsync(topics.alertRatings('console-rater'), JSON.stringify({ rating: 'own' }), { qos: 1 });
+    await own;
+    const deniedBefore = (await h.service.metrics.denied.get()).values.find((v) => v.labels.operation === 'publish')?.value ?? 0;
+    // Another console's topic: the rating would be attributed to that console's departments.
+    rater.publish(topics.alertRatings('console-pudong'), JSON.stringify({ rating: 'spoofed' }), { qos: 0 });
+    await vi.waitFor(async () => {
+      const denied = (await h.service.metrics.denied.get()).values.find((v) => v.labels.operation === 'publish')?.value ?? 0;
+      expect(denied).toBe(deniedBefore + 1);
+    });
+    expect(seen).toEqual([`${topics.alertRatings('console-rater')} ${JSON.stringify({ rating: 'own' })}`]);
+  });
+
   it('keeps its departments in the shared registry (another instance reads them back)', async () => {
     const other = createDeviceRegistry({ refreshMs: 60_000 }, { warehouse: h.warehouse });
     await other.start();

@@ -17,6 +17,8 @@ import { protocolErrors } from './errors.ts';
  *   cityops/v1/config/{device}      ingest -> device, its desired configuration, retained (issue 18);
  *                                   only services publish, a device subscribes to its own only
  *   cityops/v1/config-state/{device}  device -> ingest, `{version, state, reason?}` per version it tried
+ *   cityops/v1/alert-ratings/{device}  console -> analytics, `{alertId, rating, comment?}` (issue 23): a
+ *                                   department's rating of a handled alert, under the console's own id
  *
  * MQTT 3.1.1 has no correlation data or response-topic properties (and aedes 1.2 refuses MQTT 5), so
  * a reply's topic follows from the request's and the correlation id travels in the payload.
@@ -29,6 +31,8 @@ export const CHANNELS = [
   'telemetry', 'status', 'errors', 'verify-req', 'verify-res', 'verify-events', 'pipeline', 'alerts',
   // Remote configuration (issue 18): desired state in, reported state out.
   'config', 'config-state',
+  // A console's ratings of handled alerts (issue 23).
+  'alert-ratings',
 ] as const;
 export type Channel = (typeof CHANNELS)[number];
 
@@ -52,6 +56,8 @@ export const topics = {
   config: (device: string) => `${TOPIC_ROOT}/config/${device}`,
   /** What a device did with a configuration version (`DeviceConfigReport`). */
   configState: (device: string) => `${TOPIC_ROOT}/config-state/${device}`,
+  /** A console's ratings of handled alerts; analytics reads the department from the registry, never the payload. */
+  alertRatings: (device: string) => `${TOPIC_ROOT}/alert-ratings/${device}`,
   /** Subscription filter for one channel of every device. */
   allOf: (channel: Channel) => `${TOPIC_ROOT}/${channel}/+`,
 } as const;

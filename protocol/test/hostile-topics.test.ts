@@ -23,6 +23,7 @@ const BUILD: Record<Channel, (id: string) => string> = {
   alerts: topics.alerts,
   config: topics.config,
   'config-state': topics.configState,
+  'alert-ratings': topics.alertRatings,
 };
 
 /** Topic-shaped hostile strings: the scheme's segments mixed with wildcards, unicode, NUL, slashes. */

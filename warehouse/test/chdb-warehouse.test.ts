@@ -79,6 +79,7 @@ describe('migrations', () => {
       [11, 'create_credential_flags'],
       [12, 'create_device_sensors'],
       [13, 'create_device_configs'],
+      [14, 'add_alert_ratings'],
     ]);
     expect(applied.every((m) => m.applied_at === '2026-01-01 00:00:00.000')).toBe(true);
     const tables = await first.query<{ name: string }>(

@@ -2,7 +2,7 @@ import type { Warehouse } from '@cityops/warehouse';
 import { eventToRow, rowToEvent, type AlertEvent, type AlertEventRow } from './alert-event.ts';
 
 const COLUMNS = `alert_id, seq, toUnixTimestamp64Milli(at) AS at, type, actor, state, key, rule, kind, severity, place,
-  level, metric, subject, department, parent_key, summary, feedback, value, threshold, verification`;
+  level, metric, subject, department, parent_key, summary, feedback, value, threshold, verification, rating, rating_stage, flagged_for`;
 
 /** The alert events in the warehouse (`alert_events`, migration 7): append, and read back to rebuild. */
 export function createAlertEventStore(warehouse: Warehouse) {

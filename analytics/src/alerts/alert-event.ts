@@ -21,8 +21,17 @@ export const ALERT_EVENT_TYPES = [
   'condition_returned',
   // The condition's description changed while it stayed true (a group's or a storm's members).
   'updated',
+  // Issue 23: the raiser's evaluation of a handled alert, and a bad one sent to the supervising office.
+  'rated',
+  'flagged',
 ] as const;
 export type AlertEventType = (typeof ALERT_EVENT_TYPES)[number];
+
+export const RATINGS = ['good', 'bad'] as const;
+export type Rating = (typeof RATINGS)[number];
+/** The stages of a handled alert that are rated: once when resolved, again when closed. */
+export const RATING_STAGES = ['resolved', 'closed'] as const;
+export type RatingStage = (typeof RATING_STAGES)[number];
 
 /** What an alert is about: repeated on every event so one alert's events alone rebuild it. */
 export interface AlertDescription {
@@ -56,8 +65,26 @@ export interface AlertEvent extends AlertDescription {
   readonly department: string;
   /** The live condition that explains this one (suppression), empty when none. */
   readonly parentKey: string;
-  /** The department's feedback (resolved) or the reason (reopened by an operator). */
+  /** The department's feedback (resolved), the reason (reopened by an operator), a rating's comment. */
   readonly feedback: string;
+  /** `rated` events: the rating and the stage it rates (the channel is the actor, `rater:<channel>`). */
+  readonly rating?: Rating | undefined;
+  readonly ratingStage?: RatingStage | undefined;
+  /** `flagged` events: the supervising department the bad rating goes to. */
+  readonly flaggedFor?: string | undefined;
+}
+
+/** One event of a transition before it is numbered and stamped (the lifecycle's commit does that). */
+export interface AlertEventSpec {
+  readonly type: AlertEventType;
+  readonly actor: string;
+  readonly state: AlertState;
+  readonly department?: string;
+  readonly parentKey?: string;
+  readonly feedback?: string;
+  readonly rating?: Rating;
+  readonly ratingStage?: RatingStage;
+  readonly flaggedFor?: string;
 }
 
 /** A row of `alert_events` as JSONEachRow reads and writes it. */
@@ -83,6 +110,9 @@ export interface AlertEventRow {
   value: number | null;
   threshold: number | null;
   verification: string;
+  rating?: string;
+  rating_stage?: string;
+  flagged_for?: string;
 }
 
 export function eventToRow(e: AlertEvent): AlertEventRow {
@@ -108,6 +138,9 @@ export function eventToRow(e: AlertEvent): AlertEventRow {
     value: e.value ?? null,
     threshold: e.threshold ?? null,
     verification: JSON.stringify(e.verification),
+    rating: e.rating ?? '',
+    rating_stage: e.ratingStage ?? '',
+    flagged_for: e.flaggedFor ?? '',
   };
 }
 
@@ -135,5 +168,8 @@ export function rowToEvent(r: AlertEventRow): AlertEvent {
     ...(r.value === null ? {} : { value: Number(r.value) }),
     ...(r.threshold === null ? {} : { threshold: Number(r.threshold) }),
     verification: JSON.parse(r.verification) as AlertVerification,
+    ...(r.rating === undefined || r.rating === '' ? {} : { rating: r.rating as Rating }),
+    ...(r.rating_stage === undefined || r.rating_stage === '' ? {} : { ratingStage: r.rating_stage as RatingStage }),
+    ...(r.flagged_for === undefined || r.flagged_for === '' ? {} : { flaggedFor: r.flagged_for }),
   };
 }

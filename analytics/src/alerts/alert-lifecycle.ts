@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { createLogThrottle } from '@cityops/protocol';
 import { analyticsErrors } from '../errors.ts';
 import type { IndicatorEngine } from '../indicator-engine.ts';
-import { ALERT_STATES, type AlertDescription, type AlertEvent, type AlertEventType, type AlertState } from './alert-event.ts';
+import { ALERT_STATES, type AlertDescription, type AlertEvent, type AlertEventSpec, type AlertState } from './alert-event.ts';
 import { createAlertEventStore } from './alert-event-store.ts';
 import type { AlertMetrics } from './alert-metrics.ts';
 import { summarize, type AlertNotifier, type AlertSummary } from './alert-notification.ts';
@@ -13,8 +13,11 @@ import type { AlertSignal, AlertSink, RuleConditions } from './alert-signal.ts';
 import { NODE_TIMERS, type AlertTimers } from './alert-timers.ts';
 import type { AlertsConfig } from './alerts-config.ts';
 import { loadDispatch, placeUnder, type Dispatch } from './dispatch-config.ts';
+import { checkRatingText, ratingSpecs, type RatingRequest } from './alert-rating.ts';
 import { createKeyedSerial } from './keyed-serial.ts';
+import { describe, descriptionOf } from './alert-description.ts';
 import { createMqttAlertNotifier, type AlertPublish } from './mqtt-alert-notifier.ts';
+import { createRatingLinks, type RatingLinks } from './rating-link.ts';
 import { checkResolution } from './resolution-check.ts';
 import { createWebhookAlertNotifier } from './webhook-alert-notifier.ts';
 
@@ -51,6 +54,8 @@ export interface AlertFilter {
   readonly department?: string | undefined;
   readonly rule?: string | undefined;
   readonly kind?: string | undefined;
+  /** Alerts a bad rating flagged for this supervising department. */
+  readonly flaggedFor?: string | undefined;
   /** @default 100 */
   readonly limit?: number | undefined;
 }
@@ -68,6 +73,10 @@ export interface AlertLifecycle extends AlertSink {
   accept(id: string, actor: AlertActor): Promise<AlertView>;
   resolve(id: string, feedback: string, actor: AlertActor): Promise<AlertView>;
   reopen(id: string, reason: string, actor: AlertActor): Promise<AlertView>;
+  /** The raiser's rating of a handled alert (alert-rating.ts); `actor` scopes it, its name is never stored. */
+  rate(id: string, request: RatingRequest, actor: AlertActor): Promise<AlertView>;
+  /** The reporters' one-time links (signed with `ratings.linkSecret`). */
+  readonly ratingLinks: RatingLinks;
   /** Escalation, then verification, once, now (what the intervals run). */
   checkNow(): Promise<void>;
   escalateNow(): Promise<void>;
@@ -76,39 +85,10 @@ export interface AlertLifecycle extends AlertSink {
   useRuleConditions(conditions: RuleConditions): void;
 }
 
-interface EventSpec {
-  readonly type: AlertEventType;
-  readonly actor: string;
-  readonly state: AlertState;
-  readonly department?: string;
-  readonly parentKey?: string;
-  readonly feedback?: string;
-}
+type EventSpec = AlertEventSpec;
 
 const SYSTEM = 'system';
 const DAY_MS = 86_400_000;
-
-function describe(s: AlertSignal): AlertDescription {
-  return {
-    key: s.key,
-    rule: s.rule,
-    kind: s.kind,
-    severity: s.severity,
-    place: s.place,
-    level: s.level,
-    metric: s.metric,
-    subject: s.subject,
-    summary: s.summary,
-    value: s.value,
-    threshold: s.threshold,
-    verification: s.verification,
-  };
-}
-
-function descriptionOf(v: AlertView): AlertDescription {
-  const { key, rule, kind, severity, place, level, metric, subject, summary, value, threshold, verification } = v;
-  return { key, rule, kind, severity, place, level, metric, subject, summary, value, threshold, verification };
-}
 
 /**
  * The alert lifecycle: raised by the rule engine (AlertSink), dispatched by the routes of the
@@ -126,6 +106,7 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
   const projection = createAlertProjection(config.maxAlerts);
   const serial = createKeyedSerial();
   const newId = deps.randomId ?? randomUUID;
+  const ratingLinks = createRatingLinks(config.ratings, now);
   let conditions = deps.conditions;
   const notifiers: AlertNotifier[] = [];
   if (deps.publish !== undefined) notifiers.push(createMqttAlertNotifier(config.mqttQueue, { publish: deps.publish, logger, metrics }));
@@ -159,14 +140,16 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
     const events: AlertEvent[] = specs.map((s) => {
       department = s.department ?? department;
       parentKey = s.parentKey ?? parentKey;
-      return { ...description, alertId: id, seq: ++seq, at, type: s.type, actor: s.actor, state: s.state, department, parentKey, feedback: s.feedback ?? '' };
+      const { rating, ratingStage, flaggedFor } = s;
+      return { ...description, alertId: id, seq: ++seq, at, type: s.type, actor: s.actor, state: s.state, department, parentKey, feedback: s.feedback ?? '', rating, ratingStage, flaggedFor };
     });
     await store.append(events);
     let view = current;
     for (const e of events) {
       view = projection.apply(e);
       metrics.transitions.inc({ type: e.type });
-      const notification = { event: e, alert: summarize(view) };
+      const ratingLink = ratingLinks.offerFor(e, view);
+      const notification = { event: e, alert: summarize(view), ...(ratingLink === undefined ? {} : { ratingLink }) };
       for (const n of notifiers) n.notify(notification);
     }
     updateGauge();
@@ -367,6 +350,7 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
         if (filter.department !== undefined && v.department !== filter.department) continue;
         if (filter.rule !== undefined && v.rule !== filter.rule) continue;
         if (filter.kind !== undefined && v.kind !== filter.kind) continue;
+        if (filter.flaggedFor !== undefined && v.flaggedFor !== filter.flaggedFor) continue;
         out.push(v);
       }
       out.sort((a, b) => b.openedAt - a.openedAt || (a.id < b.id ? -1 : 1));
@@ -396,6 +380,19 @@ export function createAlertLifecycle(config: AlertsConfig, deps: AlertLifecycleD
         ];
       });
     },
+    async rate(id, request, actor) {
+      const { maxCommentChars, remainsPhrases } = config.ratings;
+      try {
+        checkRatingText(request.comment, maxCommentChars);
+        const view = await act(id, actor, (v) => ratingSpecs(v, request, { dispatch, remainsPhrases, liveOther: projection.liveFor(v.key) }));
+        metrics.ratings.inc({ channel: request.channel });
+        return view;
+      } catch (err) {
+        metrics.ratingsRefused.inc({ channel: request.channel, code: (err as { code?: string }).code ?? 'ANALYTICS_ERR_INTERNAL' });
+        throw err;
+      }
+    },
+    ratingLinks,
     async checkNow() {
       await running();
       await escalateNow();

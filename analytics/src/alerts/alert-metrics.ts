@@ -52,6 +52,18 @@ export function createAlertMetrics(registry: Registry) {
       help: 'MQTT publishes of alert events that failed.',
       registers: [registry],
     }),
+    ratings: new Counter({
+      name: 'cityops_analytics_alert_ratings_total',
+      help: 'Ratings of handled alerts stored, by channel (screen, link, console).',
+      labelNames: ['channel'] as const,
+      registers: [registry],
+    }),
+    ratingsRefused: new Counter({
+      name: 'cityops_analytics_alert_ratings_refused_total',
+      help: 'Ratings refused, by channel and error code (invalid, unknown alert, duplicate, link used or expired, busy).',
+      labelNames: ['channel', 'code'] as const,
+      registers: [registry],
+    }),
   };
 }
 

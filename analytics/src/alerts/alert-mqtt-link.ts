@@ -9,10 +9,26 @@ export interface AlertMqttLink {
   stop(): Promise<void>;
   /** QoS 1 publish; rejects at once while disconnected (nothing queues: the events are in the warehouse). */
   publish(topic: string, payload: string): Promise<void>;
+  /**
+   * Subscribes (QoS 1) to `filter` at each connection (clean sessions forget subscriptions) and hands
+   * its messages to `onMessage`. Call before start().
+   */
+  subscribe(filter: string, onMessage: (topic: string, payload: Buffer) => void): void;
+}
+
+/** MQTT 3.1.1 §4.7: `+` one level, `#` the rest. */
+function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
+  }
+  return f.length === t.length;
 }
 
 /**
- * The connection alert events go out on, as the same service device the rule engine uses (client id
+ * The connection alert events go out on (and console ratings come in on), as the same service device the rule engine uses (client id
  * `<id>:alerts`). Best effort by design: MQTT notifications are a push for consoles; the warehouse
  * holds every event and webhooks retry.
  */
@@ -22,13 +38,23 @@ export function createAlertMqttLink(
 ): AlertMqttLink {
   const connect = deps.connect ?? mqtt.connect;
   let client: MqttClient | undefined;
+  const subscriptions = new Map<string, (topic: string, payload: Buffer) => void>();
   return {
+    subscribe(filter, onMessage) {
+      subscriptions.set(filter, onMessage);
+    },
     start() {
       return new Promise((resolve, reject) => {
         let first = true;
         const c = connect(config.url, serviceClientOptions(config, `${config.username}:alerts`));
         client = c;
+        c.on('message', (topic, payload) => {
+          for (const [filter, onMessage] of subscriptions) if (topicMatches(filter, topic)) onMessage(topic, payload);
+        });
         c.on('connect', () => {
+          if (subscriptions.size > 0) {
+            c.subscribeAsync([...subscriptions.keys()], { qos: 1 }).catch((err: unknown) => deps.logger.warn({ err }, 'alert link: subscribe failed'));
+          }
           if (first) {
             first = false;
             resolve();

@@ -1,10 +1,13 @@
 import type { AlertEvent } from './alert-event.ts';
 import type { AlertView } from './alert-projection.ts';
+import type { RatingLinkOffer } from './rating-link.ts';
 
 /** What is published for every new alert and transition: the event and the alert after it. */
 export interface AlertNotification {
   readonly event: AlertEvent;
   readonly alert: AlertSummary;
+  /** A resolved or closed handled alert: the reporter's one-time rating link (webhooks only, never MQTT). */
+  readonly ratingLink?: RatingLinkOffer;
 }
 
 /** An alert without its timeline. */

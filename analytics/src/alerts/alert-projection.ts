@@ -18,6 +18,8 @@ export interface AlertView extends AlertDescription {
   readonly resolvedAt?: number;
   /** The last feedback (resolved) or reopen reason. */
   readonly feedback?: string;
+  /** A bad rating flagged the case for this supervising department (the last flag). */
+  readonly flaggedFor?: string;
   /** The state to return to when a suppression is lifted. */
   readonly stateBeforeSuppression?: AlertState;
   readonly events: readonly AlertEvent[];
@@ -29,7 +31,7 @@ export interface AlertView extends AlertDescription {
  */
 export function foldEvent(view: AlertView | undefined, e: AlertEvent): AlertView {
   if (view !== undefined && e.seq <= view.seq) return view;
-  const { alertId, seq, at, type, actor: _actor, state, department, parentKey, feedback, ...description } = e;
+  const { alertId, seq, at, type, actor: _actor, state, department, parentKey, feedback, rating: _r, ratingStage: _s, flaggedFor, ...description } = e;
   const base: AlertView = view ?? {
     ...description,
     id: alertId,
@@ -57,6 +59,9 @@ export function foldEvent(view: AlertView | undefined, e: AlertEvent): AlertView
       break;
     case 'suppressed':
       next = { ...next, stateBeforeSuppression: base.state === 'suppressed' ? (base.stateBeforeSuppression ?? 'open') : base.state };
+      break;
+    case 'flagged':
+      next = { ...next, ...(flaggedFor === undefined ? {} : { flaggedFor }) };
       break;
     case 'cleared':
       next = { ...next, conditionActive: false };

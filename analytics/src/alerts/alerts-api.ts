@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HIERARCHY_LEVELS, isCityopsError } from '@cityops/protocol';
 import { alertDepartments, type AnalyticsAccess } from '../api-access.ts';
 import { analyticsErrors } from '../errors.ts';
-import { ALERT_EVENT_TYPES, ALERT_STATES, type AlertState } from './alert-event.ts';
+import { ALERT_EVENT_TYPES, ALERT_STATES, RATING_STAGES, RATINGS, type AlertState, type Rating } from './alert-event.ts';
 import type { AlertActor, AlertLifecycle } from './alert-lifecycle.ts';
 import { ALERT_KINDS, ALERT_SEVERITIES } from './alert-signal.ts';
 
@@ -51,6 +51,14 @@ const TEXT = { type: 'string', minLength: 1, maxLength: 4000 } as const;
 
 const ACCEPT_BODY = { type: 'object', additionalProperties: false, properties: { by: BY } } as const;
 const RESOLVE_BODY = { type: 'object', additionalProperties: false, required: ['feedback'], properties: { feedback: TEXT, by: BY } } as const;
+const RATE_BODY = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['rating'],
+  // The comment's bound in characters is the lifecycle's (ratings.maxCommentChars); this one only caps the bytes parsed.
+  // `by` (development, no operators) names who acts, as for the other actions; a rating never stores it.
+  properties: { rating: { type: 'string', enum: RATINGS }, comment: { type: 'string', maxLength: 4000 }, by: BY },
+} as const;
 const REOPEN_BODY = { type: 'object', additionalProperties: false, required: ['reason'], properties: { reason: TEXT, by: BY } } as const;
 
 const VERIFICATION = { type: 'object', additionalProperties: true } as const;
@@ -87,6 +95,7 @@ const ALERT_SUMMARY = {
     assignedAt: { type: 'number' },
     resolvedAt: { type: 'number' },
     feedback: { type: 'string' },
+    flaggedFor: { type: 'string' },
   },
 } as const;
 
@@ -99,6 +108,9 @@ const ALERT_EVENT = {
     actor: { type: 'string' },
     ...ALERT_FIELDS,
     feedback: { type: 'string' },
+    rating: { type: 'string', enum: RATINGS },
+    ratingStage: { type: 'string', enum: RATING_STAGES },
+    flaggedFor: { type: 'string' },
   },
 } as const;
 
@@ -189,8 +201,9 @@ export function alertsApi(app: FastifyInstance, options: AlertsApiOptions, done:
     if (scope === undefined) return { alerts: lifecycle.list(q) };
     // A department's view: the alerts with each of its departments, merged newest first.
     const departments = q.department === undefined ? scope : scope.filter((d) => d === q.department);
-    const alerts = departments
-      .flatMap((department) => lifecycle.list({ ...q, department }))
+    // With the alerts a bad rating flagged for one of them (their supervising office's review), once each.
+    const byId = new Map(departments.flatMap((d) => [...lifecycle.list({ ...q, department: d }), ...lifecycle.list({ ...q, department: undefined, flaggedFor: d })]).map((a) => [a.id, a]));
+    const alerts = [...byId.values()]
       .sort((a, b) => b.openedAt - a.openedAt || (a.id < b.id ? -1 : 1))
       .slice(0, q.limit);
     return { alerts };
@@ -200,7 +213,9 @@ export function alertsApi(app: FastifyInstance, options: AlertsApiOptions, done:
     const { id } = request.params as { id: string };
     const scope = scopeOf(request);
     const view = await lifecycle.get(id);
-    if (view === undefined || !visible(view.department, scope)) throw analyticsErrors.ANALYTICS_ERR_ALERT_UNKNOWN(id);
+    if (view === undefined || !(visible(view.department, scope) || (view.flaggedFor !== undefined && visible(view.flaggedFor, scope)))) {
+      throw analyticsErrors.ANALYTICS_ERR_ALERT_UNKNOWN(id);
+    }
     return view;
   });
 
@@ -225,6 +240,18 @@ export function alertsApi(app: FastifyInstance, options: AlertsApiOptions, done:
 
   post('/v1/alerts/:id/accept', ACCEPT_BODY, (id, _request, actor) => lifecycle.accept(id, actor));
   post('/v1/alerts/:id/resolve', RESOLVE_BODY, (id, request, actor) => lifecycle.resolve(id, (request.body as { feedback: string }).feedback, actor));
+  // The duty office's rating from the screen (issue 23): an operator (or admin), never a department
+  // rating its own handling; the rater's name is not stored (actor `rater:screen`).
+  post('/v1/alerts/:id/rate', RATE_BODY, (id, request, actor) => {
+    if (access !== undefined) {
+      const role = access.require(request, 'alerts')?.role;
+      if (role !== 'operator' && role !== 'admin') throw analyticsErrors.ANALYTICS_ERR_ROLE_FORBIDDEN(`role ${role} may not rate alerts: the duty office rates`);
+    } else if (operators.length > 0 && !(actor.departments ?? []).includes('*')) {
+      throw analyticsErrors.ANALYTICS_ERR_FORBIDDEN('only a duty-office operator (departments ["*"]) rates alerts');
+    }
+    const { rating, comment } = request.body as { rating: Rating; comment?: string };
+    return lifecycle.rate(id, { rating, comment: comment ?? '', channel: 'screen' }, { name: 'rater:screen' });
+  });
   post('/v1/alerts/:id/reopen', REOPEN_BODY, (id, request, actor) => lifecycle.reopen(id, (request.body as { reason: string }).reason, actor));
   done();
 }

@@ -1,4 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
+import { ratingsConfigSchema } from './rating-config.ts';
 
 /** The `alerts` section of the analytics configuration: lifecycle, dispatch, operators, webhooks. */
 export const alertsConfigSchema = {
@@ -40,6 +41,8 @@ export const alertsConfigSchema = {
         },
       },
     },
+    /** Ratings of handled alerts (issue 23): rating-config.ts. */
+    ratings: ratingsConfigSchema,
     /** Every new alert and transition is POSTed here (JSON), besides MQTT. */
     webhooks: {
       type: 'array',

@@ -42,7 +42,12 @@ export function createMqttAlertNotifier(queue: MqttAlertQueueConfig, deps: MqttA
       }
       const p = (async () => {
         try {
-          await deps.publish(alertTopic(n.event.department), JSON.stringify(n));
+          // The reporter's link is the reporter's: a department's console must not rate its own handling with it.
+          const { ratingLink: _link, ...shown } = n;
+          const payload = JSON.stringify(shown);
+          await deps.publish(alertTopic(n.event.department), payload);
+          // A flagged case goes to the supervising office's console too.
+          if (n.event.flaggedFor !== undefined && n.event.flaggedFor !== n.event.department) await deps.publish(alertTopic(n.event.flaggedFor), payload);
         } catch (err) {
           deps.metrics.notifyFailures.inc();
           deps.logger.warn({ err, alert: n.event.alertId, type: n.event.type }, 'alert event not published on MQTT');

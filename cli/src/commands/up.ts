@@ -187,6 +187,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       `  metrics       ${addresses.httpUrl}/metrics   health ${addresses.httpUrl}/healthz   ready ${addresses.httpUrl}/readyz`,
       `  indicators    ${analyticsAddresses.httpUrl}/v1/indicators   (e.g. ${analyticsAddresses.httpUrl}/v1/indicators/pm25_avg?level=district)`,
       `  alerts        ${analyticsAddresses.httpUrl}/v1/alerts   (events on MQTT: cityops/v1/alerts/+)`,
+      `  ratings       rate a handled alert on the dashboard (admin token); department indicators ${analyticsAddresses.httpUrl}/v1/department-indicators?by=department|district`,
       `  verifier      ${verifierAddresses.httpUrl}/v1/verify   (trust: ${trustPath}; mint codes with 'cityops codes issue --key ${join(dataDir, 'issuer', 'private-key.pem')} --kid ${cityIssuer.issuer.trustEntry.kid} ...')`,
       `                asked by scanners (HTTP Basic id:secret, e.g. from ${join(dataDir, 'scanner-credentials.json')}) or a venue token (cityops token new --role venue)`,
       `  admin token   ${adminToken}   (cityops device add <id> --kind gateway --at <place> --api ${addresses.httpUrl} --token <token>)`,

@@ -11,6 +11,7 @@ import { deviceDepartmentsMigration } from './0010-device-departments.ts';
 import { credentialFlagsMigration } from './0011-credential-flags.ts';
 import { deviceSensorsMigration } from './0012-device-sensors.ts';
 import { deviceConfigsMigration } from './0013-device-configs.ts';
+import { alertRatingsMigration } from './0014-alert-ratings.ts';
 import type { Migration } from './migration.ts';
 
 /** Every migration, in version order. Append only. */
@@ -28,4 +29,5 @@ export const MIGRATIONS: readonly Migration[] = Object.freeze([
   credentialFlagsMigration,
   deviceSensorsMigration,
   deviceConfigsMigration,
+  alertRatingsMigration,
 ]);
