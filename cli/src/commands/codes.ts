@@ -20,8 +20,9 @@ import {
   type SiteRisk,
 } from '@cityops/protocol';
 import { cliErrors } from '../cli-errors.ts';
+import { licenceFromOptions, licenceIssueCommand, licenceIssueNotes } from './codes-licence.ts';
 
-export const codesUsage = `cityops codes keygen --out DIR [--alg ES256|EdDSA|PS256] [--issuer NAME] [--kinds health-code,site-code,eu-dcc]
+export const codesUsage = `cityops codes keygen --out DIR [--alg ES256|EdDSA|PS256] [--issuer NAME] [--kinds health-code,site-code,eu-dcc,licence]
                      [--dcc-types v,t,r] [--public-key] [--force]
   makes a development signing key: DIR/private-key.pem, DIR/certificate.pem (self-signed) and DIR/trust.json
   (a trust file for cityops verify --trust); prints {"kid", "alg", "issuer", "kinds", ...} as JSON.
@@ -29,9 +30,11 @@ export const codesUsage = `cityops codes keygen --out DIR [--alg ES256|EdDSA|PS2
 cityops codes issue --kind health-code --subject S [--colour green|yellow|red] [--last-test ISO-8601] ...
 cityops codes issue --kind site-code --venue V --at district/subdistrict/grid[/building] [--risk low|medium|high] ...
 cityops codes issue --kind eu-dcc --dcc-json FILE ...
+${licenceIssueCommand}
     ... --key FILE --kid BASE64 [--alg ES256|EdDSA|PS256] [--issuer NAME] [--valid-minutes N] [--issued-at ISO-8601]
   mints one code with a local development key and prints its QR text. --alg defaults to the key's own;
   --issuer defaults to "cityops-dev" (for eu-dcc, use the issuing country's two-letter code).
+${licenceIssueNotes}
   For demos and tests only: these keys are not production keys.`;
 
 const DEFAULT_ISSUER = 'cityops-dev';
@@ -128,6 +131,9 @@ async function issue(values: Record<string, string | boolean | undefined>, out: 
       qr = issuer.issueDcc({ payload, ...timing });
       break;
     }
+    case 'licence':
+      qr = issuer.issueLicence({ licence: licenceFromOptions(str, usage, oneOf), ...timing });
+      break;
   }
   out.write(`${qr}\n`);
 }
@@ -190,6 +196,14 @@ export async function codesCommand(argv: string[], out: NodeJS.WritableStream): 
       at: { type: 'string' },
       risk: { type: 'string' },
       'dcc-json': { type: 'string' },
+      holder: { type: 'string' },
+      'holder-kind': { type: 'string' },
+      type: { type: 'string' },
+      integrates: { type: 'string' },
+      number: { type: 'string' },
+      region: { type: 'string' },
+      scope: { type: 'string' },
+      status: { type: 'string' },
       'valid-minutes': { type: 'string' },
       'issued-at': { type: 'string' },
       // both
