@@ -178,6 +178,33 @@ describe('cityops codes', () => {
     expect(await failure(['keygen', '--out', await tempDir(), '--alg', 'RS256'])).toBe('CLI_ERR_USAGE');
   });
 
+  it('issues licences that cityops verify judges by what the authority’s trust entry allows (issue 23)', async () => {
+    const made = await keygen(['--kinds', 'licence', '--licence-types', 'food-business,restaurant-comprehensive', '--licence-regions', 'CN-SH', '--issuer', 'sh-market']);
+    const base = ['issue', '--kind', 'licence', '--key', made.privateKey, '--kid', made.kid, '--issuer', 'sh-market', '--region', 'CN-SH'];
+    const single = (await run([...base, '--holder', '91310101MA1FPX1234', '--type', 'food-business', '--number', 'JY1', '--scope', 'rest-1'])).trim();
+    expect(single.startsWith('CLC1:')).toBe(true);
+    expect(decoder.decode(single)).toMatchObject({
+      kind: 'licence',
+      codeId: 'JY1',
+      claims: { holder: '91310101MA1FPX1234', holderKind: 'business', type: 'food-business', number: 'JY1', region: 'CN-SH', scope: 'rest-1', status: 'valid' },
+    });
+    const comprehensive = (await run([...base, '--holder', 'b-2', '--type', 'restaurant-comprehensive', '--integrates', 'food-business', '--number', 'ZH2'])).trim();
+    expect(decoder.decode(comprehensive).claims).toMatchObject({ integrates: ['food-business'] });
+    const outside = (await run([...base, '--holder', 'p-3', '--holder-kind', 'person', '--type', 'food-handler-health', '--number', 'FH3'])).trim();
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    await verifyCommand(['--trust', made.trust], out, Readable.from([`${single}\n${comprehensive}\n${outside}\n`]));
+    const lines = Buffer.concat(chunks).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as { verdict: string; reason: string });
+    expect(lines.map((l) => l.reason)).toEqual(['OK', 'OK', 'LICENCE_TYPE_NOT_ALLOWED']);
+    expect(await failure([...base, '--holder', 'b-4', '--type', 'food-business'])).toBe('CLI_ERR_USAGE'); // no --number
+    expect(await failure([...base, '--holder', 'b-4', '--type', 'food-business', '--number', 'N4', '--status', 'lapsed'])).toBe('CLI_ERR_USAGE');
+    expect(await failure([...base, '--holder', 'b-4', '--type', 'Food Business', '--number', 'N4'])).toBe('CODE_ERR_ISSUE');
+    expect(await failure(['keygen', '--out', await tempDir(), '--kinds', 'licence'])).toBe('CODE_ERR_ISSUE');
+    expect(await failure(['keygen', '--out', await tempDir(), '--licence-types', 'food-business'])).toBe('CLI_ERR_USAGE');
+    expect(codesUsage).toContain('cityops codes issue --kind licence');
+  });
+
   it('documents both verbs in its usage', () => {
     expect(codesUsage).toContain('cityops codes keygen --out DIR');
     expect(codesUsage).toContain('cityops codes issue --kind health-code');

@@ -77,6 +77,15 @@ describe('cityops up and cityops simulate', () => {
       },
       { timeout: 30_000, interval: 200 },
     );
+    // Issue 23: the first venue is a restaurant whose policy requires licences; its door's licences are judged.
+    expect(up.ready.restaurant).toEqual(expect.stringMatching(/^[a-z0-9-]+\/[a-z0-9-]+\/[a-z0-9-]+\/[a-z0-9-]+$/));
+    await vi.waitFor(
+      async () => {
+        const text = await (await fetch(`${String(up.ready.verifierUrl)}/metrics`)).text();
+        expect(text).toMatch(/cityops_verifier_verdicts_total\{verdict="allow",reason="OK",kind="licence",transport="mqtt"\} [1-9]/);
+      },
+      { timeout: 30_000, interval: 200 },
+    );
 
     // Indicators by district, from the same store.
     const indicator = await fetch(`${String(up.ready.analyticsUrl)}/v1/indicators/pm25_avg?level=district`);

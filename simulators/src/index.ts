@@ -7,6 +7,7 @@ export * from './errors.ts';
 export * from './latency-summary.ts';
 export * from './agent-fleet.ts';
 export * from './provision-via-api.ts';
+export * from './restaurant-licences.ts';
 export * from './scanner-code-mix.ts';
 export * from './scanner-code-source.ts';
 export * from './scanner-fleet.ts';

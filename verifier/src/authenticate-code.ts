@@ -1,5 +1,16 @@
 import type { KeyObject } from 'node:crypto';
-import { certificateValidity, checkDccKeyUsage, dccSignerValidAt, isCityopsError, verifyCodeSignature, type DecodedCode } from '@cityops/protocol';
+import {
+  certificateValidity,
+  checkDccKeyUsage,
+  dccSignerValidAt,
+  isCityopsError,
+  licenceTypesCovered,
+  verifyCodeSignature,
+  type DecodedCode,
+  type DecodedLicence,
+  type LicenceHolderKind,
+  type LicenceStatus,
+} from '@cityops/protocol';
 import { identifierHash, pseudonym } from './identifier-hashes.ts';
 import { malformedReason, type Reason } from './reasons.ts';
 import type { TrustKey, TrustView } from './trust-list.ts';
@@ -28,6 +39,19 @@ export interface AuthenticCode {
   readonly dccType?: DccType;
   /** Every group a DCC carries (several only in schema 1.0.x-1.2.x payloads). */
   readonly dccTypes?: readonly DccType[];
+  readonly licence?: AuthenticLicence;
+}
+
+/** What the judging half needs of a licence whose signer may issue it (never the holder: subjectHash). */
+export interface AuthenticLicence {
+  /** Its own type and every single licence it integrates. */
+  readonly types: readonly string[];
+  readonly holderKind: LicenceHolderKind;
+  readonly region: string;
+  readonly scope?: string;
+  readonly status: LicenceStatus;
+  /** The signer's trust entry recognises its licences beyond the verifier's home region. */
+  readonly crossRegion: boolean;
 }
 
 export interface Unauthentic {
@@ -110,6 +134,12 @@ function authenticateDecoded(decoded: DecodedCode, trust: TrustView, pseudonymKe
       return refused(decoded, 'SIGNER_NOT_VALID_AT_ISSUE', subjectPseudonym, detail);
     }
   }
+  let licence: AuthenticLicence | undefined;
+  if (decoded.kind === 'licence') {
+    const judged = licenceOf(decoded, signer);
+    if (typeof judged === 'string') return refused(decoded, judged === 'type' ? 'LICENCE_TYPE_NOT_ALLOWED' : 'LICENCE_REGION_NOT_ALLOWED', subjectPseudonym, refusedDetail(decoded, signer, judged));
+    licence = judged;
+  }
   return {
     ok: true,
     kind: decoded.kind,
@@ -121,5 +151,26 @@ function authenticateDecoded(decoded: DecodedCode, trust: TrustView, pseudonymKe
     pseudonym: subjectPseudonym,
     ...(decoded.kind === 'health-code' ? { colour: decoded.claims.colour } : {}),
     ...(decoded.kind === 'eu-dcc' ? { dccType: decoded.keyUsage, dccTypes: decoded.keyUsages } : {}),
+    ...(licence === undefined ? {} : { licence }),
   };
+}
+
+/**
+ * A licence its signer may issue: every type it stands for (a comprehensive licence's singles too,
+ * else it would widen what the authority may license) within the entry's types, its region within
+ * the entry's regions. An entry without `licence` may issue none.
+ */
+function licenceOf(decoded: DecodedLicence, signer: TrustKey): AuthenticLicence | 'type' | 'region' {
+  const types = licenceTypesCovered(decoded.claims);
+  const authority = signer.licence;
+  if (authority === undefined || types.some((t) => !authority.types.includes(t))) return 'type';
+  if (!authority.regions.includes(decoded.claims.region)) return 'region';
+  const { holderKind, region, scope, status } = decoded.claims;
+  return { types, holderKind, region, ...(scope === undefined ? {} : { scope }), status, crossRegion: authority.crossRegion === true };
+}
+
+function refusedDetail(decoded: DecodedLicence, signer: TrustKey, what: 'type' | 'region'): string {
+  if (what === 'region') return `region ${decoded.claims.region}`;
+  const outside = licenceTypesCovered(decoded.claims).filter((t) => !(signer.licence?.types ?? []).includes(t));
+  return `type ${outside.slice(0, 4).join(',')}`;
 }

@@ -1,4 +1,5 @@
 import type { Authentication } from './authenticate-code.ts';
+import { DEFAULT_HOME_REGION, judgeLicenceStanding, licencePolicyMiss } from './judge-licence.ts';
 import { effectiveColour } from './status-feed.ts';
 import { staleSources, type VerificationContext } from './verification-context.ts';
 import type { Verdict } from './verdict.ts';
@@ -6,6 +7,8 @@ import type { Verdict } from './verdict.ts';
 export interface JudgeOptions {
   readonly clockSkewMs: number;
   readonly staleAction: 'warn' | 'deny';
+  /** The region whose licences need no cross-region recognition (ISO 3166-2; default CN-SH). */
+  readonly homeRegion?: string;
 }
 
 /**
@@ -38,6 +41,7 @@ export function judgeCode(
     issuer: auth.issuer,
     expiresAt: auth.expiresAt,
     ...(auth.dccType === undefined ? {} : { dccType: auth.dccType }),
+    ...(auth.licence === undefined ? {} : { licenceTypes: auth.licence.types, ...(auth.licence.scope === undefined ? {} : { licenceScope: auth.licence.scope }) }),
   };
   const deny = (reason: Verdict['reason'], detail?: string, extra: Partial<Verdict> = {}): Verdict => ({
     verdict: 'deny',
@@ -52,6 +56,11 @@ export function judgeCode(
   if (now > auth.expiresAt + options.clockSkewMs) return deny('EXPIRED');
   if (context.revocation.isCodeRevoked(auth.codeIdHash)) return deny('REVOKED', 'code');
   if (context.revocation.isSubjectRevoked(auth.subjectHash)) return deny('REVOKED', 'subject');
+  if (auth.licence !== undefined) {
+    const facts = { licence: auth.licence, issuedAt: auth.issuedAt, codeIdHash: auth.codeIdHash };
+    const standing = judgeLicenceStanding(facts, context.status, options.homeRegion ?? DEFAULT_HOME_REGION);
+    if (standing !== undefined) return deny(standing.reason, standing.detail);
+  }
 
   const policy = context.policies.policyFor(venue);
   let colours: Partial<Verdict> = {};
@@ -68,6 +77,8 @@ export function judgeCode(
   // A DCC with several groups (schema 1.0.x) passes when the venue accepts any one of them.
   const dccTypes = auth.dccTypes ?? (auth.dccType === undefined ? [] : [auth.dccType]);
   if (dccTypes.length > 0 && !dccTypes.some((t) => policy.dccTypes.has(t))) return deny('POLICY_DENIED', 'dccType', colours);
+  const licenceMiss = auth.licence === undefined ? undefined : licencePolicyMiss(auth.licence, policy, venue);
+  if (licenceMiss !== undefined) return deny('POLICY_DENIED', licenceMiss);
   if (stale.length > 0 && options.staleAction === 'deny') return deny('STALE_DATA', stale.join(','), colours);
   return { verdict: 'allow', reason: 'OK', ...facts, ...colours, ...marks };
 }

@@ -1,14 +1,29 @@
 import { createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import type { FromSchema } from 'json-schema-to-ts';
-import { CODE_KINDS, compileSchemaCheck } from '@cityops/protocol';
+import { CODE_KINDS, compileSchemaCheck, LICENCE_REGION_PATTERN, LICENCE_TYPE_PATTERN } from '@cityops/protocol';
 import { verifierErrors } from './errors.ts';
 import type { CodeKind } from './verdict.ts';
+
+/** What a licensing authority may sign (see the trust-file format below). */
+const licenceAuthoritySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['types', 'regions'],
+  properties: {
+    types: { type: 'array', minItems: 1, maxItems: 256, uniqueItems: true, items: { type: 'string', pattern: LICENCE_TYPE_PATTERN.source } },
+    regions: { type: 'array', minItems: 1, maxItems: 256, uniqueItems: true, items: { type: 'string', pattern: LICENCE_REGION_PATTERN.source } },
+    crossRegion: { type: 'boolean' },
+  },
+} as const;
 
 /**
  * The trust-file format (issue 3): a JSON array of `{"kid": base64, "certificate": base64 DER X.509}`
  * or `{"kid": base64, "publicKey": base64 DER SPKI}`, with optional `issuer`, `kinds` (absent: every
  * kind) and `region`. Several entries may share a kid (DCC kids are 8 bytes and do collide): each is
- * tried in turn.
+ * tried in turn. A licensing authority's entry says what it may sign (issue 23):
+ * `"licence": {"types": [...], "regions": ["CN-JS"], "crossRegion": true}`: those licence types, for
+ * those regions; `crossRegion` (default false) recognises its licences for a region other than the
+ * verifier's home region. Without `licence`, a key signs no licence type at all.
  */
 export const trustFileSchema = {
   type: 'array',
@@ -24,11 +39,13 @@ export const trustFileSchema = {
       issuer: { type: 'string', minLength: 1, maxLength: 200 },
       region: { type: 'string', minLength: 1, maxLength: 100 },
       kinds: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: CODE_KINDS } },
+      licence: licenceAuthoritySchema,
     },
   },
 } as const;
 
 export type TrustFileEntry = FromSchema<typeof trustFileSchema>[number];
+export type LicenceAuthority = FromSchema<typeof licenceAuthoritySchema>;
 
 /** One trusted key, parsed once when the list is loaded. */
 export interface TrustKey {
@@ -37,6 +54,8 @@ export interface TrustKey {
   readonly kinds: readonly CodeKind[];
   readonly issuer?: string;
   readonly region?: string;
+  /** The licence types it may sign, for which regions; absent: none. */
+  readonly licence?: LicenceAuthority;
   readonly publicKey: KeyObject;
   readonly certificate?: X509Certificate;
 }
@@ -61,6 +80,7 @@ export interface TrustTableEntry {
   readonly kinds: readonly CodeKind[];
   readonly issuer?: string;
   readonly region?: string;
+  readonly licence?: LicenceAuthority;
   readonly spki?: string;
   readonly certificate?: string;
 }
@@ -96,6 +116,7 @@ function parseKey(entry: TrustFileEntry, parsed: ParsedCertificateOf): { publicK
     kinds: entry.kinds ?? CODE_KINDS,
     ...(entry.issuer === undefined ? {} : { issuer: entry.issuer }),
     ...(entry.region === undefined ? {} : { region: entry.region }),
+    ...(entry.licence === undefined ? {} : { licence: entry.licence }),
   };
   if (entry.certificate !== undefined) {
     const der = Buffer.from(entry.certificate, 'base64');
@@ -105,6 +126,10 @@ function parseKey(entry: TrustFileEntry, parsed: ParsedCertificateOf): { publicK
   const der = Buffer.from(entry.publicKey ?? '', 'base64');
   const publicKey = createPublicKey({ key: der, format: 'der', type: 'spki' });
   return { publicKey, row: { ...common, spki: der.toString('base64') } };
+}
+
+function frozenAuthority(licence: LicenceAuthority): LicenceAuthority {
+  return Object.freeze({ ...licence, types: Object.freeze([...licence.types]), regions: Object.freeze([...licence.regions]) }) as LicenceAuthority;
 }
 
 function snapshotOf(keys: ReadonlyMap<string, readonly TrustKey[]>, rows: readonly TrustTableEntry[], version: number): TrustSnapshot {
@@ -143,6 +168,7 @@ export function buildTrustSnapshot(entries: readonly TrustFileEntry[], version: 
         ...(certificate === undefined ? {} : { certificate }),
         ...(row.issuer === undefined ? {} : { issuer: row.issuer }),
         ...(row.region === undefined ? {} : { region: row.region }),
+        ...(row.licence === undefined ? {} : { licence: frozenAuthority(row.licence) }),
       });
       const list = keys.get(key.kid) ?? [];
       list.push(key);

@@ -1,5 +1,5 @@
 import type { FromSchema } from 'json-schema-to-ts';
-import { CODE_KINDS, compileSchemaCheck, DCC_CERTIFICATE_TYPES, HEALTH_COLOURS } from '@cityops/protocol';
+import { CODE_KINDS, compileSchemaCheck, DCC_CERTIFICATE_TYPES, HEALTH_COLOURS, LICENCE_HOLDER_KINDS, LICENCE_TYPE_PATTERN } from '@cityops/protocol';
 import { verifierErrors } from './errors.ts';
 import type { CodeKind, Colour, DccType } from './verdict.ts';
 
@@ -11,6 +11,12 @@ import type { CodeKind, Colour, DccType } from './verdict.ts';
  *
  * A venue's missing fields come from `default`; `default`'s missing fields from the built-in city
  * default below. A request without a venue, or for a venue not listed, gets `default`.
+ *
+ * `licences` (issue 23): what a licence shown at this door must be, as a list of requirements, one
+ * met being enough: `{"types": ["food-handler-health"], "holder": "person"}` for staff,
+ * `{"types": ["food-business"], "holder": "business", "scope": "venue"}` for the venue's own licence
+ * (scoped to this very venue). A licence meets `types` when it stands for every one of them: its own
+ * type or a single its comprehensive licence integrates. Absent: any genuine, current licence passes.
  */
 export const VENUE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,199}$/;
 
@@ -18,6 +24,21 @@ const policyProperties = {
   kinds: { type: 'array', uniqueItems: true, items: { enum: CODE_KINDS } },
   colours: { type: 'array', uniqueItems: true, items: { enum: HEALTH_COLOURS } },
   dccTypes: { type: 'array', uniqueItems: true, items: { enum: DCC_CERTIFICATE_TYPES } },
+  licences: {
+    type: 'array',
+    maxItems: 16,
+    items: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['types'],
+      properties: {
+        types: { type: 'array', minItems: 1, maxItems: 32, uniqueItems: true, items: { type: 'string', pattern: LICENCE_TYPE_PATTERN.source } },
+        holder: { enum: LICENCE_HOLDER_KINDS },
+        /** `venue`: the licence must be scoped to the venue asking; `any` (default): wherever it applies. */
+        scope: { enum: ['venue', 'any'] },
+      },
+    },
+  },
 } as const;
 
 export const venuePoliciesSchema = {
@@ -40,7 +61,11 @@ export interface VenuePolicy {
   readonly colours: ReadonlySet<Colour>;
   /** EU DCC certificate types accepted (v, t, r). */
   readonly dccTypes: ReadonlySet<DccType>;
+  /** What a licence must meet (one requirement of them); undefined: any genuine licence. */
+  readonly licences?: readonly LicenceRequirement[];
 }
+
+export type LicenceRequirement = NonNullable<PolicyFields['licences']>[number];
 
 export type VenuePoliciesFile = FromSchema<typeof venuePoliciesSchema>;
 type PolicyFields = NonNullable<VenuePoliciesFile['default']>;
@@ -58,11 +83,13 @@ export interface PolicySnapshot {
 }
 
 function policyOf(fields: PolicyFields, base: PolicyFields): VenuePolicy {
+  const licences = fields.licences ?? base.licences;
   return Object.freeze({
     kinds: new Set(fields.kinds ?? base.kinds),
     colours: new Set(fields.colours ?? base.colours),
     dccTypes: new Set(fields.dccTypes ?? base.dccTypes),
-  });
+    ...(licences === undefined ? {} : { licences: Object.freeze(licences.map((r) => Object.freeze({ ...r, types: Object.freeze([...r.types]) }))) }),
+  }) as VenuePolicy;
 }
 
 export function buildPolicySnapshot(file: VenuePoliciesFile, version: number, cityDefault: PolicyFields = CITY_DEFAULT_POLICY): PolicySnapshot {

@@ -23,6 +23,10 @@ export interface Verdict {
   /** Health codes: the colour the code was issued with, when the status feed changed it. */
   readonly issuedColour?: Colour;
   readonly dccType?: DccType;
+  /** Licences: every type it stands for (its own, and a comprehensive licence's singles). */
+  readonly licenceTypes?: readonly string[];
+  /** Licences: the venue it applies to, when scoped (an inspector reads whose licence it is). */
+  readonly licenceScope?: string;
   /** ms since the epoch. */
   readonly expiresAt?: number;
   /** Present when trust or revocation data was past its maximum age. */

@@ -1,6 +1,14 @@
 import { availableParallelism } from 'node:os';
 import type { FromSchema } from 'json-schema-to-ts';
-import { accessTokenProblems, accessTokensSchema, failedLoginLimitsSchema, httpServerLimitsProblems, httpServerLimitsSchema, parseConfig } from '@cityops/protocol';
+import {
+  accessTokenProblems,
+  accessTokensSchema,
+  failedLoginLimitsSchema,
+  httpServerLimitsProblems,
+  httpServerLimitsSchema,
+  LICENCE_REGION_PATTERN,
+  parseConfig,
+} from '@cityops/protocol';
 import { deviceRegistryConfigSchema } from '@cityops/warehouse';
 import { verifierErrors } from './errors.ts';
 import { parseReferenceSigningKey } from './reference-envelope.ts';
@@ -177,6 +185,8 @@ export const verifierConfigSchema = {
     staleAction: { enum: ['warn', 'deny'], default: 'warn' },
     /** Tolerance on iat/exp for scanners' and issuers' clocks. */
     clockSkewMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 30_000 },
+    /** Licences for another region count only when their authority's trust entry says crossRegion (ISO 3166-2). */
+    homeRegion: { type: 'string', pattern: LICENCE_REGION_PATTERN.source, default: 'CN-SH' },
     decoder: {
       type: 'object',
       additionalProperties: false,

@@ -114,6 +114,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
     {
       clockSkewMs: config.clockSkewMs,
       staleAction: config.staleAction,
+      homeRegion: config.homeRegion,
       cacheTtlMs: config.cache.maxEntries === 0 ? 0 : config.cache.ttlMs,
       pseudonymKey,
     },

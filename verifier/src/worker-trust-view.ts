@@ -26,6 +26,7 @@ function toKey(row: TrustTableEntry): TrustKey {
     ...(certificate === undefined ? {} : { certificate }),
     ...(row.issuer === undefined ? {} : { issuer: row.issuer }),
     ...(row.region === undefined ? {} : { region: row.region }),
+    ...(row.licence === undefined ? {} : { licence: row.licence }),
   };
 }
 

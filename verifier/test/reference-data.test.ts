@@ -33,7 +33,7 @@ describe('trust list', () => {
     // The same KeyObject every time: parsed at load, never per request.
     expect(snapshot.keysFor(a.trustEntry.kid)![0]!.publicKey).toBe(keysOfA[0]!.publicKey);
     expect(snapshot.keysFor(b.trustEntry.kid)![0]!.publicKey.asymmetricKeyType).toBe('ed25519');
-    expect(snapshot.keysFor('AAAA')![0]!.kinds).toEqual(['eu-dcc', 'health-code', 'site-code']);
+    expect(snapshot.keysFor('AAAA')![0]!.kinds).toEqual(['eu-dcc', 'health-code', 'site-code', 'licence']);
     expect(snapshot.keysFor('nope')).toBeUndefined();
     expect(Object.isFrozen(snapshot)).toBe(true);
   });
@@ -88,7 +88,7 @@ describe('revocation, status and policies', () => {
   it('venue policies inherit from the default, which inherits from the city default', () => {
     const policies = parseVenuePolicies({ default: { colours: ['green', 'yellow'] }, venues: { 'mall-1': { kinds: ['health-code'] }, 'clinic-2': { dccTypes: ['v'] } } }, 1);
     expect([...policies.policyFor(undefined).colours]).toEqual(['green', 'yellow']);
-    expect([...policies.policyFor('unknown-venue').kinds]).toEqual(['eu-dcc', 'health-code', 'site-code']);
+    expect([...policies.policyFor('unknown-venue').kinds]).toEqual(['eu-dcc', 'health-code', 'site-code', 'licence']);
     expect([...policies.policyFor('mall-1').kinds]).toEqual(['health-code']);
     expect([...policies.policyFor('mall-1').colours]).toEqual(['green', 'yellow']);
     expect([...policies.policyFor('clinic-2').dccTypes]).toEqual(['v']);

@@ -1,4 +1,4 @@
-import { createCodeDecoder, createCodeIssuer } from '@cityops/protocol';
+import { createCodeDecoder, createCodeIssuer, createDevelopmentIssuer, type LicenceClaims } from '@cityops/protocol';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { authenticateCode } from '../src/authenticate-code.ts';
 import { identifierHash, pseudonym } from '../src/identifier-hashes.ts';
@@ -18,11 +18,22 @@ const MINUTE = 60_000;
 const issuers = createTestIssuers(() => NOW);
 const decoder = createCodeDecoder();
 const revokedCodeId = Buffer.from('00112233445566778899', 'hex');
+/** A licensing authority (issue 23): food business licences for Shanghai and Jiangsu, recognised only at home. */
+const licensor = createDevelopmentIssuer({
+  alg: 'EdDSA',
+  issuer: 'sh-market',
+  kinds: ['licence'],
+  licence: { types: ['food-business'], regions: ['CN-SH', 'CN-JS'] },
+  trustForm: 'public-key',
+  now: () => NOW,
+});
+const licence = (extra: Partial<LicenceClaims> = {}) =>
+  licensor.issueLicence({ licence: { holder: 'b-1000', holderKind: 'business', type: 'food-business', number: 'L-1', region: 'CN-SH', status: 'valid', ...extra } });
 
 function context(overrides: Partial<VerificationContext> = {}): VerificationContext {
   return {
     generation: 1,
-    trust: parseTrustList(trustEntries(issuers), 1),
+    trust: parseTrustList([...trustEntries(issuers), licensor.trustEntry], 1),
     revocation: buildRevocationSnapshot({ codes: [identifierHash(revokedCodeId.toString('hex'))], subjects: [identifierHash('p-revoked')] }, 1, 1e-6),
     status: buildStatusSnapshot([{ subject: identifierHash('p-traced'), colour: 'yellow', since: NOW - MINUTE }], 1),
     policies: buildPolicySnapshot({ default: { colours: ['green'] }, venues: { 'clinic-1': { kinds: ['eu-dcc'] }, 'cafe-2': { colours: ['green', 'yellow'] } } }, 1),
@@ -55,6 +66,12 @@ const cases: { name: string; qr: string; venue?: string; reason: Reason; expect?
   { name: 'a green code issued after the downgrade', qr: green('p-traced', { issuedAt: NOW - 30_000 }), reason: 'OK', expect: { colour: 'green' } },
   { name: 'a yellow code', qr: issuers.health.issueHealthCode({ subject: 'p-100009', colour: 'yellow' }), reason: 'POLICY_DENIED', expect: { detail: 'colour' } },
   { name: 'a health code at a DCC-only venue', qr: green(), venue: 'clinic-1', reason: 'POLICY_DENIED', expect: { detail: 'kind' } },
+  { name: 'a food business licence', qr: licence(), reason: 'OK', expect: { kind: 'licence', licenceTypes: ['food-business'] } },
+  { name: 'a licence of a type its authority may not issue', qr: licence({ type: 'liquor-retail' }), reason: 'LICENCE_TYPE_NOT_ALLOWED' },
+  { name: 'a licence for a region its authority may not issue for', qr: licence({ region: 'CN-ZJ' }), reason: 'LICENCE_REGION_NOT_ALLOWED' },
+  { name: 'a licence issued withdrawn', qr: licence({ status: 'withdrawn' }), reason: 'LICENCE_WITHDRAWN' },
+  { name: 'a licence issued suspended', qr: licence({ status: 'suspended' }), reason: 'LICENCE_SUSPENDED' },
+  { name: 'a Jiangsu licence its authority is not recognised for here', qr: licence({ region: 'CN-JS' }), reason: 'LICENCE_NOT_RECOGNISED' },
 ];
 
 /** A code under the trusted health kid, signed by another key: the structure holds, the signature does not. */

@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createCodeDecoder, createDevelopmentIssuer } from '@cityops/protocol';
 import { failedRequests, loadAutocannon, postEach, type AutocannonResult } from '../autocannon-load.ts';
+import { BENCH_LICENCE_AUTHORITY } from '../licence-mix.ts';
 import { mintCodes } from '../mint-codes.ts';
 import { verifyCharts, withCharts } from '../charts/scenario-charts.ts';
 import type { Scenario } from '../scenario.ts';
@@ -12,13 +13,16 @@ import { startVerifierProcess, verifierCounts } from '../verifier-process.ts';
 const QUESTION =
   'How many verifications per second does the verifier answer over HTTP, one distinct code per POST /v1/verify ' +
   '(no cache hits) and 64 per POST /v1/verify/batch, with what p99, and how close does batch come to what the ' +
-  "machine's cores can do in ES256 signature checks alone (cores x single-thread crypto.verify), measured in the same run?";
+  "machine's cores can do in ES256 signature checks alone (cores x single-thread crypto.verify), measured in the same run? " +
+  'One code in LICENCE_EVERY is an electronic licence (issue 23: staff certificates, venue and comprehensive licences), judged with the same guarantees.';
 
 const SINGLE_CONNECTIONS = 64;
 const BATCH_CONNECTIONS = 8;
 const BATCH_ITEMS = 64;
 /** Codes kept in memory at most (about 200 bytes each, plus their request buffers). */
 const MAX_CODES = 200_000;
+/** One code in this many is a licence (CLC1:) of a licensing authority, ES256 like the health codes. */
+const LICENCE_EVERY = 4;
 
 /**
  * Single-thread ES256 `crypto.verify` per second over the codes' own signed bytes (RFC 9052
@@ -52,8 +56,9 @@ export const verifyScenario: Scenario = {
     const cores = availableParallelism();
     const seconds = smoke ? 0.5 : Math.max(2, Math.round(durationS));
     const issuer = createDevelopmentIssuer({ issuer: 'city-health', kinds: ['health-code'], trustForm: 'public-key' });
+    const licensor = createDevelopmentIssuer({ issuer: 'sh-market-authority', kinds: ['licence'], licence: BENCH_LICENCE_AUTHORITY, trustForm: 'public-key' });
     const trustPath = join(workDir, 'trust.json');
-    await writeFile(trustPath, JSON.stringify([issuer.trustEntry]));
+    await writeFile(trustPath, JSON.stringify([issuer.trustEntry, licensor.trustEntry]));
 
     // Distinct codes for a run at 6k verifications/s per core; a verifier faster than that runs
     // out early and its run ends sooner (autocannon reports the real duration): never a code twice.
@@ -61,7 +66,7 @@ export const verifyScenario: Scenario = {
     const count = smoke ? 2000 : Math.min(MAX_CODES, Math.ceil(seconds * cores * 6000));
     log(`verify: minting ${warmups + count} distinct codes on ${cores} threads`);
     const mintStarted = performance.now();
-    const all = await mintCodes(issuer, warmups + count, cores);
+    const all = await mintCodes(issuer, warmups + count, cores, { issuer: licensor, every: LICENCE_EVERY });
     const warm = all.slice(0, warmups);
     const codes = all.slice(warmups);
     log(`verify: minted in ${((performance.now() - mintStarted) / 1000).toFixed(1)} s`);
@@ -69,7 +74,8 @@ export const verifyScenario: Scenario = {
     // The physical limit, on the machine between the runs (when nothing of ours runs): every
     // verification needs one ES256 check.
     const decoder = createCodeDecoder();
-    const signed = (smoke ? codes : warm).slice(0, 256).map((qr) => decoder.decode(qr).signature);
+    // Health codes only: the licences' signatures are the other key's, the same ES256 work.
+    const signed = (smoke ? codes : warm).filter((qr) => qr.startsWith('CHC1:')).slice(0, 256).map((qr) => decoder.decode(qr).signature);
     const es256Ms = smoke ? 150 : 3000;
     const es256: number[] = [es256Rate(signed, issuer.publicKey, es256Ms)];
     log(`verify: ES256 ${Math.round(es256[0]!)}/s on one thread`);
@@ -130,6 +136,7 @@ export const verifyScenario: Scenario = {
         es256_between_per_second: Math.round(es256[1]!),
         es256_after_per_second: Math.round(es256[2]!),
         codes_minted: all.length,
+        licence_share_of_codes: all.filter((qr) => qr.startsWith('CLC1:')).length / all.length,
         single_connections: SINGLE_CONNECTIONS,
         single_requests_per_second: Math.round(singleRate),
         single_seconds: single.result.duration,

@@ -20,18 +20,23 @@ import {
   type SiteRisk,
 } from '@cityops/protocol';
 import { cliErrors } from '../cli-errors.ts';
+import { licenceFromOptions, licenceIssueCommand, licenceIssueNotes } from './codes-licence.ts';
 
-export const codesUsage = `cityops codes keygen --out DIR [--alg ES256|EdDSA|PS256] [--issuer NAME] [--kinds health-code,site-code,eu-dcc]
-                     [--dcc-types v,t,r] [--public-key] [--force]
+export const codesUsage = `cityops codes keygen --out DIR [--alg ES256|EdDSA|PS256] [--issuer NAME] [--kinds health-code,site-code,eu-dcc,licence]
+                     [--dcc-types v,t,r] [--licence-types T,T --licence-regions CN-XX,... [--cross-region]] [--public-key] [--force]
   makes a development signing key: DIR/private-key.pem, DIR/certificate.pem (self-signed) and DIR/trust.json
   (a trust file for cityops verify --trust); prints {"kid", "alg", "issuer", "kinds", ...} as JSON.
   --public-key: trust the bare key (kid over the SPKI) instead of the certificate (kid over the certificate).
+  --licence-types/--licence-regions: a licensing authority's key (kind licence): the licence types its trust
+  entry lets it sign, for which regions; --cross-region: its licences count beyond the verifier's homeRegion.
 cityops codes issue --kind health-code --subject S [--colour green|yellow|red] [--last-test ISO-8601] ...
 cityops codes issue --kind site-code --venue V --at district/subdistrict/grid[/building] [--risk low|medium|high] ...
 cityops codes issue --kind eu-dcc --dcc-json FILE ...
+${licenceIssueCommand}
     ... --key FILE --kid BASE64 [--alg ES256|EdDSA|PS256] [--issuer NAME] [--valid-minutes N] [--issued-at ISO-8601]
   mints one code with a local development key and prints its QR text. --alg defaults to the key's own;
   --issuer defaults to "cityops-dev" (for eu-dcc, use the issuing country's two-letter code).
+${licenceIssueNotes}
   For demos and tests only: these keys are not production keys.`;
 
 const DEFAULT_ISSUER = 'cityops-dev';
@@ -128,6 +133,9 @@ async function issue(values: Record<string, string | boolean | undefined>, out: 
       qr = issuer.issueDcc({ payload, ...timing });
       break;
     }
+    case 'licence':
+      qr = issuer.issueLicence({ licence: licenceFromOptions(str, usage, oneOf), ...timing });
+      break;
   }
   out.write(`${qr}\n`);
 }
@@ -151,11 +159,16 @@ async function keygen(values: Record<string, string | boolean | undefined>, out:
   const alg = oneOf<CodeAlg>(str('alg'), CODE_ALGS, '--alg') ?? 'ES256';
   const kinds = listOf<CodeKind>(str('kinds'), CODE_KINDS, '--kinds');
   const dccTypes = listOf<DccCertificateType>(str('dcc-types'), DCC_CERTIFICATE_TYPES, '--dcc-types');
+  const split = (name: string) => str(name)?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const licenceTypes = split('licence-types');
+  const licenceRegions = split('licence-regions');
+  if ((licenceTypes === undefined) !== (licenceRegions === undefined)) usage('--licence-types and --licence-regions go together');
   const issuer = createDevelopmentIssuer({
     alg,
     issuer: str('issuer') ?? DEFAULT_ISSUER,
     kinds,
     dccTypes,
+    licence: licenceTypes === undefined || licenceRegions === undefined ? undefined : { types: licenceTypes, regions: licenceRegions, crossRegion: values['cross-region'] === true },
     trustForm: values['public-key'] === true ? 'public-key' : 'certificate',
   });
   await mkdir(dir, { recursive: true });
@@ -178,6 +191,9 @@ export async function codesCommand(argv: string[], out: NodeJS.WritableStream): 
       kinds: { type: 'string' },
       'dcc-types': { type: 'string' },
       'public-key': { type: 'boolean' },
+      'licence-types': { type: 'string' },
+      'licence-regions': { type: 'string' },
+      'cross-region': { type: 'boolean' },
       force: { type: 'boolean' },
       // issue
       kind: { type: 'string' },
@@ -190,6 +206,14 @@ export async function codesCommand(argv: string[], out: NodeJS.WritableStream): 
       at: { type: 'string' },
       risk: { type: 'string' },
       'dcc-json': { type: 'string' },
+      holder: { type: 'string' },
+      'holder-kind': { type: 'string' },
+      type: { type: 'string' },
+      integrates: { type: 'string' },
+      number: { type: 'string' },
+      region: { type: 'string' },
+      scope: { type: 'string' },
+      status: { type: 'string' },
       'valid-minutes': { type: 'string' },
       'issued-at': { type: 'string' },
       // both

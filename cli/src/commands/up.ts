@@ -3,7 +3,18 @@ import { parseArgs } from 'node:util';
 import { createAnalyticsService } from '@cityops/analytics';
 import { createIngestService } from '@cityops/ingest';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { CITY_CODE_MIX, createAgentFleet, createScannerCodeMint, createScannerFleet, describeCity, describeScenarios, generateCity, planScannerSites } from '@cityops/simulators';
+import {
+  CITY_CODE_MIX,
+  createAgentFleet,
+  createRestaurantLicences,
+  createScannerCodeMint,
+  createScannerFleet,
+  describeCity,
+  describeScenarios,
+  generateCity,
+  planScannerSites,
+  restaurantPolicy,
+} from '@cityops/simulators';
 import { cityIncidentsOption } from '../scenario-option.ts';
 import { createVerifierService } from '@cityops/verifier';
 import { generateSecret, openWarehouse } from '@cityops/warehouse';
@@ -99,13 +110,19 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
   const cityIssuer = await loadOrCreateCityIssuer(dataDir);
   // The simulated scanners' codes come from their own issuers (a health service, a district office),
   // with some codes revoked: the verifier trusts the city's issuer and theirs.
-  const mint = createScannerCodeMint({ seed: 1 });
+  // The first venue is a restaurant whose policy requires licences (issue 23): its door also sees
+  // staff food-handler certificates and its own food business licence, from licensing authorities.
+  const restaurant = plannedSites[0] === undefined ? undefined : createRestaurantLicences({ venue: plannedSites[0].venue });
+  const cityMint = createScannerCodeMint({ seed: 1 });
+  const mint = restaurant === undefined ? cityMint : restaurant.wrap(cityMint);
   const verifierDir = join(dataDir, 'verifier');
   await mkdir(verifierDir, { recursive: true });
   const trustPath = join(verifierDir, 'trust.json');
   const revocationPath = join(verifierDir, 'revocation.json');
+  const policiesPath = join(verifierDir, 'policies.json');
   await writeFile(trustPath, JSON.stringify([cityIssuer.issuer.trustEntry, ...mint.trustEntries]));
   await writeFile(revocationPath, JSON.stringify(mint.revocation));
+  await writeFile(policiesPath, JSON.stringify(restaurant === undefined ? {} : restaurantPolicy(restaurant.venue)));
   const checksPerScanner = Number(values['checks-per-scanner']);
   if (!Number.isFinite(checksPerScanner) || checksPerScanner < 0) throw cliErrors.CLI_ERR_USAGE(`--checks-per-scanner ${values['checks-per-scanner']}: a number of checks a second, 0 for no limit`);
   const verifierSecret = await provisionService(ingest.registry, 'cityops-verifier', join(dataDir, 'verifier-credentials.json'));
@@ -113,6 +130,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
     {
       trust: { source: trustPath },
       revocation: { source: revocationPath },
+      policies: { source: policiesPath },
       http: { host: values.host, port: Number(values['verifier-port']), tokens },
       mqtt: { url: addresses.mqttUrl, username: 'cityops-verifier', password: verifierSecret, clientId: 'cityops-verifier' },
       audit: { pseudonymKey: cityIssuer.pseudonymKey },
@@ -173,7 +191,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
 
   if (values.json) {
     out.write(
-      `${JSON.stringify({ ready: true, pid: process.pid, ...addresses, verifierUrl: verifierAddresses.httpUrl, analyticsUrl: analyticsAddresses.httpUrl, dashboardUrl: `${analyticsAddresses.httpUrl}/`, adminToken, gateways: devices.length, scanners: sites.length, scenario: scenario.name, incidents: incidents.targets })}\n`,
+      `${JSON.stringify({ ready: true, pid: process.pid, ...addresses, verifierUrl: verifierAddresses.httpUrl, analyticsUrl: analyticsAddresses.httpUrl, dashboardUrl: `${analyticsAddresses.httpUrl}/`, adminToken, gateways: devices.length, scanners: sites.length, restaurant: restaurant?.venue, scenario: scenario.name, incidents: incidents.targets })}\n`,
     );
     return;
   }
@@ -190,6 +208,7 @@ export async function upCommand(argv: string[], out: NodeJS.WritableStream, shut
       `  ratings       rate a handled alert on the dashboard (admin token); department indicators ${analyticsAddresses.httpUrl}/v1/department-indicators?by=department|district`,
       `  verifier      ${verifierAddresses.httpUrl}/v1/verify   (trust: ${trustPath}; mint codes with 'cityops codes issue --key ${join(dataDir, 'issuer', 'private-key.pem')} --kid ${cityIssuer.issuer.trustEntry.kid} ...')`,
       `                asked by scanners (HTTP Basic id:secret, e.g. from ${join(dataDir, 'scanner-credentials.json')}) or a venue token (cityops token new --role venue)`,
+      ...(restaurant === undefined ? [] : [`  restaurant    ${restaurant.venue}: its policy requires licences (staff food-handler certificates, its own food business licence; ${policiesPath})`]),
       `  admin token   ${adminToken}   (cityops device add <id> --kind gateway --at <place> --api ${addresses.httpUrl} --token <token>)`,
       `  data          ${dataDir}`,
       `  scenario      ${scenario.name}: ${scenario.kinds.length === 0 ? 'no incident' : `${scenario.kinds.join(', ')}, first ${Math.round(scenario.firstAfterMs / 60_000)} min in`} (cityops up --scenario list)`,

@@ -8,6 +8,8 @@ export type OfflineEvent = FromSchema<typeof offlineEventSchema>;
 export interface OfflineVerifierConfig {
   readonly clockSkewMs: number;
   readonly staleAction: 'warn' | 'deny';
+  /** ISO 3166-2; absent: the verifier's default (CN-SH). */
+  readonly homeRegion?: string;
   readonly maxQrChars: number;
   readonly maxInflatedBytes: number;
 }
@@ -30,7 +32,7 @@ export interface OfflineVerifier {
  */
 export function createOfflineVerifier(config: OfflineVerifierConfig, deps: { readonly context: () => VerificationContext }): OfflineVerifier {
   const decoder = createCodeDecoder({ maxQrChars: config.maxQrChars, maxInflatedBytes: config.maxInflatedBytes });
-  const options = { clockSkewMs: config.clockSkewMs, staleAction: config.staleAction };
+  const options = { clockSkewMs: config.clockSkewMs, staleAction: config.staleAction, ...(config.homeRegion === undefined ? {} : { homeRegion: config.homeRegion }) };
 
   /** A code that decoded but was refused (unknown key, bad signature): the verifier audits its claimed subject too. */
   function claimedSubjectHash(qr: string): string | undefined {

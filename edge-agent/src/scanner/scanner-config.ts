@@ -1,4 +1,4 @@
-import { DEVICE_ID_PATTERN, parseConfig } from '@cityops/protocol';
+import { DEVICE_ID_PATTERN, LICENCE_REGION_PATTERN, parseConfig } from '@cityops/protocol';
 import { compileTrustChecks, parseReferencePublisherKey, trustCheckProperties, VENUE_ID_PATTERN } from '@cityops/verifier';
 import type { FromSchema } from 'json-schema-to-ts';
 import { FSYNC_POLICIES } from '../journal/journal.ts';
@@ -112,6 +112,8 @@ export const scannerAgentConfigSchema = {
         clockSkewMs: { type: 'integer', minimum: 0, maximum: 600_000, default: 30_000 },
         /** Past a source's maxAgeMs: `warn` marks verdicts stale; `deny` turns an allow into deny STALE_DATA. */
         staleAction: { enum: ['warn', 'deny'], default: 'warn' },
+        /** As the verifier's homeRegion: licences of another region count only with their authority's crossRegion. */
+        homeRegion: { type: 'string', pattern: LICENCE_REGION_PATTERN.source, default: 'CN-SH' },
         maxQrChars: { type: 'integer', minimum: 16, maximum: 65_536, default: 4296 },
         maxInflatedBytes: { type: 'integer', minimum: 1024, maximum: 16_777_216, default: 65_536 },
       },

@@ -8,6 +8,8 @@ import { readCoseSign1 } from './cose-sign1.ts';
 import { readClaimsMap } from './cwt-claims.ts';
 import { createDccPayloadCheck, readDcc } from './dcc-payload.ts';
 import { readHealthCode } from './health-code.ts';
+import { createLicenceClaimsCheck } from './licence-schema.ts';
+import { readLicenceCode } from './licence-code.ts';
 import { readSiteCode } from './site-code.ts';
 import { hasZlibHeader, inflateBounded } from './zlib-payload.ts';
 
@@ -42,6 +44,7 @@ export function createCodeDecoder(options: CodeDecoderOptions = {}): CodeDecoder
   const maxQrChars = positiveInteger(options.maxQrChars ?? DEFAULT_MAX_QR_CHARS, 'maxQrChars');
   const cbor = createCborCodec();
   const checkDcc = createDccPayloadCheck();
+  const checkLicence = createLicenceClaimsCheck();
 
   function recognise(qr: string): CodeFormat {
     for (const format of CODE_FORMATS) if (qr.startsWith(format.prefix)) return format;
@@ -69,6 +72,8 @@ export function createCodeDecoder(options: CodeDecoderOptions = {}): CodeDecoder
         return { kind: 'health-code', ...common, ...readHealthCode(claims) };
       case 'site-code':
         return { kind: 'site-code', ...common, ...readSiteCode(claims) };
+      case 'licence':
+        return { kind: 'licence', ...common, ...readLicenceCode(claims, checkLicence) };
     }
   }
 

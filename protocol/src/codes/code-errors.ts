@@ -7,7 +7,7 @@ import { defineErrors } from '../errors.ts';
  */
 export const codeErrors = defineErrors({
   CODE_ERR_TOO_LARGE: { message: 'QR text is longer than the decoder accepts', statusCode: 413 },
-  CODE_ERR_PREFIX: { message: 'QR text does not start with a known context identifier (HC1:, CHC1:, CSC1:)', statusCode: 400 },
+  CODE_ERR_PREFIX: { message: 'QR text does not start with a known context identifier (HC1:, CHC1:, CSC1:, CLC1:)', statusCode: 400 },
   CODE_ERR_BASE45: { message: 'QR text is not valid base45 (RFC 9285)', statusCode: 400 },
   CODE_ERR_ZLIB: { message: 'Payload is not a valid zlib stream (RFC 1950)', statusCode: 400 },
   CODE_ERR_INFLATE_LIMIT: { message: 'Payload inflates beyond the size limit', statusCode: 413 },

@@ -13,6 +13,8 @@ import { MAX_KID_BYTES, writeCoseSign1 } from './cose-sign1.ts';
 import { createDccPayloadCheck, writeDccClaims } from './dcc-payload.ts';
 import type { DccPayload } from './dcc-schema.ts';
 import { SUBJECT_PATTERN, writeHealthCodeClaims } from './health-code.ts';
+import { writeLicenceClaims } from './licence-code.ts';
+import { createLicenceClaimsCheck, type LicenceClaims } from './licence-schema.ts';
 import { VENUE_PATTERN, writeSiteCodeClaims } from './site-code.ts';
 import { deflate } from './zlib-payload.ts';
 
@@ -35,12 +37,15 @@ export const MAX_VALID_MINUTES: Readonly<Record<CodeKind, number>> = Object.free
   'health-code': 7 * 24 * 60,
   'site-code': 2 * 366 * 24 * 60,
   'eu-dcc': 2 * 366 * 24 * 60,
+  // A PRC food business licence is valid for five years.
+  licence: 5 * 366 * 24 * 60,
 });
 
 export const DEFAULT_VALID_MINUTES: Readonly<Record<CodeKind, number>> = Object.freeze({
   'health-code': 60,
   'site-code': 366 * 24 * 60,
   'eu-dcc': 365 * 24 * 60,
+  licence: 366 * 24 * 60,
 });
 
 interface Timing {
@@ -65,6 +70,12 @@ export interface SiteCodeInput extends Timing {
   readonly codeId?: Buffer | undefined;
 }
 
+export interface LicenceInput extends Timing {
+  /** Holder, types, number, region, scope, status: checked against licenceClaimsSchema. */
+  readonly licence: LicenceClaims;
+  readonly codeId?: Buffer | undefined;
+}
+
 export interface DccInput extends Timing {
   readonly payload: DccPayload;
 }
@@ -77,6 +88,7 @@ export interface CodeIssuer {
   issueHealthCode(input: HealthCodeInput): string;
   issueSiteCode(input: SiteCodeInput): string;
   issueDcc(input: DccInput): string;
+  issueLicence(input: LicenceInput): string;
 }
 
 function issueError(detail: string): never {
@@ -94,6 +106,7 @@ export function createCodeIssuer(signer: CodeSignerConfig, deps: CodeIssuerDeps 
   if (signer.kid.length === 0 || signer.kid.length > MAX_KID_BYTES) throw codeErrors.CODE_ERR_KID(`kid must be 1-${MAX_KID_BYTES} bytes`);
   const cbor = createCborCodec();
   const checkDcc = createDccPayloadCheck();
+  const checkLicence = createLicenceClaimsCheck();
   const cose = { alg: signer.alg, kid: Buffer.from(signer.kid), privateKey: signer.privateKey };
 
   function window(kind: CodeKind, timing: Timing): { iat: number; exp: number } {
@@ -167,6 +180,12 @@ export function createCodeIssuer(signer: CodeSignerConfig, deps: CodeIssuerDeps 
       if (formatMisses.length > 0) issueError(`the DCC payload has ${formatMisses.join('; ')}`);
       const { iat, exp } = window('eu-dcc', input);
       return seal('eu-dcc', writeDccClaims({ issuer: signer.issuer, iat, exp, payload }));
+    },
+    issueLicence(input) {
+      const problems = checkLicence(input.licence);
+      if (problems.length > 0) issueError(`licence: ${problems.join('; ')}`);
+      const { iat, exp } = window('licence', input);
+      return seal('licence', writeLicenceClaims({ issuer: cityIssuer(), licence: input.licence, iat, exp, cti: codeId(input.codeId) }));
     },
   };
 }

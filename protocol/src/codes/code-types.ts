@@ -1,9 +1,10 @@
 import type { Place } from '../hierarchy.ts';
 import type { DccCertificateType, DccPayload } from './dcc-schema.ts';
 import type { DccSchemaVersion } from './dcc-schema-versions.ts';
+import type { LicenceClaims } from './licence-schema.ts';
 
-/** The three code formats: the EU Digital COVID Certificate, the city's health code, a venue's site code. */
-export const CODE_KINDS = ['eu-dcc', 'health-code', 'site-code'] as const;
+/** The code formats: the EU Digital COVID Certificate, the city's health code, a venue's site code, an electronic licence. */
+export const CODE_KINDS = ['eu-dcc', 'health-code', 'site-code', 'licence'] as const;
 export type CodeKind = (typeof CODE_KINDS)[number];
 
 /** COSE signature algorithms accepted (RFC 9053 §2.1 ES256, §2.2 EdDSA; RFC 8230 §2 PS256). */
@@ -48,11 +49,11 @@ interface DecodedCodeBase {
   readonly issuedAt: number;
   /** CWT `exp`, ms since the epoch. */
   readonly expiresAt: number;
-  /** What revocation by code id matches: the DCC's UVCI (`ci`), else the CWT `cti` as lower-case hex. */
+  /** What revocation by code id matches: the DCC's UVCI (`ci`), a licence's number, else the CWT `cti` as lower-case hex. */
   readonly codeId: string;
   /**
    * What revocation by subject and the status feed match: the health code's pseudonymous `sub`,
-   * the site code's venue id, or for a DCC the hex SHA-256 of its standardised names and date of
+   * the site code's venue id, a licence's holder, or for a DCC the hex SHA-256 of its standardised names and date of
    * birth (see `dccSubjectHash`).
    */
   readonly subject: string;
@@ -67,6 +68,11 @@ export interface DecodedHealthCode extends DecodedCodeBase {
 export interface DecodedSiteCode extends DecodedCodeBase {
   readonly kind: 'site-code';
   readonly claims: SiteCodeClaims;
+}
+
+export interface DecodedLicence extends DecodedCodeBase {
+  readonly kind: 'licence';
+  readonly claims: LicenceClaims;
 }
 
 export interface DecodedDcc extends DecodedCodeBase {
@@ -86,4 +92,4 @@ export interface DecodedDcc extends DecodedCodeBase {
 }
 
 /** A decoded code, not yet trusted: its signature is checked with `verifyCodeSignature`. */
-export type DecodedCode = DecodedHealthCode | DecodedSiteCode | DecodedDcc;
+export type DecodedCode = DecodedHealthCode | DecodedSiteCode | DecodedLicence | DecodedDcc;

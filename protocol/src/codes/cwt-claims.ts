@@ -7,6 +7,7 @@ export const CWT_CLAIM = Object.freeze({ iss: 1, sub: 2, aud: 3, exp: 4, nbf: 5,
 /** RFC 8392 §9.1.1: claim keys below -65536 are private use; ours start there. */
 export const CITYOPS_HEALTH_CODE_CLAIM = -65537;
 export const CITYOPS_SITE_CODE_CLAIM = -65538;
+export const CITYOPS_LICENCE_CLAIM = -65539;
 
 /** 9999-12-31T23:59:59Z: NumericDates beyond are refused rather than overflowing Date. */
 const MAX_NUMERIC_DATE = 253402300799;
@@ -22,7 +23,7 @@ export function readClaimsMap(payload: Buffer, cbor: CborCodec): ClaimsMap {
 }
 
 /**
- * Whole seconds (our own closed formats, CHC1/CSC1) or any finite number (RFC 8392 §2 takes
+ * Whole seconds (our own closed formats, CHC1/CSC1/CLC1) or any finite number (RFC 8392 §2 takes
  * NumericDate from RFC 7519 §2: "non-integer values can be represented"; a DCC's CBOR float
  * 1621262460.78 is one).
  */

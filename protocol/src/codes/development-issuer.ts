@@ -8,8 +8,8 @@ import { createSelfSignedCertificate } from './x509-self-signed.ts';
 
 /**
  * One entry of a trust file: `{"kid": base64, "certificate": base64 DER X.509}` or
- * `{"kid": base64, "publicKey": base64 DER SPKI}`, with optional `issuer` and `kinds`. (The verifier
- * owns reading trust files; this is what our issuers write.)
+ * `{"kid": base64, "publicKey": base64 DER SPKI}`, with optional `issuer`, `kinds` and, for a licensing
+ * authority, `licence`. (The verifier owns reading trust files; this is what our issuers write.)
  */
 export interface IssuerTrustEntry {
   readonly kid: string;
@@ -17,6 +17,15 @@ export interface IssuerTrustEntry {
   readonly publicKey?: string;
   readonly issuer?: string;
   readonly kinds?: readonly CodeKind[];
+  readonly licence?: LicenceAuthority;
+}
+
+/** What a licensing authority's trust entry lets it sign: these types, for these regions. */
+export interface LicenceAuthority {
+  readonly types: readonly string[];
+  readonly regions: readonly string[];
+  /** Its licences for a region other than the verifier's home region are recognised there. */
+  readonly crossRegion?: boolean;
 }
 
 export interface DevelopmentIssuerOptions {
@@ -24,8 +33,10 @@ export interface DevelopmentIssuerOptions {
   readonly alg?: CodeAlg | undefined;
   /** CWT `iss`; default "cityops-dev". */
   readonly issuer?: string | undefined;
-  /** What the trust entry lets this key sign; default all kinds. */
+  /** What the trust entry lets this key sign; default all kinds (licences only with `licence`). */
   readonly kinds?: readonly CodeKind[] | undefined;
+  /** The licence types and regions the trust entry lets this key sign (needed for the kind licence). */
+  readonly licence?: LicenceAuthority | undefined;
   /** Sign with this key instead of a new one (the checked-in test vector keys). */
   readonly privateKey?: KeyObject | undefined;
   /** Use this DER certificate (of `privateKey`) instead of making one. */
@@ -81,8 +92,11 @@ const DAY_MS = 86_400_000;
 export function createDevelopmentIssuer(options: DevelopmentIssuerOptions = {}): DevelopmentIssuer {
   const now = options.now ?? Date.now;
   const issuer = options.issuer ?? 'cityops-dev';
-  const kinds = [...(options.kinds ?? CODE_KINDS)];
+  const kinds = [...(options.kinds ?? CODE_KINDS.filter((k) => k !== 'licence' || options.licence !== undefined))];
   if (kinds.length === 0 || kinds.some((k) => !CODE_KINDS.includes(k))) throw codeErrors.CODE_ERR_ISSUE(`kinds must be some of ${CODE_KINDS.join(', ')}`);
+  if (kinds.includes('licence') && (options.licence === undefined || options.licence.types.length === 0 || options.licence.regions.length === 0)) {
+    throw codeErrors.CODE_ERR_ISSUE('an issuer of licences needs the licence types and regions its trust entry allows');
+  }
   const alg = options.alg ?? (options.privateKey === undefined ? 'ES256' : algForKey(options.privateKey));
   if (alg === undefined) throw codeErrors.CODE_ERR_ALG('the key fits none of ES256, EdDSA, PS256');
   const privateKey = options.privateKey ?? generateKey(alg);
@@ -110,6 +124,7 @@ export function createDevelopmentIssuer(options: DevelopmentIssuerOptions = {}):
     ...(byCertificate ? { certificate: certificate.toString('base64') } : { publicKey: spki.toString('base64') }),
     issuer,
     kinds,
+    ...(options.licence === undefined || !kinds.includes('licence') ? {} : { licence: { ...options.licence } }),
   };
   return {
     ...codeIssuer,

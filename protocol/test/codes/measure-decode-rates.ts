@@ -6,12 +6,23 @@
 import { execSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { sign, verify } from 'node:crypto';
-import { createCodeDecoder, verifyCodeSignature, type CodeAlg, type CodeKind } from '@cityops/protocol';
+import { createCodeDecoder, verifyCodeSignature, type CodeAlg, type CodeKind, type LicenceClaims } from '@cityops/protocol';
 import { dccVaccination } from './dcc-samples.ts';
 import { fixtureIssuer } from './fixture-keys.ts';
 
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1]) || 2;
 const DISTINCT = 2000;
+/** A comprehensive restaurant licence: the largest licence variant (two integrated singles, a scope). */
+const LICENCE = (i: number): LicenceClaims => ({
+  holder: `91310101MA${String(i).padStart(8, '0')}`,
+  holderKind: 'business',
+  type: 'restaurant-comprehensive',
+  integrates: ['food-business', 'public-place-hygiene'],
+  number: `JY${String(i).padStart(14, '0')}`,
+  region: 'CN-SH',
+  scope: 'huangpu/nanjing-east/grid-07/mall-3',
+  status: 'valid',
+});
 
 /** Median of three timed rounds of `seconds` each, after a warm-up. */
 function rate(work: (i: number) => void): number {
@@ -36,14 +47,16 @@ const results: { kind: CodeKind; alg: CodeAlg; chars: number; decodePerSecond: n
 const decoder = createCodeDecoder();
 for (const alg of ['ES256', 'EdDSA', 'PS256'] as CodeAlg[]) {
   const issuer = fixtureIssuer(alg, 'XA');
-  const kinds: CodeKind[] = alg === 'EdDSA' ? ['health-code', 'site-code'] : ['eu-dcc', 'health-code', 'site-code'];
+  const kinds: CodeKind[] = alg === 'EdDSA' ? ['health-code', 'site-code', 'licence'] : ['eu-dcc', 'health-code', 'site-code', 'licence'];
   for (const kind of kinds) {
     const codes = Array.from({ length: DISTINCT }, (_, i) =>
       kind === 'health-code'
         ? issuer.issueHealthCode({ subject: `p-${i}`, colour: 'green' })
         : kind === 'site-code'
           ? issuer.issueSiteCode({ venue: `v-${i}`, place: 'huangpu/nanjing-east/grid-07/mall-3', risk: 'low' })
-          : issuer.issueDcc({ payload: { ...dccVaccination, dob: `19${10 + (i % 89)}-01-01` } }),
+          : kind === 'licence'
+            ? issuer.issueLicence({ licence: LICENCE(i) })
+            : issuer.issueDcc({ payload: { ...dccVaccination, dob: `19${10 + (i % 89)}-01-01` } }),
     );
     const decodePerSecond = rate((i) => decoder.decode(codes[i % DISTINCT]!));
     const decodeVerifyPerSecond = rate((i) => {

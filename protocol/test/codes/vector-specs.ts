@@ -1,4 +1,4 @@
-import type { CodeAlg, CodeIssuer, CodeKind, DccInput, HealthCodeInput, SiteCodeInput } from '@cityops/protocol';
+import type { CodeAlg, CodeIssuer, CodeKind, DccInput, HealthCodeInput, LicenceClaims, LicenceInput, SiteCodeInput } from '@cityops/protocol';
 import { dccRecovery, dccTest, dccVaccination } from './dcc-samples.ts';
 
 /** Issue time of every vector: 2026-01-15T08:00:00Z. */
@@ -9,7 +9,8 @@ const MINUTE = 60_000;
 type Input =
   | ({ kind: 'health-code' } & HealthCodeInput)
   | ({ kind: 'site-code' } & SiteCodeInput)
-  | ({ kind: 'eu-dcc' } & DccInput);
+  | ({ kind: 'eu-dcc' } & DccInput)
+  | ({ kind: 'licence' } & LicenceInput);
 
 /** What a vector must decode to, written out by hand (not computed by the decoder under test). */
 export interface Expected {
@@ -48,6 +49,27 @@ const DCC_SUBJECT = {
   vaccination: 'dd1b13ff480caef0ed63602429b1287cb2e9bf9ace6aa60770dd578d5f62fcbd',
   test: '06e794efbeb858fa0572f93c85ea6cd6c8f792683021b0e3479f67de34e3c621',
   recovery: '7e66f23fd64bab551b021e07986edc41456915fe5a474f1ddb6ca0af3e7bac94',
+};
+
+const FOOD_BUSINESS = {
+  holder: '91310101MA1FPX1234',
+  holderKind: 'business',
+  type: 'food-business',
+  number: 'JY13101010000123',
+  region: 'CN-SH',
+  scope: 'rest-0001',
+  status: 'valid',
+} as const;
+const FOOD_HANDLER = { holder: 'p-5e1c0a77', holderKind: 'person', type: 'food-handler-health', number: 'SH-FH-2026-000042', region: 'CN-SH', status: 'valid' } as const;
+const COMPREHENSIVE: LicenceClaims = {
+  holder: '91320500MA1XYZ0001',
+  holderKind: 'business',
+  type: 'restaurant-comprehensive',
+  integrates: ['food-business', 'public-place-hygiene', 'liquor-retail'],
+  number: 'JS-ZH-0007',
+  region: 'CN-JS',
+  scope: 'rest-0002',
+  status: 'valid',
 };
 
 export const VECTOR_SPECS: readonly VectorSpec[] = [
@@ -204,6 +226,48 @@ export const VECTOR_SPECS: readonly VectorSpec[] = [
       keyUsage: 'r',
     },
   },
+  {
+    name: 'licence, ES256, a venue’s food business licence (Shanghai)',
+    alg: 'ES256',
+    issuer: 'sh-market-authority',
+    input: { kind: 'licence', licence: FOOD_BUSINESS, validMinutes: 5 * 365 * 24 * 60, issuedAt: FIXTURE_TIME, codeId: cti(7) },
+    expected: {
+      issuer: 'sh-market-authority',
+      issuedAt: FIXTURE_TIME,
+      expiresAt: FIXTURE_TIME + 5 * 365 * 24 * 60 * MINUTE,
+      codeId: 'JY13101010000123',
+      subject: '91310101MA1FPX1234',
+      claims: FOOD_BUSINESS,
+    },
+  },
+  {
+    name: 'licence, EdDSA, a food handler’s health certificate (a pseudonymised person)',
+    alg: 'EdDSA',
+    issuer: 'sh-health-authority',
+    input: { kind: 'licence', licence: FOOD_HANDLER, validMinutes: 365 * 24 * 60, issuedAt: FIXTURE_TIME, codeId: cti(8) },
+    expected: {
+      issuer: 'sh-health-authority',
+      issuedAt: FIXTURE_TIME,
+      expiresAt: FIXTURE_TIME + 365 * 24 * 60 * MINUTE,
+      codeId: 'SH-FH-2026-000042',
+      subject: 'p-5e1c0a77',
+      claims: FOOD_HANDLER,
+    },
+  },
+  {
+    name: 'licence, EdDSA, a comprehensive restaurant licence (Jiangsu) integrating three singles',
+    alg: 'EdDSA',
+    issuer: 'js-market-authority',
+    input: { kind: 'licence', licence: COMPREHENSIVE, validMinutes: 3 * 365 * 24 * 60, issuedAt: FIXTURE_TIME, codeId: cti(9) },
+    expected: {
+      issuer: 'js-market-authority',
+      issuedAt: FIXTURE_TIME,
+      expiresAt: FIXTURE_TIME + 3 * 365 * 24 * 60 * MINUTE,
+      codeId: 'JS-ZH-0007',
+      subject: '91320500MA1XYZ0001',
+      claims: COMPREHENSIVE,
+    },
+  },
 ];
 
 export function issueVector(spec: VectorSpec, issuer: CodeIssuer & { publicKey: { export(o: { type: 'spki'; format: 'der' }): Buffer } }): Vector {
@@ -213,7 +277,9 @@ export function issueVector(spec: VectorSpec, issuer: CodeIssuer & { publicKey: 
       ? issuer.issueHealthCode(input as HealthCodeInput)
       : kind === 'site-code'
         ? issuer.issueSiteCode(input as SiteCodeInput)
-        : issuer.issueDcc(input as DccInput);
+        : kind === 'licence'
+          ? issuer.issueLicence(input as LicenceInput)
+          : issuer.issueDcc(input as DccInput);
   return {
     name: spec.name,
     kind,

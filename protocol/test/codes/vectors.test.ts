@@ -12,9 +12,9 @@ const codesMd = readFileSync(new URL('../../CODES.md', import.meta.url), 'utf8')
 describe('test vectors (protocol/CODES.md)', () => {
   const decoder = createCodeDecoder();
 
-  it('cover every spec: three kinds, three algorithms', () => {
+  it('cover every spec: four kinds, three algorithms', () => {
     expect(vectors.map((v) => v.name)).toEqual(VECTOR_SPECS.map((s) => s.name));
-    expect(new Set(vectors.map((v) => v.kind))).toEqual(new Set(['health-code', 'site-code', 'eu-dcc']));
+    expect(new Set(vectors.map((v) => v.kind))).toEqual(new Set(['health-code', 'site-code', 'eu-dcc', 'licence']));
     expect(new Set(vectors.map((v) => v.alg))).toEqual(new Set(['ES256', 'EdDSA', 'PS256']));
   });
 
