@@ -21,7 +21,10 @@ describe('cityops up and cityops simulate', () => {
 
   it('runs a whole city whose readings land in the embedded store, and a separate simulator process joins it', async () => {
     dir = await mkdtemp(join(tmpdir(), 'cityops-up-'));
-    const up = await startCityops(['up', '--data', join(dir, 'city'), '--mqtt-port', '0', '--http-port', '0', '--verifier-port', '0', '--analytics-port', '0', '--gateways', '16', '--rate', '400', '--scanners', '3', '--scan-rate', '30', '--json'], {
+    // 30 codes/s over 3 scanners is 10 a second each: their credentials must be allowed that much
+    // (the default, 5/s with a burst of 30, let them drain their burst in ~6 s, after which this
+    // test's own check as one of them was THROTTLED whenever the city took longer to settle).
+    const up = await startCityops(['up', '--data', join(dir, 'city'), '--mqtt-port', '0', '--http-port', '0', '--verifier-port', '0', '--analytics-port', '0', '--gateways', '16', '--rate', '400', '--scanners', '3', '--scan-rate', '30', '--checks-per-scanner', '20', '--json'], {
       timeoutMs: 90_000,
     });
     started.push(up);
