@@ -125,9 +125,17 @@ describe('the README tour, word for word', () => {
       env = step.poll === undefined ? await attempt() : await vi.waitFor(attempt, { timeout: step.poll, interval: 2_000 });
     }
 
-    // The scenario's one incident was the city's one alert: the tour's own device raised none.
-    const all = (await (await fetch(`${String(ready.analyticsUrl)}/v1/alerts`)).json()) as { alerts: { rule: string; subject: string }[] };
-    expect(all.alerts.map((a) => [a.rule, a.subject])).toEqual([['gateway_offline', offline]]);
+    // The city's alerts: the scenario's one incident, and the tour's one-off reading gone silent (as the README says).
+    await vi.waitFor(
+      async () => {
+        const all = (await (await fetch(`${String(ready.analyticsUrl)}/v1/alerts`)).json()) as { alerts: { rule: string; subject: string }[] };
+        expect(all.alerts.map((a) => [a.rule, a.subject]).sort()).toEqual([
+          ['gateway_offline', offline],
+          ['sensor_silent', 'tour-gw-1/pm25-1'],
+        ]);
+      },
+      { timeout: 3 * MINUTE, interval: 2_000 },
+    );
 
     // Ctrl-C in terminal 1: a clean stop.
     expect(await city.stop()).toBe(0);
