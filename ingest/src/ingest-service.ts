@@ -277,6 +277,12 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
     async start() {
       // Redis first: an instance that cannot share routing must not start alone on its port.
       if (cluster !== undefined) {
+        if (clusterConfig !== undefined && clusterConfig.claimTtlMs < config.telemetry.maxReadingAgeMs) {
+          logger.warn(
+            { claimTtlMs: clusterConfig.claimTtlMs, maxReadingAgeMs: config.telemetry.maxReadingAgeMs },
+            'cluster.claimTtlMs is shorter than telemetry.maxReadingAgeMs: a resend to another instance after the claim expired is stored twice (docs/RELIABILITY.md)',
+          );
+        }
         await cluster.start();
         try {
           await lease?.start();
