@@ -216,6 +216,11 @@ export const ingestConfigSchema = {
          * day offline, at ~120 bytes of Redis per batch (docs/RELIABILITY.md).
          */
         claimTtlMs: { type: 'integer', minimum: 7200000, maximum: 2592000000, default: 86400000 },
+        /**
+         * Off only for benchmarks (the cost of the claim, `npm run bench -- scaling`): each instance then
+         * deduplicates alone and a batch resent to another instance may be stored twice.
+         */
+        sharedClaims: { type: 'boolean', default: true },
         /** Claims waiting to be marked "in the WAL" in Redis (sent each turn; kept while Redis fails). */
         maxPendingClaimMarks: { type: 'integer', minimum: 100, maximum: 10000000, default: 100000 },
       },

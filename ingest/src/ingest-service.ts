@@ -102,7 +102,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
   const cluster = clusterConfig === undefined ? undefined : createClusterRouting(clusterConfig, { metrics, logger });
   // Cluster mode: one deduplication key for every instance (issue 22); alone, the window in memory.
   const claims =
-    cluster === undefined || clusterConfig === undefined
+    cluster === undefined || clusterConfig === undefined || !clusterConfig.sharedClaims
       ? undefined
       : createBatchClaims(
           {
@@ -277,7 +277,8 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
     async start() {
       // Redis first: an instance that cannot share routing must not start alone on its port.
       if (cluster !== undefined) {
-        if (clusterConfig !== undefined && clusterConfig.claimTtlMs < config.telemetry.maxReadingAgeMs) {
+        if (claims === undefined) logger.warn('cluster.sharedClaims is off (benchmarks only): a batch resent to another instance may be stored twice');
+        else if (clusterConfig !== undefined && clusterConfig.claimTtlMs < config.telemetry.maxReadingAgeMs) {
           logger.warn(
             { claimTtlMs: clusterConfig.claimTtlMs, maxReadingAgeMs: config.telemetry.maxReadingAgeMs },
             'cluster.claimTtlMs is shorter than telemetry.maxReadingAgeMs: a resend to another instance after the claim expired is stored twice (docs/RELIABILITY.md)',

@@ -11,7 +11,7 @@ import { slowInsertsFrom, slowInsertsUsage } from '../slow-inserts-option.ts';
 import { tokenFileOption } from '../token-file.ts';
 
 export const ingestUsage = `cityops ingest [--data DIR] [--store URL] [--host H] [--mqtt-port P] [--http-port P] [--admin-token T] [--no-fsync]
-                [--redis redis://HOST:PORT --instance NAME [--adopt-wal NAME=DIR]...]
+                [--redis redis://HOST:PORT --instance NAME [--adopt-wal NAME=DIR]... [--no-shared-claims]]
                 [--tls-dir DIR | --tls-key FILE --tls-cert FILE [--tls-ca FILE]] [--mqtts-port 8883] [--no-plain-mqtt]
                 [--client-cert off|optional|required] [--limit-exempt ADDR,...] [--slow-inserts-ms N] [--slow-inserts-file FILE]
                 [--tokens FILE]
@@ -20,6 +20,7 @@ export const ingestUsage = `cityops ingest [--data DIR] [--store URL] [--host H]
   --instance names this instance's pipeline status (unique among live instances; default "ingest");
   --adopt-wal NAME=DIR: once ready, replays the WAL of dead instance NAME (its --data DIR, e.g. its disk mounted
   here) into the warehouse and resolves its batch claims; prints {"adopted": ...} (docs/OPERATIONS.md);
+  --no-shared-claims: benchmarks only (as --no-fsync): no batch claims in Redis, a resend to another instance may be stored twice;
   --tls-dir (server-key.pem, server.pem, ca.pem, as written by 'cityops certs dev') or --tls-key/--tls-cert:
   MQTT over TLS on --mqtts-port and HTTPS (instead of HTTP) on --http-port;
   --no-plain-mqtt (needs TLS): no plain MQTT listener, MQTT over TLS only;
@@ -57,6 +58,7 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       redis: { type: 'string' },
       instance: { type: 'string' },
       'adopt-wal': { type: 'string', multiple: true },
+      'no-shared-claims': { type: 'boolean', default: false },
       'tls-dir': { type: 'string' },
       'tls-key': { type: 'string' },
       'tls-cert': { type: 'string' },
@@ -106,7 +108,7 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       wal: { fsync: !values['no-fsync'] },
       ...(values['limit-exempt'] === undefined ? {} : { limits: { exemptAddresses: values['limit-exempt'].split(',').filter((a) => a !== '') } }),
       ...(values['flush-rows'] === undefined ? {} : { writer: { flushRows: Number(values['flush-rows']) } }),
-      ...(values.redis === undefined ? {} : { cluster: { redisUrl: values.redis } }),
+      ...(values.redis === undefined ? {} : { cluster: { redisUrl: values.redis, sharedClaims: !values['no-shared-claims'] } }),
       ...(values.instance === undefined ? {} : { pipelineStatus: { instance: values.instance } }),
     },
     { warehouse: slowInserts.warehouse, logger, ...(tokenStore === undefined ? {} : { tokens: tokenStore }) },
