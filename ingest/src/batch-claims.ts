@@ -94,6 +94,7 @@ export function createBatchClaims(config: BatchClaimsConfig, deps: BatchClaimsDe
   let flushing: Promise<void> | undefined;
   let retryTimer: NodeJS.Timeout | undefined;
   let stopping: Promise<void> | undefined;
+  let stopped = false;
 
   async function runChunks(script: string, keys: readonly string[]): Promise<void> {
     for (let i = 0; i < keys.length; i += CHUNK) {
@@ -133,7 +134,8 @@ export function createBatchClaims(config: BatchClaimsConfig, deps: BatchClaimsDe
   }
 
   function kick(): void {
-    if (flushing !== undefined || retryTimer !== undefined) return;
+    // After stop (appends finishing while the instance closes): left pending, the next start resolves them.
+    if (stopped || flushing !== undefined || retryTimer !== undefined) return;
     flushing = new Promise<void>((resolve) => setImmediate(resolve))
       .then(flush)
       .finally(() => {
@@ -183,6 +185,7 @@ export function createBatchClaims(config: BatchClaimsConfig, deps: BatchClaimsDe
     },
     stop() {
       stopping ??= (async () => {
+        stopped = true;
         if (retryTimer !== undefined) clearTimeout(retryTimer);
         retryTimer = undefined;
         while (flushing !== undefined) await flushing;
