@@ -196,5 +196,5 @@ describe(`clustered ingest under repeated SIGKILL (seed ${SEED})`, () => {
     } finally {
       probe.disconnect();
     }
-  }, 420_000); // 117-245 s measured on the shared 2-core machine at load 6-11
+  }, 420_000); // 87 s (load 2) to 245 s (load 10-11) measured on the shared 2-core machine
 });
