@@ -32,8 +32,8 @@ export interface IngestCluster {
   /** Credentials files of the two halves of the fleet (one load process each). */
   readonly halves: readonly [string, string];
   readonly gateways: number;
-  /** Starts instance `index` (0 or 1) on its own data directory. */
-  startInstance(index: number): Promise<IngestInstance>;
+  /** Starts instance `index` (0 or 1) on its own data directory, with `extraArgs` for `cityops ingest`. */
+  startInstance(index: number, extraArgs?: readonly string[]): Promise<IngestInstance>;
   /** Stops every instance still running, then redis-server; idempotent. */
   stop(): Promise<void>;
 }
@@ -46,12 +46,12 @@ export async function prepareIngestCluster(workDir: string, gateways: number, lo
   const dirs = INSTANCE_NAMES.map((name) => join(workDir, name));
   const running = new Set<CityopsProcess>();
 
-  async function startInstance(index: number): Promise<IngestInstance> {
+  async function startInstance(index: number, extraArgs: readonly string[] = []): Promise<IngestInstance> {
     const name = INSTANCE_NAMES[index]!;
     const dataDir = dirs[index]!;
     await mkdir(dataDir, { recursive: true });
     const ingest = await startCityops([
-      'ingest', '--data', dataDir, '--mqtt-port', '0', '--http-port', '0', '--admin-token', token, '--redis', redis.url, '--instance', name,
+      'ingest', '--data', dataDir, '--mqtt-port', '0', '--http-port', '0', '--admin-token', token, '--redis', redis.url, '--instance', name, ...extraArgs,
     ]);
     running.add(ingest);
     return {

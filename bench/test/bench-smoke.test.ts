@@ -54,6 +54,7 @@ describe('bench smoke run', () => {
     const scaling = results.find((r) => r.scenario === 'scaling');
     expect(scaling?.figures.verify_threads_2_verifications_per_verifier_cpu_second).toBeGreaterThan(0);
     expect(scaling?.figures.ingest_instances_2_readings_per_second).toBeGreaterThan(0);
+    expect(scaling?.figures.ingest_instances_2_no_claims_readings_per_second).toBeGreaterThan(0); // the shared claim's cost, same run (issue 22)
     expect([scaling?.figures.lost_readings, scaling?.figures.duplicate_rows]).toEqual([0, 0]); // the ratios' sizes are bench's business
     const memory = results.find((r) => r.scenario === 'memory');
     expect(memory?.figures.slow_rss_max_mib).toBeGreaterThan(0); // sampled through every phase, the slow warehouse's last

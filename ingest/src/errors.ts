@@ -15,6 +15,10 @@ export const ingestErrors = defineErrors({
   INGEST_ERR_UNAUTHORIZED: { message: 'Missing or wrong credentials', statusCode: 401 },
   INGEST_ERR_ROLE_FORBIDDEN: { message: "The token's role does not allow this route", statusCode: 403 },
   INGEST_ERR_CLUSTER_UNAVAILABLE: { message: 'Cluster routing (Redis) is unavailable; nothing is accepted until it is back', statusCode: 503 },
+  /** A batch another instance claimed and has not yet said is in its WAL (issue 22): not acknowledged, the device resends. */
+  INGEST_ERR_CLAIM_HELD: { message: 'Another ingest instance holds this batch; resend later', statusCode: 503 },
+  /** A dead instance's WAL replayed by another (issue 22) whose rows could not all reach the warehouse: run it again. */
+  INGEST_ERR_WAL_ADOPTION: { message: "The dead instance's WAL was not fully written to the warehouse", statusCode: 503 },
   INGEST_ERR_CLIENT_CERT: { message: 'The client certificate is not trusted or does not name this device', statusCode: 403 },
   INGEST_ERR_LOCKED_OUT: { message: 'Too many failed logins from this address; try again later', statusCode: 429 },
   INGEST_ERR_WIRE_LIMIT: { message: 'An MQTT packet or socket beyond the wire limits (mqtt.wire): connection closed', statusCode: 400 },

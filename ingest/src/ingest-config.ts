@@ -210,6 +210,21 @@ export const ingestConfigSchema = {
         heartbeatIntervalMs: { type: 'integer', minimum: 100, maximum: 600000, default: 5000 },
         /** The lease that keeps two live instances from using the same `pipelineStatus.instance`. */
         instanceLeaseMs: { type: 'integer', minimum: 1000, maximum: 600000, default: 15000 },
+        /**
+         * How long a batch's shared claim `(device, boot, seq)` lives in Redis (issue 22): a resend to
+         * another instance within it is recognised. It must outlast a gateway's resend horizon: a
+         * connected gateway resends within its ackTimeoutMs (at most 1 h) and a reconnecting one
+         * within its reconnectMaxMs (at most 1 h), hence at least 2 h; 24 h also covers a gateway a
+         * day offline, at ~120 bytes of Redis per batch (docs/RELIABILITY.md).
+         */
+        claimTtlMs: { type: 'integer', minimum: 7200000, maximum: 2592000000, default: 86400000 },
+        /**
+         * Off only for benchmarks (the cost of the claim, `npm run bench -- scaling`): each instance then
+         * deduplicates alone and a batch resent to another instance may be stored twice.
+         */
+        sharedClaims: { type: 'boolean', default: true },
+        /** Claims waiting to be marked "in the WAL" in Redis (sent each turn; kept while Redis fails). */
+        maxPendingClaimMarks: { type: 'integer', minimum: 100, maximum: 10000000, default: 100000 },
       },
     },
     /** The device registry (warehouse `devices`): refresh, and how many secret checks at once. */

@@ -111,6 +111,17 @@ export function createIngestMetrics(registry = new Registry()) {
       labelNames: ['operation'] as const,
       registers: [registry],
     }),
+    claims: new Counter({
+      name: 'cityops_ingest_batch_claims_total',
+      help: 'Shared batch claims in Redis (cluster mode), by outcome: claimed, ours-pending, stored (a duplicate), held (refused until its holder resolves it), unavailable.',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    claimMarksDropped: new Counter({
+      name: 'cityops_ingest_batch_claim_marks_dropped_total',
+      help: 'Claims whose "stored" mark did not fit cluster.maxPendingClaimMarks: left pending until the next recovery resolves them.',
+      registers: [registry],
+    }),
     tlsHandshakes: new Counter({
       name: 'cityops_broker_tls_handshakes_total',
       help: 'TLS handshakes on the MQTT over TLS listener, by outcome (completed, failed). Connections refused by the per-address rate never start one.',

@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { createAddressGuard, topics, type AddressGuard, type TokenAuthenticator } from '@cityops/protocol';
 import { createDeviceRegistry, createSensorSets, type DeviceRegistry, type SensorSets, type Warehouse } from '@cityops/warehouse';
 import { pino, type Logger } from 'pino';
+import { createBatchClaims } from './batch-claims.ts';
 import { createClusterRouting, type ClusterRouting } from './cluster-routing.ts';
 import { createDeviceConfigs, type DeviceConfigs } from './device-configs.ts';
 import { ingestErrors } from './errors.ts';
@@ -13,6 +14,7 @@ import { createWireGuard } from './mqtt-wire-guard.ts';
 import { createInstanceLease, type InstanceLease } from './instance-lease.ts';
 import { createPipelineStatusPublisher } from './pipeline-status-publisher.ts';
 import { createTelemetryPipeline, type TelemetryPipeline } from './telemetry-pipeline.ts';
+import { adoptInstanceWal, type WalAdoptionReport } from './wal-adoption.ts';
 import { createWriteAheadLog } from './wal/write-ahead-log.ts';
 import { registerWarehouseMemoryGauge } from './warehouse-memory-gauge.ts';
 
@@ -63,6 +65,11 @@ export interface IngestService {
   readonly guard: AddressGuard;
   /** Present when `cluster` is configured. */
   readonly cluster?: ClusterRouting;
+  /**
+   * Cluster mode, while started: replays the WAL of a dead instance (its data directory, its name)
+   * into the warehouse and resolves its pending claims (issue 22; docs/OPERATIONS.md).
+   */
+  adoptWal(deadDataDir: string, instance: string): Promise<WalAdoptionReport>;
 }
 
 /** Broker, device registry, telemetry pipeline and HTTP API, composed; stopped in reverse order. */
@@ -74,14 +81,14 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
   const guard = createAddressGuard(config.limits, { now, onEvict: () => metrics.addressEvictions.inc() });
   const { warehouse } = deps;
   registerWarehouseMemoryGauge(metrics.registry, warehouse);
-  const wal = createWriteAheadLog({
-    dir: join(config.dataDir, 'wal'),
+  const walConfig = {
     segmentBytes: config.wal.segmentBytes,
     fsync: config.wal.fsync,
     retainSegments: config.wal.retainSegments,
     preallocate: config.wal.preallocate,
     maxRecordBytes: config.telemetry.maxPayloadBytes + 4096,
-  });
+  };
+  const wal = createWriteAheadLog({ ...walConfig, dir: join(config.dataDir, 'wal') });
   const registry = createDeviceRegistry(config.registry, { warehouse, now });
   const sensors = createSensorSets(
     { ...config.registry.sensors, refreshMs: config.registry.refreshMs },
@@ -92,14 +99,31 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       onError: (err) => logger.warn({ err }, 'sensor sets not written or re-read; retrying on the next tick'),
     },
   );
+  const clusterConfig = config.cluster;
+  const cluster = clusterConfig === undefined ? undefined : createClusterRouting(clusterConfig, { metrics, logger });
+  // Cluster mode: one deduplication key for every instance (issue 22); alone, the window in memory.
+  const claims =
+    cluster === undefined || clusterConfig === undefined || !clusterConfig.sharedClaims
+      ? undefined
+      : createBatchClaims(
+          {
+            instance: config.pipelineStatus.instance,
+            keyPrefix: clusterConfig.keyPrefix,
+            claimTtlMs: clusterConfig.claimTtlMs,
+            maxPendingMarks: clusterConfig.maxPendingClaimMarks,
+            retryMs: clusterConfig.reconnectMaxMs,
+          },
+          { redis: cluster.redis(), metrics, logger },
+        );
+  const pipelineConfig = {
+    maxPayloadBytes: config.telemetry.maxPayloadBytes,
+    maxReadingAgeMs: config.telemetry.maxReadingAgeMs,
+    maxReadingAheadMs: config.telemetry.maxReadingAheadMs,
+    dedupCapacity: config.telemetry.dedupCapacity,
+    writer: config.writer,
+  };
   const pipeline = createTelemetryPipeline(
-    {
-      maxPayloadBytes: config.telemetry.maxPayloadBytes,
-      maxReadingAgeMs: config.telemetry.maxReadingAgeMs,
-      maxReadingAheadMs: config.telemetry.maxReadingAheadMs,
-      dedupCapacity: config.telemetry.dedupCapacity,
-      writer: config.writer,
-    },
+    pipelineConfig,
     {
       warehouse,
       wal,
@@ -107,10 +131,9 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       sensors,
       now,
       onError: (err) => logger.error({ err }, 'warehouse write failed; retrying, nothing is dropped'),
+      ...(claims === undefined ? {} : { claims }),
     },
   );
-  const clusterConfig = config.cluster;
-  const cluster = clusterConfig === undefined ? undefined : createClusterRouting(clusterConfig, { metrics, logger });
   // A single instance has no Redis: a constant 0 would read as "Redis down".
   if (cluster === undefined) metrics.registry.removeSingleMetric('cityops_ingest_cluster_redis_up');
   const lease: InstanceLease | undefined =
@@ -232,9 +255,36 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
     broker,
     guard,
     ...(cluster === undefined ? {} : { cluster }),
+    adoptWal(deadDataDir, instance) {
+      if (cluster === undefined || clusterConfig === undefined) return Promise.reject(ingestErrors.INGEST_ERR_CONFIG('adopting a WAL needs cluster mode'));
+      if (started === undefined || stopping !== undefined) return Promise.reject(ingestErrors.INGEST_ERR_STOPPED('start the instance before adopting a WAL'));
+      if (instance === config.pipelineStatus.instance) return Promise.reject(ingestErrors.INGEST_ERR_CONFIG(`"${instance}" is this instance: its WAL replays at its own start`));
+      return adoptInstanceWal(
+        {
+          instance,
+          dataDir: deadDataDir,
+          ownDataDir: config.dataDir,
+          keyPrefix: clusterConfig.keyPrefix,
+          leaseMs: clusterConfig.instanceLeaseMs,
+          claimTtlMs: clusterConfig.claimTtlMs,
+          maxPendingClaimMarks: clusterConfig.maxPendingClaimMarks,
+          retryMs: clusterConfig.reconnectMaxMs,
+          pipeline: pipelineConfig,
+          wal: walConfig,
+        },
+        { redis: cluster.redis(), warehouse, sensors, metrics, logger, now },
+      );
+    },
     async start() {
       // Redis first: an instance that cannot share routing must not start alone on its port.
       if (cluster !== undefined) {
+        if (claims === undefined) logger.warn('cluster.sharedClaims is off (benchmarks only): a batch resent to another instance may be stored twice');
+        else if (clusterConfig !== undefined && clusterConfig.claimTtlMs < config.telemetry.maxReadingAgeMs) {
+          logger.warn(
+            { claimTtlMs: clusterConfig.claimTtlMs, maxReadingAgeMs: config.telemetry.maxReadingAgeMs },
+            'cluster.claimTtlMs is shorter than telemetry.maxReadingAgeMs: a resend to another instance after the claim expired is stored twice (docs/RELIABILITY.md)',
+          );
+        }
         await cluster.start();
         try {
           await lease?.start();
@@ -246,7 +296,7 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
       await registry.start();
       await sensors.start();
       const recovered = await pipeline.start();
-      if (recovered.replayedBatches + recovered.alreadyStored + recovered.truncatedBytes > 0) {
+      if (Object.values(recovered).some((n) => n > 0)) {
         logger.info(recovered, 'write-ahead log replayed');
       }
       const { port, tlsPort } = await broker.start();
@@ -274,6 +324,8 @@ export function createIngestService(input: IngestConfigInput, deps: IngestServic
         await http.close();
         await pipelineStatus.stop();
         await broker.stop();
+        // While Redis is still ours: the last "stored" marks (otherwise the next start resolves them).
+        await claims?.stop();
         await lease?.stop();
         await cluster?.stop();
         await pipeline.stop();

@@ -2,7 +2,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server, type So
 import { createServer as createTlsServer, TLSSocket, type PeerCertificate } from 'node:tls';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
-import { parseTopic, referenceKindOf, topics, type AddressGuard, type DeviceErrorReport, type ParsedTopic } from '@cityops/protocol';
+import { isCityopsError, parseTopic, referenceKindOf, topics, type AddressGuard, type DeviceErrorReport, type ParsedTopic } from '@cityops/protocol';
 import type { DeviceInfo, DeviceRegistry } from '@cityops/warehouse';
 import { ingestErrors } from './errors.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
@@ -232,8 +232,10 @@ export function createMqttBroker(config: MqttBrokerConfig, deps: MqttBrokerDeps)
     acceptTelemetry(device, packet as { topic: string; payload: Buffer; retain: boolean }).then(
       () => cb(null),
       (err: unknown) => {
-        // Not durable: no PUBACK. Closing the connection makes the device resend later.
-        logger.error({ err, device: device.id }, 'telemetry could not be made durable');
+        // Not durable: no PUBACK. Closing the connection makes the device resend later. A batch
+        // another instance holds (issue 22) is expected after a kill: counted, not an error.
+        if (isCityopsError(err) && err.code === 'INGEST_ERR_CLAIM_HELD') logger.info({ err: err.message, device: device.id }, 'telemetry held by another instance: not acknowledged');
+        else logger.error({ err, device: device.id }, 'telemetry could not be made durable');
         cb(err as Error);
       },
     );

@@ -1,5 +1,6 @@
 import { createTelemetryCodec, formatPlace, isCityopsError, parsePlace, type TelemetryBatch } from '@cityops/protocol';
 import type { DeviceInfo, PackedBatch, SensorSets, StoredBatch, Warehouse } from '@cityops/warehouse';
+import type { BatchClaims } from './batch-claims.ts';
 import { createDedupWindow } from './dedup-window.ts';
 import { ingestErrors } from './errors.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
@@ -26,6 +27,8 @@ export interface PipelineDeps {
   readonly sensors: SensorSets;
   readonly now: () => number;
   readonly onError: (err: unknown) => void;
+  /** Cluster mode: the batch key claimed in Redis before the WAL append (issue 22). Absent: this instance's window alone. */
+  readonly claims?: BatchClaims;
 }
 
 export type Transport = 'mqtt' | 'http';
@@ -46,7 +49,7 @@ export type AcceptOutcome =
 
 export interface TelemetryPipeline {
   /** Replays what the log holds from a previous run; call before accepting. */
-  start(): Promise<{ replayedBatches: number; alreadyStored: number; truncatedBytes: number }>;
+  start(): Promise<{ replayedBatches: number; alreadyStored: number; truncatedBytes: number; claimsStored: number; claimsReleased: number }>;
   /**
    * Decodes, validates and deduplicates a payload, and resolves once the outcome is durable: an
    * accepted batch or a dead letter is in the write-ahead log. Rejects only when it cannot be made
@@ -97,6 +100,14 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
     const { pending, retained, truncatedBytes } = await wal.open();
     for (const r of retained) if (r.kind === 'batch') dedup.remember(r.device, r.boot, r.seq);
     const batches = pending.filter((r): r is WalBatchRecord => r.kind === 'batch');
+    // Before anything is accepted: the claims this instance left pending (killed between claim and
+    // PUBACK) are marked stored when the WAL has the batch, given back when it does not.
+    let claims = { stored: 0, released: 0 };
+    if (deps.claims !== undefined) {
+      const keys = new Set<string>();
+      for (const r of [...retained, ...batches]) if (r.kind === 'batch') keys.add(`${r.device}\u0000${r.boot}\u0000${r.seq}`);
+      claims = await deps.claims.resolve((device, boot, seq) => keys.has(`${device}\u0000${boot}\u0000${seq}`));
+    }
     // A crash between a warehouse insert and its checkpoint leaves rows that are already stored:
     // ask the warehouse which of the pending keys it has, and replay only the others.
     const stored = new Set<string>();
@@ -124,7 +135,7 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
       writer.push({ kind: 'batch', batch: deps.warehouse.pack(storedBatch(record, codec.decode(record.payload))) }, false);
     }
     writer.start();
-    return { replayedBatches: batches.length - alreadyStored, alreadyStored, truncatedBytes };
+    return { replayedBatches: batches.length - alreadyStored, alreadyStored, truncatedBytes, claimsStored: claims.stored, claimsReleased: claims.released };
   }
 
   /** Makes a dead letter durable (write-ahead log) and counts it. */
@@ -176,69 +187,104 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
         metrics.batches.inc({ outcome: 'duplicate', transport });
         return { outcome: 'duplicate', boot, seq };
       }
-      // A batch mixing known and refused readings: the known ones are stored and forwarded as usual,
-      // the refused ones are a dead letter (the raw payload, their sensors named in the detail). Only
-      // then is the payload re-encoded, so subscribers (analytics) never see a refused sensor.
-      let readings = batch.readings;
-      let stored = payload;
-      let refused: { code: string; message: string; readings: number } | undefined;
-      const screened = deps.sensors.screen(device.id, readings);
-      if (screened !== undefined) {
-        const refusal = describeSensorRefusals(screened.refused, readings.length);
-        for (const [reason, n] of refusal.counts) metrics.sensorRefusals.inc({ reason }, n);
-        const err = ingestErrors[refusal.code](refusal.message);
-        if (screened.kept.length === 0) return deadLetter(device, topic, payload, err, transport);
-        await storeDeadLetter(device, topic, payload, err.code, err.message);
-        refused = { code: err.code, message: err.message, readings: screened.refused.length };
-        readings = screened.kept;
-        stored = codec.encode({ boot, seq, readings });
-      }
-      let packed: PackedBatch;
-      try {
-        // Packed now, while the decoded readings are young: the writer holds only the packed bytes.
-        packed = deps.warehouse.pack({ device: device.id, place: device.place, boot, seq, receivedAt, readings });
-      } catch (err) {
-        return deadLetter(device, topic, payload, err, transport);
-      }
-      const rows = readings.length;
-      await writer.admit(rows);
-      if (stopped) {
-        writer.release(rows);
-        throw ingestErrors.INGEST_ERR_STOPPED();
-      }
-      // Claim the key before the await, so a concurrent copy of the same batch is a duplicate.
-      if (!dedup.remember(device.id, boot, seq)) {
-        writer.release(rows);
+      const { claims } = deps;
+      if (claims === undefined) return store(device, topic, payload, transport, batch, receivedAt);
+      // Claimed before anything is made durable, so a refused claim leaves nothing behind.
+      const claim = await claims.claim(device.id, boot, seq);
+      if (claim.outcome === 'stored') {
         metrics.batches.inc({ outcome: 'duplicate', transport });
         return { outcome: 'duplicate', boot, seq };
       }
-      const record: WalBatchRecord = {
-        kind: 'batch',
-        receivedAt,
-        device: device.id,
-        place: formatPlace(device.place),
-        boot,
-        seq,
-        payload: stored,
+      if (claim.outcome === 'held') {
+        throw ingestErrors.INGEST_ERR_CLAIM_HELD(
+          `${device.id} boot ${boot} seq ${seq} is held by ${claim.holder} (${claim.holderAlive ? 'alive' : 'lease expired: waiting for its WAL replay'})`,
+        );
+      }
+      // A copy in flight here keeps the claim; otherwise nothing of this key is in our WAL: given back.
+      const giveBack = async () => {
+        if (!dedup.has(device.id, boot, seq)) await claims.release(device.id, boot, seq);
       };
-      const started = performance.now();
+      let result: AcceptOutcome;
       try {
-        await wal.append(record, () => writer.push({ kind: 'batch', batch: packed }));
+        result = await store(device, topic, payload, transport, batch, receivedAt);
       } catch (err) {
-        dedup.forget(device.id, boot, seq);
-        writer.release(rows);
+        await giveBack();
         throw err;
       }
-      metrics.walSyncSeconds.observe((performance.now() - started) / 1000);
-      metrics.readings.inc(rows);
-      metrics.batches.inc({ outcome: 'accepted', transport });
-      return { outcome: 'accepted', boot, seq, readings: rows, payload: stored, ...(refused === undefined ? {} : { refused }) };
+      if (result.outcome === 'dead_letter') await giveBack();
+      return result;
     },
     writer: () => writer,
     async stop() {
       stopped = true;
       await writer.stop();
+      await deps.claims?.stop();
       await wal.close();
     },
   };
+
+  /** From the sensor screen to the durable append: the batch is new here (and claimed, when clustered). */
+  async function store(device: DeviceInfo, topic: string, payload: Buffer, transport: Transport, batch: TelemetryBatch, receivedAt: number): Promise<AcceptOutcome> {
+    const { boot, seq } = batch;
+    // A batch mixing known and refused readings: the known ones are stored and forwarded as usual,
+    // the refused ones are a dead letter (the raw payload, their sensors named in the detail). Only
+    // then is the payload re-encoded, so subscribers (analytics) never see a refused sensor.
+    let readings = batch.readings;
+    let stored = payload;
+    let refused: { code: string; message: string; readings: number } | undefined;
+    const screened = deps.sensors.screen(device.id, readings);
+    if (screened !== undefined) {
+      const refusal = describeSensorRefusals(screened.refused, readings.length);
+      for (const [reason, n] of refusal.counts) metrics.sensorRefusals.inc({ reason }, n);
+      const err = ingestErrors[refusal.code](refusal.message);
+      if (screened.kept.length === 0) return deadLetter(device, topic, payload, err, transport);
+      await storeDeadLetter(device, topic, payload, err.code, err.message);
+      refused = { code: err.code, message: err.message, readings: screened.refused.length };
+      readings = screened.kept;
+      stored = codec.encode({ boot, seq, readings });
+    }
+    let packed: PackedBatch;
+    try {
+      // Packed now, while the decoded readings are young: the writer holds only the packed bytes.
+      packed = deps.warehouse.pack({ device: device.id, place: device.place, boot, seq, receivedAt, readings });
+    } catch (err) {
+      return deadLetter(device, topic, payload, err, transport);
+    }
+    const rows = readings.length;
+    await writer.admit(rows);
+    if (stopped) {
+      writer.release(rows);
+      throw ingestErrors.INGEST_ERR_STOPPED();
+    }
+    // Claim the key before the await, so a concurrent copy of the same batch is a duplicate.
+    if (!dedup.remember(device.id, boot, seq)) {
+      writer.release(rows);
+      metrics.batches.inc({ outcome: 'duplicate', transport });
+      return { outcome: 'duplicate', boot, seq };
+    }
+    const record: WalBatchRecord = {
+      kind: 'batch',
+      receivedAt,
+      device: device.id,
+      place: formatPlace(device.place),
+      boot,
+      seq,
+      payload: stored,
+    };
+    const started = performance.now();
+    try {
+      await wal.append(record, () => {
+        writer.push({ kind: 'batch', batch: packed });
+        deps.claims?.stored(device.id, boot, seq);
+      });
+    } catch (err) {
+      dedup.forget(device.id, boot, seq);
+      writer.release(rows);
+      throw err;
+    }
+    metrics.walSyncSeconds.observe((performance.now() - started) / 1000);
+    metrics.readings.inc(rows);
+    metrics.batches.inc({ outcome: 'accepted', transport });
+    return { outcome: 'accepted', boot, seq, readings: rows, payload: stored, ...(refused === undefined ? {} : { refused }) };
+  }
 }

@@ -1,13 +1,12 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createTelemetryCodec, parsePlace, topics, type DeviceKind, type TelemetryBatch } from '@cityops/protocol';
-import { openWarehouse, type Warehouse } from '@cityops/warehouse';
+import { createTelemetryCodec, topics, type DeviceKind, type TelemetryBatch } from '@cityops/protocol';
+import type { Warehouse } from '@cityops/warehouse';
 import { startRedisServer, type RedisServer } from '../../test-peers/redis-server.ts';
-import { createIngestService, type IngestAddresses, type IngestConfigInput, type IngestService } from '../src/index.ts';
+import { createIngestService } from '../src/index.ts';
+import { counter, failingInserts, nextEvent, openClusterHarness, type ClusterHarness, type ClusterInstance, type InstanceOptions } from './cluster-harness.ts';
 import { countByKey } from './ingest-harness.ts';
 
 const codec = createTelemetryCodec();
@@ -17,93 +16,25 @@ const batch = (seq: number, n = 10): TelemetryBatch => ({
   readings: Array.from({ length: n }, (_, i) => ({ sensor: `s-${i}`, metric: 'pm25', ts: Date.now() - 1000 + i, value: seq + i / 100 })),
 });
 
-interface Instance {
-  readonly name: string;
-  readonly dir: string;
-  readonly service: IngestService;
-  readonly addresses: IngestAddresses;
-}
+type Instance = ClusterInstance;
 
-// chDB allows one data directory per process: every instance in this file shares one warehouse
-// object, as instances of a real deployment share one ClickHouse server. WALs and writers are
-// per instance.
+let h: ClusterHarness;
 let warehouse: Warehouse;
 let redis: RedisServer;
 let root: string;
-const running = new Set<Instance>();
-const clients: MqttClient[] = [];
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'cityops-cluster-'));
-  redis = await startRedisServer();
-  warehouse = await openWarehouse({ backend: 'chdb', path: join(root, 'warehouse') });
+  h = await openClusterHarness('cityops-cluster-');
+  ({ warehouse, redis, root } = h);
 });
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
-  await Promise.all([...running].map((i) => stopInstance(i)));
-});
-afterAll(async () => {
-  await warehouse?.close();
-  await redis?.stop();
-  if (root !== undefined) await rm(root, { recursive: true, force: true });
-});
+afterEach(() => h.reset());
+afterAll(() => h?.close());
 
-async function startInstance(
-  name: string,
-  options: { redisUrl?: string; wrap?: (w: Warehouse) => Warehouse; config?: Partial<IngestConfigInput> } = {},
-): Promise<Instance> {
-  const dir = join(root, name);
-  const service = createIngestService(
-    {
-      dataDir: dir,
-      mqtt: { port: 0 },
-      http: { port: 0, adminToken: 'test-admin-token-0123456789' },
-      writer: { flushIntervalMs: 20, retryMinMs: 5, retryMaxMs: 20 },
-      pipelineStatus: { instance: name, intervalMs: 200 },
-      registry: { refreshMs: 200 },
-      cluster: { redisUrl: options.redisUrl ?? redis.url, reconnectMaxMs: 100, connectTimeoutMs: 2000, commandTimeoutMs: 2000 },
-      ...options.config,
-    },
-    { warehouse: options.wrap?.(warehouse) ?? warehouse, logger: pino({ level: 'silent' }) },
-  );
-  const addresses = await service.start();
-  const instance = { name, dir, service, addresses };
-  running.add(instance);
-  return instance;
-}
-
-async function stopInstance(instance: Instance): Promise<void> {
-  running.delete(instance);
-  await instance.service.stop();
-}
-
-async function provision(on: Instance, id: string, kind: DeviceKind = 'gateway'): Promise<string> {
-  const { secret } = await on.service.registry.add({ id, kind, place: parsePlace('huangpu/nanjing-east/g001') });
-  // Every instance sees the device within registry.refreshMs (a refresh already in flight may
-  // predate the insert, hence waitFor).
-  await vi.waitFor(async () => {
-    await Promise.all([...running].map((i) => i.service.registry.refresh()));
-    for (const i of running) expect(i.service.registry.get(id)).toBeDefined();
-  });
-  return secret;
-}
-
-/** The next `event` of an MQTT client (mqtt.js' client is not typed as a Node EventEmitter). */
-function next<T extends unknown[]>(client: MqttClient, event: 'connect' | 'close' | 'error'): Promise<T> {
-  return new Promise((resolve) => client.once(event, (...args: unknown[]) => resolve(args as T)));
-}
-
-/** Connects with listeners attached before CONNACK, so nothing delivered at connect is missed. */
-async function connect(to: Instance, id: string, secret: string, options: IClientOptions = {}): Promise<MqttClient> {
-  // A device may use `<id>:anything` as client id; its username is its id.
-  const username = id.split(':')[0];
-  const client = mqtt.connect(to.addresses.mqttUrl, { clientId: id, username, password: secret, protocolVersion: 4, reconnectPeriod: 0, ...options });
-  clients.push(client);
-  client.on('error', () => undefined);
-  const refused = next<[Error]>(client, 'error').then(([err]) => Promise.reject(Object.assign(err, { message: `${id} on ${to.name}: ${err.message}` })));
-  await Promise.race([next(client, 'connect'), refused]);
-  return client;
-}
+const startInstance = (name: string, options?: InstanceOptions) => h.start(name, options);
+const stopInstance = (instance: Instance) => h.stop(instance);
+const provision = (on: Instance, id: string, kind?: DeviceKind) => h.provision(on, id, kind);
+const connect = (to: Instance, id: string, secret: string, options?: IClientOptions) => h.connect(to, id, secret, options);
+const next = nextEvent;
 
 function telemetrySeqs(client: MqttClient, device: string): number[] {
   const seqs: number[] = [];
@@ -111,23 +42,6 @@ function telemetrySeqs(client: MqttClient, device: string): number[] {
     if (topic === topics.telemetry(device)) seqs.push(codec.decode(payload).seq);
   });
   return seqs;
-}
-
-async function counter(metric: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> }, labels: Record<string, string> = {}): Promise<number> {
-  const { values } = await metric.get();
-  return values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((sum, v) => sum + v.value, 0);
-}
-
-/** A warehouse whose readings inserts fail while `failing` is set: accepted rows stay in the WAL only. */
-function failingInserts(w: Warehouse, state: { failing: boolean }): Warehouse {
-  return {
-    ...w,
-    backend: w.backend,
-    insertPacked: async (batches) => {
-      if (state.failing) throw new Error('warehouse down (test)');
-      return w.insertPacked(batches);
-    },
-  };
 }
 
 describe('two ingest instances sharing routing through Redis', () => {
@@ -211,7 +125,7 @@ describe('two ingest instances sharing routing through Redis', () => {
 
     b = await startInstance('b4'); // same name, same data directory: its own lease back at once
     const again = mqtt.connect(b.addresses.mqttUrl, { clientId: 'svc-c4', username: 'svc-c4', password: svcSecret, protocolVersion: 4, reconnectPeriod: 0, clean: false });
-    clients.push(again);
+    h.track(again);
     const seen = telemetrySeqs(again, 'gw-c4');
     const [connack] = await next<[{ sessionPresent: boolean }]>(again, 'connect');
     expect(connack.sessionPresent).toBe(true);

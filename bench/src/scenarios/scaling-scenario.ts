@@ -12,8 +12,8 @@ import type { Scenario, ScenarioOptions, ScenarioResult } from '../scenario.ts';
 
 const QUESTION =
   'How does the cost grow with the work: the same load through the verifier with 1 and with 2 pool threads, and through ' +
-  '1 and 2 ingest instances sharing routing through Redis; for each, the rate, p99, the CPU seconds of every process, ' +
-  'the work per CPU-second, and which resource runs out first?';
+  '1 and 2 ingest instances sharing routing through Redis (2 also without the shared batch claim, to show its cost); for each, ' +
+  'the rate, p99, the CPU seconds of every process, the work per CPU-second, and which resource runs out first?';
 
 export interface ScalingOptions {
   /** Gateways of the ingest load (two load processes, half each), their batch size and QoS 1 window. */
@@ -84,12 +84,11 @@ function verifyFigures(run: VerifierThreadsRun): Record<string, number> {
   };
 }
 
-function ingestFigures(run: IngestRun, instanceNames: readonly string[]): Record<string, number> {
+function ingestFigures(run: IngestRun, instanceNames: readonly string[], p = `ingest_instances_${run.instances}`): Record<string, number> {
   const c = run.cpu.cpuSeconds;
   const ingestCpu = sum(c, instanceNames);
   const allCpu = ingestCpu + sum(c, ['load-1', 'load-2', 'redis']) + run.cpu.benchCpuSeconds;
   const readings = run.readingsPerSecond * run.cpu.seconds;
-  const p = `ingest_instances_${run.instances}`;
   const figures: Record<string, number> = {
     [`${p}_readings_per_second`]: Math.round(run.readingsPerSecond),
     [`${p}_acked_readings_per_second`]: Math.round(run.ackedReadingsPerSecond),
@@ -167,13 +166,22 @@ export function createScalingScenario(full: ScalingOptions, smokeOptions: Scalin
         await Promise.all([untilWritten(a, 60_000), untilWritten(b, 60_000)]);
         await b.stop();
         await a.stop();
+        // The same two instances without the shared claim (issue 22): one Redis round trip per
+        // batch before its WAL append, and the "stored" marks after, are what this run leaves out.
+        const [a2, b2] = [await cluster.startInstance(0, ['--no-shared-claims']), await cluster.startInstance(1, ['--no-shared-claims'])];
+        log(`scaling: 2 ingest instances without the shared claim, for ${o.ingestWarmupS} + ${seconds} s`);
+        ingestRuns.push(await measureIngestRun({ ...common, targets: [a2, b2] }));
+        names.push([a2.name, b2.name]);
+        await Promise.all([untilWritten(a2, 60_000), untilWritten(b2, 60_000)]);
+        await b2.stop();
+        await a2.stop();
       } finally {
         await cluster.stop();
       }
       const check = await checkStores(ingestRuns, o.batch);
 
       const [v1, v2] = verifyRuns as [VerifierThreadsRun, VerifierThreadsRun];
-      const [i1, i2] = ingestRuns as [IngestRun, IngestRun];
+      const [i1, i2, i3] = ingestRuns as [IngestRun, IngestRun, IngestRun];
       const figures: Record<string, number> = { cores, verify_items_per_request: BATCH_ITEMS, verify_connections: CONNECTIONS, ...verifyFigures(v1), ...verifyFigures(v2) };
       const vEff1 = figures.verify_threads_1_verifications_per_verifier_cpu_second!;
       const vEff2 = figures.verify_threads_2_verifications_per_verifier_cpu_second!;
@@ -184,6 +192,9 @@ export function createScalingScenario(full: ScalingOptions, smokeOptions: Scalin
       const iEff2 = figures.ingest_instances_2_readings_per_ingest_cpu_second!;
       figures.ingest_ratio_rate_2_to_1_instances = round(i2.readingsPerSecond / i1.readingsPerSecond, 3);
       figures.ingest_ratio_per_cpu_second_2_to_1_instances = round(iEff2 / iEff1, 3);
+      Object.assign(figures, ingestFigures(i3, names[2]!, 'ingest_instances_2_no_claims'));
+      figures.ingest_ratio_rate_claims_to_no_claims = round(i2.readingsPerSecond / i3.readingsPerSecond, 3);
+      figures.ingest_ratio_per_cpu_second_claims_to_no_claims = round(iEff2 / figures.ingest_instances_2_no_claims_readings_per_ingest_cpu_second!, 3);
       Object.assign(figures, { acked_readings: check.ackedReadings, lost_readings: check.lostReadings, duplicate_rows: check.duplicateRows, stored_unacked_readings: check.storedUnacked });
       const load = loadavg();
       figures.load_average_1m = round(load[0]!, 2);
@@ -207,6 +218,7 @@ export function createScalingScenario(full: ScalingOptions, smokeOptions: Scalin
           `Ingest: \`cityops ingest --redis … --instance …\` processes (fsync'ed write-ahead log, auth, ACL, validation, dedup) sharing one redis-server for routing, retained messages and sessions. They do not share one warehouse: libchdb binds a data directory to one process, and Debian's clickhouse-server 18.16 cannot hold the schema, so each instance writes its own embedded chDB store, a copy of the store the ${cluster.gateways} gateways were provisioned on (every instance knows every gateway). With two instances the storage is therefore doubled too (two chDB engines, each with half the rows); a deployment on one ClickHouse server would share that part.`,
           `Ingest load: two load processes, each with half of the gateways (${o.batch}-reading msgpack batches, QoS 1, ${o.inflight} in flight each, ${o.offeredPerHalf} readings/s offered each: more than is taken, so the windows stay full); with one instance both publish to it, with two each publishes to its own. Readings/s = rows written to the warehouse(s) (cityops_ingest_warehouse_rows_written_total, summed) over the ${seconds} s window after ${o.ingestWarmupS} s of warm-up; PUBACK p50/p99 over the window are the larger of the two load processes'. Every publish also goes through Redis pub/sub to every instance (mqemitter-redis), so with two instances each message is received twice: a cost of the cluster that one instance does not pay. Afterwards each store is opened and every acknowledged batch looked for in the store of the instance that acknowledged it: ${check.ackedReadings} acknowledged, ${check.lostReadings} missing, ${check.duplicateRows} duplicated, ${check.storedUnacked} stored without a PUBACK heard (allowed).`,
           `Ingest, what ran out first: 1 instance: ${saturation(i1.cpu, names[0]!)}; 2 instances: ${saturation(i2.cpu, names[1]!)}. 2 instances / 1: rate ${figures.ingest_ratio_rate_2_to_1_instances}, readings per ingest CPU-second ${figures.ingest_ratio_per_cpu_second_2_to_1_instances}.`,
+          `The shared batch claim (issue 22: every batch key claimed in Redis before its WAL append, marked stored after): the 1- and 2-instance runs have it (both are clustered), the third run is the same 2 instances with \`--no-shared-claims\`. With / without: rate ${figures.ingest_ratio_rate_claims_to_no_claims}, readings per ingest CPU-second ${figures.ingest_ratio_per_cpu_second_claims_to_no_claims}; redis-server CPU ${figures.ingest_instances_2_redis_cpu_seconds} vs ${figures.ingest_instances_2_no_claims_redis_cpu_seconds} s, PUBACK p99 ${figures.ingest_instances_2_puback_p99_ms} vs ${figures.ingest_instances_2_no_claims_puback_p99_ms} ms.`,
           `\`*_our_processes_cores\` is the CPU all our processes of a configuration used per second of it, beside \`*_machine_busy_cores\`: on a machine busy with other work (as here when the two differ), the scheduler shares the cores among all runnable threads, ours and everybody else's, so each configuration gets whatever share the rest of the machine leaves it (more processes of ours may get more of it, or not), and its rate follows that share as much as its own capacity; work per CPU-second depends much less on the share, so it is the figure to compare. The work-per-CPU-second targets (>= ${EFFICIENCY_TARGET} of one) are informative only (issue 7 asks to show how the cost grows, not for a figure).`,
         ],
       });

@@ -11,13 +11,16 @@ import { slowInsertsFrom, slowInsertsUsage } from '../slow-inserts-option.ts';
 import { tokenFileOption } from '../token-file.ts';
 
 export const ingestUsage = `cityops ingest [--data DIR] [--store URL] [--host H] [--mqtt-port P] [--http-port P] [--admin-token T] [--no-fsync]
-                [--redis redis://HOST:PORT --instance NAME]
+                [--redis redis://HOST:PORT --instance NAME [--adopt-wal NAME=DIR]... [--no-shared-claims]]
                 [--tls-dir DIR | --tls-key FILE --tls-cert FILE [--tls-ca FILE]] [--mqtts-port 8883] [--no-plain-mqtt]
                 [--client-cert off|optional|required] [--limit-exempt ADDR,...] [--slow-inserts-ms N] [--slow-inserts-file FILE]
                 [--tokens FILE]
   runs the broker, the telemetry pipeline and the ingest HTTP API alone; prints one JSON line with its addresses when ready.
   --redis shares routing, retained messages and persistent sessions with the other instances on that Redis;
   --instance names this instance's pipeline status (unique among live instances; default "ingest");
+  --adopt-wal NAME=DIR: once ready, replays the WAL of dead instance NAME (its --data DIR, e.g. its disk mounted
+  here) into the warehouse and resolves its batch claims; prints {"adopted": ...} (docs/OPERATIONS.md);
+  --no-shared-claims: benchmarks only (as --no-fsync): no batch claims in Redis, a resend to another instance may be stored twice;
   --tls-dir (server-key.pem, server.pem, ca.pem, as written by 'cityops certs dev') or --tls-key/--tls-cert:
   MQTT over TLS on --mqtts-port and HTTPS (instead of HTTP) on --http-port;
   --no-plain-mqtt (needs TLS): no plain MQTT listener, MQTT over TLS only;
@@ -54,6 +57,8 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       'flush-rows': { type: 'string' },
       redis: { type: 'string' },
       instance: { type: 'string' },
+      'adopt-wal': { type: 'string', multiple: true },
+      'no-shared-claims': { type: 'boolean', default: false },
       'tls-dir': { type: 'string' },
       'tls-key': { type: 'string' },
       'tls-cert': { type: 'string' },
@@ -67,6 +72,12 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       tokens: { type: 'string' },
     },
   });
+  const adoptions = (values['adopt-wal'] ?? []).map((spec) => {
+    const at = spec.indexOf('=');
+    if (at <= 0 || at === spec.length - 1) throw cliErrors.CLI_ERR_USAGE(`--adopt-wal ${spec}: expected NAME=DIR`);
+    return { instance: spec.slice(0, at), dir: spec.slice(at + 1) };
+  });
+  if (adoptions.length > 0 && values.redis === undefined) throw cliErrors.CLI_ERR_USAGE('--adopt-wal needs --redis (the claims and leases are there)');
   const tls = await tlsFrom(values);
   if (values['no-plain-mqtt'] && tls === undefined) throw cliErrors.CLI_ERR_USAGE('--no-plain-mqtt needs --tls-dir or --tls-key/--tls-cert');
   const clientCert = values['client-cert'];
@@ -97,7 +108,7 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
       wal: { fsync: !values['no-fsync'] },
       ...(values['limit-exempt'] === undefined ? {} : { limits: { exemptAddresses: values['limit-exempt'].split(',').filter((a) => a !== '') } }),
       ...(values['flush-rows'] === undefined ? {} : { writer: { flushRows: Number(values['flush-rows']) } }),
-      ...(values.redis === undefined ? {} : { cluster: { redisUrl: values.redis } }),
+      ...(values.redis === undefined ? {} : { cluster: { redisUrl: values.redis, sharedClaims: !values['no-shared-claims'] } }),
       ...(values.instance === undefined ? {} : { pipelineStatus: { instance: values.instance } }),
     },
     { warehouse: slowInserts.warehouse, logger, ...(tokenStore === undefined ? {} : { tokens: tokenStore }) },
@@ -105,4 +116,15 @@ export async function ingestCommand(argv: string[], out: NodeJS.WritableStream, 
   shutdown.add(() => ingest.stop());
   const addresses = await ingest.start();
   out.write(`${JSON.stringify({ ready: true, pid: process.pid, ...addresses })}\n`);
+  for (const { instance, dir } of adoptions) {
+    // A failed adoption (the instance is alive, the warehouse down) leaves this instance serving; run it again.
+    const line = await ingest.adoptWal(dir, instance).then(
+      (report) => ({ adopted: report }),
+      (err: unknown) => {
+        logger.error({ err, instance }, 'WAL adoption failed');
+        return { adoptionFailed: { instance, code: (err as { code?: string }).code ?? 'INGEST_ERR_INTERNAL', message: (err as Error).message } };
+      },
+    );
+    out.write(`${JSON.stringify(line)}\n`);
+  }
 }
