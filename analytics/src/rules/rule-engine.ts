@@ -170,6 +170,11 @@ export function createRuleEngine(input: RuleEngineConfigInput, deps: RuleEngineD
   }
 
   function evaluateBatch(entry: DeviceEntry | undefined, batch: TelemetryBatch): void {
+    // A held batch answered while the engine stops (the directory's last re-read) is not evaluated.
+    if (state === 'stopped') {
+      drop('stopped', batch.readings.length);
+      return;
+    }
     if (entry === undefined || entry.kind !== 'gateway' || entry.revoked) {
       drop('unknown_device', batch.readings.length);
       return;
