@@ -38,7 +38,7 @@ afterAll(async () => {
 describe('server backend on a current engine', () => {
   it('migrates the full schema and applies the retention', async () => {
     const versions = await wh.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
-    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+    expect(versions.map((v) => v.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
     const [table] = await wh.query<{ engine_full: string }>(
       'SELECT engine_full FROM system.tables WHERE database = currentDatabase() AND name = {t:String}',
       { t: 'readings' },
