@@ -26,6 +26,8 @@ export interface FailoverGateway {
   /** Batches made so far (seq 1..sent). */
   sent(): number;
   connectedTo(): string | undefined;
+  /** One line for a failure message: where it is and what it waits for. */
+  describe(): string;
   stop(): Promise<void>;
 }
 
@@ -132,6 +134,9 @@ export function createFailoverGateway(options: FailoverGatewayOptions): Failover
     unacknowledged: () => pending.size,
     sent: () => nextSeq - 1,
     connectedTo: () => (client?.connected === true ? instance : undefined),
+    describe: () =>
+      `${options.id}: ${client?.connected === true ? `on ${String(instance)}` : instance === undefined ? 'between connections' : `connecting to ${instance}`}, ` +
+      `${inFlight.size} in flight, ${pending.size} unacknowledged, ${acked.size} of ${nextSeq - 1} acknowledged, ${attempts} attempts since the last PUBACK`,
     async stop() {
       stopped = true;
       clearInterval(pacer);
