@@ -2,8 +2,8 @@ import type { Writable } from 'node:stream';
 
 export interface WriteCoalescerConfig {
   /**
-   * Bytes held corked at most: a write that brings the held bytes to this flushes at once (0: every
-   * packet goes out on its own, as mqtt-packet sends it).
+   * Bytes held corked at most (and never the stream's highWaterMark or more): a write that would
+   * pass it sends what is held first (0: every packet goes out on its own, as mqtt-packet sends it).
    */
   readonly maxBytes: number;
 }
@@ -21,8 +21,8 @@ export interface WriteCoalescerConfig {
  * The first write of a turn corks the stream and queues the flush with setImmediate, which runs in
  * the check phase after the I/O of this turn (or, for a write made inside an immediate, at the start
  * of the next check phase): every packet is sent within the loop iteration it was written in or the
- * next, never after a timer. Back-pressure is unchanged: `write` still returns false past the
- * stream's highWaterMark, and 'drain' follows the flush.
+ * next, never after a timer. Back-pressure is unchanged: what is held stays under the highWaterMark, so
+ * `write` returns false only when the socket's own buffer is behind, and 'drain' follows as before.
  */
 export function coalesceWrites(stream: Writable, config: WriteCoalescerConfig): void {
   if (config.maxBytes === 0) return;
@@ -34,15 +34,18 @@ export function coalesceWrites(stream: Writable, config: WriteCoalescerConfig): 
     // Only our own cork: mqtt-packet's are paired with its own nextTick uncorks.
     if (!stream.destroyed) stream.uncork();
   };
+  // Held bytes stay under the stream's highWaterMark: write() answers false only when the socket
+  // itself is behind, as without coalescing (aedes then waits for 'drain', holding its routing slot).
+  const limit = Math.min(config.maxBytes, stream.writableHighWaterMark);
   stream.write = ((...args: unknown[]) => {
-    if (!corked && !stream.destroyed && !stream.writableEnded) {
+    const chunk = args[0];
+    const size = typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Uint8Array).byteLength;
+    if (corked && stream.writableLength + size > limit) flush();
+    if (!corked && size < limit && !stream.destroyed && !stream.writableEnded) {
       corked = true;
       stream.cork();
       setImmediate(flush);
     }
-    const ok = write(...args);
-    // Bounded: a turn that writes more than maxBytes sends it now, in maxBytes pieces at most.
-    if (corked && stream.writableLength >= config.maxBytes) flush();
-    return ok;
+    return write(...args);
   }) as Writable['write'];
 }

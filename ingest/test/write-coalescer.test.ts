@@ -79,27 +79,40 @@ describe('write coalescer', () => {
     expect(p.sends).toEqual([100, 100, 100]);
   });
 
-  it('flushes at once when a turn has written maxBytes, so what it holds stays bounded', async () => {
+  it('sends what it holds before a write would pass maxBytes, so what it holds stays bounded', async () => {
     const p = await pair();
     coalesceWrites(p.sender, { maxBytes: 250 });
     for (let i = 0; i < 7; i++) {
       p.sender.write(Buffer.alloc(100, i));
-      expect(p.sender.writableLength).toBeLessThan(250 + 100);
+      expect(p.sender.writableLength).toBeLessThanOrEqual(250);
     }
-    // 100+100+100 reach the bound (sent), again 100+100+100, and the last 100 waits for the turn's end.
-    expect(p.sends).toEqual([300, 300]);
+    // 100+100 held, the third would pass 250: those two go, and so on; the last 100 waits for the turn's end.
+    expect(p.sends).toEqual([200, 200, 200]);
     await nextTurn();
-    expect(p.sends).toEqual([300, 300, 100]);
+    expect(p.sends).toEqual([200, 200, 200, 100]);
     await expect.poll(() => p.received()).toBe(700);
   });
 
-  it('keeps back-pressure: write returns false past the highWaterMark and drain follows the flush', async () => {
+  it('never holds the highWaterMark: a write returns false only when the socket itself is behind', async () => {
+    const p = await pair();
+    coalesceWrites(p.sender, { maxBytes: 1 << 20 });
+    const hwm = p.sender.writableHighWaterMark;
+    const packet = Buffer.alloc(Math.floor(hwm / 4) + 1);
+    // Without the limit the fourth packet would make write() say false (held ≥ highWaterMark).
+    for (let i = 0; i < 8; i++) expect(p.sender.write(packet)).toBe(true);
+    expect(p.sender.writableLength).toBeLessThan(hwm);
+    await nextTurn();
+    expect(p.sends.reduce((a, b) => a + b, 0)).toBe(8 * packet.length);
+    expect(p.sends.length).toBeLessThan(8);
+  });
+
+  it('does not hold a packet of the highWaterMark or more: it goes out at once, as without it', async () => {
     const p = await pair();
     coalesceWrites(p.sender, { maxBytes: 1 << 20 });
     const big = Buffer.alloc(p.sender.writableHighWaterMark + 1);
-    expect(p.sender.write(big)).toBe(false);
-    await once(p.sender, 'drain');
+    p.sender.write(big);
     expect(p.sends).toEqual([big.length]);
+    await expect.poll(() => p.received()).toBe(big.length);
   });
 
   it('an end() in a held turn sends what is held, and the late flush is harmless', async () => {
