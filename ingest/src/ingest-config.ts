@@ -39,6 +39,11 @@ export const ingestConfigSchema = {
           },
         },
         /**
+         * The packets written to a connection in one turn of the event loop are held (corked) and sent
+         * as one writev, up to this many bytes (write-coalescer.ts); 0: one write per packet.
+         */
+        writeCoalesceBytes: { type: 'integer', minimum: 0, maximum: 16777216, default: 65536 },
+        /**
          * Limits before authentication and at the wire (mqtt-wire-guard.ts): packet sizes are checked
          * at each fixed header, before a body is buffered; a PUBLISH may carry 2 × telemetry.maxPayloadBytes
          * (up to there an oversized payload becomes a dead letter, as over HTTP) plus publishOverheadBytes
