@@ -226,6 +226,8 @@ export const verifierConfigSchema = {
         /** Recent verdicts kept (LRU); 0 turns the cache off. */
         maxEntries: { type: 'integer', minimum: 0, default: 100_000 },
         ttlMs: { type: 'integer', minimum: 0, default: 30_000 },
+        /** Distinct strings the cached verdicts share one copy of (kinds, issuers, colours); past it the table starts afresh. */
+        internedStrings: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 4096 },
       },
     },
     audit: {

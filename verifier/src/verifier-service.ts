@@ -87,7 +87,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
       onReload: (source, outcome) => metrics.reloads.inc({ source, outcome }),
     },
   );
-  const cache = createVerdictCache({ maxEntries: config.cache.maxEntries }, { onEvict: () => metrics.cacheEvictions.inc() });
+  const cache = createVerdictCache({ maxEntries: config.cache.maxEntries, internedStrings: config.cache.internedStrings }, { onEvict: () => metrics.cacheEvictions.inc() });
   reference.onChange(() => cache.clear());
   const decoder = createCodeDecoder(config.decoder);
   const pool: VerifyPool | undefined = config.pool.enabled
