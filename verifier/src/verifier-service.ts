@@ -98,6 +98,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
           batchMaxItems: config.pool.batchMaxItems,
           batchMaxDelayMs: config.pool.batchMaxDelayMs,
           concurrentTasksPerWorker: config.pool.concurrentTasksPerWorker,
+          ...(config.pool.youngGenerationMb === 0 ? {} : { youngGenerationMb: config.pool.youngGenerationMb }),
           decoder: config.decoder,
           ...(pseudonymKey === undefined ? {} : { pseudonymKey }),
         },
