@@ -1,12 +1,29 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { bundleVerifyWorker } from '../src/worker-bundle.ts';
 import { poolExecArgv } from '../src/worker-exec-argv.ts';
 
+/** Child processes of this one running esbuild's service. */
+function esbuildChildren(): number {
+  let n = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('--service')) n++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return n;
+}
+
 describe('pool thread bundle (issue 20)', () => {
   it('is one JavaScript file with no TypeScript import and no warehouse, removed once by remove()', async () => {
     const bundle = await bundleVerifyWorker();
+    // esbuild's service process is not left running beside the verifier.
+    expect(esbuildChildren()).toBe(0);
     try {
       const text = readFileSync(bundle.file, 'utf8');
       expect(text).toMatch(/export\s*\{[^}]*verifyBatch/);
