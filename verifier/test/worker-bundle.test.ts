@@ -37,6 +37,17 @@ describe('pool thread bundle (issue 20)', () => {
     expect(existsSync(dirname(bundle.file))).toBe(false);
   }, 60_000);
 
+  it('bundles for several pools at once in one process, each its own file', async () => {
+    const bundles = await Promise.all([bundleVerifyWorker(), bundleVerifyWorker(), bundleVerifyWorker()]);
+    try {
+      expect(new Set(bundles.map((b) => b.file)).size).toBe(3);
+      for (const b of bundles) expect(readFileSync(b.file, 'utf8')).toMatch(/verifyBatch/);
+      expect(esbuildChildren()).toBe(0);
+    } finally {
+      await Promise.all(bundles.map((b) => b.remove()));
+    }
+  }, 60_000);
+
   it('runs threads without tsx loaders but keeps every other flag', () => {
     expect(poolExecArgv(['--import', 'tsx', '--cpu-prof', '--cpu-prof-dir=/tmp/p'])).toEqual(['--cpu-prof', '--cpu-prof-dir=/tmp/p']);
     expect(poolExecArgv(['--import=tsx', '--require', 'tsx/cjs', '--loader', 'file:///x/node_modules/tsx/dist/loader.mjs', '--enable-source-maps'])).toEqual([
