@@ -13,6 +13,8 @@ export const WORKER_ENTRY = fileURLToPath(new URL('./verify-worker.ts', import.m
 /** esbuild's command (the native binary, or its launcher where the install step did not run). */
 const ESBUILD = createRequire(import.meta.url).resolve('esbuild/bin/esbuild');
 const BUNDLE_TIMEOUT_MS = 60_000;
+/** cbor-x's and msgpackr's native string extraction (node-gyp-build addons). */
+const NATIVE = ['cbor-extract', 'msgpackr-extract'];
 
 export interface WorkerBundle {
   /** An ESM file plain Node runs; exports `verifyBatch`. */
@@ -33,7 +35,7 @@ export interface WorkerBundle {
  * keeps a service process (36 MiB, measured) for the life of ours, and stopping that service from
  * one pool would kill another pool's bundling in flight (two verifiers in one process hung).
  * Node built-ins stay imports; CommonJS dependencies bundled in (cbor's) get a `require` made for
- * the bundle's own URL.
+ * the worker's source file, which also loads the native addons left outside.
  */
 export async function bundleVerifyWorker(): Promise<WorkerBundle> {
   const dir = await mkdtemp(join(tmpdir(), 'cityops-verify-worker-'));
@@ -49,7 +51,11 @@ export async function bundleVerifyWorker(): Promise<WorkerBundle> {
         '--target=node20',
         '--log-level=error',
         `--outfile=${file}`,
-        "--banner:js=import { createRequire as __cityopsCreateRequire } from 'node:module'; const require = __cityopsCreateRequire(import.meta.url);",
+        // Packages that load a native addon from their own directory stay outside the bundle (bundled,
+        // their loader finds no addon and cbor-x / msgpackr fall back to JavaScript without a word).
+        ...NATIVE.map((name) => `--external:${name}`),
+        // `require` resolves as from the worker's source file, so those packages are found in node_modules.
+        `--banner:js=import { createRequire as __cityopsCreateRequire } from 'node:module'; const require = __cityopsCreateRequire(${JSON.stringify(WORKER_ENTRY)});`,
       ],
       { timeout: BUNDLE_TIMEOUT_MS, maxBuffer: 1024 * 1024 },
     );

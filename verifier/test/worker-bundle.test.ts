@@ -1,5 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import { bundleVerifyWorker } from '../src/worker-bundle.ts';
 import { poolExecArgv } from '../src/worker-exec-argv.ts';
@@ -45,6 +47,29 @@ describe('pool thread bundle (issue 20)', () => {
       expect(esbuildChildren()).toBe(0);
     } finally {
       await Promise.all(bundles.map((b) => b.remove()));
+    }
+  }, 60_000);
+
+  it("loads cbor-x's and msgpackr's native string extraction in a thread, as without the bundle", async () => {
+    // Bundled, their addon loaders looked for the addon beside the bundle in the temp dir, failed,
+    // and the decoders fell back to JavaScript without a word.
+    const bundle = await bundleVerifyWorker();
+    try {
+      expect(readFileSync(bundle.file, 'utf8')).not.toMatch(/node-gyp-build/);
+      const url = JSON.stringify(pathToFileURL(bundle.file).href);
+      const loaded = await new Promise<string>((resolve, reject) => {
+        // The addons' files mapped in this process once the thread has imported the bundle.
+        const probe = `import(${url}).then(() => { const maps = require('node:fs').readFileSync('/proc/self/maps', 'utf8'); require('node:worker_threads').parentPort.postMessage(['cbor-extract', 'msgpackr-extract'].filter((n) => maps.includes(n)).join(' ')); })`;
+        const w = new Worker(probe, { eval: true, workerData: { decoder: {} } });
+        w.once('message', (m: string) => {
+          resolve(m);
+          void w.terminate();
+        });
+        w.once('error', reject);
+      });
+      expect(loaded).toBe('cbor-extract msgpackr-extract');
+    } finally {
+      await bundle.remove();
     }
   }, 60_000);
 
