@@ -19,7 +19,16 @@ export function pseudonym(key: string, subjectHash: string): string {
   return createHmac('sha256', key).update(subjectHash, 'utf8').digest('hex');
 }
 
-/** SHA-256 of the QR text, base64: the verdict cache's key, so the cache never holds a code. */
+/** SHA-256 of the QR text, base64. */
 export function qrDigest(qr: string): string {
   return hash('sha256', qr, 'base64');
+}
+
+/**
+ * The verdict cache's key: SHA-256 (base64) over the venue, its length first so that no venue and
+ * code can be shifted into another pair, and the QR text. One 44-character string an entry, where
+ * `venue\n` + qrDigest took a second string and a concatenation (~36 B more, issue 20).
+ */
+export function verdictKey(venue: string, qr: string): string {
+  return hash('sha256', `${venue.length}:${venue}\n${qr}`, 'base64');
 }

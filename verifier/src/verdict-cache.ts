@@ -1,3 +1,4 @@
+import { createStringInterner } from './string-interner.ts';
 import type { Verdict } from './verdict.ts';
 
 /** A remembered verdict with what its audit event needs (the pseudonym, never the subject). */
@@ -19,7 +20,17 @@ export interface VerdictCache {
   readonly size: number;
 }
 
+export interface VerdictCacheConfig {
+  readonly maxEntries: number;
+  /** Distinct strings the cached verdicts share (kinds, reasons, issuers: a few dozen in practice); default 4096. */
+  readonly internedStrings?: number;
+}
+
 const NONE = -1;
+/** Longer strings are not shared (a detail quoting input, rarely repeated). */
+const INTERNED_MAX_LENGTH = 256;
+/** A verdict's string fields (verdict.ts); arrays (licence types, stale sources) are rare and kept as they come. */
+const STRING_FIELDS = ['verdict', 'reason', 'kind', 'detail', 'issuer', 'colour', 'issuedColour', 'dccType', 'licenceScope'] as const;
 
 /**
  * A bounded LRU of recent verdicts, keyed by venue and the QR text's SHA-256 (never the text).
@@ -35,14 +46,25 @@ const NONE = -1;
  * used end as new ones arrive, so a quiet hour does not hold a full cache of dead verdicts (each is
  * removed once: amortised O(1) per set). The slot arrays grow by doubling up to `maxEntries`, so a
  * large bound costs memory only when it is used.
+ *
+ * An entry is kept lean, since a full cache lives in the old generation and every eviction is old
+ * garbage (issue 20: the verify phase's heap): generation and expiry sit in slot arrays rather than in
+ * a wrapper object per entry, and the verdict is stored as a copy whose strings are shared through an
+ * interner (a worker's answer brings fresh copies of 'health-code', the issuer, the colour). 547 B an
+ * entry became ~300 with a one-digest key (verifier/test/measure-verdict-cache-memory.ts).
  */
-export function createVerdictCache(config: { readonly maxEntries: number }, deps: { readonly onEvict: () => void }): VerdictCache {
+export function createVerdictCache(config: VerdictCacheConfig, deps: { readonly onEvict: () => void }): VerdictCache {
   const max = config.maxEntries;
   const index = new Map<string, number>();
   let keys: (string | undefined)[] = [];
-  let values: (CachedVerdict | undefined)[] = [];
+  let values: (Verdict | undefined)[] = [];
+  let pseudonyms: (string | undefined)[] = [];
+  let generations = new Float64Array(0);
+  let untils = new Float64Array(0);
   let older = new Int32Array(0);
   let newer = new Int32Array(0);
+  // Verdicts draw on few distinct strings (kinds, reasons, issuers, colours); a detail can be anything.
+  const strings = createStringInterner({ maxStrings: config.internedStrings ?? 4096, maxLength: INTERNED_MAX_LENGTH });
   /** Slots emptied by expiry or a stale lookup, taken before a new one. */
   let free: number[] = [];
   let used = 0;
@@ -78,6 +100,7 @@ export function createVerdictCache(config: { readonly maxEntries: number }, deps
     index.delete(keys[slot]!);
     keys[slot] = undefined;
     values[slot] = undefined;
+    pseudonyms[slot] = undefined;
     free.push(slot);
   }
 
@@ -85,15 +108,38 @@ export function createVerdictCache(config: { readonly maxEntries: number }, deps
     const capacity = Math.min(max, Math.max(64, older.length * 2));
     const o = new Int32Array(capacity);
     const n = new Int32Array(capacity);
+    const g = new Float64Array(capacity);
+    const u = new Float64Array(capacity);
     o.set(older);
     n.set(newer);
+    g.set(generations);
+    u.set(untils);
     older = o;
     newer = n;
+    generations = g;
+    untils = u;
+  }
+
+  /** The verdict with its repeated strings replaced by their canonical copies. */
+  function lean(verdict: Verdict): Verdict {
+    const copy: Record<string, unknown> = { ...verdict };
+    for (const field of STRING_FIELDS) {
+      const value = copy[field];
+      if (typeof value === 'string') copy[field] = strings.intern(value);
+    }
+    return copy as unknown as Verdict;
+  }
+
+  function store(slot: number, entry: CachedVerdict): void {
+    values[slot] = lean(entry.verdict);
+    pseudonyms[slot] = entry.pseudonym;
+    generations[slot] = entry.generation;
+    untils[slot] = entry.until;
   }
 
   /** Drops expired entries from the least recently used end, up to the first live one. */
   function sweep(now: number): void {
-    while (oldest !== NONE && values[oldest]!.until <= now) remove(oldest);
+    while (oldest !== NONE && untils[oldest]! <= now) remove(oldest);
   }
 
   /** A slot for a new entry: an emptied one, a never used one, or the least recently used one's. */
@@ -117,13 +163,13 @@ export function createVerdictCache(config: { readonly maxEntries: number }, deps
     get(key, generation, now) {
       const slot = index.get(key);
       if (slot === undefined) return undefined;
-      const entry = values[slot]!;
-      if (entry.generation !== generation || now >= entry.until) {
+      const until = untils[slot]!;
+      if (generations[slot] !== generation || now >= until) {
         remove(slot);
         return undefined;
       }
       touch(slot);
-      return entry;
+      return { verdict: values[slot]!, pseudonym: pseudonyms[slot]!, generation, until };
     },
     set(key, entry, now) {
       if (max === 0) return;
@@ -134,7 +180,7 @@ export function createVerdictCache(config: { readonly maxEntries: number }, deps
         return;
       }
       if (known !== undefined) {
-        values[known] = entry;
+        store(known, entry);
         touch(known);
         sweep(now);
         return;
@@ -143,7 +189,7 @@ export function createVerdictCache(config: { readonly maxEntries: number }, deps
       sweep(now);
       const taken = takeSlot();
       keys[taken] = key;
-      values[taken] = entry;
+      store(taken, entry);
       index.set(key, taken);
       append(taken);
     },
@@ -151,6 +197,10 @@ export function createVerdictCache(config: { readonly maxEntries: number }, deps
       index.clear();
       keys = [];
       values = [];
+      pseudonyms = [];
+      generations = new Float64Array(0);
+      untils = new Float64Array(0);
+      strings.clear();
       older = new Int32Array(0);
       newer = new Int32Array(0);
       free = [];

@@ -3,7 +3,7 @@ import { authenticateCode, type Authentication, type CodeDecoder } from './authe
 import type { AuditWriter } from './audit-writer.ts';
 import type { CredentialFlags } from './credential-flags.ts';
 import type { CredentialThrottle } from './credential-throttle.ts';
-import { qrDigest } from './identifier-hashes.ts';
+import { verdictKey } from './identifier-hashes.ts';
 import { judgeCode, type JudgeOptions } from './judge-code.ts';
 import type { Reason } from './reasons.ts';
 import type { ReferenceStore } from './reference-store.ts';
@@ -113,7 +113,7 @@ export function createVerificationEngine(options: VerificationEngineOptions, dep
       const context = reference.current();
       const at = now();
       const judgedAt = request.venue ?? request.policyVenue;
-      const key = options.cacheTtlMs > 0 ? `${judgedAt ?? ''}\n${qrDigest(request.qr)}` : undefined;
+      const key = options.cacheTtlMs > 0 ? verdictKey(judgedAt ?? '', request.qr) : undefined;
       if (key !== undefined) {
         const hit = cache.get(key, context.generation, at);
         metrics.cacheLookupCounts.add({ result: hit === undefined ? 'miss' : 'hit' });

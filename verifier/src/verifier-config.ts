@@ -216,6 +216,12 @@ export const verifierConfigSchema = {
          * the previous result (measured: 2 threads at 1 reached about the rate of 1 thread).
          */
         concurrentTasksPerWorker: { type: 'integer', minimum: 1, maximum: 16, default: 2 },
+        /**
+         * Each thread's young generation in MiB (V8 resourceLimits.maxYoungGenerationSizeMb); 0: V8's
+         * default. A thread's garbage dies with its batch: measured on 2 threads under load, peak RSS
+         * +63 MiB at 4 against +89-115 at the default, CPU per verification unchanged (issue 20).
+         */
+        youngGenerationMb: { type: 'integer', minimum: 0, maximum: 1024, default: 4 },
       },
     },
     cache: {
@@ -226,6 +232,8 @@ export const verifierConfigSchema = {
         /** Recent verdicts kept (LRU); 0 turns the cache off. */
         maxEntries: { type: 'integer', minimum: 0, default: 100_000 },
         ttlMs: { type: 'integer', minimum: 0, default: 30_000 },
+        /** Distinct strings the cached verdicts share one copy of (kinds, issuers, colours); past it the table starts afresh. */
+        internedStrings: { type: 'integer', minimum: 0, maximum: 1_000_000, default: 4096 },
       },
     },
     audit: {

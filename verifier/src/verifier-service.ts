@@ -87,7 +87,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
       onReload: (source, outcome) => metrics.reloads.inc({ source, outcome }),
     },
   );
-  const cache = createVerdictCache({ maxEntries: config.cache.maxEntries }, { onEvict: () => metrics.cacheEvictions.inc() });
+  const cache = createVerdictCache({ maxEntries: config.cache.maxEntries, internedStrings: config.cache.internedStrings }, { onEvict: () => metrics.cacheEvictions.inc() });
   reference.onChange(() => cache.clear());
   const decoder = createCodeDecoder(config.decoder);
   const pool: VerifyPool | undefined = config.pool.enabled
@@ -98,6 +98,7 @@ export function createVerifierService(input: VerifierConfigInput, deps: Verifier
           batchMaxItems: config.pool.batchMaxItems,
           batchMaxDelayMs: config.pool.batchMaxDelayMs,
           concurrentTasksPerWorker: config.pool.concurrentTasksPerWorker,
+          ...(config.pool.youngGenerationMb === 0 ? {} : { youngGenerationMb: config.pool.youngGenerationMb }),
           decoder: config.decoder,
           ...(pseudonymKey === undefined ? {} : { pseudonymKey }),
         },

@@ -29,7 +29,7 @@ function runtimeImports(entry: string): { files: Set<string>; specifiers: Set<st
 
 describe('pool threads', () => {
   it('never load the warehouse, even transitively (chDB crashes in worker threads)', () => {
-    const { files, specifiers } = runtimeImports(join(root, 'verifier/src/verify-worker.mjs'));
+    const { files, specifiers } = runtimeImports(join(root, 'verifier/src/verify-worker.ts'));
     expect(files).toContain(join(root, 'verifier/src/authenticate-code.ts'));
     expect(files).toContain(join(root, 'protocol/src/codes/code-decoder.ts'));
     expect([...specifiers].filter((s) => /warehouse|chdb|clickhouse/.test(s))).toEqual([]);

@@ -1,0 +1,30 @@
+/** Flags that load a module before the entry; their value names it. */
+const PRELOAD_FLAGS = ['--import', '--loader', '--experimental-loader', '--require', '-r'];
+
+/**
+ * The Node flags a pool thread starts with: the process's own (profiling, source maps) without a
+ * tsx loader. Workers inherit `process.execArgv`, so under `node --import tsx` every thread loaded
+ * tsx and started a loader hooks thread of its own although its code is bundled JavaScript
+ * (worker-bundle.ts). Measured (issue 20): the bundled 2-thread pool took +131 MiB of RSS with the
+ * flag inherited, +36 without (which is why bundling alone had shown no gain).
+ */
+export function poolExecArgv(execArgv: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const flag = execArgv[i]!;
+    const next = execArgv[i + 1];
+    if (PRELOAD_FLAGS.includes(flag) && next !== undefined && isTsx(next)) {
+      i++;
+      continue;
+    }
+    const eq = flag.indexOf('=');
+    if (eq > 0 && PRELOAD_FLAGS.includes(flag.slice(0, eq)) && isTsx(flag.slice(eq + 1))) continue;
+    kept.push(flag);
+  }
+  return kept;
+}
+
+/** `tsx`, `tsx/esm`, `tsx/cjs`, or a path (or file URL) into a tsx package. */
+function isTsx(specifier: string): boolean {
+  return specifier === 'tsx' || specifier.startsWith('tsx/') || /[\\/]node_modules[\\/]tsx[\\/]/.test(specifier);
+}
