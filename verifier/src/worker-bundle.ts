@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,36 @@ export const WORKER_ENTRY = fileURLToPath(new URL('./verify-worker.ts', import.m
 /** esbuild's command (the native binary, or its launcher where the install step did not run). */
 const ESBUILD = createRequire(import.meta.url).resolve('esbuild/bin/esbuild');
 const BUNDLE_TIMEOUT_MS = 60_000;
+/** A bundle's directory: `<tmp>/<PREFIX><pid>-<random>`. */
+const PREFIX = 'cityops-verify-worker-';
+
+/** Whether process `pid` exists (signal 0: the permission check only). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * A process killed (SIGKILL, OOM) never ran its pool's stop(): its bundle (~0.6 MB) stays in the temp
+ * dir. The next start removes those of processes that are gone, so crashes and restarts do not pile
+ * them up. A directory whose process still runs (another verifier) is left alone.
+ */
+async function removeOrphans(): Promise<void> {
+  const names = await readdir(tmpdir()).catch(() => [] as string[]);
+  await Promise.all(
+    names.map(async (name) => {
+      if (!name.startsWith(PREFIX)) return;
+      const pid = Number(name.slice(PREFIX.length).split('-')[0]);
+      if (!Number.isInteger(pid) || pid <= 0 || alive(pid)) return;
+      await rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
+    }),
+  );
+}
+
 /** cbor-x's and msgpackr's native string extraction (node-gyp-build addons). */
 const NATIVE = ['cbor-extract', 'msgpackr-extract'];
 
@@ -38,7 +68,8 @@ export interface WorkerBundle {
  * the worker's source file, which also loads the native addons left outside.
  */
 export async function bundleVerifyWorker(): Promise<WorkerBundle> {
-  const dir = await mkdtemp(join(tmpdir(), 'cityops-verify-worker-'));
+  await removeOrphans();
+  const dir = await mkdtemp(join(tmpdir(), `${PREFIX}${process.pid}-`));
   const file = join(dir, 'verify-worker.mjs');
   try {
     await promisify(execFile)(

@@ -1,7 +1,10 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { rm } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { bundleVerifyWorker } from '../src/worker-bundle.ts';
 import { poolExecArgv } from '../src/worker-exec-argv.ts';
@@ -70,6 +73,22 @@ describe('pool thread bundle (issue 20)', () => {
       expect(loaded).toBe('cbor-extract msgpackr-extract');
     } finally {
       await bundle.remove();
+    }
+  }, 60_000);
+
+  it("removes the bundles of processes that are gone (killed before stop), never a live one's", async () => {
+    const gonePid = spawnSync(process.execPath, ['-e', '0']).pid;
+    const orphan = join(tmpdir(), `cityops-verify-worker-${gonePid}-test`);
+    const live = join(tmpdir(), `cityops-verify-worker-${process.pid}-test`);
+    mkdirSync(join(orphan, 'x'), { recursive: true });
+    mkdirSync(live, { recursive: true });
+    const bundle = await bundleVerifyWorker();
+    try {
+      expect(existsSync(orphan)).toBe(false);
+      expect(existsSync(live)).toBe(true);
+    } finally {
+      await bundle.remove();
+      await rm(live, { recursive: true, force: true });
     }
   }, 60_000);
 
