@@ -177,7 +177,7 @@ describe('verdict cache', () => {
     const v = { verdict: 'allow', reason: 'OK', kind: 'health-code' } as const;
     cache.set('a', { verdict: v, pseudonym: 'x', generation: 1, until: 100 }, 0);
     cache.set('b', { verdict: v, pseudonym: 'x', generation: 1, until: 100 }, 0);
-    expect(cache.get('a', 1, 50)?.verdict).toBe(v);
+    expect(cache.get('a', 1, 50)?.verdict).toEqual(v); // a copy: the cache keeps its fields, not the object
     cache.set('c', { verdict: v, pseudonym: 'x', generation: 1, until: 100 }, 50);
     expect(evictions).toBe(1);
     expect(cache.get('b', 1, 50)).toBeUndefined();
