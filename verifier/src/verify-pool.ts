@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { Authentication } from './authenticate-code.ts';
 import type { BatchVerifierOptions, VerifyTask, VerifyTaskResult } from './batch-verifier.ts';
@@ -5,7 +6,7 @@ import { createMicroBatcher } from './micro-batcher.ts';
 import type { TrustSnapshot } from './trust-list.ts';
 import type { VerifierMetrics } from './verifier-metrics.ts';
 import { bundleVerifyWorker, type WorkerBundle } from './worker-bundle.ts';
-import { poolExecArgv } from './worker-exec-argv.ts';
+import { poolExecArgv, writesCpuProfiles } from './worker-exec-argv.ts';
 
 export interface VerifyPoolConfig extends BatchVerifierOptions {
   readonly threads: number;
@@ -35,6 +36,8 @@ export interface VerifyPool {
   stop(): Promise<void>;
 }
 
+/** A pool thread's entry when the sources run through tsx (while CPU profiles are written). */
+const FROM_SOURCE = fileURLToPath(new URL('./verify-worker-from-source.mjs', import.meta.url));
 
 /**
  * The piscina pool behind a micro-batcher: items gather into batches of ≤ batchMaxItems or
@@ -97,15 +100,19 @@ export function createVerifyPool(config: VerifyPoolConfig, deps: { readonly metr
     }),
     start() {
       starting ??= (async () => {
-        // The thread's code bundled, run without tsx (worker-bundle.ts: ~35 MiB of RSS a thread less).
-        bundle = await bundleVerifyWorker();
+        // The thread's code bundled, run without tsx (worker-bundle.ts: ~35 MiB of RSS a thread less),
+        // except while CPU profiles are written: a profile attributes time by file, and the bundle is
+        // one file, so the threads then run the sources through tsx (the same code, transformed by the
+        // same esbuild) and the report can still tell protocol's decoding from the verifier's judging.
+        const profiling = writesCpuProfiles(process.execArgv);
+        bundle = profiling ? undefined : await bundleVerifyWorker();
         pool = new Piscina<VerifyTask, VerifyTaskResult>({
-          filename: bundle.file,
+          filename: bundle?.file ?? FROM_SOURCE,
           name: 'verifyBatch',
           minThreads: config.threads,
           maxThreads: config.threads,
           idleTimeout: 2 ** 31 - 1,
-          execArgv: poolExecArgv(process.execArgv),
+          execArgv: profiling ? [...process.execArgv] : poolExecArgv(process.execArgv),
           // A thread's garbage is a batch's decoding, dead when the batch returns: a small young
           // generation holds it (issue 20: 2 threads under load peaked 25-50 MiB lower at 4 MiB, CPU per
           // verification unchanged within noise).

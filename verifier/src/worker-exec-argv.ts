@@ -28,3 +28,8 @@ export function poolExecArgv(execArgv: readonly string[]): string[] {
 function isTsx(specifier: string): boolean {
   return specifier === 'tsx' || specifier.startsWith('tsx/') || /[\\/]node_modules[\\/]tsx[\\/]/.test(specifier);
 }
+
+/** Whether the process (and so each thread, which inherits the flag) writes a V8 CPU profile. */
+export function writesCpuProfiles(execArgv: readonly string[]): boolean {
+  return execArgv.some((flag) => flag === '--cpu-prof' || flag.startsWith('--cpu-prof='));
+}

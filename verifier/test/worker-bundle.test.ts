@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { rm } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { bundleVerifyWorker } from '../src/worker-bundle.ts';
-import { poolExecArgv } from '../src/worker-exec-argv.ts';
+import { poolExecArgv, writesCpuProfiles } from '../src/worker-exec-argv.ts';
 
 /** Child processes of this one running esbuild's service. */
 function esbuildChildren(): number {
@@ -99,5 +99,8 @@ describe('pool thread bundle (issue 20)', () => {
     ]);
     expect(poolExecArgv(['--import', './other.mjs', '--max-old-space-size=512'])).toEqual(['--import', './other.mjs', '--max-old-space-size=512']);
     expect(poolExecArgv(['--import'])).toEqual(['--import']);
+    // Profiled, the threads run the sources (a profile attributes time by file; the bundle is one).
+    expect(writesCpuProfiles(['--import', 'tsx', '--cpu-prof', '--cpu-prof-dir=/tmp/p'])).toBe(true);
+    expect(writesCpuProfiles(['--cpu-prof-dir=/tmp/p', '--heap-prof'])).toBe(false);
   });
 });
