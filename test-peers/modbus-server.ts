@@ -2,9 +2,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { PYMODBUS } from './debian-peers.ts';
 
 /** Debian's python3 (python3-pymodbus is installed for it, not for a pyenv or venv python on PATH). */
-const PYTHON = '/usr/bin/python3';
+const PYTHON = PYMODBUS.path;
 const SCRIPT = join(import.meta.dirname, 'modbus-server.py');
 
 export type ModbusTable = 'hr' | 'ir' | 'co' | 'di';

@@ -1,6 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MOSQUITTO } from './debian-peers.ts';
 import { startDaemon } from './daemon-process.ts';
 import { freePort } from './free-port.ts';
 
@@ -64,7 +65,7 @@ async function startOnce(port: number, options: MosquittoOptions): Promise<Mosqu
 
   const daemon = await startDaemon({
     name: 'mosquitto',
-    binary: options.binary ?? '/usr/sbin/mosquitto',
+    binary: options.binary ?? MOSQUITTO.path,
     args: ['-c', configPath],
     dir,
     ready: (log) => / running\s*$/m.test(log),

@@ -2,6 +2,7 @@ import { access, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon } from './daemon-process.ts';
+import { REDIS_SERVER } from './debian-peers.ts';
 import { freePort } from './free-port.ts';
 
 export interface RedisServerOptions {
@@ -26,7 +27,7 @@ export interface RedisServer {
   stop(): Promise<void>;
 }
 
-const DEFAULT_BINARY = '/usr/bin/redis-server';
+const DEFAULT_BINARY = REDIS_SERVER.path;
 
 /**
  * Debian's redis-server in the foreground on 127.0.0.1, configured on the command line, its files

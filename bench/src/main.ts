@@ -1,6 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isCityopsError } from '@cityops/protocol';
+import { missingPeers } from '../../test-peers/debian-peers.ts';
+import { benchErrors } from './bench-errors.ts';
 import { benchUsage, benchUsageLine, parseBenchOptions } from './bench-options.ts';
 import { machineInfo } from './machine-info.ts';
 import { createProfileCapture } from './profiling/profile-capture.ts';
@@ -24,13 +27,30 @@ const SCENARIOS: readonly Scenario[] = [codecScenario, ingestScenario, verifySce
 
 const DEFAULT_OUT = join(import.meta.dirname, '..', 'results');
 
-/** `npm run bench [-- <scenario>...] [--duration S] [--smoke] [--profile] [--out DIR]` */
-export async function runBench(argv: string[]): Promise<{ results: ScenarioResult[]; paths: { json: string; markdown: string } }> {
-  const options = parseBenchOptions(argv, SCENARIOS, DEFAULT_OUT);
+/**
+ * `npm run bench [-- <scenario>...] [--duration S] [--smoke] [--profile] [--out DIR]`. The peers the
+ * chosen scenarios need are checked before the first one starts (a missing one is found in seconds,
+ * not after the scenarios before it); when a scenario fails, the report of those that finished is
+ * written before the failure is thrown.
+ */
+export async function runBench(
+  argv: string[],
+  scenarios: readonly Scenario[] = SCENARIOS,
+): Promise<{ results: ScenarioResult[]; paths: { json: string; markdown: string } }> {
+  const options = parseBenchOptions(argv, scenarios, DEFAULT_OUT);
   if (options.help) throw new Error('runBench: --help is answered by the command line, not run');
+  const missing = await missingPeers(options.chosen.flatMap((s) => s.peers ?? []));
+  if (missing.length > 0) {
+    const needs = missing.map((peer) => {
+      const users = options.chosen.filter((s) => s.peers?.some((p) => p.name === peer.name)).map((s) => s.name);
+      return `${users.join(', ')} ${users.length === 1 ? 'needs' : 'need'} ${peer.name} (${peer.path}, Debian package ${peer.package})`;
+    });
+    throw benchErrors.BENCH_ERR_PEER_MISSING(`${needs.join('; ')}: run \`npm run setup\` (scripts/install-peers.sh installs them)`);
+  }
   const results: ScenarioResult[] = [];
   const profileRoot = join(options.out, `${reportStamp(new Date().toISOString())}-profiles`);
   const workspaces = options.profile ? await repositoryWorkspaces() : [];
+  const command = ['npm run bench', ...(argv.length > 0 ? ['--', ...argv.map((a) => (/^[\w./=:-]+$/.test(a) ? a : JSON.stringify(a)))] : [])].join(' ');
   for (const scenario of options.chosen) {
     const workDir = await mkdtemp(join(tmpdir(), `cityops-bench-${scenario.name}-`));
     // Without --profile nothing is captured and nothing changes for the processes under test.
@@ -46,12 +66,18 @@ export async function runBench(argv: string[]): Promise<{ results: ScenarioResul
       });
       await capture?.stop();
       results.push(capture === undefined ? result : { ...result, profiles: { dir: profileDir, threads: await readProfiles(profileDir, { workspaces, top: 20 }) } });
+    } catch (err) {
+      if (results.length === 0) throw err;
+      const partial = await writeReport(options.out, { machine: machineInfo(), command, smoke: options.smoke, results });
+      throw benchErrors.BENCH_ERR_SCENARIO_FAILED(
+        `${scenario.name}: ${(err as Error).message}; the report of the ${results.length} scenario(s) before it: ${partial.markdown}`,
+        err,
+      );
     } finally {
       await capture?.stop();
       await rm(workDir, { recursive: true, force: true });
     }
   }
-  const command = ['npm run bench', ...(argv.length > 0 ? ['--', ...argv.map((a) => (/^[\w./=:-]+$/.test(a) ? a : JSON.stringify(a)))] : [])].join(' ');
   const paths = await writeReport(options.out, { machine: machineInfo(), command, smoke: options.smoke, results });
   return { results, paths };
 }
@@ -72,8 +98,14 @@ function benchMain(argv: string[]): void {
       process.stdout.write(`${JSON.stringify(results, null, 2)}\nreport: ${paths.markdown}\n`);
     },
     (err: unknown) => {
+      if (isCityopsError(err, 'BENCH_ERR_PEER_MISSING')) {
+        process.stderr.write(`npm run bench: ${err.code}: ${err.message}\n`);
+        process.exit(2);
+      }
       // A scenario that failed while measuring: its stack is what a maintainer needs.
-      process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+      const cause = isCityopsError(err, 'BENCH_ERR_SCENARIO_FAILED') ? err.cause : err;
+      if (cause !== err) process.stderr.write(`npm run bench: ${(err as Error).message}\n`);
+      process.stderr.write(`${(cause as Error).stack ?? String(cause)}\n`);
       process.exit(1);
     },
   );

@@ -1,4 +1,5 @@
 import type { Chart } from './charts/chart-spec.ts';
+import type { DebianPeer } from '../../test-peers/debian-peers.ts';
 import type { ProfiledThread } from './profiling/profile-directory.ts';
 
 /** One benchmark scenario: a question, measured against a peer or a limit in the same run. */
@@ -40,5 +41,7 @@ export interface Scenario {
   readonly defaultDurationS?: number;
   /** Left out of `npm run bench` without scenario names (too long for every run); `--smoke` still runs it. */
   readonly onlyWhenNamed?: boolean;
+  /** The real peers it runs against, checked before any scenario of a run starts. */
+  readonly peers?: readonly DebianPeer[];
   run(options: ScenarioOptions): Promise<ScenarioResult>;
 }

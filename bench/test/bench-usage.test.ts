@@ -1,7 +1,12 @@
 import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { missingPeers, type DebianPeer } from '../../test-peers/debian-peers.ts';
 import { parseBenchOptions } from '../src/bench-options.ts';
+import { runBench } from '../src/main.ts';
 import type { Scenario } from '../src/scenario.ts';
 
 // Issue 19: `npm run bench -- --help` printed a stack trace. It prints the usage; a misuse prints
@@ -54,5 +59,53 @@ describe('npm run bench, its command line', () => {
     for (const bad of [['--duration', '0'], ['--duration', '-5'], ['--duration', 'NaN'], ['--duration', '1e9'], ['--duration', '86401'], ['--duration'], ['x'.repeat(10_000)]]) {
       expect(() => parseBenchOptions(bad, all, '/out'), bad.join(' ').slice(0, 30)).toThrow(expect.objectContaining({ code: 'BENCH_ERR_USAGE' }));
     }
+  });
+});
+
+describe('npm run bench, before and after the scenarios', () => {
+  const ran: string[] = [];
+  const passing = (name: string): Scenario => ({
+    name,
+    question: `What does ${name} measure?`,
+    run: () => {
+      ran.push(name);
+      return Promise.resolve({ scenario: name, question: `What does ${name} measure?`, figures: { answers: 42 }, targets: [], notes: [] });
+    },
+  });
+
+  it('refuses to start when a peer a chosen scenario needs is missing, naming the scenario, the program and the package', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'cityops-bench-peers-'));
+    onTestFinished(() => rm(out, { recursive: true, force: true }));
+    const absent: DebianPeer = { name: 'no-such-broker', package: 'no-such-package', path: join(out, 'bin', 'no-such-broker') };
+    const needy: Scenario = { ...passing('needy'), peers: [absent, { name: 'node', package: 'nodejs', path: process.execPath }] };
+    ran.length = 0;
+    const err = await runBench(['--out', out], [passing('first'), needy, { ...passing('second'), peers: [absent] }]).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'BENCH_ERR_PEER_MISSING' });
+    expect((err as Error).message).toContain(`needy, second need no-such-broker (${absent.path}, Debian package no-such-package): run \`npm run setup\``);
+    expect(ran).toEqual([]);
+    expect(await readdir(out)).toEqual([]);
+  });
+
+  it('writes the report of the scenarios that finished when a later one fails', async () => {
+    const out = await mkdtemp(join(tmpdir(), 'cityops-bench-partial-'));
+    onTestFinished(() => rm(out, { recursive: true, force: true }));
+    const failing: Scenario = { ...passing('broken'), run: () => Promise.reject(new Error('the peer went away')) };
+    const err = await runBench(['--out', out], [passing('finished'), failing, passing('never')]).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'BENCH_ERR_SCENARIO_FAILED' });
+    expect(((err as Error).cause as Error).message).toBe('the peer went away');
+    expect((err as Error).message).toMatch(/broken: the peer went away; the report of the 1 scenario\(s\) before it: .*\.md/);
+    const markdown = (await readdir(out)).filter((f) => f.endsWith('.md'));
+    expect(markdown).toHaveLength(1);
+    const report = await readFile(join(out, markdown[0]!), 'utf8');
+    expect(report).toContain('finished');
+    expect(report).not.toContain('never');
+  });
+
+  it('finds a peer by its program and, where given, its probe', async () => {
+    const node: DebianPeer = { name: 'node', package: 'nodejs', path: process.execPath };
+    const broken: DebianPeer = { name: 'module', package: 'python3-module', path: process.execPath, probe: ['-e', 'process.exit(3)'] };
+    const working: DebianPeer = { name: 'module-ok', package: 'python3-module', path: process.execPath, probe: ['-e', 'process.exit(0)'] };
+    const absent: DebianPeer = { name: 'absent', package: 'absent', path: '/nonexistent/absent' };
+    expect(await missingPeers([node, broken, working, absent, absent])).toEqual([broken, absent]);
   });
 });

@@ -1,3 +1,4 @@
+import { MOSQUITTO } from '../../../test-peers/debian-peers.ts';
 import { availableParallelism, loadavg } from 'node:os';
 import { brokerCharts, withCharts } from '../charts/scenario-charts.ts';
 import type { Scenario, ScenarioOptions } from '../scenario.ts';
@@ -34,6 +35,7 @@ const SMOKE: BrokerScenarioOptions = {
 export function createBrokerScenario(full: BrokerScenarioOptions, smokeOptions: BrokerScenarioOptions): Scenario {
   return {
     name: 'broker',
+    peers: [MOSQUITTO],
     question: QUESTION,
     async run({ durationS, smoke, workDir, log }: ScenarioOptions) {
       const o = smoke ? smokeOptions : full;

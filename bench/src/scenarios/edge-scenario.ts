@@ -1,3 +1,4 @@
+import { MOSQUITTO, PYMODBUS } from '../../../test-peers/debian-peers.ts';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
@@ -143,6 +144,7 @@ async function idleNodeRssMiB(loader: readonly string[]): Promise<number> {
 export function createEdgeScenario(full: EdgeScenarioOptions, smokeOptions: EdgeScenarioOptions): Scenario {
   return {
     name: 'edge',
+    peers: [MOSQUITTO, PYMODBUS],
     question: QUESTION,
     async run({ durationS, smoke, workDir, log }: ScenarioOptions) {
       const o = smoke ? smokeOptions : full;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { generateCity, provisionGateways, summarizeLatencies, writeCredentialsFile } from '@cityops/simulators';
 import { startCityops } from '../../../test-peers/cityops-process.ts';
 import { measureChdbCeiling } from '../chdb-ceiling.ts';
+import { startCpuWindow } from '../cpu-window.ts';
 import { metricValue, scrape } from '../prometheus-text.ts';
 import { ingestCharts, withCharts } from '../charts/scenario-charts.ts';
 
@@ -45,12 +46,14 @@ export const ingestScenario: Scenario = {
       await new Promise((resolve) => setTimeout(resolve, warmupS * 1000));
       const t0 = performance.now();
       const rows0 = metricValue(await scrape(`${httpUrl}/metrics`), 'cityops_ingest_warehouse_rows_written_total');
+      const cpuWindow = startCpuWindow({ ingest: ingest.child.pid!, simulator: sim.child.pid! });
       const until = t0 + durationS * 1000;
       while (performance.now() < until) {
         visible.push(await probe.measure());
         await new Promise((resolve) => setTimeout(resolve, 100));
       }
       const rows1 = metricValue(await scrape(`${httpUrl}/metrics`), 'cityops_ingest_warehouse_rows_written_total');
+      const cpu = cpuWindow.stop();
       const seconds = (performance.now() - t0) / 1000;
       const done = await sim.waitForJson((v) => v.done === true, 120_000);
       await probe.close();
@@ -62,6 +65,14 @@ export const ingestScenario: Scenario = {
       log('ingest: measuring the chDB ceiling on the same machine');
       const ceiling = await measureChdbCeiling({ dir: join(workDir, 'ceiling'), rows: smoke ? 100_000 : 1_000_000, batchRows: 50_000 });
       const ratio = rate / ceiling.best.rowsPerSec;
+      // The physics: chDB's own CPU per row (engine alone, all its threads) and the cores the load
+      // generator leaves. Were everything around the insert free, ingest could store at most
+      // (cores left) / (engine CPU per row): that over the ceiling is the best ratio this machine allows.
+      const engine = ceiling.formats.find((f) => f.name === 'engine-rowbinary') ?? ceiling.best;
+      const rowsWritten = rows1 - rows0;
+      const ingestCpuMicrosPerReading = rowsWritten > 0 ? (cpu.cpuSeconds.ingest! * 1e6) / rowsWritten : 0;
+      const coresLeft = cpu.cores - cpu.cpuSeconds.simulator! / cpu.seconds;
+      const engineOnlyRate = (coresLeft * 1e6) / engine.cpuMicrosPerRow;
       return withCharts(ingestCharts, {
         scenario: 'ingest',
         question: QUESTION,
@@ -75,8 +86,16 @@ export const ingestScenario: Scenario = {
           puback_p50_ms: Math.round(ack.p50),
           puback_p99_ms: Math.round(ack.p99),
           simulator_cpu_seconds_per_second: Number(done.cpuSeconds) / Number(done.seconds),
+          ingest_cpu_seconds_per_second: cpu.cpuSeconds.ingest! / cpu.seconds,
+          ingest_busiest_thread_cpu_seconds_per_second: cpu.busiestThreadCpuSeconds.ingest! / cpu.seconds,
+          machine_busy_cores: cpu.machineBusyCores,
+          ingest_cpu_us_per_reading: ingestCpuMicrosPerReading,
+          chdb_engine_cpu_us_per_reading: engine.cpuMicrosPerRow,
+          engine_share_of_ingest_cpu: engine.cpuMicrosPerRow / ingestCpuMicrosPerReading,
+          ratio_bound_if_only_the_engine_cost_cpu: engineOnlyRate / ceiling.best.rowsPerSec,
           chdb_ceiling_readings_per_second: Math.round(ceiling.best.rowsPerSec),
           ...Object.fromEntries(ceiling.formats.map((f) => [`chdb_${f.name.replace(/-/g, '_')}_readings_per_second`, Math.round(f.rowsPerSec)])),
+          ...Object.fromEntries(ceiling.formats.map((f) => [`chdb_${f.name.replace(/-/g, '_')}_cpu_us_per_reading`, f.cpuMicrosPerRow])),
           ratio_to_ceiling: ratio,
         },
         targets: [
@@ -87,6 +106,10 @@ export const ingestScenario: Scenario = {
         notes: [
           `chDB ceiling format: ${ceiling.best.name}; all formats: ${ceiling.formats.map((f) => `${f.name} ${Math.round(f.rowsPerSec)}/s`).join(', ')}`,
           'The simulator shares the 2 cores with ingest; its CPU use is listed.',
+          `CPU over the window (/proc, every thread): ingest ${cpu.cpuSeconds.ingest!.toFixed(1)} s, simulator ${cpu.cpuSeconds.simulator!.toFixed(1)} s in ${cpu.seconds.toFixed(1)} s; ` +
+            `${ingestCpuMicrosPerReading.toFixed(2)} µs of ingest CPU per stored reading, of which chDB's engine alone needs ${engine.cpuMicrosPerRow.toFixed(2)} (engine-rowbinary, all the bench process's threads over its inserts). ` +
+            `With the ${coresLeft.toFixed(2)} cores the simulator leaves, and nothing but the engine costing CPU, ingest could store ${Math.round(engineOnlyRate)}/s: ` +
+            `${(engineOnlyRate / ceiling.best.rowsPerSec).toFixed(2)} of the ceiling, the most this machine allows with the load generator on it.`,
         ],
       });
     } finally {

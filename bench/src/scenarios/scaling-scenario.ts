@@ -1,3 +1,4 @@
+import { REDIS_SERVER } from '../../../test-peers/debian-peers.ts';
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -117,6 +118,7 @@ function ingestFigures(run: IngestRun, instanceNames: readonly string[], p = `in
 export function createScalingScenario(full: ScalingOptions, smokeOptions: ScalingOptions): Scenario {
   return {
     name: 'scaling',
+    peers: [REDIS_SERVER],
     question: QUESTION,
     async run({ durationS, smoke, workDir, log }: ScenarioOptions): Promise<ScenarioResult> {
       const o = smoke ? smokeOptions : full;

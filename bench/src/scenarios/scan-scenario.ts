@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createImageCodeReader } from '@cityops/edge-agent';
+import { ZBARIMG } from '../../../test-peers/debian-peers.ts';
 import { encodeFrame, renderQrVariant, type QrFrameVariant, type RgbaFrame } from '../../../test-peers/qr-frames.ts';
 import { scanCharts, withCharts } from '../charts/scenario-charts.ts';
 import type { Scenario } from '../scenario.ts';
@@ -41,7 +42,7 @@ async function zbarimg(frames: readonly Frame[]): Promise<{ msPerFrame: number; 
   const started = performance.now();
   let stdout = '';
   try {
-    ({ stdout } = await run('zbarimg', ['--raw', '-q', '-Sdisable', '-Sqrcode.enable', ...frames.map((f) => f.path)], { maxBuffer: 64 * 1024 * 1024 }));
+    ({ stdout } = await run(ZBARIMG.path, ['--raw', '-q', '-Sdisable', '-Sqrcode.enable', ...frames.map((f) => f.path)], { maxBuffer: 64 * 1024 * 1024 }));
   } catch (err) {
     // Exit 4: some file without a code; its stdout holds the codes it did read.
     stdout = (err as { stdout?: string }).stdout ?? '';
@@ -52,6 +53,7 @@ async function zbarimg(frames: readonly Frame[]): Promise<{ msPerFrame: number; 
 
 export const scanScenario: Scenario = {
   name: 'scan',
+  peers: [ZBARIMG],
   question: QUESTION,
   defaultDurationS: 10,
   async run({ durationS, smoke, workDir, log }) {
