@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { processCpuSeconds, threadCpuSeconds } from './process-cpu.ts';
+import { processCpuSeconds, threadCpuSeconds, threadName } from './process-cpu.ts';
 
 export interface CpuWindowResult {
   readonly seconds: number;
@@ -8,6 +8,8 @@ export interface CpuWindowResult {
   readonly cpuSeconds: Readonly<Record<string, number>>;
   /** CPU seconds of each named process's busiest thread over the window. */
   readonly busiestThreadCpuSeconds: Readonly<Record<string, number>>;
+  /** CPU seconds of each named process's threads over the window, summed by thread name (see threadName). */
+  readonly cpuSecondsByThreadName: Readonly<Record<string, Readonly<Record<string, number>>>>;
   /** CPU seconds of the bench process itself (user + system). */
   readonly benchCpuSeconds: number;
   /** Cores busy on the whole machine, on average over the window: ours and everybody else's work. */
@@ -50,18 +52,27 @@ export function startCpuWindow(pids: Readonly<Record<string, number>>): CpuWindo
       const bench = process.cpuUsage(bench0);
       const cpuSeconds: Record<string, number> = {};
       const busiestThreadCpuSeconds: Record<string, number> = {};
+      const cpuSecondsByThreadName: Record<string, Record<string, number>> = {};
       for (const [name, pid] of Object.entries(pids)) {
         cpuSeconds[name] = processCpuSeconds(pid) - process0.get(name)!;
         const before = threads0.get(name)!;
         let busiest = 0;
-        for (const [tid, s] of threadCpuSeconds(pid)) busiest = Math.max(busiest, s - (before.get(tid) ?? 0));
+        const byName: Record<string, number> = {};
+        for (const [tid, s] of threadCpuSeconds(pid)) {
+          const used = s - (before.get(tid) ?? 0);
+          busiest = Math.max(busiest, used);
+          const thread = threadName(pid, tid);
+          byName[thread] = (byName[thread] ?? 0) + used;
+        }
         busiestThreadCpuSeconds[name] = busiest;
+        cpuSecondsByThreadName[name] = byName;
       }
       const cores = availableParallelism();
       return {
         seconds,
         cpuSeconds,
         busiestThreadCpuSeconds,
+        cpuSecondsByThreadName,
         benchCpuSeconds: (bench.user + bench.system) / 1e6,
         machineBusyCores: ((machine1.busy - machine0.busy) / (machine1.total - machine0.total)) * cores,
         cores,

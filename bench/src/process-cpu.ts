@@ -23,6 +23,15 @@ export function processCpuSeconds(pid: number): number {
   }
 }
 
+/** A thread's name (`comm`: `node` for the main thread and most unnamed ones, `ThreadPool`, `libuv-worker`, `V8 DefaultWorke`…); '?' once it is gone. */
+export function threadName(pid: number, tid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+  } catch {
+    return '?';
+  }
+}
+
 /**
  * CPU seconds of each thread of a process so far (thread id → seconds), from /proc/<pid>/task/*\/stat:
  * whether one thread (an event loop, a single pool thread) is what saturates. Empty where /proc is absent.

@@ -46,7 +46,7 @@ export const ingestScenario: Scenario = {
       await new Promise((resolve) => setTimeout(resolve, warmupS * 1000));
       const t0 = performance.now();
       const rows0 = metricValue(await scrape(`${httpUrl}/metrics`), 'cityops_ingest_warehouse_rows_written_total');
-      const cpuWindow = startCpuWindow({ ingest: ingest.child.pid!, simulator: sim.child.pid! });
+      const cpuWindow = startCpuWindow({ ingest: ingest.child.pid! });
       const until = t0 + durationS * 1000;
       while (performance.now() < until) {
         visible.push(await probe.measure());
@@ -71,7 +71,8 @@ export const ingestScenario: Scenario = {
       const engine = ceiling.formats.find((f) => f.name === 'engine-rowbinary') ?? ceiling.best;
       const rowsWritten = rows1 - rows0;
       const ingestCpuMicrosPerReading = rowsWritten > 0 ? (cpu.cpuSeconds.ingest! * 1e6) / rowsWritten : 0;
-      const coresLeft = cpu.cores - cpu.cpuSeconds.simulator! / cpu.seconds;
+      const simulatorCores = Number(done.cpuSeconds) / Number(done.seconds);
+      const coresLeft = cpu.cores - simulatorCores;
       const engineOnlyRate = (coresLeft * 1e6) / engine.cpuMicrosPerRow;
       return withCharts(ingestCharts, {
         scenario: 'ingest',
@@ -85,7 +86,7 @@ export const ingestScenario: Scenario = {
           visible_samples: vis.count,
           puback_p50_ms: Math.round(ack.p50),
           puback_p99_ms: Math.round(ack.p99),
-          simulator_cpu_seconds_per_second: Number(done.cpuSeconds) / Number(done.seconds),
+          simulator_cpu_seconds_per_second: simulatorCores,
           ingest_cpu_seconds_per_second: cpu.cpuSeconds.ingest! / cpu.seconds,
           ingest_busiest_thread_cpu_seconds_per_second: cpu.busiestThreadCpuSeconds.ingest! / cpu.seconds,
           machine_busy_cores: cpu.machineBusyCores,
@@ -106,7 +107,9 @@ export const ingestScenario: Scenario = {
         notes: [
           `chDB ceiling format: ${ceiling.best.name}; all formats: ${ceiling.formats.map((f) => `${f.name} ${Math.round(f.rowsPerSec)}/s`).join(', ')}`,
           'The simulator shares the 2 cores with ingest; its CPU use is listed.',
-          `CPU over the window (/proc, every thread): ingest ${cpu.cpuSeconds.ingest!.toFixed(1)} s, simulator ${cpu.cpuSeconds.simulator!.toFixed(1)} s in ${cpu.seconds.toFixed(1)} s; ` +
+          `Ingest CPU over the window (/proc, every thread): ${cpu.cpuSeconds.ingest!.toFixed(1)} s in ${cpu.seconds.toFixed(1)} s, by thread name ` +
+            `${Object.entries(cpu.cpuSecondsByThreadName.ingest ?? {}).sort((a, b) => b[1] - a[1]).map(([n, s]) => `${n} ${s.toFixed(1)}`).join(', ')} s ` +
+            `(the busiest thread ${cpu.busiestThreadCpuSeconds.ingest!.toFixed(1)} s); the simulator ${simulatorCores.toFixed(2)} cores over its run. ` +
             `${ingestCpuMicrosPerReading.toFixed(2)} µs of ingest CPU per stored reading, of which chDB's engine alone needs ${engine.cpuMicrosPerRow.toFixed(2)} (engine-rowbinary, all the bench process's threads over its inserts). ` +
             `With the ${coresLeft.toFixed(2)} cores the simulator leaves, and nothing but the engine costing CPU, ingest could store ${Math.round(engineOnlyRate)}/s: ` +
             `${(engineOnlyRate / ceiling.best.rowsPerSec).toFixed(2)} of the ceiling, the most this machine allows with the load generator on it.`,
