@@ -47,7 +47,8 @@ export interface FormatRate {
   readonly rowsPerSec: number;
   /**
    * CPU of the whole process (every thread: chDB's engine, libuv, V8) per row, in µs, over this
-   * format's inserts: what a row costs the machine, not only the time it waits.
+   * format's inserts: what a row costs the machine, not only the time it waits. Background merges the
+   * inserts cause run later and fall mostly outside these windows (the formats take turns).
    */
   readonly cpuMicrosPerRow: number;
 }

@@ -1,5 +1,5 @@
-import { MOSQUITTO } from '../../../test-peers/debian-peers.ts';
 import { availableParallelism, loadavg } from 'node:os';
+import { MOSQUITTO } from '../../../test-peers/debian-peers.ts';
 import { brokerCharts, withCharts } from '../charts/scenario-charts.ts';
 import type { Scenario, ScenarioOptions } from '../scenario.ts';
 import { startOurBroker, startPeerBroker } from '../brokers-under-test.ts';

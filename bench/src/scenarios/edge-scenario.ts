@@ -1,10 +1,10 @@
-import { MOSQUITTO, PYMODBUS } from '../../../test-peers/debian-peers.ts';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdir } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { basename, join } from 'node:path';
 import { buildAgentBundle, buildGatewayBundle, GATEWAY_NODE_FLAGS, type AgentBundle } from '../../../cli/src/gateway-bundle.ts';
+import { MOSQUITTO, PYMODBUS } from '../../../test-peers/debian-peers.ts';
 import { freePort } from '../../../test-peers/free-port.ts';
 import { startMosquitto, type Mosquitto } from '../../../test-peers/mosquitto.ts';
 import { startJsonLinesProcess, type JsonLinesProcess } from '../agent-process.ts';

@@ -1,8 +1,8 @@
-import { REDIS_SERVER } from '../../../test-peers/debian-peers.ts';
 import { writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createDevelopmentIssuer } from '@cityops/protocol';
+import { REDIS_SERVER } from '../../../test-peers/debian-peers.ts';
 import { loadAutocannon } from '../autocannon-load.ts';
 import { scalingCharts, withCharts } from '../charts/scenario-charts.ts';
 import type { CpuWindowResult } from '../cpu-window.ts';
