@@ -70,6 +70,11 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
   const codec = createTelemetryCodec({ maxPayloadBytes: config.maxPayloadBytes });
   const dedup = createDedupWindow(config.dedupCapacity);
   const writer = createWarehouseWriter(config.writer, deps);
+  // Keys remembered whose append is not yet durable. A copy of such a batch (a device that gave up
+  // waiting and resent it on a new connection) is acknowledged only when the first copy's append
+  // is: answered at once, a kill in between lost a batch whose device had heard it was stored.
+  const appending = new Map<string, Promise<void>>();
+  const appendKey = (device: string, boot: number, seq: number) => `${device}\u0000${boot}\u0000${seq}`;
   let stopped = false;
 
   function checkTimestamps(batch: TelemetryBatch, receivedAt: number): void {
@@ -162,6 +167,14 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
     metrics.deadLetters.inc({ reason: code });
   }
 
+  /** A copy of a batch remembered already: acknowledged once the first copy is durable (its failure fails this one too). */
+  async function duplicate(device: string, boot: number, seq: number, transport: Transport): Promise<AcceptOutcome> {
+    const first = appending.get(appendKey(device, boot, seq));
+    if (first !== undefined) await first;
+    metrics.batches.inc({ outcome: 'duplicate', transport });
+    return { outcome: 'duplicate', boot, seq };
+  }
+
   async function deadLetter(device: DeviceInfo, topic: string, payload: Buffer, err: unknown, transport: Transport) {
     const code = isCityopsError(err) ? err.code : 'INGEST_ERR_INTERNAL';
     const message = err instanceof Error ? err.message : String(err);
@@ -183,10 +196,7 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
         return deadLetter(device, topic, payload, err, transport);
       }
       const { boot, seq } = batch;
-      if (dedup.has(device.id, boot, seq)) {
-        metrics.batches.inc({ outcome: 'duplicate', transport });
-        return { outcome: 'duplicate', boot, seq };
-      }
+      if (dedup.has(device.id, boot, seq)) return duplicate(device.id, boot, seq, transport);
       const { claims } = deps;
       if (claims === undefined) return store(device, topic, payload, transport, batch, receivedAt);
       // Claimed before anything is made durable, so a refused claim leaves nothing behind.
@@ -259,8 +269,7 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
     // Claim the key before the await, so a concurrent copy of the same batch is a duplicate.
     if (!dedup.remember(device.id, boot, seq)) {
       writer.release(rows);
-      metrics.batches.inc({ outcome: 'duplicate', transport });
-      return { outcome: 'duplicate', boot, seq };
+      return duplicate(device.id, boot, seq, transport);
     }
     const record: WalBatchRecord = {
       kind: 'batch',
@@ -272,15 +281,20 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
       payload: stored,
     };
     const started = performance.now();
+    const key = appendKey(device.id, boot, seq);
+    const appended = wal.append(record, () => {
+      writer.push({ kind: 'batch', batch: packed });
+      deps.claims?.stored(device.id, boot, seq);
+    });
+    appending.set(key, appended);
     try {
-      await wal.append(record, () => {
-        writer.push({ kind: 'batch', batch: packed });
-        deps.claims?.stored(device.id, boot, seq);
-      });
+      await appended;
     } catch (err) {
       dedup.forget(device.id, boot, seq);
       writer.release(rows);
       throw err;
+    } finally {
+      appending.delete(key);
     }
     metrics.walSyncSeconds.observe((performance.now() - started) / 1000);
     metrics.readings.inc(rows);
