@@ -19,14 +19,16 @@ export interface DedupWindow {
  * 200,000 keys, where the ring takes 1.3–2 µs (`npx tsx ingest/test/measure-dedup-window.ts`). Both
  * still pause now and then while V8 rebuilds the Map's table (11–14 of 400,000 over 2 ms, up to ~50 ms).
  */
+/** A batch's idempotency key (device, boot, seq) as one string: the window's, and the pipeline's sets and maps. */
+export const batchKey = (device: string, boot: number, seq: number): string => `${device}\u0000${boot}\u0000${seq}`;
+
 export function createDedupWindow(capacity: number): DedupWindow {
   const slots = new Map<string, number>();
   const ring: Array<string | undefined> = new Array<string | undefined>(capacity).fill(undefined);
   let next = 0;
-  const key = (device: string, boot: number, seq: number) => `${device}\u0000${boot}\u0000${seq}`;
   return {
     remember(device, boot, seq) {
-      const k = key(device, boot, seq);
+      const k = batchKey(device, boot, seq);
       if (slots.has(k)) return false;
       const oldest = ring[next];
       if (oldest !== undefined) slots.delete(oldest);
@@ -35,9 +37,9 @@ export function createDedupWindow(capacity: number): DedupWindow {
       next = (next + 1) % capacity;
       return true;
     },
-    has: (device, boot, seq) => slots.has(key(device, boot, seq)),
+    has: (device, boot, seq) => slots.has(batchKey(device, boot, seq)),
     forget(device, boot, seq) {
-      const k = key(device, boot, seq);
+      const k = batchKey(device, boot, seq);
       const slot = slots.get(k);
       if (slot === undefined) return;
       slots.delete(k);

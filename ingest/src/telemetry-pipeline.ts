@@ -1,7 +1,7 @@
 import { createTelemetryCodec, formatPlace, isCityopsError, parsePlace, type TelemetryBatch } from '@cityops/protocol';
 import type { DeviceInfo, PackedBatch, SensorSets, StoredBatch, Warehouse } from '@cityops/warehouse';
 import type { BatchClaims } from './batch-claims.ts';
-import { createDedupWindow } from './dedup-window.ts';
+import { batchKey, createDedupWindow } from './dedup-window.ts';
 import { ingestErrors } from './errors.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
 import { describeSensorRefusals } from './sensor-refusals.ts';
@@ -74,7 +74,6 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
   // waiting and resent it on a new connection) is acknowledged only when the first copy's append
   // is: answered at once, a kill in between lost a batch whose device had heard it was stored.
   const appending = new Map<string, Promise<void>>();
-  const appendKey = (device: string, boot: number, seq: number) => `${device}\u0000${boot}\u0000${seq}`;
   let stopped = false;
 
   function checkTimestamps(batch: TelemetryBatch, receivedAt: number): void {
@@ -110,8 +109,8 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
     let claims = { stored: 0, released: 0 };
     if (deps.claims !== undefined) {
       const keys = new Set<string>();
-      for (const r of [...retained, ...batches]) if (r.kind === 'batch') keys.add(`${r.device}\u0000${r.boot}\u0000${r.seq}`);
-      claims = await deps.claims.resolve((device, boot, seq) => keys.has(`${device}\u0000${boot}\u0000${seq}`));
+      for (const r of [...retained, ...batches]) if (r.kind === 'batch') keys.add(batchKey(r.device, r.boot, r.seq));
+      claims = await deps.claims.resolve((device, boot, seq) => keys.has(batchKey(device, boot, seq)));
     }
     // A crash between a warehouse insert and its checkpoint leaves rows that are already stored:
     // ask the warehouse which of the pending keys it has, and replay only the others.
@@ -124,7 +123,7 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
           'WHERE received_at >= fromUnixTimestamp64Milli({from:Int64}) AND device IN {devices:Array(String)}',
         { from, devices },
       );
-      for (const row of rows) stored.add(`${row.device}\u0000${row.boot}\u0000${row.seq}`);
+      for (const row of rows) stored.add(batchKey(row.device, row.boot, row.seq));
     }
     let alreadyStored = 0;
     for (const record of pending) {
@@ -133,7 +132,7 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
         continue;
       }
       dedup.remember(record.device, record.boot, record.seq);
-      if (stored.has(`${record.device}\u0000${record.boot}\u0000${record.seq}`)) {
+      if (stored.has(batchKey(record.device, record.boot, record.seq))) {
         alreadyStored++;
         continue;
       }
@@ -169,7 +168,7 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
 
   /** A copy of a batch remembered already: acknowledged once the first copy is durable (its failure fails this one too). */
   async function duplicate(device: string, boot: number, seq: number, transport: Transport): Promise<AcceptOutcome> {
-    const first = appending.get(appendKey(device, boot, seq));
+    const first = appending.get(batchKey(device, boot, seq));
     if (first !== undefined) await first;
     metrics.batches.inc({ outcome: 'duplicate', transport });
     return { outcome: 'duplicate', boot, seq };
@@ -281,7 +280,7 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
       payload: stored,
     };
     const started = performance.now();
-    const key = appendKey(device.id, boot, seq);
+    const key = batchKey(device.id, boot, seq);
     const appended = wal.append(record, () => {
       writer.push({ kind: 'batch', batch: packed });
       deps.claims?.stored(device.id, boot, seq);
