@@ -19,6 +19,8 @@ interface City {
   ingest: CityopsProcess;
   agents: GatewayAgent[];
   consuming: Promise<void>[];
+  /** What the ingest processes killed or stopped before the current one wrote on stderr. */
+  logs: string[];
 }
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -35,7 +37,7 @@ async function startCity(ratePerGateway: number): Promise<City> {
   const dir = await mkdtemp(join(tmpdir(), 'cityops-crash-'));
   const city = { dir, mqttPort: await freePort(), httpPort: await freePort() };
   let ingest = await startIngest(city);
-  const state: City = { ...city, ingest, agents: [], consuming: [] };
+  const state: City = { ...city, ingest, agents: [], consuming: [], logs: [] };
   cleanups.push(async () => {
     await Promise.all(state.agents.map((a) => a.stop()));
     await state.ingest.kill();
@@ -76,6 +78,14 @@ async function settleAndCount(city: City) {
   for (const agent of city.agents) agent.flush();
   await Promise.all(city.agents.map((a) => a.waitForIdle()));
   const produced = city.agents.map((a) => a.stats().readingsJournaled);
+  // Said by a failing assertion: what each gateway went through, and what ingest logged (warn and up).
+  const story = JSON.stringify({
+    gateways: city.agents.map((a) => {
+      const s = a.stats();
+      return { id: s.deviceId, reconnects: s.reconnects, ingestErrors: s.ingestErrors, dropped: s.journal.dropped, truncations: s.journal.truncations };
+    }),
+    ingestLog: [...city.logs, city.ingest.stderr()].map((text) => text.slice(-4000)),
+  });
   await Promise.all(city.agents.map((a) => a.stop()));
   expect(await city.ingest.stop()).toBe(0);
   const warehouse = await openWarehouse({ backend: 'chdb', path: join(city.dir, 'warehouse') });
@@ -88,7 +98,7 @@ async function settleAndCount(city: City) {
       'SELECT device, toUInt8(arraySort(groupArray(seq)) = arrayMap(x -> x.2, arraySort(groupArray((first, seq))))) AS inOrder ' +
         'FROM (SELECT device, boot, seq, min(received_at) AS first FROM readings GROUP BY device, boot, seq) GROUP BY device, boot',
     );
-    return { produced, rows, order };
+    return { produced, rows, order, story };
   } finally {
     await warehouse.close();
   }
@@ -99,26 +109,28 @@ describe('the telemetry path under faults', () => {
     const city = await startCity(400);
     await vi.waitFor(() => expect(acked(city)).toBeGreaterThan(100), { timeout: 30_000, interval: 20 });
     await city.ingest.kill();
+    city.logs.push(city.ingest.stderr());
     const ackedAtKill = acked(city);
     city.ingest = await startIngest(city);
-    const { produced, rows } = await settleAndCount(city);
+    const { produced, rows, story } = await settleAndCount(city);
     expect(ackedAtKill).toBeLessThan(GATEWAYS * (READINGS_PER_GATEWAY / 50));
     expect(produced).toEqual(Array.from({ length: GATEWAYS }, () => READINGS_PER_GATEWAY));
     expect(rows).toHaveLength(GATEWAYS);
-    for (const r of rows) expect(r).toMatchObject({ rows: READINGS_PER_GATEWAY, keys: READINGS_PER_GATEWAY });
+    for (const r of rows) expect(r, story).toMatchObject({ rows: READINGS_PER_GATEWAY, keys: READINGS_PER_GATEWAY });
   });
 
   it('journals while the broker is unreachable and replays in order afterwards', async () => {
     const city = await startCity(600);
     await vi.waitFor(() => expect(acked(city)).toBeGreaterThan(50), { timeout: 30_000, interval: 20 });
     await city.ingest.stop();
+    city.logs.push(city.ingest.stderr());
     // The agents keep sampling with nowhere to send: their journals grow on disk.
     await vi.waitFor(() => expect(city.agents.every((a) => !a.stats().connected)).toBe(true));
     await vi.waitFor(() => expect(city.agents.reduce((n, a) => n + a.stats().journal.bytes, 0)).toBeGreaterThan(50_000), { timeout: 30_000, interval: 20 });
     city.ingest = await startIngest(city);
-    const { produced, rows, order } = await settleAndCount(city);
+    const { produced, rows, order, story } = await settleAndCount(city);
     expect(produced).toEqual(Array.from({ length: GATEWAYS }, () => READINGS_PER_GATEWAY));
-    for (const r of rows) expect(r).toMatchObject({ rows: READINGS_PER_GATEWAY, keys: READINGS_PER_GATEWAY });
+    for (const r of rows) expect(r, story).toMatchObject({ rows: READINGS_PER_GATEWAY, keys: READINGS_PER_GATEWAY });
     expect(order.length).toBeGreaterThanOrEqual(GATEWAYS);
     for (const o of order) expect(o.inOrder).toBe(1);
   });
