@@ -78,6 +78,8 @@ async function settleAndCount(city: City) {
   for (const agent of city.agents) agent.flush();
   await Promise.all(city.agents.map((a) => a.waitForIdle()));
   const produced = city.agents.map((a) => a.stats().readingsJournaled);
+  await Promise.all(city.agents.map((a) => a.stop()));
+  expect(await city.ingest.stop()).toBe(0);
   // Said by a failing assertion: what each gateway went through, and what ingest logged (warn and up).
   const story = JSON.stringify({
     gateways: city.agents.map((a) => {
@@ -86,8 +88,6 @@ async function settleAndCount(city: City) {
     }),
     ingestLog: [...city.logs, city.ingest.stderr()].map((text) => text.slice(-4000)),
   });
-  await Promise.all(city.agents.map((a) => a.stop()));
-  expect(await city.ingest.stop()).toBe(0);
   const warehouse = await openWarehouse({ backend: 'chdb', path: join(city.dir, 'warehouse') });
   try {
     const rows = await warehouse.query<{ device: string; rows: number; keys: number }>(

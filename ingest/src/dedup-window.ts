@@ -11,6 +11,9 @@ export interface DedupWindow {
   size(): number;
 }
 
+/** A batch's idempotency key (device, boot, seq) as one string: the window's, and the pipeline's sets and maps. */
+export const batchKey = (device: string, boot: number, seq: number): string => `${device}\u0000${boot}\u0000${seq}`;
+
 /**
  * The keys in a ring of `capacity` slots (the oldest is the one the next key overwrites) beside a
  * Map from key to slot. The window used to find its oldest key as a Set's first entry
@@ -19,9 +22,6 @@ export interface DedupWindow {
  * 200,000 keys, where the ring takes 1.3–2 µs (`npx tsx ingest/test/measure-dedup-window.ts`). Both
  * still pause now and then while V8 rebuilds the Map's table (11–14 of 400,000 over 2 ms, up to ~50 ms).
  */
-/** A batch's idempotency key (device, boot, seq) as one string: the window's, and the pipeline's sets and maps. */
-export const batchKey = (device: string, boot: number, seq: number): string => `${device}\u0000${boot}\u0000${seq}`;
-
 export function createDedupWindow(capacity: number): DedupWindow {
   const slots = new Map<string, number>();
   const ring: Array<string | undefined> = new Array<string | undefined>(capacity).fill(undefined);
