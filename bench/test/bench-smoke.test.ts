@@ -65,9 +65,12 @@ describe('bench smoke run', () => {
     const hostile = results.find((r) => r.scenario === 'hostile');
     expect(hostile?.figures.quiet_acked_batches_per_second).toBeGreaterThan(0);
     expect(hostile?.figures.oversized_connect_refused_packets).toBeGreaterThan(0); // refused at the fixed header and counted (the ratios are bench's business)
-    expect(hostile?.figures.quiet_wal_append_p99_ms_at_most).toBeGreaterThan(0); // the broker's own part of a PUBACK, per phase
+    expect(hostile?.figures.quiet_wal_append_p99_ms_at_most).toBeGreaterThan(0); // the broker's own part of a PUBACK, per window
     expect(hostile?.figures.oversized_publish_attack_logged_in).toBeGreaterThan(0);
     expect(hostile?.figures.idle_one_address_refused_sockets_address_connections).toBeGreaterThan(0);
+    // Each attack window against the quiet windows either side (the control too), and the broker's own heap beside its RSS.
+    expect(hostile?.figures.none_p99_to_quiet).toBeGreaterThan(0);
+    expect(hostile?.figures.oversized_connect_broker_heap_growth_mib).toBeGreaterThanOrEqual(0);
     expect([hostile?.figures.lost_readings, hostile?.figures.duplicate_rows]).toEqual([0, 0]);
     // The sensor flood's run against `cityops up`: the flood delivered, the city stopped by SIGTERM in time (exit 0).
     expect(hostile?.figures.flood_batches_acked).toBeGreaterThan(0);

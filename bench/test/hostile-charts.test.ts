@@ -1,24 +1,28 @@
 import { describe, expect, it } from 'vitest';
 import type { BarChart } from '../src/charts/chart-spec.ts';
-import { HOSTILE_PHASES, hostileCharts } from '../src/charts/hostile-charts.ts';
+import { hostileCharts } from '../src/charts/hostile-charts.ts';
 
 describe('hostile charts', () => {
-  it('draws each phase against targets taken from the quiet phases, leaving out phases not measured', () => {
-    const figures: Record<string, number> = { quiet_puback_p99_ms: 10, quiet_acked_batches_per_second: 200, quiet_broker_rss_growth_mib: 4 };
-    for (const { key } of HOSTILE_PHASES.filter((p) => !p.quiet).slice(0, 2)) Object.assign(figures, { [`${key}_puback_p99_ms`]: 30, [`${key}_acked_batches_per_second`]: 198, [`${key}_broker_rss_growth_mib`]: 12 });
-    figures.slowloris_puback_p99_ms = -1; // unknown: no bar
-    const [p99, rate, growth] = hostileCharts({ figures }) as BarChart[];
+  it('draws each attack\'s median ratios and memory against the targets, leaving out attacks not measured', () => {
+    const figures: Record<string, number> = {
+      none_p99_to_quiet: 1.05, none_rate_to_quiet: 1, none_broker_rss_growth_beyond_quiet_mib: -3, none_broker_heap_growth_mib: 4,
+      oversized_connect_p99_to_quiet: 1.1, oversized_connect_rate_to_quiet: 0.99, oversized_connect_broker_rss_growth_beyond_quiet_mib: 12, oversized_connect_broker_heap_growth_mib: 6,
+    };
+    const [p99, rate, memory] = hostileCharts({ figures }) as BarChart[];
     expect(p99!.bars.map((b) => [b.label, b.value, b.role])).toEqual([
-      ['quiet (baseline)', 10, 'ours'],
-      ['oversized CONNECT', 30, 'ours'],
-      ['oversized PUBLISH, logged in', 30, 'ours'],
-      ['target: 1.2 × quiet (mean)', 12, 'target'],
+      ['no attack (control)', 1.05, 'ours'],
+      ['oversized CONNECT', 1.1, 'ours'],
+      ['target', 1.2, 'target'],
     ]);
-    expect(rate!.bars.at(-1)).toEqual({ label: 'target: quiet (mean) / 1.2', value: 200 / 1.2, role: 'target' });
-    expect(growth!.bars.at(-1)).toEqual({ label: "target: an attack's growth beyond its quiet neighbours'", value: 50, role: 'target' });
-    // The target line from the quiet phases' mean: 10 and 20 ms -> 1.2 × 15.
-    const [withSecond] = hostileCharts({ figures: { ...figures, quiet_2_puback_p99_ms: 20 } }) as BarChart[];
-    expect(withSecond!.bars.at(-1)).toEqual({ label: 'target: 1.2 × quiet (mean)', value: 18, role: 'target' });
+    expect(rate!.bars.at(-1)).toEqual({ label: 'target (at least)', value: 1 / 1.2, role: 'target' });
+    // A window that grew less than its neighbours is drawn at 0, not below the axis.
+    expect(memory!.bars.map((b) => [b.label, b.value])).toEqual([
+      ['no attack (control): RSS beyond quiet (median)', 0],
+      ['oversized CONNECT: RSS beyond quiet (median)', 12],
+      ['no attack (control): V8 heap (largest)', 4],
+      ['oversized CONNECT: V8 heap (largest)', 6],
+      ['target', 50],
+    ]);
     expect(hostileCharts({ figures: {} })).toEqual([]);
   });
 });
