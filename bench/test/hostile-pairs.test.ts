@@ -15,6 +15,18 @@ describe('the hostile scenario\'s paired windows', () => {
     for (const { key } of HOSTILE_ATTACKS) expect(schedule.filter((k) => k === key)).toHaveLength(2);
   });
 
+  it('takes the attacks in another order each round, so no attack always comes after the same one', () => {
+    const n = HOSTILE_ATTACKS.length;
+    const rounds = hostileSchedule(3).filter((k) => k !== 'quiet');
+    const after = (round: number, key: string) => {
+      const order = rounds.slice(round * n, (round + 1) * n);
+      return order[order.indexOf(key as never) - 1];
+    };
+    for (const round of [0, 1, 2]) expect(new Set(rounds.slice(round * n, (round + 1) * n)).size).toBe(n);
+    expect(after(0, 'slowloris')).toBe('idle_many_addresses');
+    expect(after(1, 'slowloris')).not.toBe('idle_many_addresses');
+  });
+
   it('sets each attack window against the mean of its neighbours, so a drifting baseline does not count against it', () => {
     // The quiet p99 climbs 10 → 20 → 30 ms through the run; the attack sits at its neighbours' mean each time.
     const windows = [window('quiet', 10), window('slowloris', 15), window('quiet', 20), window('slowloris', 25), window('quiet', 30)];

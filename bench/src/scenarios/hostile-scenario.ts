@@ -13,7 +13,7 @@ import type { AttackSpec } from '../hostile-attack-messages.ts';
 import { untilDrained } from '../ingest-drained.ts';
 import type { Scenario, ScenarioOptions, ScenarioResult } from '../scenario.ts';
 import { startSoakLoad, type SoakLoad } from '../soak-load-client.ts';
-import { attackTable } from './hostile-attack-table.ts';
+import { attackTable, windowTable } from './hostile-attack-table.ts';
 import { hostileSchedule, summarizeKind, type HostileWindow } from './hostile-pairs.ts';
 import { runSensorFlood, type SensorFloodOptions } from './hostile-sensor-flood.ts';
 import { runWindow, type HostileServices } from './hostile-window.ts';
@@ -267,7 +267,7 @@ function withWindows(
       { name: "the gateway's acknowledged readings in the warehouse exactly once", target: '0 lost, 0 duplicated', met: check.ackedReadings > 0 && check.lostReadings === 0 && check.duplicateRows === 0 },
     ],
     notes: hostileNotes(o, windowS, check, loadAvg, unrefused),
-    tables: [attackTable(figures, o.rounds, windowS)],
+    tables: [attackTable(figures, o.rounds, windowS), windowTable(windows)],
     charts: hostileCharts({ figures }),
   };
 }

@@ -85,6 +85,12 @@ function windowQuantile(before: string, after: string, name: string, q: number):
   return Number.isNaN(bound) ? -1 : bound;
 }
 
+/** The change of the broker's GC histogram's `_count` or `_sum` (one kind, or all) between two scrapes. */
+function gcDelta(before: string, after: string, part: 'count' | 'sum', kind?: 'major'): number {
+  const name = `cityops_ingest_nodejs_gc_duration_seconds_${part}${kind === undefined ? '' : `{kind="${kind}"}`}`;
+  return metricOrZero(after, name) - metricOrZero(before, name);
+}
+
 /** One window of `windowS` seconds, with `spec`'s attack running through it (none for a quiet or a control window). */
 export async function runWindow(kind: HostileWindow['kind'], spec: AttackSpec | undefined, windowS: number, s: HostileServices): Promise<HostileWindow> {
   const startText = await scrape(s.metricsUrl);
@@ -131,6 +137,10 @@ export async function runWindow(kind: HostileWindow['kind'], spec: AttackSpec | 
     wal_append_p99_ms_at_most: round(1000 * windowQuantile(startText, seen.text, 'cityops_ingest_wal_append_duration_seconds', 0.99), 1),
     store_flushes: round(metricOrZero(seen.text, 'cityops_ingest_flush_duration_seconds_count') - metricOrZero(startText, 'cityops_ingest_flush_duration_seconds_count')),
     store_flush_p99_ms_at_most: round(1000 * windowQuantile(startText, seen.text, 'cityops_ingest_flush_duration_seconds', 0.99), 1),
+    // The broker's garbage collections in this window (prom-client's perf_hooks observer): each pauses its loop.
+    broker_gc_major: round(gcDelta(startText, seen.text, 'count', 'major')),
+    broker_gc_major_ms: round(1000 * gcDelta(startText, seen.text, 'sum', 'major'), 1),
+    broker_gc_ms: round(1000 * gcDelta(startText, seen.text, 'sum'), 1),
   };
   if (attack !== undefined) {
     Object.assign(f, {
