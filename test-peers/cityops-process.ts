@@ -19,6 +19,11 @@ export interface CityopsProcess {
   kill(): Promise<void>;
 }
 
+/** scripts/memory.env's NODE_OPTIONS, then the environment's and the caller's (a later V8 flag wins). */
+function nodeOptions(env: NodeJS.ProcessEnv | undefined): string {
+  return [memoryEnv().NODE_OPTIONS, process.env.NODE_OPTIONS, env?.NODE_OPTIONS].filter((o) => o !== undefined && o !== '').join(' ');
+}
+
 /**
  * Runs `cityops <args>` as a separate process (through tsx, from source) and resolves once it prints
  * its `{"ready": true, ...}` line. For tests and benchmarks that need a real process to kill.
@@ -29,8 +34,9 @@ export async function startCityops(args: readonly string[], options: { timeoutMs
   const profile = process.env.CITYOPS_CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.CITYOPS_CPU_PROF_DIR}`];
   const child = spawn(process.execPath, [...profile, '--import', 'tsx', MAIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    // As `npm start` runs it: the allocator settings of scripts/memory.env.
-    env: { ...memoryEnv(), ...process.env, LOG_LEVEL: 'warn', ...options.env },
+    // As `npm start` runs it: the allocator and heap settings of scripts/memory.env. NODE_OPTIONS
+    // joined, not replaced: a profiled bench run sets its own (an --import) in the environment.
+    env: { ...memoryEnv(), ...process.env, LOG_LEVEL: 'warn', ...options.env, NODE_OPTIONS: nodeOptions(options.env) },
   });
   let errText = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
