@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 
 const MEMORY_ENV_FILE = new URL('../scripts/memory.env', import.meta.url);
 
-/** The allocator settings every cityops process runs with (scripts/memory.env), as `npm start` sets them. */
+/** The allocator and heap settings every cityops process runs with (scripts/memory.env), as `npm start` sets them. */
 export function memoryEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const line of readFileSync(MEMORY_ENV_FILE, 'utf8').split('\n')) {

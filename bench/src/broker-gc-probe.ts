@@ -1,0 +1,51 @@
+// The broker's garbage collections under the hostile bench's legitimate gateway alone (200 batches/s
+// of 100 readings, QoS 1, fsync off), window by window: `npx tsx bench/src/broker-gc-probe.ts
+// '<NODE_OPTIONS>' [windows]`, e.g. '--max-semi-space-size=16' against '--max-semi-space-size=32'.
+// Prints per 10 s window the gateway's PUBACK p99 (ms), the broker's major GCs and their pause (ms),
+// all GC pause (ms), the broker's CPU (cores), and its V8 heap used and total at the end (MiB).
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { generateCity, provisionGateways, writeCredentialsFile } from '@cityops/simulators';
+import { startCityops } from '../../test-peers/cityops-process.ts';
+import { startAttacker } from './hostile-attack-client.ts';
+import { metricOrZero, scrape } from './prometheus-text.ts';
+import { runWindow } from './scenarios/hostile-window.ts';
+import { startSoakLoad } from './soak-load-client.ts';
+
+const nodeOptions = process.argv[2] ?? '';
+const windows = Number(process.argv[3] ?? 6);
+const MIB = 2 ** 20;
+const dir = await mkdtemp(join(tmpdir(), 'cityops-gc-probe-'));
+const token = randomBytes(16).toString('hex');
+// Appended after scripts/memory.env's NODE_OPTIONS: a later V8 flag wins.
+const broker = await startCityops(['ingest', '--data', dir, '--mqtt-port', '0', '--http-port', '0', '--admin-token', token, '--no-fsync'], { timeoutMs: 120_000, env: { NODE_OPTIONS: nodeOptions } });
+try {
+  const httpUrl = String(broker.ready.httpUrl);
+  const [gateway] = await provisionGateways(httpUrl, token, generateCity({ gateways: 1, seed: 15, idPrefix: 'gc-probe-gw-' }).gateways);
+  const credentials = join(dir, 'gateway-credentials.json');
+  await writeCredentialsFile(credentials, [gateway!]);
+  const load = await startSoakLoad({ brokerUrl: String(broker.ready.mqttUrl), credentials, batch: 100, inflight: 64 });
+  // Not attacking: runWindow reads its CPU beside the others'.
+  const attacker = await startAttacker({ host: '127.0.0.1', port: Number(broker.ready.mqttPort) });
+  try {
+    load.setRate(200 * 100);
+    // Warm-up, as the hostile bench's.
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    const services = { brokerPid: broker.child.pid!, metricsUrl: `${httpUrl}/metrics`, load, attacker };
+    console.log('window\tPUBACK p99 ms\tmajor GCs\tmajor GC ms\tall GC ms\tbroker cores\theap used MiB\theap total MiB');
+    for (let i = 1; i <= windows; i++) {
+      const { figures: f } = await runWindow('quiet', undefined, 10, services);
+      const text = await scrape(services.metricsUrl);
+      const heap = (name: string) => Math.round(metricOrZero(text, `cityops_ingest_nodejs_heap_size_${name}_bytes`) / MIB);
+      console.log([i, f.puback_p99_ms, f.broker_gc_major, f.broker_gc_major_ms, f.broker_gc_ms, f.broker_cpu_cores, heap('used'), heap('total')].join('\t'));
+    }
+  } finally {
+    await attacker.close();
+    await load.close();
+  }
+} finally {
+  await broker.stop();
+  await rm(dir, { recursive: true, force: true });
+}
