@@ -9,7 +9,7 @@ const window = (kind: HostileWindow['kind'], p99: number, extra: Record<string, 
 
 describe('the hostile scenario\'s paired windows', () => {
   it('runs every attack once a round, each between two quiet windows', () => {
-    const schedule = hostileSchedule(2);
+    const schedule = hostileSchedule(2).map((w) => w.kind);
     expect(schedule).toHaveLength(1 + 2 * 2 * HOSTILE_ATTACKS.length);
     expect(schedule.filter((k, i) => i % 2 === 0).every((k) => k === 'quiet')).toBe(true);
     for (const { key } of HOSTILE_ATTACKS) expect(schedule.filter((k) => k === key)).toHaveLength(2);
@@ -17,7 +17,7 @@ describe('the hostile scenario\'s paired windows', () => {
 
   it('takes the attacks in another order each round, so no attack always comes after the same one', () => {
     const n = HOSTILE_ATTACKS.length;
-    const rounds = hostileSchedule(3).filter((k) => k !== 'quiet');
+    const rounds = hostileSchedule(3).map((w) => w.kind).filter((k) => k !== 'quiet');
     const after = (round: number, key: string) => {
       const order = rounds.slice(round * n, (round + 1) * n);
       return order[order.indexOf(key as never) - 1];
@@ -25,6 +25,8 @@ describe('the hostile scenario\'s paired windows', () => {
     for (const round of [0, 1, 2]) expect(new Set(rounds.slice(round * n, (round + 1) * n)).size).toBe(n);
     expect(after(0, 'slowloris')).toBe('idle_many_addresses');
     expect(after(1, 'slowloris')).not.toBe('idle_many_addresses');
+    // Each window knows its round (failed logins come from new addresses each round).
+    expect(hostileSchedule(3).filter((w) => w.kind === 'failed_logins').map((w) => w.round)).toEqual([0, 1, 2]);
   });
 
   it('sets each attack window against the mean of its neighbours, so a drifting baseline does not count against it', () => {

@@ -37,15 +37,15 @@ const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
  * first run in one fixed order, the quiet window after the idle sockets of many addresses had a p99 of 7–10 ms in every round against 20–30 for the
  * others, and slowloris, always next, came out at 2.5× them.
  */
-export function hostileSchedule(rounds: number): HostileWindow['kind'][] {
+export function hostileSchedule(rounds: number): { readonly kind: HostileWindow['kind']; readonly round: number }[] {
   const n = HOSTILE_ATTACKS.length;
   const strides = Array.from({ length: n - 1 }, (_, i) => i + 1).filter((s) => gcd(s, n) === 1);
-  const kinds: HostileWindow['kind'][] = ['quiet'];
-  for (let r = 0; r < rounds; r++) {
-    const stride = strides[r % strides.length]!;
-    for (let k = 0; k < n; k++) kinds.push(HOSTILE_ATTACKS[(r + k * stride) % n]!.key, 'quiet');
+  const windows: { kind: HostileWindow['kind']; round: number }[] = [{ kind: 'quiet', round: 0 }];
+  for (let round = 0; round < rounds; round++) {
+    const stride = strides[round % strides.length]!;
+    for (let k = 0; k < n; k++) windows.push({ kind: HOSTILE_ATTACKS[(round + k * stride) % n]!.key, round }, { kind: 'quiet', round });
   }
-  return kinds;
+  return windows;
 }
 
 /** Every window of `key` against its quiet neighbours (a window without two is left out). */

@@ -174,8 +174,7 @@ export function createHostileScenario(full: HostileOptions, smokeOptions: Hostil
         await sleep(o.warmupS * 1000);
         const windows: HostileWindow[] = [];
         const schedule = hostileSchedule(o.rounds);
-        for (const [i, kind] of schedule.entries()) {
-          const round = Math.floor((i - 1) / (2 * HOSTILE_ATTACKS.length));
+        for (const [i, { kind, round }] of schedule.entries()) {
           const w = await runWindow(kind, attackOf(kind, round, o, hostile!), windowS, services);
           windows.push(w);
           log(`hostile: window ${i + 1}/${schedule.length}, ${kind}: ${w.figures.acked_batches_per_second} batches/s, PUBACK p99 ${w.figures.puback_p99_ms} ms, broker RSS +${w.figures.broker_rss_growth_mib} MiB, heap +${w.figures.broker_heap_growth_mib} MiB`);
