@@ -32,7 +32,11 @@ const JSON_START = new Set([0x7b, 0x20, 0x09, 0x0a, 0x0d]); // '{' or whitespace
 
 function packrOptions() {
   return {
-    structures: TELEMETRY_STRUCTURES.map((s) => [...s]),
+    // Marked shared, as msgpackr marks the structures it loads itself: a payload may define a record
+    // inline (0xd4 0x72 <id>) over one of these slots, and msgpackr restores a shared slot when that
+    // payload's read ends. Unmarked, the definition stayed: one hostile batch redefined slot 0x40,
+    // and every batch after it from every gateway failed to decode until ingest restarted.
+    structures: TELEMETRY_STRUCTURES.map((s) => Object.assign([...s], { isShared: true })),
     maxSharedStructures: TELEMETRY_STRUCTURES.length,
     // The table is fixed: never let the encoder grow it with shapes the peer does not know.
     shouldShareStructure: () => false,

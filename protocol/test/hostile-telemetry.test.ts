@@ -203,6 +203,28 @@ describe('telemetry decoder under hostile input', () => {
     expect(stats.codes.get('PROTOCOL_ERR_PAYLOAD_DECODE') ?? 0).toBeGreaterThan(0);
   });
 
+  it('keeps its shared structures when a payload redefines one inline (0xd4 0x72 0x40), read whole or not', () => {
+    // Found by the mutation property below (seed -2020181604): a batch whose record definition
+    // overwrote shared slot 0x40 left it overwritten, and every later batch failed to decode.
+    const codec = createTelemetryCodec();
+    const hostile = Buffer.from(
+      '42ecd4724093a4626f6f74a3736571a872656164696e6773000095d4724195a673656e736f72a66d6574726963a27473a576616c7565a5616c61726da7695f30582e3135a97a3464635f38635f69cb42cb9b6fac1b4400cb8445c182f4d57924c341ac31' +
+        '314c342d316866722e3875a7746131315f3833cb42d4d3b33d8f8b00cbc49d071787c208c5c241a6326b6c30442ea6733076343768cb42caa897bff1b580cb83837c205a5fade2c2d4724294a673656e736f72a66d6574726963a27473a576616c7565ac' +
+        '717931345f692d315a302e5fa2706bcb42d69ae4fdbea5c0cbd8dcbe0525f300d341a74976342e2e3469a86a366f5f6d5f395fcb42dce5ac443b1bc0cbcbd0c3d5ab459fe7c3',
+      'hex',
+    );
+    expect(() => codec.decode(hostile)).toThrow(expect.objectContaining({ code: 'PROTOCOL_ERR_PAYLOAD_DECODE' }));
+    expect(codec.decode(codec.encode(GOLDEN))).toEqual(GOLDEN);
+    // A definition over slot 0x40 in a payload that reads whole is undone as well.
+    const redefined = Buffer.concat([Buffer.from([0xd4, 0x72, 0x40]), codec.encode(GOLDEN).subarray(1)]);
+    try {
+      codec.decode(redefined);
+    } catch {
+      // either outcome; what matters is the next batch
+    }
+    expect(codec.decode(codec.encode(GOLDEN))).toEqual(GOLDEN);
+  });
+
   it('answers mutated valid batches (bit flips, truncation, insertions, length-field lies) with a code or a batch', () => {
     const codec = createTelemetryCodec();
     const stats = newStats();
