@@ -24,17 +24,26 @@ function nodeOptions(env: NodeJS.ProcessEnv | undefined): string {
   return [memoryEnv().NODE_OPTIONS, process.env.NODE_OPTIONS, env?.NODE_OPTIONS].filter((o) => o !== undefined && o !== '').join(' ');
 }
 
+/** Node's own flags (scripts/memory.env's CITYOPS_NODE_FLAGS, unless the caller's or the environment's), then the caller's. */
+function nodeFlags(options: { env?: NodeJS.ProcessEnv; nodeArgs?: readonly string[] }): string[] {
+  const flags = options.env?.CITYOPS_NODE_FLAGS ?? process.env.CITYOPS_NODE_FLAGS ?? memoryEnv().CITYOPS_NODE_FLAGS ?? '';
+  return [...flags.split(/\s+/).filter((f) => f !== ''), ...(options.nodeArgs ?? [])];
+}
+
 /**
  * Runs `cityops <args>` as a separate process (through tsx, from source) and resolves once it prints
  * its `{"ready": true, ...}` line. For tests and benchmarks that need a real process to kill.
  */
-export async function startCityops(args: readonly string[], options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CityopsProcess> {
+export async function startCityops(
+  args: readonly string[],
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv; /** More of Node's own flags (V8's that NODE_OPTIONS refuses), after memory.env's. */ nodeArgs?: readonly string[] } = {},
+): Promise<CityopsProcess> {
   // CITYOPS_CPU_PROF_DIR: each cityops process writes a V8 CPU profile there when it exits (a
   // benchmark's services profiled where they run; NODE_OPTIONS does not take --cpu-prof).
   const profile = process.env.CITYOPS_CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.CITYOPS_CPU_PROF_DIR}`];
-  const child = spawn(process.execPath, [...profile, '--import', 'tsx', MAIN, ...args], {
+  const child = spawn(process.execPath, [...profile, ...nodeFlags(options), '--import', 'tsx', MAIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    // As `npm start` runs it: the allocator and heap settings of scripts/memory.env. NODE_OPTIONS
+    // As `npm start` runs it: the allocator, heap and V8 settings of scripts/memory.env. NODE_OPTIONS
     // joined, not replaced: a profiled bench run sets its own (an --import) in the environment.
     env: { ...memoryEnv(), ...process.env, LOG_LEVEL: 'warn', ...options.env, NODE_OPTIONS: nodeOptions(options.env) },
   });

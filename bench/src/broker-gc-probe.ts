@@ -1,11 +1,13 @@
 // The broker's garbage collections under the hostile bench's legitimate gateway alone (200 batches/s
 // of 100 readings, QoS 1, fsync off), window by window: `npx tsx bench/src/broker-gc-probe.ts
-// '<NODE_OPTIONS>' [windows]`, e.g. '--max-semi-space-size=16' against '--max-semi-space-size=32'.
+// '<node flags>' [windows]`, e.g. '--max-semi-space-size=16' against '--max-semi-space-size=32', or
+// '--trace-gc --memory-reducer' (V8's reason for each mark-compact, printed as it comes).
 // Prints per 10 s window the gateway's PUBACK p99 (ms), the broker's major GCs and their pause (ms),
 // all GC pause (ms), the broker's CPU (cores), and its V8 heap used and total at the end (MiB).
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { generateCity, provisionGateways, writeCredentialsFile } from '@cityops/simulators';
 import { startCityops } from '../../test-peers/cityops-process.ts';
@@ -14,13 +16,17 @@ import { metricOrZero, scrape } from './prometheus-text.ts';
 import { runWindow } from './scenarios/hostile-window.ts';
 import { startSoakLoad } from './soak-load-client.ts';
 
-const nodeOptions = process.argv[2] ?? '';
+const nodeFlags = process.argv[2] ?? '';
 const windows = Number(process.argv[3] ?? 6);
 const MIB = 2 ** 20;
 const dir = await mkdtemp(join(tmpdir(), 'cityops-gc-probe-'));
 const token = randomBytes(16).toString('hex');
-// Appended after scripts/memory.env's NODE_OPTIONS: a later V8 flag wins.
-const broker = await startCityops(['ingest', '--data', dir, '--mqtt-port', '0', '--http-port', '0', '--admin-token', token, '--no-fsync'], { timeoutMs: 120_000, env: { NODE_OPTIONS: nodeOptions } });
+// On node's command line after scripts/memory.env's flags: read after NODE_OPTIONS, a later V8 flag wins.
+const broker = await startCityops(['ingest', '--data', dir, '--mqtt-port', '0', '--http-port', '0', '--admin-token', token, '--no-fsync'], { timeoutMs: 120_000, nodeArgs: nodeFlags.split(' ').filter((a) => a !== '') });
+// With --trace-gc among the flags: the broker's mark-compacts (with V8's reason for each) as they come.
+createInterface({ input: broker.child.stdout! }).on('line', (line) => {
+  if (line.includes('Mark-Compact')) console.log(`  ${line.trim()}`);
+});
 try {
   const httpUrl = String(broker.ready.httpUrl);
   const [gateway] = await provisionGateways(httpUrl, token, generateCity({ gateways: 1, seed: 15, idPrefix: 'gc-probe-gw-' }).gateways);

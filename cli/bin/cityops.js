@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 // The installed `cityops` command (npx cityops, npm link, npm install -g): the CLI is TypeScript
 // run through tsx, so this plain-JS shim finds the checkout from its own real path (npm links bins
-// as symlinks; Node runs the target), works from any cwd, applies scripts/memory.env and loads
-// cli/src/main.ts through tsx's loader.
+// as symlinks; Node runs the target), works from any cwd, applies scripts/memory.env (its variables,
+// and CITYOPS_NODE_FLAGS on node's command line) and loads cli/src/main.ts through tsx's loader.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import process from 'node:process';
@@ -26,6 +26,12 @@ function missingMemoryEnv() {
   return missing;
 }
 
+/** CITYOPS_NODE_FLAGS (the environment's, else memory.env's) that this process was not started with. */
+function missingNodeFlags(env) {
+  const flags = (process.env.CITYOPS_NODE_FLAGS || env.CITYOPS_NODE_FLAGS || '').split(/\s+/).filter((f) => f !== '');
+  return flags.filter((flag) => !process.execArgv.includes(flag));
+}
+
 async function runHere() {
   // tsx resolved from this file, not from the cwd: `--import tsx` would fail outside the checkout.
   const { register } = await import('tsx/esm/api');
@@ -35,14 +41,15 @@ async function runHere() {
 }
 
 /**
- * The allocator settings are read by glibc when a process starts, so they take a new process.
+ * The allocator settings are read by glibc when a process starts, and V8's flags (CITYOPS_NODE_FLAGS)
+ * when its heap is set up, so they take a new process.
  * Node >= 22.15 replaces this one (process.execve: same pid, signals reach main.ts directly); on
  * Node 20 a child runs with them and this process relays SIGTERM and SIGHUP to it. SIGINT is not
  * relayed: Ctrl-C reaches the whole foreground process group, the child included, and a second
  * SIGINT would make main.ts exit at once instead of stopping in order.
  */
-function rerun(env) {
-  const args = [...process.execArgv, SHIM, ...process.argv.slice(2)];
+function rerun(env, nodeFlags) {
+  const args = [...nodeFlags, ...process.execArgv, SHIM, ...process.argv.slice(2)];
   const fullEnv = { ...process.env, ...env, [RERUN]: '1' };
   if (typeof process.execve === 'function') process.execve(process.execPath, [process.execPath, ...args], fullEnv);
   const child = spawn(process.execPath, args, { stdio: 'inherit', env: fullEnv });
@@ -65,8 +72,9 @@ function rerun(env) {
 }
 
 const missing = process.env[RERUN] === '1' ? {} : missingMemoryEnv();
-if (Object.keys(missing).length === 0) {
+const nodeFlags = process.env[RERUN] === '1' ? [] : missingNodeFlags(missing);
+if (Object.keys(missing).length === 0 && nodeFlags.length === 0) {
   await runHere();
 } else {
-  rerun(missing);
+  rerun(missing, nodeFlags);
 }

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { memoryEnv } from '../../test-peers/memory-env.ts';
 
 // No Docker engine here: the scaled deployment is checked by reading it. What can be checked
 // without running containers is: the shape (services, health checks, volumes, dependencies), that
@@ -140,6 +141,17 @@ describe('docker-compose.yml (the scaled deployment)', () => {
     const dashboard = await readFile(`${ROOT}ops/grafana/cityops-dashboard.json`, 'utf8');
     expect(dashboard).toContain('${DS_PROMETHEUS}');
     expect(entrypoint).toContain('/cityops/grafana/cityops-dashboard.json');
+  });
+
+  it('starts every long-running cityops service with the node flags of scripts/memory.env', () => {
+    const flags = memoryEnv().CITYOPS_NODE_FLAGS!.split(' ');
+    const started = Object.entries(compose.services).filter(([name, s]) => !ONE_SHOT.includes(name) && Array.isArray(s.command) && s.command.includes(MAIN));
+    expect(started.length).toBeGreaterThanOrEqual(5);
+    for (const [name, service] of started) {
+      const command = service.command as string[];
+      expect(command[0], name).toBe('node');
+      expect(command.slice(1, command.indexOf(MAIN)), name).toEqual(expect.arrayContaining(flags));
+    }
   });
 
   it('uses only cityops options that exist', async () => {
