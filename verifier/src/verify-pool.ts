@@ -112,7 +112,7 @@ export function createVerifyPool(config: VerifyPoolConfig, deps: { readonly metr
           minThreads: config.threads,
           maxThreads: config.threads,
           idleTimeout: 2 ** 31 - 1,
-          execArgv: profiling ? [...process.execArgv] : poolExecArgv(process.execArgv),
+          execArgv: poolExecArgv(process.execArgv, { tsx: profiling }),
           // A thread's garbage is a batch's decoding, dead when the batch returns: a small young
           // generation holds it (issue 20: 2 threads under load peaked 25-50 MiB lower at 4 MiB, CPU per
           // verification unchanged within noise).

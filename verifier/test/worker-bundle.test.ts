@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -92,13 +93,19 @@ describe('pool thread bundle (issue 20)', () => {
     }
   }, 60_000);
 
-  it('runs threads without tsx loaders but keeps every other flag', () => {
-    expect(poolExecArgv(['--import', 'tsx', '--cpu-prof', '--cpu-prof-dir=/tmp/p'])).toEqual(['--cpu-prof', '--cpu-prof-dir=/tmp/p']);
-    expect(poolExecArgv(['--import=tsx', '--require', 'tsx/cjs', '--loader', 'file:///x/node_modules/tsx/dist/loader.mjs', '--enable-source-maps'])).toEqual([
+  it('runs threads without tsx loaders and without the flags a thread refuses', async () => {
+    expect(poolExecArgv(['--import', 'tsx', '--cpu-prof', '--cpu-prof-dir=/tmp/p'], { tsx: false })).toEqual(['--cpu-prof', '--cpu-prof-dir=/tmp/p']);
+    expect(poolExecArgv(['--import=tsx', '--require', 'tsx/cjs', '--loader', 'file:///x/node_modules/tsx/dist/loader.mjs', '--enable-source-maps'], { tsx: false })).toEqual([
       '--enable-source-maps',
     ]);
-    expect(poolExecArgv(['--import', './other.mjs', '--max-old-space-size=512'])).toEqual(['--import', './other.mjs', '--max-old-space-size=512']);
-    expect(poolExecArgv(['--import'])).toEqual(['--import']);
+    // V8's flags and process-wide ones: new Worker throws ERR_WORKER_INVALID_EXEC_ARGV on them.
+    const refused = ['--no-memory-reducer', '--max-old-space-size=512', '--stack-trace-limit=50', '--inspect', '--title=x'];
+    expect(poolExecArgv(['--import', './other.mjs', ...refused, '--heap-prof'], { tsx: false })).toEqual(['--import', './other.mjs', '--heap-prof']);
+    expect(() => new Worker('', { eval: true, execArgv: ['--no-memory-reducer'] })).toThrow(expect.objectContaining({ code: 'ERR_WORKER_INVALID_EXEC_ARGV' }));
+    const thread = new Worker('', { eval: true, execArgv: poolExecArgv([...refused, '--enable-source-maps'], { tsx: false }) });
+    expect((await once(thread, 'exit'))[0]).toBe(0);
+    expect(poolExecArgv(['--no-memory-reducer', '--import', 'tsx', '--cpu-prof'], { tsx: true })).toEqual(['--import', 'tsx', '--cpu-prof']);
+    expect(poolExecArgv(['--import'], { tsx: false })).toEqual([]);
     // Profiled, the threads run the sources (a profile attributes time by file; the bundle is one).
     expect(writesCpuProfiles(['--import', 'tsx', '--cpu-prof', '--cpu-prof-dir=/tmp/p'])).toBe(true);
     expect(writesCpuProfiles(['--cpu-prof-dir=/tmp/p', '--heap-prof'])).toBe(false);
