@@ -7,7 +7,9 @@ while IFS='=' read -r key value; do
   [[ -z "$key" || "$key" == \#* ]] && continue
   [[ -z "${!key:-}" ]] && export "$key=$value"
 done < "$here/memory.env"
-# The bin shim: tsx resolved from the checkout, not the cwd (cli/bin/cityops.js). Node's own flags
-# (CITYOPS_NODE_FLAGS, words) given here, so the shim has nothing to re-run for.
+# The bin shim: tsx resolved from the checkout, not the cwd (cli/bin/cityops.js). The broker's own
+# node flags (CITYOPS_INGEST_NODE_FLAGS, words) given here, so the shim has nothing to re-run for.
+flags=""
+[[ "${1:-}" == "ingest" ]] && flags="${CITYOPS_INGEST_NODE_FLAGS:-}"
 # shellcheck disable=SC2086
-exec node ${CITYOPS_NODE_FLAGS:-} "$here/../cli/bin/cityops.js" "$@"
+exec node $flags "$here/../cli/bin/cityops.js" "$@"

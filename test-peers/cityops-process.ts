@@ -24,9 +24,9 @@ function nodeOptions(env: NodeJS.ProcessEnv | undefined): string {
   return [memoryEnv().NODE_OPTIONS, process.env.NODE_OPTIONS, env?.NODE_OPTIONS].filter((o) => o !== undefined && o !== '').join(' ');
 }
 
-/** Node's own flags (scripts/memory.env's CITYOPS_NODE_FLAGS, unless the caller's or the environment's), then the caller's. */
-function nodeFlags(options: { env?: NodeJS.ProcessEnv; nodeArgs?: readonly string[] }): string[] {
-  const flags = options.env?.CITYOPS_NODE_FLAGS ?? process.env.CITYOPS_NODE_FLAGS ?? memoryEnv().CITYOPS_NODE_FLAGS ?? '';
+/** For `cityops ingest`, the broker's node flags (scripts/memory.env's CITYOPS_INGEST_NODE_FLAGS, unless the caller's or the environment's); then the caller's. */
+function nodeFlags(args: readonly string[], options: { env?: NodeJS.ProcessEnv; nodeArgs?: readonly string[] }): string[] {
+  const flags = args[0] !== 'ingest' ? '' : (options.env?.CITYOPS_INGEST_NODE_FLAGS ?? process.env.CITYOPS_INGEST_NODE_FLAGS ?? memoryEnv().CITYOPS_INGEST_NODE_FLAGS ?? '');
   return [...flags.split(/\s+/).filter((f) => f !== ''), ...(options.nodeArgs ?? [])];
 }
 
@@ -41,7 +41,7 @@ export async function startCityops(
   // CITYOPS_CPU_PROF_DIR: each cityops process writes a V8 CPU profile there when it exits (a
   // benchmark's services profiled where they run; NODE_OPTIONS does not take --cpu-prof).
   const profile = process.env.CITYOPS_CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${process.env.CITYOPS_CPU_PROF_DIR}`];
-  const child = spawn(process.execPath, [...profile, ...nodeFlags(options), '--import', 'tsx', MAIN, ...args], {
+  const child = spawn(process.execPath, [...profile, ...nodeFlags(args, options), '--import', 'tsx', MAIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     // As `npm start` runs it: the allocator, heap and V8 settings of scripts/memory.env. NODE_OPTIONS
     // joined, not replaced: a profiled bench run sets its own (an --import) in the environment.

@@ -2,7 +2,8 @@
 // The installed `cityops` command (npx cityops, npm link, npm install -g): the CLI is TypeScript
 // run through tsx, so this plain-JS shim finds the checkout from its own real path (npm links bins
 // as symlinks; Node runs the target), works from any cwd, applies scripts/memory.env (its variables,
-// and CITYOPS_NODE_FLAGS on node's command line) and loads cli/src/main.ts through tsx's loader.
+// and for `cityops ingest` CITYOPS_INGEST_NODE_FLAGS on node's command line) and loads
+// cli/src/main.ts through tsx's loader.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import process from 'node:process';
@@ -26,9 +27,10 @@ function missingMemoryEnv() {
   return missing;
 }
 
-/** CITYOPS_NODE_FLAGS (the environment's, else memory.env's) that this process was not started with. */
+/** For `cityops ingest`: CITYOPS_INGEST_NODE_FLAGS (the environment's, else memory.env's) this process was not started with. */
 function missingNodeFlags(env) {
-  const flags = (process.env.CITYOPS_NODE_FLAGS || env.CITYOPS_NODE_FLAGS || '').split(/\s+/).filter((f) => f !== '');
+  if (process.argv[2] !== 'ingest') return [];
+  const flags = (process.env.CITYOPS_INGEST_NODE_FLAGS || env.CITYOPS_INGEST_NODE_FLAGS || '').split(/\s+/).filter((f) => f !== '');
   return flags.filter((flag) => !process.execArgv.includes(flag));
 }
 
@@ -41,7 +43,7 @@ async function runHere() {
 }
 
 /**
- * The allocator settings are read by glibc when a process starts, and V8's flags (CITYOPS_NODE_FLAGS)
+ * The allocator settings are read by glibc when a process starts, and V8's flags (CITYOPS_INGEST_NODE_FLAGS)
  * when its heap is set up, so they take a new process.
  * Node >= 22.15 replaces this one (process.execve: same pid, signals reach main.ts directly); on
  * Node 20 a child runs with them and this process relays SIGTERM and SIGHUP to it. SIGINT is not

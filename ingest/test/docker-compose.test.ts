@@ -143,14 +143,16 @@ describe('docker-compose.yml (the scaled deployment)', () => {
     expect(entrypoint).toContain('/cityops/grafana/cityops-dashboard.json');
   });
 
-  it('starts every long-running cityops service with the node flags of scripts/memory.env', () => {
-    const flags = memoryEnv().CITYOPS_NODE_FLAGS!.split(' ');
+  it('starts the brokers with the ingest node flags of scripts/memory.env, and only them', () => {
+    const flags = memoryEnv().CITYOPS_INGEST_NODE_FLAGS!.split(' ');
     const started = Object.entries(compose.services).filter(([name, s]) => !ONE_SHOT.includes(name) && Array.isArray(s.command) && s.command.includes(MAIN));
     expect(started.length).toBeGreaterThanOrEqual(5);
     for (const [name, service] of started) {
       const command = service.command as string[];
+      const nodeArgs = command.slice(1, command.indexOf(MAIN));
       expect(command[0], name).toBe('node');
-      expect(command.slice(1, command.indexOf(MAIN)), name).toEqual(expect.arrayContaining(flags));
+      if (command[command.indexOf(MAIN) + 1] === 'ingest') expect(nodeArgs, name).toEqual(expect.arrayContaining(flags));
+      else for (const flag of flags) expect(nodeArgs, name).not.toContain(flag);
     }
   });
 
