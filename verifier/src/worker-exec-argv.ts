@@ -3,6 +3,7 @@ const PRELOAD_FLAGS = ['--import', '--loader', '--experimental-loader', '--requi
 
 /** What a thread shares with the process besides preloads: its profiles (one per thread) and source maps. */
 const THREAD_FLAG = /^--(?:cpu-prof|heap-prof)(?:-[a-z]+)?(?:=|$)|^--enable-source-maps$/;
+const VALUE_FLAG = /^--(?:cpu|heap)-prof-(?:dir|name|interval)$/;
 
 /**
  * The Node flags a pool thread starts with: the process's preloads and its profiling and source-map
@@ -29,7 +30,10 @@ export function poolExecArgv(execArgv: readonly string[], options: { readonly ts
       if (options.tsx || !isTsx(flag.slice(eq + 1))) kept.push(flag);
       continue;
     }
-    if (THREAD_FLAG.test(flag)) kept.push(flag);
+    if (!THREAD_FLAG.test(flag)) continue;
+    kept.push(flag);
+    // `--cpu-prof-dir DIR` as well as `--cpu-prof-dir=DIR`.
+    if (VALUE_FLAG.test(flag) && next !== undefined) kept.push(execArgv[++i]!);
   }
   return kept;
 }

@@ -106,6 +106,7 @@ describe('pool thread bundle (issue 20)', () => {
     expect((await once(thread, 'exit'))[0]).toBe(0);
     expect(poolExecArgv(['--no-memory-reducer', '--import', 'tsx', '--cpu-prof'], { tsx: true })).toEqual(['--import', 'tsx', '--cpu-prof']);
     expect(poolExecArgv(['--import'], { tsx: false })).toEqual([]);
+    expect(poolExecArgv(['--cpu-prof', '--cpu-prof-dir', '/tmp/p', '--no-memory-reducer'], { tsx: false })).toEqual(['--cpu-prof', '--cpu-prof-dir', '/tmp/p']);
     // Profiled, the threads run the sources (a profile attributes time by file; the bundle is one).
     expect(writesCpuProfiles(['--import', 'tsx', '--cpu-prof', '--cpu-prof-dir=/tmp/p'])).toBe(true);
     expect(writesCpuProfiles(['--cpu-prof-dir=/tmp/p', '--heap-prof'])).toBe(false);
