@@ -45,68 +45,75 @@ export interface PacketScanner {
 
 /**
  * A scanner for one connection. It only reads header bytes and skips bodies by arithmetic: nothing
- * is copied and nothing kept but four numbers.
+ * is copied and nothing kept but a few numbers. One object with its methods on the prototype (no
+ * closures): every socket past its first byte holds one, and a slowloris attack holds thousands.
  */
 export function createPacketScanner(limits: PacketLimits): PacketScanner {
-  const limitOf = (type: number): number =>
-    type === CONNECT ? limits.connectBytes : type === PUBLISH ? limits.publishBytes : type === SUBSCRIBE || type === UNSUBSCRIBE ? limits.subscribeBytes : limits.otherBytes;
+  return new ConnectionScanner(limits);
+}
+
+class ConnectionScanner implements PacketScanner {
+  packets = 0;
+  firstPacketBytes: number | undefined = undefined;
   // -1: at a packet's first byte; 0..3: reading the length's bytes; 4: skipping the body.
-  let state = -1;
-  let type = 0;
-  let length = 0;
-  let multiplier = 1;
-  let body = 0;
-  let packets = 0;
-  let firstPacketBytes: number | undefined;
-  return {
-    get packets() {
-      return packets;
-    },
-    get firstPacketBytes() {
-      return firstPacketBytes;
-    },
-    scan(chunk) {
-      let i = 0;
-      const n = chunk.length;
-      while (i < n) {
-        if (state === 4) {
-          const skip = Math.min(body, n - i);
-          body -= skip;
-          i += skip;
-          if (body === 0) {
-            state = -1;
-            packets++;
-          }
-          continue;
+  private state = -1;
+  private type = 0;
+  private length = 0;
+  private multiplier = 1;
+  private body = 0;
+  private readonly limits: PacketLimits;
+
+  constructor(limits: PacketLimits) {
+    this.limits = limits;
+  }
+
+  private limitOf(type: number): number {
+    const limits = this.limits;
+    return type === CONNECT ? limits.connectBytes : type === PUBLISH ? limits.publishBytes : type === SUBSCRIBE || type === UNSUBSCRIBE ? limits.subscribeBytes : limits.otherBytes;
+  }
+
+  scan(chunk: Buffer): PacketRefusal | undefined {
+    let i = 0;
+    const n = chunk.length;
+    while (i < n) {
+      if (this.state === 4) {
+        const skip = Math.min(this.body, n - i);
+        this.body -= skip;
+        i += skip;
+        if (this.body === 0) {
+          this.state = -1;
+          this.packets++;
         }
-        const byte = chunk[i++]!;
-        if (state === -1) {
-          type = byte >> 4;
-          length = 0;
-          multiplier = 1;
-          state = 0;
-          continue;
-        }
-        length += (byte & 0x7f) * multiplier;
-        multiplier *= 128;
-        if ((byte & 0x80) !== 0) {
-          state++;
-          // A fourth byte with its continuation bit set announces a fifth: malformed (§2.2.3).
-          if (state === 4) return { reason: 'malformed', type: TYPE_NAMES[type]! };
-          continue;
-        }
-        if (length > limitOf(type)) return { reason: 'too_large', type: TYPE_NAMES[type]!, length };
-        // The type byte, the length's bytes (state 0..3 is the index of the last one), the body.
-        if (packets === 0) firstPacketBytes ??= 2 + state + length;
-        if (length === 0) {
-          state = -1;
-          packets++;
-        } else {
-          body = length;
-          state = 4;
-        }
+        continue;
       }
-      return undefined;
-    },
-  };
+      const byte = chunk[i++]!;
+      if (this.state === -1) {
+        this.type = byte >> 4;
+        this.length = 0;
+        this.multiplier = 1;
+        this.state = 0;
+        continue;
+      }
+      this.length += (byte & 0x7f) * this.multiplier;
+      this.multiplier *= 128;
+      if ((byte & 0x80) !== 0) {
+        this.state++;
+        // A fourth byte with its continuation bit set announces a fifth: malformed (§2.2.3).
+        if (this.state === 4) return { reason: 'malformed', type: TYPE_NAMES[this.type]! };
+        continue;
+      }
+      const length = this.length;
+      if (length > this.limitOf(this.type)) return { reason: 'too_large', type: TYPE_NAMES[this.type]!, length };
+      // The type byte, the length's bytes (state 0..3 is the index of the last one), the body.
+      if (this.packets === 0) this.firstPacketBytes ??= 2 + this.state + length;
+      if (length === 0) {
+        this.state = -1;
+        this.packets++;
+      } else {
+        this.body = length;
+        this.state = 4;
+      }
+    }
+    return undefined;
+  }
 }

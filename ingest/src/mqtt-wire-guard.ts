@@ -4,9 +4,9 @@ import type { Logger } from 'pino';
 import { createConnectionCaps, createLogThrottle, normalizeAddress } from '@cityops/protocol';
 import { createAcceptGate, type AcceptGateConfig } from './accept-gate.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
-import { createPacketScanner, type PacketLimits, type PacketRefusal } from './mqtt-packet-limits.ts';
+import { createPacketScanner, type PacketLimits, type PacketRefusal, type PacketScanner } from './mqtt-packet-limits.ts';
 import { createTurnQueue } from './turn-queue.ts';
-import { createByteAccumulator } from './byte-accumulator.ts';
+import { createByteAccumulator, type ByteAccumulator } from './byte-accumulator.ts';
 
 /** The broker's limits before (and at) the MQTT parser: what a peer without credentials can hold. */
 export interface WireGuardConfig {
@@ -62,11 +62,25 @@ export interface WireGuard {
    * that ends before its CONNECT is whole is destroyed. Over TLS `conn` is the TLS socket and
    * `accepted` the TCP socket admitted under it.
    */
-  handOver(conn: Socket, start: () => void, accepted?: Socket): void;
+  handOver(conn: Socket, start: (conn: Socket) => void, accepted?: Socket): void;
   /** The connection `conn` has completed CONNECT: it no longer counts as unauthenticated. */
   authenticated(conn: object): void;
   /** Stops the deadline sweep (the sockets themselves are closed with the broker). */
   stop(): void;
+}
+
+const ignoreError = (): void => undefined;
+
+/** A socket that ends before its CONNECT is whole is closed (after the hand-over, 'end' is aedes'). */
+function endedEarly(this: Socket): void {
+  this.destroy();
+}
+
+/** A socket's first packet so far, until it is handed to aedes. */
+interface Gathering {
+  readonly start: (conn: Socket) => void;
+  scanner?: PacketScanner;
+  held?: ByteAccumulator;
 }
 
 export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): WireGuard {
@@ -134,6 +148,10 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
     conn.destroy();
   }
 
+  function forgetPending(this: Socket): void {
+    if (pending.delete(this)) metrics.unauthenticatedSockets.set(pending.size);
+  }
+
   /**
    * Cuts sockets past the CONNECT deadline, oldest first, at most `cutsPerTurn` (or `turnBudgetMs`)
    * per turn of the event loop, yielding to I/O between turns. One timer for all of them: with one timer per socket
@@ -169,6 +187,66 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
     if (cut > 0) metrics.unauthenticatedSockets.set(pending.size);
   }
 
+  // Sockets not yet handed to aedes, with what their first bytes made (a WeakMap: nothing to forget
+  // when one closes). Their listeners below are the guard's, shared: per socket only this entry, and
+  // the scanner and buffer once bytes come (an idle socket holds neither). Nothing here is a `once`
+  // or a closure per socket: under tsx each named closure is a property dictionary too (~0.3 KiB).
+  const waiting = new WeakMap<Socket, Gathering>();
+
+  /**
+   * Before aedes: the first packet's bytes, read and scanned as they come, and handed over (put back
+   * in the stream) once the CONNECT is whole. A slowloris trickling a byte a second, or an idle
+   * socket, never costs an MQTT client; an oversized first packet is refused unparsed.
+   */
+  function gather(this: Socket): void {
+    readFirstPacket(this);
+  }
+
+  function readFirstPacket(conn: Socket): void {
+    const state = waiting.get(conn);
+    if (state === undefined) return;
+    const scanner = (state.scanner ??= createPacketScanner(config.packets));
+    const held = (state.held ??= createByteAccumulator());
+    for (let chunk = conn.read() as Buffer | null; chunk !== null; chunk = conn.read() as Buffer | null) {
+      const refusal = scanner.scan(chunk);
+      if (refusal !== undefined) return refusePacket(conn, refusal);
+      held.append(chunk, scanner.firstPacketBytes);
+    }
+    if (scanner.packets === 0 || conn.destroyed) return;
+    waiting.delete(conn);
+    conn.off('readable', gather);
+    conn.off('end', endedEarly);
+    const bytes = held.bytes();
+    conn.unshift(bytes);
+    const queued = starts.push(() => {
+      conn.off('error', ignoreError);
+      if (conn.destroyed) return;
+      scanReads(conn, scanner, bytes.length);
+      state.start(conn);
+    });
+    if (!queued) conn.destroy();
+  }
+
+  /**
+   * From the hand-over on, scans each chunk aedes reads before its parser sees it. aedes 1.2 pulls
+   * with conn.read() on 'readable': an oversized body is refused at its header, having cost at most
+   * one socket read (the stream's highWaterMark), never the declared length. The first `scanned`
+   * bytes (the CONNECT, put back for aedes) were scanned already.
+   */
+  function scanReads(conn: Socket, scanner: PacketScanner, scanned: number): void {
+    const read = conn.read.bind(conn);
+    conn.read = (size?: number) => {
+      const chunk = read(size) as Buffer | null;
+      if (chunk === null || conn.destroyed) return chunk;
+      const fresh = scanned === 0 ? chunk : chunk.subarray(Math.min(scanned, chunk.length));
+      scanned = Math.max(0, scanned - chunk.length);
+      const refusal = fresh.length === 0 ? undefined : scanner.scan(fresh);
+      if (refusal === undefined) return chunk;
+      refusePacket(conn, refusal);
+      return null;
+    };
+  }
+
   return {
     gate(server) {
       acceptGate.attach(server);
@@ -189,60 +267,16 @@ export function createWireGuard(config: WireGuardConfig, deps: WireGuardDeps): W
         sweepTimer = setTimeout(sweep, config.connectTimeoutMs);
         sweepTimer.unref();
       }
-      socket.once('close', () => {
-        if (pending.delete(socket)) metrics.unauthenticatedSockets.set(pending.size);
-      });
+      socket.on('close', forgetPending);
       return true;
     },
     handOver(conn, start, accepted = conn) {
       if (accepted !== conn) admittedAs.set(conn, accepted);
-      const scanner = createPacketScanner(config.packets);
-      // aedes 1.2 pulls with conn.read() on 'readable' and hands each chunk to its parser: the chunk
-      // is scanned here first, so an oversized body is refused at its header, having cost at most
-      // one socket read (the stream's highWaterMark), never the declared length.
-      const read = conn.read.bind(conn);
-      // Bytes at the front of the stream already scanned (the first packet, put back for aedes).
-      let scanned = 0;
-      conn.read = (size?: number) => {
-        const chunk = read(size) as Buffer | null;
-        if (chunk === null || conn.destroyed) return chunk;
-        const fresh = scanned === 0 ? chunk : chunk.subarray(Math.min(scanned, chunk.length));
-        scanned = Math.max(0, scanned - chunk.length);
-        const refusal = fresh.length === 0 ? undefined : scanner.scan(fresh);
-        if (refusal === undefined) return chunk;
-        refusePacket(conn, refusal);
-        return null;
-      };
       // Until aedes listens, a reset from the peer must not be an unhandled 'error'.
-      const ignore = () => undefined;
-      conn.on('error', ignore);
-      // Before aedes: the first packet's bytes, read and scanned here as they come, and handed over
-      // (put back in the stream) once the CONNECT is whole. A slowloris trickling a byte a second, or
-      // an idle socket, never costs an MQTT client; an oversized first packet is refused unparsed.
-      const held = createByteAccumulator();
-      let handedOver = false;
-      const gather = () => {
-        for (let chunk = read() as Buffer | null; chunk !== null; chunk = read() as Buffer | null) {
-          const refusal = scanner.scan(chunk);
-          if (refusal !== undefined) return refusePacket(conn, refusal);
-          held.append(chunk, scanner.firstPacketBytes);
-        }
-        if (scanner.packets === 0 || conn.destroyed) return;
-        conn.off('readable', gather);
-        handedOver = true;
-        const bytes = held.bytes();
-        scanned = bytes.length;
-        conn.unshift(bytes);
-        const queued = starts.push(() => {
-          conn.off('error', ignore);
-          if (!conn.destroyed) start();
-        });
-        if (!queued) conn.destroy();
-      };
+      conn.on('error', ignoreError);
+      waiting.set(conn, { start });
       conn.on('readable', gather);
-      conn.once('end', () => {
-        if (!handedOver) conn.destroy();
-      });
+      conn.on('end', endedEarly);
     },
     authenticated(conn) {
       if (pending.delete((admittedAs.get(conn) ?? conn) as Socket)) metrics.unauthenticatedSockets.set(pending.size);

@@ -5,10 +5,14 @@
 // 2. Churned: the shipped 5 s CONNECT deadline, each cut socket reopened at once (the bench's
 //    attacker) for `churnSeconds`: the RSS high-water (sampled every 100 ms, no forced GC) and the
 //    heap after a full GC at the end against the start: garbage awaiting V8's next major GC, or kept.
-// The client sockets live in a child process, so the figures are the broker's alone.
+// The client sockets live in a child process, so the figures are the broker's alone. With
+// HEAP_SNAPSHOTS=<dir>, the held phase also writes before.heapsnapshot and after.heapsnapshot there
+// (bench/profiles/2026-12-07-idle-socket-heap/heap-diff-by-constructor.mjs compares them).
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeHeapSnapshot } from 'node:v8';
 import { startHarness } from './ingest-harness.ts';
 
 const sockets = Number(process.argv[2] ?? 2000);
@@ -67,11 +71,14 @@ if (process.env.IDLE_CLIENT_PORT !== undefined) {
   await run(600_000, async (h) => {
     const port = Number(new URL(h.addresses.mqttUrl).port);
     const before = await sample();
+    const snapshots = process.env.HEAP_SNAPSHOTS;
+    if (snapshots !== undefined) writeHeapSnapshot(join(snapshots, 'before.heapsnapshot'));
     const child = await openAll(port);
     // Until the broker has accepted every one (a SYN beyond the listen backlog is retried after 1 s).
     const gauge = async () => Number(/cityops_broker_unauthenticated_sockets (\d+)/.exec(await h.service.metrics.registry.metrics())?.[1] ?? 0);
     while ((await gauge()) < sockets) await settle(50);
     const held = await sample();
+    if (snapshots !== undefined) writeHeapSnapshot(join(snapshots, 'after.heapsnapshot'));
     const per = (k: keyof typeof held) => `${((held[k] - before[k]) / sockets / 1024).toFixed(2)} KiB`;
     console.log(`held: ${sockets} idle sockets from ${addresses} addresses: heap ${per('heap')}, external ${per('external')}, RSS ${per('rss')} a socket (RSS ${mib(held.rss - before.rss)})`);
     child.send('stop');
