@@ -1,10 +1,15 @@
-// The broker's garbage collections under the hostile bench's legitimate gateway alone (200 batches/s
-// of 100 readings, QoS 1, fsync off), window by window: `npx tsx bench/src/broker-gc-probe.ts
-// '<node flags>' [windows]`, e.g. '--max-semi-space-size=16' against '--max-semi-space-size=32', or
-// '--trace-gc --memory-reducer' (V8's reason for each mark-compact, printed as it comes).
+// The broker's garbage collections under the hostile bench's legitimate gateway (200 batches/s of 100
+// readings, QoS 1, fsync off), window by window, quiet or under the hostile bench's attacks:
+// `npx tsx bench/src/broker-gc-probe.ts '<node flags>' [windows] [kinds]`, e.g.
+// '--max-semi-space-size=16' against '--max-semi-space-size=32', or '--trace-gc
+// --trace-incremental-marking' (V8's reason for starting each incremental marking and each
+// mark-compact, printed as they come). `kinds`: window kinds taken in turn (`quiet` or an attack of
+// HOSTILE_ATTACKS, e.g. `slowloris,quiet`), or `hostile` for the hostile bench's schedule (5 rounds).
 // Prints per 10 s window the gateway's PUBACK p99 (ms), the broker's major GCs and their pause (ms),
-// all GC pause (ms), the broker's CPU (cores), and its V8 heap used and total at the end (MiB).
+// all GC pause (ms), the broker's CPU (cores), its V8 heap used and total and its external memory at
+// the end (MiB).
 import { randomBytes } from 'node:crypto';
+import mqtt from 'mqtt';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -13,11 +18,20 @@ import { generateCity, provisionGateways, writeCredentialsFile } from '@cityops/
 import { startCityops } from '../../test-peers/cityops-process.ts';
 import { startAttacker } from './hostile-attack-client.ts';
 import { metricOrZero, scrape } from './prometheus-text.ts';
+import type { HostileWindow } from './scenarios/hostile-pairs.ts';
+import { hostileSchedule } from './scenarios/hostile-pairs.ts';
+import { attackOf, HOSTILE_FULL } from './scenarios/hostile-scenario.ts';
 import { runWindow } from './scenarios/hostile-window.ts';
 import { startSoakLoad } from './soak-load-client.ts';
 
 const nodeFlags = process.argv[2] ?? '';
-const windows = Number(process.argv[3] ?? 6);
+const kinds = process.argv[4] ?? 'quiet';
+const schedule = kinds === 'hostile'
+  ? hostileSchedule(HOSTILE_FULL.rounds)
+  : Array.from({ length: Number(process.argv[3] ?? 6) }, (_, i) => {
+      const cycle = kinds.split(',') as HostileWindow['kind'][];
+      return { kind: cycle[i % cycle.length]!, round: Math.floor(i / cycle.length) };
+    });
 const MIB = 2 ** 20;
 const dir = await mkdtemp(join(tmpdir(), 'cityops-gc-probe-'));
 const token = randomBytes(16).toString('hex');
@@ -25,27 +39,29 @@ const token = randomBytes(16).toString('hex');
 const broker = await startCityops(['ingest', '--data', dir, '--mqtt-port', '0', '--http-port', '0', '--admin-token', token, '--no-fsync'], { timeoutMs: 120_000, nodeArgs: nodeFlags.split(' ').filter((a) => a !== '') });
 // With --trace-gc among the flags: the broker's mark-compacts (with V8's reason for each) as they come.
 createInterface({ input: broker.child.stdout! }).on('line', (line) => {
-  if (line.includes('Mark-Compact')) console.log(`  ${line.trim()}`);
+  if (line.includes('Mark-Compact') || line.includes('IncrementalMarking] Start')) console.log(`  ${line.trim()}`);
 });
 try {
   const httpUrl = String(broker.ready.httpUrl);
-  const [gateway] = await provisionGateways(httpUrl, token, generateCity({ gateways: 1, seed: 15, idPrefix: 'gc-probe-gw-' }).gateways);
+  const [gateway, hostile] = await provisionGateways(httpUrl, token, generateCity({ gateways: 2, seed: 15, idPrefix: 'gc-probe-gw-' }).gateways);
   const credentials = join(dir, 'gateway-credentials.json');
   await writeCredentialsFile(credentials, [gateway!]);
   const load = await startSoakLoad({ brokerUrl: String(broker.ready.mqttUrl), credentials, batch: 100, inflight: 64 });
-  // Not attacking: runWindow reads its CPU beside the others'.
   const attacker = await startAttacker({ host: '127.0.0.1', port: Number(broker.ready.mqttPort) });
   try {
     load.setRate(200 * 100);
-    // Warm-up, as the hostile bench's.
+    // Warm-up, as the hostile bench's: its attacker's device logs in once.
+    const warm = await mqtt.connectAsync(String(broker.ready.mqttUrl), { clientId: `${hostile!.id}:warm`, username: hostile!.id, password: hostile!.secret, protocolVersion: 4, reconnectPeriod: 0 });
+    await warm.endAsync();
     await new Promise((resolve) => setTimeout(resolve, 10_000));
     const services = { brokerPid: broker.child.pid!, metricsUrl: `${httpUrl}/metrics`, load, attacker };
-    console.log('window\tPUBACK p99 ms\tmajor GCs\tmajor GC ms\tall GC ms\tbroker cores\theap used MiB\theap total MiB');
-    for (let i = 1; i <= windows; i++) {
-      const { figures: f } = await runWindow('quiet', undefined, 10, services);
+    console.log('window\tkind\tPUBACK p99 ms\tmajor GCs\tmajor GC ms\tall GC ms\tbroker cores\theap used MiB\theap total MiB\texternal MiB');
+    for (const [i, { kind, round }] of schedule.entries()) {
+      const { figures: f } = await runWindow(kind, attackOf(kind, round, HOSTILE_FULL, hostile!), 10, services);
       const text = await scrape(services.metricsUrl);
       const heap = (name: string) => Math.round(metricOrZero(text, `cityops_ingest_nodejs_heap_size_${name}_bytes`) / MIB);
-      console.log([i, f.puback_p99_ms, f.broker_gc_major, f.broker_gc_major_ms, f.broker_gc_ms, f.broker_cpu_cores, heap('used'), heap('total')].join('\t'));
+      const external = Math.round(metricOrZero(text, 'cityops_ingest_nodejs_external_memory_bytes') / MIB);
+      console.log([i + 1, kind, f.puback_p99_ms, f.broker_gc_major, f.broker_gc_major_ms, f.broker_gc_ms, f.broker_cpu_cores, heap('used'), heap('total'), external].join('\t'));
     }
   } finally {
     await attacker.close();

@@ -197,6 +197,8 @@ export function createWarehouseWriter(config: WriterConfig, deps: WriterDeps): W
       }
     }
     inFlightRows = 0;
+    // Stored: their bytes may serve the next batches (never before the whole flush is in, as a part may be retried).
+    warehouse.release(batches);
     await wal.checkpoint(sealed);
   }
 

@@ -53,6 +53,7 @@ function startPipeline() {
       return Promise.resolve();
     },
     insertDeadLetters: () => Promise.resolve(),
+    release: () => undefined,
   } as unknown as Warehouse;
   const metrics = createIngestMetrics();
   const pipeline = createTelemetryPipeline(

@@ -13,6 +13,8 @@ export interface Backend {
   insertJsonRows(table: string, rows: readonly Record<string, unknown>[], columns?: readonly string[]): Promise<void>;
   /** One batch's readings in this backend's insert format; throws WAREHOUSE_ERR_ARGUMENT for a value outside its column. */
   packReadings(batch: StoredBatch): PackedReadings;
+  /** The caller is done with `data` (stored, never retried): its memory may serve a later packReadings. */
+  releaseReadings(data: PackedReadings): void;
   /** All readings of the packed batches as one insert (one block), deduplicated on retry by `dedupToken`. */
   insertReadings(batches: readonly PackedBatch[], rows: number, dedupToken: string): Promise<void>;
   /** Resolves when the store answers a query with these credentials. */

@@ -106,6 +106,9 @@ export async function openChdbBackend(config: ChdbWarehouseConfig): Promise<Back
         throw warehouseErrors.WAREHOUSE_ERR_ARGUMENT(`cannot encode readings: ${(err as Error).message}`, err);
       }
     },
+    releaseReadings(data) {
+      if (data.format === 'rowbinary') packer.release(data.bytes);
+    },
     async insertReadings(batches, rows, dedupToken) {
       if (batches.some((b) => b.data.format !== 'rowbinary')) throw warehouseErrors.WAREHOUSE_ERR_ARGUMENT('a batch packed for a ClickHouse server');
       const file = join(tmpDir, `${filePrefix}${randomUUID()}.rowbinary`);

@@ -80,11 +80,21 @@ function createWarehouse(backend: Backend, cfg: WarehouseConfig): Warehouse {
     await backend.insertReadings(batches, rows, insertDedupToken(batches));
   }
 
+  function release(batches: readonly PackedBatch[]): void {
+    for (const b of batches) backend.releaseReadings(b.data);
+  }
+
   return {
     backend: cfg.backend,
-    insertBatches: (batches) => track(() => insertPacked(batches.map(pack))),
+    insertBatches: (batches) =>
+      track(async () => {
+        const packed = batches.map(pack);
+        await insertPacked(packed);
+        release(packed);
+      }),
     pack,
     insertPacked: (batches) => track(() => insertPacked(batches)),
+    release,
     insertDeadLetters: (letters) =>
       track(async () => {
         if (letters.length === 0) return;

@@ -41,6 +41,12 @@ export interface RowBinaryWriterOptions {
   readonly initialBytes?: number;
   /** Writing more than this many bytes since the last reset or take throws a RangeError. */
   readonly maxBytes: number;
+  /**
+   * Where each new buffer comes from (the first, and each time the writer moves on from a full one):
+   * a buffer of exactly `bytes` bytes, all of it the writer's until it moves on. A slab pool goes here.
+   * @default Buffer.allocUnsafeSlow
+   */
+  readonly allocate?: (bytes: number) => Buffer;
 }
 
 const TWO_32 = 4294967296;
@@ -49,7 +55,8 @@ export function createRowBinaryWriter(options: RowBinaryWriterOptions): RowBinar
   const { maxBytes } = options;
   // allocUnsafeSlow: a slab is an allocation of its own, never a slice of Node's Buffer pool (64 KiB on
   // Node 24), which later slabs would share.
-  let buf = Buffer.allocUnsafeSlow(Math.min(options.initialBytes ?? 64 * 1024, maxBytes));
+  const allocate = options.allocate ?? ((bytes: number) => Buffer.allocUnsafeSlow(bytes));
+  let buf = allocate(Math.min(options.initialBytes ?? 64 * 1024, maxBytes));
   const slabBytes = buf.length;
   /** Where the bytes not yet taken start: everything before belongs to earlier `take()` callers. */
   let mark = 0;
@@ -61,7 +68,7 @@ export function createRowBinaryWriter(options: RowBinaryWriterOptions): RowBinar
     const needed = pending + extra;
     if (needed > maxBytes) throw new RangeError(`RowBinary buffer would exceed its bound of ${maxBytes} bytes`);
     // A buffer nothing was taken from doubles; one shared with taken bytes is left to them, for a new slab.
-    const next = Buffer.allocUnsafeSlow(Math.min(maxBytes, Math.max(mark === 0 ? buf.length * 2 : slabBytes, needed)));
+    const next = allocate(Math.min(maxBytes, Math.max(mark === 0 ? buf.length * 2 : slabBytes, needed)));
     buf.copy(next, 0, mark, off);
     buf = next;
     mark = 0;

@@ -80,6 +80,8 @@ export function openServerBackend(config: ServerWarehouseConfig, connection?: Cl
     },
     insertJsonRows: (table, rows, columns) => insert(table, rows, columns, undefined),
     packReadings: (batch) => ({ format: 'json', rows: readingsToJsonRows([batch]) }),
+    // JSON rows: nothing to reuse.
+    releaseReadings: () => undefined,
     insertReadings(batches, rows, dedupToken) {
       const values: Record<string, unknown>[] = [];
       for (const { data } of batches) {

@@ -83,6 +83,12 @@ export interface Warehouse {
   pack(batch: StoredBatch): PackedBatch;
   /** insertBatches for batches packed by this warehouse: one insert, deduplicated on retry the same way. */
   insertPacked(batches: readonly PackedBatch[]): Promise<void>;
+  /**
+   * The caller is done with these batches (stored, never to be inserted again): the memory of their
+   * packed bytes is reused by later `pack` calls. Not releasing is safe (the garbage collector takes
+   * them); releasing bytes still to be inserted is not.
+   */
+  release(batches: readonly PackedBatch[]): void;
   insertDeadLetters(letters: readonly DeadLetter[]): Promise<void>;
   /** Low-volume inserts of plain rows (registry, events) through JSONEachRow. */
   insertRows(table: string, rows: readonly Record<string, unknown>[]): Promise<void>;

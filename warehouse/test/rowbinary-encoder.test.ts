@@ -148,6 +148,51 @@ describe('readings packer', () => {
     expect(hex(after)).toBe(hex(encodeReadingsRowBinary(createRowBinaryWriter({ maxBytes: 4096 }), [stored(3, 3)])));
     expect(after.byteOffset).toBe(before.byteOffset + before.length);
   });
+
+  /** Packs batches of 100 readings until one lands in a slab other than `than`'s; returns all packed. */
+  const packUntilNewSlab = (packer: ReturnType<typeof createReadingsPacker>, than: Buffer, from: number) => {
+    const out: Buffer[] = [];
+    do out.push(packer.pack(stored(from + out.length, 100)));
+    while (out.at(-1)!.buffer === than.buffer);
+    return out;
+  };
+
+  it('reuses a full slab once every batch in it is released, never while one is held', () => {
+    const packer = createReadingsPacker({ maxInsertRows: 10_000 });
+    const first = packer.pack(stored(0, 100));
+    const inFirst = [first, ...packUntilNewSlab(packer, first, 1)];
+    const held = inFirst.at(-2)!;
+    const heldHex = hex(held);
+    expect(inFirst.length).toBeGreaterThan(3);
+    // All but one released (one of them twice): the slab stays theirs.
+    for (const b of inFirst.slice(0, -2)) packer.release(b);
+    packer.release(first);
+    let seq = 1000;
+    for (let i = 0; i < 5; i++) {
+      const next = packUntilNewSlab(packer, packer.pack(stored(seq++, 100)), seq);
+      seq += next.length;
+      expect(next.every((b) => b.buffer !== held.buffer)).toBe(true);
+    }
+    expect(hex(held)).toBe(heldHex);
+    // The last one released: the next slab the packer needs is that one.
+    packer.release(held);
+    const last = packer.pack(stored(seq++, 100));
+    const after = packUntilNewSlab(packer, last, seq);
+    expect(after.at(-1)!.buffer).toBe(held.buffer);
+    expect(hex(after.at(-1)!)).toBe(hex(encodeReadingsRowBinary(createRowBinaryWriter({ maxBytes: 1 << 20 }), [stored(seq + after.length - 1, 100)])));
+  });
+
+  it('ignores bytes it did not pack, and never reuses a slab larger than the usual', () => {
+    const packer = createReadingsPacker({ maxInsertRows: 10_000 });
+    packer.release(Buffer.alloc(16));
+    const big = packer.pack(stored(0, 5000));
+    expect(big.buffer.byteLength).toBeGreaterThan(64 * 1024);
+    const next = packUntilNewSlab(packer, big, 1);
+    packer.release(big);
+    for (const b of next) packer.release(b);
+    const later = packUntilNewSlab(packer, packer.pack(stored(500, 100)), 501);
+    expect(later.every((b) => b.buffer !== big.buffer)).toBe(true);
+  });
 });
 
 describe('readings RowBinary layout', () => {

@@ -27,6 +27,7 @@ function fakeBackend(fail?: (sql: string) => Error | undefined) {
       return Promise.resolve();
     },
     packReadings: () => ({ format: 'rowbinary', bytes: Buffer.alloc(0) }),
+    releaseReadings: () => undefined,
     insertReadings: () => Promise.resolve(),
     ping: () => Promise.resolve(),
     close: () => Promise.resolve(),

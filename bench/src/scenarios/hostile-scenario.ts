@@ -74,7 +74,7 @@ export interface HostileOptions extends Omit<SensorFloodOptions, 'batchesPerSeco
 // other work an fsync'ed PUBACK's p99 is that disk's jitter (a first run, fsync on, load average 8:
 // quiet p50 11 ms, p99 305 ms), which hides what an attack does. The broker scenario measures fsync.
 const FSYNC = false;
-const FULL: HostileOptions = {
+export const HOSTILE_FULL: HostileOptions = {
   batchesPerSecond: 200, batch: 100, inflight: 64,
   streamAddresses: 4, streamPerAddress: 2, publishReopenAfterMs: 700,
   idleOneAddress: 5_000, idleAddresses: 10, idlePerAddress: 256, idleReopenAfterMs: 1_000,
@@ -110,7 +110,7 @@ function aliases(prefix: string, count: number): string[] {
  * so no cap carries over. Failed logins come from new addresses each round: the ones of the round
  * before are locked out (10 failures in 5 min), and a locked-out address costs no scrypt.
  */
-function attackOf(kind: HostileWindow['kind'], round: number, o: HostileOptions, hostile: DeviceCredentials): AttackSpec | undefined {
+export function attackOf(kind: HostileWindow['kind'], round: number, o: HostileOptions, hostile: DeviceCredentials): AttackSpec | undefined {
   const stream = { perAddress: o.streamPerAddress, reopenAfterMs: 0, waveSize: o.waveSize };
   switch (kind) {
     case 'oversized_connect':
@@ -281,4 +281,4 @@ function hostileNotes(o: HostileOptions, windowS: number, check: AckCheck, loadA
   ];
 }
 
-export const hostileScenario: Scenario = createHostileScenario(FULL, SMOKE);
+export const hostileScenario: Scenario = createHostileScenario(HOSTILE_FULL, SMOKE);
