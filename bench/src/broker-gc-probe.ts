@@ -2,8 +2,8 @@
 // readings, QoS 1, fsync off), window by window, quiet or under the hostile bench's attacks:
 // `npx tsx bench/src/broker-gc-probe.ts '<node flags>' [windows] [kinds]`, e.g.
 // '--max-semi-space-size=16' against '--max-semi-space-size=32', or '--trace-gc
-// --trace-incremental-marking' (V8's reason for starting each incremental marking and each
-// mark-compact, printed as they come). `kinds`: window kinds taken in turn (`quiet` or an attack of
+// --trace-incremental-marking' (every GC, and V8's reason for starting each incremental marking
+// and each mark-compact, printed as they come). `kinds`: window kinds taken in turn (`quiet` or an attack of
 // HOSTILE_ATTACKS, e.g. `slowloris,quiet`), or `hostile` for the hostile bench's schedule (5 rounds).
 // Prints per 10 s window the gateway's PUBACK p99 (ms), the broker's major GCs and their pause (ms),
 // all GC pause (ms), the broker's CPU (cores), its V8 heap used and total and its external memory at
@@ -37,9 +37,9 @@ const dir = await mkdtemp(join(tmpdir(), 'cityops-gc-probe-'));
 const token = randomBytes(16).toString('hex');
 // On node's command line after scripts/memory.env's flags: read after NODE_OPTIONS, a later V8 flag wins.
 const broker = await startCityops(['ingest', '--data', dir, '--mqtt-port', '0', '--http-port', '0', '--admin-token', token, '--no-fsync'], { timeoutMs: 120_000, nodeArgs: nodeFlags.split(' ').filter((a) => a !== '') });
-// With --trace-gc among the flags: the broker's mark-compacts (with V8's reason for each) as they come.
+// With --trace-gc (or any of V8's tracing flags) among the flags: V8's lines as they come, indented.
 createInterface({ input: broker.child.stdout! }).on('line', (line) => {
-  if (line.includes('Mark-Compact') || line.includes('IncrementalMarking] Start')) console.log(`  ${line.trim()}`);
+  if (/^\[\d+:0x[0-9a-f]+\]/.test(line)) console.log(`  ${line.trim()}`);
 });
 try {
   const httpUrl = String(broker.ready.httpUrl);

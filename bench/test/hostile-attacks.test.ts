@@ -1,5 +1,8 @@
+import { readdirSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { getPriority } from 'node:os';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { SCHED_IDLE, schedulingPolicy, startAttacker } from '../src/hostile-attack-client.ts';
 import { connectPacket, createAttack, type Attack } from '../src/hostile-attacks.ts';
 
 // The hostile bench's attacker against a plain TCP server standing in for the broker: what each
@@ -135,5 +138,20 @@ describe('hostile bench attacks', () => {
     attack = undefined;
     expect(sockets.every((s) => s.received().length === 0)).toBe(true);
     expect(stats).toMatchObject({ attempts: 5, closedByBroker: 1, openAtStop: 4, bytesSent: 0 });
+  });
+
+  it('forks the attacker at nice 10 under SCHED_IDLE, every thread of it', async () => {
+    const attacker = await startAttacker({ host: '127.0.0.1', port: 1 });
+    try {
+      expect(getPriority(attacker.pid)).toBe(10);
+      expect(schedulingPolicy(attacker.pid)).toBe(SCHED_IDLE);
+      const threads = readdirSync(`/proc/${attacker.pid}/task`).map(Number);
+      expect(threads.length).toBeGreaterThan(1);
+      for (const tid of threads) expect(schedulingPolicy(tid), `thread ${tid}`).toBe(SCHED_IDLE);
+      // This process is left as it was.
+      expect(schedulingPolicy(process.pid)).not.toBe(SCHED_IDLE);
+    } finally {
+      await attacker.close();
+    }
   });
 });

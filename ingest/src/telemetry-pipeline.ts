@@ -263,11 +263,14 @@ export function createTelemetryPipeline(config: PipelineConfig, deps: PipelineDe
     await writer.admit(rows);
     if (stopped) {
       writer.release(rows);
+      deps.warehouse.release([packed]);
       throw ingestErrors.INGEST_ERR_STOPPED();
     }
     // Claim the key before the await, so a concurrent copy of the same batch is a duplicate.
     if (!dedup.remember(device.id, boot, seq)) {
       writer.release(rows);
+      // Never buffered: its bytes may serve the next batch (a gateway resending after a reconnect sends many).
+      deps.warehouse.release([packed]);
       return duplicate(device.id, boot, seq, transport);
     }
     const record: WalBatchRecord = {

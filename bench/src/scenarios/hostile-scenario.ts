@@ -8,7 +8,7 @@ import { startCityops } from '../../../test-peers/cityops-process.ts';
 import { checkAcknowledgedInStore, type AckCheck } from '../ack-check.ts';
 import { PUBACK_SLOT_MS } from '../acked-publisher.ts';
 import { HOSTILE_ATTACKS, HOSTILE_RATIO_TARGET, HOSTILE_RSS_GROWTH_TARGET_MIB, hostileCharts, type HostileAttackKey } from '../charts/hostile-charts.ts';
-import { startAttacker, type Attacker } from '../hostile-attack-client.ts';
+import { SCHED_IDLE, schedulingPolicy, startAttacker, type Attacker } from '../hostile-attack-client.ts';
 import type { AttackSpec } from '../hostile-attack-messages.ts';
 import { untilDrained } from '../ingest-drained.ts';
 import type { Scenario, ScenarioOptions, ScenarioResult } from '../scenario.ts';
@@ -182,13 +182,14 @@ export function createHostileScenario(full: HostileOptions, smokeOptions: Hostil
         const loadAvg = loadavg();
         // Read back from the kernel: the attacker did run below the broker and the gateway.
         const attackerNice = getPriority(attacker.pid);
+        const attackerIdle = schedulingPolicy(attacker.pid) === SCHED_IDLE;
 
         log('hostile: stopping the gateway and collecting its ledger of PUBACKs');
         const ledger = await load.finish();
         await untilDrained(httpUrl, 0, 60_000);
         await broker.stop();
         const check = await checkAcknowledgedInStore(join(dataDir, 'warehouse'), ledger.devices, o.batch);
-        result = withWindows(windows, attackerNice, check, ledger.stats, o, windowS, loadAvg);
+        result = withWindows(windows, { nice: attackerNice, idle: attackerIdle }, check, ledger.stats, o, windowS, loadAvg);
       } finally {
         await attacker?.close();
         await load?.close();
@@ -209,7 +210,7 @@ export function createHostileScenario(full: HostileOptions, smokeOptions: Hostil
 
 function withWindows(
   windows: readonly HostileWindow[],
-  attackerNice: number,
+  attackerScheduling: { readonly nice: number; readonly idle: boolean },
   check: AckCheck,
   gateway: { errors: number; connectErrors: number },
   o: HostileOptions,
@@ -225,7 +226,8 @@ function withWindows(
     lost_readings: check.lostReadings,
     duplicate_rows: check.duplicateRows,
     stored_unacked_readings: check.storedUnacked,
-    attacker_nice: attackerNice,
+    attacker_nice: attackerScheduling.nice,
+    attacker_sched_idle: attackerScheduling.idle ? 1 : 0,
     gateway_publish_errors: gateway.errors,
     gateway_connect_errors: gateway.connectErrors,
     load_average_1m: Number(loadAvg[0]!.toFixed(2)),
@@ -273,7 +275,7 @@ function withWindows(
 
 function hostileNotes(o: HostileOptions, windowS: number, check: AckCheck, loadAvg: number[], unrefused: readonly string[]): string[] {
   return [
-    `Three processes on ${availableParallelism()} cores: the broker (\`cityops ingest\` as shipped${o.fsync ? '' : ' but with --no-fsync (the attacks act on sockets, CPU and memory; an fsync\'ed PUBACK p99 on a shared disk is that disk\'s jitter; the broker scenario measures fsync)'}: WAL, embedded chDB, wire limits 256 sockets per address counted at accept, 2,048 not yet authenticated, a 5 s CONNECT deadline, packet sizes at each fixed header); one legitimate gateway on 127.0.0.1 (the soak's load process: ${o.batchesPerSecond} batches/s of ${o.batch} readings offered, QoS 1, at most ${o.inflight} in flight, every PUBACK in a ledger); the attacker on other loopback addresses, forked at nice 10, so that it gets the CPU the broker and the gateway leave and cannot slow the gateway from the client side (its CPU is listed; attacker_nice is read back from the kernel). After each attack window the next window waits until the broker holds none of its sockets (settle_s), so no window pays for the previous one's closes. Load average at the end ${loadAvg.map((l) => l.toFixed(1)).join(' ')}.`,
+    `Three processes on ${availableParallelism()} cores: the broker (\`cityops ingest\` as shipped${o.fsync ? '' : ' but with --no-fsync (the attacks act on sockets, CPU and memory; an fsync\'ed PUBACK p99 on a shared disk is that disk\'s jitter; the broker scenario measures fsync)'}: WAL, embedded chDB, wire limits 256 sockets per address counted at accept, 2,048 not yet authenticated, a 5 s CONNECT deadline, packet sizes at each fixed header); one legitimate gateway on 127.0.0.1 (the soak's load process: ${o.batchesPerSecond} batches/s of ${o.batch} readings offered, QoS 1, at most ${o.inflight} in flight, every PUBACK in a ledger); the attacker on other loopback addresses, forked at nice 10 and under SCHED_IDLE, so that it gets only the CPU the broker and the gateway leave and cannot slow the gateway from the client side, as an attacker on another machine could not (its CPU is listed; attacker_nice and attacker_sched_idle are read back from the kernel). After each attack window the next window waits until the broker holds none of its sockets (settle_s), so no window pays for the previous one's closes. Load average at the end ${loadAvg.map((l) => l.toFixed(1)).join(' ')}.`,
     `Windows of ${windowS} s after ${o.warmupS} s of warm-up at the same rate: a quiet window, then ${o.rounds} rounds of ${HOSTILE_ATTACKS.map((p) => p.label).join(' → ')}, each followed by a quiet window. One window's PUBACK p99 carries the machine's scheduling and the store's merges, and the store grows through the run: with every attack switched off, single 30 s phases came out at up to 1.64× the mean of their neighbours (bench/profiles/2026-12-07-hostile-all-quiet). So each attack window is set against the mean of the quiet windows either side of it, an attack is judged by the median of those ratios over its rounds, and the control (a window with no attack, measured the same way) shows how far the machine alone moves them. Oversized CONNECT: ${o.streamAddresses} addresses × ${o.streamPerAddress} sockets, each a CONNECT declaring 268,435,455 bytes and then 1 MiB writes of zeros until the broker closes it, reopened at once. Oversized PUBLISH: the same from a provisioned device (logged in once during the warm-up, so its secret is verified and cached as for a device that connects daily) that logs in (a raw CONNECT with its secret, a client id of its own per socket) and then declares a 268,435,455-byte QoS 1 PUBLISH; each socket reopened ${o.publishReopenAfterMs} ms after it closed, to stay within the broker's per-address CONNECT rate (30 per 10 s): reconnecting at once is a CONNECT flood, which that rate refuses (counted as refused CONNECT rate). Idle: ${o.idleOneAddress.toLocaleString('en')} sockets from one address, then ${o.idleAddresses} addresses × ${o.idlePerAddress}, never a byte, each reopened ${o.idleReopenAfterMs} ms after the broker closed it. Slowloris: ${o.slowlorisAddresses} × ${o.slowlorisPerAddress} sockets each sending a 92-byte CONNECT one byte every ${o.slowlorisByteEveryMs} ms, reopened at once when cut. Failed logins: ${o.failedLoginAddresses} addresses (new ones each round: the last round's are locked out), one socket each, logging in as that device with a wrong secret, reopened ${o.publishReopenAfterMs} ms after each refusal (each costs the broker an scrypt on libuv's pool until the address is locked out after 10 failures). Sockets open ${o.waveSize} at a time at an attack's start (the listen backlog is 511).`,
     'Per window: the gateway\'s acknowledged batches/s and PUBACK p50/p99 (publish → PUBACK, 0.1 ms histogram, of that window only; a batch not sent because the window was full shows as a lower rate, not a latency); the broker\'s VmRSS every 100 ms (growth = highest − RSS at the window start; an attack\'s own is its growth beyond the mean growth of the quiet windows either side, since the embedded store grows in every window) and CPU (/proc); the broker\'s V8 heap in use (cityops_ingest_nodejs_heap_size_used_bytes, scraped every second, highest − start: the broker\'s own memory, which RSS mixes with the store\'s); refusals from the broker\'s /metrics: cityops_broker_refused_packets_total, cityops_broker_refused_sockets_total by reason, cityops_ingest_address_refused_total (the per-address CONNECT rate, 30 per 10 s, that bounds a logged-in attacker\'s reconnects), the highest cityops_broker_unauthenticated_sockets seen, and the broker\'s event-loop delay p99 (the largest of the per-second scrapes: timer lateness, so a busy machine\'s scheduling shows in it too).',
     `Exactly once: after the last window the gateway stops and waits for its PUBACKs, ingest drains, the broker stops, and the bench counts each acknowledged batch's rows in the warehouse: ${check.ackedReadings} readings acknowledged, ${check.lostReadings} missing, ${check.duplicateRows} duplicate rows, ${check.storedUnacked} stored whose PUBACK never arrived (allowed).`,
