@@ -37,10 +37,10 @@ export interface ReadingsPacker {
   release(bytes: Buffer): void;
 }
 
-/** A slab with batches' windows in it: how many are not yet released, and whether the writer has moved on. */
+/** A slab with batches' windows in it: those not yet released, and whether the writer has moved on. */
 interface Slab {
   readonly buffer: Buffer;
-  windows: number;
+  readonly out: Set<Buffer>;
   full: boolean;
 }
 
@@ -51,7 +51,6 @@ interface Slab {
 export function createReadingsPacker(config: { readonly maxInsertRows: number }): ReadingsPacker {
   // Weak: a slab whose batches are dropped unreleased (a stop with the store down) goes with them.
   const slabs = new WeakMap<ArrayBufferLike, Slab>();
-  const released = new WeakSet<Buffer>();
   const free: Buffer[] = [];
   let current: Slab | undefined;
 
@@ -65,11 +64,11 @@ export function createReadingsPacker(config: { readonly maxInsertRows: number })
     const buffer = (bytes === SLAB_BYTES ? free.pop() : undefined) ?? Buffer.allocUnsafeSlow(bytes);
     // The writer moves on from the last slab (after it got the new one, so never the same one back).
     const last = current;
-    current = { buffer, windows: 0, full: false };
+    current = { buffer, out: new Set(), full: false };
     slabs.set(buffer.buffer, current);
     if (last !== undefined) {
       last.full = true;
-      if (last.windows === 0) recycle(last);
+      if (last.out.size === 0) recycle(last);
     }
     return buffer;
   }
@@ -84,14 +83,14 @@ export function createReadingsPacker(config: { readonly maxInsertRows: number })
       writer.reset();
       appendBatchRowBinary(writer, batch);
       const bytes = writer.take();
-      current!.windows++;
+      current!.out.add(bytes);
       return bytes;
     },
     release(bytes) {
       const slab = slabs.get(bytes.buffer);
-      if (slab === undefined || released.has(bytes)) return;
-      released.add(bytes);
-      if (--slab.windows === 0 && slab.full) recycle(slab);
+      // Not out (released before, or of a slab since reused): nothing to do.
+      if (slab === undefined || !slab.out.delete(bytes)) return;
+      if (slab.out.size === 0 && slab.full) recycle(slab);
     },
   };
 }
